@@ -1,0 +1,33 @@
+"""One boto3 client factory for the services and the ops tools.
+
+boto3 honours `AWS_ENDPOINT_URL`, so the same code talks to AWS or to the local emulator.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+DEFAULT_REGION = "us-west-2"  # the report's region
+
+
+def region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
+
+def client(service: str, *, read_timeout: float = 10.0, max_pool_connections: int = 50, retries: int = 2) -> Any:
+    """A client with bounded timeouts: a dead backend must surface as an error in seconds, not hang a request.
+
+    Long-polling callers pass a read_timeout above the 20 s receive wait.
+    """
+    config = Config(
+        region_name=region(),
+        connect_timeout=2,
+        read_timeout=read_timeout,
+        max_pool_connections=max_pool_connections,
+        retries={"total_max_attempts": retries + 1, "mode": "standard"},
+    )
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]

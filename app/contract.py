@@ -1,0 +1,313 @@
+"""The contract between the services, the Pulumi program and the ops tools.
+
+Every fact that more than one of them needs is defined here, once: environment variable names, HTTP paths,
+service defaults, the order queue's settings, the alarm catalogue and its threshold profiles, the stack's config
+keys with their defaults, and the names of the stack outputs the ops scripts read.
+
+This module imports nothing but the standard library, so the service image (`app/` is its build context),
+`components/` and `ops/` can all import it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+# --- Environment variables the services read -------------------------------------------------------------------
+
+ENV_ROLE: Final = "ROLE"  # sync | receiver | worker
+ENV_PORT: Final = "PORT"
+ENV_ORDERS_TABLE: Final = "ORDERS_TABLE"
+ENV_TOPIC_ARN: Final = "ORDER_TOPIC_ARN"
+ENV_QUEUE_URL: Final = "ORDER_QUEUE_URL"
+ENV_WORKER_COUNT: Final = "WORKER_COUNT"
+ENV_PAYMENT_SECONDS: Final = "PAYMENT_SECONDS"
+ENV_PAYMENT_DECLINE_RATE: Final = "PAYMENT_DECLINE_RATE"
+ENV_PAYMENT_SLOTS: Final = "PAYMENT_SLOTS"
+ENV_REQUEST_TIMEOUT_SECONDS: Final = "REQUEST_TIMEOUT_SECONDS"
+
+ROLES: Final = ("sync", "receiver", "worker")
+
+# --- HTTP ---------------------------------------------------------------------------------------------------------
+
+CONTAINER_PORT: Final = 8080
+HEALTH_PATH: Final = "/health"
+STATS_PATH: Final = "/stats"
+SYNC_ORDERS_PATH: Final = "/orders/sync"
+ASYNC_ORDERS_PATH: Final = "/orders/async"
+ORDER_STATUS_PATH: Final = "/orders/{order_id}"
+OPENAPI_PATH: Final = "/openapi.json"
+
+
+@dataclass(frozen=True)
+class ServiceDefaults:
+    """The report's numbers (Part I and II): one payment slot, 3 s a payment, 5 % declines, 10 s client timeout."""
+
+    payment_seconds: float = 3.0
+    payment_decline_rate: float = 0.05
+    payment_slots: int = 1
+    request_timeout_seconds: float = 10.0
+    worker_count: int = 1
+
+
+SERVICE_DEFAULTS: Final = ServiceDefaults()
+
+# --- Order store --------------------------------------------------------------------------------------------------
+
+ORDER_KEY: Final = "order_id"
+ORDER_STATUSES: Final = ("pending", "processing", "completed", "failed")
+
+# --- The order queue (report 3.1 and 6.5) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """The order queue and its dead-letter queue, as the report configured them (plus the DLQ it asked for)."""
+
+    visibility_timeout_seconds: int = 30
+    message_retention_seconds: int = 345_600  # 4 days
+    receive_wait_time_seconds: int = 20  # long polling
+    max_receive_count: int = 3
+    dlq_retention_seconds: int = 1_209_600  # 14 days, the SQS maximum
+    receive_batch_size: int = 10  # the SQS maximum per ReceiveMessage
+
+    def redrive_policy(self, dlq_arn: str) -> str:
+        return json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.max_receive_count})
+
+    def queue_attributes(self, dlq_arn: str) -> dict[str, str]:
+        """The order queue's attributes in the form SQS CreateQueue/SetQueueAttributes take them."""
+        return {
+            "VisibilityTimeout": str(self.visibility_timeout_seconds),
+            "MessageRetentionPeriod": str(self.message_retention_seconds),
+            "ReceiveMessageWaitTimeSeconds": str(self.receive_wait_time_seconds),
+            "RedrivePolicy": self.redrive_policy(dlq_arn),
+        }
+
+    def dlq_attributes(self) -> dict[str, str]:
+        return {"MessageRetentionPeriod": str(self.dlq_retention_seconds)}
+
+
+ORDER_QUEUE: Final = QueueSettings()
+
+
+def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    """The order queue's resource policy: only the order topic may send to it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OrderTopicOnly",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }
+
+
+# --- Alarms (report 4.4 and 6.3) ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    """One alarm profile. Field names are the alarm keys of ALARMS."""
+
+    queue_depth_warning: float
+    queue_depth_critical: float
+    oldest_message_age: float  # seconds
+    dlq_not_empty: float  # messages; the alarm fires above this
+    worker_cpu_high: float  # percent
+    alb_5xx: float  # 5xx responses per period
+
+
+ALARM_PROFILES: Final[dict[str, AlarmThresholds]] = {
+    # The report's production recommendation (6.3): warn at 1,000, critical at 5,000, oldest message 30 min.
+    "normal": AlarmThresholds(
+        queue_depth_warning=1_000,
+        queue_depth_critical=5_000,
+        oldest_message_age=1_800,
+        dlq_not_empty=0,
+        worker_cpu_high=90,
+        alb_5xx=10,
+    ),
+    # During a sale 200 workers keep the backlog under ~100 (report 5.6), so a backlog of hundreds already means
+    # the workers are short: tighter thresholds page earlier.
+    "flashsale": AlarmThresholds(
+        queue_depth_warning=500,
+        queue_depth_critical=2_000,
+        oldest_message_age=300,
+        dlq_not_empty=0,
+        worker_cpu_high=90,
+        alb_5xx=10,
+    ),
+}
+DEFAULT_ALARM_PROFILE: Final = "normal"
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """What one alarm watches. `subject` says which resource's dimensions it takes."""
+
+    key: str  # a field of AlarmThresholds, and the alarm name's suffix
+    subject: str  # queue | dlq | worker_service | receiver_alb | sync_alb
+    namespace: str
+    metric_name: str
+    statistic: str
+    comparison: str
+    period_seconds: int
+    evaluation_periods: int
+    severity: str
+    measures: str  # for people: what the number means
+    action: str  # for people: what to do when it fires
+
+
+ALARMS: Final[tuple[AlarmSpec, ...]] = (
+    AlarmSpec(
+        key="queue_depth_warning",
+        subject="queue",
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        statistic="Maximum",
+        comparison="GreaterThanThreshold",
+        period_seconds=60,
+        evaluation_periods=1,
+        severity="WARNING",
+        measures="orders waiting in the order queue",
+        action="Workers are falling behind: run `python -m ops.capacity` for the needed workers, then "
+        "`python -m ops.prescale --tasks N`.",
+    ),
+    AlarmSpec(
+        key="queue_depth_critical",
+        subject="queue",
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        statistic="Maximum",
+        comparison="GreaterThanThreshold",
+        period_seconds=60,
+        evaluation_periods=1,
+        severity="CRITICAL",
+        measures="orders waiting in the order queue",
+        action="Customers are waiting long for confirmation: pre-scale the workers now "
+        "(`python -m ops.prescale --tasks N`) and check worker health and the DLQ.",
+    ),
+    AlarmSpec(
+        key="oldest_message_age",
+        subject="queue",
+        namespace="AWS/SQS",
+        metric_name="ApproximateAgeOfOldestMessage",
+        statistic="Maximum",
+        comparison="GreaterThanThreshold",
+        period_seconds=60,
+        evaluation_periods=1,
+        severity="CRITICAL",
+        measures="age in seconds of the oldest waiting order",
+        action="Orders are not being processed in time: check that the worker service is running, then pre-scale "
+        "(`python -m ops.prescale`).",
+    ),
+    AlarmSpec(
+        key="dlq_not_empty",
+        subject="dlq",
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        statistic="Maximum",
+        comparison="GreaterThanThreshold",
+        period_seconds=60,
+        evaluation_periods=1,
+        severity="WARNING",
+        measures="orders that failed processing 3 times and were dead-lettered",
+        action="Inspect them with `python -m ops.dlq list`; after fixing the cause, `python -m ops.dlq redrive`.",
+    ),
+    AlarmSpec(
+        key="worker_cpu_high",
+        subject="worker_service",
+        namespace="AWS/ECS",
+        metric_name="CPUUtilization",
+        statistic="Average",
+        comparison="GreaterThanThreshold",
+        period_seconds=60,
+        evaluation_periods=3,
+        severity="WARNING",
+        measures="worker tasks' average CPU in percent",
+        action="Each task is at its limit: add tasks (`python -m ops.prescale --tasks N`) rather than workers "
+        "per task.",
+    ),
+    AlarmSpec(
+        key="alb_5xx",
+        subject="receiver_alb",
+        namespace="AWS/ApplicationELB",
+        metric_name="HTTPCode_Target_5XX_Count",
+        statistic="Sum",
+        comparison="GreaterThanThreshold",
+        period_seconds=60,
+        evaluation_periods=1,
+        severity="WARNING",
+        measures="5xx answers from the order receiver (503 means it shed load or lost its backend)",
+        action="Check the receiver's logs and the order topic/table; add receiver tasks if it is shedding load.",
+    ),
+)
+
+ALARM_KEYS: Final = tuple(f.name for f in fields(AlarmThresholds))
+
+
+def alarm_name(prefix: str, key: str) -> str:
+    """Physical alarm name, shared by the Pulumi program, the local bootstrap and `ops.alarms`."""
+    return f"{prefix}-{key.replace('_', '-')}"
+
+
+# --- Stack configuration (Pulumi.<stack>.yaml, `pulumi config set KEY VALUE`) --------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    name: str  # camelCase, as users type it
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    secret: bool = False
+
+
+CONFIG_KEYS: Final[tuple[ConfigKey, ...]] = (
+    ConfigKey("deploySync", True, "build the synchronous order service (report Part I)"),
+    ConfigKey("deployAsync", True, "build the asynchronous order service (report Part III)"),
+    ConfigKey("syncTaskCount", 2, "sync service tasks (the report ran 2)", 1, 100),
+    ConfigKey("workerCount", 20, "concurrent payments per worker task (WORKER_COUNT)", 1, 2000),
+    ConfigKey("workerTasks", 1, "worker tasks at deploy time", 1, 100),
+    ConfigKey("minWorkerTasks", 1, "auto-scaling minimum worker tasks", 1, 100),
+    ConfigKey("maxWorkerTasks", 10, "auto-scaling maximum worker tasks (the report's 6.5 used 10)", 1, 100),
+    ConfigKey("receiverTasks", 1, "receiver tasks", 1, 100),
+    ConfigKey("paymentSeconds", SERVICE_DEFAULTS.payment_seconds, "seconds per payment", 0.001, 60),
+    ConfigKey("paymentDeclineRate", SERVICE_DEFAULTS.payment_decline_rate, "share of payments declined", 0, 1),
+    ConfigKey("acceptableLatencySeconds", 60, "queueing delay the worker auto-scaling aims for", 1, 86_400),
+    ConfigKey("alarmProfile", DEFAULT_ALARM_PROFILE, "alarm thresholds: " + " | ".join(ALARM_PROFILES)),
+    ConfigKey("alertEmails", [], "e-mail addresses subscribed to the alerts topic"),
+    ConfigKey("alertWebhookUrl", "", "optional HTTPS webhook (chat tool) for alerts; set it with --secret", secret=True),
+    ConfigKey("certificateArn", "", "ACM certificate for HTTPS on the ALBs; HTTP only when empty"),
+)
+CONFIG_DEFAULTS: Final = {k.name: k.default for k in CONFIG_KEYS}
+
+# --- Stack outputs the ops scripts read ---------------------------------------------------------------------------
+
+OUTPUT_SYNC_URL: Final = "syncUrl"
+OUTPUT_ASYNC_URL: Final = "asyncUrl"
+OUTPUT_TOPIC_ARN: Final = "topicArn"
+OUTPUT_QUEUE_URL: Final = "queueUrl"
+OUTPUT_DLQ_URL: Final = "dlqUrl"
+OUTPUT_ORDERS_TABLE: Final = "ordersTable"
+OUTPUT_CLUSTER_NAME: Final = "clusterName"
+OUTPUT_WORKER_SERVICE_NAME: Final = "workerServiceName"
+OUTPUT_ALERTS_TOPIC_ARN: Final = "alertsTopicArn"
+OUTPUT_DASHBOARD_URL: Final = "dashboardUrl"
+OUTPUT_ALARM_PREFIX: Final = "alarmPrefix"
+OUTPUT_WORKER_COUNT: Final = "workerCount"
+OUTPUT_PAYMENT_SECONDS: Final = "paymentSeconds"
+
+# --- The report's flash sale (Part II and V), the capacity planner's defaults ------------------------------------
+
+REPORT_ARRIVAL_RATE: Final = 60.0  # orders per second
+REPORT_SALE_SECONDS: Final = 60.0
+REPORT_SAFETY_MARGIN: Final = 0.11
+REPORT_WORKER_LEVELS: Final = (1, 5, 20, 100, 200)

@@ -1,0 +1,143 @@
+"""Start and stop the local AWS emulators on 127.0.0.1.
+
+ministack is the local runtime's AWS (SNS, SQS, DynamoDB, CloudWatch alarms that fire, ECS); moto's server is used
+only for ECS + Application Auto Scaling, which ministack lacks. Both run as child processes so that tests, the local
+runtime and the lab use the same real boto3 code paths as on AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+LOOPBACK = "127.0.0.1"
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+# The services ministack needs to serve for this project; the rest stay unloaded (faster start, fewer ports).
+MINISTACK_SERVICES = "sns,sqs,dynamodb,monitoring,ecs,sts,logs"
+
+
+class EmulatorError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((LOOPBACK, port)) == 0
+
+
+def aws_env(endpoint_url: str, region: str = "us-west-2") -> dict[str, str]:
+    """Environment for a process whose boto3 calls must reach the emulator at endpoint_url."""
+    return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+
+
+def _venv_bin(name: str) -> str:
+    candidate = Path(sys.executable).with_name(name)
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        raise EmulatorError(f"'{name}' is not installed: run `pip install -r requirements.txt`")
+    return found
+
+
+@dataclass
+class Emulator:
+    """A running emulator process. Use as a context manager, or call start()/stop()."""
+
+    kind: str  # "ministack" | "moto"
+    port: int = 0
+    log_path: Path | None = None
+    persist_dir: Path | None = None  # ministack only: keep state across restarts (PERSIST_STATE=1)
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return aws_env(self.endpoint_url)
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        env = {**os.environ, **DUMMY_CREDENTIALS}
+        if self.kind == "ministack":
+            env |= {
+                "BIND_HOST": LOOPBACK,
+                "GATEWAY_PORT": str(self.port),
+                "MINISTACK_HOST": LOOPBACK,
+                "LOG_LEVEL": "WARNING",
+                "SERVICES": MINISTACK_SERVICES,
+                "IOT_MTLS_ENABLED": "0",
+                "SFTP_ENABLED": "0",
+            }
+            if self.persist_dir is not None:
+                env |= {"PERSIST_STATE": "1", "STATE_DIR": str(self.persist_dir)}
+            return [_venv_bin("ministack")], env
+        if self.kind == "moto":
+            return [_venv_bin("moto_server"), "-H", LOOPBACK, "-p", str(self.port)], env
+        raise EmulatorError(f"unknown emulator {self.kind!r}")
+
+    def _ready(self) -> bool:
+        path = "/_ministack/health" if self.kind == "ministack" else "/moto-api/"
+        try:
+            with urllib.request.urlopen(self.endpoint_url + path, timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def start(self, timeout: float = 30.0) -> Emulator:
+        if self.port == 0:
+            self.port = free_port()
+        elif port_in_use(self.port):
+            raise EmulatorError(f"port {self.port} is taken: stop what uses it or choose another port")
+        command, env = self._command()
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmulatorError(f"{self.kind} exited with code {self.process.returncode} while starting"
+                                    + (f"; see {self.log_path}" if self.log_path else ""))
+            if self._ready():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise EmulatorError(f"{self.kind} did not answer on {self.endpoint_url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def reset(self) -> None:
+        """Clear all emulator state (between tests)."""
+        path = "/_ministack/reset" if self.kind == "ministack" else "/moto-api/reset"
+        request = urllib.request.Request(self.endpoint_url + path, method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def __enter__(self) -> Emulator:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
