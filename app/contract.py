@@ -26,6 +26,7 @@ ENV_PAYMENT_SECONDS: Final = "PAYMENT_SECONDS"
 ENV_PAYMENT_DECLINE_RATE: Final = "PAYMENT_DECLINE_RATE"
 ENV_PAYMENT_SLOTS: Final = "PAYMENT_SLOTS"
 ENV_REQUEST_TIMEOUT_SECONDS: Final = "REQUEST_TIMEOUT_SECONDS"
+ENV_ALERTS_TOPIC_ARN: Final = "ALERTS_TOPIC_ARN"  # the alarm notifier publishes readable alerts here
 
 ROLES: Final = ("sync", "receiver", "worker")
 
@@ -107,6 +108,19 @@ def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
         ],
     }
 
+
+# --- What each role may do (the Pulumi program turns these into least-privilege task roles) -----------------------
+# Keys name the resource the actions apply to: topic, queue, table.
+
+RECEIVER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
+    "topic": ("sns:Publish",),
+    "table": ("dynamodb:PutItem", "dynamodb:GetItem"),
+    "queue": ("sqs:GetQueueAttributes",),  # queue depth for the order-status estimate
+}
+WORKER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
+    "queue": ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"),
+    "table": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+}
 
 # --- Alarms (report 4.4 and 6.3) ----------------------------------------------------------------------------------
 
