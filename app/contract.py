@@ -27,6 +27,9 @@ ENV_PAYMENT_DECLINE_RATE: Final = "PAYMENT_DECLINE_RATE"
 ENV_PAYMENT_SLOTS: Final = "PAYMENT_SLOTS"
 ENV_REQUEST_TIMEOUT_SECONDS: Final = "REQUEST_TIMEOUT_SECONDS"
 ENV_ALERTS_TOPIC_ARN: Final = "ALERTS_TOPIC_ARN"  # the alarm notifier publishes readable alerts here
+ENV_MAX_IN_FLIGHT: Final = "MAX_IN_FLIGHT"  # receiver: requests in flight beyond this are shed with 503
+ENV_DRAIN_SECONDS: Final = "DRAIN_SECONDS"  # worker: how long SIGTERM waits for in-flight payments
+ENV_HEARTBEAT_FILE: Final = "HEARTBEAT_FILE"  # worker: touched while it polls; the container health check reads it
 
 ROLES: Final = ("sync", "receiver", "worker")
 
@@ -50,6 +53,9 @@ class ServiceDefaults:
     payment_slots: int = 1
     request_timeout_seconds: float = 10.0
     worker_count: int = 1
+    max_in_flight: int = 64  # receiver; at ~250 accepts/s per process this bounds queueing delay to ~0.25 s
+    drain_seconds: float = 20.0  # worker; below ECS's default 30 s stopTimeout
+    heartbeat_file: str = "/tmp/flashsale-worker.heartbeat"  # /tmp: the root filesystem may be read-only
 
 
 SERVICE_DEFAULTS: Final = ServiceDefaults()
@@ -114,7 +120,8 @@ def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
 
 RECEIVER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
     "topic": ("sns:Publish",),
-    "table": ("dynamodb:PutItem", "dynamodb:GetItem"),
+    # DeleteItem: a record whose publish failed is removed again (the client got 503, the order was not accepted).
+    "table": ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"),
     "queue": ("sqs:GetQueueAttributes",),  # queue depth for the order-status estimate
 }
 WORKER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
@@ -319,6 +326,8 @@ OUTPUT_DASHBOARD_URL: Final = "dashboardUrl"
 OUTPUT_ALARM_PREFIX: Final = "alarmPrefix"
 OUTPUT_WORKER_COUNT: Final = "workerCount"
 OUTPUT_PAYMENT_SECONDS: Final = "paymentSeconds"
+# Local runtime only (ops.bootstrap): the queue subscribed to the alarm topic that the local notifier reads.
+OUTPUT_ALARM_EVENTS_QUEUE_URL: Final = "alarmEventsQueueUrl"
 
 # --- The report's flash sale (Part II and V), the capacity planner's defaults ------------------------------------
 
