@@ -43,6 +43,14 @@ ASYNC_ORDERS_PATH: Final = "/orders/async"
 ORDER_STATUS_PATH: Final = "/orders/{order_id}"
 OPENAPI_PATH: Final = "/openapi.json"
 
+# --- The container (report Part I: Fargate, 256 CPU units, 512 MB, linux/amd64) ----------------------------------
+
+TASK_CPU_UNITS: Final = 256
+TASK_MEMORY_MB: Final = 512
+IMAGE_PLATFORM: Final = "linux/amd64"
+CONTAINER_UID: Final = 10001  # non-root; the image's files must be readable by it (app/Dockerfile's USER)
+WRITABLE_PATH: Final = "/tmp"  # the only path the services write; the root filesystem is read-only in ECS
+
 
 @dataclass(frozen=True)
 class ServiceDefaults:
