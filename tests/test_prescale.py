@@ -1,0 +1,129 @@
+"""ops.prescale against moto's ECS and Application Auto Scaling, run the way an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from app import aws
+from ops.emulators import Emulator
+from tests.conftest import ROOT
+
+CLUSTER = "flashsale-test"
+SERVICE = "flashsale-test-worker"
+MAX_TASKS = 10
+
+
+@dataclass(frozen=True)
+class Ecs:
+    env: dict[str, str]
+
+    def service(self) -> dict[str, int]:
+        found = aws.client("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
+        return {"desired": found["desiredCount"], "running": found["runningCount"]}
+
+    def min_capacity(self) -> int:
+        targets = aws.client("application-autoscaling").describe_scalable_targets(
+            ServiceNamespace="ecs", ResourceIds=[f"service/{CLUSTER}/{SERVICE}"])["ScalableTargets"]
+        return int(targets[0]["MinCapacity"])
+
+    def prescale(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "ops.prescale", "--cluster-name", CLUSTER, "--worker-service-name", SERVICE,
+                   "--workers-per-task", "20", "--poll", "0.1", "--timeout", "20", *args]
+        return subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60,
+                              check=False)
+
+
+def create_worker_service(*, register_target: bool = True) -> None:
+    """A FARGATE worker service at 1 task with its scalable target 1..MAX_TASKS (moto needs a subnet and a group)."""
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="worker", Description="worker", VpcId=vpc)["GroupId"]
+    ecs = aws.client("ecs")
+    ecs.create_cluster(clusterName=CLUSTER)
+    ecs.register_task_definition(family="worker", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+                                 cpu="256", memory="512",
+                                 containerDefinitions=[{"name": "worker", "image": "worker:test", "essential": True}])
+    ecs.create_service(cluster=CLUSTER, serviceName=SERVICE, taskDefinition="worker", desiredCount=1,
+                       launchType="FARGATE", networkConfiguration={"awsvpcConfiguration": {
+                           "subnets": [subnet], "securityGroups": [group]}})
+    if register_target:
+        aws.client("application-autoscaling").register_scalable_target(
+            ServiceNamespace="ecs", ResourceId=f"service/{CLUSTER}/{SERVICE}",
+            ScalableDimension="ecs:service:DesiredCount", MinCapacity=1, MaxCapacity=MAX_TASKS)
+
+
+@pytest.fixture
+def moto_env(moto: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    moto.reset()
+    for key, value in moto.env().items():
+        monkeypatch.setenv(key, value)
+    return dict(os.environ)
+
+
+@pytest.fixture
+def ecs(moto_env: dict[str, str]) -> Ecs:
+    create_worker_service()
+    return Ecs(moto_env)
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(ecs: Ecs) -> None:
+    done = ecs.prescale("--tasks", "8", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "MinCapacity -> 8, desiredCount -> 8" in done.stdout
+    assert "Dry run: nothing changed." in done.stdout
+    assert ecs.service()["desired"] == 1
+    assert ecs.min_capacity() == 1
+
+
+def test_prescale_from_the_planner_lifts_min_capacity_and_desired_count(ecs: Ecs) -> None:
+    done = ecs.prescale("--json")  # the report's sale: 200 workers at 20 per task
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["steps"] == [10]
+    assert "10/10 running" in done.stderr  # the progress display
+    assert ecs.service() == {"desired": 10, "running": 10}
+    assert ecs.min_capacity() == 10
+
+
+def test_restore_steps_down_gradually_to_the_normal_level(ecs: Ecs) -> None:
+    assert ecs.prescale("--tasks", "7").returncode == 0
+    done = ecs.prescale("--restore", "--step", "3", "--pause", "0", "--normal-tasks", "1")
+    assert done.returncode == 0, done.stderr
+    assert [line.split("desiredCount -> ")[1] for line in done.stderr.splitlines() if "desiredCount" in line] == [
+        "4", "1"]
+    assert ecs.service() == {"desired": 1, "running": 1}
+    assert ecs.min_capacity() == 1
+
+
+def test_refuses_more_tasks_than_max_capacity(ecs: Ecs) -> None:
+    done = ecs.prescale("--tasks", str(MAX_TASKS + 1))
+    assert done.returncode == 1
+    assert f"exceed the scalable target's MaxCapacity {MAX_TASKS}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert ecs.service()["desired"] == 1
+
+
+def test_refuses_a_missing_service(ecs: Ecs) -> None:
+    done = ecs.prescale("--tasks", "2", "--worker-service-name", "nope")
+    assert done.returncode == 1
+    assert "ECS service 'nope' not found" in done.stderr
+
+
+def test_refuses_a_service_without_scalable_target(moto_env: dict[str, str]) -> None:
+    create_worker_service(register_target=False)
+    done = Ecs(moto_env).prescale("--tasks", "2")
+    assert done.returncode == 1
+    assert "no Application Auto Scaling target" in done.stderr
+
+
+def test_needs_the_cluster_from_somewhere(moto_env: dict[str, str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "2"], cwd=ROOT, env=moto_env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert "stack output `clusterName` is missing: pass --cluster-name, --outputs FILE or --stack NAME" in done.stderr
