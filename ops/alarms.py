@@ -8,9 +8,14 @@ The alarms are Pulumi resources, so a live change is drift: the next `pulumi up`
 
 from __future__ import annotations
 
+import argparse
+import socket
+import sys
+from datetime import datetime, timezone
 from typing import Any
 
-from app import contract
+from app import aws, contract
+from ops import stack
 
 
 def alarm_description(spec: contract.AlarmSpec) -> str:
@@ -50,3 +55,118 @@ def create_alarms(
         )
         names.append(name)
     return names
+
+
+# --- The CLI: apply / status / test-notification ------------------------------------------------------------------
+
+# What put_metric_alarm takes back from describe_alarms, so a re-put keeps everything but the threshold.
+_KEPT = ("AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions", "InsufficientDataActions",
+         "MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit",
+         "EvaluationPeriods", "DatapointsToAlarm", "ComparisonOperator", "TreatMissingData",
+         "EvaluateLowSampleCountPercentile", "Metrics", "ThresholdMetricId")
+
+
+def stack_alarms(cloudwatch: Any, prefix: str) -> dict[str, dict[str, Any]]:
+    """The stack's catalogue alarms by key; refuses when there are none (wrong prefix, or not deployed)."""
+    by_name = {contract.alarm_name(prefix, key): key for key in contract.ALARM_KEYS}
+    found: dict[str, dict[str, Any]] = {}
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{prefix}-",
+                                                                     AlarmTypes=["MetricAlarm"]):
+        for alarm in page.get("MetricAlarms", []):
+            if alarm["AlarmName"] in by_name:
+                found[by_name[alarm["AlarmName"]]] = alarm
+    if not found:
+        raise stack.OpsError(f"no alarms named {prefix}-<key> found: check --alarm-prefix (the stack output "
+                             f"`{contract.OUTPUT_ALARM_PREFIX}`) and that the stack is deployed")
+    return found
+
+
+def apply_profile(cloudwatch: Any, prefix: str, profile: str) -> list[dict[str, Any]]:
+    """Re-put each alarm with the profile's threshold, keeping its actions and everything else."""
+    thresholds = contract.ALARM_PROFILES[profile]
+    changes = []
+    for key, alarm in sorted(stack_alarms(cloudwatch, prefix).items()):
+        new = float(getattr(thresholds, key))
+        cloudwatch.put_metric_alarm(**{k: alarm[k] for k in _KEPT if alarm.get(k) not in (None, "")},
+                                    Threshold=new)
+        changes.append({"alarm": alarm["AlarmName"], "key": key, "old": alarm.get("Threshold"), "new": new})
+    return changes
+
+
+def matching_profiles(alarms: dict[str, dict[str, Any]]) -> list[str]:
+    """The profiles whose thresholds all of these alarms have."""
+    return [name for name, thresholds in contract.ALARM_PROFILES.items()
+            if all(alarm.get("Threshold") == float(getattr(thresholds, key)) for key, alarm in alarms.items())]
+
+
+def pulumi_hint(profile: str, stack_name: str | None) -> str:
+    return (f"Alarms are Pulumi resources: this live change is drift, and the next `pulumi up` restores the stack's "
+            f"thresholds. To make it permanent: pulumi config set alarmProfile {profile} -s {stack_name or 'STACK'}")
+
+
+def _threshold(value: Any) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    outputs = stack.resolve_outputs(args, (contract.OUTPUT_ALARM_PREFIX,))
+    changes = apply_profile(aws.client("cloudwatch"), outputs[contract.OUTPUT_ALARM_PREFIX], args.profile)
+    hint = pulumi_hint(args.profile, args.stack)
+    lines = [f"Applied alarm profile {args.profile!r}:"]
+    lines += [f"  {c['alarm']:<44} {_threshold(c['old']):>8} -> {_threshold(c['new'])}" for c in changes]
+    stack.emit(args, {"profile": args.profile, "changes": changes, "note": hint}, "\n".join(lines + ["", hint]))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    outputs = stack.resolve_outputs(args, (contract.OUTPUT_ALARM_PREFIX,))
+    alarms = stack_alarms(aws.client("cloudwatch"), outputs[contract.OUTPUT_ALARM_PREFIX])
+    rows = [{"alarm": a["AlarmName"], "key": key, "state": a.get("StateValue"), "threshold": a.get("Threshold"),
+             "comparison": a.get("ComparisonOperator"), "metric": a.get("MetricName"),
+             "actions": len(a.get("AlarmActions", [])), "reason": a.get("StateReason", "")}
+            for key, a in sorted(alarms.items())]
+    profiles = matching_profiles(alarms)
+    lines = [f"{'alarm':<44} {'state':<17} {'threshold':>9}  reason"]
+    lines += [f"{r['alarm']:<44} {r['state']:<17} {_threshold(r['threshold']):>9}  {r['reason'][:60]}" for r in rows]
+    lines.append(f"Thresholds match profile: {' / '.join(profiles) or 'none (edited by hand?)'}")
+    stack.emit(args, {"alarms": rows, "profiles": profiles}, "\n".join(lines))
+    return 0
+
+
+def cmd_test_notification(args: argparse.Namespace) -> int:
+    outputs = stack.resolve_outputs(args, (contract.OUTPUT_ALERTS_TOPIC_ARN,))
+    topic = outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
+    sent_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    body = (f"TEST ALERT - no action needed.\n\nThis message checks that alerts reach the on-call. It was sent by "
+            f"`python -m ops.alarms test-notification` at {sent_at} from {socket.gethostname()}.\n"
+            "If you received it, e-mail/chat delivery of real alarms works.")
+    message_id = aws.client("sns").publish(TopicArn=topic, Subject=TEST_SUBJECT, Message=body)["MessageId"]
+    stack.emit(args, {"topic": topic, "message_id": message_id, "subject": TEST_SUBJECT},
+               f"Published a test alert to {topic} (message {message_id}).")
+    return 0
+
+
+TEST_SUBJECT = "[TEST] flashsale alert delivery check - no action needed"
+COMMANDS = {"apply": cmd_apply, "status": cmd_status, "test-notification": cmd_test_notification}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ops.alarms", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    apply = sub.add_parser("apply", help="set the stack's alarm thresholds from a profile (keeps actions)")
+    apply.add_argument("--profile", required=True, choices=sorted(contract.ALARM_PROFILES))
+    status = sub.add_parser("status", help="each alarm's state and threshold")
+    test = sub.add_parser("test-notification", help="publish a clearly marked TEST alert to the alerts topic")
+    for command, keys in ((apply, (contract.OUTPUT_ALARM_PREFIX,)), (status, (contract.OUTPUT_ALARM_PREFIX,)),
+                          (test, (contract.OUTPUT_ALERTS_TOPIC_ARN,))):
+        stack.add_output_arguments(command, keys)
+        stack.add_json_argument(command)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stack.run(parser(), lambda args: COMMANDS[args.command](args), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
