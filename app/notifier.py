@@ -1,0 +1,183 @@
+"""The alarm notifier: turns CloudWatch's raw alarm JSON into an e-mail people can act on.
+
+Alarm actions publish CloudWatch's JSON to the alarm topic; people subscribe to the alerts topic. In between,
+`handler` (the AWS Lambda entry, subscribed to the alarm topic) or, in the local runtime, `python -m app.notifier`
+(polling a queue subscribed with raw delivery to the alarm topic) renders each message with `render` and publishes
+the readable version to the alerts topic. Transitions from INSUFFICIENT_DATA to OK are dropped: nothing happened.
+
+It ships in a Lambda, so it imports only boto3 and the standard library (`app.contract` and `app.aws` are both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app import aws, contract
+
+SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters, no line breaks
+COMPARISONS = {
+    "GreaterThanThreshold": ">",
+    "GreaterThanOrEqualToThreshold": ">=",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "<=",
+}
+# CloudWatch: "... datapoints [1500.0 (25/11/26 13:28:00)] was greater ..."; ministack: "Threshold Crossed: Maximum 1500.0 ..."
+_VALUE_PATTERNS = (re.compile(r"\[\s*(-?[0-9.]+(?:[eE][-+]?\d+)?)"),
+                   re.compile(r"Threshold Crossed: \w+ (-?[0-9.]+(?:[eE][-+]?\d+)?) "))
+
+
+def spec_for(alarm_name: str) -> contract.AlarmSpec | None:
+    """The catalogue entry whose key is the alarm name's suffix (names are `contract.alarm_name(prefix, key)`)."""
+    return next((s for s in contract.ALARMS if alarm_name.endswith(contract.alarm_name("", s.key))), None)
+
+
+def current_value(reason: str) -> float | None:
+    for pattern in _VALUE_PATTERNS:
+        found = pattern.search(reason)
+        if found:
+            return float(found.group(1))
+    return None
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "not stated (see the reason below)"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def _ascii_line(text: str) -> str:
+    clean = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
+    return clean if len(clean) <= SUBJECT_LIMIT else clean[: SUBJECT_LIMIT - 3] + "..."
+
+
+def render(alarm_message: dict[str, Any]) -> tuple[str, str]:
+    """(subject, body) for one CloudWatch alarm state change, for people rather than machines."""
+    name = str(alarm_message.get("AlarmName", "unnamed alarm"))
+    state = str(alarm_message.get("NewStateValue", "UNKNOWN"))
+    old_state = str(alarm_message.get("OldStateValue", "UNKNOWN"))
+    reason = str(alarm_message.get("NewStateReason", ""))
+    trigger = alarm_message.get("Trigger") or {}
+    spec = spec_for(name)
+    severity = spec.severity if spec else "ALARM"
+    measures = spec.measures if spec else str(alarm_message.get("AlarmDescription") or trigger.get("MetricName", "?"))
+    action = spec.action if spec else "See the alarm's description and metric in the CloudWatch console."
+
+    if state == "OK":
+        subject = f"[RESOLVED] {name} is OK again: {measures}"
+    else:
+        subject = f"[{severity}] {state}: {name}: {measures}"
+
+    dimensions = ", ".join(f"{d.get('name') or d.get('Name')}={d.get('value') or d.get('Value')}"
+                           for d in trigger.get("Dimensions") or [])
+    metric = f"{trigger.get('Namespace', '?')} {trigger.get('MetricName', '?')}" + (f", {dimensions}" if dimensions else "")
+    comparison = COMPARISONS.get(str(trigger.get("ComparisonOperator")), str(trigger.get("ComparisonOperator", "")))
+    statistic = trigger.get("Statistic") or trigger.get("ExtendedStatistic") or "?"
+    body = "\n".join([
+        f"{state}: {name} ({severity})",
+        "",
+        f"What it measures: {measures}",
+        f"                  ({metric}; {statistic} over {trigger.get('Period', '?')} s)",
+        f"Current value:    {number(current_value(reason))}",
+        f"Threshold:        {comparison} {number(trigger.get('Threshold'))}",
+        f"State:            {old_state} -> {state} at {alarm_message.get('StateChangeTime', '?')}",
+        f"Reason:           {reason or 'not given'}",
+        "",
+        "What to do:" if state != "OK" else "What to do: nothing; if you acted on the alarm, check that it held:",
+        f"  {action}",
+        "",
+        f"Alarm {name} in {alarm_message.get('Region', '?')}, account {alarm_message.get('AWSAccountId', '?')}.",
+    ])
+    return _ascii_line(subject), body
+
+
+def should_notify(alarm_message: dict[str, Any]) -> bool:
+    return not (alarm_message.get("NewStateValue") == "OK" and alarm_message.get("OldStateValue") == "INSUFFICIENT_DATA")
+
+
+def parse(text: str) -> dict[str, Any] | None:
+    """The alarm JSON in a message body: raw delivery, or wrapped in an SNS envelope. None when it is neither."""
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(message, dict) and message.get("Type") == "Notification" and "Message" in message:
+        return parse(str(message["Message"]))
+    return message if isinstance(message, dict) and "AlarmName" in message else None
+
+
+def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None) -> bool:
+    """Publish the readable version of one message on the alarm topic; False when it was dropped."""
+    message = parse(text)
+    if message is None:  # not an alarm (someone published by hand): pass it on unchanged, marked as such
+        sns.publish(TopicArn=topic_arn, Subject=_ascii_line(subject or "Message on the alarm topic"), Message=text)
+        return True
+    if not should_notify(message):
+        return False
+    readable_subject, body = render(message)
+    sns.publish(TopicArn=topic_arn, Subject=readable_subject, Message=body)
+    return True
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """AWS Lambda entry: the function is subscribed to the alarm topic."""
+    sns = aws.client("sns")
+    topic_arn = os.environ[contract.ENV_ALERTS_TOPIC_ARN]
+    sent = sum(forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject")) for r in event.get("Records", []))
+    return {"received": len(event.get("Records", [])), "sent": sent}
+
+
+def relay(sqs: Any, sns: Any, queue_url: str, topic_arn: str, wait_seconds: int) -> int:
+    """One receive from the alarm-events queue; each message is deleted only after its alert was published."""
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                   WaitTimeSeconds=wait_seconds).get("Messages", [])
+    for message in messages:
+        forward(sns, topic_arn, message["Body"])
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return len(messages)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app.notifier", description="Local runtime: relay alarm messages from "
+                                "a queue subscribed (raw delivery) to the alarm topic to the alerts topic, readable.")
+    p.add_argument("--queue-url", default=os.environ.get(contract.ENV_ALARM_EVENTS_QUEUE_URL),
+                   help=f"alarm-events queue (default: ${contract.ENV_ALARM_EVENTS_QUEUE_URL})")
+    p.add_argument("--alerts-topic-arn", default=os.environ.get(contract.ENV_ALERTS_TOPIC_ARN),
+                   help=f"where readable alerts go (default: ${contract.ENV_ALERTS_TOPIC_ARN})")
+    p.add_argument("--once", action="store_true", help="relay what is waiting, then exit")
+    p.add_argument("--wait", type=int, default=contract.ORDER_QUEUE.receive_wait_time_seconds,
+                   help="long-poll seconds per receive (%(default)s)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    if not args.queue_url or not args.alerts_topic_arn:
+        p.error("--queue-url and --alerts-topic-arn (or their environment variables) are required")
+    sqs, sns = aws.client("sqs", read_timeout=args.wait + 10), aws.client("sns")
+    try:
+        while True:
+            try:
+                handled = relay(sqs, sns, args.queue_url, args.alerts_topic_arn, args.wait)
+            except (ClientError, BotoCoreError) as error:
+                print(f"{p.prog}: error: {error}", file=sys.stderr, flush=True)
+                if args.once:
+                    return 1
+                time.sleep(5)  # the emulator or AWS is briefly away: keep the relay alive
+                continue
+            if args.once and handled == 0:
+                return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

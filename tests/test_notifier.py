@@ -1,0 +1,109 @@
+"""The alarm notifier: readable subject and body, and a real alarm on ministack delivered readable to people."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from app import aws, contract
+from app.notifier import forward, handler, render, should_notify
+from tests.conftest import ROOT
+from tests.test_alarms import PREFIX, QUEUE_DIMENSIONS, AlarmWiring, wire_alarms
+
+# As CloudWatch on AWS sends it.
+AWS_ALARM: dict[str, Any] = {
+    "AlarmName": "flashsale-prod-queue-depth-critical",
+    "AlarmDescription": "[CRITICAL] orders waiting in the order queue.",
+    "AWSAccountId": "123456789012",
+    "NewStateValue": "ALARM",
+    "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [5432.0 (25/11/26 13:28:00)] was greater "
+                      "than the threshold (5000.0) (minimum 1 datapoint for OK -> ALARM transition).",
+    "StateChangeTime": "2026-11-25T13:28:01.123+0000",
+    "Region": "US West (Oregon)",
+    "OldStateValue": "OK",
+    "Trigger": {"MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS", "Statistic": "MAXIMUM",
+                "Period": 60, "EvaluationPeriods": 1, "ComparisonOperator": "GreaterThanThreshold",
+                "Threshold": 5000.0, "Dimensions": [{"value": "flashsale-prod-orders", "name": "QueueName"}]},
+}
+
+
+def test_render_says_which_alarm_what_it_measures_value_threshold_and_what_to_do() -> None:
+    subject, body = render(AWS_ALARM)
+    assert subject.startswith("[CRITICAL] ALARM: flashsale-prod-queue-depth-critical")
+    assert len(subject) < 100 and subject.isascii() and "\n" not in subject
+    assert "What it measures: orders waiting in the order queue" in body
+    assert "QueueName=flashsale-prod-orders" in body
+    assert "Current value:    5,432" in body
+    assert "Threshold:        > 5,000" in body
+    assert "OK -> ALARM at 2026-11-25T13:28:01.123+0000" in body
+    assert "ops.prescale" in body  # the catalogue's action for this alarm
+    assert "{" not in body.split("Reason:")[0]  # not raw JSON
+
+
+def test_render_recovery_and_unknown_alarms() -> None:
+    subject, body = render(AWS_ALARM | {"NewStateValue": "OK", "OldStateValue": "ALARM"})
+    assert subject.startswith("[RESOLVED] flashsale-prod-queue-depth-critical is OK again")
+    subject, body = render({"AlarmName": "x" * 150, "NewStateValue": "ALARM", "NewStateReason": "manual"})
+    assert len(subject) == 99 and subject.endswith("...")
+    assert "Current value:    not stated" in body
+    assert "CloudWatch console" in body
+
+
+def test_first_ok_is_not_worth_a_message() -> None:
+    assert not should_notify(AWS_ALARM | {"NewStateValue": "OK", "OldStateValue": "INSUFFICIENT_DATA"})
+    assert should_notify(AWS_ALARM)
+
+
+@pytest.fixture
+def wiring(aws_env: dict[str, str]) -> AlarmWiring:
+    return wire_alarms(aws_env)
+
+
+def test_forward_unwraps_sns_envelopes_and_passes_non_alarms_on(wiring: AlarmWiring) -> None:
+    sns = aws.client("sns")
+    envelope = json.dumps({"Type": "Notification", "Message": json.dumps(AWS_ALARM)})
+    assert forward(sns, wiring.alerts_topic, envelope)
+    assert forward(sns, wiring.alerts_topic, "plain words", subject="hello")
+    alerts = wiring.inbox()
+    assert alerts[0]["subject"].startswith("[CRITICAL] ALARM:")
+    assert alerts[1] == {"subject": "hello", "body": "plain words"}
+
+
+def test_lambda_handler_publishes_readable_alerts(wiring: AlarmWiring, monkeypatch: Any) -> None:
+    monkeypatch.setenv(contract.ENV_ALERTS_TOPIC_ARN, wiring.alerts_topic)
+    event = {"Records": [{"Sns": {"Subject": 'ALARM: "x" in us-west-2', "Message": json.dumps(AWS_ALARM)}}]}
+    assert handler(event, None) == {"received": 1, "sent": 1}
+    [alert] = wiring.inbox()
+    assert alert["subject"] == render(AWS_ALARM)[0]
+
+
+def test_a_real_alarm_over_its_threshold_reaches_people_readable(wiring: AlarmWiring) -> None:
+    aws.client("cloudwatch").put_metric_data(Namespace="AWS/SQS", MetricData=[{
+        "MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": QUEUE_DIMENSIONS, "Value": 1500}])
+    done = subprocess.run([sys.executable, "-m", "app.notifier", "--queue-url", wiring.alarm_events_url,
+                           "--alerts-topic-arn", wiring.alerts_topic, "--once", "--wait", "2"],
+                          cwd=ROOT, env=wiring.env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    alerts = {a["subject"].split(":")[1].strip(): a for a in wiring.inbox()}
+    # 1,500 crosses the warning (1,000) but not the critical (5,000) threshold, whose first OK is dropped. (ministack
+    # matches alarms to metrics without their dimensions, so the DLQ alarm fires as well; AWS would not.)
+    warning = contract.alarm_name(PREFIX, "queue_depth_warning")
+    assert warning in alerts and contract.alarm_name(PREFIX, "queue_depth_critical") not in alerts
+    assert alerts[warning]["subject"] == f"[WARNING] ALARM: {warning}: orders waiting in the order queue"
+    body = alerts[warning]["body"]
+    assert "Current value:    1,500" in body and "Threshold:        > 1,000" in body
+    assert "python -m ops.capacity" in body
+    leftover = aws.client("sqs").get_queue_attributes(QueueUrl=wiring.alarm_events_url,
+                                                     AttributeNames=["ApproximateNumberOfMessages"])
+    assert leftover["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_cli_needs_its_queue_and_topic() -> None:
+    done = subprocess.run([sys.executable, "-m", "app.notifier", "--once"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=False, env={"PATH": "/usr/bin"})
+    assert done.returncode == 2
+    assert "--queue-url and --alerts-topic-arn" in done.stderr
