@@ -1,0 +1,113 @@
+"""The services' settings, read once from the environment (names and defaults from the contract)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from app import contract
+
+D = contract.SERVICE_DEFAULTS
+
+
+class SettingsError(ValueError):
+    """A missing or malformed environment variable; the message names it."""
+
+
+def _number(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be within {low:g}..{high:g}, got {value:g}")
+    return value
+
+
+def _integer(name: str, default: int, low: int, high: int) -> int:
+    value = _number(name, default, low, high)
+    if value != int(value):
+        raise SettingsError(f"{name} must be a whole number, got {value:g}")
+    return int(value)
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise SettingsError(f"{name} is not set (the stack output or `python -m ops.bootstrap` gives it)")
+    return value
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    seconds: float
+    decline_rate: float
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    payment: PaymentSettings
+    slots: int
+    request_timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    table: str
+    topic_arn: str
+    queue_url: str
+    worker_count: int  # for /health and the completion estimate
+    payment_seconds: float
+    max_in_flight: int
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    table: str
+    queue_url: str
+    worker_count: int
+    payment: PaymentSettings
+    drain_seconds: float
+    heartbeat_file: str
+
+
+def payment() -> PaymentSettings:
+    return PaymentSettings(
+        seconds=_number(contract.ENV_PAYMENT_SECONDS, D.payment_seconds, 0, 3600),
+        decline_rate=_number(contract.ENV_PAYMENT_DECLINE_RATE, D.payment_decline_rate, 0, 1),
+    )
+
+
+def worker_count() -> int:
+    return _integer(contract.ENV_WORKER_COUNT, D.worker_count, 1, 10_000)
+
+
+def sync() -> SyncSettings:
+    return SyncSettings(
+        payment=payment(),
+        slots=_integer(contract.ENV_PAYMENT_SLOTS, D.payment_slots, 1, 10_000),
+        request_timeout_seconds=_number(contract.ENV_REQUEST_TIMEOUT_SECONDS, D.request_timeout_seconds, 0.001, 3600),
+    )
+
+
+def receiver() -> ReceiverSettings:
+    return ReceiverSettings(
+        table=_required(contract.ENV_ORDERS_TABLE),
+        topic_arn=_required(contract.ENV_TOPIC_ARN),
+        queue_url=_required(contract.ENV_QUEUE_URL),
+        worker_count=worker_count(),
+        payment_seconds=payment().seconds,
+        max_in_flight=_integer(contract.ENV_MAX_IN_FLIGHT, D.max_in_flight, 1, 100_000),
+    )
+
+
+def worker() -> WorkerSettings:
+    return WorkerSettings(
+        table=_required(contract.ENV_ORDERS_TABLE),
+        queue_url=_required(contract.ENV_QUEUE_URL),
+        worker_count=worker_count(),
+        payment=payment(),
+        drain_seconds=_number(contract.ENV_DRAIN_SECONDS, D.drain_seconds, 0, 3600),
+        heartbeat_file=os.environ.get(contract.ENV_HEARTBEAT_FILE) or D.heartbeat_file,
+    )

@@ -1,0 +1,106 @@
+"""The synchronous order service (report Part I): every request waits for its own payment.
+
+The PaymentProcessor's slots are the bottleneck; requests that cannot be paid within REQUEST_TIMEOUT_SECONDS get 504,
+and a client that hangs up stops its payment, so no payment runs for nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app import contract, logs, openapi
+from app.payment import PaymentProcessor, PaymentResult, PaymentTimeout
+from app.settings import SyncSettings
+from app.web import Rejected, common_routes, error_response, read_order
+
+CLIENT_GONE = 499  # nginx's code for "client closed the request"; the client never sees it
+
+
+@dataclass
+class SyncCounters:
+    total_orders: int = 0
+    completed: int = 0
+    failed: int = 0
+    timed_out: int = 0
+    abandoned: int = 0
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects (the body is already read, so the next ASGI message is the hang-up)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def build(settings: SyncSettings) -> Starlette:
+    processor = PaymentProcessor(settings=settings.payment, slots=settings.slots)
+    counters = SyncCounters()
+    per_minute = 60 * settings.slots / settings.payment.seconds if settings.payment.seconds else float("inf")
+    throughput_limit = f"~{per_minute:g} orders/minute ({settings.payment.seconds:g}s per payment)"
+
+    async def create_order(request: Request) -> Response:
+        started = time.monotonic()
+        try:
+            order = await read_order(request)
+        except Rejected as rejected:
+            return rejected.response
+        counters.total_orders += 1
+        logs.event("received", f"[SYNC] Order {order.order_id} received, starting payment verification...",
+                   order_id=order.order_id)
+        payment = asyncio.create_task(processor.verify(deadline=started + settings.request_timeout_seconds))
+        hang_up = asyncio.create_task(_client_gone(request))
+        await asyncio.wait((payment, hang_up), return_when=asyncio.FIRST_COMPLETED)
+        hang_up.cancel()
+        if not payment.done():
+            payment.cancel()
+            counters.abandoned += 1
+            logs.event("abandoned", f"[SYNC] Order {order.order_id} abandoned by the client", order_id=order.order_id)
+            return Response(status_code=CLIENT_GONE)
+        duration = round(time.monotonic() - started, 3)
+        try:
+            result: PaymentResult = payment.result()
+        except PaymentTimeout:
+            counters.timed_out += 1
+            logs.event("timeout", f"[TIMEOUT] Order {order.order_id} exceeded "
+                       f"{settings.request_timeout_seconds:g}s timeout", order_id=order.order_id, duration=duration)
+            return error_response(504, "Request timeout - system overloaded", order_id=order.order_id,
+                                  duration=duration)
+        if not result.approved:
+            counters.failed += 1
+            logs.event("declined", f"[SYNC] Order {order.order_id} payment DECLINED in {duration:.2f}s",
+                       order_id=order.order_id, duration=duration, reason=result.reason)
+            return error_response(402, "payment declined", order_id=order.order_id, status="failed",
+                                  reason=result.reason, duration=duration)
+        counters.completed += 1
+        logs.event("completed", f"[SYNC] Order {order.order_id} COMPLETED in {duration:.2f}s",
+                   order_id=order.order_id, duration=duration)
+        return JSONResponse({"order_id": order.order_id, "status": "completed", "duration": duration},
+                            status_code=201)
+
+    async def stats(request: Request) -> JSONResponse:
+        return JSONResponse({
+            "total_orders": counters.total_orders,
+            "payments_processed": counters.completed,
+            "payments_failed": counters.failed,
+            "timeouts": counters.timed_out,
+            "abandoned": counters.abandoned,
+            "status_breakdown": {
+                "pending": processor.waiting,
+                "processing": processor.processing,
+                "completed": counters.completed,
+                "failed": counters.failed,
+            },
+            "throughput_limit": throughput_limit,
+        })
+
+    return Starlette(routes=[
+        Route(contract.SYNC_ORDERS_PATH, create_order, methods=["POST"]),
+        Route(contract.STATS_PATH, stats, methods=["GET"]),
+        *common_routes({"mode": "synchronous"}, openapi.sync_document()),
+    ])

@@ -1,0 +1,335 @@
+"""The order worker (report Part III): WORKER_COUNT concurrent payments in one process, fed from the order queue.
+
+Design: a few receive loops long-poll SQS (20 s, up to 10 messages, never more than there are free payment slots),
+each message becomes an asyncio task (a payment is an asyncio sleep, so 1,000 in flight cost no threads), and the
+blocking boto3 calls run in a small thread pool. Finished messages are deleted in batches of 10.
+
+Delivery is at least once, so the status write is conditional (only a non-final order becomes completed|failed),
+and a redelivered message (receive count > 1) is checked against the store before paying, so an order is never paid
+twice. A decline is a business outcome: status `failed`, message deleted. Any other error leaves the message: it
+returns after the visibility timeout and SQS dead-letters it after maxReceiveCount. Poison messages are logged once
+and made visible again at once, so they reach the DLQ in seconds instead of minutes. Payments that outlive half the
+visibility timeout get their messages' visibility extended.
+
+SIGTERM: stop polling, give in-flight payments DRAIN_SECONDS to finish, make the rest visible again, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import signal
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app import aws, contract, logs
+from app.orders import Order, parse_order_message
+from app.payment import charge
+from app.settings import WorkerSettings
+from app.store import FINAL_STATUSES, OrderStore, Outcome
+
+BATCH = contract.ORDER_QUEUE.receive_batch_size
+WAIT_SECONDS = contract.ORDER_QUEUE.receive_wait_time_seconds
+MAX_RECEIVE_LOOPS = 8  # each loop is one blocked thread while the queue is empty; 8 x 10 messages keeps up easily
+DELETE_LINGER_SECONDS = 0.02  # how long a delete waits for company to fill a batch
+HEARTBEAT_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 10.0
+POISON_MEMORY = 10_000
+
+
+@dataclass
+class InFlight:
+    message_id: str
+    receipt: str
+    visible_until: float
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class WorkerCounters:
+    received: int = 0
+    completed: int = 0
+    failed: int = 0
+    skipped: int = 0  # redeliveries of orders already final
+    errors: int = 0
+    poison: int = 0
+    released: list[str] = field(default_factory=list)  # message ids made visible again at shutdown
+
+
+def receive_loops(worker_count: int) -> int:
+    return min(MAX_RECEIVE_LOOPS, math.ceil(worker_count / BATCH))
+
+
+class Worker:
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        loops = receive_loops(settings.worker_count)
+        self._executor = ThreadPoolExecutor(max_workers=loops + 16, thread_name_prefix="aws")
+        self._sqs = aws.client("sqs", read_timeout=WAIT_SECONDS + 10, max_pool_connections=loops + 16)
+        self._store = OrderStore(aws.client("dynamodb", read_timeout=5, max_pool_connections=loops + 16),
+                                 settings.table)
+        self._loops = loops
+        self._free = settings.worker_count
+        self._capacity = asyncio.Event()
+        self._capacity.set()
+        self._idle_ids = list(range(settings.worker_count, 0, -1))  # [WORKER-n] labels, lowest first
+        self._in_flight: dict[str, InFlight] = {}
+        self._deletes: asyncio.Queue[InFlight] = asyncio.Queue()
+        self._poison_seen: OrderedDict[str, None] = OrderedDict()
+        self._stopping = asyncio.Event()
+        self._visibility = float(contract.ORDER_QUEUE.visibility_timeout_seconds)
+        self._background: set[asyncio.Task[Any]] = set()
+        self.counters = WorkerCounters()
+
+    async def _blocking(self, function: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(**kwargs))
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # --- capacity: never hold more messages than free payment slots ------------------------------------------
+
+    def _take(self, wanted: int) -> int:
+        n = min(wanted, self._free)
+        self._free -= n
+        if self._free == 0:
+            self._capacity.clear()
+        return n
+
+    def _give(self, n: int) -> None:
+        self._free += n
+        if self._free > 0:
+            self._capacity.set()
+
+    # --- main ------------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        attributes = await self._blocking(self._sqs.get_queue_attributes, QueueUrl=self.settings.queue_url,
+                                          AttributeNames=["VisibilityTimeout"])
+        self._visibility = float(attributes["Attributes"]["VisibilityTimeout"])
+        logs.event("starting", f"[WORKER-1] Starting worker ({self.settings.worker_count} concurrent payments, "
+                   f"{self._loops} receive loops)", workers=self.settings.worker_count, loops=self._loops)
+        receivers = [asyncio.create_task(self._receive_loop()) for _ in range(self._loops)]
+        helpers = [asyncio.create_task(self._delete_loop()), asyncio.create_task(self._extend_loop()),
+                   asyncio.create_task(self._heartbeat_loop(receivers))]
+        await self._stopping.wait()
+        await self._drain(receivers, helpers)
+
+    async def _drain(self, receivers: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:
+        started = time.monotonic()
+        self._capacity.set()  # wake loops waiting for capacity so they see the stop
+        payments = [f.task for f in self._in_flight.values() if f.task is not None]
+        logs.event("draining", f"[WORKER-1] SIGTERM: draining {len(payments)} in-flight payments "
+                   f"(up to {self.settings.drain_seconds:g}s)", in_flight=len(payments))
+        if payments:
+            await asyncio.wait(payments, timeout=self.settings.drain_seconds)
+        unfinished = list(self._in_flight.values())
+        for flight in unfinished:
+            if flight.task is not None:
+                flight.task.cancel()
+        await self._release(unfinished)
+        # Receives still long-polling get a moment to return what they took (released by their loop); a poll cut
+        # off by the exit only delays its messages by one visibility timeout.
+        await asyncio.wait(receivers, timeout=max(0.5, min(2.0, self.settings.drain_seconds - (time.monotonic()
+                                                                                                 - started))))
+        await self._deletes.join()
+        for task in [*receivers, *helpers]:
+            task.cancel()
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        logs.event("stopped", f"[WORKER-1] Stopped: {self.counters.completed} completed, {self.counters.failed} "
+                   f"failed, {len(self.counters.released)} released for redelivery",
+                   completed=self.counters.completed, failed=self.counters.failed,
+                   released=len(self.counters.released))
+
+    async def _release(self, flights: list[InFlight]) -> None:
+        """Make messages visible again at once (shutdown), so another worker takes them without waiting."""
+        self.counters.released += [f.message_id for f in await self._set_visibility(flights, 0)]
+
+    async def _set_visibility(self, flights: list[InFlight], seconds: int) -> list[InFlight]:
+        """ChangeMessageVisibility ten at a time; returns the messages changed (failures are logged, not raised)."""
+        changed: list[InFlight] = []
+        for start in range(0, len(flights), BATCH):
+            chunk = flights[start:start + BATCH]
+            try:
+                response = await self._blocking(
+                    self._sqs.change_message_visibility_batch, QueueUrl=self.settings.queue_url,
+                    Entries=[{"Id": str(n), "ReceiptHandle": f.receipt, "VisibilityTimeout": seconds}
+                             for n, f in enumerate(chunk)])
+            except (BotoCoreError, ClientError) as e:
+                logs.event("visibility_failed", f"[WORKER-1] Could not set visibility of {len(chunk)} messages to "
+                           f"{seconds}s: {e}", level="warning")
+                continue
+            failed = {int(f["Id"]) for f in response.get("Failed", [])}
+            changed += [f for n, f in enumerate(chunk) if n not in failed]
+        return changed
+
+    # --- receiving -----------------------------------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            await self._capacity.wait()
+            if self._stopping.is_set():
+                return
+            wanted = self._take(BATCH)
+            if wanted == 0:
+                continue
+            try:
+                response = await self._blocking(
+                    self._sqs.receive_message, QueueUrl=self.settings.queue_url, MaxNumberOfMessages=wanted,
+                    WaitTimeSeconds=WAIT_SECONDS, MessageSystemAttributeNames=["ApproximateReceiveCount"])
+            except (BotoCoreError, ClientError) as e:
+                self._give(wanted)
+                failures += 1
+                delay = random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** failures))  # full jitter
+                logs.event("receive_failed", f"[WORKER-1] Receive failed ({e}); retrying in {delay:.1f}s",
+                           level="warning", failures=failures)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            messages = response.get("Messages", [])
+            self._give(wanted - len(messages))
+            now = time.monotonic()
+            flights = [InFlight(m["MessageId"], m["ReceiptHandle"], now + self._visibility) for m in messages]
+            if self._stopping.is_set():
+                self._give(len(messages))
+                await self._release(flights)
+                return
+            self.counters.received += len(messages)
+            for message, flight in zip(messages, flights):
+                self._in_flight[flight.message_id] = flight
+                flight.task = self._spawn(self._handle(message, flight))
+
+    # --- one message ---------------------------------------------------------------------------------------------
+
+    async def _handle(self, message: dict[str, Any], flight: InFlight) -> None:
+        label = self._idle_ids.pop()
+        name = f"WORKER-{label}"
+        done = False
+        try:
+            done = await self._process(message, flight, name)
+        except asyncio.CancelledError:
+            raise  # shutdown: _drain releases the message
+        except Exception as e:  # the message comes back after the visibility timeout; after 3 receives, the DLQ
+            self.counters.errors += 1
+            logs.event("error", f"[{name}] Message {flight.message_id} failed, left for redelivery: {e!r}",
+                       level="error", worker=name, message_id=flight.message_id)
+        finally:
+            self._idle_ids.append(label)
+            self._give(1)
+            if not done:
+                self._in_flight.pop(flight.message_id, None)
+        if done:
+            self._deletes.put_nowait(flight)
+
+    async def _process(self, message: dict[str, Any], flight: InFlight, name: str) -> bool:
+        """Returns True when the message is finished with and must be deleted."""
+        try:
+            order = parse_order_message(message["Body"])
+        except ValueError as e:
+            self._poison(message, flight, name, str(e))
+            return False
+        if int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")) > 1:
+            record = await self._blocking(self._store.get, order_id=order.order_id)
+            if record is None or record["status"] in FINAL_STATUSES:
+                self.counters.skipped += 1
+                state = "unknown" if record is None else record["status"]
+                logs.event("skipped", f"[{name}] Order {order.order_id} redelivered but already {state}: not paid "
+                           "again", order_id=order.order_id, status=state)
+                return True
+        await self._pay(order, name)
+        return True
+
+    async def _pay(self, order: Order, name: str) -> None:
+        logs.event("processing", f"[{name}] Processing order {order.order_id}", order_id=order.order_id,
+                   worker=name)
+        result = await charge(self.settings.payment)
+        status = "completed" if result.approved else "failed"
+        verb = "COMPLETED" if result.approved else "DECLINED"
+        logs.event(f"payment_{status}", f"[{name}] Order {order.order_id} payment {verb} in {result.seconds:.2f}s",
+                   order_id=order.order_id, worker=name, seconds=round(result.seconds, 3), reason=result.reason)
+        written = await self._blocking(self._store.finish, order_id=order.order_id,
+                                       outcome=Outcome(status, name, result.seconds, result.reason))
+        if not written:
+            logs.event("duplicate_payment", f"[{name}] Order {order.order_id} was already final or unknown: this "
+                       "payment is void", level="error", order_id=order.order_id)
+            return
+        if result.approved:
+            self.counters.completed += 1
+        else:
+            self.counters.failed += 1
+
+    def _poison(self, message: dict[str, Any], flight: InFlight, name: str, reason: str) -> None:
+        """Log once per message, then let it come straight back so SQS dead-letters it after maxReceiveCount."""
+        message_id = message["MessageId"]
+        if message_id not in self._poison_seen:
+            self.counters.poison += 1
+            self._poison_seen[message_id] = None
+            if len(self._poison_seen) > POISON_MEMORY:
+                self._poison_seen.popitem(last=False)
+            logs.event("poison", f"[{name}] Poison message {message_id} ({reason}): left for the DLQ",
+                       level="warning", message_id=message_id, reason=reason, body=message["Body"][:200])
+        self._spawn(self._set_visibility([flight], 0))
+
+    # --- background ----------------------------------------------------------------------------------------------
+
+    async def _delete_loop(self) -> None:
+        while True:
+            batch = [await self._deletes.get()]
+            if self._deletes.empty():
+                await asyncio.sleep(DELETE_LINGER_SECONDS)
+            while len(batch) < BATCH and not self._deletes.empty():
+                batch.append(self._deletes.get_nowait())
+            self._spawn(self._delete(batch))
+
+    async def _delete(self, batch: list[InFlight]) -> None:
+        try:
+            response = await self._blocking(self._sqs.delete_message_batch, QueueUrl=self.settings.queue_url,
+                                            Entries=[{"Id": str(n), "ReceiptHandle": f.receipt}
+                                                     for n, f in enumerate(batch)])
+            for failure in response.get("Failed", []):
+                logs.event("delete_failed", f"[WORKER-1] Delete failed: {failure.get('Message')}", level="warning")
+        except (BotoCoreError, ClientError) as e:  # redelivered later; the store check stops a second payment
+            logs.event("delete_failed", f"[WORKER-1] Delete of {len(batch)} messages failed: {e}", level="warning")
+        finally:
+            for flight in batch:
+                self._in_flight.pop(flight.message_id, None)
+                self._deletes.task_done()
+
+    async def _extend_loop(self) -> None:
+        """Payments outliving half the visibility timeout get another full timeout."""
+        while True:
+            await asyncio.sleep(self._visibility / 6)
+            now = time.monotonic()
+            due = [f for f in self._in_flight.values() if f.visible_until - now < self._visibility / 2]
+            for flight in await self._set_visibility(due, int(self._visibility)):
+                flight.visible_until = now + self._visibility
+
+    async def _heartbeat_loop(self, receivers: list[asyncio.Task[None]]) -> None:
+        """Touch the heartbeat file while the receive loops are alive: the container health check reads its age."""
+        path = Path(self.settings.heartbeat_file)
+        while not self._stopping.is_set():
+            if any(task.done() for task in receivers):
+                logs.event("unhealthy", "[WORKER-1] A receive loop ended: heartbeat stopped", level="error")
+                return
+            path.touch()
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+def run(settings: WorkerSettings) -> None:
+    asyncio.run(Worker(settings).run())
