@@ -1,0 +1,132 @@
+"""Alerts: where alarms go and how people hear about them.
+
+Creates: the alarm topic (alarm and OK actions publish raw alarm JSON here; encrypted with a customer-managed KMS key,
+because CloudWatch cannot publish to a topic under the AWS managed SNS key), the alerts topic (readable messages;
+e-mail subscriptions from `alertEmails`, an HTTPS subscription when the secret `alertWebhookUrl` is set), and the
+notifier Lambda (`app.notifier.handler`) that turns each alarm into a readable message. The Lambda's role may only
+publish to the alerts topic and write its own log group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from app import contract
+from components.defaults import LOG_RETENTION_DAYS, SNS_MANAGED_KEY
+from components.iam import Grant, inline_policy, service_role
+
+NOTIFIER_RUNTIME = "python3.12"
+NOTIFIER_HANDLER = "app.notifier.handler"
+# The app/ files the notifier imports; boto3 comes with the Lambda runtime.
+NOTIFIER_FILES = ("app/__init__.py", "app/notifier.py", "app/contract.py", "app/aws.py")
+NOTIFIER_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class AlertsArgs:
+    source_root: Path  # the directory holding app/
+    emails: Sequence[str] = ()
+    webhook_url: pulumi.Output[str] | None = None  # a secret
+
+
+def _alarm_key_policy(account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The account administers the key; CloudWatch (in this account only) may encrypt alarm messages with it."""
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": pulumi.Output.concat("arn:aws:iam::", account_id, ":root")},
+                    "Action": "kms:*",
+                    "Resource": "*",  # in a key policy, "*" is this key
+                },
+                {
+                    "Sid": "CloudWatchAlarmsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+            ],
+        }
+    )
+
+
+class Alerts(pulumi.ComponentResource):
+    def __init__(self, name: str, args: AlertsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("flashsale:alerts:Alerts", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        key = aws.kms.Key(
+            f"{name}-alarm-key",
+            description="encrypts the alarm topic; CloudWatch may use it",
+            enable_key_rotation=True,
+            policy=_alarm_key_policy(account_id),
+            opts=child,
+        )
+        self.alarm_topic = aws.sns.Topic(f"{name}-alarm", kms_master_key_id=key.arn, opts=child)
+        self.alerts_topic = aws.sns.Topic(f"{name}-alerts", kms_master_key_id=SNS_MANAGED_KEY, opts=child)
+        for email in args.emails:
+            aws.sns.TopicSubscription(
+                f"{name}-email-{email}", topic=self.alerts_topic.arn, protocol="email", endpoint=email, opts=child
+            )
+        if args.webhook_url is not None:
+            aws.sns.TopicSubscription(
+                f"{name}-webhook", topic=self.alerts_topic.arn, protocol="https", endpoint=args.webhook_url, opts=child
+            )
+
+        logs = aws.cloudwatch.LogGroup(f"{name}-notifier-logs", retention_in_days=LOG_RETENTION_DAYS, opts=child)
+        role = service_role(f"{name}-notifier-role", "lambda.amazonaws.com", child)
+        inline_policy(
+            f"{name}-notifier-policy",
+            role,
+            [
+                Grant(self.alerts_topic.arn, ("sns:Publish",)),
+                Grant(pulumi.Output.concat(logs.arn, ":log-stream:*"), ("logs:CreateLogStream", "logs:PutLogEvents")),
+            ],
+            child,
+        )
+        code = pulumi.AssetArchive({path: pulumi.FileAsset(args.source_root / path) for path in NOTIFIER_FILES})
+        self.notifier = aws.lambda_.Function(
+            f"{name}-notifier",
+            runtime=NOTIFIER_RUNTIME,
+            handler=NOTIFIER_HANDLER,
+            role=role.arn,
+            code=code,
+            timeout=NOTIFIER_TIMEOUT_SECONDS,
+            environment={"variables": {contract.ENV_ALERTS_TOPIC_ARN: self.alerts_topic.arn}},
+            logging_config={"log_format": "Text", "log_group": logs.name},
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-notifier-invoke",
+            action="lambda:InvokeFunction",
+            function=self.notifier.name,
+            principal="sns.amazonaws.com",
+            source_arn=self.alarm_topic.arn,
+            opts=child,
+        )
+        aws.sns.TopicSubscription(
+            f"{name}-alarm-to-notifier",
+            topic=self.alarm_topic.arn,
+            protocol="lambda",
+            endpoint=self.notifier.arn,
+            opts=child,
+        )
+        self.alarm_topic_arn: pulumi.Output[str] = self.alarm_topic.arn
+        self.alerts_topic_arn: pulumi.Output[str] = self.alerts_topic.arn
+        self.register_outputs(
+            {
+                "alarm_topic_arn": self.alarm_topic_arn,
+                "alerts_topic_arn": self.alerts_topic_arn,
+                "notifier_arn": self.notifier.arn,
+            }
+        )

@@ -1,0 +1,132 @@
+"""Dashboard: one CloudWatch page with the report's 7.2 graphs for whichever systems the stack deploys.
+
+Queue depth, in-flight and dead-lettered orders, age of the oldest order, worker CPU/memory, running task counts, and
+each ALB's requests, 5xx and latency. A panel appears when the stack has at least one of its subjects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.alarms import Dimensions
+
+PERIOD_SECONDS = 60
+WIDGET_WIDTH = 12
+WIDGET_HEIGHT = 6
+
+
+@dataclass(frozen=True)
+class Line:
+    subject: str
+    namespace: str
+    metric: str
+    stat: str
+    label: str
+
+
+def _alb(subject: str, system: str) -> list[tuple[str, list[Line]]]:
+    return [
+        (
+            f"{system} ALB requests and 5xx",
+            [
+                Line(subject, "AWS/ApplicationELB", "RequestCount", "Sum", "requests"),
+                Line(subject, "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "Sum", "5xx"),
+            ],
+        ),
+        (
+            f"{system} ALB latency (s)",
+            [
+                Line(subject, "AWS/ApplicationELB", "TargetResponseTime", "p50", "p50"),
+                Line(subject, "AWS/ApplicationELB", "TargetResponseTime", "p95", "p95"),
+            ],
+        ),
+    ]
+
+
+def _usage(subject: str, system: str) -> tuple[str, list[Line]]:
+    return (
+        f"{system} CPU and memory (%)",
+        [
+            Line(subject, "AWS/ECS", "CPUUtilization", "Average", "CPU"),
+            Line(subject, "AWS/ECS", "MemoryUtilization", "Average", "memory"),
+        ],
+    )
+
+
+PANELS: list[tuple[str, list[Line]]] = [
+    (
+        "Order queue",
+        [
+            Line("queue", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "waiting"),
+            Line("queue", "AWS/SQS", "ApproximateNumberOfMessagesNotVisible", "Maximum", "in flight"),
+            Line("dlq", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "dead-lettered"),
+        ],
+    ),
+    ("Age of oldest order (s)", [Line("queue", "AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", "oldest")]),
+    _usage("worker_service", "Workers"),
+    (
+        "Running tasks",
+        [
+            Line(subject, "ECS/ContainerInsights", "RunningTaskCount", "Average", label)
+            for subject, label in (("worker_service", "workers"), ("receiver_service", "receivers"), ("sync_service", "sync"))
+        ],
+    ),
+    *_alb("receiver_alb", "Receiver"),
+    _usage("sync_service", "Sync"),
+    *_alb("sync_alb", "Sync"),
+]
+
+
+@dataclass(frozen=True)
+class DashboardArgs:
+    name: str  # the dashboard's physical name
+    region: str
+    subjects: Dimensions
+
+
+def widgets(region: str, subjects: Dimensions) -> list[dict[str, Any]]:
+    """The dashboard's widgets (with Output values inside, resolved by json_dumps)."""
+    result = []
+    for title, lines in PANELS:
+        present = [line for line in lines if line.subject in subjects]
+        if not present:
+            continue
+        metrics = []
+        for line in present:
+            dims = [part for name, value in subjects[line.subject].items() for part in (name, value)]
+            metrics.append([line.namespace, line.metric, *dims, {"stat": line.stat, "label": line.label}])
+        result.append(
+            {
+                "type": "metric",
+                "width": WIDGET_WIDTH,
+                "height": WIDGET_HEIGHT,
+                "properties": {
+                    "title": title,
+                    "region": region,
+                    "view": "timeSeries",
+                    "period": PERIOD_SECONDS,
+                    "metrics": metrics,
+                },
+            }
+        )
+    return result
+
+
+class Dashboard(pulumi.ComponentResource):
+    def __init__(self, name: str, args: DashboardArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("flashsale:monitoring:Dashboard", name, None, opts)
+        dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-page",
+            dashboard_name=args.name,
+            dashboard_body=pulumi.Output.json_dumps({"widgets": widgets(args.region, args.subjects)}),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.url: pulumi.Output[str] = dashboard.dashboard_name.apply(
+            lambda dashboard_name: f"https://{args.region}.console.aws.amazon.com/cloudwatch/home"
+            f"?region={args.region}#dashboards:name={dashboard_name}"
+        )
+        self.register_outputs({"url": self.url})

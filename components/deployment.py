@@ -1,0 +1,105 @@
+"""The whole program: read the settings once, build the components, and name the stack outputs.
+
+This is the one composing unit: it does the cross-wiring (image and network into the order stacks, their metrics into
+the alarms and the dashboard), so the components stay unaware of each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+
+from app import contract
+from components.alarms import Alarms, AlarmsArgs
+from components.alerts import Alerts, AlertsArgs
+from components.async_stack import AsyncOrderStack, AsyncOrderStackArgs
+from components.dashboard import Dashboard, DashboardArgs
+from components.fargate import Placement
+from components.image import ServiceImage, ServiceImageArgs
+from components.network import Network, NetworkArgs
+from components.settings import Settings, load_settings, stack_prefix
+from components.sync_stack import SyncOrderStack, SyncOrderStackArgs
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_DIR = ROOT / "app"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    settings: Settings
+    sync: SyncOrderStack | None
+    orders: AsyncOrderStack | None
+    outputs: dict[str, pulumi.Input[object]]  # stack output name (contract.OUTPUT_*) -> value
+
+
+def build() -> Deployment:
+    s = load_settings()
+    prefix = stack_prefix()
+    net = Network(f"{prefix}-net", NetworkArgs(https=s.https))
+    image = ServiceImage(f"{prefix}-image", ServiceImageArgs(context=APP_DIR))
+    placement = Placement(
+        image=image.image_uri,
+        region=s.region,
+        vpc_id=net.vpc_id,
+        subnet_ids=net.subnet_ids,
+        alb_security_group_id=net.alb_sg.id,
+        tasks_security_group_id=net.tasks_sg.id,
+        certificate_arn=s.certificate_arn,
+    )
+    alerts = Alerts(f"{prefix}-alerts", AlertsArgs(source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_url))
+
+    outputs: dict[str, pulumi.Input[object]] = {
+        contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
+        contract.OUTPUT_ALARM_TOPIC_ARN: alerts.alarm_topic_arn,
+        contract.OUTPUT_ALARM_PREFIX: prefix,
+    }
+    subjects: dict[str, Mapping[str, pulumi.Input[str]]] = {}  # what alarms and the dashboard watch
+    sync = None
+    if s.deploy_sync:
+        sync = SyncOrderStack(
+            f"{prefix}-sync",
+            SyncOrderStackArgs(
+                placement=placement,
+                task_count=s.sync_task_count,
+                payment_seconds=s.payment_seconds,
+                payment_decline_rate=s.payment_decline_rate,
+            ),
+        )
+        subjects |= sync.subjects
+        outputs[contract.OUTPUT_SYNC_URL] = sync.url
+    orders = None
+    if s.deploy_async:
+        orders = AsyncOrderStack(
+            f"{prefix}-async",
+            AsyncOrderStackArgs(
+                placement=placement,
+                receiver_tasks=s.receiver_tasks,
+                worker_count=s.worker_count,
+                worker_tasks=s.worker_tasks,
+                min_worker_tasks=s.min_worker_tasks,
+                max_worker_tasks=s.max_worker_tasks,
+                payment_seconds=s.payment_seconds,
+                payment_decline_rate=s.payment_decline_rate,
+                backlog_per_task_target=s.backlog_per_task_target,
+            ),
+        )
+        subjects |= orders.subjects
+        outputs |= {
+            contract.OUTPUT_ASYNC_URL: orders.url,
+            contract.OUTPUT_TOPIC_ARN: orders.topic.arn,
+            contract.OUTPUT_QUEUE_URL: orders.queue.url,
+            contract.OUTPUT_DLQ_URL: orders.dlq.url,
+            contract.OUTPUT_ORDERS_TABLE: orders.table.name,
+            contract.OUTPUT_CLUSTER_NAME: orders.cluster.name,
+            contract.OUTPUT_WORKER_SERVICE_NAME: orders.worker.service_name,
+            contract.OUTPUT_WORKER_COUNT: s.worker_count,
+            contract.OUTPUT_PAYMENT_SECONDS: s.payment_seconds,
+        }
+
+    Alarms(f"{prefix}-alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, subjects=subjects, topic_arn=alerts.alarm_topic_arn))
+    dashboard = Dashboard(f"{prefix}-dashboard", DashboardArgs(name=prefix, region=s.region, subjects=subjects))
+    outputs[contract.OUTPUT_DASHBOARD_URL] = dashboard.url
+    return Deployment(settings=s, sync=sync, orders=orders, outputs=outputs)

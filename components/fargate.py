@@ -1,0 +1,160 @@
+"""FargateService: one role of the service image running on ECS Fargate, and the cluster helper.
+
+Creates: a log group, an execution role (ECR pull and log writing through the AWS managed
+AmazonECSTaskExecutionRolePolicy), a task role holding only the grants it is given (none for the sync service),
+a task definition (256 CPU units / 512 MB, non-root user, read-only root filesystem with a task-storage volume on
+/tmp) and the ECS service. The service ignores `desiredCount` after creation, so auto-scaling and
+`ops.prescale` are not undone by the next `pulumi up`, and rolls back failed deploys with the circuit breaker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from app import contract
+from components.defaults import LOG_RETENTION_DAYS
+from components.endpoint import PublicEndpointArgs
+from components.iam import Grant, inline_policy, service_role
+
+EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+HEALTH_CHECK_GRACE_SECONDS = 60
+TMP_VOLUME = "tmp"
+ECS_TASKS = "ecs-tasks.amazonaws.com"
+
+
+def insights_cluster(name: str, opts: pulumi.ResourceOptions) -> aws.ecs.Cluster:
+    """An ECS cluster with Container Insights, whose RunningTaskCount the worker auto-scaling divides by."""
+    return aws.ecs.Cluster(name, settings=[{"name": "containerInsights", "value": "enabled"}], opts=opts)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where every service runs and from which image: shared by the sync and async stacks."""
+
+    image: pulumi.Input[str]
+    region: str
+    vpc_id: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    alb_security_group_id: pulumi.Input[str]
+    tasks_security_group_id: pulumi.Input[str]
+    certificate_arn: str = ""  # HTTPS on the ALBs when set
+
+    def endpoint(self) -> PublicEndpointArgs:
+        return PublicEndpointArgs(
+            vpc_id=self.vpc_id,
+            subnet_ids=self.subnet_ids,
+            security_group_id=self.alb_security_group_id,
+            certificate_arn=self.certificate_arn,
+        )
+
+
+@dataclass(frozen=True)
+class Port:
+    """The load balancer target group a web role registers with; its listeners must exist before the service."""
+
+    target_group_arn: pulumi.Input[str]
+    listeners: Sequence[pulumi.Resource]
+
+
+@dataclass(frozen=True)
+class FargateServiceArgs:
+    placement: Placement
+    role: str  # one of contract.ROLES: the ROLE the container runs
+    cluster_arn: pulumi.Input[str]
+    desired_count: int
+    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    grants: Sequence[Grant] = ()
+    port: Port | None = None
+
+
+class FargateService(pulumi.ComponentResource):
+    def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("flashsale:fargate:FargateService", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=LOG_RETENTION_DAYS, opts=child)
+
+        execution_role = service_role(f"{name}-execution", ECS_TASKS, child)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-execution-policy", role=execution_role.name, policy_arn=EXECUTION_POLICY_ARN, opts=child
+        )
+        task_role_arn: pulumi.Input[str] | None = None
+        if args.grants:
+            task_role = service_role(f"{name}-task-role", ECS_TASKS, child)
+            inline_policy(f"{name}-task-policy", task_role, args.grants, child)
+            task_role_arn = task_role.arn
+
+        environment = {contract.ENV_ROLE: args.role, contract.ENV_PORT: str(contract.CONTAINER_PORT), **args.environment}
+        container = {
+            "name": args.role,
+            "image": args.placement.image,
+            "essential": True,
+            "user": f"{contract.CONTAINER_UID}:{contract.CONTAINER_UID}",
+            "readonlyRootFilesystem": True,
+            "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": contract.WRITABLE_PATH}],
+            "portMappings": [{"containerPort": contract.CONTAINER_PORT, "protocol": "tcp"}],
+            "environment": [{"name": key, "value": value} for key, value in sorted(environment.items())],
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": self.log_group.name,
+                    "awslogs-region": args.placement.region,
+                    "awslogs-stream-prefix": args.role,
+                },
+            },
+        }
+        self.task_definition = aws.ecs.TaskDefinition(
+            f"{name}-task",
+            family=name,
+            cpu=str(contract.TASK_CPU_UNITS),
+            memory=str(contract.TASK_MEMORY_MB),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
+            execution_role_arn=execution_role.arn,
+            task_role_arn=task_role_arn,
+            volumes=[{"name": TMP_VOLUME}],  # task ephemeral storage: writable /tmp under a read-only root
+            container_definitions=pulumi.Output.json_dumps([container]),
+            opts=child,
+        )
+
+        load_balancers: list[aws.ecs.ServiceLoadBalancerArgsDict] = []
+        depends_on: list[pulumi.Resource] = []
+        if args.port is not None:
+            load_balancers.append(
+                {
+                    "target_group_arn": args.port.target_group_arn,
+                    "container_name": args.role,
+                    "container_port": contract.CONTAINER_PORT,
+                }
+            )
+            depends_on.extend(args.port.listeners)
+        self.service = aws.ecs.Service(
+            f"{name}-service",
+            cluster=args.cluster_arn,
+            task_definition=self.task_definition.arn,
+            desired_count=args.desired_count,
+            launch_type="FARGATE",
+            network_configuration={
+                "subnets": args.placement.subnet_ids,
+                "security_groups": [args.placement.tasks_security_group_id],
+                "assign_public_ip": True,  # default VPC, no NAT: a public IP is how tasks reach ECR and AWS APIs
+            },
+            load_balancers=load_balancers,
+            health_check_grace_period_seconds=HEALTH_CHECK_GRACE_SECONDS if args.port is not None else None,
+            deployment_circuit_breaker={"enable": True, "rollback": True},
+            propagate_tags="SERVICE",
+            enable_ecs_managed_tags=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, ignore_changes=["desiredCount"]),
+        )
+        self.service_name: pulumi.Output[str] = self.service.name
+        self.register_outputs(
+            {
+                "service_name": self.service_name,
+                "task_definition_arn": self.task_definition.arn,
+                "log_group": self.log_group.name,
+            }
+        )

@@ -1,0 +1,44 @@
+"""Least-privilege IAM building blocks: a role a service may assume and an inline policy of exact grants.
+
+Every grant names one resource ARN and explicit actions, so no policy here carries a `*` action or resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Explicit actions on one resource."""
+
+    resource_arn: pulumi.Input[str]
+    actions: tuple[str, ...]
+
+
+def grants(permissions: Mapping[str, tuple[str, ...]], arns: Mapping[str, pulumi.Input[str]]) -> list[Grant]:
+    """`contract.*_PERMISSIONS` (keyed by topic/queue/table) resolved to the stack's resource ARNs."""
+    return [Grant(arns[key], actions) for key, actions in permissions.items()]
+
+
+def assume_role_policy(service: str) -> pulumi.Output[str]:
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def service_role(name: str, service: str, opts: pulumi.ResourceOptions) -> aws.iam.Role:
+    return aws.iam.Role(name, assume_role_policy=assume_role_policy(service), opts=opts)
+
+
+def inline_policy(name: str, role: aws.iam.Role, allowed: Sequence[Grant], opts: pulumi.ResourceOptions) -> aws.iam.RolePolicy:
+    statements = [{"Effect": "Allow", "Action": list(g.actions), "Resource": g.resource_arn} for g in allowed]
+    document = pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
+    return aws.iam.RolePolicy(name, role=role.id, policy=document, opts=opts)

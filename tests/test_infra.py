@@ -1,0 +1,525 @@
+"""The Pulumi program under mocks, once per stack file with its real config: every check is a policy whose message
+names the offending resource's URN."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app import contract
+from components.settings import ConfigError
+from tests.infra_mocks import ROOT, STACK_FILES, Declared, StackRun, is_secret, run_program, stack_config, stack_of
+
+SERVICE = "aws:ecs/service:Service"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+QUEUE = "aws:sqs/queue:Queue"
+TOPIC = "aws:sns/topic:Topic"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+LISTENER = "aws:lb/listener:Listener"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+CERTIFICATE = "arn:aws:acm:us-west-2:123456789012:certificate/0c0ffee0-0000-4000-8000-000000000000"
+LOCAL_ONLY_OUTPUTS = {contract.OUTPUT_ALARM_EVENTS_QUEUE_URL}
+
+
+@pytest.fixture(scope="module", params=STACK_FILES, ids=stack_of)
+def stack_file(request: pytest.FixtureRequest) -> Path:
+    path: Path = request.param
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(stack_file: Path) -> StackRun:
+    return run_program(stack_of(stack_file), stack_config(stack_file))
+
+
+def setting(stack_file: Path, key: str) -> Any:
+    """The value the stack file gives a key, or the contract's default."""
+    return stack_config(stack_file).get(f"flashsale:{key}", contract.CONFIG_DEFAULTS[key])
+
+
+def containers(task_definition: Declared) -> list[dict[str, Any]]:
+    return list(json.loads(task_definition["containerDefinitions"]))
+
+
+def environment(task_definition: Declared) -> dict[str, str]:
+    (container,) = containers(task_definition)
+    return {item["name"]: item["value"] for item in container["environment"]}
+
+
+def task_definition_of(run: StackRun, role: str) -> Declared:
+    found = [td for td in run.of_type(TASK_DEFINITION) if environment(td)[contract.ENV_ROLE] == role]
+    assert len(found) == 1, f"{run.stack}: expected one {role} task definition, got {[td.urn for td in found]}"
+    return found[0]
+
+
+def service_of(run: StackRun, role: str) -> Declared:
+    arn = task_definition_of(run, role)["arn"]
+    (service,) = [s for s in run.of_type(SERVICE) if s["taskDefinition"] == arn]
+    return service
+
+
+def statements(run: StackRun) -> list[tuple[Declared, dict[str, Any]]]:
+    return [(p, st) for p in run.of_type(ROLE_POLICY) for st in json.loads(p["policy"])["Statement"]]
+
+
+def role_grants(run: StackRun, role: str) -> dict[str, tuple[str, ...]]:
+    """The task role policy of one service: resource ARN -> actions."""
+    role_arn = task_definition_of(run, role)["taskRoleArn"]
+    role_id = run.by_arn(role_arn).name + "-id"
+    return {
+        st["Resource"]: tuple(st["Action"])
+        for p, st in statements(run)
+        if p["role"] == role_id
+    }
+
+
+# --- The stack files --------------------------------------------------------------------------------------------
+
+
+def test_pulumi_project_file() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "flashsale"
+    assert project["runtime"]["name"] == "python"
+    assert project["runtime"]["options"]["virtualenv"] == ".venv"
+
+
+def test_stack_files_exist_for_both_levels() -> None:
+    assert {stack_of(path) for path in STACK_FILES} >= {"normal", "flashsale"}
+
+
+def test_every_stack_file_key_is_one_the_program_reads(stack_file: Path) -> None:
+    known = {f"flashsale:{key.name}" for key in contract.CONFIG_KEYS}
+    config = stack_config(stack_file)
+    assert config["aws:region"] == "us-west-2", f"{stack_file.name}: aws:region"
+    for key in config:
+        assert key == "aws:region" or key in known, f"{stack_file.name}: {key} is not a key the program reads"
+
+
+def test_no_secret_in_stack_files(stack_file: Path) -> None:
+    config = stack_config(stack_file)
+    for key in contract.CONFIG_KEYS:
+        value = config.get(f"flashsale:{key.name}")
+        if key.secret and value is not None:
+            assert isinstance(value, dict) and "secure" in value, f"{stack_file.name}: {key.name} is in plain text"
+
+
+def test_flash_sale_level_is_the_reports() -> None:
+    flash = stack_config(ROOT / "Pulumi.flashsale.yaml")
+    normal = stack_config(ROOT / "Pulumi.normal.yaml")
+    assert flash["flashsale:workerCount"] == 200  # report 5.6: 200 workers keep the queue near zero
+    assert flash["flashsale:workerTasks"] > normal["flashsale:workerTasks"]  # pre-scaled
+    assert flash["flashsale:alarmProfile"] == "flashsale"
+    tight, loose = contract.ALARM_PROFILES["flashsale"], contract.ALARM_PROFILES["normal"]
+    assert tight.queue_depth_warning < loose.queue_depth_warning
+
+
+# --- Config errors ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("workerCount", 5000, "workerCount must be 1..2000, got 5000"),
+        ("workerCount", "many", "workerCount must be a whole number"),
+        ("deploySync", "yes", "deploySync must be true or false"),
+        ("paymentSeconds", 0, "paymentSeconds must be 0.001..60"),
+        ("alarmProfile", "panic", "alarmProfile must be one of normal, flashsale"),
+        ("alertEmails", "ops@example.com", "alertEmails must be a list of strings"),
+        ("alertEmails", ["not-an-address"], "alertEmails must hold e-mail addresses"),
+        ("certificateArn", "my-cert", "certificateArn must be an ACM certificate ARN"),
+        ("minWorkerTasks", 5, "workerTasks must be within minWorkerTasks..maxWorkerTasks"),
+        ("alertWebhookUrl", "https://hooks.example.com/T0/B0/secret", "alertWebhookUrl is a secret"),
+        ("workerCont", 20, "unknown key flashsale:workerCont"),
+    ],
+)
+def test_bad_config_fails_naming_file_and_key(key: str, value: Any, says: str) -> None:
+    path = ROOT / "Pulumi.normal.yaml"
+    config = stack_config(path) | {f"flashsale:{key}": value}
+    with pytest.raises(ConfigError) as error:
+        run_program("normal", config)
+    assert str(error.value).startswith("Pulumi.normal.yaml: "), str(error.value)
+    assert says in str(error.value)
+
+
+def test_nothing_to_deploy_fails() -> None:
+    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False, "flashsale:deployAsync": False}
+    with pytest.raises(ConfigError, match="deployAsync and deploySync are both false"):
+        run_program("normal", config)
+
+
+# --- Components ----------------------------------------------------------------------------------------------------
+
+
+def test_every_resource_is_parented_and_prefixed(run: StackRun) -> None:
+    prefix = f"flashsale-{run.stack}-"
+    for r in run.resources:
+        assert r.name.startswith(prefix), f"{r.urn}: name lacks the stack prefix {prefix}"
+        if not r.typ.startswith("flashsale:"):
+            assert "$" in r.urn.split("::")[2], f"{r.urn}: not parented to a component"
+
+
+def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None:
+    names = {value for key, value in vars(contract).items() if key.startswith("OUTPUT_")} - LOCAL_ONLY_OUTPUTS
+    assert set(run.outputs) == names
+    assert run.outputs[contract.OUTPUT_WORKER_COUNT] == setting(stack_file, "workerCount")
+    assert run.outputs[contract.OUTPUT_ALARM_PREFIX] == f"flashsale-{run.stack}"
+    assert run.outputs[contract.OUTPUT_SYNC_URL].startswith("http://")
+    assert "#dashboards:name=" in run.outputs[contract.OUTPUT_DASHBOARD_URL]
+
+
+# --- Messaging and storage -----------------------------------------------------------------------------------------
+
+
+def test_order_queue_has_the_reports_timings_and_a_dlq(run: StackRun) -> None:
+    q = contract.ORDER_QUEUE
+    queue = run.one(QUEUE, "-orders-queue")
+    dlq = run.one(QUEUE, "-orders-dlq")
+    assert queue["visibilityTimeoutSeconds"] == q.visibility_timeout_seconds, queue.urn
+    assert queue["messageRetentionSeconds"] == q.message_retention_seconds, queue.urn
+    assert queue["receiveWaitTimeSeconds"] == q.receive_wait_time_seconds, queue.urn
+    redrive = json.loads(queue["redrivePolicy"])
+    assert redrive == {"deadLetterTargetArn": dlq["arn"], "maxReceiveCount": 3}, f"{queue.urn}: redrive {redrive}"
+    assert dlq["messageRetentionSeconds"] == 14 * 24 * 3600, dlq.urn
+    assert run.outputs[contract.OUTPUT_QUEUE_URL] == queue["url"]
+    assert run.outputs[contract.OUTPUT_DLQ_URL] == dlq["url"]
+
+
+def test_topic_delivers_raw_to_the_queue(run: StackRun) -> None:
+    queue = run.one(QUEUE, "-orders-queue")
+    (sub,) = [s for s in run.of_type(SUBSCRIPTION) if s["protocol"] == "sqs"]
+    assert sub["endpoint"] == queue["arn"], sub.urn
+    assert sub["topic"] == run.outputs[contract.OUTPUT_TOPIC_ARN], sub.urn
+    assert sub["rawMessageDelivery"] is True, f"{sub.urn}: raw delivery off"
+
+
+def test_queue_policy_admits_only_its_topic(run: StackRun) -> None:
+    (policy,) = run.of_type("aws:sqs/queuePolicy:QueuePolicy")
+    queue = run.one(QUEUE, "-orders-queue")
+    assert policy["queueUrl"] == queue["url"], policy.urn
+    document = json.loads(policy["policy"])
+    for statement in document["Statement"]:
+        assert statement["Effect"] == "Allow", policy.urn
+        assert statement["Principal"] == {"Service": "sns.amazonaws.com"}, policy.urn
+        assert statement["Action"] == "sqs:SendMessage", policy.urn
+        assert statement["Resource"] == queue["arn"], policy.urn
+        condition = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+        assert condition == run.outputs[contract.OUTPUT_TOPIC_ARN], f"{policy.urn}: admits {condition}"
+
+
+def test_orders_table_is_on_demand(run: StackRun) -> None:
+    (table,) = run.of_type("aws:dynamodb/table:Table")
+    assert table["billingMode"] == "PAY_PER_REQUEST", table.urn
+    assert table["hashKey"] == contract.ORDER_KEY, table.urn
+    assert run.outputs[contract.OUTPUT_ORDERS_TABLE] == table["name"]
+
+
+def test_everything_is_encrypted_at_rest(run: StackRun) -> None:
+    for topic in run.of_type(TOPIC):
+        assert topic.get("kmsMasterKeyId"), f"{topic.urn}: SNS topic not encrypted"
+    for queue in run.of_type(QUEUE):
+        assert queue.get("sqsManagedSseEnabled") is True, f"{queue.urn}: SQS queue not encrypted"
+    for table in run.of_type("aws:dynamodb/table:Table"):
+        assert table["serverSideEncryption"] == {"enabled": True}, f"{table.urn}: table not KMS-encrypted"
+
+
+def test_alarm_topic_key_lets_cloudwatch_publish(run: StackRun) -> None:
+    (key,) = run.of_type("aws:kms/key:Key")
+    alarm_topic = run.by_arn(run.outputs[contract.OUTPUT_ALARM_TOPIC_ARN])
+    assert alarm_topic["kmsMasterKeyId"] == key["arn"], alarm_topic.urn
+    assert key["enableKeyRotation"] is True, key.urn
+    principals = [st["Principal"] for st in json.loads(key["policy"])["Statement"]]
+    assert {"Service": "cloudwatch.amazonaws.com"} in principals, f"{key.urn}: CloudWatch cannot use the key"
+
+
+# --- Compute ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", contract.ROLES)
+def test_task_definition_is_the_reports_size_and_hardened(run: StackRun, role: str) -> None:
+    td = task_definition_of(run, role)
+    assert (td["cpu"], td["memory"]) == ("256", "512"), td.urn
+    assert td["requiresCompatibilities"] == ["FARGATE"] and td["networkMode"] == "awsvpc", td.urn
+    assert td["runtimePlatform"]["cpuArchitecture"] == "X86_64", td.urn
+    (container,) = containers(td)
+    (image,) = run.of_type("awsx:ecr:Image")
+    assert container["image"] == image["imageUri"], f"{td.urn}: not the shared service image"
+    assert (image["context"], image["platform"]) == (str(ROOT / "app"), contract.IMAGE_PLATFORM), image.urn
+    assert container["user"].split(":")[0] not in ("", "0", "root"), f"{td.urn}: runs as root"
+    assert container["readonlyRootFilesystem"] is True, f"{td.urn}: root filesystem writable"
+    tmp = [m for m in container["mountPoints"] if m["containerPath"] == contract.WRITABLE_PATH]
+    assert tmp and tmp[0]["sourceVolume"] in {v["name"] for v in td["volumes"]}, f"{td.urn}: no writable /tmp"
+    assert container["logConfiguration"]["logDriver"] == "awslogs", td.urn
+    env = environment(td)
+    assert env[contract.ENV_PORT] == str(contract.CONTAINER_PORT), td.urn
+
+
+def test_worker_runs_worker_count_payments(run: StackRun, stack_file: Path) -> None:
+    td = task_definition_of(run, "worker")
+    env = environment(td)
+    assert env[contract.ENV_WORKER_COUNT] == str(setting(stack_file, "workerCount")), td.urn
+    assert env[contract.ENV_QUEUE_URL] == run.outputs[contract.OUTPUT_QUEUE_URL], td.urn
+    assert env[contract.ENV_ORDERS_TABLE] == run.outputs[contract.OUTPUT_ORDERS_TABLE], td.urn
+    assert float(env[contract.ENV_PAYMENT_SECONDS]) == setting(stack_file, "paymentSeconds"), td.urn
+
+
+def test_receiver_publishes_to_its_topic(run: StackRun) -> None:
+    td = task_definition_of(run, "receiver")
+    env = environment(td)
+    assert env[contract.ENV_TOPIC_ARN] == run.outputs[contract.OUTPUT_TOPIC_ARN], td.urn
+    assert env[contract.ENV_ORDERS_TABLE] == run.outputs[contract.OUTPUT_ORDERS_TABLE], td.urn
+
+
+@pytest.mark.parametrize(
+    ("role", "count_key"), [("sync", "syncTaskCount"), ("receiver", "receiverTasks"), ("worker", "workerTasks")]
+)
+def test_services_leave_desired_count_to_scaling_and_roll_back(
+    run: StackRun, stack_file: Path, role: str, count_key: str
+) -> None:
+    service = service_of(run, role)
+    assert service["desiredCount"] == setting(stack_file, count_key), service.urn
+    assert service.opts is not None and "desiredCount" in (service.opts.ignore_changes or []), (
+        f"{service.urn}: pulumi up would fight auto-scaling over desiredCount"
+    )
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}, service.urn
+    assert service["launchType"] == "FARGATE", service.urn
+    network = service["networkConfiguration"]
+    tasks_sg = run.one("aws:ec2/securityGroup:SecurityGroup", "-net-tasks")
+    assert network["securityGroups"] == [tasks_sg.name + "-id"], f"{service.urn}: not in the tasks security group"
+
+
+@pytest.mark.parametrize("role", ["sync", "receiver"])
+def test_web_services_sit_behind_their_alb(run: StackRun, role: str) -> None:
+    service = service_of(run, role)
+    (lb,) = service["loadBalancers"]
+    target_group = run.by_arn(lb["targetGroupArn"])
+    assert (lb["containerName"], lb["containerPort"]) == (role, contract.CONTAINER_PORT), service.urn
+    check = target_group["healthCheck"]
+    assert (check["path"], check["interval"]) == (contract.HEALTH_PATH, 30), target_group.urn
+    assert target_group["targetType"] == "ip", target_group.urn
+    assert service.opts is not None and service.opts.depends_on, f"{service.urn}: may start before its listener"
+
+
+def test_clusters_have_container_insights(run: StackRun) -> None:
+    clusters = run.of_type("aws:ecs/cluster:Cluster")
+    assert len(clusters) == 2
+    for cluster in clusters:
+        assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"], cluster.urn
+    assert run.outputs[contract.OUTPUT_CLUSTER_NAME] in {c["name"] for c in clusters}
+
+
+def test_workers_scale_on_backlog_per_task(run: StackRun, stack_file: Path) -> None:
+    (target,) = run.of_type("aws:appautoscaling/target:Target")
+    worker = service_of(run, "worker")
+    cluster = run.outputs[contract.OUTPUT_CLUSTER_NAME]
+    assert target["resourceId"] == f"service/{cluster}/{worker['name']}", target.urn
+    assert target["scalableDimension"] == "ecs:service:DesiredCount", target.urn
+    assert target["minCapacity"] == setting(stack_file, "minWorkerTasks"), target.urn
+    assert target["maxCapacity"] == setting(stack_file, "maxWorkerTasks"), target.urn
+    (policy,) = run.of_type("aws:appautoscaling/policy:Policy")
+    assert policy["policyType"] == "TargetTrackingScaling", policy.urn
+    assert policy["resourceId"] == target["resourceId"], policy.urn
+    tracking = policy["targetTrackingScalingPolicyConfiguration"]
+    expected = (
+        setting(stack_file, "acceptableLatencySeconds")
+        / setting(stack_file, "paymentSeconds")
+        * setting(stack_file, "workerCount")
+    )
+    assert tracking["targetValue"] == pytest.approx(expected), f"{policy.urn}: target {tracking['targetValue']}"
+    metrics = {m["id"]: m for m in tracking["customizedMetricSpecification"]["metrics"]}
+    (result,) = [m for m in metrics.values() if m["returnData"]]
+    assert result["expression"] == "m1 / m2", policy.urn
+    visible, tasks = metrics["m1"]["metricStat"]["metric"], metrics["m2"]["metricStat"]["metric"]
+    assert (visible["namespace"], visible["metricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert visible["dimensions"] == [{"name": "QueueName", "value": run.one(QUEUE, "-orders-queue")["name"]}]
+    assert (tasks["namespace"], tasks["metricName"]) == ("ECS/ContainerInsights", "RunningTaskCount")
+    assert {"name": "ServiceName", "value": worker["name"]} in tasks["dimensions"], policy.urn
+
+
+# --- Security --------------------------------------------------------------------------------------------------------
+
+
+def test_no_role_policy_has_a_wildcard(run: StackRun) -> None:
+    for policy, statement in statements(run):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            assert "*" not in action, f"{policy.urn}: wildcard action {action}"
+        resource = statement["Resource"]
+        assert isinstance(resource, str) and resource != "*", f"{policy.urn}: wildcard resource {resource}"
+        # Only log streams of one named log group may be matched by pattern.
+        assert "*" not in resource or resource.endswith(":log-stream:*"), f"{policy.urn}: wildcard resource {resource}"
+
+
+def test_managed_policies_are_only_the_ecs_execution_policy(run: StackRun) -> None:
+    for attachment in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+        assert attachment["policyArn"].endswith(":policy/service-role/AmazonECSTaskExecutionRolePolicy"), attachment.urn
+
+
+def test_task_roles_hold_exactly_the_contract_permissions(run: StackRun) -> None:
+    arns = {
+        "topic": run.outputs[contract.OUTPUT_TOPIC_ARN],
+        "queue": run.one(QUEUE, "-orders-queue")["arn"],
+        "table": run.one("aws:dynamodb/table:Table", "-orders-table")["arn"],
+    }
+    for role, permissions in (("receiver", contract.RECEIVER_PERMISSIONS), ("worker", contract.WORKER_PERMISSIONS)):
+        expected = {arns[key]: actions for key, actions in permissions.items()}
+        assert role_grants(run, role) == expected, f"{task_definition_of(run, role).urn}: task role grants"
+    assert "taskRoleArn" not in task_definition_of(run, "sync").state, "the sync service needs no AWS access"
+
+
+def test_tasks_admit_only_the_alb(run: StackRun) -> None:
+    alb_sg = run.one("aws:ec2/securityGroup:SecurityGroup", "-net-alb")
+    tasks_sg = run.one("aws:ec2/securityGroup:SecurityGroup", "-net-tasks")
+    into_tasks = [r for r in run.of_type(INGRESS) if r["securityGroupId"] == tasks_sg.name + "-id"]
+    assert into_tasks, "no ingress to the tasks"
+    for rule in into_tasks:
+        assert rule["referencedSecurityGroupId"] == alb_sg.name + "-id", f"{rule.urn}: admits more than the ALB"
+        assert "cidrIpv4" not in rule.state, f"{rule.urn}: open to an address range"
+        assert (rule["fromPort"], rule["toPort"]) == (contract.CONTAINER_PORT, contract.CONTAINER_PORT), rule.urn
+    into_alb = [r for r in run.of_type(INGRESS) if r["securityGroupId"] == alb_sg.name + "-id"]
+    assert {(r["fromPort"], r["toPort"]) for r in into_alb} == {(80, 80)}, "ALB opens more than port 80 on HTTP"
+    for rule in run.of_type(EGRESS):
+        if rule["securityGroupId"] == alb_sg.name + "-id":
+            assert rule["referencedSecurityGroupId"] == tasks_sg.name + "-id", f"{rule.urn}: ALB egress not to tasks"
+
+
+def test_alb_serves_plain_http_without_a_certificate(run: StackRun) -> None:
+    listeners = run.of_type(LISTENER)
+    assert len(listeners) == 2
+    for listener in listeners:
+        assert (listener["protocol"], listener["port"]) == ("HTTP", 80), listener.urn
+        assert listener["defaultActions"][0]["type"] == "forward", listener.urn
+
+
+def test_alb_serves_https_and_redirects_http_with_a_certificate() -> None:
+    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:certificateArn": CERTIFICATE}
+    run = run_program("normal", config)
+    listeners = run.of_type(LISTENER)
+    https = [x for x in listeners if x["protocol"] == "HTTPS"]
+    http = [x for x in listeners if x["protocol"] == "HTTP"]
+    assert len(https) == len(http) == 2
+    for listener in https:
+        assert listener["port"] == 443 and listener["certificateArn"] == CERTIFICATE, listener.urn
+        assert listener["sslPolicy"].startswith("ELBSecurityPolicy-TLS13"), listener.urn
+        assert listener["defaultActions"][0]["type"] == "forward", listener.urn
+    for listener in http:
+        (action,) = listener["defaultActions"]
+        assert action["type"] == "redirect", f"{listener.urn}: HTTP still serves"
+        assert action["redirect"] == {"port": "443", "protocol": "HTTPS", "statusCode": "HTTP_301"}, listener.urn
+    ports = {r["fromPort"] for r in run.of_type(INGRESS) if r.get("cidrIpv4")}
+    assert ports == {80, 443}
+    assert run.outputs[contract.OUTPUT_ASYNC_URL].startswith("https://")
+
+
+# --- Alarms, alerts, dashboard -------------------------------------------------------------------------------------
+
+
+def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run: StackRun, stack_file: Path) -> None:
+    thresholds = contract.ALARM_PROFILES[setting(stack_file, "alarmProfile")]
+    alarms = {a["name"]: a for a in run.of_type(ALARM)}
+    alarm_topic = run.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
+    dimensions = {
+        "queue": {"QueueName": run.one(QUEUE, "-orders-queue")["name"]},
+        "dlq": {"QueueName": run.one(QUEUE, "-orders-dlq")["name"]},
+        "worker_service": {"ClusterName": run.outputs[contract.OUTPUT_CLUSTER_NAME],
+                           "ServiceName": run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]},
+        "receiver_alb": {"LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer", "-async-web-alb")["arnSuffix"]},
+    }
+    assert len(alarms) == len(contract.ALARMS)
+    for spec in contract.ALARMS:
+        alarm = alarms[contract.alarm_name(f"flashsale-{run.stack}", spec.key)]
+        assert (alarm["namespace"], alarm["metricName"]) == (spec.namespace, spec.metric_name), alarm.urn
+        assert alarm["statistic"] == spec.statistic and alarm["comparisonOperator"] == spec.comparison, alarm.urn
+        assert alarm["threshold"] == getattr(thresholds, spec.key), f"{alarm.urn}: threshold {alarm['threshold']}"
+        assert alarm["period"] == spec.period_seconds, alarm.urn
+        assert alarm["alarmActions"] == alarm["okActions"] == [alarm_topic], f"{alarm.urn}: actions"
+        assert alarm["dimensions"] == dimensions[spec.subject], f"{alarm.urn}: watches {alarm['dimensions']}"
+        assert spec.action in alarm["alarmDescription"], alarm.urn
+
+
+def test_the_reports_alarm_levels_are_in_the_normal_stack() -> None:
+    run = run_program("normal", stack_config(ROOT / "Pulumi.normal.yaml"))
+    thresholds = {a["name"].removeprefix("flashsale-normal-"): a["threshold"] for a in run.of_type(ALARM)}
+    assert thresholds["queue-depth-warning"] == 1_000
+    assert thresholds["queue-depth-critical"] == 5_000
+    assert thresholds["oldest-message-age"] == 30 * 60
+    assert thresholds["worker-cpu-high"] == 90
+    assert thresholds["dlq-not-empty"] == 0
+
+
+def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> None:
+    (function,) = run.of_type("aws:lambda/function:Function")
+    alarm_topic = run.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
+    alerts_topic = run.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
+    assert function["runtime"] == "python3.12" and function["handler"] == "app.notifier.handler", function.urn
+    assert function["environment"]["variables"] == {contract.ENV_ALERTS_TOPIC_ARN: alerts_topic}, function.urn
+    assets = function["code"].assets
+    assert set(assets) == {"app/__init__.py", "app/notifier.py", "app/contract.py", "app/aws.py"}, function.urn
+    for name, asset in assets.items():
+        assert Path(asset.path) == ROOT / name, f"{function.urn}: {name} packaged from {asset.path}"
+    subs = run.of_type(SUBSCRIPTION)
+    assert [s for s in subs if s["protocol"] == "lambda" and s["topic"] == alarm_topic and s["endpoint"] == function["arn"]]
+    (permission,) = run.of_type("aws:lambda/permission:Permission")
+    assert (permission["principal"], permission["sourceArn"]) == ("sns.amazonaws.com", alarm_topic), permission.urn
+    emails = sorted(s["endpoint"] for s in subs if s["protocol"] == "email" and s["topic"] == alerts_topic)
+    assert emails == sorted(setting(stack_file, "alertEmails"))
+    grants = [st for p, st in statements(run) if p["role"] == run.by_arn(function["role"]).name + "-id"]
+    assert {r for st in grants for r in [st["Resource"]] if "log-stream" not in r} == {alerts_topic}, function.urn
+    assert {a for st in grants for a in st["Action"]} == {"sns:Publish", "logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def test_alert_emails_and_secret_webhook_subscribe_to_alerts() -> None:
+    url = "https://hooks.example.com/services/T0/B0/XYZ"
+    config = stack_config(ROOT / "Pulumi.normal.yaml") | {
+        "flashsale:alertEmails": ["oncall@example.com", "lead@example.com"],
+        "flashsale:alertWebhookUrl": url,
+    }
+    run = run_program("normal", config, secret_keys=["flashsale:alertWebhookUrl"])
+    alerts_topic = run.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
+    subs = [s for s in run.of_type(SUBSCRIPTION) if s["topic"] == alerts_topic]
+    emails = {s["endpoint"] for s in subs if s["protocol"] == "email"}
+    assert emails == {"oncall@example.com", "lead@example.com"}
+    (webhook,) = [s for s in subs if s["protocol"] == "https"]
+    assert is_secret(webhook["endpoint"]), f"{webhook.urn}: webhook URL is not kept secret"
+    assert webhook["endpoint"]["value"] == url, webhook.urn
+
+
+def test_dashboard_shows_both_systems(run: StackRun) -> None:
+    (dashboard,) = run.of_type("aws:cloudwatch/dashboard:Dashboard")
+    body = json.loads(dashboard["dashboardBody"])
+    titles = {w["properties"]["title"] for w in body["widgets"]}
+    assert {"Order queue", "Age of oldest order (s)", "Workers CPU and memory (%)", "Running tasks",
+            "Receiver ALB requests and 5xx", "Receiver ALB latency (s)", "Sync ALB requests and 5xx"} <= titles
+    metrics = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]}
+    assert {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateAgeOfOldestMessage", "CPUUtilization", "MemoryUtilization", "RunningTaskCount",
+            "RequestCount", "TargetResponseTime", "HTTPCode_Target_5XX_Count"} <= metrics
+    assert run.one(QUEUE, "-orders-queue")["name"] in dashboard["dashboardBody"]
+
+
+# --- Optional systems -----------------------------------------------------------------------------------------------
+
+
+def test_deploy_sync_false_builds_no_sync_resources() -> None:
+    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False}
+    run = run_program("normal", config)
+    sync = [r.urn for r in run.resources if "-sync-" in r.name or r.typ.startswith("flashsale:sync:")]
+    assert sync == [], f"sync resources built: {sync}"
+    assert contract.OUTPUT_SYNC_URL not in run.outputs
+    assert len(run.of_type(SERVICE)) == 2 and len(run.of_type("aws:lb/loadBalancer:LoadBalancer")) == 1
+    body = run.of_type("aws:cloudwatch/dashboard:Dashboard")[0]["dashboardBody"]
+    assert "Sync ALB" not in body
+
+
+def test_deploy_async_false_builds_only_the_sync_system() -> None:
+    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:deployAsync": False}
+    run = run_program("normal", config)
+    assert run.of_type(QUEUE) == [] and run.of_type(ALARM) == []
+    assert [environment(td)[contract.ENV_ROLE] for td in run.of_type(TASK_DEFINITION)] == ["sync"]
+    assert contract.OUTPUT_QUEUE_URL not in run.outputs and contract.OUTPUT_SYNC_URL in run.outputs
