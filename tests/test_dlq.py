@@ -1,0 +1,101 @@
+"""ops.dlq on ministack: list peeks without consuming; redrive moves messages back and loses none."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from app import aws, contract
+from tests.conftest import ROOT
+
+
+@dataclass(frozen=True)
+class Queues:
+    env: dict[str, str]
+    queue_url: str
+    dlq_url: str
+
+    def count(self, url: str) -> int:
+        attributes = aws.client("sqs").get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+        return sum(int(v) for v in attributes["Attributes"].values())
+
+    def dlq(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ops.dlq", *args, "--dlq-url", self.dlq_url], cwd=ROOT,
+                              env=self.env, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def queues(aws_env: dict[str, str]) -> Queues:
+    """The order queue with the contract's redrive policy to its DLQ."""
+    sqs = aws.client("sqs")
+    dlq_url = sqs.create_queue(QueueName="orders-dlq", Attributes=contract.ORDER_QUEUE.dlq_attributes())["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = contract.ORDER_QUEUE.queue_attributes(dlq_arn) | {"ReceiveMessageWaitTimeSeconds": "0"}
+    queue_url = sqs.create_queue(QueueName="orders", Attributes=attributes)["QueueUrl"]
+    return Queues(aws_env, queue_url, dlq_url)
+
+
+def dead_letter(queues: Queues, body: str) -> None:
+    """Fail a message maxReceiveCount times, as a crashing worker would, so SQS moves it to the DLQ."""
+    sqs = aws.client("sqs")
+    sqs.send_message(QueueUrl=queues.queue_url, MessageBody=body)
+    for _ in range(contract.ORDER_QUEUE.max_receive_count + 1):
+        sqs.receive_message(QueueUrl=queues.queue_url, VisibilityTimeout=0, MaxNumberOfMessages=10)
+
+
+def test_list_shows_dead_letters_without_consuming_them(queues: Queues) -> None:
+    dead_letter(queues, json.dumps({contract.ORDER_KEY: "order-1", "items": []}))
+    dead_letter(queues, "not json at all")
+    assert queues.count(queues.dlq_url) == 2
+    done = queues.dlq("list")
+    assert done.returncode == 0, done.stderr
+    assert "2 message(s) in the DLQ" in done.stdout
+    assert "order order-1" in done.stdout
+    assert "not JSON or no order id" in done.stdout and "not json at all" in done.stdout
+    again = json.loads(queues.dlq("list", "--json").stdout)  # still all there, and visible at once
+    assert sorted(str(d["order_id"]) for d in again) == ["None", "order-1"]
+    assert all(d["receive_count"] >= 1 for d in again)
+
+
+def test_redrive_moves_every_message_back_to_the_order_queue(queues: Queues) -> None:
+    sqs = aws.client("sqs")
+    bodies = {json.dumps({contract.ORDER_KEY: f"order-{n}"}) for n in range(13)}
+    for body in bodies:
+        sqs.send_message(QueueUrl=queues.dlq_url, MessageBody=body)
+    done = queues.dlq("redrive", "--queue-url", queues.queue_url)
+    assert done.returncode == 0, done.stderr
+    assert "Moved 13 message(s)" in done.stdout
+    assert queues.count(queues.dlq_url) == 0
+    received: set[str] = set()
+    while len(received) < 13:
+        batch = sqs.receive_message(QueueUrl=queues.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        assert batch, f"only {len(received)} of 13 redriven messages arrived"
+        received |= {m["Body"] for m in batch}
+    assert received == bodies
+
+
+def test_redrive_respects_max(queues: Queues) -> None:
+    for n in range(3):
+        aws.client("sqs").send_message(QueueUrl=queues.dlq_url, MessageBody=f"m{n}")
+    done = queues.dlq("redrive", "--queue-url", queues.queue_url, "--max", "2", "--json")
+    assert json.loads(done.stdout) == {"moved": 2, "failures": []}
+    assert queues.count(queues.dlq_url) == 1
+
+
+def test_redrive_needs_the_order_queue(queues: Queues) -> None:
+    done = queues.dlq("redrive")
+    assert done.returncode == 1
+    assert "stack output `queueUrl` is missing: pass --queue-url" in done.stderr
+
+
+def test_a_failed_send_leaves_the_message_in_the_dlq(queues: Queues) -> None:
+    aws.client("sqs").send_message(QueueUrl=queues.dlq_url, MessageBody="m")
+    done = queues.dlq("redrive", "--queue-url", queues.queue_url.replace("/orders", "/missing"))
+    assert done.returncode == 1
+    assert "1 failed and stay in the DLQ" in done.stdout
+    assert queues.count(queues.dlq_url) == 1
