@@ -24,6 +24,7 @@ EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecut
 HEALTH_CHECK_GRACE_SECONDS = 60
 TMP_VOLUME = "tmp"
 ECS_TASKS = "ecs-tasks.amazonaws.com"
+HEALTH_CHECK_COMMAND = ["CMD", "python", "-m", "app.healthcheck"]  # app/healthcheck.py, every role
 
 
 def insights_cluster(name: str, opts: pulumi.ResourceOptions) -> aws.ecs.Cluster:
@@ -95,7 +96,9 @@ class FargateService(pulumi.ComponentResource):
             "user": f"{contract.CONTAINER_UID}:{contract.CONTAINER_UID}",
             "readonlyRootFilesystem": True,
             "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": contract.WRITABLE_PATH}],
-            "portMappings": [{"containerPort": contract.CONTAINER_PORT, "protocol": "tcp"}],
+            "portMappings": [{"containerPort": contract.CONTAINER_PORT, "protocol": "tcp"}] if args.port else [],
+            # ECS ignores the image's HEALTHCHECK; the same command checks /health (web) or the heartbeat (worker).
+            "healthCheck": {"command": HEALTH_CHECK_COMMAND, "interval": 30, "timeout": 5, "retries": 3, "startPeriod": 15},
             "environment": [{"name": key, "value": value} for key, value in sorted(environment.items())],
             "logConfiguration": {
                 "logDriver": "awslogs",

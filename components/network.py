@@ -18,6 +18,7 @@ from app import contract
 ANYWHERE = "0.0.0.0/0"
 HTTP_PORT = 80
 HTTPS_PORT = 443
+Rule = aws.vpc.SecurityGroupIngressRule | aws.vpc.SecurityGroupEgressRule
 
 
 @dataclass(frozen=True)
@@ -40,44 +41,24 @@ class Network(pulumi.ComponentResource):
         self.tasks_sg = aws.ec2.SecurityGroup(
             f"{name}-tasks", vpc_id=self.vpc_id, description="Service tasks: only the load balancers", opts=child
         )
-        listener_ports = [HTTP_PORT, HTTPS_PORT] if args.https else [HTTP_PORT]
-        for port in listener_ports:
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-alb-in-{port}",
-                security_group_id=self.alb_sg.id,
+        def rule(suffix: str, kind: type[Rule], group: aws.ec2.SecurityGroup, port: int, peer: str | aws.ec2.SecurityGroup) -> None:
+            """One TCP port to or from an address range (str) or another security group."""
+            kind(
+                f"{name}-{suffix}",
+                security_group_id=group.id,
                 ip_protocol="tcp",
                 from_port=port,
                 to_port=port,
-                cidr_ipv4=ANYWHERE,
+                cidr_ipv4=peer if isinstance(peer, str) else None,
+                referenced_security_group_id=None if isinstance(peer, str) else peer.id,
                 opts=child,
             )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-alb-to-tasks",
-            security_group_id=self.alb_sg.id,
-            ip_protocol="tcp",
-            from_port=contract.CONTAINER_PORT,
-            to_port=contract.CONTAINER_PORT,
-            referenced_security_group_id=self.tasks_sg.id,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-tasks-from-alb",
-            security_group_id=self.tasks_sg.id,
-            ip_protocol="tcp",
-            from_port=contract.CONTAINER_PORT,
-            to_port=contract.CONTAINER_PORT,
-            referenced_security_group_id=self.alb_sg.id,
-            opts=child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-tasks-https-out",
-            security_group_id=self.tasks_sg.id,
-            ip_protocol="tcp",
-            from_port=HTTPS_PORT,
-            to_port=HTTPS_PORT,
-            cidr_ipv4=ANYWHERE,
-            opts=child,
-        )
+
+        for port in [HTTP_PORT, HTTPS_PORT] if args.https else [HTTP_PORT]:
+            rule(f"alb-in-{port}", aws.vpc.SecurityGroupIngressRule, self.alb_sg, port, ANYWHERE)
+        rule("alb-to-tasks", aws.vpc.SecurityGroupEgressRule, self.alb_sg, contract.CONTAINER_PORT, self.tasks_sg)
+        rule("tasks-from-alb", aws.vpc.SecurityGroupIngressRule, self.tasks_sg, contract.CONTAINER_PORT, self.alb_sg)
+        rule("tasks-https-out", aws.vpc.SecurityGroupEgressRule, self.tasks_sg, HTTPS_PORT, ANYWHERE)
         self.register_outputs(
             {
                 "vpc_id": self.vpc_id,

@@ -256,8 +256,10 @@ def test_task_definition_is_the_reports_size_and_hardened(run: StackRun, role: s
     tmp = [m for m in container["mountPoints"] if m["containerPath"] == contract.WRITABLE_PATH]
     assert tmp and tmp[0]["sourceVolume"] in {v["name"] for v in td["volumes"]}, f"{td.urn}: no writable /tmp"
     assert container["logConfiguration"]["logDriver"] == "awslogs", td.urn
-    env = environment(td)
-    assert env[contract.ENV_PORT] == str(contract.CONTAINER_PORT), td.urn
+    assert container["healthCheck"]["command"][-2:] == ["-m", "app.healthcheck"], f"{td.urn}: no container health check"
+    assert (ROOT / "app" / "healthcheck.py").is_file()
+    exposed = [p["containerPort"] for p in container["portMappings"]]
+    assert exposed == ([] if role == "worker" else [contract.CONTAINER_PORT]), f"{td.urn}: ports {exposed}"
 
 
 def test_worker_runs_worker_count_payments(run: StackRun, stack_file: Path) -> None:
@@ -462,7 +464,7 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
     assets = function["code"].assets
     assert set(assets) == {"app/__init__.py", "app/notifier.py", "app/contract.py", "app/aws.py"}, function.urn
     for name, asset in assets.items():
-        assert Path(asset.path) == ROOT / name, f"{function.urn}: {name} packaged from {asset.path}"
+        assert Path(asset.path) == ROOT / name and Path(asset.path).is_file(), f"{function.urn}: {name} from {asset.path}"
     subs = run.of_type(SUBSCRIPTION)
     assert [s for s in subs if s["protocol"] == "lambda" and s["topic"] == alarm_topic and s["endpoint"] == function["arn"]]
     (permission,) = run.of_type("aws:lambda/permission:Permission")
