@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import random
 import signal
+import sys
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -333,3 +335,7 @@ class Worker:
 
 def run(settings: WorkerSettings) -> None:
     asyncio.run(Worker(settings).run())
+    # A receive still long-polling in its thread would hold the interpreter's exit for up to 20 s (executor threads
+    # are joined at exit). Everything worth keeping is done: in-flight work is finished or released, logs flushed.
+    sys.stdout.flush()
+    os._exit(0)

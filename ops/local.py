@@ -1,0 +1,124 @@
+"""`python -m ops.local up`: the whole system on this machine, as it runs on AWS, until Ctrl-C.
+
+Starts ministack on 127.0.0.1, runs the bootstrap (the same resources as the Pulumi program), then the sync service,
+the async receiver and one worker process with --workers concurrent payments. Service settings such as
+PAYMENT_SECONDS pass through from the environment. Ctrl-C or SIGTERM stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app import contract, settings
+from ops.bootstrap import DEFAULT_PREFIX, BootstrapArgs, bootstrap
+from ops.emulators import Emulator, EmulatorError, port_in_use
+from ops.services import Service, ServiceArgs, ServiceError, service_env
+
+DEFAULT_DIR = Path(".local")
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class LocalArgs:
+    workers: int = contract.CONFIG_DEFAULTS["workerCount"]
+    sync_port: int = 0
+    async_port: int = 0
+    emulator_port: int = 0
+    directory: Path = DEFAULT_DIR
+    profile: str = contract.DEFAULT_ALARM_PROFILE
+
+
+class LocalError(RuntimeError):
+    pass
+
+
+def _check_ports(args: LocalArgs) -> None:
+    for flag, port in (("--sync-port", args.sync_port), ("--async-port", args.async_port),
+                       ("--emulator-port", args.emulator_port)):
+        if port and port_in_use(port):
+            raise LocalError(f"port {port} ({flag}) is taken: stop what uses it or choose another port")
+
+
+def up(args: LocalArgs, stop: threading.Event) -> int:
+    """Start everything, print where it is, wait for `stop` (or a child's death), stop everything."""
+    _check_ports(args)
+    payment_seconds = settings.payment().seconds  # validates PAYMENT_SECONDS & co. before anything starts
+    logs = args.directory.resolve() / "logs"
+    outputs_file = args.directory.resolve() / "outputs.json"
+    with contextlib.ExitStack() as stack:
+        emulator = stack.enter_context(Emulator("ministack", port=args.emulator_port,
+                                                log_path=_fresh(logs / "ministack.log")))
+        os.environ.update(emulator.env())
+        outputs = bootstrap(BootstrapArgs(prefix=DEFAULT_PREFIX, profile=args.profile))
+        env = service_env(emulator.env(), outputs, {contract.ENV_WORKER_COUNT: str(args.workers)})
+        services = [
+            stack.enter_context(Service(ServiceArgs(role, env, _fresh(logs / f"{role}.log"), port)))
+            for role, port in (("sync", args.sync_port), ("receiver", args.async_port), ("worker", 0))
+        ]
+        sync, receiver, worker = services
+        outputs |= {contract.OUTPUT_SYNC_URL: sync.url, contract.OUTPUT_ASYNC_URL: receiver.url,
+                    contract.OUTPUT_WORKER_COUNT: args.workers, contract.OUTPUT_PAYMENT_SECONDS: payment_seconds}
+        outputs_file.write_text(json.dumps(outputs, indent=2) + "\n")
+        print(f"sync: {sync.url}")
+        print(f"async: {receiver.url}")
+        print(f"worker: {args.workers} concurrent payments of {payment_seconds:g}s (pid {worker.pid})")
+        print(f"aws: {emulator.endpoint_url} (ministack)")
+        print(f"logs: {logs}")
+        print(f"outputs: {outputs_file}")
+        print("Ctrl-C stops everything.", flush=True)
+        while not stop.wait(POLL_SECONDS):
+            dead = [s for s in services if s.process is not None and s.process.poll() is not None]
+            if dead:
+                raise LocalError(f"{dead[0].role} exited with code {dead[0].process.returncode}; "  # type: ignore[union-attr]
+                                 f"see {dead[0].log_path}")
+        print("stopping...", flush=True)
+    print("stopped.")
+    return 0
+
+
+def _fresh(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ops.local", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("up", help="start emulator, bootstrap and services; Ctrl-C stops them")
+    start.add_argument("--workers", type=int, default=LocalArgs.workers,
+                       help=f"concurrent payments in the worker (default {LocalArgs.workers})")
+    start.add_argument("--sync-port", type=int, default=0, help="sync service port (default: a free one)")
+    start.add_argument("--async-port", type=int, default=0, help="async receiver port (default: a free one)")
+    start.add_argument("--emulator-port", type=int, default=0, help="ministack port (default: a free one)")
+    start.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"logs and outputs (default {DEFAULT_DIR}/)")
+    start.add_argument("--profile", default=contract.DEFAULT_ALARM_PROFILE, choices=sorted(contract.ALARM_PROFILES),
+                       help="alarm thresholds")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        return up(LocalArgs(workers=args.workers, sync_port=args.sync_port, async_port=args.async_port,
+                            emulator_port=args.emulator_port, directory=args.dir, profile=args.profile), stop)
+    except (LocalError, EmulatorError, ServiceError, settings.SettingsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+    except (BotoCoreError, ClientError) as e:
+        print(f"error: bootstrap failed: {e}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
