@@ -1,0 +1,105 @@
+"""The async receiver (report Part III) as a real process against ministack: 202 then pending -> completed, order
+status with queue estimate, 503 + Retry-After on backend failure (and no pending record left) and on overload."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app import aws, contract
+from ops.bootstrap import BootstrapArgs, bootstrap
+from ops.emulators import Emulator
+from ops.services import Service, ServiceArgs, service_env
+from tests.helpers import FAST, ORDER, System, payments, post, system  # noqa: F401
+
+
+def test_async_order_goes_pending_then_completed(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver")
+    accepted = post(receiver, "/orders/async")
+    assert accepted.status_code == 202
+    body = accepted.json()
+    assert body["status"] == "pending" and body["message"] and body["duration"] < 1
+    order_id = body["order_id"]
+    pending = httpx.get(f"{receiver.url}/orders/{order_id}").json()
+    assert pending["status"] == "pending"
+    assert pending["queue_position"] >= 1 and pending["estimated_completion_seconds"] > 0
+    worker = system.start("worker", WORKER_COUNT="5")
+    system.wait_status(order_id, "completed")
+    done = httpx.get(f"{receiver.url}/orders/{order_id}").json()
+    assert done["status"] == "completed" and "queue_position" not in done
+    assert payments([worker], order_id) == 1
+    assert system.queue_counts() == (0, 0)
+
+
+def test_unknown_order_is_404(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver")
+    assert httpx.get(f"{receiver.url}/orders/no-such-order").status_code == 404
+
+
+def test_declined_payment_ends_failed_with_reason_and_is_not_retried(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver")
+    system.start("worker", PAYMENT_DECLINE_RATE="1", PAYMENT_SECONDS="0.05")
+    order_id = post(receiver, "/orders/async").json()["order_id"]
+    failed = system.wait_status(order_id, "failed")
+    assert failed["reason"]
+    assert httpx.get(f"{receiver.url}/orders/{order_id}").json()["reason"] == failed["reason"]
+    time.sleep(0.3)
+    assert system.queue_counts() == (0, 0)
+
+
+def test_failed_publish_answers_503_and_leaves_no_pending_record(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver")
+    aws.client("sns").delete_topic(TopicArn=system.outputs[contract.OUTPUT_TOPIC_ARN])
+    response = post(receiver, "/orders/async")
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert system.orders() == []
+
+
+def test_emulator_stopped_gives_503_and_the_receiver_recovers(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator = Emulator("ministack", log_path=tmp_path / "ministack.log").start()
+    try:
+        for key, value in emulator.env().items():
+            monkeypatch.setenv(key, value)
+        outputs = bootstrap(BootstrapArgs(prefix="outage"))
+        env = service_env(emulator.env(), outputs, FAST)
+        with Service(ServiceArgs("receiver", env, tmp_path / "receiver.log")) as receiver:
+            emulator.stop()
+            started = time.monotonic()
+            response = post(receiver, "/orders/async")
+            assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+            assert time.monotonic() - started < 5
+            assert httpx.get(receiver.url + "/health").status_code == 200
+            emulator.start()  # same port, empty state: re-create the resources
+            bootstrap(BootstrapArgs(prefix="outage"))
+            assert post(receiver, "/orders/async").status_code == 202
+            table = outputs[contract.OUTPUT_ORDERS_TABLE]
+            assert len(aws.client("dynamodb").scan(TableName=table)["Items"]) == 1
+    finally:
+        emulator.stop()
+
+
+def test_too_many_in_flight_sheds_with_503_at_once(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver", MAX_IN_FLIGHT="1")
+    with socket.create_connection(("127.0.0.1", receiver.port)) as slow:  # holds the only slot: body never ends
+        slow.sendall(b"POST /orders/async HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n{")
+        time.sleep(0.2)
+        started = time.monotonic()
+        response = post(receiver, "/orders/async")
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+        assert time.monotonic() - started < 0.5
+    assert httpx.get(receiver.url + "/stats").json()["shed"] == 1
+    assert system.orders() == []
+
+
+def test_health_and_schema(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver", WORKER_COUNT="7")
+    assert httpx.get(receiver.url + "/health").json() == {"status": "healthy", "mode": "async-enabled",
+                                                          "num_workers": 7}
+    paths = httpx.get(receiver.url + "/openapi.json").json()["paths"]
+    assert {"/orders/async", "/orders/{order_id}", "/health", "/stats"} <= set(paths)
