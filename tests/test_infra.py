@@ -11,8 +11,18 @@ import pytest
 import yaml
 
 from app import contract
-from components.settings import ConfigError
-from tests.infra_mocks import ROOT, STACK_FILES, Declared, StackRun, is_secret, run_program, stack_config, stack_of
+from components.settings import ConfigError, parse
+from tests.infra_mocks import (
+    ROOT,
+    STACK_FILES,
+    Declared,
+    StackRun,
+    config_strings,
+    is_secret,
+    run_program,
+    stack_config,
+    stack_of,
+)
 
 SERVICE = "aws:ecs/service:Service"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -40,8 +50,12 @@ def run(stack_file: Path) -> StackRun:
 
 
 def setting(stack_file: Path, key: str) -> Any:
-    """The value the stack file gives a key, or the contract's default."""
-    return stack_config(stack_file).get(f"flashsale:{key}", contract.CONFIG_DEFAULTS[key])
+    """The value the stack file gives a key (as written, or as `pulumi config set` writes it: a string), else the
+    contract's default."""
+    config = config_strings(stack_config(stack_file))
+    (spec,) = [k for k in contract.CONFIG_KEYS if k.name == key]
+    raw = config.get(f"flashsale:{key}")
+    return spec.default if raw is None else parse(spec, raw)
 
 
 def containers(task_definition: Declared) -> list[dict[str, Any]]:
@@ -111,11 +125,10 @@ def test_no_secret_in_stack_files(stack_file: Path) -> None:
 
 
 def test_flash_sale_level_is_the_reports() -> None:
-    flash = stack_config(ROOT / "Pulumi.flashsale.yaml")
-    normal = stack_config(ROOT / "Pulumi.normal.yaml")
-    assert flash["flashsale:workerCount"] == 200  # report 5.6: 200 workers keep the queue near zero
-    assert flash["flashsale:workerTasks"] > normal["flashsale:workerTasks"]  # pre-scaled
-    assert flash["flashsale:alarmProfile"] == "flashsale"
+    flash, normal = ROOT / "Pulumi.flashsale.yaml", ROOT / "Pulumi.normal.yaml"
+    assert setting(flash, "workerCount") == 200  # report 5.6: 200 workers keep the queue near zero
+    assert setting(flash, "workerTasks") > setting(normal, "workerTasks")  # pre-scaled
+    assert setting(flash, "alarmProfile") == "flashsale"
     tight, loose = contract.ALARM_PROFILES["flashsale"], contract.ALARM_PROFILES["normal"]
     assert tight.queue_depth_warning < loose.queue_depth_warning
 
