@@ -4,9 +4,9 @@ Design: a few receive loops long-poll SQS (20 s, up to 10 messages, never more t
 each message becomes an asyncio task (a payment is an asyncio sleep, so 1,000 in flight cost no threads), and the
 blocking boto3 calls run in a small thread pool. Finished messages are deleted in batches of 10.
 
-Delivery is at least once, so the status write is conditional (only a non-final order becomes completed|failed),
-and a redelivered message (receive count > 1) is checked against the store before paying, so an order is never paid
-twice. A decline is a business outcome: status `failed`, message deleted. Any other error leaves the message: it
+Delivery is at least once, so every message is checked against the store before paying (an order already final,
+or never accepted, is not paid) and the one status write is conditional (only a non-final order becomes
+completed|failed): a redelivered or duplicated order is never paid twice. A decline is a business outcome: status `failed`, message deleted. Any other error leaves the message: it
 returns after the visibility timeout and SQS dead-letters it after maxReceiveCount. Poison messages are logged once
 and made visible again at once, so they reach the DLQ in seconds instead of minutes. Payments that outlive half the
 visibility timeout get their messages' visibility extended.
@@ -44,6 +44,7 @@ DELETE_LINGER_SECONDS = 0.02  # how long a delete waits for company to fill a ba
 HEARTBEAT_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 10.0
 POISON_MEMORY = 10_000
+RECEIVE_GRACE_SECONDS = 0.5  # at shutdown, for a poll that is returning messages right now
 
 
 @dataclass
@@ -131,7 +132,6 @@ class Worker:
         await self._drain(receivers, helpers)
 
     async def _drain(self, receivers: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:
-        started = time.monotonic()
         self._capacity.set()  # wake loops waiting for capacity so they see the stop
         payments = [f.task for f in self._in_flight.values() if f.task is not None]
         logs.event("draining", f"[WORKER-1] SIGTERM: draining {len(payments)} in-flight payments "
@@ -145,8 +145,7 @@ class Worker:
         await self._release(unfinished)
         # Receives still long-polling get a moment to return what they took (released by their loop); a poll cut
         # off by the exit only delays its messages by one visibility timeout.
-        await asyncio.wait(receivers, timeout=max(0.5, min(2.0, self.settings.drain_seconds - (time.monotonic()
-                                                                                                 - started))))
+        await asyncio.wait(receivers, timeout=RECEIVE_GRACE_SECONDS)
         await self._deletes.join()
         for task in [*receivers, *helpers]:
             task.cancel()
@@ -194,7 +193,7 @@ class Worker:
             try:
                 response = await self._blocking(
                     self._sqs.receive_message, QueueUrl=self.settings.queue_url, MaxNumberOfMessages=wanted,
-                    WaitTimeSeconds=WAIT_SECONDS, MessageSystemAttributeNames=["ApproximateReceiveCount"])
+                    WaitTimeSeconds=WAIT_SECONDS)
             except (BotoCoreError, ClientError) as e:
                 self._give(wanted)
                 failures += 1
@@ -246,14 +245,14 @@ class Worker:
         except ValueError as e:
             self._poison(message, flight, name, str(e))
             return False
-        if int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")) > 1:
-            record = await self._blocking(self._store.get, order_id=order.order_id)
-            if record is None or record["status"] in FINAL_STATUSES:
-                self.counters.skipped += 1
-                state = "unknown" if record is None else record["status"]
-                logs.event("skipped", f"[{name}] Order {order.order_id} redelivered but already {state}: not paid "
-                           "again", order_id=order.order_id, status=state)
-                return True
+        # Checked on every delivery, not just redeliveries: SNS->SQS may also deliver a duplicate as a new message.
+        record = await self._blocking(self._store.get, order_id=order.order_id)
+        if record is None or record["status"] in FINAL_STATUSES:
+            self.counters.skipped += 1
+            state = "unknown" if record is None else record["status"]
+            logs.event("skipped", f"[{name}] Order {order.order_id} is already {state}: not paid again",
+                       order_id=order.order_id, status=state)
+            return True
         await self._pay(order, name)
         return True
 

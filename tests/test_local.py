@@ -1,0 +1,57 @@
+"""`python -m ops.local up` as a user runs it: prints the URLs, serves an order end to end, Ctrl-C stops everything,
+and a taken port is refused with one line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+
+from ops.services import ROOT
+from tests.helpers import ORDER, wait_for
+
+
+def _up(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PAYMENT_SECONDS": "0.2", "PAYMENT_DECLINE_RATE": "0"}
+    return subprocess.Popen([sys.executable, "-m", "ops.local", "up", "--dir", str(tmp_path), *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_up_serves_orders_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    local = _up(tmp_path, "--workers", "20")
+    urls: dict[str, str] = {}
+    assert local.stdout is not None
+    for line in local.stdout:
+        name, _, value = line.partition(": ")
+        urls[name] = value.strip()
+        if name == "outputs":
+            break
+    children = psutil.Process(local.pid).children()
+    assert len(children) == 4  # ministack, sync, receiver, worker
+    accepted = httpx.post(urls["async"] + "/orders/async", json=ORDER, timeout=10).json()
+    status = wait_for(lambda: (s := httpx.get(f"{urls['async']}/orders/{accepted['order_id']}").json())["status"]
+                      == "completed" and s, 10, "the order to complete")
+    assert status["worker"].startswith("WORKER-")
+    assert httpx.post(urls["sync"] + "/orders/sync", json=ORDER, timeout=10).status_code == 201
+    local.send_signal(signal.SIGINT)
+    assert local.wait(timeout=30) == 0
+    assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children)
+    assert (tmp_path / "outputs.json").exists() and (tmp_path / "logs" / "worker.log").exists()
+
+
+def test_a_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        local = _up(tmp_path, "--async-port", str(port))
+        out, err = local.communicate(timeout=30)
+    assert local.returncode != 0
+    assert err.strip().splitlines() == [f"error: port {port} (--async-port) is taken: stop what uses it or choose "
+                                        "another port"]

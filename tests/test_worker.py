@@ -1,0 +1,100 @@
+"""The worker as a real process against ministack: crash and redelivery, no double payment, poison messages to the
+DLQ, visibility extension for long payments, and a clean SIGTERM drain."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+from app import aws, contract
+from app.worker import receive_loops
+from tests.helpers import ORDER, System, payments, post, system, wait_for  # noqa: F401
+
+
+def _events(service, event: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [e for e in service.events() if e.get("event") == event]
+
+
+def _short_visibility(system: System, seconds: int) -> None:
+    aws.client("sqs").set_queue_attributes(QueueUrl=system.outputs[contract.OUTPUT_QUEUE_URL],
+                                           Attributes={"VisibilityTimeout": str(seconds)})
+
+
+def test_receive_loops_scale_with_workers_but_stay_few() -> None:
+    assert [receive_loops(n) for n in (1, 10, 11, 200, 1000)] == [1, 1, 2, 8, 8]
+
+
+def test_worker_killed_mid_payment_redelivers_and_completes_exactly_once(system: System) -> None:  # noqa: F811
+    _short_visibility(system, 2)
+    receiver = system.start("receiver")
+    first = system.start("worker", PAYMENT_SECONDS="3")
+    order_id = post(receiver, "/orders/async").json()["order_id"]
+    wait_for(lambda: _events(first, "processing"), 10, "the first worker to start paying")
+    first.kill()
+    assert first.process is not None and first.process.returncode == -signal.SIGKILL
+    second = system.start("worker", PAYMENT_SECONDS="0.2")
+    system.wait_status(order_id, "completed", timeout=15)
+    assert payments(system.services, order_id) == 1
+    assert _events(second, "processing")
+    wait_for(lambda: system.queue_counts() == (0, 0), 5, "the message to be deleted")
+
+
+def test_an_order_already_final_is_not_paid_again(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver")
+    worker = system.start("worker")
+    order_id = post(receiver, "/orders/async").json()["order_id"]
+    system.wait_status(order_id, "completed")
+    body = json.dumps({"order_id": order_id, **ORDER})  # a duplicate delivery of the same order event
+    aws.client("sqs").send_message(QueueUrl=system.outputs[contract.OUTPUT_QUEUE_URL], MessageBody=body)
+    wait_for(lambda: _events(worker, "skipped"), 10, "the duplicate to be skipped")
+    wait_for(lambda: system.queue_counts() == (0, 0), 5, "the duplicate to be deleted")
+    assert payments([worker], order_id) == 1
+
+
+def test_poison_messages_go_to_the_dlq_and_the_worker_keeps_going(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver")
+    worker = system.start("worker")
+    sqs = aws.client("sqs")
+    for body in ("not json", json.dumps({"order_id": "x", "customer_id": -1, "items": []})):
+        sqs.send_message(QueueUrl=system.outputs[contract.OUTPUT_QUEUE_URL], MessageBody=body)
+    order_id = post(receiver, "/orders/async").json()["order_id"]
+    system.wait_status(order_id, "completed")
+    wait_for(lambda: system.queue_counts(contract.OUTPUT_DLQ_URL)[0] == 2, 20, "both poison messages in the DLQ")
+    poison = _events(worker, "poison")
+    assert len(poison) == 2 and all(e["reason"] for e in poison)  # logged once each, with the reason
+    assert system.queue_counts() == (0, 0)
+    later = post(receiver, "/orders/async").json()["order_id"]
+    system.wait_status(later, "completed")
+
+
+def test_long_payments_get_their_visibility_extended(system: System) -> None:  # noqa: F811
+    _short_visibility(system, 2)
+    receiver = system.start("receiver")
+    worker = system.start("worker", PAYMENT_SECONDS="4", WORKER_COUNT="2")
+    order_id = post(receiver, "/orders/async").json()["order_id"]
+    system.wait_status(order_id, "completed", timeout=10)
+    assert len(_events(worker, "processing")) == 1  # never handed out again while it was being paid
+    assert not _events(worker, "skipped") and not _events(worker, "duplicate_payment")
+
+
+def test_sigterm_finishes_in_flight_payments_and_exits_0(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver")
+    worker = system.start("worker", PAYMENT_SECONDS="1", WORKER_COUNT="3")
+    order_ids = [post(receiver, "/orders/async").json()["order_id"] for _ in range(3)]
+    wait_for(lambda: len(_events(worker, "processing")) == 3, 10, "three payments in flight")
+    assert worker.stop(timeout=10) == 0
+    assert [system.order(o)["status"] for o in order_ids] == ["completed"] * 3  # type: ignore[index]
+    assert system.queue_counts() == (0, 0)
+
+
+def test_sigterm_releases_payments_that_cannot_finish_in_time(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver")
+    worker = system.start("worker", PAYMENT_SECONDS="30", WORKER_COUNT="2", DRAIN_SECONDS="0.3")
+    order_ids = [post(receiver, "/orders/async").json()["order_id"] for _ in range(2)]
+    wait_for(lambda: len(_events(worker, "processing")) == 2, 10, "two payments in flight")
+    assert worker.stop(timeout=10) == 0
+    assert system.queue_counts() == (2, 0)  # visible again at once, not after the visibility timeout
+    assert [system.order(o)["status"] for o in order_ids] == ["pending"] * 2  # type: ignore[index]
+    system.start("worker", PAYMENT_SECONDS="0.1", WORKER_COUNT="2")
+    for order_id in order_ids:
+        system.wait_status(order_id, "completed")
