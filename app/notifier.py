@@ -113,24 +113,25 @@ def parse(text: str) -> dict[str, Any] | None:
     return message if isinstance(message, dict) and "AlarmName" in message else None
 
 
-def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None) -> bool:
-    """Publish the readable version of one message on the alarm topic; False when it was dropped."""
+def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None) -> str | None:
+    """Publish the readable version of one message on the alarm topic; its subject, or None when dropped."""
     message = parse(text)
-    if message is None:  # not an alarm (someone published by hand): pass it on unchanged, marked as such
-        sns.publish(TopicArn=topic_arn, Subject=_ascii_line(subject or "Message on the alarm topic"), Message=text)
-        return True
-    if not should_notify(message):
-        return False
-    readable_subject, body = render(message)
+    if message is None:  # not an alarm (someone published by hand): pass it on unchanged
+        readable_subject, body = _ascii_line(subject or "Message on the alarm topic"), text
+    elif should_notify(message):
+        readable_subject, body = render(message)
+    else:
+        return None
     sns.publish(TopicArn=topic_arn, Subject=readable_subject, Message=body)
-    return True
+    return readable_subject
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """AWS Lambda entry: the function is subscribed to the alarm topic."""
     sns = aws.client("sns")
     topic_arn = os.environ[contract.ENV_ALERTS_TOPIC_ARN]
-    sent = sum(forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject")) for r in event.get("Records", []))
+    sent = sum(forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject")) is not None
+               for r in event.get("Records", []))
     return {"received": len(event.get("Records", [])), "sent": sent}
 
 
@@ -139,7 +140,8 @@ def relay(sqs: Any, sns: Any, queue_url: str, topic_arn: str, wait_seconds: int)
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
                                    WaitTimeSeconds=wait_seconds).get("Messages", [])
     for message in messages:
-        forward(sns, topic_arn, message["Body"])
+        subject = forward(sns, topic_arn, message["Body"])
+        print(f"relayed: {subject}" if subject else "dropped: first OK after INSUFFICIENT_DATA", flush=True)
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return len(messages)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -23,6 +24,7 @@ from ops import stack
 
 PEEK_VISIBILITY_SECONDS = 30  # long enough to page through the DLQ without seeing a message twice
 EXCERPT_CHARS = 80
+REDRIVE_MARK = "flashsale-redrive-run"  # message attribute: which redrive run sent this message back
 
 
 @dataclass(frozen=True)
@@ -86,20 +88,28 @@ def peek(sqs: Any, dlq_url: str, limit: int) -> list[DeadLetter]:
     return [dead_letter(m) for m in messages]
 
 
-def redrive(sqs: Any, dlq_url: str, queue_url: str, limit: int) -> tuple[int, list[str]]:
-    """Move up to `limit` messages back; returns (moved, failures)."""
-    moved, failures = 0, []
+def redrive(sqs: Any, dlq_url: str, queue_url: str, limit: int) -> tuple[int, int, list[str]]:
+    """Move up to `limit` messages back; returns (moved, came back during this run, failures).
+
+    Each sent message is marked with this run's id, so a poison message that the workers dead-letter again while
+    the redrive runs is recognised and left in the DLQ instead of going round in circles.
+    """
+    run_id = uuid.uuid4().hex
+    moved, returned, failures = 0, 0, []
     for message in receive(sqs, dlq_url, limit, contract.ORDER_QUEUE.visibility_timeout_seconds):
         attributes = message.get("MessageAttributes", {})
+        if attributes.get(REDRIVE_MARK, {}).get("StringValue") == run_id:
+            returned += 1
+            continue
         try:
-            sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"],
-                             **({"MessageAttributes": attributes} if attributes else {}))
+            sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=attributes | {
+                REDRIVE_MARK: {"DataType": "String", "StringValue": run_id}})
         except ClientError as error:  # leave it in the DLQ; it reappears after the visibility timeout
             failures.append(f"{message['MessageId']}: {error}")
             continue
         sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
         moved += 1
-    return moved, failures
+    return moved, returned, failures
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -120,12 +130,14 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     if args.max < 1:
         raise stack.OpsError("--max must be at least 1")
     outputs = stack.resolve_outputs(args, (contract.OUTPUT_DLQ_URL, contract.OUTPUT_QUEUE_URL))
-    moved, failures = redrive(aws.client("sqs"), outputs[contract.OUTPUT_DLQ_URL], outputs[contract.OUTPUT_QUEUE_URL],
+    moved, returned, failures = redrive(aws.client("sqs"), outputs[contract.OUTPUT_DLQ_URL], outputs[contract.OUTPUT_QUEUE_URL],
                               args.max)
     text = f"Moved {moved} message(s) back to the order queue."
+    if returned:
+        text += f" {returned} came straight back to the DLQ (poison: fix the cause, then redrive again)."
     if failures:
         text += f" {len(failures)} failed and stay in the DLQ:\n" + "\n".join(f"  {f}" for f in failures)
-    stack.emit(args, {"moved": moved, "failures": failures}, text)
+    stack.emit(args, {"moved": moved, "returned": returned, "failures": failures}, text)
     return 1 if failures else 0
 
 

@@ -80,8 +80,9 @@ def publish(sqs: Any, cloudwatch: Any, samplers: list[QueueSampler]) -> list[Sam
 
 
 def describe(samples: list[Sample]) -> str:
-    return "  ".join(f"{s.queue_name}: {s.visible} waiting, {s.not_visible} in flight, oldest ~{s.oldest_age_seconds:.0f} s"
-                     for s in samples)
+    at = datetime.now().strftime("%H:%M:%S")
+    return "\n".join(f"{at} {s.queue_name}: {s.visible} waiting, {s.not_visible} in flight, "
+                     f"oldest waiting ~{s.oldest_age_seconds:.0f} s" for s in samples)
 
 
 def command(args: argparse.Namespace) -> int:

@@ -75,10 +75,11 @@ def _as_outputs(text: str, source: str) -> dict[str, Any]:
 def resolve_outputs(args: argparse.Namespace, keys: tuple[str, ...], *, optional: tuple[str, ...] = ()) -> dict[str, Any]:
     """The outputs this command needs; a missing required one is an OpsError naming the ways to give it."""
     loaded: Mapping[str, Any] = {}
+    missing = "is missing: pass {flag}, --outputs FILE or --stack NAME"
     if args.stack:
-        loaded = pulumi_outputs(args.stack)
+        loaded, missing = pulumi_outputs(args.stack), f"is not an output of stack {args.stack}: pass {{flag}}"
     elif args.outputs:
-        loaded = file_outputs(args.outputs)
+        loaded, missing = file_outputs(args.outputs), f"is not in {args.outputs}: pass {{flag}}"
     resolved = {}
     for key in keys:
         value = getattr(args, f"output_{key}", None)
@@ -86,7 +87,7 @@ def resolve_outputs(args: argparse.Namespace, keys: tuple[str, ...], *, optional
         if value is None or value == "":
             if key in optional:
                 continue
-            raise OpsError(f"stack output `{key}` is missing: pass {flag(key)}, --outputs FILE or --stack NAME")
+            raise OpsError(f"stack output `{key}` " + missing.format(flag=flag(key)))
         resolved[key] = value
     return resolved
 

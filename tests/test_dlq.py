@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 
 import pytest
@@ -83,7 +84,7 @@ def test_redrive_respects_max(queues: Queues) -> None:
     for n in range(3):
         aws.client("sqs").send_message(QueueUrl=queues.dlq_url, MessageBody=f"m{n}")
     done = queues.dlq("redrive", "--queue-url", queues.queue_url, "--max", "2", "--json")
-    assert json.loads(done.stdout) == {"moved": 2, "failures": []}
+    assert json.loads(done.stdout) == {"moved": 2, "returned": 0, "failures": []}
     assert queues.count(queues.dlq_url) == 1
 
 
@@ -99,3 +100,36 @@ def test_a_failed_send_leaves_the_message_in_the_dlq(queues: Queues) -> None:
     assert done.returncode == 1
     assert "1 failed and stay in the DLQ" in done.stdout
     assert queues.count(queues.dlq_url) == 1
+
+
+def test_stack_outputs_need_the_pulumi_cli(aws_env: dict[str, str]) -> None:
+    env = aws_env | {"PATH": "/nonexistent"}
+    done = subprocess.run([sys.executable, "-m", "ops.dlq", "list", "--stack", "dev"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert "the pulumi CLI is not installed" in done.stderr
+
+
+def test_redrive_does_not_loop_on_messages_that_come_straight_back(queues: Queues) -> None:
+    """A queue whose consumer fails every message at once sends the redriven poison straight back to the DLQ."""
+    sqs = aws.client("sqs")
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=queues.dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bounce_url = sqs.create_queue(QueueName="bounce", Attributes={"RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})})["QueueUrl"]
+    stop = threading.Event()
+
+    def failing_consumer() -> None:
+        while not stop.is_set():
+            sqs.receive_message(QueueUrl=bounce_url, VisibilityTimeout=0, WaitTimeSeconds=0)
+
+    consumer = threading.Thread(target=failing_consumer)
+    consumer.start()
+    try:
+        sqs.send_message(QueueUrl=queues.dlq_url, MessageBody="poison")
+        done = queues.dlq("redrive", "--queue-url", bounce_url, "--json")
+    finally:
+        stop.set()
+        consumer.join()
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["moved"] == 1, result  # not once per round trip

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,12 @@ def test_needs_the_cluster_from_somewhere(moto_env: dict[str, str]) -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1
     assert "stack output `clusterName` is missing: pass --cluster-name, --outputs FILE or --stack NAME" in done.stderr
+
+
+def test_names_the_outputs_file_that_lacks_a_value(moto_env: dict[str, str], tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"queueUrl": "x"}))
+    done = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "2", "--outputs", str(outputs)], cwd=ROOT,
+                          env=moto_env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert f"stack output `clusterName` is not in {outputs}: pass --cluster-name" in done.stderr
