@@ -63,7 +63,9 @@ def _item(path: str, raw: Any, errors: dict[str, str]) -> Item | None:
         return None
     for extra in sorted(set(raw) - {"product_id", "quantity", "price"}):
         errors[f"{path}.{extra}"] = "unknown field"
-    product_id, quantity, price = raw.get("product_id"), raw.get("quantity"), raw.get("price")
+    product_id: Any = raw.get("product_id")
+    quantity: Any = raw.get("quantity")
+    price: Any = raw.get("price")
     if not isinstance(product_id, str) or not 1 <= len(product_id) <= MAX_PRODUCT_ID:
         errors[f"{path}.product_id"] = f"must be a non-empty string of at most {MAX_PRODUCT_ID} characters"
     if not _is_int(quantity) or not 1 <= quantity <= MAX_QUANTITY:
@@ -86,7 +88,8 @@ def parse_order(raw: Any, order_id: str | None = None) -> Order:
     allowed = {"customer_id", "items"} | ({"order_id"} if order_id is not None else set())
     for extra in sorted(set(raw) - allowed):
         errors[extra] = "unknown field"
-    customer_id, raw_items = raw.get("customer_id"), raw.get("items")
+    customer_id: Any = raw.get("customer_id")
+    raw_items: Any = raw.get("items")
     if not _is_int(customer_id) or customer_id < 1:
         errors["customer_id"] = "must be a positive integer"
     items: list[Item] = []

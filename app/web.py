@@ -18,15 +18,15 @@ RETRY_AFTER_SECONDS = 1
 class Rejected(Exception):
     """The request breaks an input rule; carries the HTTP answer."""
 
-    def __init__(self, status: int, error: str, fields: dict[str, str] | None = None) -> None:
+    def __init__(self, code: int, error: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(error)
-        self.response = error_response(status, error, fields=fields)
+        self.response = error_response(code, error, fields=fields)
 
 
-def error_response(status: int, error: str, *, retry_after: bool = False, **extra: Any) -> JSONResponse:
+def error_response(code: int, error: str, *, retry_after: bool = False, **extra: Any) -> JSONResponse:
     body = {"error": error} | {k: v for k, v in extra.items() if v is not None}
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if retry_after else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=code, headers=headers)
 
 
 async def read_order(request: Request) -> Order:
