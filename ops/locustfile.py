@@ -1,0 +1,172 @@
+"""Locust users for POST /orders/sync and /orders/async with an open-loop arrival rate.
+
+Use it as the report did (1.4, 1.5, 3.4), from the repository root:
+
+    locust -f ops/locustfile.py --host URL --endpoint sync --load-profile normal --users 5 --spawn-rate 1 --run-time 30s --headless
+
+Why open loop: a closed-loop Locust user waits for each answer before sending the next, so a slow service throttles
+its own load (20 users waiting 8 s offer ~2.4 orders/s, not 20). Here every user fires `rate / users` orders a second
+on a fixed schedule, each in its own greenlet, whatever the response times; --users and --spawn-rate only shape the
+ramp-up. In-flight requests are capped (--max-in-flight): an arrival that finds the cap full is counted as not sent
+rather than waiting for a free slot, which would close the loop again.
+
+`ops.loadtest.run_load` runs this file in its own process (Locust monkey-patches the standard library with gevent)
+and reads the per-request file it writes (--requests-file).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import sys
+import time
+from dataclasses import astuple, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.pool
+from geventhttpclient.client import HTTPClientPool
+from locust import FastHttpUser, events, task
+from locust.env import Environment
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `locust -f` adds only ops/ to the import path
+
+from ops.loadtest import (  # noqa: E402  (after the path fix above)
+    ENDPOINTS,
+    PROFILE_NAMES,
+    PROGRESS_MARK,
+    REQUEST_FIELDS,
+    RequestRecord,
+    default_max_in_flight,
+    outcome_of,
+    profile,
+)
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    parser.add_argument("--endpoint", choices=ENDPOINTS, default="async", env_var="FLASHSALE_ENDPOINT",
+                        help="which order endpoint to load (default async)")
+    parser.add_argument("--load-profile", choices=PROFILE_NAMES, default="normal", env_var="FLASHSALE_PROFILE",
+                        help="the report's load profile; gives the arrival rate unless --rate is set (default normal)")
+    parser.add_argument("--rate", type=float, default=0.0, env_var="FLASHSALE_RATE",
+                        help="offered orders per second over all users (default: the profile's)")
+    parser.add_argument("--timeout", type=float, default=0.0, env_var="FLASHSALE_TIMEOUT",
+                        help="client timeout in seconds (default: the profile's, the report's 10 s)")
+    parser.add_argument("--max-in-flight", type=int, default=0, env_var="FLASHSALE_MAX_IN_FLIGHT",
+                        help="cap on requests in flight; arrivals beyond it are counted as not sent "
+                             "(default: twice rate x timeout)")
+    parser.add_argument("--requests-file", default="", env_var="FLASHSALE_REQUESTS_FILE",
+                        help="write one CSV row per arrival (send time, latency, status, order_id) here")
+    parser.add_argument("--progress-seconds", type=float, default=0.0, include_in_web_ui=False,
+                        help="print a progress line this often (0: never)")
+
+
+@dataclass
+class Arrivals:
+    """The open-loop state shared by every user of this process."""
+
+    path: str
+    rate: float
+    timeout: float
+    pool: gevent.pool.Pool
+    started: float = field(default_factory=time.monotonic)
+    records: list[RequestRecord] = field(default_factory=list)
+    reporter: gevent.Greenlet | None = None
+
+    def fire(self, user: FastHttpUser) -> None:
+        """One arrival: send it in its own greenlet, or count it as not sent when the in-flight cap is full."""
+        offset = time.monotonic() - self.started
+        if self.pool.full():
+            self.records.append(RequestRecord(round(offset, 4), round(time.time(), 4), None, 0, "not_sent", ""))
+        else:
+            self.pool.spawn(self._order, user, offset)
+
+    def _order(self, user: FastHttpUser, offset: float) -> None:
+        body = {"customer_id": random.randint(1, 100_000),
+                "items": [{"product_id": f"PROD-{random.randint(1, 50):03d}", "quantity": random.randint(1, 3),
+                           "price": 49.99}]}
+        sent_at = time.time()
+        started = time.perf_counter()
+        response = user.client.post(self.path, json=body, name=self.path)
+        latency_ms = (time.perf_counter() - started) * 1000
+        status = response.status_code or 0
+        order_id = ""
+        if status:
+            try:
+                order_id = str(response.json().get("order_id", ""))
+            except (ValueError, AttributeError):
+                pass
+        self.records.append(RequestRecord(round(offset, 4), round(sent_at, 4), round(latency_ms, 2), status,
+                                          outcome_of(status, getattr(response, "error", None)), order_id))
+
+    def progress(self) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        answered = [r for r in self.records if r.outcome != "not_sent"]
+        sent = len(answered) + len(self.pool)
+        accepted = sum(r.outcome == "accepted" for r in answered)
+        return (f"{elapsed:5.0f}s  sent {sent} ({sent / elapsed:.1f}/s of {self.rate:g}/s offered)  "
+                f"answered {len(answered)}  accepted {accepted}  in flight {len(self.pool)}  "
+                f"not sent {len(self.records) - len(answered)}")
+
+
+STATE: dict[str, Arrivals] = {}
+
+
+@events.init.add_listener
+def _init(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is None:
+        return
+    chosen = profile(options.load_profile, options.endpoint)
+    rate = options.rate or chosen.rate
+    timeout = options.timeout or chosen.timeout_seconds
+    cap = options.max_in_flight or default_max_in_flight(rate, timeout)
+    # As many connections as requests in flight, so no request waits for a connection (which would close the loop).
+    OrderUser.client_pool = HTTPClientPool(concurrency=cap, network_timeout=timeout, connection_timeout=timeout)
+    STATE["arrivals"] = Arrivals(path=chosen.path, rate=rate, timeout=timeout, pool=gevent.pool.Pool(cap))
+
+
+@events.test_start.add_listener
+def _start(environment: Environment, **_: Any) -> None:
+    arrivals = STATE["arrivals"]
+    arrivals.started = time.monotonic()
+    every = environment.parsed_options.progress_seconds if environment.parsed_options else 0
+    if every > 0:
+        def report() -> None:
+            while True:
+                gevent.sleep(every)
+                print(PROGRESS_MARK + arrivals.progress(), flush=True)
+        arrivals.reporter = gevent.spawn(report)
+
+
+@events.test_stop.add_listener
+def _stop(environment: Environment, **_: Any) -> None:
+    """Let the requests in flight finish (bounded by the client timeout), then write the per-request file."""
+    arrivals = STATE["arrivals"]
+    arrivals.pool.join(timeout=arrivals.timeout + 2)
+    arrivals.pool.kill()
+    if arrivals.reporter is not None:
+        arrivals.reporter.kill()
+    target = environment.parsed_options.requests_file if environment.parsed_options else ""
+    if target:
+        with open(target, "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(REQUEST_FIELDS)
+            writer.writerows(astuple(r) for r in sorted(arrivals.records, key=lambda r: r.offset_s))
+
+
+class OrderUser(FastHttpUser):
+    """An arrival stream of `rate / users` orders a second (open loop: it never waits for an answer)."""
+
+    @task
+    def arrive(self) -> None:
+        arrivals = STATE["arrivals"]
+        users = max(1, self.environment.runner.target_user_count if self.environment.runner else 1)
+        interval = users / arrivals.rate
+        due = time.monotonic() + random.uniform(0, interval)  # users spread over the interval, not in lockstep
+        while True:
+            gevent.sleep(max(0.0, due - time.monotonic()))
+            arrivals.fire(self)
+            due += interval
