@@ -3,6 +3,10 @@
 Starts ministack on 127.0.0.1, runs the bootstrap (the same resources as the Pulumi program), then the sync service,
 the async receiver and one worker process with --workers concurrent payments. Service settings such as
 PAYMENT_SECONDS pass through from the environment. Ctrl-C or SIGTERM stops everything it started.
+
+Two things AWS does by itself are done here by a background thread, for the local runtime only: publishing the
+queues' AWS/SQS metrics to CloudWatch (ops.queue_metrics), so the real alarms evaluate, and running the alarm
+notifier (app.notifier's relay; a Lambda on AWS), whose readable alerts are printed as they are sent.
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import contract, settings
+from app import aws, contract, notifier, settings
+from ops import queue_metrics
 from ops.bootstrap import DEFAULT_PREFIX, BootstrapArgs, bootstrap
 from ops.emulators import Emulator, EmulatorError, port_in_use
+from ops.stack import LOCAL_ENDPOINT_KEY
 from ops.services import Service, ServiceArgs, ServiceError, service_env
 
 DEFAULT_DIR = Path(".local")
 POLL_SECONDS = 0.5
+METRICS_SECONDS = 10.0  # how often the local runtime feeds AWS/SQS metrics to CloudWatch
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,23 @@ class LocalArgs:
     emulator_port: int = 0
     directory: Path = DEFAULT_DIR
     profile: str = contract.DEFAULT_ALARM_PROFILE
+
+
+def run_local_alarms(outputs: dict[str, str], stop: threading.Event, interval: float = METRICS_SECONDS) -> None:
+    """LOCAL ONLY, until `stop`: feed the queues' metrics to CloudWatch and relay alarm messages to the alerts topic.
+
+    The emulator may be going away while this runs (Ctrl-C), so a failed round is skipped, not fatal.
+    """
+    sqs, sns, cloudwatch = aws.client("sqs"), aws.client("sns"), aws.client("cloudwatch")
+    samplers = [queue_metrics.QueueSampler(outputs[contract.OUTPUT_QUEUE_URL]),
+                queue_metrics.QueueSampler(outputs[contract.OUTPUT_DLQ_URL])]
+    while not stop.wait(interval):
+        try:
+            queue_metrics.publish(sqs, cloudwatch, samplers)
+            notifier.relay(sqs, sns, outputs[contract.OUTPUT_ALARM_EVENTS_QUEUE_URL],
+                           outputs[contract.OUTPUT_ALERTS_TOPIC_ARN], wait_seconds=0)
+        except (BotoCoreError, ClientError) as e:
+            print(f"local alarms: round skipped: {e}", file=sys.stderr, flush=True)
 
 
 class LocalError(RuntimeError):
@@ -67,7 +91,8 @@ def up(args: LocalArgs, stop: threading.Event) -> int:
         ]
         sync, receiver, worker = services
         outputs |= {contract.OUTPUT_SYNC_URL: sync.url, contract.OUTPUT_ASYNC_URL: receiver.url,
-                    contract.OUTPUT_WORKER_COUNT: args.workers, contract.OUTPUT_PAYMENT_SECONDS: payment_seconds}
+                    contract.OUTPUT_WORKER_COUNT: args.workers, contract.OUTPUT_PAYMENT_SECONDS: payment_seconds,
+                    LOCAL_ENDPOINT_KEY: emulator.endpoint_url}
         outputs_file.write_text(json.dumps(outputs, indent=2) + "\n")
         print(f"sync: {sync.url}")
         print(f"async: {receiver.url}")
@@ -75,7 +100,13 @@ def up(args: LocalArgs, stop: threading.Event) -> int:
         print(f"aws: {emulator.endpoint_url} (ministack)")
         print(f"logs: {logs}")
         print(f"outputs: {outputs_file}")
+        print(f"alarms: profile {args.profile}; queue metrics fed every {METRICS_SECONDS:g}s (local only), "
+              "alerts printed here as relayed")
         print("Ctrl-C stops everything.", flush=True)
+        alarms_stop = threading.Event()
+        stack.callback(alarms_stop.set)
+        threading.Thread(target=run_local_alarms, args=(outputs, alarms_stop), daemon=True,
+                         name="local-alarms").start()
         while not stop.wait(POLL_SECONDS):
             dead = [s for s in services if s.process is not None and s.process.poll() is not None]
             if dead:

@@ -4,6 +4,10 @@ Outputs come from `--stack NAME` (`pulumi stack output --json --show-secrets -s 
 file of the same shape, e.g. `pulumi stack output --json > outputs.json` or the file the local bootstrap writes),
 or from one explicit flag per value (`--queue-url ...`), which wins over both. Keys are `contract.OUTPUT_*`.
 
+An outputs file written by the local runtime (`python -m ops.local up`) also names its emulator (`awsEndpointUrl`):
+reading it points this process's boto3 at that emulator, with dummy credentials, unless AWS_ENDPOINT_URL is already
+set, so the same commands work locally without exporting anything.
+
 Every command runs through `run()`: a failure, including an AWS error, is one line on stderr and exit code 1,
 never a traceback.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from ops.emulators import DUMMY_CREDENTIALS
+
+
+LOCAL_ENDPOINT_KEY = "awsEndpointUrl"  # only in the local runtime's outputs file
 
 
 class OpsError(RuntimeError):
@@ -80,6 +90,7 @@ def resolve_outputs(args: argparse.Namespace, keys: tuple[str, ...], *, optional
         loaded, missing = pulumi_outputs(args.stack), f"is not an output of stack {args.stack}: pass {{flag}}"
     elif args.outputs:
         loaded, missing = file_outputs(args.outputs), f"is not in {args.outputs}: pass {{flag}}"
+        _use_local_endpoint(loaded)
     resolved = {}
     for key in keys:
         value = getattr(args, f"output_{key}", None)
@@ -90,6 +101,14 @@ def resolve_outputs(args: argparse.Namespace, keys: tuple[str, ...], *, optional
             raise OpsError(f"stack output `{key}` " + missing.format(flag=flag(key)))
         resolved[key] = value
     return resolved
+
+
+def _use_local_endpoint(outputs: Mapping[str, Any]) -> None:
+    endpoint = outputs.get(LOCAL_ENDPOINT_KEY)
+    if endpoint and not os.environ.get("AWS_ENDPOINT_URL"):
+        os.environ["AWS_ENDPOINT_URL"] = str(endpoint)
+        for key, value in DUMMY_CREDENTIALS.items():
+            os.environ.setdefault(key, value)
 
 
 def add_json_argument(parser: argparse.ArgumentParser) -> None:

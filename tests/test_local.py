@@ -3,6 +3,7 @@ and a taken port is refused with one line."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -39,6 +40,12 @@ def test_up_serves_orders_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
                       == "completed" and s, 10, "the order to complete")
     assert status["worker"].startswith("WORKER-")
     assert httpx.post(urls["sync"] + "/orders/sync", json=ORDER, timeout=10).status_code == 201
+    # The outputs file names the emulator, so ops commands reach it with nothing exported.
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    status = subprocess.run([sys.executable, "-m", "ops.alarms", "status", "--json", "--outputs", urls["outputs"]],
+                            cwd=ROOT, env=clean_env, capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert len(json.loads(status.stdout)["alarms"]) == 6
     local.send_signal(signal.SIGINT)
     assert local.wait(timeout=30) == 0
     assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children)
