@@ -59,9 +59,9 @@ def create_alarms(
 
 # --- The CLI: apply / status / test-notification ------------------------------------------------------------------
 
-# What put_metric_alarm takes back from describe_alarms, so a re-put keeps everything but the threshold.
+# What put_metric_alarm takes back from describe_alarms, so a re-put keeps everything it does not change.
 _KEPT = ("AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions", "InsufficientDataActions",
-         "MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit",
+         "MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit", "Threshold",
          "EvaluationPeriods", "DatapointsToAlarm", "ComparisonOperator", "TreatMissingData",
          "EvaluateLowSampleCountPercentile", "Metrics", "ThresholdMetricId")
 
