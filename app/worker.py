@@ -66,6 +66,19 @@ class WorkerCounters:
     released: list[str] = field(default_factory=list)  # message ids made visible again at shutdown
 
 
+def _parse(body: str) -> Order | str:
+    """The message's order, or why it is poison."""
+    try:
+        return parse_order_message(body)
+    except ValueError as e:
+        return str(e)
+
+
+def backoff(failures: int) -> float:
+    """Full jitter: workers that failed together do not retry together."""
+    return random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** failures))
+
+
 def receive_loops(worker_count: int) -> int:
     return min(MAX_RECEIVE_LOOPS, math.ceil(worker_count / BATCH))
 
@@ -197,7 +210,7 @@ class Worker:
             except (BotoCoreError, ClientError) as e:
                 self._give(wanted)
                 failures += 1
-                delay = random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** failures))  # full jitter
+                delay = backoff(failures)
                 logs.event("receive_failed", f"[WORKER-1] Receive failed ({e}); retrying in {delay:.1f}s",
                            level="warning", failures=failures)
                 await asyncio.sleep(delay)
@@ -212,18 +225,25 @@ class Worker:
                 await self._release(flights)
                 return
             self.counters.received += len(messages)
-            for message, flight in zip(messages, flights):
+            # One BatchGetItem for the whole receive batch, not one GetItem per message: half the calls per order.
+            orders = [_parse(m["Body"]) for m in messages]
+            lookup = self._spawn(self._lookup([o.order_id for o in orders if isinstance(o, Order)]))
+            for message, flight, order in zip(messages, flights, orders):
                 self._in_flight[flight.message_id] = flight
-                flight.task = self._spawn(self._handle(message, flight))
+                flight.task = self._spawn(self._handle(message, flight, order, lookup))
+
+    async def _lookup(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return await self._blocking(self._store.get_many, order_ids=order_ids) if order_ids else {}
 
     # --- one message ---------------------------------------------------------------------------------------------
 
-    async def _handle(self, message: dict[str, Any], flight: InFlight) -> None:
+    async def _handle(self, message: dict[str, Any], flight: InFlight, order: Order | str,
+                      lookup: asyncio.Task[dict[str, dict[str, Any]]]) -> None:
         label = self._idle_ids.pop()
         name = f"WORKER-{label}"
         done = False
         try:
-            done = await self._process(message, flight, name)
+            done = await self._process(message, flight, name, order, lookup)
         except asyncio.CancelledError:
             raise  # shutdown: _drain releases the message
         except Exception as e:  # the message comes back after the visibility timeout; after 3 receives, the DLQ
@@ -238,15 +258,14 @@ class Worker:
         if done:
             self._deletes.put_nowait(flight)
 
-    async def _process(self, message: dict[str, Any], flight: InFlight, name: str) -> bool:
+    async def _process(self, message: dict[str, Any], flight: InFlight, name: str, order: Order | str,
+                       lookup: asyncio.Task[dict[str, dict[str, Any]]]) -> bool:
         """Returns True when the message is finished with and must be deleted."""
-        try:
-            order = parse_order_message(message["Body"])
-        except ValueError as e:
-            self._poison(message, flight, name, str(e))
+        if isinstance(order, str):
+            self._poison(message, flight, name, order)
             return False
         # Checked on every delivery, not just redeliveries: SNS->SQS may also deliver a duplicate as a new message.
-        record = await self._blocking(self._store.get, order_id=order.order_id)
+        record = (await lookup).get(order.order_id)
         if record is None or record["status"] in FINAL_STATUSES:
             self.counters.skipped += 1
             state = "unknown" if record is None else record["status"]
@@ -264,8 +283,7 @@ class Worker:
         verb = "COMPLETED" if result.approved else "DECLINED"
         logs.event(f"payment_{status}", f"[{name}] Order {order.order_id} payment {verb} in {result.seconds:.2f}s",
                    order_id=order.order_id, worker=name, seconds=round(result.seconds, 3), reason=result.reason)
-        written = await self._blocking(self._store.finish, order_id=order.order_id,
-                                       outcome=Outcome(status, name, result.seconds, result.reason))
+        written = await self._record(order.order_id, Outcome(status, name, result.seconds, result.reason))
         if not written:
             logs.event("duplicate_payment", f"[{name}] Order {order.order_id} was already final or unknown: this "
                        "payment is void", level="error", order_id=order.order_id)
@@ -274,6 +292,23 @@ class Worker:
             self.counters.completed += 1
         else:
             self.counters.failed += 1
+
+    async def _record(self, order_id: str, outcome: Outcome) -> bool:
+        """The status write, retried with backoff for up to one visibility timeout: the payment is made, and giving
+        up would leave the message to be redelivered and paid a second time."""
+        deadline = time.monotonic() + self._visibility
+        failures = 0
+        while True:
+            try:
+                return bool(await self._blocking(self._store.finish, order_id=order_id, outcome=outcome))
+            except (BotoCoreError, ClientError) as e:
+                failures += 1
+                delay = backoff(failures)
+                if time.monotonic() + delay > deadline:
+                    raise
+                logs.event("record_failed", f"[{outcome.worker}] Order {order_id}: status write failed ({e}); "
+                           f"retrying in {delay:.1f}s", level="warning", order_id=order_id, failures=failures)
+                await asyncio.sleep(delay)
 
     def _poison(self, message: dict[str, Any], flight: InFlight, name: str, reason: str) -> None:
         """Log once per message, then let it come straight back so SQS dead-letters it after maxReceiveCount."""
