@@ -1,0 +1,89 @@
+"""`python -m benchmarks [--quick] [--json]`: run every benchmark against a fresh local ministack and print the table.
+
+Exits 0 when the benchmarks ran (goals missed are results, shown as NO in the table); 1 with a one-line error when
+they could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import backend, receiver, worker
+from benchmarks.bed import Bed
+from benchmarks.table import render, rows
+from ops import stack
+from ops.emulators import Emulator, EmulatorError
+from ops.services import ServiceError
+
+WORKER_LEVELS = (1, 20, 200, 1000)
+
+
+@dataclass(frozen=True)
+class Plan:
+    worker_rounds: int  # each level drains rounds x workers orders
+    payment_seconds: float
+    ceiling_seconds: float
+    receiver_seconds: float  # at the report's 60 orders/s; capacity and overload runs take half each
+
+
+FULL = Plan(worker_rounds=5, payment_seconds=3.0, ceiling_seconds=10, receiver_seconds=60)
+QUICK = Plan(worker_rounds=2, payment_seconds=3.0, ceiling_seconds=3, receiver_seconds=10)
+
+
+def run_all(plan: Plan, logs: Path, quick: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    with Emulator("ministack", log_path=logs / "ministack.log") as emulator:
+        bed = Bed(emulator, logs)
+        stack.progress("backend ceiling: put+publish from a plain boto3 client")
+        ceiling = backend.backend_ceiling(bed, plan.ceiling_seconds)
+        levels = []
+        for workers in WORKER_LEVELS:
+            stack.progress(f"worker: {workers} concurrent payments, {plan.worker_rounds * workers} orders")
+            levels.append(worker.run_level(bed, workers, plan.worker_rounds, plan.payment_seconds))
+        stack.progress("receiver: the report's 60 orders/s, then its capacity, then 3x that")
+        receivers = receiver.run(bed, seconds=plan.receiver_seconds, ceiling_rate=ceiling.rate)
+    return {
+        "quick": quick,
+        "machine": {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
+        "backend": asdict(ceiling),
+        "worker": [asdict(level) for level in levels],
+        "receiver": asdict(receivers),
+        "receiver_to_backend": round(receivers.capacity.accepted_rate / ceiling.rate, 3),
+        "seconds": round(time.monotonic() - started, 1),
+        "logs": str(logs),
+    }
+
+
+def command(args: argparse.Namespace) -> int:
+    logs = args.logs or Path(tempfile.mkdtemp(prefix="flashsale-bench-"))
+    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        result = run_all(QUICK if args.quick else FULL, logs, args.quick)
+    except (EmulatorError, ServiceError, worker.WorkerBenchError) as e:
+        raise stack.OpsError(str(e)) from e
+    table = rows(result)
+    result["table"] = [row.to_json() for row in table]
+    cpus, load = result["machine"]["cpus"], result["machine"]["load_average_1m"]
+    text = (f"{render(table)}\n\n{cpus} CPUs, 1-minute load average {load:g} at the end (other work on the machine "
+            f"makes the figures noisy); {result['seconds']:g} s; logs in {logs}")
+    stack.emit(args, result, text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Benchmark the services against the report's Go system on a local ministack.")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (under 3 minutes on 2 cores), for CI")
+    parser.add_argument("--logs", type=Path, help="where service, emulator and Locust logs go (default: a temp dir)")
+    stack.add_json_argument(parser)
+    return stack.run(parser, command, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

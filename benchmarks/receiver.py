@@ -1,0 +1,92 @@
+"""Receiver benchmarks: CPU per accepted order and accept latency at the report's 60 orders/s, its capacity, and
+its behaviour when offered three times that capacity.
+
+Load comes from ops.loadtest (Locust in its own process, open loop). CPU is the receiver process's own accounting
+(psutil) across the load, after a short warm-up so that lazy start-up work is not charged to the orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from app import contract
+from benchmarks.bed import SAMPLE_ORDER, Bed, cpu_seconds
+from ops.loadtest import LoadProfile, LoadResult, run_load
+from ops.services import Service
+
+WARM_UP_ORDERS = 50
+FAILURES = ("timeout", "connection_error", "500")  # what overload must never produce
+
+
+@dataclass(frozen=True)
+class ReceiverLoad:
+    offered_rate: float
+    accepted_rate: float  # accepted orders per second of the sending window
+    accepted: int
+    requests: int
+    cpu_ms_per_accepted: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float  # of accepted requests
+    shed_share: float  # 503 answers / requests
+    failures: int  # timeouts, connection errors and 500s
+    alive: bool  # the receiver process still runs afterwards
+
+
+@dataclass(frozen=True)
+class ReceiverBench:
+    report_rate: ReceiverLoad  # the report's 60 orders/s
+    capacity: ReceiverLoad  # offered well above what it can take: accepted_rate is its capacity
+    overload: ReceiverLoad  # offered 3x that capacity
+    retry_after: bool  # every 503 of a burst beyond MAX_IN_FLIGHT carries Retry-After
+
+
+def _profile(rate: float, seconds: float) -> LoadProfile:
+    return LoadProfile("benchmark", "async", rate=rate, duration_seconds=seconds, users=1, spawn_rate=1)
+
+
+def _load(receiver: Service, rate: float, seconds: float, results: Path) -> ReceiverLoad:
+    before = cpu_seconds(receiver.pid)
+    result: LoadResult = run_load(receiver.url, _profile(rate, seconds), results)
+    cpu = cpu_seconds(receiver.pid) - before
+    window = result.requests / result.achieved_rate if result.achieved_rate else seconds
+    return ReceiverLoad(
+        offered_rate=round(rate, 1), accepted_rate=round(result.accepted / window, 1), accepted=result.accepted,
+        requests=result.requests,
+        cpu_ms_per_accepted=round(1000 * cpu / result.accepted, 3) if result.accepted else float("nan"),
+        p50_ms=result.latency_accepted.p50_ms, p95_ms=result.latency_accepted.p95_ms,
+        p99_ms=result.latency_accepted.p99_ms,
+        shed_share=round(result.errors.get("503", 0) / result.requests, 4) if result.requests else 0.0,
+        failures=sum(result.errors.get(kind, 0) for kind in FAILURES),
+        alive=receiver.process is not None and receiver.process.poll() is None)
+
+
+async def _burst(url: str, requests: int) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=requests)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        return await asyncio.gather(*(client.post(contract.ASYNC_ORDERS_PATH, json=SAMPLE_ORDER)
+                                      for _ in range(requests)))
+
+
+def retry_after_on_shed(receiver: Service, max_in_flight: int) -> bool:
+    """Fire 3 x MAX_IN_FLIGHT requests at once: some must be shed, and every 503 must say when to retry."""
+    responses = asyncio.run(_burst(receiver.url, 3 * max_in_flight))
+    shed = [r for r in responses if r.status_code == 503]
+    return bool(shed) and all(r.headers.get("retry-after") for r in shed)
+
+
+def run(bed: Bed, *, seconds: float, ceiling_rate: float) -> ReceiverBench:
+    """`seconds` at the report's rate; the capacity and overload runs take half that each."""
+    bed.fresh()
+    max_in_flight = contract.SERVICE_DEFAULTS.max_in_flight
+    with bed.service("receiver", "receiver") as receiver:
+        asyncio.run(_burst(receiver.url, WARM_UP_ORDERS))
+        report_rate = _load(receiver, contract.REPORT_ARRIVAL_RATE, seconds, bed.logs / "load-60")
+        capacity = _load(receiver, 2 * ceiling_rate, seconds / 2, bed.logs / "load-capacity")
+        overload = _load(receiver, 3 * capacity.accepted_rate, seconds / 2, bed.logs / "load-overload")
+        retry_after = retry_after_on_shed(receiver, max_in_flight)
+    return ReceiverBench(report_rate=report_rate, capacity=capacity, overload=overload, retry_after=retry_after)

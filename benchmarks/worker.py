@@ -1,0 +1,110 @@
+"""Worker benchmark: CPU per processed order, processed rate against `workers / payment_time`, peak RSS.
+
+For each level the queue is pre-loaded (pending records with BatchWriteItem, messages with SendMessageBatch) while
+the worker process idles on its long poll, so what is timed is the worker alone draining `rounds x workers` orders:
+ideally `rounds x payment_seconds` from its first `processing` line to its last payment line.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from app import aws, contract
+from app.orders import Order
+from benchmarks.bed import Bed, cpu_seconds, log_time, peak_rss_mb, sample_order
+
+SQS_BATCH = contract.ORDER_QUEUE.receive_batch_size  # also SendMessageBatch's maximum
+DYNAMODB_BATCH = 25  # BatchWriteItem's maximum
+LOADER_THREADS = 8
+DRAIN_POLL_SECONDS = 0.25
+PAYMENT_LINES = ("payment_completed", "payment_failed")
+
+
+class WorkerBenchError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class WorkerLevel:
+    workers: int
+    payment_seconds: float
+    orders: int
+    drain_seconds: float  # first `processing` line to last payment line, from the worker's own log
+    efficiency: float  # processed rate / (workers / payment_seconds)
+    cpu_ms_per_order: float
+    peak_rss_mb: float
+    emulator_cpu_share: float  # of one core, during the drain: near 1.0 means the emulator, not the worker, limits
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[n:n + size] for n in range(0, len(items), size)]
+
+
+def _put_records(table: str, orders: list[Order]) -> None:
+    dynamodb = aws.client("dynamodb", max_pool_connections=LOADER_THREADS)
+
+    def write(chunk: list[Order]) -> None:
+        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": {
+            contract.ORDER_KEY: {"S": o.order_id}, "status": {"S": "pending"},
+            "customer_id": {"N": str(o.customer_id)}, "items": {"S": o.items_json()}, "total": {"N": repr(o.total)},
+            "created_at": {"N": f"{time.time():.3f}"}}}} for o in chunk]
+        while requests:
+            unprocessed = dynamodb.batch_write_item(RequestItems={table: requests}).get("UnprocessedItems", {})
+            requests = unprocessed.get(table, [])
+
+    with ThreadPoolExecutor(LOADER_THREADS) as pool:
+        list(pool.map(write, _chunks(orders, DYNAMODB_BATCH)))
+
+
+def _send_messages(queue_url: str, orders: list[Order]) -> None:
+    sqs = aws.client("sqs", max_pool_connections=LOADER_THREADS)
+
+    def send(chunk: list[Order]) -> None:
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(n), "MessageBody": o.to_json()} for n, o in enumerate(chunk)])
+        if response.get("Failed"):
+            raise WorkerBenchError(f"SendMessageBatch failed: {response['Failed'][0]}")
+
+    with ThreadPoolExecutor(LOADER_THREADS) as pool:
+        list(pool.map(send, _chunks(orders, SQS_BATCH)))
+
+
+def _queue_empty(queue_url: str) -> bool:
+    attributes = aws.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+    return all(v == "0" for v in attributes["Attributes"].values())
+
+
+def run_level(bed: Bed, workers: int, rounds: int, payment_seconds: float) -> WorkerLevel:
+    """Drain `rounds x workers` pre-loaded orders with one worker process of `workers` concurrent payments."""
+    outputs = bed.fresh()
+    queue_url = outputs[contract.OUTPUT_QUEUE_URL]
+    orders = [sample_order() for _ in range(rounds * workers)]
+    _put_records(outputs[contract.OUTPUT_ORDERS_TABLE], orders)
+    ideal = rounds * payment_seconds
+    with bed.service("worker", f"worker-{workers}", **{contract.ENV_WORKER_COUNT: str(workers),
+                                                         contract.ENV_PAYMENT_SECONDS: str(payment_seconds)}) as worker:
+        cpu_before, emulator_before, wall_before = cpu_seconds(worker.pid), bed.emulator_cpu(), time.monotonic()
+        _send_messages(queue_url, orders)
+        deadline = time.monotonic() + 3 * ideal + 30
+        while not _queue_empty(queue_url):
+            if time.monotonic() > deadline or worker.process is None or worker.process.poll() is not None:
+                raise WorkerBenchError(f"worker with {workers} workers did not drain {len(orders)} orders; "
+                                       f"see {worker.log_path}")
+            time.sleep(DRAIN_POLL_SECONDS)
+        cpu = cpu_seconds(worker.pid) - cpu_before
+        emulator_share = (bed.emulator_cpu() - emulator_before) / (time.monotonic() - wall_before)
+        peak = peak_rss_mb(worker.pid)
+    events = worker.events()
+    started = [log_time(e["ts"]) for e in events if e.get("event") == "processing"]
+    paid = [log_time(e["ts"]) for e in events if e.get("event") in PAYMENT_LINES]
+    if len(paid) != len(orders):
+        raise WorkerBenchError(f"{len(paid)} of {len(orders)} orders were paid; see {worker.log_path}")
+    drain = max(paid) - min(started)
+    return WorkerLevel(workers=workers, payment_seconds=payment_seconds, orders=len(orders),
+                       drain_seconds=round(drain, 3), efficiency=round(ideal / drain, 4),
+                       cpu_ms_per_order=round(1000 * cpu / len(orders), 3), peak_rss_mb=round(peak, 1),
+                       emulator_cpu_share=round(emulator_share, 2))
