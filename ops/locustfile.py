@@ -74,10 +74,13 @@ class Arrivals:
     started: float = field(default_factory=time.monotonic)
     records: list[RequestRecord] = field(default_factory=list)
     reporter: gevent.Greenlet | None = None
+    arrivals: int = 0
+    last_arrival: float = 0.0  # seconds after the start
 
     def fire(self, user: FastHttpUser) -> None:
         """One arrival: send it in its own greenlet, or count it as not sent when the in-flight cap is full."""
         offset = time.monotonic() - self.started
+        self.arrivals, self.last_arrival = self.arrivals + 1, offset
         if self.pool.full():
             self.records.append(RequestRecord(round(offset, 4), round(time.time(), 4), None, 0, "not_sent", ""))
         else:
@@ -102,11 +105,11 @@ class Arrivals:
                                           outcome_of(status, getattr(response, "error", None)), order_id))
 
     def progress(self) -> str:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
+        elapsed = time.monotonic() - self.started
         answered = [r for r in self.records if r.outcome != "not_sent"]
-        sent = len(answered) + len(self.pool)
         accepted = sum(r.outcome == "accepted" for r in answered)
-        return (f"{elapsed:5.0f}s  sent {sent} ({sent / elapsed:.1f}/s of {self.rate:g}/s offered)  "
+        pace = self.arrivals / self.last_arrival if self.last_arrival > 0 else 0.0
+        return (f"{elapsed:5.0f}s  arrivals {self.arrivals} ({pace:.1f}/s of {self.rate:g}/s offered)  "
                 f"answered {len(answered)}  accepted {accepted}  in flight {len(self.pool)}  "
                 f"not sent {len(self.records) - len(answered)}")
 
