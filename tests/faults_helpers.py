@@ -1,0 +1,127 @@
+"""Fault-injection helpers: a steady stream of orders from a thread, and the tally of what became of each 202.
+
+The stream is the test's client: it remembers every order id answered 202 and every other answer, so the tally can
+prove that nothing accepted was lost (still `pending`) or paid twice (counted from the workers' payment log lines).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import httpx
+
+from app import contract
+from ops.services import Service
+from tests.helpers import ORDER, System, wait_for
+
+RATE = 20.0  # orders per second, the report's flash-sale rate (Part I, 1.5)
+CLIENT_TIMEOUT = 10.0  # the report's client timeout
+CONNECTION_ERROR = "connection error"
+FINAL = ("completed", "failed")
+
+
+@dataclass
+class Stream:
+    """POST an order to `url` every 1/rate seconds from a background thread until the `with` block ends.
+
+    Requests run in a small pool, so a slow answer (a receiver waiting on a dead backend) does not slow the stream.
+    """
+
+    url: str
+    rate: float = RATE
+    accepted: list[str] = field(default_factory=list)
+    answers: Counter[str] = field(default_factory=Counter)  # "202", "503", CONNECTION_ERROR, ...
+    unavailable_without_retry_after: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _post(self, client: httpx.Client) -> None:
+        try:
+            response = client.post(self.url + contract.ASYNC_ORDERS_PATH, json=ORDER)
+        except httpx.TransportError:
+            with self._lock:
+                self.answers[CONNECTION_ERROR] += 1
+            return
+        with self._lock:
+            self.answers[str(response.status_code)] += 1
+            if response.status_code == 202:
+                self.accepted.append(response.json()["order_id"])
+            elif response.status_code == 503 and not response.headers.get("Retry-After"):
+                self.unavailable_without_retry_after += 1
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=CLIENT_TIMEOUT) as client, ThreadPoolExecutor(8) as pool:
+            tick = time.monotonic()
+            while not self._stop.is_set():
+                pool.submit(self._post, client)
+                tick += 1 / self.rate
+                self._stop.wait(max(0.0, tick - time.monotonic()))
+
+    def count(self, answer: str) -> int:
+        with self._lock:
+            return self.answers[answer]
+
+    def __enter__(self) -> Stream:
+        self._thread = threading.Thread(target=self._run, name="order-stream", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=CLIENT_TIMEOUT + 5)
+
+
+def payment_counts(workers: list[Service]) -> Counter[str]:
+    """Payments per order id across every worker's log; a payment the worker voided (its status write found the
+    order already final) is not counted: that is the conditional write making a second delivery a no-op."""
+    counts: Counter[str] = Counter()
+    for worker in workers:
+        for event in worker.events():
+            if event.get("event") == "payment_completed":
+                counts[event["order_id"]] += 1
+            elif event.get("event") == "duplicate_payment":
+                counts[event["order_id"]] -= 1
+    return counts
+
+
+@dataclass(frozen=True)
+class Tally:
+    accepted: int
+    completed: int
+    failed: int
+    lost: int  # answered 202 but not final
+    duplicated: int  # paid more than once
+
+    def __str__(self) -> str:
+        return (f"accepted={self.accepted} completed={self.completed} failed={self.failed} lost={self.lost} "
+                f"duplicated={self.duplicated}")
+
+
+def settle(system: System, accepted: list[str], timeout: float = 60.0) -> Tally:
+    """Wait until every accepted order is final (or the timeout), then count; prints the tally line."""
+    wanted = set(accepted)
+
+    def statuses() -> dict[str, str]:
+        return {o[contract.ORDER_KEY]: o["status"] for o in system.orders() if o[contract.ORDER_KEY] in wanted}
+
+    try:
+        wait_for(lambda: len(s := statuses()) == len(wanted) and all(v in FINAL for v in s.values()),
+                 timeout, "every accepted order to be final")
+    except AssertionError:
+        pass  # counted as lost below
+    final = statuses()
+    paid = payment_counts([s for s in system.services if s.role == "worker"])
+    tally = Tally(accepted=len(wanted), completed=sum(s == "completed" for s in final.values()),
+                  failed=sum(s == "failed" for s in final.values()),
+                  lost=sum(final.get(o) not in FINAL for o in wanted),
+                  duplicated=sum(paid[o] > 1 for o in wanted))
+    print(tally)
+    return tally

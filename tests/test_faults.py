@@ -1,0 +1,213 @@
+"""Fault injection: a steady stream of orders (20/s, 0.3 s payments, 5 % declines) through the real services while
+workers and the receiver are SIGKILLed, the emulator goes away, payments outlive the visibility timeout and poison
+messages arrive. Every order answered 202 must end `completed` or `failed`, and none may be paid twice.
+
+Run alone with `pytest -m faults -s` (the tally lines are printed); each test prints
+`accepted=N completed=N failed=N lost=0 duplicated=0`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app import aws, contract
+from app.orders import parse_order
+from app.store import OrderStore
+from app.worker import MAX_BACKOFF_SECONDS
+from ops.bootstrap import BootstrapArgs, bootstrap
+from ops.emulators import Emulator
+from ops.services import Service
+from tests.conftest import ROOT
+from tests.faults_helpers import CONNECTION_ERROR, Stream, settle
+from tests.helpers import ORDER, System, post, system, wait_for  # noqa: F401
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+VISIBILITY = 3  # seconds: a killed worker's messages come back in 3 s rather than the report's 30
+WORKER = {contract.ENV_WORKER_COUNT: "10", contract.ENV_PAYMENT_DECLINE_RATE: "0.05"}
+
+
+def set_visibility(outputs: dict[str, str], seconds: int) -> None:
+    aws.client("sqs").set_queue_attributes(QueueUrl=outputs[contract.OUTPUT_QUEUE_URL],
+                                           Attributes={"VisibilityTimeout": str(seconds)})
+
+
+def events(service: Service, name: str) -> list[dict]:  # type: ignore[type-arg]
+    return [e for e in service.events() if e.get("event") == name]
+
+
+def unfinished(worker: Service) -> set[str]:
+    """Orders this worker started paying and never finished (in flight, or cut off by a kill)."""
+    finished = {e["order_id"] for e in worker.events() if e.get("event", "").startswith("payment_")}
+    return {e["order_id"] for e in events(worker, "processing")} - finished
+
+
+def restart(system: System, service: Service) -> Service:
+    """Start the same service again, same settings and port, logging to a new file."""
+    n = sum(s.role == service.role for s in system.services)
+    args = dataclasses.replace(service.args, port=service.port,
+                               log_path=service.log_path.with_name(f"{service.role}-{n}.log"))
+    started = Service(args).start()
+    system.services.append(started)
+    return started
+
+
+def test_worker_sigkilled_mid_batch_twice_loses_and_doubles_nothing(system: System) -> None:  # noqa: F811
+    set_visibility(system.outputs, VISIBILITY)
+    receiver = system.start("receiver")
+    worker = system.start("worker", **WORKER)
+    interrupted = 0
+    with Stream(receiver.url) as stream:
+        for _ in range(2):
+            time.sleep(6)
+            wait_for(lambda: unfinished(worker), 5, "payments in flight")
+            worker.kill()
+            interrupted += len(unfinished(worker))
+            worker = restart(system, worker)
+        time.sleep(6)
+    tally = settle(system, stream.accepted)
+    print(f"payments cut off by the two SIGKILLs: {interrupted}")
+    assert interrupted > 0  # the kills really hit work in flight
+    assert tally.accepted >= 300 and tally.lost == 0 and tally.duplicated == 0
+    assert tally.completed + tally.failed == tally.accepted
+
+
+def test_receiver_sigkilled_and_restarted_never_acknowledges_a_lost_order(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver")
+    system.start("worker", **WORKER)
+    with Stream(receiver.url) as stream:
+        time.sleep(6)
+        receiver.kill()
+        time.sleep(1)
+        receiver = restart(system, receiver)
+        time.sleep(6)
+    tally = settle(system, stream.accepted)
+    orphans = [o for o in system.orders() if o[contract.ORDER_KEY] not in set(stream.accepted)]
+    print(f"answers: {dict(stream.answers)}; records of unacknowledged orders: {len(orphans)}")
+    assert stream.count(CONNECTION_ERROR) > 0  # clients saw the crash as errors, not as 202s
+    assert tally.accepted >= 200 and tally.lost == 0 and tally.duplicated == 0
+
+
+@pytest.fixture
+def outage_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[System, Emulator]]:
+    """A ministack of its own that keeps its state across a restart (PERSIST_STATE=1), bootstrapped, for a test
+    that stops it; the session's emulator stays untouched."""
+    emulator = Emulator("ministack", log_path=tmp_path / "ministack.log", persist_dir=tmp_path / "state").start()
+    try:
+        for key, value in emulator.env().items():
+            monkeypatch.setenv(key, value)
+        outputs = bootstrap(BootstrapArgs(prefix="outage"))
+        running = System(aws_env={**os.environ, **emulator.env()}, outputs=outputs,
+                         logs=tmp_path)
+        yield running, emulator
+        for service in running.services:
+            service.stop(timeout=10)
+    finally:
+        emulator.stop()
+
+
+def test_emulator_outage_answers_503_with_retry_after_and_everything_recovers(
+        outage_system: tuple[System, Emulator]) -> None:
+    """The emulator is stopped for 5 s and started again on the same port with PERSIST_STATE=1: its queues,
+    in-flight messages, subscription and orders survive, as AWS's would (resources are not re-created).
+
+    The queue keeps the report's 30 s visibility timeout: a payment made during the outage must be recorded by
+    retrying the status write, not by redelivery (which would pay it again)."""
+    system, emulator = outage_system
+    receiver = system.start("receiver")
+    worker = system.start("worker", **{**WORKER, contract.ENV_WORKER_COUNT: "20"})  # two receive loops
+    with Stream(receiver.url) as stream:
+        time.sleep(6)
+        emulator.stop()
+        unavailable_before = stream.count("503")
+        time.sleep(5)
+        unavailable = stream.count("503") - unavailable_before
+        emulator.start()
+        accepted_before = stream.count("202")
+        time.sleep(8)
+        recovered = stream.count("202") - accepted_before
+    tally = settle(system, stream.accepted, timeout=90)
+    backoffs = events(worker, "receive_failed")
+    delays = [float(re.search(r"retrying in ([\d.]+)s", e["msg"]).group(1)) for e in backoffs]  # type: ignore[union-attr]
+    retried = len(events(worker, "record_failed"))
+    print(f"answers: {dict(stream.answers)}; worker backoffs (s): {delays}; status writes retried: {retried}")
+    assert unavailable > 0 and stream.unavailable_without_retry_after == 0
+    assert recovered > 0  # the receiver accepts again by itself
+    assert len(delays) >= 2 and len(set(delays)) > 1  # retried, with jittered (not fixed) delays
+    assert all(0 <= d <= MAX_BACKOFF_SECONDS for d in delays)
+    assert receiver.process and receiver.process.poll() is None and worker.process and worker.process.poll() is None
+    assert tally.accepted >= 200 and tally.lost == 0 and tally.duplicated == 0
+
+
+def test_payments_outliving_the_visibility_timeout_are_not_paid_twice(system: System) -> None:  # noqa: F811
+    """Visibility 2 s, payments 3 s, two workers: the worker extends visibility, so no order is handed out twice;
+    a duplicate message sent while its order is being paid is skipped or voided by the conditional status write."""
+    set_visibility(system.outputs, 2)
+    receiver = system.start("receiver")
+    slow = {**WORKER, contract.ENV_PAYMENT_SECONDS: "3"}
+    workers = [system.start("worker", **slow), system.start("worker", **slow)]
+    with Stream(receiver.url, rate=4) as stream:
+        time.sleep(5)
+    duplicates = stream.accepted[:3]
+    template = parse_order(ORDER)
+    for order_id in duplicates:  # as SNS may deliver a message twice
+        aws.client("sqs").send_message(QueueUrl=system.outputs[contract.OUTPUT_QUEUE_URL],
+                                       MessageBody=dataclasses.replace(template, order_id=order_id).to_json())
+    tally = settle(system, stream.accepted)
+    handed_out = [e["order_id"] for w in workers for e in events(w, "processing")]
+    second_delivery = [e["order_id"] for w in workers for e in events(w, "skipped") + events(w, "duplicate_payment")]
+    print(f"deliveries: {len(handed_out)} paid, {len(second_delivery)} skipped or voided")
+    assert sorted(o for o in handed_out if o not in duplicates) == sorted(stream.accepted[3:])  # each once
+    assert sorted(second_delivery) == sorted(duplicates)
+    assert tally.accepted >= 15 and tally.lost == 0 and tally.duplicated == 0
+
+
+def dlq_command(system: System, *args: str) -> dict:  # type: ignore[type-arg]
+    done = subprocess.run([sys.executable, "-m", "ops.dlq", *args, "--json",
+                           "--dlq-url", system.outputs[contract.OUTPUT_DLQ_URL]], cwd=ROOT, env=system.aws_env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_poison_messages_are_dead_lettered_logged_once_and_redriven(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver")
+    worker = system.start("worker", **WORKER)
+    poison = {
+        "not JSON": "<order>1</order>",
+        "unknown schema": json.dumps({"sku": "PROD-001", "qty": 2}),
+        "huge": json.dumps({"order_id": "huge", "customer_id": 1, "items": [ORDER["items"][0]] * 3000}),
+    }
+    queue = system.outputs[contract.OUTPUT_QUEUE_URL]
+    ids = {aws.client("sqs").send_message(QueueUrl=queue, MessageBody=body)["MessageId"]: kind
+           for kind, body in poison.items()}
+    with Stream(receiver.url) as stream:
+        time.sleep(8)
+    wait_for(lambda: system.queue_counts(contract.OUTPUT_DLQ_URL)[0] == 3, 20, "the poison messages in the DLQ")
+    logged = events(worker, "poison")
+    print("poison reasons: " + "; ".join(f"{ids[e['message_id']]}: {e['reason'][:60]}" for e in logged))
+    assert sorted(e["message_id"] for e in logged) == sorted(ids)  # each logged once, with its reason
+    assert all(e["reason"] for e in logged)
+    listed = dlq_command(system, "list")
+    assert len(listed) == 3 and {d["size"] for d in listed} >= {len(poison["huge"])}
+    stranded = parse_order(ORDER)  # accepted, then dead-lettered as if a since-fixed bug had failed it 3 times
+    OrderStore(aws.client("dynamodb"), system.outputs[contract.OUTPUT_ORDERS_TABLE]).put_pending(
+        stranded.order_id, stranded.customer_id, stranded.items_json(), stranded.total)
+    aws.client("sqs").send_message(QueueUrl=system.outputs[contract.OUTPUT_DLQ_URL], MessageBody=stranded.to_json())
+    moved = dlq_command(system, "redrive", "--queue-url", queue)
+    assert moved["moved"] == 4 and moved["failures"] == []  # poison that came straight back is not moved again
+    tally = settle(system, [*stream.accepted, stranded.order_id])
+    wait_for(lambda: sum(system.queue_counts(contract.OUTPUT_DLQ_URL)) == 3, 20, "the poison back in the DLQ")
+    assert httpx.get(f"{receiver.url}/orders/{stranded.order_id}").json()["status"] in ("completed", "failed")
+    assert tally.accepted >= 100 and tally.lost == 0 and tally.duplicated == 0
