@@ -1,0 +1,284 @@
+"""`python -m ops.lab`: the lab report's experiments, measured on this machine, as a Markdown report with plots.
+
+Starts ministack and the services as ops.local does, applies the flash-sale alarm profile, then runs, with every
+duration divided and every rate multiplied by --time-scale K (so workers needed = rate x payment time, and orders per
+test, stay the report's): Part I (the sync service, normal and flash-sale load), Part III/V (the async receiver under
+the flash sale with 1, 5, 20, 100 and 200 workers; queue depth, drain, the worker's CPU and memory, next to
+ops.capacity's predictions) while the queue-depth alarms fire and clear and their notifications are captured as a
+person receives them. Everything it started is stopped on exit, on error and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from app import aws, contract, settings
+from ops import alarms, capacity, lab_report, loadtest, queue_metrics, stack
+from ops.bootstrap import BootstrapArgs, bootstrap
+from ops.emulators import Emulator, EmulatorError
+from ops.lab_analysis import LevelWindow, in_queue, measure_level
+from ops.lab_report import LabResult, LevelResult, Notification, PartResult
+from ops.lab_watch import Watch, WatchArgs, queue_counts
+from ops.services import ROOT, Service, ServiceArgs, ServiceError, service_env
+
+PREFIX = "flashsale-lab"
+DEFAULT_SCALE = 2.0  # 120 orders/s: one receiver process beside ministack, the worker and Locust on 2 cores
+SAMPLE_SECONDS = 0.25  # queue depth and worker CPU/RSS
+FEED_SECONDS = float(queue_metrics.parser().get_default("interval"))  # the feeder's period, before scaling
+SYNC_SLOTS = contract.CONFIG_DEFAULTS["syncTaskCount"] * contract.SERVICE_DEFAULTS.payment_slots  # the report's 2 tasks
+DEPTH_ALARMS = ("queue_depth_warning", "queue_depth_critical")
+QUIET_SECONDS = 2.0  # notifications: the inbox is read until it stays empty this long
+
+
+@dataclass(frozen=True)
+class LabArgs:
+    results: Path
+    time_scale: float = DEFAULT_SCALE
+    sale_fraction: float = 1.0  # of the report's load durations (quick: fewer orders)
+    levels: tuple[int, ...] = contract.REPORT_WORKER_LEVELS
+    drain_limit_seconds: float = 150.0  # wall clock: longer drains are extrapolated from a window
+    window_seconds: float = 10.0  # wall clock, after the sale, for extrapolated drains
+    quick: bool = False
+
+
+QUICK = dict(sale_fraction=1 / 3, levels=(1, 200), drain_limit_seconds=20.0, window_seconds=5.0, quick=True)
+QUICK_CHANGES = ("each load runs a third of the report's duration (a 20 s sale: 1,200 orders instead of 3,600)",
+                 "worker levels 1 and 200 only",
+                 "the 1-worker drain is extrapolated from a 5 s window (default: drains predicted longer than 150 s "
+                 "wall clock, from a 10 s window)")
+
+
+class LabError(stack.OpsError):
+    pass
+
+
+def scaled(profile: loadtest.LoadProfile, args: LabArgs) -> loadtest.LoadProfile:
+    """The report's profile in lab time: durations / K (rates x K are run_load's time_scale)."""
+    return replace(profile, duration_seconds=profile.duration_seconds * args.sale_fraction / args.time_scale,
+                   timeout_seconds=profile.timeout_seconds / args.time_scale)
+
+
+def service_settings(args: LabArgs) -> dict[str, str]:
+    d = contract.SERVICE_DEFAULTS
+    return {contract.ENV_PAYMENT_SECONDS: repr(d.payment_seconds / args.time_scale),
+            contract.ENV_REQUEST_TIMEOUT_SECONDS: repr(d.request_timeout_seconds / args.time_scale),
+            contract.ENV_PAYMENT_SLOTS: str(SYNC_SLOTS)}
+
+
+class Lab:
+    """The running local system and the lab's instruments; `run()` does the experiments in order."""
+
+    def __init__(self, args: LabArgs, stack_: contextlib.ExitStack) -> None:
+        self.args = args
+        self.logs = args.results / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        stack.progress(f"lab: time scale {args.time_scale:g} (payment {3 / args.time_scale:g} s, flash sale "
+                       f"{60 * args.sale_fraction / args.time_scale:g} s at {60 * args.time_scale:g} orders/s)")
+        emulator = stack_.enter_context(Emulator("ministack", log_path=self.logs / "ministack.log"))
+        aws_env = emulator.env()
+        os.environ.update(aws_env)
+        self.outputs = bootstrap(BootstrapArgs(prefix=PREFIX))
+        self.cloudwatch, self.sqs, self.sns = aws.client("cloudwatch"), aws.client("sqs"), aws.client("sns")
+        self.profile_changes = alarms.apply_profile(self.cloudwatch, PREFIX, "flashsale")
+        self.periods = alarms.shorten_periods(self.cloudwatch, PREFIX, args.time_scale)
+        # ministack evaluates an alarm over every series of its metric name, whatever the dimensions, so the DLQ
+        # alarm would see the order queue's depth: its notifications would be false here (not on AWS).
+        self.cloudwatch.disable_alarm_actions(AlarmNames=[contract.alarm_name(PREFIX, "dlq_not_empty")])
+        self.inbox = self._inbox()
+        self.env = service_env(aws_env, self.outputs, service_settings(args))
+        self.sync = stack_.enter_context(Service(ServiceArgs("sync", self.env, self.logs / "sync.log")))
+        self.receiver = stack_.enter_context(Service(ServiceArgs("receiver", self.env, self.logs / "receiver.log")))
+        relay = self._relay()
+        stack_.callback(_stop_process, relay)
+        self.stack = stack_
+
+    def _inbox(self) -> str:
+        """A queue subscribed to the alerts topic: what a person's mailbox would receive (SNS envelope: subject)."""
+        topic = self.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
+        url = self.sqs.create_queue(QueueName=f"{PREFIX}-inbox")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(contract.queue_policy(arn, topic))})
+        self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        return url
+
+    def _relay(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "app.notifier", "--wait", "1",
+                   "--queue-url", self.outputs[contract.OUTPUT_ALARM_EVENTS_QUEUE_URL],
+                   "--alerts-topic-arn", self.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]]
+        with open(self.logs / "notifier.log", "ab") as log:
+            return subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+
+    def run(self) -> LabResult:
+        parts = [self._part_one(name) for name in loadtest.PROFILE_NAMES]
+        levels = [self._level(workers) for workers in self.args.levels]
+        return LabResult(args=self.args, parts=parts, levels=levels, profile_changes=self.profile_changes,
+                         periods=self.periods, feed_seconds=FEED_SECONDS / self.args.time_scale,
+                         sync_slots=SYNC_SLOTS, quick_changes=QUICK_CHANGES if self.args.quick else ())
+
+    def _load(self, url: str, name: str, endpoint: str, directory: str) -> PartResult:
+        profile = loadtest.profile(name, endpoint)
+        result = loadtest.run_load(url, scaled(profile, self.args), self.args.results / directory,
+                                   time_scale=self.args.time_scale)
+        return PartResult(profile=profile, result=result,
+                          records=loadtest.read_records(Path(result.files["requests_csv"])))
+
+    def _part_one(self, name: str) -> PartResult:
+        stack.progress(f"lab: Part I, sync service, {name} profile")
+        return self._load(self.sync.url, name, "sync", f"sync-{name}")
+
+    def _level(self, workers: int) -> LevelResult:
+        args = self.args
+        stack.progress(f"lab: Part V, {workers} workers: flash sale on the async receiver")
+        queue_url = self.outputs[contract.OUTPUT_QUEUE_URL]
+        if sum(queue_counts(self.sqs, queue_url)):
+            self.sqs.purge_queue(QueueUrl=queue_url)
+        env = self.env | {contract.ENV_WORKER_COUNT: str(workers)}
+        worker = Service(ServiceArgs("worker", env, self.logs / f"worker-{workers}.log")).start()
+        watch = Watch(WatchArgs(queue_url=queue_url, dlq_url=self.outputs[contract.OUTPUT_DLQ_URL],
+                                worker_pid=worker.pid, sample_seconds=SAMPLE_SECONDS,
+                                feed_seconds=FEED_SECONDS / args.time_scale), self.sqs, self.cloudwatch).start()
+        try:
+            part = self._load(self.receiver.url, "flashsale", "async", f"async-{workers}-workers")
+            sent = [r.sent_at for r in part.records if r.outcome != "not_sent"]
+            sale_start, sale_end = min(sent), max(sent)
+            prediction = self._plan().levels[args.levels.index(workers)]
+            extrapolated = prediction.drain_seconds / args.time_scale > args.drain_limit_seconds
+            observe_end = self._observe(watch, sale_end, prediction.drain_seconds / args.time_scale, extrapolated)
+            worker.stop()
+            if extrapolated:
+                stack.progress("lab: purging the rest of the queue (drain extrapolated)")
+                self.sqs.purge_queue(QueueUrl=queue_url)
+            notifications = self._alarms_clear(watch, sale_start)
+        finally:
+            worker.stop()
+            watch.stop()
+        if watch.error:
+            raise LabError(f"sampling the queue failed during the {workers}-worker run: {watch.error}")
+        window = LevelWindow(sale_start, sale_end, contract.SERVICE_DEFAULTS.payment_seconds / args.time_scale,
+                             observe_end, extrapolated)
+        return LevelResult(workers=workers, part=part, prediction=prediction,
+                           measure=measure_level(workers, window, worker.events(), watch.samples),
+                           window=window, samples=watch.samples, notifications=notifications)
+
+    def _plan(self) -> capacity.CapacityPlan:
+        flash = loadtest.profile("flashsale", "async")
+        return capacity.plan(capacity.PlanInputs(arrival_rate=flash.rate,
+                                                 sale_seconds=flash.duration_seconds * self.args.sale_fraction,
+                                                 worker_levels=self.args.levels))
+
+    def _observe(self, watch: Watch, sale_end: float, predicted_drain: float, extrapolated: bool) -> float:
+        """Wait for the drain (bounded) or, when it would take too long, for the observation window."""
+        if extrapolated:
+            stack.progress(f"lab: drain predicted {capacity.duration(predicted_drain)} wall clock: measuring "
+                           f"{self.args.window_seconds:g} s at steady rate, then extrapolating")
+            time.sleep(max(0.0, sale_end + self.args.window_seconds - time.time()))
+            return time.time()
+        deadline = sale_end + 2 * predicted_drain + 30
+        next_report = 0.0
+        while time.time() < deadline:
+            sample = watch.latest()
+            if sample is not None and sample.t > sale_end and in_queue(sample) == 0:
+                return sample.t
+            if sample is not None and time.time() >= next_report:
+                stack.progress(f"lab: draining, {in_queue(sample):,} orders in the queue")
+                next_report = time.time() + 10
+            time.sleep(SAMPLE_SECONDS)
+        raise LabError(f"the queue did not drain within {deadline - sale_end:.0f} s (predicted "
+                       f"{predicted_drain:.0f} s); see {self.logs}")
+
+    def _alarms_clear(self, watch: Watch, since: float) -> list[Notification]:
+        """Wait until no alarm is in ALARM (the feeder keeps publishing the now empty queue), then read the inbox."""
+        timeout = 3 * max(self.periods.values()) + 30
+        deadline = time.time() + timeout
+        while True:
+            firing = [a["AlarmName"] for a in self.cloudwatch.describe_alarms(
+                AlarmNamePrefix=f"{PREFIX}-", StateValue="ALARM")["MetricAlarms"]]
+            if not firing:
+                break
+            if time.time() > deadline:
+                raise LabError(f"alarms {', '.join(firing)} did not clear within {timeout:.0f} s of the empty queue")
+            time.sleep(0.5)
+        return self._read_inbox(since)
+
+    def _read_inbox(self, since: float) -> list[Notification]:
+        found: list[Notification] = []
+        quiet_until = time.time() + QUIET_SECONDS
+        while time.time() < quiet_until:
+            messages = self.sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10,
+                                                WaitTimeSeconds=1).get("Messages", [])
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                found.append(Notification(at=lab_report.iso_epoch(envelope["Timestamp"]), since=since,
+                                          subject=envelope.get("Subject", ""), body=envelope["Message"]))
+                self.sqs.delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
+            if messages:
+                quiet_until = time.time() + QUIET_SECONDS
+        return sorted(found, key=lambda n: n.at)
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _interrupted(*_: Any) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def run_lab(args: LabArgs) -> LabResult:
+    with contextlib.ExitStack() as stack_:
+        return Lab(args, stack_).run()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ops.lab", description=__doc__.split("\n\n")[0])
+    p.add_argument("--time-scale", type=float, default=DEFAULT_SCALE, metavar="K",
+                   help="divide every duration and multiply every rate by K (default %(default)g)")
+    p.add_argument("--quick", action="store_true", help="under 2 minutes, for CI: " + "; ".join(QUICK_CHANGES))
+    p.add_argument("--results", type=Path, help="results folder (default results/lab-<timestamp>/)")
+    stack.add_json_argument(p)
+    return p
+
+
+def command(ns: argparse.Namespace) -> int:
+    if not 1 <= ns.time_scale <= 20:
+        raise LabError("--time-scale must be within 1..20 (above 20 the emulator cannot carry the rates)")
+    results = ns.results or Path("results") / f"lab-{datetime.now():%Y%m%d-%H%M%S}"
+    args = LabArgs(results=results.resolve(), time_scale=ns.time_scale, **(QUICK if ns.quick else {}))
+    signal.signal(signal.SIGTERM, _interrupted)
+    started = time.monotonic()
+    try:
+        result = run_lab(args)
+    except (EmulatorError, ServiceError, settings.SettingsError) as e:
+        raise LabError(str(e)) from None
+    files = lab_report.write(result, args.results)
+    elapsed = time.monotonic() - started
+    summary = lab_report.summary(result) | {"results": str(args.results), "files": files,
+                                            "elapsed_seconds": round(elapsed, 1)}
+    stack.emit(ns, summary, lab_report.console(result, files, elapsed))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stack.run(parser(), command, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

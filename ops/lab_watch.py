@@ -1,0 +1,95 @@
+"""The lab's instruments while a worker level runs: queue depth, the worker's CPU and memory, the metrics feeder.
+
+One background thread samples the order queue (visible and in-flight messages) and the worker process (psutil) every
+`sample_seconds`, and every `feed_seconds` runs ops.queue_metrics' publish (LOCAL ONLY: ministack emits no AWS/SQS
+metrics, so this is what lets the real CloudWatch alarms evaluate).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from ops import queue_metrics
+
+
+@dataclass(frozen=True)
+class Sample:
+    t: float  # time.time()
+    visible: int
+    in_flight: int
+    cpu_percent: float  # of one core; NaN before the first interval
+    rss_mb: float
+
+
+@dataclass(frozen=True)
+class WatchArgs:
+    queue_url: str
+    dlq_url: str
+    worker_pid: int
+    sample_seconds: float
+    feed_seconds: float
+
+
+@dataclass
+class Watch:
+    """Samples in a daemon thread from start() to stop(); `samples` is the time series."""
+
+    args: WatchArgs
+    sqs: Any
+    cloudwatch: Any
+    samples: list[Sample] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    error: str | None = None
+
+    def start(self) -> Watch:
+        self._thread = threading.Thread(target=self._run, name="lab-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def latest(self) -> Sample | None:
+        return self.samples[-1] if self.samples else None
+
+    def _run(self) -> None:
+        samplers = [queue_metrics.QueueSampler(self.args.queue_url), queue_metrics.QueueSampler(self.args.dlq_url)]
+        process = psutil.Process(self.args.worker_pid)
+        process.cpu_percent()  # the first call only starts the interval
+        next_feed = 0.0
+        try:
+            while not self._stop.is_set():
+                now = time.time()
+                if now >= next_feed:
+                    order_queue = queue_metrics.publish(self.sqs, self.cloudwatch, samplers)[0]
+                    visible, in_flight = order_queue.visible, order_queue.not_visible
+                    next_feed = now + self.args.feed_seconds
+                else:
+                    visible, in_flight = queue_counts(self.sqs, self.args.queue_url)
+                cpu, rss = _process_usage(process)
+                self.samples.append(Sample(now, visible, in_flight, cpu, rss))
+                self._stop.wait(self.args.sample_seconds)
+        except Exception as e:  # reported by the lab after the level, never a silent gap in the series
+            self.error = f"{type(e).__name__}: {e}"
+
+
+def queue_counts(sqs: Any, queue_url: str) -> tuple[int, int]:
+    """(visible, in flight) messages of a queue."""
+    names = list(queue_metrics.ATTRIBUTES.values())
+    found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    return int(found[names[0]]), int(found[names[1]])
+
+
+def _process_usage(process: psutil.Process) -> tuple[float, float]:
+    try:
+        return process.cpu_percent(), process.memory_info().rss / 2**20
+    except psutil.Error:  # the worker exited between samples
+        return float("nan"), float("nan")

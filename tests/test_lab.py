@@ -1,0 +1,112 @@
+"""The local flash-sale lab: its measurements (pure parts), its alarm periods, and one whole `--quick` run."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import aws, contract
+from ops import alarms, lab
+from ops.bootstrap import BootstrapArgs, bootstrap
+from ops.lab_analysis import LevelWindow, measure_level
+from ops.lab_watch import Sample
+from tests.conftest import ROOT
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _stamp(t: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _payments(times: list[float]) -> list[dict[str, str]]:
+    return [{"event": "payment_completed", "ts": _stamp(t)} for t in times]
+
+
+def test_one_saturated_worker_is_measured_at_its_payment_rate_and_its_drain_extrapolated() -> None:
+    # One worker paying every 0.8 s from t=1000.8; orders keep waiting; the window ends at 1020 with 100 left.
+    ends = [1000.8 + 0.8 * i for i in range(24)]
+    samples = [Sample(1000 + 0.5 * i, 100 + i, 1, 5.0, 60.0) for i in range(21)]  # sale: 1000..1010
+    samples += [Sample(1010.5 + 0.5 * i, 100, 1, 5.0, 60.0) for i in range(19)]  # window until 1019.5
+    samples.append(Sample(1021.0, 0, 0, 0.0, 60.0))  # purged after the window
+    window = LevelWindow(sale_start=1000, sale_end=1010, payment_seconds=0.75, observe_end=1020, extrapolated=True)
+    m = measure_level(1, window, _payments(ends), samples)
+    assert m.saturated
+    assert m.rate == pytest.approx(1 / 0.8)
+    assert m.processed_during_sale == 12  # 1000.8 .. 1009.6
+    assert m.drain_seconds == pytest.approx(10 + 101 * 0.8)  # window + what was left / rate (not the purged 0)
+    assert m.peak == 121
+
+
+def test_workers_that_keep_up_are_measured_at_the_arrival_rate() -> None:
+    # 20 orders/s for 10 s, each paid 1 s after it arrived: 20 of the 40 workers busy, nothing waits.
+    ends = [1001 + 0.05 * i for i in range(200)]
+    samples = [Sample(1000 + 0.5 * i, 0, 20, 10.0, 70.0) for i in range(21)]
+    samples += [Sample(1010.5, 0, 10, 10.0, 70.0), Sample(1011.0, 0, 0, 1.0, 70.0)]
+    window = LevelWindow(sale_start=1000, sale_end=1010, payment_seconds=1.0, observe_end=1011.5, extrapolated=False)
+    m = measure_level(40, window, _payments(ends), samples)
+    assert not m.saturated
+    assert m.rate == pytest.approx(20, rel=0.01)
+    assert m.drain_seconds == pytest.approx(1.0)  # the last orders' own payment
+
+
+def test_shortened_alarm_periods_keep_thresholds_and_actions(aws_env: dict[str, str]) -> None:
+    bootstrap(BootstrapArgs(prefix="lab-test"))
+    cloudwatch = aws.client("cloudwatch")
+    alarms.apply_profile(cloudwatch, "lab-test", "flashsale")
+    before = alarms.stack_alarms(cloudwatch, "lab-test")
+    periods = alarms.shorten_periods(cloudwatch, "lab-test", 4)
+    after = alarms.stack_alarms(cloudwatch, "lab-test")
+    for key, alarm in after.items():
+        spec = next(s for s in contract.ALARMS if s.key == key)
+        assert alarm["Period"] == spec.period_seconds // 4 == periods[alarm["AlarmName"]]
+        assert alarm["Threshold"] == before[key]["Threshold"] == getattr(contract.ALARM_PROFILES["flashsale"], key)
+        assert alarm["AlarmActions"] == before[key]["AlarmActions"] != []
+
+
+def test_refuses_a_time_scale_the_emulator_cannot_carry(capsys: pytest.CaptureFixture[str]) -> None:
+    assert lab.main(["--time-scale", "50"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m ops.lab: error: --time-scale") and "\n" not in err
+
+
+@pytest.mark.slow
+def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
+    results = tmp_path / "lab"
+    done = subprocess.run([sys.executable, "-m", "ops.lab", "--quick", "--json", "--results", str(results)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert "lab: time scale" in done.stderr  # the scale used is printed
+
+    # Part I: the sync service collapses under the flash sale; Part III: the async receiver accepts everything.
+    assert summary["sync"]["flashsale"]["acceptance_rate"] < 0.10
+    assert summary["sync"]["flashsale"]["timeouts"] > 0.8 * summary["sync"]["flashsale"]["requests"]
+    for level in summary["levels"]:
+        assert level["acceptance_rate"] >= 0.999, level
+        # Part V: the workers pay N / S a second when saturated (else they keep up with the arrivals).
+        assert math.isclose(level["rate_measured"], level["rate_predicted"], rel_tol=0.10), level
+    one = next(level for level in summary["levels"] if level["workers"] == 1)
+    assert one["saturated"] and one["extrapolated"]
+    assert one["rate_predicted"] == pytest.approx(1 / contract.SERVICE_DEFAULTS.payment_seconds)
+
+    # Alarms: the queue-depth warning fired and cleared during the 1-worker run, as people receive it.
+    subjects = [n["subject"] for n in one["notifications"]]
+    warning = contract.alarm_name(lab.PREFIX, "queue_depth_warning")
+    assert any(s.startswith("[WARNING] ALARM") and warning in s for s in subjects), subjects
+    assert any(s.startswith("[RESOLVED]") and warning in s for s in subjects), subjects
+
+    report = (results / "report.md").read_text()
+    for heading in ("## Part I", "## Part III", "## Part V", "## Alarms and notifications", "Processing rate /s",
+                    "(extrapolated)", "Little's law"):
+        assert heading in report
+    for png in ("queue-depth.png", "latency.png"):
+        assert (results / png).read_bytes().startswith(PNG_MAGIC)
+        assert f"]({png})" in report
