@@ -27,7 +27,7 @@ from app import aws, contract, settings
 from ops import alarms, capacity, lab_report, loadtest, queue_metrics, stack
 from ops.bootstrap import BootstrapArgs, bootstrap
 from ops.emulators import Emulator, EmulatorError
-from ops.lab_analysis import LevelWindow, in_queue, measure_level
+from ops.lab_analysis import LevelWindow, epoch, in_queue, measure_level
 from ops.lab_report import LabResult, LevelResult, Notification, PartResult
 from ops.lab_watch import Watch, WatchArgs, queue_counts
 from ops.services import ROOT, Service, ServiceArgs, ServiceError, service_env
@@ -52,7 +52,6 @@ class LabArgs:
     quick: bool = False
 
 
-QUICK = dict(sale_fraction=1 / 3, levels=(1, 200), drain_limit_seconds=20.0, window_seconds=5.0, quick=True)
 QUICK_CHANGES = ("each load runs a third of the report's duration (a 20 s sale: 1,200 orders instead of 3,600)",
                  "worker levels 1 and 200 only",
                  "the 1-worker drain is extrapolated from a 5 s window (default: drains predicted longer than 150 s "
@@ -61,6 +60,12 @@ QUICK_CHANGES = ("each load runs a third of the report's duration (a 20 s sale: 
 
 class LabError(stack.OpsError):
     pass
+
+
+def quick(args: LabArgs) -> LabArgs:
+    """--quick: what QUICK_CHANGES says."""
+    return replace(args, sale_fraction=1 / 3, levels=(1, 200), drain_limit_seconds=20.0, window_seconds=5.0,
+                   quick=True)
 
 
 def scaled(profile: loadtest.LoadProfile, args: LabArgs) -> loadtest.LoadProfile:
@@ -106,7 +111,7 @@ class Lab:
     def _inbox(self) -> str:
         """A queue subscribed to the alerts topic: what a person's mailbox would receive (SNS envelope: subject)."""
         topic = self.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
-        url = self.sqs.create_queue(QueueName=f"{PREFIX}-inbox")["QueueUrl"]
+        url = str(self.sqs.create_queue(QueueName=f"{PREFIX}-inbox")["QueueUrl"])
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(contract.queue_policy(arn, topic))})
         self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
@@ -220,7 +225,7 @@ class Lab:
                                                 WaitTimeSeconds=1).get("Messages", [])
             for message in messages:
                 envelope = json.loads(message["Body"])
-                found.append(Notification(at=lab_report.iso_epoch(envelope["Timestamp"]), since=since,
+                found.append(Notification(at=epoch(envelope["Timestamp"]), since=since,
                                           subject=envelope.get("Subject", ""), body=envelope["Message"]))
                 self.sqs.delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
             if messages:
@@ -261,7 +266,8 @@ def command(ns: argparse.Namespace) -> int:
     if not 1 <= ns.time_scale <= 20:
         raise LabError("--time-scale must be within 1..20 (above 20 the emulator cannot carry the rates)")
     results = ns.results or Path("results") / f"lab-{datetime.now():%Y%m%d-%H%M%S}"
-    args = LabArgs(results=results.resolve(), time_scale=ns.time_scale, **(QUICK if ns.quick else {}))
+    args = LabArgs(results=results.resolve(), time_scale=ns.time_scale)
+    args = quick(args) if ns.quick else args
     signal.signal(signal.SIGTERM, _interrupted)
     started = time.monotonic()
     try:
