@@ -92,6 +92,11 @@ def payment_counts(workers: list[Service]) -> Counter[str]:
     return counts
 
 
+def paid_twice(system: System, order_ids: list[str]) -> set[str]:
+    paid = payment_counts([s for s in system.services if s.role == "worker"])
+    return {o for o in order_ids if paid[o] > 1}
+
+
 @dataclass(frozen=True)
 class Tally:
     accepted: int
@@ -118,10 +123,9 @@ def settle(system: System, accepted: list[str], timeout: float = 60.0) -> Tally:
     except AssertionError:
         pass  # counted as lost below
     final = statuses()
-    paid = payment_counts([s for s in system.services if s.role == "worker"])
     tally = Tally(accepted=len(wanted), completed=sum(s == "completed" for s in final.values()),
                   failed=sum(s == "failed" for s in final.values()),
                   lost=sum(final.get(o) not in FINAL for o in wanted),
-                  duplicated=sum(paid[o] > 1 for o in wanted))
+                  duplicated=len(paid_twice(system, accepted)))
     print(tally)
     return tally

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -65,12 +66,13 @@ def test_served_documents_are_the_fuzzed_ones(services: dict[str, Service]) -> N
 
 @sync.parametrize()
 @bounded
-def test_sync_service_never_5xx_and_matches_its_schema(case: schemathesis.Case,
+def test_sync_service_never_5xx_and_matches_its_schema(case: schemathesis.Case[Any],
                                                       services: dict[str, Service]) -> None:
     case.call_and_validate(base_url=services["sync"].url, checks=CHECKS)
 
 
 @receiver.parametrize()
 @bounded
-def test_receiver_never_5xx_and_matches_its_schema(case: schemathesis.Case, services: dict[str, Service]) -> None:
+def test_receiver_never_5xx_and_matches_its_schema(case: schemathesis.Case[Any],
+                                                   services: dict[str, Service]) -> None:
     case.call_and_validate(base_url=services["receiver"].url, checks=CHECKS)
