@@ -193,6 +193,11 @@ class AlarmSpec:
     measures: str  # for people: what the number means
     action: str  # for people: what to do when it fires
 
+    @property
+    def description(self) -> str:
+        """The alarm's description, read in the console and in raw alarm messages: what it measures, what to do."""
+        return f"[{self.severity}] {self.measures}. What to do: {self.action}"
+
 
 ALARMS: Final[tuple[AlarmSpec, ...]] = (
     AlarmSpec(

@@ -14,7 +14,6 @@ import pulumi
 import pulumi_aws as aws
 
 from app import contract
-from ops.alarms import alarm_description
 
 Dimensions = Mapping[str, Mapping[str, pulumi.Input[str]]]  # subject -> CloudWatch dimensions
 
@@ -38,7 +37,7 @@ class Alarms(pulumi.ComponentResource):
             self.alarms[spec.key] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.key.replace('_', '-')}",
                 name=contract.alarm_name(args.prefix, spec.key),
-                alarm_description=alarm_description(spec),
+                alarm_description=spec.description,
                 namespace=spec.namespace,
                 metric_name=spec.metric_name,
                 dimensions=dict(args.subjects[spec.subject]),

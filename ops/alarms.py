@@ -18,11 +18,6 @@ from app import aws, contract
 from ops import stack
 
 
-def alarm_description(spec: contract.AlarmSpec) -> str:
-    """What people read in the console and in raw alarm messages: what it measures and what to do."""
-    return f"[{spec.severity}] {spec.measures}. What to do: {spec.action}"
-
-
 def create_alarms(
     cloudwatch: Any,
     *,
@@ -39,7 +34,7 @@ def create_alarms(
         name = contract.alarm_name(prefix, spec.key)
         cloudwatch.put_metric_alarm(
             AlarmName=name,
-            AlarmDescription=alarm_description(spec),
+            AlarmDescription=spec.description,
             Namespace=spec.namespace,
             MetricName=spec.metric_name,
             Dimensions=dimensions[spec.subject],
