@@ -1,6 +1,9 @@
 """The simulated payment gateway of the report: each payment takes PAYMENT_SECONDS and is declined at random.
 
-A payment is an asyncio sleep, not a thread, so one process holds thousands of them. `PaymentProcessor` adds the
+A payment is an asyncio sleep, not a thread, so one process holds thousands of them. In the async system a charge
+is committed by the worker's conditional status write, keyed by the order id: the simulated gateway's idempotency
+key. A real gateway must be called with the order id as its idempotency key for the same guarantee (a worker that
+dies between the gateway's answer and the status write is then answered, not charged, on redelivery). `PaymentProcessor` adds the
 report's bottleneck: a fixed number of slots (default 1), like the Go version's buffered channel.
 """
 

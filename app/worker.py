@@ -280,14 +280,16 @@ class Worker:
                    worker=name)
         result = await charge(self.settings.payment)
         status = "completed" if result.approved else "failed"
-        verb = "COMPLETED" if result.approved else "DECLINED"
-        logs.event(f"payment_{status}", f"[{name}] Order {order.order_id} payment {verb} in {result.seconds:.2f}s",
-                   order_id=order.order_id, worker=name, seconds=round(result.seconds, 3), reason=result.reason)
+        # The conditional status write commits the charge, keyed by the order id (the idempotency key a real
+        # gateway takes): a worker killed before it made no charge, and a second delivery cannot commit another.
         written = await self._record(order.order_id, Outcome(status, name, result.seconds, result.reason))
         if not written:
             logs.event("duplicate_payment", f"[{name}] Order {order.order_id} was already final or unknown: this "
                        "payment is void", level="error", order_id=order.order_id)
             return
+        verb = "COMPLETED" if result.approved else "DECLINED"
+        logs.event(f"payment_{status}", f"[{name}] Order {order.order_id} payment {verb} in {result.seconds:.2f}s",
+                   order_id=order.order_id, worker=name, seconds=round(result.seconds, 3), reason=result.reason)
         if result.approved:
             self.counters.completed += 1
         else:

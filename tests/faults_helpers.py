@@ -80,16 +80,10 @@ class Stream:
 
 
 def payment_counts(workers: list[Service]) -> Counter[str]:
-    """Payments per order id across every worker's log; a payment the worker voided (its status write found the
-    order already final) is not counted: that is the conditional write making a second delivery a no-op."""
-    counts: Counter[str] = Counter()
-    for worker in workers:
-        for event in worker.events():
-            if event.get("event") == "payment_completed":
-                counts[event["order_id"]] += 1
-            elif event.get("event") == "duplicate_payment":
-                counts[event["order_id"]] -= 1
-    return counts
+    """Committed payments per order id across every worker's log (a worker logs a payment once its conditional status
+    write committed it; a voided second delivery logs `duplicate_payment` instead)."""
+    return Counter(event["order_id"] for worker in workers for event in worker.events()
+                   if event.get("event") in ("payment_completed", "payment_failed"))
 
 
 def paid_twice(system: System, order_ids: list[str]) -> set[str]:
