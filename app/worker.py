@@ -1,8 +1,12 @@
 """The order worker (report Part III): WORKER_COUNT concurrent payments in one process, fed from the order queue.
 
-Design: a few receive loops long-poll SQS (20 s, up to 10 messages, never more than there are free payment slots),
-each message becomes an asyncio task (a payment is an asyncio sleep, so 1,000 in flight cost no threads), and the
-blocking boto3 calls run in a small thread pool. Finished messages are deleted in batches of 10.
+Design: a few receive loops long-poll SQS (20 s, up to 10 messages), each message becomes an asyncio task (a payment
+is an asyncio sleep, so 1,000 in flight cost no threads), and the blocking boto3 calls run in two small thread pools
+(one for the long polls, one for everything else, so a round's status writes never wait behind a poll). The worker
+holds a little more than its payment slots (`prefetch`): a freed slot starts its next payment at once instead of
+after a receive, which takes ~200 ms on a loaded backend; receives wait for a batch's worth of room so they stay
+batched. A slot is freed as soon as its payment's time is up: the status write, the log line and the delete overlap
+the next payment. Finished messages are deleted in batches of 10.
 
 Delivery is at least once, so every message is checked against the store before paying (an order already final,
 or never accepted, is not paid) and the one status write is conditional (only a non-final order becomes
@@ -40,6 +44,8 @@ from app.store import FINAL_STATUSES, OrderStore, Outcome
 BATCH = contract.ORDER_QUEUE.receive_batch_size
 WAIT_SECONDS = contract.ORDER_QUEUE.receive_wait_time_seconds
 MAX_RECEIVE_LOOPS = 8  # each loop is one blocked thread while the queue is empty; 8 x 10 messages keeps up easily
+CALL_THREADS = 16  # status writes, lookups, deletes and visibility changes
+PREFETCH_VISIBILITY_SHARE = 0.25  # a message held for a slot never waits longer than this share of visibility
 DELETE_LINGER_SECONDS = 0.02  # how long a delete waits for company to fill a batch
 HEARTBEAT_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 10.0
@@ -53,6 +59,7 @@ class InFlight:
     receipt: str
     visible_until: float
     task: asyncio.Task[None] | None = None
+    paying: bool = False  # holds a payment slot (else still waiting for one: released at once on SIGTERM)
 
 
 @dataclass
@@ -83,18 +90,29 @@ def receive_loops(worker_count: int) -> int:
     return min(MAX_RECEIVE_LOOPS, math.ceil(worker_count / BATCH))
 
 
+def prefetch(worker_count: int, payment_seconds: float, visibility_seconds: float) -> int:
+    """Messages held beyond the payment slots: each slot's next message, but no more than the slots pay in
+    PREFETCH_VISIBILITY_SHARE of the visibility timeout (another task could pay them sooner)."""
+    rate = worker_count / max(payment_seconds, 1e-3)
+    return min(worker_count, math.floor(rate * visibility_seconds * PREFETCH_VISIBILITY_SHARE))
+
+
 class Worker:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         loops = receive_loops(settings.worker_count)
-        self._executor = ThreadPoolExecutor(max_workers=loops + 16, thread_name_prefix="aws")
-        self._sqs = aws.client("sqs", read_timeout=WAIT_SECONDS + 10, max_pool_connections=loops + 16)
-        self._store = OrderStore(aws.client("dynamodb", read_timeout=5, max_pool_connections=loops + 16),
+        self._polls = ThreadPoolExecutor(max_workers=loops, thread_name_prefix="poll")
+        self._executor = ThreadPoolExecutor(max_workers=CALL_THREADS, thread_name_prefix="aws")
+        self._sqs = aws.client("sqs", read_timeout=WAIT_SECONDS + 10, max_pool_connections=loops + CALL_THREADS)
+        self._store = OrderStore(aws.client("dynamodb", read_timeout=5, max_pool_connections=CALL_THREADS),
                                  settings.table)
         self._loops = loops
-        self._free = settings.worker_count
-        self._capacity = asyncio.Event()
-        self._capacity.set()
+        self._slots = asyncio.Semaphore(settings.worker_count)
+        self._room = settings.worker_count  # messages it may hold: the slots plus the prefetch (set in run())
+        self._held = 0  # messages received (or being received) and not finished with
+        self._waiting = 0  # of those, not yet paying and not settled otherwise
+        self._receive_room = 1  # free room that makes a receive worth it (a batch, or the whole prefetch)
+        self._changed = asyncio.Event()  # room or waiting changed: receive loops look again
         self._idle_ids = list(range(settings.worker_count, 0, -1))  # [WORKER-n] labels, lowest first
         self._in_flight: dict[str, InFlight] = {}
         self._deletes: asyncio.Queue[InFlight] = asyncio.Queue()
@@ -104,8 +122,8 @@ class Worker:
         self._background: set[asyncio.Task[Any]] = set()
         self.counters = WorkerCounters()
 
-    async def _blocking(self, function: Any, **kwargs: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: function(**kwargs))
+    async def _blocking(self, function: Any, pool: ThreadPoolExecutor | None = None, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool or self._executor, lambda: function(**kwargs))
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coroutine)
@@ -113,19 +131,24 @@ class Worker:
         task.add_done_callback(self._background.discard)
         return task
 
-    # --- capacity: never hold more messages than free payment slots ------------------------------------------
+    # --- room: hold at most the slots plus the prefetch, receive in batches ----------------------------------
 
-    def _take(self, wanted: int) -> int:
-        n = min(wanted, self._free)
-        self._free -= n
-        if self._free == 0:
-            self._capacity.clear()
-        return n
+    async def _claim(self) -> int:
+        """Wait for room worth a receive (a batch's worth, or any when nothing waits for a slot); 0 when stopping."""
+        while not self._stopping.is_set():
+            free = self._room - self._held
+            if free >= self._receive_room or (free > 0 and self._waiting == 0):
+                n = min(BATCH, free)
+                self._adjust(held=n, waiting=n)
+                return n
+            self._changed.clear()
+            await self._changed.wait()
+        return 0
 
-    def _give(self, n: int) -> None:
-        self._free += n
-        if self._free > 0:
-            self._capacity.set()
+    def _adjust(self, *, held: int = 0, waiting: int = 0) -> None:
+        self._held += held
+        self._waiting += waiting
+        self._changed.set()
 
     # --- main ------------------------------------------------------------------------------------------------
 
@@ -136,8 +159,12 @@ class Worker:
         attributes = await self._blocking(self._sqs.get_queue_attributes, QueueUrl=self.settings.queue_url,
                                           AttributeNames=["VisibilityTimeout"])
         self._visibility = float(attributes["Attributes"]["VisibilityTimeout"])
+        ahead = prefetch(self.settings.worker_count, self.settings.payment.seconds, self._visibility)
+        self._room = self.settings.worker_count + ahead
+        self._receive_room = min(BATCH, max(1, ahead))
         logs.event("starting", f"[WORKER-1] Starting worker ({self.settings.worker_count} concurrent payments, "
-                   f"{self._loops} receive loops)", workers=self.settings.worker_count, loops=self._loops)
+                   f"{self._loops} receive loops, {ahead} messages prefetched)", workers=self.settings.worker_count,
+                   loops=self._loops, prefetch=ahead)
         receivers = [asyncio.create_task(self._receive_loop()) for _ in range(self._loops)]
         helpers = [asyncio.create_task(self._delete_loop()), asyncio.create_task(self._extend_loop()),
                    asyncio.create_task(self._heartbeat_loop(receivers))]
@@ -145,8 +172,13 @@ class Worker:
         await self._drain(receivers, helpers)
 
     async def _drain(self, receivers: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:
-        self._capacity.set()  # wake loops waiting for capacity so they see the stop
-        payments = [f.task for f in self._in_flight.values() if f.task is not None]
+        self._changed.set()  # wake loops waiting for room so they see the stop
+        waiting = [f for f in self._in_flight.values() if not f.paying]
+        for flight in waiting:  # not started: another worker may take them now
+            if flight.task is not None:
+                flight.task.cancel()
+        await self._release(waiting)
+        payments = [f.task for f in self._in_flight.values() if f.task is not None and f.paying]
         logs.event("draining", f"[WORKER-1] SIGTERM: draining {len(payments)} in-flight payments "
                    f"(up to {self.settings.drain_seconds:g}s)", in_flight=len(payments))
         if payments:
@@ -165,6 +197,7 @@ class Worker:
         if self._background:
             await asyncio.wait(self._background, timeout=5)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._polls.shutdown(wait=False, cancel_futures=True)
         logs.event("stopped", f"[WORKER-1] Stopped: {self.counters.completed} completed, {self.counters.failed} "
                    f"failed, {len(self.counters.released)} released for redelivery",
                    completed=self.counters.completed, failed=self.counters.failed,
@@ -196,19 +229,13 @@ class Worker:
 
     async def _receive_loop(self) -> None:
         failures = 0
-        while not self._stopping.is_set():
-            await self._capacity.wait()
-            if self._stopping.is_set():
-                return
-            wanted = self._take(BATCH)
-            if wanted == 0:
-                continue
+        while wanted := await self._claim():
             try:
                 response = await self._blocking(
-                    self._sqs.receive_message, QueueUrl=self.settings.queue_url, MaxNumberOfMessages=wanted,
-                    WaitTimeSeconds=WAIT_SECONDS)
+                    self._sqs.receive_message, self._polls, QueueUrl=self.settings.queue_url,
+                    MaxNumberOfMessages=wanted, WaitTimeSeconds=WAIT_SECONDS)
             except (BotoCoreError, ClientError) as e:
-                self._give(wanted)
+                self._adjust(held=-wanted, waiting=-wanted)
                 failures += 1
                 delay = backoff(failures)
                 logs.event("receive_failed", f"[WORKER-1] Receive failed ({e}); retrying in {delay:.1f}s",
@@ -217,13 +244,13 @@ class Worker:
                 continue
             failures = 0
             messages = response.get("Messages", [])
-            self._give(wanted - len(messages))
             now = time.monotonic()
             flights = [InFlight(m["MessageId"], m["ReceiptHandle"], now + self._visibility) for m in messages]
             if self._stopping.is_set():
-                self._give(len(messages))
+                self._adjust(held=-wanted, waiting=-wanted)
                 await self._release(flights)
                 return
+            self._adjust(held=len(messages) - wanted, waiting=len(messages) - wanted)
             self.counters.received += len(messages)
             # One BatchGetItem for the whole receive batch, not one GetItem per message: half the calls per order.
             orders = [_parse(m["Body"]) for m in messages]
@@ -239,46 +266,53 @@ class Worker:
 
     async def _handle(self, message: dict[str, Any], flight: InFlight, order: Order | str,
                       lookup: asyncio.Task[dict[str, dict[str, Any]]]) -> None:
-        label = self._idle_ids.pop()
-        name = f"WORKER-{label}"
         done = False
         try:
-            done = await self._process(message, flight, name, order, lookup)
+            done = await self._process(message, flight, order, lookup)
         except asyncio.CancelledError:
             raise  # shutdown: _drain releases the message
         except Exception as e:  # the message comes back after the visibility timeout; after 3 receives, the DLQ
             self.counters.errors += 1
-            logs.event("error", f"[{name}] Message {flight.message_id} failed, left for redelivery: {e!r}",
-                       level="error", worker=name, message_id=flight.message_id)
+            logs.event("error", f"[WORKER-1] Message {flight.message_id} failed, left for redelivery: {e!r}",
+                       level="error", message_id=flight.message_id)
         finally:
-            self._idle_ids.append(label)
-            self._give(1)
+            self._adjust(held=-1, waiting=0 if flight.paying else -1)
             if not done:
                 self._in_flight.pop(flight.message_id, None)
         if done:
             self._deletes.put_nowait(flight)
 
-    async def _process(self, message: dict[str, Any], flight: InFlight, name: str, order: Order | str,
+    async def _process(self, message: dict[str, Any], flight: InFlight, order: Order | str,
                        lookup: asyncio.Task[dict[str, dict[str, Any]]]) -> bool:
         """Returns True when the message is finished with and must be deleted."""
         if isinstance(order, str):
-            self._poison(message, flight, name, order)
+            self._poison(message, flight, order)
             return False
         # Checked on every delivery, not just redeliveries: SNS->SQS may also deliver a duplicate as a new message.
         record = (await lookup).get(order.order_id)
         if record is None or record["status"] in FINAL_STATUSES:
             self.counters.skipped += 1
             state = "unknown" if record is None else record["status"]
-            logs.event("skipped", f"[{name}] Order {order.order_id} is already {state}: not paid again",
+            logs.event("skipped", f"[WORKER-1] Order {order.order_id} is already {state}: not paid again",
                        order_id=order.order_id, status=state)
             return True
-        await self._pay(order, name)
+        await self._pay(order, flight)
         return True
 
-    async def _pay(self, order: Order, name: str) -> None:
-        logs.event("processing", f"[{name}] Processing order {order.order_id}", order_id=order.order_id,
-                   worker=name)
-        result = await charge(self.settings.payment)
+    async def _pay(self, order: Order, flight: InFlight) -> None:
+        """One payment in one slot (`[WORKER-n]`); the slot is free again as soon as the payment's time is up."""
+        await self._slots.acquire()
+        flight.paying = True
+        self._adjust(waiting=-1)
+        label = self._idle_ids.pop()
+        name = f"WORKER-{label}"
+        try:
+            logs.event("processing", f"[{name}] Processing order {order.order_id}", order_id=order.order_id,
+                       worker=name)
+            result = await charge(self.settings.payment)
+        finally:
+            self._idle_ids.append(label)
+            self._slots.release()
         status = "completed" if result.approved else "failed"
         # The conditional status write commits the charge, keyed by the order id (the idempotency key a real
         # gateway takes): a worker killed before it made no charge, and a second delivery cannot commit another.
@@ -312,7 +346,7 @@ class Worker:
                            f"retrying in {delay:.1f}s", level="warning", order_id=order_id, failures=failures)
                 await asyncio.sleep(delay)
 
-    def _poison(self, message: dict[str, Any], flight: InFlight, name: str, reason: str) -> None:
+    def _poison(self, message: dict[str, Any], flight: InFlight, reason: str) -> None:
         """Log once per message, then let it come straight back so SQS dead-letters it after maxReceiveCount."""
         message_id = message["MessageId"]
         if message_id not in self._poison_seen:
@@ -320,7 +354,7 @@ class Worker:
             self._poison_seen[message_id] = None
             if len(self._poison_seen) > POISON_MEMORY:
                 self._poison_seen.popitem(last=False)
-            logs.event("poison", f"[{name}] Poison message {message_id} ({reason}): left for the DLQ",
+            logs.event("poison", f"[WORKER-1] Poison message {message_id} ({reason}): left for the DLQ",
                        level="warning", message_id=message_id, reason=reason, body=message["Body"][:200])
         self._spawn(self._set_visibility([flight], 0))
 
