@@ -30,13 +30,30 @@ class BootstrapArgs:
     profile: str = contract.DEFAULT_ALARM_PROFILE
 
 
+# Services that the local runtime serves from moto's server rather than ministack (which lacks Application Auto
+# Scaling); boto3 sends a service to AWS_ENDPOINT_URL_<SERVICE> when that variable is set.
+CONTROL_PLANE_SERVICES = ("ECS", "EC2", "APPLICATION_AUTO_SCALING")
+
+
+def control_plane_env(endpoint_url: str) -> dict[str, str]:
+    return {f"AWS_ENDPOINT_URL_{service}": endpoint_url for service in CONTROL_PLANE_SERVICES}
+
+
+def cluster_name(prefix: str) -> str:
+    return f"{prefix}-cluster"
+
+
+def worker_service_name(prefix: str) -> str:
+    return f"{prefix}-worker"
+
+
 def local_dimensions(prefix: str, queue_name: str, dlq_name: str) -> dict[str, list[dict[str, str]]]:
-    """CloudWatch dimensions per alarm subject; ECS and ALB names are made up locally (nothing runs there)."""
+    """CloudWatch dimensions per alarm subject (the ALB's name is made up locally: no ALB runs here)."""
     return {
         "queue": [{"Name": "QueueName", "Value": queue_name}],
         "dlq": [{"Name": "QueueName", "Value": dlq_name}],
-        "worker_service": [{"Name": "ClusterName", "Value": f"{prefix}-cluster"},
-                           {"Name": "ServiceName", "Value": f"{prefix}-worker"}],
+        "worker_service": [{"Name": "ClusterName", "Value": cluster_name(prefix)},
+                           {"Name": "ServiceName", "Value": worker_service_name(prefix)}],
         "receiver_alb": [{"Name": "LoadBalancer", "Value": f"app/{prefix}-receiver/local"}],
     }
 
@@ -108,6 +125,33 @@ def bootstrap(args: BootstrapArgs) -> dict[str, Any]:
         contract.OUTPUT_ALARM_PREFIX: p,
         contract.OUTPUT_ALARM_EVENTS_QUEUE_URL: events_url,
     }
+
+
+def bootstrap_worker_service(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+    """The worker service's control plane: an ECS cluster, a Fargate worker service at `workerTasks` tasks and its
+    scalable target (`minWorkerTasks`..`maxWorkerTasks`), as the Pulumi program creates them, for `ops.prescale`.
+
+    Locally this is moto's server (a FARGATE service there needs a subnet and a security group): it records desired
+    counts and scaling limits, while the local worker stays one process whatever the desired count.
+    """
+    ec2, ecs, scaling = aws.client("ec2"), aws.client("ecs"), aws.client("application-autoscaling")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=f"{prefix}-tasks", Description="worker tasks", VpcId=vpc)["GroupId"]
+    cluster, service = cluster_name(prefix), worker_service_name(prefix)
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(
+        family=service, requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+        cpu=str(contract.TASK_CPU_UNITS), memory=str(contract.TASK_MEMORY_MB),
+        containerDefinitions=[{"name": "worker", "image": "flashsale-app:local", "essential": True,
+                               "command": ["worker"]}])
+    ecs.create_service(cluster=cluster, serviceName=service, taskDefinition=service,
+                       desiredCount=contract.CONFIG_DEFAULTS["workerTasks"], launchType="FARGATE",
+                       networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}})
+    scaling.register_scalable_target(
+        ServiceNamespace="ecs", ResourceId=f"service/{cluster}/{service}", ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=contract.CONFIG_DEFAULTS["minWorkerTasks"], MaxCapacity=contract.CONFIG_DEFAULTS["maxWorkerTasks"])
+    return {contract.OUTPUT_CLUSTER_NAME: cluster, contract.OUTPUT_WORKER_SERVICE_NAME: service}
 
 
 def main(argv: list[str] | None = None) -> int:

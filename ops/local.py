@@ -1,7 +1,9 @@
 """`python -m ops.local up`: the whole system on this machine, as it runs on AWS, until Ctrl-C.
 
 Starts ministack on 127.0.0.1, runs the bootstrap (the same resources as the Pulumi program), then the sync service,
-the async receiver and one worker process with --workers concurrent payments. Service settings such as
+the async receiver and one worker process with --workers concurrent payments. moto's server stands in for the
+worker service's ECS + Application Auto Scaling control plane (ministack has no auto-scaling), so `ops.prescale`
+works locally too: it changes the recorded desired count and limits, not the one local worker process. Service settings such as
 PAYMENT_SECONDS pass through from the environment. Ctrl-C or SIGTERM stops everything it started.
 
 Two things AWS does by itself are done here by a background thread, for the local runtime only: publishing the
@@ -25,9 +27,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app import aws, contract, notifier, settings
 from ops import queue_metrics
-from ops.bootstrap import DEFAULT_PREFIX, BootstrapArgs, bootstrap
+from ops.bootstrap import DEFAULT_PREFIX, BootstrapArgs, bootstrap, bootstrap_worker_service, control_plane_env
 from ops.emulators import Emulator, EmulatorError, port_in_use
-from ops.stack import LOCAL_ENDPOINT_KEY
+from ops.stack import LOCAL_ENDPOINT_KEY, LOCAL_SERVICE_ENDPOINTS_KEY
 from ops.services import Service, ServiceArgs, ServiceError, service_env
 
 DEFAULT_DIR = Path(".local")
@@ -82,8 +84,10 @@ def up(args: LocalArgs, stop: threading.Event) -> int:
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(Emulator("ministack", port=args.emulator_port,
                                                 log_path=_fresh(logs / "ministack.log")))
-        os.environ.update(emulator.env())
+        control_plane = stack.enter_context(Emulator("moto", log_path=_fresh(logs / "moto.log")))
+        os.environ.update(emulator.env() | control_plane_env(control_plane.endpoint_url))
         outputs = bootstrap(BootstrapArgs(prefix=DEFAULT_PREFIX, profile=args.profile))
+        outputs |= bootstrap_worker_service(DEFAULT_PREFIX)
         env = service_env(emulator.env(), outputs, {contract.ENV_WORKER_COUNT: str(args.workers)})
         services = [
             stack.enter_context(Service(ServiceArgs(role, env, _fresh(logs / f"{role}.log"), port)))
@@ -92,12 +96,14 @@ def up(args: LocalArgs, stop: threading.Event) -> int:
         sync, receiver, worker = services
         outputs |= {contract.OUTPUT_SYNC_URL: sync.url, contract.OUTPUT_ASYNC_URL: receiver.url,
                     contract.OUTPUT_WORKER_COUNT: args.workers, contract.OUTPUT_PAYMENT_SECONDS: payment_seconds,
-                    LOCAL_ENDPOINT_KEY: emulator.endpoint_url}
+                    LOCAL_ENDPOINT_KEY: emulator.endpoint_url,
+                    LOCAL_SERVICE_ENDPOINTS_KEY: control_plane_env(control_plane.endpoint_url)}
         outputs_file.write_text(json.dumps(outputs, indent=2) + "\n")
         print(f"sync: {sync.url}")
         print(f"async: {receiver.url}")
         print(f"worker: {args.workers} concurrent payments of {payment_seconds:g}s (pid {worker.pid})")
-        print(f"aws: {emulator.endpoint_url} (ministack)")
+        print(f"aws: {emulator.endpoint_url} (ministack); ECS + auto-scaling control plane: "
+              f"{control_plane.endpoint_url} (moto)")
         print(f"logs: {logs}")
         print(f"outputs: {outputs_file}")
         print(f"alarms: profile {args.profile}; queue metrics fed every {METRICS_SECONDS:g}s (local only), "

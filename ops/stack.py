@@ -4,9 +4,9 @@ Outputs come from `--stack NAME` (`pulumi stack output --json --show-secrets -s 
 file of the same shape, e.g. `pulumi stack output --json > outputs.json` or the file the local bootstrap writes),
 or from one explicit flag per value (`--queue-url ...`), which wins over both. Keys are `contract.OUTPUT_*`.
 
-An outputs file written by the local runtime (`python -m ops.local up`) also names its emulator (`awsEndpointUrl`):
-reading it points this process's boto3 at that emulator, with dummy credentials, unless AWS_ENDPOINT_URL is already
-set, so the same commands work locally without exporting anything.
+An outputs file written by the local runtime (`python -m ops.local up`) also names its emulators (`awsEndpointUrl`,
+and `awsServiceEndpoints` for the services moto serves): reading it points this process's boto3 at them, with dummy
+credentials, unless AWS_ENDPOINT_URL is already set, so the same commands work locally without exporting anything.
 
 Every command runs through `run()`: a failure, including an AWS error, is one line on stderr and exit code 1,
 never a traceback.
@@ -30,6 +30,7 @@ from ops.emulators import DUMMY_CREDENTIALS
 
 
 LOCAL_ENDPOINT_KEY = "awsEndpointUrl"  # only in the local runtime's outputs file
+LOCAL_SERVICE_ENDPOINTS_KEY = "awsServiceEndpoints"  # likewise: {"AWS_ENDPOINT_URL_ECS": url, ...}
 
 
 class OpsError(RuntimeError):
@@ -107,6 +108,7 @@ def _use_local_endpoint(outputs: Mapping[str, Any]) -> None:
     endpoint = outputs.get(LOCAL_ENDPOINT_KEY)
     if endpoint and not os.environ.get("AWS_ENDPOINT_URL"):
         os.environ["AWS_ENDPOINT_URL"] = str(endpoint)
+        os.environ.update({str(k): str(v) for k, v in dict(outputs.get(LOCAL_SERVICE_ENDPOINTS_KEY) or {}).items()})
         for key, value in DUMMY_CREDENTIALS.items():
             os.environ.setdefault(key, value)
 

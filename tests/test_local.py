@@ -34,18 +34,22 @@ def test_up_serves_orders_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         if name == "outputs":
             break
     children = psutil.Process(local.pid).children()
-    assert len(children) == 4  # ministack, sync, receiver, worker
+    assert len(children) == 5  # ministack, moto (ECS + auto-scaling control plane), sync, receiver, worker
     accepted = httpx.post(urls["async"] + "/orders/async", json=ORDER, timeout=10).json()
     status = wait_for(lambda: (s := httpx.get(f"{urls['async']}/orders/{accepted['order_id']}").json())["status"]
                       == "completed" and s, 10, "the order to complete")
     assert status["worker"].startswith("WORKER-")
     assert httpx.post(urls["sync"] + "/orders/sync", json=ORDER, timeout=10).status_code == 201
-    # The outputs file names the emulator, so ops commands reach it with nothing exported.
+    # The outputs file names the emulators, so ops commands reach them with nothing exported.
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     status = subprocess.run([sys.executable, "-m", "ops.alarms", "status", "--json", "--outputs", urls["outputs"]],
                             cwd=ROOT, env=clean_env, capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stderr
     assert len(json.loads(status.stdout)["alarms"]) == 6
+    prescale = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "3", "--poll", "0.1", "--outputs",
+                               urls["outputs"]], cwd=ROOT, env=clean_env, capture_output=True, text=True, timeout=60)
+    assert prescale.returncode == 0, prescale.stderr
+    assert "runs 3 tasks, auto-scaling min 3" in prescale.stdout
     local.send_signal(signal.SIGINT)
     assert local.wait(timeout=30) == 0
     assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children)

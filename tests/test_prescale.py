@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from app import aws
+from app import aws, contract
+from ops.bootstrap import bootstrap_worker_service, cluster_name, worker_service_name
 from ops.emulators import Emulator
 from tests.conftest import ROOT
 
-CLUSTER = "flashsale-test"
-SERVICE = "flashsale-test-worker"
-MAX_TASKS = 10
+PREFIX = "flashsale-test"
+CLUSTER = cluster_name(PREFIX)
+SERVICE = worker_service_name(PREFIX)
+MAX_TASKS = contract.CONFIG_DEFAULTS["maxWorkerTasks"]
 
 
 @dataclass(frozen=True)
@@ -40,26 +42,6 @@ class Ecs:
                               check=False)
 
 
-def create_worker_service(*, register_target: bool = True) -> None:
-    """A FARGATE worker service at 1 task with its scalable target 1..MAX_TASKS (moto needs a subnet and a group)."""
-    ec2 = aws.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName="worker", Description="worker", VpcId=vpc)["GroupId"]
-    ecs = aws.client("ecs")
-    ecs.create_cluster(clusterName=CLUSTER)
-    ecs.register_task_definition(family="worker", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
-                                 cpu="256", memory="512",
-                                 containerDefinitions=[{"name": "worker", "image": "worker:test", "essential": True}])
-    ecs.create_service(cluster=CLUSTER, serviceName=SERVICE, taskDefinition="worker", desiredCount=1,
-                       launchType="FARGATE", networkConfiguration={"awsvpcConfiguration": {
-                           "subnets": [subnet], "securityGroups": [group]}})
-    if register_target:
-        aws.client("application-autoscaling").register_scalable_target(
-            ServiceNamespace="ecs", ResourceId=f"service/{CLUSTER}/{SERVICE}",
-            ScalableDimension="ecs:service:DesiredCount", MinCapacity=1, MaxCapacity=MAX_TASKS)
-
-
 @pytest.fixture
 def moto_env(moto: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     moto.reset()
@@ -70,7 +52,8 @@ def moto_env(moto: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 @pytest.fixture
 def ecs(moto_env: dict[str, str]) -> Ecs:
-    create_worker_service()
+    """The worker service as the local bootstrap creates it: 1 task, scalable 1..maxWorkerTasks."""
+    bootstrap_worker_service(PREFIX)
     return Ecs(moto_env)
 
 
@@ -116,9 +99,10 @@ def test_refuses_a_missing_service(ecs: Ecs) -> None:
     assert "ECS service 'nope' not found" in done.stderr
 
 
-def test_refuses_a_service_without_scalable_target(moto_env: dict[str, str]) -> None:
-    create_worker_service(register_target=False)
-    done = Ecs(moto_env).prescale("--tasks", "2")
+def test_refuses_a_service_without_scalable_target(ecs: Ecs) -> None:
+    aws.client("application-autoscaling").deregister_scalable_target(
+        ServiceNamespace="ecs", ResourceId=f"service/{CLUSTER}/{SERVICE}", ScalableDimension="ecs:service:DesiredCount")
+    done = ecs.prescale("--tasks", "2")
     assert done.returncode == 1
     assert "no Application Auto Scaling target" in done.stderr
 
