@@ -127,6 +127,15 @@ def bootstrap(args: BootstrapArgs) -> dict[str, Any]:
     }
 
 
+def mute_false_dlq_alarm(prefix: str) -> str:
+    """LOCAL ONLY: ministack evaluates an alarm over every series of its metric name, whatever the dimensions, so the
+    DLQ alarm would see the order queue's depth and notify falsely; its actions are disabled here (on AWS it watches
+    only the DLQ). Returns the alarm's name."""
+    name = contract.alarm_name(prefix, "dlq_not_empty")
+    aws.client("cloudwatch").disable_alarm_actions(AlarmNames=[name])
+    return name
+
+
 def bootstrap_worker_service(prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
     """The worker service's control plane: an ECS cluster, a Fargate worker service at `workerTasks` tasks and its
     scalable target (`minWorkerTasks`..`maxWorkerTasks`), as the Pulumi program creates them, for `ops.prescale`.

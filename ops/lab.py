@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 from app import aws, contract, settings
 from ops import alarms, capacity, lab_report, loadtest, queue_metrics, stack
-from ops.bootstrap import BootstrapArgs, bootstrap
+from ops.bootstrap import BootstrapArgs, bootstrap, mute_false_dlq_alarm
 from ops.emulators import Emulator, EmulatorError
 from ops.lab_analysis import LevelWindow, epoch, in_queue, measure_level
 from ops.lab_report import LabResult, LevelResult, Notification, PartResult
@@ -97,9 +97,7 @@ class Lab:
         self.cloudwatch, self.sqs, self.sns = aws.client("cloudwatch"), aws.client("sqs"), aws.client("sns")
         self.profile_changes = alarms.apply_profile(self.cloudwatch, PREFIX, "flashsale")
         self.periods = alarms.shorten_periods(self.cloudwatch, PREFIX, args.time_scale)
-        # ministack evaluates an alarm over every series of its metric name, whatever the dimensions, so the DLQ
-        # alarm would see the order queue's depth: its notifications would be false here (not on AWS).
-        self.cloudwatch.disable_alarm_actions(AlarmNames=[contract.alarm_name(PREFIX, "dlq_not_empty")])
+        mute_false_dlq_alarm(PREFIX)
         self.inbox = self._inbox()
         self.env = service_env(aws_env, self.outputs, service_settings(args))
         self.sync = stack_.enter_context(Service(ServiceArgs("sync", self.env, self.logs / "sync.log")))

@@ -27,7 +27,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app import aws, contract, notifier, settings
 from ops import queue_metrics
-from ops.bootstrap import DEFAULT_PREFIX, BootstrapArgs, bootstrap, bootstrap_worker_service, control_plane_env
+from ops.bootstrap import (DEFAULT_PREFIX, BootstrapArgs, bootstrap, bootstrap_worker_service, control_plane_env,
+                           mute_false_dlq_alarm)
 from ops.emulators import Emulator, EmulatorError, port_in_use
 from ops.stack import LOCAL_ENDPOINT_KEY, LOCAL_SERVICE_ENDPOINTS_KEY
 from ops.services import Service, ServiceArgs, ServiceError, service_env
@@ -88,6 +89,7 @@ def up(args: LocalArgs, stop: threading.Event) -> int:
         os.environ.update(emulator.env() | control_plane_env(control_plane.endpoint_url))
         outputs = bootstrap(BootstrapArgs(prefix=DEFAULT_PREFIX, profile=args.profile))
         outputs |= bootstrap_worker_service(DEFAULT_PREFIX)
+        muted = mute_false_dlq_alarm(DEFAULT_PREFIX)
         env = service_env(emulator.env(), outputs, {contract.ENV_WORKER_COUNT: str(args.workers)})
         services = [
             stack.enter_context(Service(ServiceArgs(role, env, _fresh(logs / f"{role}.log"), port)))
@@ -107,7 +109,7 @@ def up(args: LocalArgs, stop: threading.Event) -> int:
         print(f"logs: {logs}")
         print(f"outputs: {outputs_file}")
         print(f"alarms: profile {args.profile}; queue metrics fed every {METRICS_SECONDS:g}s (local only), "
-              "alerts printed here as relayed")
+              f"alerts printed here as relayed; {muted} muted (ministack ignores alarm dimensions)")
         print("Ctrl-C stops everything.", flush=True)
         alarms_stop = threading.Event()
         stack.callback(alarms_stop.set)
