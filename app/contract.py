@@ -135,7 +135,9 @@ RECEIVER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
 }
 WORKER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
     "queue": ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"),
-    "table": ("dynamodb:BatchGetItem", "dynamodb:UpdateItem"),  # a receive batch is checked in one call
+    # A receive batch is checked in one BatchGetItem; status writes go in batches (PartiQL BatchExecuteStatement
+    # of conditional UPDATEs, which IAM authorises as PartiQLUpdate).
+    "table": ("dynamodb:BatchGetItem", "dynamodb:PartiQLUpdate"),
 }
 
 # --- Alarms (report 4.4 and 6.3) ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ def _short_visibility(system: System, seconds: int) -> None:
 
 
 def test_receive_loops_scale_with_workers_but_stay_few() -> None:
-    assert [receive_loops(n) for n in (1, 10, 11, 200, 1000)] == [1, 1, 2, 8, 8]
+    assert [receive_loops(n) for n in (1, 10, 11, 200, 1000)] == [1, 1, 2, 16, 16]
 
 
 def test_worker_killed_mid_payment_redelivers_and_completes_exactly_once(system: System) -> None:  # noqa: F811
