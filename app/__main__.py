@@ -9,6 +9,8 @@ import argparse
 import os
 import sys
 
+from starlette.types import ASGIApp
+
 from app import contract, settings
 
 
@@ -22,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.role is None:
         parser.error(f"give a ROLE ({' | '.join(contract.ROLES)}) or set ${contract.ENV_ROLE}")
+    app: ASGIApp
     try:
         if args.role == "worker":
             from app import worker

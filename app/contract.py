@@ -62,7 +62,7 @@ class ServiceDefaults:
     payment_slots: int = 1
     request_timeout_seconds: float = 10.0
     worker_count: int = 1
-    max_in_flight: int = 64  # receiver; at ~250 accepts/s per process this bounds queueing delay to ~0.25 s
+    max_in_flight: int = 64  # receiver: the cap for a stalled backend; app.shedding lowers it while CPU-bound
     drain_seconds: float = 20.0  # worker; below ECS's default 30 s stopTimeout
     heartbeat_file: str = "/tmp/flashsale-worker.heartbeat"  # /tmp: the root filesystem may be read-only
 

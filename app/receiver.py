@@ -6,8 +6,9 @@ deleted again (conditionally: a worker that already took the order means the pub
 client gets 503 + Retry-After. So an accepted order always has both a record and a message, and a refused one leaves
 no pending record behind.
 
-Work in flight is bounded: beyond MAX_IN_FLIGHT concurrent orders the receiver sheds load with 503 + Retry-After
-instead of queueing requests (it must never turn into the sync service's queue of waiting requests).
+Work in flight is bounded (app.shedding): beyond a cap that shrinks while the process is the bottleneck (so that
+accepted orders stay fast) and is MAX_IN_FLIGHT otherwise (a stalled backend), the receiver sheds new orders with
+503 + Retry-After instead of queueing them (it must never turn into the sync service's queue of waiting requests).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from starlette.routing import Route
 from app import aws, contract, logs, openapi
 from app.orders import Order
 from app.settings import ReceiverSettings
+from app.shedding import CPU_SATURATED_SHARE, ShedPolicy, Shedder, cpu_budget
 from app.store import OrderStore
 from app.web import Rejected, common_routes, error_response, read_order
 
@@ -104,7 +106,7 @@ def estimate(position: int, settings: ReceiverSettings) -> dict[str, Any]:
     }
 
 
-def build(settings: ReceiverSettings) -> Starlette:
+def build(settings: ReceiverSettings) -> Shedder:
     backend = Backend(settings)
     executor = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="aws")
     counters = ReceiverCounters()
@@ -113,26 +115,19 @@ def build(settings: ReceiverSettings) -> Starlette:
         return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
 
     async def create_order(request: Request) -> Response:
-        if counters.in_flight >= settings.max_in_flight:
-            counters.shed += 1
-            return error_response(503, "too many orders in flight, retry shortly", retry_after=True)
         started = time.monotonic()
-        counters.in_flight += 1
         try:
-            try:
-                order = await read_order(request)
-            except Rejected as rejected:
-                counters.rejected += 1
-                return rejected.response
-            try:
-                await blocking(backend.accept, order)
-            except BackendUnavailable as e:
-                counters.backend_errors += 1
-                logs.event("backend_error", f"[RECEIVER] Order {order.order_id} refused: {e}", level="warning",
-                           order_id=order.order_id)
-                return error_response(503, "order backend unavailable, retry shortly", retry_after=True)
-        finally:
-            counters.in_flight -= 1
+            order = await read_order(request)
+        except Rejected as rejected:
+            counters.rejected += 1
+            return rejected.response
+        try:
+            await blocking(backend.accept, order)
+        except BackendUnavailable as e:
+            counters.backend_errors += 1
+            logs.event("backend_error", f"[RECEIVER] Order {order.order_id} refused: {e}", level="warning",
+                       order_id=order.order_id)
+            return error_response(503, "order backend unavailable, retry shortly", retry_after=True)
         counters.accepted += 1
         duration = round(time.monotonic() - started, 3)
         logs.event("accepted", f"[RECEIVER] Order {order.order_id} accepted in {duration:.3f}s",
@@ -180,12 +175,17 @@ def build(settings: ReceiverSettings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        watch = asyncio.create_task(guard.watch())
         yield
+        watch.cancel()
         executor.shutdown(wait=True)
 
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route(contract.ASYNC_ORDERS_PATH, create_order, methods=["POST"]),
         Route(contract.ORDER_STATUS_PATH, order_status, methods=["GET"]),
         Route(contract.STATS_PATH, stats, methods=["GET"]),
         *common_routes({"mode": "async-enabled", "num_workers": settings.worker_count}, openapi.receiver_document()),
     ], lifespan=lifespan)
+    policy = ShedPolicy(contract.ASYNC_ORDERS_PATH, settings.max_in_flight, CPU_SATURATED_SHARE * cpu_budget())
+    guard = Shedder(app, policy=policy, counters=counters)
+    return guard
