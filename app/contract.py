@@ -187,13 +187,13 @@ class AlarmSpec:
     subject: str  # queue | dlq | worker_service | receiver_alb | sync_alb
     namespace: str
     metric_name: str
-    statistic: str
-    comparison: str
-    period_seconds: int
-    evaluation_periods: int
     severity: str
     measures: str  # for people: what the number means
     action: str  # for people: what to do when it fires
+    statistic: str = "Maximum"
+    comparison: str = "GreaterThanThreshold"
+    period_seconds: int = 60
+    evaluation_periods: int = 1
 
     @property
     def description(self) -> str:
@@ -207,10 +207,6 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
         subject="queue",
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
-        statistic="Maximum",
-        comparison="GreaterThanThreshold",
-        period_seconds=60,
-        evaluation_periods=1,
         severity="WARNING",
         measures="orders waiting in the order queue",
         action="Workers are falling behind: run `python -m ops.capacity` for the needed workers, then "
@@ -221,10 +217,6 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
         subject="queue",
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
-        statistic="Maximum",
-        comparison="GreaterThanThreshold",
-        period_seconds=60,
-        evaluation_periods=1,
         severity="CRITICAL",
         measures="orders waiting in the order queue",
         action="Customers are waiting long for confirmation: pre-scale the workers now "
@@ -235,10 +227,6 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
         subject="queue",
         namespace="AWS/SQS",
         metric_name="ApproximateAgeOfOldestMessage",
-        statistic="Maximum",
-        comparison="GreaterThanThreshold",
-        period_seconds=60,
-        evaluation_periods=1,
         severity="CRITICAL",
         measures="age in seconds of the oldest waiting order",
         action="Orders are not being processed in time: check that the worker service is running, then pre-scale "
@@ -249,10 +237,6 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
         subject="dlq",
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
-        statistic="Maximum",
-        comparison="GreaterThanThreshold",
-        period_seconds=60,
-        evaluation_periods=1,
         severity="WARNING",
         measures="orders that failed processing 3 times and were dead-lettered",
         action="Inspect them with `python -m ops.dlq list`; after fixing the cause, `python -m ops.dlq redrive`.",
@@ -263,8 +247,6 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
         namespace="AWS/ECS",
         metric_name="CPUUtilization",
         statistic="Average",
-        comparison="GreaterThanThreshold",
-        period_seconds=60,
         evaluation_periods=3,
         severity="WARNING",
         measures="worker tasks' average CPU in percent",
@@ -277,9 +259,6 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
         namespace="AWS/ApplicationELB",
         metric_name="HTTPCode_Target_5XX_Count",
         statistic="Sum",
-        comparison="GreaterThanThreshold",
-        period_seconds=60,
-        evaluation_periods=1,
         severity="WARNING",
         measures="5xx answers from the order receiver (503 means it shed load or lost its backend)",
         action="Check the receiver's logs and the order topic/table; add receiver tasks if it is shedding load.",
