@@ -104,6 +104,9 @@ class AsyncOrderStack(pulumi.ComponentResource):
                     contract.ENV_TOPIC_ARN: self.topic.arn,
                     contract.ENV_QUEUE_URL: self.queue.url,
                     contract.ENV_ORDERS_TABLE: self.table.name,
+                    # For /health's num_workers and the order-status estimate (queue position / workers x payment).
+                    contract.ENV_WORKER_COUNT: str(args.worker_count),
+                    contract.ENV_PAYMENT_SECONDS: str(args.payment_seconds),
                 },
                 grants=grants(contract.RECEIVER_PERMISSIONS, arns),
                 port=Port(self.endpoint.target_group.arn, self.endpoint.listeners),

@@ -284,11 +284,14 @@ def test_worker_runs_worker_count_payments(run: StackRun, stack_file: Path) -> N
     assert float(env[contract.ENV_PAYMENT_SECONDS]) == setting(stack_file, "paymentSeconds"), td.urn
 
 
-def test_receiver_publishes_to_its_topic(run: StackRun) -> None:
+def test_receiver_publishes_to_its_topic(run: StackRun, stack_file: Path) -> None:
     td = task_definition_of(run, "receiver")
     env = environment(td)
     assert env[contract.ENV_TOPIC_ARN] == run.outputs[contract.OUTPUT_TOPIC_ARN], td.urn
     assert env[contract.ENV_ORDERS_TABLE] == run.outputs[contract.OUTPUT_ORDERS_TABLE], td.urn
+    # The receiver reports num_workers and estimates completion times from the workers' settings.
+    assert env[contract.ENV_WORKER_COUNT] == str(setting(stack_file, "workerCount")), td.urn
+    assert float(env[contract.ENV_PAYMENT_SECONDS]) == setting(stack_file, "paymentSeconds"), td.urn
 
 
 @pytest.mark.parametrize(
