@@ -13,6 +13,8 @@ from starlette.types import ASGIApp
 
 from app import contract, settings
 
+KEEP_ALIVE_SECONDS = 75  # above the ALB's 60 s idle timeout
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="Run one flashsale order service.")
@@ -44,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
+    # Keep idle connections longer than the ALB does (60 s): if the server closed first, a request the ALB (or any
+    # pooling client) sends on a connection at that moment would fail with a closed connection (ALB 502).
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=10)
+                timeout_graceful_shutdown=10, timeout_keep_alive=KEEP_ALIVE_SECONDS)
     return 0
 
 
