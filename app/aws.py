@@ -11,11 +11,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-DEFAULT_REGION = "us-west-2"  # the report's region
-
+from app import contract
 
 def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or contract.AWS_REGION_DEFAULT
 
 
 def client(service: str, *, read_timeout: float = 10.0, max_pool_connections: int = 50, retries: int = 2) -> Any:

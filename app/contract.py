@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
+AWS_REGION_DEFAULT: Final = "us-west-2"  # the report's region, where no AWS_REGION is set
+
 # --- Environment variables the services read -------------------------------------------------------------------
 
 ENV_ROLE: Final = "ROLE"  # sync | receiver | worker

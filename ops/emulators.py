@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from app import contract
+
 LOOPBACK = "127.0.0.1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 # The services ministack needs to serve for this project; the rest stay unloaded (faster start, fewer ports).
@@ -41,7 +43,7 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex((LOOPBACK, port)) == 0
 
 
-def aws_env(endpoint_url: str, region: str = "us-west-2") -> dict[str, str]:
+def aws_env(endpoint_url: str, region: str = contract.AWS_REGION_DEFAULT) -> dict[str, str]:
     """Environment for a process whose boto3 calls must reach the emulator at endpoint_url."""
     return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
 

@@ -29,11 +29,20 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         yield emulator
 
 
+def _point_at(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    emulator.reset()
+    for key, value in emulator.env().items():
+        monkeypatch.setenv(key, value)
+    return dict(os.environ)
+
+
 @pytest.fixture
 def aws_env(ministack: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Point this test's boto3 clients at a freshly reset ministack; returns the env for child processes."""
-    ministack.reset()
-    env = ministack.env()
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return {**os.environ, **env}
+    return _point_at(ministack, monkeypatch)
+
+
+@pytest.fixture
+def moto_env(moto: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Likewise for moto's server (ECS and Application Auto Scaling)."""
+    return _point_at(moto, monkeypatch)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ import pytest
 
 from app import aws, contract
 from ops.bootstrap import bootstrap_worker_service, cluster_name, worker_service_name
-from ops.emulators import Emulator
 from tests.conftest import ROOT
 
 PREFIX = "flashsale-test"
@@ -40,14 +38,6 @@ class Ecs:
                    "--workers-per-task", "20", "--poll", "0.1", "--timeout", "20", *args]
         return subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60,
                               check=False)
-
-
-@pytest.fixture
-def moto_env(moto: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    moto.reset()
-    for key, value in moto.env().items():
-        monkeypatch.setenv(key, value)
-    return dict(os.environ)
 
 
 @pytest.fixture
