@@ -9,13 +9,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
 import psutil
 
+from app import aws, contract
+from ops.bootstrap import BootstrapArgs, bootstrap
+from ops.local import run_local_alarms
 from ops.services import ROOT
 from tests.helpers import ORDER, wait_for
+from tests.test_alarms import subscribed_queue
 
 
 def _up(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
@@ -66,3 +71,30 @@ def test_a_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
     assert local.returncode != 0
     assert err.strip().splitlines() == [f"error: port {port} (--async-port) is taken: stop what uses it or choose "
                                         "another port"]
+
+
+def test_local_alarm_loop_feeds_queue_metrics_and_relays_readable_alerts(aws_env: dict[str, str]) -> None:
+    """What ops.local does in place of AWS: the queue's depth reaches CloudWatch, the real alarm fires, and the
+    notifier relay turns its raw message into a readable alert on the alerts topic."""
+    outputs = bootstrap(BootstrapArgs(prefix="loop", profile="flashsale"))  # queue-depth warning above 500
+    inbox = subscribed_queue(outputs[contract.OUTPUT_ALERTS_TOPIC_ARN], "loop-inbox", raw=False)
+    sqs = aws.client("sqs")
+    for batch in range(51):
+        sqs.send_message_batch(QueueUrl=outputs[contract.OUTPUT_QUEUE_URL], Entries=[
+            {"Id": str(n), "MessageBody": json.dumps({"order_id": f"o-{batch}-{n}"})} for n in range(10)])
+    stop = threading.Event()
+    loop = threading.Thread(target=run_local_alarms, args=(outputs, stop, 0.2), daemon=True)
+    loop.start()
+    warning = contract.alarm_name("loop", "queue_depth_warning")
+
+    def relayed() -> list[str]:
+        found = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        return [json.loads(m["Body"])["Message"] for m in found
+                if json.loads(m["Body"]).get("Subject", "").startswith(f"[WARNING] ALARM: {warning}")]
+
+    try:
+        [body] = wait_for(relayed, 20, "the queue-depth alert")
+    finally:
+        stop.set()
+        loop.join(timeout=5)
+    assert "Current value:    510" in body and "Threshold:        > 500" in body
