@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app import contract
-from app.shedding import CpuWindow, ShedPolicy, Shedder
+from app.shedding import MIN_LIMIT, CpuWindow, ShedPolicy, Shedder
 
 POLICY = ShedPolicy(contract.ASYNC_ORDERS_PATH, max_in_flight=64, cpu_saturated=0.8)
 
@@ -49,9 +49,17 @@ def test_saturated_and_slow_caps_in_flight_to_meet_the_latency_target() -> None:
     counters = Counters(in_flight=40)
     shedder = guard(0.95, counters)
     for _ in range(10):
-        shedder.observe(0.2)  # 4x the 50 ms target
+        shedder.observe(0.1)  # 2x the 50 ms target
     shedder.adapt()
-    assert shedder.limit == 40 * POLICY.latency_target_seconds / 0.2
+    assert shedder.limit == 40 * POLICY.latency_target_seconds / 0.1
+
+
+def test_the_cap_never_falls_below_its_floor() -> None:
+    counters = Counters(in_flight=40)
+    shedder = guard(0.95, counters)
+    shedder.observe(2.0)  # 40x the target would ask for a cap of 1
+    shedder.adapt()
+    assert shedder.limit == MIN_LIMIT
 
 
 def test_a_slow_backend_without_cpu_saturation_keeps_the_full_cap() -> None:
