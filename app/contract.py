@@ -33,6 +33,10 @@ ENV_ALARM_EVENTS_QUEUE_URL: Final = "ALARM_EVENTS_QUEUE_URL"  # local runtime: t
 ENV_MAX_IN_FLIGHT: Final = "MAX_IN_FLIGHT"  # receiver: requests in flight beyond this are shed with 503
 ENV_DRAIN_SECONDS: Final = "DRAIN_SECONDS"  # worker: how long SIGTERM waits for in-flight payments
 ENV_HEARTBEAT_FILE: Final = "HEARTBEAT_FILE"  # worker: touched while it polls; the container health check reads it
+# Set by ECS in every task (the local ECS sets them too): the agent endpoint (task scale-in protection) and the task
+# metadata endpoint (the task's CPU limit).
+ENV_ECS_AGENT_URI: Final = "ECS_AGENT_URI"
+ENV_ECS_METADATA_URI: Final = "ECS_CONTAINER_METADATA_URI_V4"
 
 ROLES: Final = ("sync", "receiver", "worker")
 
@@ -50,6 +54,10 @@ OPENAPI_PATH: Final = "/openapi.json"
 
 TASK_CPU_UNITS: Final = 256
 TASK_MEMORY_MB: Final = 512
+# How long ECS waits after SIGTERM before SIGKILL (the container's stopTimeout, set explicitly by the program; Fargate
+# allows up to 120). The worker's drain bound is derived from it, so a draining payment is never SIGKILLed.
+STOP_TIMEOUT_SECONDS: Final = 30
+DRAIN_MARGIN_SECONDS: Final = 5  # for releasing what could not finish and exiting
 IMAGE_PLATFORM: Final = "linux/amd64"
 CONTAINER_UID: Final = 10001  # non-root; the image's files must be readable by it (app/Dockerfile's USER)
 WRITABLE_PATH: Final = "/tmp"  # the only path the services write; the root filesystem is read-only in ECS
@@ -65,7 +73,7 @@ class ServiceDefaults:
     request_timeout_seconds: float = 10.0
     worker_count: int = 1
     max_in_flight: int = 64  # receiver: the cap for a stalled backend; app.shedding lowers it while CPU-bound
-    drain_seconds: float = 20.0  # worker; below ECS's default 30 s stopTimeout
+    drain_seconds: float = STOP_TIMEOUT_SECONDS - DRAIN_MARGIN_SECONDS  # worker: SIGTERM waits this for payments
     heartbeat_file: str = "/tmp/flashsale-worker.heartbeat"  # /tmp: the root filesystem may be read-only
 
 
@@ -115,7 +123,8 @@ def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
 
 
 # --- What each role may do (the Pulumi program turns these into least-privilege task roles) -----------------------
-# Keys name the resource the actions apply to: topic, queue, table.
+# Keys name the resource the actions apply to: topic, queue, table, and cluster_tasks (the tasks of the cluster the
+# service runs in: the worker protects its own task from scale-in; the agent acts with the task role).
 
 RECEIVER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
     "topic": ("sns:Publish",),
@@ -128,6 +137,7 @@ WORKER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
     # A receive batch is checked in one BatchGetItem; status writes go in batches (PartiQL BatchExecuteStatement
     # of conditional UPDATEs, which IAM authorises as PartiQLUpdate).
     "table": ("dynamodb:BatchGetItem", "dynamodb:PartiQLUpdate"),
+    "cluster_tasks": ("ecs:UpdateTaskProtection",),
 }
 
 # --- Alarms (report 4.4 and 6.3) ----------------------------------------------------------------------------------

@@ -87,7 +87,11 @@ class AsyncOrderStack(pulumi.ComponentResource):
         )
 
         self.cluster = insights_cluster(f"{name}-cluster", child)
-        arns = {"topic": self.topic.arn, "queue": self.queue.arn, "table": self.table.arn}
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        cluster_tasks = pulumi.Output.concat("arn:aws:ecs:", args.placement.region, ":", account_id, ":task/",
+                                             self.cluster.name, "/*")
+        arns = {"topic": self.topic.arn, "queue": self.queue.arn, "table": self.table.arn,
+                "cluster_tasks": cluster_tasks}
         self.endpoint = PublicEndpoint(
             f"{name}-web",
             args.placement.endpoint(),

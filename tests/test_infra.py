@@ -4,6 +4,7 @@ names the offending resource's URN."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -377,7 +378,9 @@ def test_no_role_policy_has_a_wildcard(run: StackRun) -> None:
         resource = statement["Resource"]
         assert isinstance(resource, str) and resource != "*", f"{policy.urn}: wildcard resource {resource}"
         # Only log streams of one named log group may be matched by pattern.
-        assert "*" not in resource or resource.endswith(":log-stream:*"), f"{policy.urn}: wildcard resource {resource}"
+        # Only the names of what is created later may be wildcards: log streams, and the cluster's tasks (task ids).
+        scoped = resource.endswith(":log-stream:*") or re.fullmatch(r"arn:aws:ecs:[\w-]+:\d{12}:task/[\w-]+/\*", resource)
+        assert "*" not in resource or scoped, f"{policy.urn}: wildcard resource {resource}"
 
 
 def test_managed_policies_are_only_the_ecs_execution_policy(run: StackRun) -> None:
@@ -385,11 +388,21 @@ def test_managed_policies_are_only_the_ecs_execution_policy(run: StackRun) -> No
         assert attachment["policyArn"].endswith(":policy/service-role/AmazonECSTaskExecutionRolePolicy"), attachment.urn
 
 
+@pytest.mark.parametrize("role", contract.ROLES)
+def test_containers_stop_after_the_worker_drain_bound(run: StackRun, role: str) -> None:
+    (container,) = containers(task_definition_of(run, role))
+    assert container["stopTimeout"] == contract.STOP_TIMEOUT_SECONDS, task_definition_of(run, role).urn
+    assert contract.SERVICE_DEFAULTS.drain_seconds < contract.STOP_TIMEOUT_SECONDS  # draining is never SIGKILLed
+
+
 def test_task_roles_hold_exactly_the_contract_permissions(run: StackRun) -> None:
+    cluster = run.outputs[contract.OUTPUT_CLUSTER_NAME]
     arns = {
         "topic": run.outputs[contract.OUTPUT_TOPIC_ARN],
         "queue": run.one(QUEUE, "-orders-queue")["arn"],
         "table": run.one("aws:dynamodb/table:Table", "-orders-table")["arn"],
+        # The agent protects a task with the task role's credentials: without this every call is refused on AWS.
+        "cluster_tasks": f"arn:aws:ecs:us-west-2:123456789012:task/{cluster}/*",
     }
     for role, permissions in (("receiver", contract.RECEIVER_PERMISSIONS), ("worker", contract.WORKER_PERMISSIONS)):
         expected = {arns[key]: actions for key, actions in permissions.items()}

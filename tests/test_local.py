@@ -1,7 +1,8 @@
 """The local system: `ops.local up` as a person runs it, and the local ECS keeping the deployed services running.
 
 The in-process tests share one LocalSystem (the normal stack, fast payments, the flash-sale alarm profile, queue
-metrics fed every 0.2 s): its worker service's tasks are killed, scaled out with ops.prescale and scaled back.
+metrics fed every 0.2 s, and a worker drain bound far shorter than a payment, so that a busy task stopped by scale-in
+would cut its payments off): its worker service's tasks are killed, scaled out with ops.prescale and scaled back.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ import pytest
 
 from app import aws, contract
 from local_runtime.system import LocalArgs, LocalSystem
+from local_runtime.tasks import Task
 from tests.conftest import ROOT
 from tests.helpers import ORDER, wait_for
 from tests.test_alarms import subscribed_queue
@@ -97,6 +100,7 @@ def test_a_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     args = LocalArgs(config={"paymentSeconds": 0.5, "paymentDeclineRate": 0, "alarmProfile": "flashsale"},
+                     env_overrides={contract.ENV_DRAIN_SECONDS: "0.05"},
                      directory=tmp_path_factory.mktemp("local"), feed_seconds=0.2)
     with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as system:
         for key, value in system.env().items():
@@ -152,6 +156,49 @@ def test_prescale_raises_the_worker_service_and_more_processes_pay(local_system:
                              env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
     assert restore.returncode == 0, restore.stderr
     wait_for(lambda: len(workers.running()) == 1, 40, "the worker service back at one task")
+
+
+def _cut_off(task: Task) -> set[str]:
+    """Orders a task started paying and never finished (its log's `processing` without a `payment_*`)."""
+    events = task.events()
+    finished = {e["order_id"] for e in events if e.get("event", "").startswith("payment_")}
+    return {e["order_id"] for e in events if e.get("event") == "processing"} - finished
+
+
+def test_scale_in_during_a_stream_stops_only_idle_tasks_and_cuts_no_payment(local_system: LocalSystem) -> None:
+    workers = local_system.ecs.service("worker")
+    url = local_system.outputs[contract.OUTPUT_ASYNC_URL]
+    outputs = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    prescale = [sys.executable, "-m", "ops.prescale", "--poll", "0.2", "--outputs", str(local_system.outputs_file)]
+    assert subprocess.run([*prescale, "--tasks", "3"], cwd=ROOT, env=outputs, capture_output=True, timeout=60).returncode == 0
+    tasks = wait_for(lambda: len(workers.healthy()) == 3 and list(workers.healthy()), 30, "three worker tasks")
+    accepted: list[str] = []
+    stream = threading.Thread(target=lambda: accepted.extend(_stream(url, rate=12, seconds=8)), daemon=True)
+    stream.start()
+    time.sleep(2)  # every task is paying now
+    restore = subprocess.run([*prescale, "--restore", "--step", "2", "--pause", "0", "--normal-tasks", "1"], cwd=ROOT,
+                             env=outputs, capture_output=True, text=True, timeout=60)
+    assert restore.returncode == 0, restore.stderr
+    stream.join()
+    wait_for(lambda: len(workers.running()) == 1, 60, "the scale-in to one task")
+    _all_completed(url, accepted, 60)
+    stopped = wait_for(lambda: len(gone := [t for t in tasks if not t.alive()]) == 2 and gone, 30, "two tasks to exit")
+    assert all(t.process is not None and t.process.returncode == 0 for t in stopped)  # drained, not SIGKILLed
+    assert not any(_cut_off(t) for t in tasks), {t.task_id: _cut_off(t) for t in tasks}
+    assert all(local_system.ecs.agent.calls.get(t.task_id, 0) >= 2 for t in stopped)  # protected, then released
+
+
+def _stream(url: str, rate: float, seconds: float) -> list[str]:
+    """Orders at a steady rate; the ids of those accepted."""
+    ids = []
+    with httpx.Client(base_url=url, timeout=10) as client:
+        started = time.monotonic()
+        for n in range(int(rate * seconds)):
+            time.sleep(max(0.0, started + n / rate - time.monotonic()))
+            answer = client.post(contract.ASYNC_ORDERS_PATH, json=ORDER)
+            if answer.status_code == 202:
+                ids.append(answer.json()["order_id"])
+    return ids
 
 
 def test_the_alarm_loop_feeds_queue_metrics_and_relays_readable_alerts(local_system: LocalSystem) -> None:
