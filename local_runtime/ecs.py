@@ -10,7 +10,9 @@ A reconciliation loop makes the processes follow the control plane (moto's ECS):
 more or fewer when `desiredCount` changes (`ops.prescale`, auto-scaling), a task that exits is replaced, and a task
 is stopped as ECS stops it (out of its load balancer first, SIGTERM, SIGKILL after the container's stopTimeout).
 Scale-in stops tasks without scale-in protection first (newest first); a protected task is stopped only once it
-unprotects or its protection expires (`local_runtime.agent` serves each task's ECS_AGENT_URI).
+unprotects or its protection expires (`local_runtime.agent` serves each task's ECS_AGENT_URI). The task metadata
+endpoint (ECS_CONTAINER_METADATA_URI_V4) is not served: its CPU limit (0.25 vCPU) is not enforced here, so a task
+sizing itself by it would hold back on a core it does have; tasks fall back to their cgroup, as outside ECS.
 A service with a load balancer gets one local URL (`local_runtime.proxy`) spreading connections over its healthy tasks.
 """
 
