@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -99,7 +100,8 @@ def test_a_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    args = LocalArgs(config={"paymentSeconds": 0.5, "paymentDeclineRate": 0, "alarmProfile": "flashsale"},
+    args = LocalArgs(config={"paymentSeconds": 0.5, "paymentDeclineRate": 0, "alarmProfile": "flashsale",
+                             "acceptableLatencySeconds": 5},
                      env_overrides={contract.ENV_DRAIN_SECONDS: "0.05"},
                      directory=tmp_path_factory.mktemp("local"), feed_seconds=0.2)
     with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as system:
@@ -201,29 +203,25 @@ def _stream(url: str, rate: float, seconds: float) -> list[str]:
     return ids
 
 
-def test_the_alarm_loop_feeds_queue_metrics_and_relays_readable_alerts(local_system: LocalSystem) -> None:
-    """What the local runtime does in place of AWS: the queue's depth reaches CloudWatch, the deployed alarm fires,
-    and the notifier (the Lambda's module, with its environment as deployed) turns it into a readable alert."""
+def test_the_alarm_loop_pages_on_expected_wait_with_the_tasks_to_add(local_system: LocalSystem) -> None:
+    """What the local runtime does in place of AWS: the queue's depth and the worker service's running tasks reach
+    CloudWatch, the deployed expected-wait alarm (metric math) is evaluated and fires, and the notifier (the Lambda's
+    module, with its environment as deployed) turns it into a readable page that says how many tasks to add."""
     outputs = local_system.outputs
     inbox = subscribed_queue(outputs[contract.OUTPUT_ALERTS_TOPIC_ARN], "loop-inbox", raw=False)
+    warning = contract.alarm_name(outputs[contract.OUTPUT_ALARM_PREFIX], "expected_wait_warning")
+    # One task of 20 workers pays 40 orders/s at 0.5 s: a burst of 600 waits ~15 s at first, over the 5 s target.
+    with httpx.Client(base_url=outputs[contract.OUTPUT_ASYNC_URL], timeout=10) as client, \
+            ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).status_code, range(600)))
+    assert answers.count(202) >= 500
     sqs = aws.client("sqs")
-    stopped = aws.client("ecs").update_service(cluster=outputs[contract.OUTPUT_CLUSTER_NAME],
-                                               service=outputs[contract.OUTPUT_WORKER_SERVICE_NAME], desiredCount=0)
-    assert stopped["service"]["desiredCount"] == 0
-    wait_for(lambda: not local_system.ecs.service("worker").running(), 40, "no worker task")
-    for batch in range(51):  # 510 waiting: over the flash-sale profile's warning (500)
-        sqs.send_message_batch(QueueUrl=outputs[contract.OUTPUT_QUEUE_URL], Entries=[
-            {"Id": str(n), "MessageBody": json.dumps({"order_id": f"o-{batch}-{n}"})} for n in range(10)])
-    warning = contract.alarm_name(outputs[contract.OUTPUT_ALARM_PREFIX], "queue_depth_warning")
 
     def relayed() -> list[str]:
         found = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
         return [json.loads(m["Body"])["Message"] for m in found
                 if json.loads(m["Body"]).get("Subject", "").startswith(f"[WARNING] ALARM: {warning}")]
 
-    try:
-        [body] = wait_for(relayed, 30, "the queue-depth alert")
-    finally:
-        sqs.purge_queue(QueueUrl=outputs[contract.OUTPUT_QUEUE_URL])
-        time.sleep(0.5)
-    assert "Current value:    510" in body and "Threshold:        > 500" in body
+    [body] = wait_for(relayed, 30, "the expected-wait page")
+    assert "Threshold:        > 5 s" in body and "(1 running;" in body
+    assert re.search(r"Tasks to add:     [1-9]\d* \(1 running; \d+ bring the wait to 5 s", body), body
