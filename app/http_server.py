@@ -39,7 +39,7 @@ class _Refused(Exception):
 
 
 def raw_response(status: int, error: str, *, retry_after: bool = False) -> bytes:
-    body = json.dumps({"error": error}).encode()
+    body = json.dumps({"error": error}, separators=(",", ":")).encode()
     extra = b"retry-after: 1\r\n" if retry_after else b""
     return (STATUS_LINE[status] + b"content-type: application/json\r\ncontent-length: " + str(len(body)).encode()
             + b"\r\nconnection: close\r\n" + extra + b"\r\n" + body)
