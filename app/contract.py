@@ -30,6 +30,7 @@ ENV_PAYMENT_SLOTS: Final = "PAYMENT_SLOTS"
 ENV_REQUEST_TIMEOUT_SECONDS: Final = "REQUEST_TIMEOUT_SECONDS"
 ENV_ALERTS_TOPIC_ARN: Final = "ALERTS_TOPIC_ARN"  # the alarm notifier publishes readable alerts here
 ENV_ALARM_EVENTS_QUEUE_URL: Final = "ALARM_EVENTS_QUEUE_URL"  # local runtime: the queue the notifier polls
+ENV_ALERT_WEBHOOK_URL: Final = "ALERT_WEBHOOK_URL"  # notifier: optional chat webhook (the stack's secret alertWebhookUrl)
 ENV_MAX_IN_FLIGHT: Final = "MAX_IN_FLIGHT"  # receiver: requests in flight beyond this are shed with 503
 ENV_DRAIN_SECONDS: Final = "DRAIN_SECONDS"  # worker: how long SIGTERM waits for in-flight payments
 ENV_HEARTBEAT_FILE: Final = "HEARTBEAT_FILE"  # worker: touched while it polls; the container health check reads it

@@ -2,9 +2,10 @@
 
 Creates: the alarm topic (alarm and OK actions publish raw alarm JSON here; encrypted with a customer-managed KMS key,
 because CloudWatch cannot publish to a topic under the AWS managed SNS key), the alerts topic (readable messages;
-e-mail subscriptions from `alertEmails`, an HTTPS subscription when the secret `alertWebhookUrl` is set), and the
-notifier Lambda (`app.notifier.handler`) that turns each alarm into a readable message. The Lambda's role may only
-publish to the alerts topic and write its own log group.
+e-mail subscriptions from `alertEmails`), and the notifier Lambda (`app.notifier.handler`) that turns each alarm into
+a readable message and, when the secret `alertWebhookUrl` is set, posts it to that chat webhook itself (a chat webhook
+cannot confirm an SNS HTTPS subscription). The Lambda's role may only publish to the alerts topic and write its own
+log group.
 """
 
 from __future__ import annotations
@@ -78,11 +79,6 @@ class Alerts(pulumi.ComponentResource):
             aws.sns.TopicSubscription(
                 f"{name}-email-{email}", topic=self.alerts_topic.arn, protocol="email", endpoint=email, opts=child
             )
-        if args.webhook_url is not None:
-            aws.sns.TopicSubscription(
-                f"{name}-webhook", topic=self.alerts_topic.arn, protocol="https", endpoint=args.webhook_url, opts=child
-            )
-
         logs = aws.cloudwatch.LogGroup(f"{name}-notifier-logs", retention_in_days=LOG_RETENTION_DAYS, opts=child)
         role = service_role(f"{name}-notifier-role", "lambda.amazonaws.com", child)
         inline_policy(
@@ -102,7 +98,9 @@ class Alerts(pulumi.ComponentResource):
             role=role.arn,
             code=code,
             timeout=NOTIFIER_TIMEOUT_SECONDS,
-            environment={"variables": {contract.ENV_ALERTS_TOPIC_ARN: self.alerts_topic.arn}},
+            # The webhook URL stays a secret: Pulumi keeps the variable encrypted in its state, Lambda at rest.
+            environment={"variables": {contract.ENV_ALERTS_TOPIC_ARN: self.alerts_topic.arn}
+                         | ({contract.ENV_ALERT_WEBHOOK_URL: args.webhook_url} if args.webhook_url is not None else {})},
             logging_config={"log_format": "Text", "log_group": logs.name},
             opts=child,
         )

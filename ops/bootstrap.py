@@ -2,7 +2,7 @@
 
 From the shared contract: the order topic; the order queue and its DLQ (the report's settings, maxReceiveCount 3);
 the topic->queue subscription with raw delivery; the queue policy admitting only that topic; the orders table
-(on-demand); the alerts topic (people), the alarm topic (raw alarm JSON) with a local `alarm-events` queue subscribed
+(on-demand, TTL on the idempotency records' expiry attribute); the alerts topic (people), the alarm topic (raw alarm JSON) with a local `alarm-events` queue subscribed
 to it for the local notifier; and the CloudWatch alarms of the chosen profile. It writes the same output keys
 `pulumi stack output --json` gives, so the ops scripts read a local file exactly as they read a real stack.
 """
@@ -91,6 +91,10 @@ def _table(dynamodb: Any, name: str) -> None:
         if e.response.get("Error", {}).get("Code") != "ResourceInUseException":
             raise
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # enabling it twice is an error on AWS
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": contract.IDEMPOTENCY_TTL_ATTRIBUTE})
 
 
 def bootstrap(args: BootstrapArgs) -> dict[str, Any]:
