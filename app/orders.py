@@ -46,7 +46,7 @@ class OrderRequest(BaseModel):
 
     def canonical_json(self) -> str:
         """The payload in one spelling (field order, number format), for the idempotency fingerprint."""
-        return self.model_dump_json()
+        return self.model_dump_json(include={"customer_id", "items"})
 
 
 class Order(OrderRequest):
