@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from ops.bootstrap import BootstrapArgs, bootstrap
 from ops.emulators import Emulator
 from ops.services import Service
 from tests.conftest import ROOT
-from tests.faults_helpers import CONNECTION_ERROR, Stream, paid_twice, settle
+from tests.faults_helpers import CONNECTION_ERROR, RetryingStream, Stream, orders_per_key, paid_twice, settle
 from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -106,6 +107,31 @@ def test_receiver_sigkilled_and_restarted_never_acknowledges_a_lost_order(system
     print(f"answers: {dict(stream.answers)}; records of unacknowledged orders: {len(orphans)}")
     assert stream.count(CONNECTION_ERROR) > 0  # clients saw the crash as errors, not as 202s
     assert tally.accepted >= 200 and tally.lost == 0 and tally.duplicated == 0
+
+
+def test_clients_retrying_with_their_key_through_a_receiver_stall_get_one_order_each(system: System) -> None:  # noqa: F811
+    """Clients time out after 50 ms and retry with the same Idempotency-Key while the receiver is stalled (SIGSTOP
+    for 1.5 s): their requests pile up and all arrive when it resumes. Each key must end as exactly one order, the one
+    its 202 named, paid once."""
+    receiver = system.start("receiver")
+    system.start("worker", **WORKER)
+    assert receiver.process is not None
+    with RetryingStream(receiver.url) as stream:
+        time.sleep(4)
+        receiver.process.send_signal(signal.SIGSTOP)
+        time.sleep(1.5)
+        receiver.process.send_signal(signal.SIGCONT)
+        time.sleep(4)
+    tally = settle(system, stream.accepted)
+    found = orders_per_key(system, stream.keys)
+    duplicated_orders = sum(len(ids) - 1 for ids in found.values() if len(ids) > 1)
+    print(f"answers: {dict(stream.answers)}; attempts {stream.attempts} for {len(stream.keys)} keys; "
+          f"duplicated orders={duplicated_orders}")
+    assert stream.count("timeout") > 0  # the stall really made clients time out and retry
+    assert stream.attempts > len(stream.keys)
+    assert duplicated_orders == 0
+    assert all(found[key] == {order_id} for key, order_id in stream.keys.items())
+    assert tally.accepted >= 100 and tally.lost == 0 and tally.duplicated == 0
 
 
 @pytest.fixture
