@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from app import aws, contract
-from app.orders import parse_order
+from app.orders import Order, parse_order
 from app.store import OrderStore
 from app.worker import MAX_BACKOFF_SECONDS
 from ops.bootstrap import BootstrapArgs, bootstrap
@@ -197,7 +197,7 @@ def test_payments_outliving_the_visibility_timeout_are_not_paid_twice(system: Sy
     template = parse_order(ORDER)
     for order_id in duplicates:  # as SNS may deliver a message twice
         aws.client("sqs").send_message(QueueUrl=system.outputs[contract.OUTPUT_QUEUE_URL],
-                                       MessageBody=dataclasses.replace(template, order_id=order_id).to_json())
+                                       MessageBody=Order.new(template, order_id).to_json())
     tally = settle(system, stream.accepted)
     handed_out = [e["order_id"] for w in workers for e in events(w, "processing")]
     second_delivery = [e["order_id"] for w in workers for e in events(w, "skipped") + events(w, "duplicate_payment")]
