@@ -162,7 +162,7 @@ class Idempotency:
             record = Record(scope=scope, state=IN_FLIGHT, order_id=str(uuid.uuid4()),
                             fingerprint=payload_fingerprint, token=token, lease_until=now + LEASE_SECONDS,
                             expires_at=now + contract.IDEMPOTENCY_KEEP_SECONDS)
-            found = await self.call(self.records.put_new, record, now)
+            found: Record | None = await self.call(self.records.put_new, record, now)
             if found is None:
                 claimed = record
             elif found.fingerprint != payload_fingerprint:

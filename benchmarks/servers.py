@@ -73,7 +73,7 @@ def serve(candidate: str, port: int) -> None:
 
         config = Config()
         config.bind, config.keep_alive_timeout, config.loglevel = [f"127.0.0.1:{port}"], 75, "WARNING"
-        asyncio.run(hypercorn_serve(app, config))  # type: ignore[arg-type]
+        asyncio.run(hypercorn_serve(app, config))
 
 
 @dataclass(frozen=True)
@@ -116,20 +116,21 @@ def _seen(sock: socket.socket, wait: float) -> str:
 
 def _probe(port: int, name: str) -> str:
     head = b"POST /orders/async HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    length = b"Content-Length: %d\r\n\r\n" % len(ORDER)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         try:
             if name == "stalled header line":
                 sock.sendall(head[:40])
             elif name == "stalled body":
-                sock.sendall(head + b"Content-Length: %d\r\n\r\n" % len(ORDER) + ORDER[:30])
+                sock.sendall(head + length + ORDER[:30])
             elif name == "idle keep-alive":
                 sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            elif name == "1 MiB header":
-                sock.sendall(head + b"X-Big: " + b"a" * (1 << 20) + b"\r\nContent-Length: 0\r\n\r\n")
+            elif name == "1 MiB header":  # with a valid order: 202 means the headers were taken
+                sock.sendall(head + b"X-Big: " + b"a" * (1 << 20) + b"\r\n" + length + ORDER)
             elif name == "10,000 headers":
-                sock.sendall(head + b"".join(b"X-%d: v\r\n" % i for i in range(10_000)) + b"Content-Length: 0\r\n\r\n")
+                sock.sendall(head + b"".join(b"X-%d: v\r\n" % i for i in range(10_000)) + length + ORDER)
             elif name == "order + garbage":
-                sock.sendall(head + b"Content-Length: %d\r\n\r\n" % len(ORDER) + ORDER + b"GARBAGE\r\n\r\n")
+                sock.sendall(head + length + ORDER + b"GARBAGE\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass
         return _seen(sock, PROBE_SECONDS)
