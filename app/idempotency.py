@@ -181,22 +181,22 @@ class Idempotency:
         try:
             answer = await attempt(claimed.order_id, resumed)
         except BaseException:
-            await self._quietly(self.records.delete, scope, token)
+            await self._quietly(scope, self.records.delete, scope, token)
             raise
         if answer.remember:
             done = replace(claimed, state=DONE, answer=answer)
-            await self._quietly(self.records.put_over, done, token)
+            await self._quietly(scope, self.records.put_over, done, token)
         else:
-            await self._quietly(self.records.delete, scope, token)
+            await self._quietly(scope, self.records.delete, scope, token)
         return answer
 
-    async def _quietly(self, function: Callable[..., T], *args: Any) -> None:
+    async def _quietly(self, scope: str, function: Callable[..., T], *args: Any) -> None:
         """Record bookkeeping after the attempt: a failure here must not change the answer already decided (the
         claim then expires with its lease, and a retry resumes it under the same order id)."""
         try:
             await self.call(function, *args)
         except (BotoCoreError, ClientError) as e:
-            logs.event("idempotency_record_failed", f"[IDEMPOTENCY] could not update the record of {args[0]}: {e}",
+            logs.event("idempotency_record_failed", f"[IDEMPOTENCY] could not update the record of {scope}: {e}",
                        level="warning")
 
 

@@ -140,8 +140,8 @@ def build(settings: ReceiverSettings) -> BufferedBody:
     async def blocking(function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
 
-    records = DynamoRecords(aws.client("dynamodb", read_timeout=5, retries=1, max_pool_connections=settings.max_in_flight),
-                            settings.table)
+    dynamodb = aws.client("dynamodb", read_timeout=5, retries=1, max_pool_connections=settings.max_in_flight)
+    records = DynamoRecords(dynamodb, settings.table)
     idempotency = Idempotency(records, call=blocking)
 
     async def accept(order: Order, resumed: bool, started: float) -> Answer:

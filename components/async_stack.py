@@ -84,7 +84,7 @@ class AsyncOrderStack(pulumi.ComponentResource):
             attributes=[{"name": contract.ORDER_KEY, "type": "S"}],
             server_side_encryption={"enabled": True},
             point_in_time_recovery={"enabled": True},
-            # The receiver's Idempotency-Key records (items `idem#...`) expire after 24 h; orders have no such attribute.
+            # The receiver's Idempotency-Key records (`idem#...`) expire after 24 h; orders have no such attribute.
             ttl={"attribute_name": contract.IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True},
             opts=child,
         )

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from app import contract
+from app.idempotency import RECORD_PREFIX
 from app.orders import MAX_CUSTOMER_ID
 from ops.services import Service
 from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
@@ -145,8 +146,8 @@ def test_an_order_followed_by_garbage_still_gets_its_answer_and_its_key_recovers
     retry = httpx.post(receiver.url + contract.ASYNC_ORDERS_PATH, json=ORDER,
                        headers={contract.IDEMPOTENCY_KEY_HEADER: "framing-1"})
     assert retry.status_code == 202 and retry.json()["order_id"] == first["order_id"]
-    assert [o[contract.ORDER_KEY] for o in system.orders() if not o[contract.ORDER_KEY].startswith("idem#")] == [
-        first["order_id"]]
+    orders = [o[contract.ORDER_KEY] for o in system.orders() if not o[contract.ORDER_KEY].startswith(RECORD_PREFIX)]
+    assert orders == [first["order_id"]]
     assert system.queue_counts() == (1, 0)  # published once
 
 
