@@ -110,18 +110,6 @@ class QueueSettings:
     def redrive_policy(self, dlq_arn: str) -> str:
         return json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.max_receive_count})
 
-    def queue_attributes(self, dlq_arn: str) -> dict[str, str]:
-        """The order queue's attributes in the form SQS CreateQueue/SetQueueAttributes take them."""
-        return {
-            "VisibilityTimeout": str(self.visibility_timeout_seconds),
-            "MessageRetentionPeriod": str(self.message_retention_seconds),
-            "ReceiveMessageWaitTimeSeconds": str(self.receive_wait_time_seconds),
-            "RedrivePolicy": self.redrive_policy(dlq_arn),
-        }
-
-    def dlq_attributes(self) -> dict[str, str]:
-        return {"MessageRetentionPeriod": str(self.dlq_retention_seconds)}
-
 
 ORDER_QUEUE: Final = QueueSettings()
 
@@ -288,7 +276,7 @@ ALARM_KEYS: Final = tuple(f.name for f in fields(AlarmThresholds))
 
 
 def alarm_name(prefix: str, key: str) -> str:
-    """Physical alarm name, shared by the Pulumi program, the local bootstrap and `ops.alarms`."""
+    """Physical alarm name, shared by the Pulumi program, `ops.alarms` and the notifier."""
     return f"{prefix}-{key.replace('_', '-')}"
 
 
@@ -340,8 +328,10 @@ OUTPUT_DASHBOARD_URL: Final = "dashboardUrl"
 OUTPUT_ALARM_PREFIX: Final = "alarmPrefix"
 OUTPUT_WORKER_COUNT: Final = "workerCount"
 OUTPUT_PAYMENT_SECONDS: Final = "paymentSeconds"
-# Local runtime only (ops.bootstrap): the queue subscribed to the alarm topic that the local notifier reads.
-OUTPUT_ALARM_EVENTS_QUEUE_URL: Final = "alarmEventsQueueUrl"
+# Local runtime only (local_runtime.deployer): where the emulators answer, so ops commands reading a local outputs file reach
+# them without exporting anything.
+OUTPUT_LOCAL_ENDPOINT: Final = "awsEndpointUrl"
+OUTPUT_LOCAL_SERVICE_ENDPOINTS: Final = "awsServiceEndpoints"  # {"AWS_ENDPOINT_URL_ECS": url, ...}
 
 # --- The report's flash sale (Part II and V), the capacity planner's defaults ------------------------------------
 

@@ -35,7 +35,7 @@ def _integer(name: str, default: int, low: int, high: int) -> int:
 def _required(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
-        raise SettingsError(f"{name} is not set (the stack output or `python -m ops.bootstrap` gives it)")
+        raise SettingsError(f"{name} is not set (the Pulumi program sets it in the task definition)")
     return value
 
 

@@ -16,7 +16,7 @@ import httpx
 from app import contract
 from benchmarks.bed import SAMPLE_ORDER, Bed, cpu_seconds
 from ops.loadtest import LoadProfile, LoadResult, run_load
-from ops.services import Service
+from local_runtime.tasks import Task
 
 WARM_UP_ORDERS = 50
 FAILURES = ("timeout", "connection_error", "500")  # what overload must never produce
@@ -49,7 +49,7 @@ def _profile(rate: float, seconds: float) -> LoadProfile:
     return LoadProfile("benchmark", "async", rate=rate, duration_seconds=seconds, users=1, spawn_rate=1)
 
 
-def _load(receiver: Service, rate: float, seconds: float, results: Path) -> ReceiverLoad:
+def _load(receiver: Task, rate: float, seconds: float, results: Path) -> ReceiverLoad:
     before = cpu_seconds(receiver.pid)
     result: LoadResult = run_load(receiver.url, _profile(rate, seconds), results)
     cpu = cpu_seconds(receiver.pid) - before
@@ -72,7 +72,7 @@ async def _burst(url: str, requests: int) -> list[httpx.Response]:
                                       for _ in range(requests)))
 
 
-def retry_after_on_shed(receiver: Service, max_in_flight: int) -> bool:
+def retry_after_on_shed(receiver: Task, max_in_flight: int) -> bool:
     """Fire 3 x MAX_IN_FLIGHT requests at once: some must be shed, and every 503 must say when to retry."""
     responses = asyncio.run(_burst(receiver.url, 3 * max_in_flight))
     shed = [r for r in responses if r.status_code == 503]

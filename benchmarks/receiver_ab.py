@@ -2,7 +2,8 @@
 order, source tree against source tree (e.g. an export of main and this checkout), runs alternating so that other
 work on the machine hits them alike.
 
-Each run starts the receiver of one tree (`python -m app receiver`, cwd = that tree) against one shared ministack,
+Each run starts the receiver of one tree (`python -m app receiver`, cwd = that tree, with the deployed receiver
+task's environment) against the normal stack deployed once to the local emulators,
 warms it up, then offers the report's 60 orders/s for S seconds (open loop, from this process) and divides the
 receiver process's own CPU by the orders it accepted. `--key` sends every order with its own Idempotency-Key (a
 tree that ignores the header is measured as without it). The median over the rounds is printed per tree.
@@ -26,11 +27,9 @@ from pathlib import Path
 import httpx
 
 from app import contract
-from benchmarks.bed import PREFIX, SAMPLE_ORDER, cpu_seconds
+from benchmarks.bed import SAMPLE_ORDER, cpu_seconds, deployed_task_env
+from local_runtime.emulators import free_port
 from ops import stack
-from ops.bootstrap import BootstrapArgs, bootstrap
-from ops.emulators import Emulator, free_port
-from ops.services import service_env
 
 RATE = contract.REPORT_ARRIVAL_RATE
 WARM_UP_ORDERS = 50
@@ -90,9 +89,7 @@ def command(args: argparse.Namespace) -> int:
             raise stack.OpsError(f"{source} holds no app/receiver.py")
     logs = Path(tempfile.mkdtemp(prefix="flashsale-ab-"))
     figures: dict[str, list[float]] = {str(s): [] for s in sources}
-    with Emulator("ministack", log_path=logs / "ministack.log") as emulator:
-        os.environ.update(emulator.env())
-        env = service_env(emulator.env(), bootstrap(BootstrapArgs(prefix=PREFIX)))
+    with deployed_task_env("receiver", logs) as env:
         for n in range(args.rounds):
             for i, source in enumerate(sources):
                 stack.progress(f"round {n + 1}/{args.rounds}: {source}")

@@ -1,6 +1,7 @@
 """`python -m benchmarks.servers [--requests N] [--json]`: the HTTP server candidates for the web roles, compared.
 
-Each candidate serves the real receiver app (against a local ministack) in its own process: `ours` (uvicorn's
+Each candidate serves the real receiver app (the normal stack deployed to the local emulators, the receiver task's
+environment) in its own process: `ours` (uvicorn's
 httptools protocol with app.http_server's limits, what the services run), plain uvicorn with httptools or h11,
 hypercorn, and granian (candidates that are not installed are skipped; only `ours` is a project dependency). For each:
 the server's CPU per request (its process tree's own accounting over N POSTs answered 422 on 8 keep-alive
@@ -28,11 +29,11 @@ import httpx
 import psutil
 
 from app import contract
-from benchmarks.bed import PREFIX
+from benchmarks.bed import deployed_task_env
+from local_runtime.emulators import free_port
 from ops import stack
-from ops.bootstrap import BootstrapArgs, bootstrap
-from ops.emulators import Emulator, free_port
-from ops.services import ROOT, service_env
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PROBE_SECONDS = 3.0  # how long a probe waits for the server to close a stalled connection
 TIMEOUT_SETTING = 1  # seconds: the header timeout given to the candidates that have one
@@ -185,11 +186,9 @@ def command(args: argparse.Namespace) -> int:
         return 0
     logs = Path(tempfile.mkdtemp(prefix="flashsale-servers-"))
     installed = [c for c in CANDIDATES if c not in NEEDS or importlib.util.find_spec(NEEDS[c]) is not None]
-    with Emulator("ministack", log_path=logs / "ministack.log") as emulator:
-        os.environ.update(emulator.env())
-        outputs = bootstrap(BootstrapArgs(prefix=PREFIX))
-        env = service_env(emulator.env(), outputs, {contract.ENV_HEADER_TIMEOUT_SECONDS: str(TIMEOUT_SETTING),
-                                                    contract.ENV_BODY_TIMEOUT_SECONDS: str(TIMEOUT_SETTING)})
+    with deployed_task_env("receiver", logs) as task_env:
+        env = task_env | {contract.ENV_HEADER_TIMEOUT_SECONDS: str(TIMEOUT_SETTING),
+                          contract.ENV_BODY_TIMEOUT_SECONDS: str(TIMEOUT_SETTING)}
         figures = []
         for candidate in installed:
             stack.progress(f"{candidate}: {args.requests} requests x 3, then the probes")

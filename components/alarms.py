@@ -29,7 +29,6 @@ class AlarmsArgs:
 class Alarms(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("flashsale:monitoring:Alarms", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for spec in contract.ALARMS:
             if spec.subject not in args.subjects:
@@ -49,6 +48,8 @@ class Alarms(pulumi.ComponentResource):
                 treat_missing_data="notBreaching",
                 alarm_actions=[args.topic_arn],
                 ok_actions=[args.topic_arn],
-                opts=child,
+                # The name is set (ops.alarms finds alarms by it), so a replacement must delete the old alarm first:
+                # created first, the new one would be the old one updated, then deleted with it.
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )
         self.register_outputs({"alarm_names": [alarm.name for alarm in self.alarms.values()]})

@@ -2,6 +2,11 @@
 
 This is the one composing unit: it does the cross-wiring (image and network into the order stacks, their metrics into
 the alarms and the dashboard), so the components stay unaware of each other.
+
+Logical names are short and name the role (`sync`, `async-web`...): the stack is already in every URN, and
+autonamed physical names inherit the logical name plus 7 random characters, so an ALB or target group (32
+characters at most on AWS) fits whatever the project and stack are called. Only names that people or the ops
+commands look up carry the stack prefix (`flashsale-<stack>`): alarm names, the dashboard, task definition families.
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ class Deployment:
 def build() -> Deployment:
     s = load_settings()
     prefix = stack_prefix()
-    net = Network(f"{prefix}-net", NetworkArgs(https=s.https))
-    image = ServiceImage(f"{prefix}-image", ServiceImageArgs(context=APP_DIR))
+    net = Network("net", NetworkArgs(https=s.https))
+    image = ServiceImage("image", ServiceImageArgs(context=APP_DIR))
     placement = Placement(
         image=image.image_uri,
         region=s.region,
@@ -48,8 +53,9 @@ def build() -> Deployment:
         alb_security_group_id=net.alb_sg.id,
         tasks_security_group_id=net.tasks_sg.id,
         certificate_arn=s.certificate_arn,
+        name_prefix=prefix,
     )
-    alerts = Alerts(f"{prefix}-alerts", AlertsArgs(source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_url))
+    alerts = Alerts("alerts", AlertsArgs(source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_url))
 
     outputs: dict[str, pulumi.Input[object]] = {
         contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
@@ -60,7 +66,7 @@ def build() -> Deployment:
     sync = None
     if s.deploy_sync:
         sync = SyncOrderStack(
-            f"{prefix}-sync",
+            "sync",
             SyncOrderStackArgs(
                 placement=placement,
                 task_count=s.sync_task_count,
@@ -73,7 +79,7 @@ def build() -> Deployment:
     orders = None
     if s.deploy_async:
         orders = AsyncOrderStack(
-            f"{prefix}-async",
+            "async",
             AsyncOrderStackArgs(
                 placement=placement,
                 receiver_tasks=s.receiver_tasks,
@@ -99,7 +105,7 @@ def build() -> Deployment:
             contract.OUTPUT_PAYMENT_SECONDS: s.payment_seconds,
         }
 
-    Alarms(f"{prefix}-alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, subjects=subjects, topic_arn=alerts.alarm_topic_arn))
-    dashboard = Dashboard(f"{prefix}-dashboard", DashboardArgs(name=prefix, region=s.region, subjects=subjects))
+    Alarms("alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, subjects=subjects, topic_arn=alerts.alarm_topic_arn))
+    dashboard = Dashboard("dashboard", DashboardArgs(name=prefix, region=s.region, subjects=subjects))
     outputs[contract.OUTPUT_DASHBOARD_URL] = dashboard.url
     return Deployment(settings=s, sync=sync, orders=orders, outputs=outputs)

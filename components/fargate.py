@@ -43,6 +43,7 @@ class Placement:
     alb_security_group_id: pulumi.Input[str]
     tasks_security_group_id: pulumi.Input[str]
     certificate_arn: str = ""  # HTTPS on the ALBs when set
+    name_prefix: str = "flashsale"  # of the names set explicitly (task families): two stacks never share one
 
     def endpoint(self) -> PublicEndpointArgs:
         return PublicEndpointArgs(
@@ -111,7 +112,7 @@ class FargateService(pulumi.ComponentResource):
         }
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",
-            family=name,
+            family=f"{args.placement.name_prefix}-{name}",
             cpu=str(contract.TASK_CPU_UNITS),
             memory=str(contract.TASK_MEMORY_MB),
             network_mode="awsvpc",

@@ -1,8 +1,8 @@
 """`python -m ops.lab`: the lab report's experiments, measured on this machine, as a Markdown report with plots.
 
-Starts ministack and the services as ops.local does, applies the flash-sale alarm profile, then runs, with every
-duration divided and every rate multiplied by --time-scale K (so workers needed = rate x payment time, and orders per
-test, stay the report's): Part I (the sync service, normal and flash-sale load), Part III/V (the async receiver under
+Starts the local system as ops.local does (the normal stack deployed by the local deployer, its services on the local
+ECS) with the flash-sale alarm profile, then runs, with every duration divided and every rate multiplied by
+--time-scale K (so workers needed = rate x payment time, and orders per test, stay the report's): Part I (the sync service, normal and flash-sale load), Part III/V (the async receiver under
 the flash sale with 1, 5, 20, 100 and 200 workers; queue depth, drain, the worker's CPU and memory, next to
 ops.capacity's predictions) while the queue-depth alarms fire and clear and their notifications are captured as a
 person receives them. Everything it started is stopped on exit, on error and on Ctrl-C.
@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -23,20 +22,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from app import aws, contract, settings
-from ops import alarms, capacity, lab_report, loadtest, queue_metrics, stack
-from ops.bootstrap import BootstrapArgs, bootstrap, mute_false_dlq_alarm
-from ops.emulators import Emulator, EmulatorError
+from app import contract, settings
+from local_runtime.deployer import DeployError
+from local_runtime.ecs import LocalEcsError
+from local_runtime.emulators import EmulatorError
+from local_runtime.queue_metrics import FEED_SECONDS
+from local_runtime.system import LocalArgs, LocalError, LocalSystem
+from local_runtime.tasks import Task, TaskError
+from ops import alarms, capacity, lab_report, loadtest, stack
 from ops.lab_analysis import LevelWindow, epoch, in_queue, measure_level
 from ops.lab_report import LabResult, LevelResult, Notification, PartResult
 from ops.lab_watch import Watch, WatchArgs, queue_counts
-from ops.services import ROOT, Service, ServiceArgs, ServiceError, service_env
 
-PREFIX = "flashsale-lab"
+STACK = "normal"  # deployed with the flash-sale alarm profile; its syncTaskCount is the report's 2 tasks
 DEFAULT_SCALE = 2.0  # 120 orders/s: one receiver process beside ministack, the worker and Locust on 2 cores
 SAMPLE_SECONDS = 0.25  # queue depth and worker CPU/RSS
-FEED_SECONDS = float(queue_metrics.parser().get_default("interval"))  # the feeder's period, before scaling
-SYNC_SLOTS = contract.CONFIG_DEFAULTS["syncTaskCount"] * contract.SERVICE_DEFAULTS.payment_slots  # the report's 2 tasks
 DEPTH_ALARMS = ("queue_depth_warning", "queue_depth_critical")
 QUIET_SECONDS = 2.0  # notifications: the inbox is read until it stays empty this long
 
@@ -74,11 +74,14 @@ def scaled(profile: loadtest.LoadProfile, args: LabArgs) -> loadtest.LoadProfile
                    timeout_seconds=profile.timeout_seconds / args.time_scale)
 
 
-def service_settings(args: LabArgs) -> dict[str, str]:
+def local_args(args: LabArgs) -> LocalArgs:
+    """The stack as deployed, with its payment time scaled (a config key, as `pulumi config set` would set it) and,
+    LOCAL ONLY, the sync service's request deadline scaled with it (the program leaves it at its default)."""
     d = contract.SERVICE_DEFAULTS
-    return {contract.ENV_PAYMENT_SECONDS: repr(d.payment_seconds / args.time_scale),
-            contract.ENV_REQUEST_TIMEOUT_SECONDS: repr(d.request_timeout_seconds / args.time_scale),
-            contract.ENV_PAYMENT_SLOTS: str(SYNC_SLOTS)}
+    return LocalArgs(stack=STACK, config={"paymentSeconds": d.payment_seconds / args.time_scale,
+                                          "alarmProfile": "flashsale"},
+                     env_overrides={contract.ENV_REQUEST_TIMEOUT_SECONDS: repr(d.request_timeout_seconds / args.time_scale)},
+                     directory=args.results, feed_seconds=FEED_SECONDS / args.time_scale)
 
 
 class Lab:
@@ -90,45 +93,46 @@ class Lab:
         self.logs.mkdir(parents=True, exist_ok=True)
         stack.progress(f"lab: time scale {args.time_scale:g} (payment {3 / args.time_scale:g} s, flash sale "
                        f"{60 * args.sale_fraction / args.time_scale:g} s at {60 * args.time_scale:g} orders/s)")
-        emulator = stack_.enter_context(Emulator("ministack", log_path=self.logs / "ministack.log"))
-        aws_env = emulator.env()
-        os.environ.update(aws_env)
-        self.outputs = bootstrap(BootstrapArgs(prefix=PREFIX))
-        self.cloudwatch, self.sqs, self.sns = aws.client("cloudwatch"), aws.client("sqs"), aws.client("sns")
-        self.profile_changes = alarms.apply_profile(self.cloudwatch, PREFIX, "flashsale")
-        self.periods = alarms.shorten_periods(self.cloudwatch, PREFIX, args.time_scale)
-        mute_false_dlq_alarm(PREFIX)
+        self.system = stack_.enter_context(LocalSystem(local_args(args)))
+        os.environ.update(self.system.env())
+        self.outputs = self.system.outputs
+        endpoints = self.system.endpoints
+        self.cloudwatch, self.sqs, self.sns = (endpoints.client(s) for s in ("cloudwatch", "sqs", "sns"))
+        self.prefix = str(self.outputs[contract.OUTPUT_ALARM_PREFIX])
+        self.periods = alarms.shorten_periods(self.cloudwatch, self.prefix, args.time_scale)
         self.inbox = self._inbox()
-        self.env = service_env(aws_env, self.outputs, service_settings(args))
-        self.sync = stack_.enter_context(Service(ServiceArgs("sync", self.env, self.logs / "sync.log")))
-        self.receiver = stack_.enter_context(Service(ServiceArgs("receiver", self.env, self.logs / "receiver.log")))
-        relay = self._relay()
-        stack_.callback(_stop_process, relay)
+        self._stop_worker_service(endpoints.client("ecs"))
+        self.workers = self.system.ecs.service("worker").spec
         self.stack = stack_
+
+    def _stop_worker_service(self, ecs: Any) -> None:
+        """The lab runs its own worker task per level (the report's `terraform apply -var worker_count=N`: the same
+        task definition with another WORKER_COUNT), so the deployed worker service is set to 0 tasks."""
+        ecs.update_service(cluster=self.outputs[contract.OUTPUT_CLUSTER_NAME],
+                           service=self.outputs[contract.OUTPUT_WORKER_SERVICE_NAME], desiredCount=0)
+        deadline = time.monotonic() + 60
+        while self.system.ecs.service("worker").running():
+            if time.monotonic() > deadline:
+                raise LabError("the worker service did not stop within 60 s")
+            time.sleep(0.2)
 
     def _inbox(self) -> str:
         """A queue subscribed to the alerts topic: what a person's mailbox would receive (SNS envelope: subject)."""
         topic = self.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
-        url = str(self.sqs.create_queue(QueueName=f"{PREFIX}-inbox")["QueueUrl"])
+        url = str(self.sqs.create_queue(QueueName=f"{self.prefix}-lab-inbox")["QueueUrl"])
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(contract.queue_policy(arn, topic))})
         self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
         return url
 
-    def _relay(self) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "app.notifier", "--wait", "1",
-                   "--queue-url", self.outputs[contract.OUTPUT_ALARM_EVENTS_QUEUE_URL],
-                   "--alerts-topic-arn", self.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]]
-        with open(self.logs / "notifier.log", "ab") as log:
-            return subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-
     def run(self) -> LabResult:
         parts = [self._part_one(name) for name in loadtest.PROFILE_NAMES]
         levels = [self._level(workers) for workers in self.args.levels]
-        return LabResult(args=self.args, parts=parts, levels=levels, profile_changes=self.profile_changes,
+        sync = self.system.ecs.service("sync")
+        slots = len(sync.tasks) * int(sync.spec.env.get(contract.ENV_PAYMENT_SLOTS, contract.SERVICE_DEFAULTS.payment_slots))
+        return LabResult(args=self.args, parts=parts, levels=levels,
                          periods=self.periods, feed_seconds=FEED_SECONDS / self.args.time_scale,
-                         sync_slots=SYNC_SLOTS, quick_changes=QUICK_CHANGES if self.args.quick else ())
+                         sync_slots=slots, quick_changes=QUICK_CHANGES if self.args.quick else ())
 
     def _load(self, url: str, name: str, endpoint: str, directory: str) -> PartResult:
         profile = loadtest.profile(name, endpoint)
@@ -139,7 +143,7 @@ class Lab:
 
     def _part_one(self, name: str) -> PartResult:
         stack.progress(f"lab: Part I, sync service, {name} profile")
-        return self._load(self.sync.url, name, "sync", f"sync-{name}")
+        return self._load(self.outputs[contract.OUTPUT_SYNC_URL], name, "sync", f"sync-{name}")
 
     def _level(self, workers: int) -> LevelResult:
         args = self.args
@@ -147,13 +151,12 @@ class Lab:
         queue_url = self.outputs[contract.OUTPUT_QUEUE_URL]
         if sum(queue_counts(self.sqs, queue_url)):
             self.sqs.purge_queue(QueueUrl=queue_url)
-        env = self.env | {contract.ENV_WORKER_COUNT: str(workers)}
-        worker = Service(ServiceArgs("worker", env, self.logs / f"worker-{workers}.log")).start()
-        watch = Watch(WatchArgs(queue_url=queue_url, dlq_url=self.outputs[contract.OUTPUT_DLQ_URL],
-                                worker_pid=worker.pid, sample_seconds=SAMPLE_SECONDS,
-                                feed_seconds=FEED_SECONDS / args.time_scale), self.sqs, self.cloudwatch).start()
+        worker: Task = self.workers.task(self.logs / f"worker-{workers}.log",
+                                         {contract.ENV_WORKER_COUNT: str(workers)}).start()
+        watch = Watch(WatchArgs(queue_url=queue_url, worker_pid=worker.pid, sample_seconds=SAMPLE_SECONDS),
+                      self.sqs).start()
         try:
-            part = self._load(self.receiver.url, "flashsale", "async", f"async-{workers}-workers")
+            part = self._load(self.outputs[contract.OUTPUT_ASYNC_URL], "flashsale", "async", f"async-{workers}-workers")
             sent = [r.sent_at for r in part.records if r.outcome != "not_sent"]
             sale_start, sale_end = min(sent), max(sent)
             prediction = self._plan().levels[args.levels.index(workers)]
@@ -207,7 +210,7 @@ class Lab:
         deadline = time.time() + timeout
         while True:
             firing = [a["AlarmName"] for a in self.cloudwatch.describe_alarms(
-                AlarmNamePrefix=f"{PREFIX}-", StateValue="ALARM")["MetricAlarms"]]
+                AlarmNamePrefix=f"{self.prefix}-", StateValue="ALARM")["MetricAlarms"]]
             if not firing:
                 break
             if time.time() > deadline:
@@ -229,16 +232,6 @@ class Lab:
             if messages:
                 quiet_until = time.time() + QUIET_SECONDS
         return sorted(found, key=lambda n: n.at)
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _interrupted(*_: Any) -> NoReturn:
@@ -270,7 +263,7 @@ def command(ns: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         result = run_lab(args)
-    except (EmulatorError, ServiceError, settings.SettingsError) as e:
+    except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, settings.SettingsError) as e:
         raise LabError(str(e)) from None
     files = lab_report.write(result, args.results)
     elapsed = time.monotonic() - started

@@ -71,7 +71,6 @@ class LabResult:
     args: LabArgs
     parts: list[PartResult]
     levels: list[LevelResult]
-    profile_changes: list[dict[str, Any]]
     periods: dict[str, int]
     feed_seconds: float
     sync_slots: int
@@ -207,12 +206,12 @@ def resources(levels: Sequence[LevelResult]) -> list[str]:
 
 def alarm_section(result: LabResult) -> list[str]:
     k = result.args.time_scale
-    lines = [f"Profile `flashsale` applied (`ops.alarms.apply_profile`): "
-             + ", ".join(f"{c['key']} {c['old']:g} -> {c['new']:g}" for c in result.profile_changes
-                         if c["old"] != c["new"]) + ".",
-             f"Alarm periods divided by {k:g} (`ops.alarms.shorten_periods`): "
-             + ", ".join(sorted({f'{v} s' for v in result.periods.values()})) + f"; the local metrics feeder "
-             f"(`ops.queue_metrics.publish`) ran every {result.feed_seconds:g} s during Part V.", ""]
+    flash = contract.ALARM_PROFILES["flashsale"]
+    lines = [f"The stack deployed with `alarmProfile=flashsale` (queue depth warning > {flash.queue_depth_warning:g}, "
+             f"critical > {flash.queue_depth_critical:g}). Alarm periods divided by {k:g} "
+             "(`ops.alarms.shorten_periods`): " + ", ".join(sorted({f'{v} s' for v in result.periods.values()}))
+             + f"; the local runtime's metrics feeder (`local_runtime.queue_metrics`) ran every "
+             f"{result.feed_seconds:g} s.", ""]
     notes = [(lv.workers, n) for lv in result.levels for n in lv.notifications]
     rows = [(str(w), f"T+{(n.at - n.since) * k:,.0f} s", datetime.fromtimestamp(n.at).strftime("%H:%M:%S"), n.subject)
             for w, n in notes]

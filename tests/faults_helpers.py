@@ -18,7 +18,7 @@ from types import TracebackType
 import httpx
 
 from app import contract
-from ops.services import Service
+from local_runtime.tasks import Task
 from tests.helpers import ORDER, System, wait_for
 
 RATE = 20.0  # orders per second, the report's flash-sale rate (Part I, 1.5)
@@ -132,7 +132,7 @@ def orders_per_key(system: System, keys: dict[str, str]) -> dict[str, set[str]]:
     return found
 
 
-def payment_counts(workers: list[Service]) -> Counter[str]:
+def payment_counts(workers: list[Task]) -> Counter[str]:
     """Committed payments per order id across every worker's log (a worker logs a payment once its conditional status
     write committed it; a voided second delivery logs `duplicate_payment` instead)."""
     return Counter(event["order_id"] for worker in workers for event in worker.events()
@@ -140,7 +140,7 @@ def payment_counts(workers: list[Service]) -> Counter[str]:
 
 
 def paid_twice(system: System, order_ids: list[str]) -> set[str]:
-    paid = payment_counts([s for s in system.services if s.role == "worker"])
+    paid = payment_counts([s for s in system.tasks if s.role == "worker"])
     return {o for o in order_ids if paid[o] > 1}
 
 

@@ -1,4 +1,4 @@
-"""The shared contract is internally consistent: the Pulumi program, the bootstrap and ops all lean on it."""
+"""The shared contract is internally consistent: the Pulumi program, the services and ops all lean on it."""
 
 from __future__ import annotations
 
@@ -32,12 +32,10 @@ def test_config_defaults_are_within_their_own_ranges() -> None:
 
 
 def test_queue_settings_are_the_reports() -> None:
-    attributes = contract.ORDER_QUEUE.queue_attributes("arn:aws:sqs:us-west-2:1:dlq")
-    assert attributes["VisibilityTimeout"] == "30"
-    assert attributes["MessageRetentionPeriod"] == "345600"
-    assert attributes["ReceiveMessageWaitTimeSeconds"] == "20"
-    assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": "arn:aws:sqs:us-west-2:1:dlq",
-                                                      "maxReceiveCount": 3}
+    q = contract.ORDER_QUEUE
+    assert (q.visibility_timeout_seconds, q.message_retention_seconds, q.receive_wait_time_seconds) == (30, 345_600, 20)
+    assert json.loads(q.redrive_policy("arn:aws:sqs:us-west-2:1:dlq")) == {
+        "deadLetterTargetArn": "arn:aws:sqs:us-west-2:1:dlq", "maxReceiveCount": 3}
 
 
 def test_queue_policy_admits_only_its_topic() -> None:

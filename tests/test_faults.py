@@ -27,12 +27,11 @@ from app import aws, contract
 from app.orders import Order, parse_order
 from app.store import OrderStore
 from app.worker import MAX_BACKOFF_SECONDS
-from ops.bootstrap import BootstrapArgs, bootstrap
-from ops.emulators import Emulator
-from ops.services import Service
+from local_runtime.emulators import Emulator
+from local_runtime.tasks import Task
 from tests.conftest import ROOT
 from tests.faults_helpers import CONNECTION_ERROR, RetryingStream, Stream, orders_per_key, paid_twice, settle
-from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
+from tests.helpers import ORDER, System, own_data_plane, system, wait_for  # noqa: F401
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -45,29 +44,28 @@ def set_visibility(outputs: dict[str, str], seconds: int) -> None:
                                            Attributes={"VisibilityTimeout": str(seconds)})
 
 
-def events(service: Service, name: str) -> list[dict[str, Any]]:
+def events(service: Task, name: str) -> list[dict[str, Any]]:
     return [e for e in service.events() if e.get("event") == name]
 
 
-def unfinished(worker: Service) -> set[str]:
+def unfinished(worker: Task) -> set[str]:
     """Orders this worker started paying and never finished (in flight, or cut off by a kill)."""
     finished = {e["order_id"] for e in worker.events() if e.get("event", "").startswith("payment_")}
     return {e["order_id"] for e in events(worker, "processing")} - finished
 
 
-def backoff_delays(worker: Service) -> list[float]:
+def backoff_delays(worker: Task) -> list[float]:
     """The delays the worker chose after failed receives, from its log lines (`... retrying in 1.3s`)."""
     found = (re.search(r"retrying in ([\d.]+)s", e["msg"]) for e in events(worker, "receive_failed"))
     return [float(m.group(1)) for m in found if m]
 
 
-def restart(system: System, service: Service) -> Service:
-    """Start the same service again, same settings and port, logging to a new file."""
-    n = sum(s.role == service.role for s in system.services)
-    args = dataclasses.replace(service.args, port=service.port,
-                               log_path=service.log_path.with_name(f"{service.role}-{n}.log"))
-    started = Service(args).start()
-    system.services.append(started)
+def restart(system: System, task: Task) -> Task:
+    """Start the same task again, same settings and port, logging to a new file."""
+    n = sum(t.role == task.role for t in system.tasks)
+    args = dataclasses.replace(task.args, port=task.port, log_path=task.log_path.with_name(f"{task.role}-{n}.log"))
+    started = Task(args).start()
+    system.tasks.append(started)
     return started
 
 
@@ -135,21 +133,14 @@ def test_clients_retrying_with_their_key_through_a_receiver_stall_get_one_order_
 
 
 @pytest.fixture
-def outage_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[System, Emulator]]:
-    """A ministack of its own that keeps its state across a restart (PERSIST_STATE=1), bootstrapped, for a test
-    that stops it; the session's emulator stays untouched."""
-    emulator = Emulator("ministack", log_path=tmp_path / "ministack.log", persist_dir=tmp_path / "state").start()
-    try:
-        for key, value in emulator.env().items():
-            monkeypatch.setenv(key, value)
-        outputs = bootstrap(BootstrapArgs(prefix="outage"))
-        running = System(aws_env={**os.environ, **emulator.env()}, outputs=outputs,
-                         logs=tmp_path)
+def outage_system(tmp_path: Path, moto: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[System, Emulator]]:
+    """A ministack of its own that keeps its state across a restart (PERSIST_STATE=1), with the stack deployed to it,
+    for a test that stops it; the session's emulator stays untouched."""
+    with own_data_plane(tmp_path, moto, monkeypatch, persist_dir=tmp_path / "state") as (emulator, deployed, services):
+        running = System(deployment=deployed, aws_env=dict(os.environ), logs=tmp_path, services=services)
         yield running, emulator
-        for service in running.services:
-            service.stop(timeout=10)
-    finally:
-        emulator.stop()
+        for task in running.tasks:
+            task.stop(timeout=10)
 
 
 def test_emulator_outage_answers_503_with_retry_after_and_everything_recovers(

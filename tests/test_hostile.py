@@ -17,7 +17,7 @@ import pytest
 from app import contract
 from app.idempotency import RECORD_PREFIX
 from app.orders import MAX_CUSTOMER_ID
-from ops.services import Service
+from local_runtime.tasks import Task as Service
 from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}

@@ -21,8 +21,7 @@ from app.idempotency import Answer, DynamoRecords, Idempotency, MemoryRecords, R
 from app.orders import parse_order
 from app.store import OrderStore
 from app.web import Submission
-from ops.bootstrap import BootstrapArgs, bootstrap
-from ops.emulators import Emulator
+from local_runtime.emulators import Emulator
 from tests.helpers import ORDER, System, system  # noqa: F401
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}
@@ -92,11 +91,12 @@ def test_keys_that_break_the_rules_get_400(system: System, role: str) -> None:  
 def test_a_503_is_not_remembered(system: System) -> None:  # noqa: F811
     receiver = system.start("receiver")
     url = receiver.url + contract.ASYNC_ORDERS_PATH
-    aws.client("sns").delete_topic(TopicArn=system.outputs[contract.OUTPUT_TOPIC_ARN])
+    topic = system.outputs[contract.OUTPUT_TOPIC_ARN]
+    aws.client("sns").delete_topic(TopicArn=topic)
     refused = submit(url, "retry-me")
     assert refused.status_code == 503 and refused.headers["Retry-After"]
     assert orders_only(system) == [] and records(system) == []  # nothing accepted, nothing remembered
-    bootstrap(BootstrapArgs(prefix="test"))  # the topic is back (same ARN)
+    assert aws.client("sns").create_topic(Name=topic.rsplit(":", 1)[1])["TopicArn"] == topic  # the topic is back
     retried = submit(url, "retry-me")
     assert retried.status_code == 202 and contract.IDEMPOTENCY_REPLAYED_HEADER not in retried.headers
     assert [o[contract.ORDER_KEY] for o in orders_only(system)] == [retried.json()["order_id"]]
@@ -216,4 +216,8 @@ def test_answers_that_say_try_again_are_not_remembered() -> None:
         codes = [(await guard.submit("k", 1, "f", attempt)).status for _ in range(3)]
         return codes + [len(attempts)]
 
-    assert asyncio.run(run()) == [504, 201, 201, 2]
+    loop = asyncio.new_event_loop()  # not asyncio.run: it leaves the main thread without a loop, which a later
+    try:                              # in-process deploy (Pulumi's runtime) needs
+        assert loop.run_until_complete(run()) == [504, 201, 201, 2]
+    finally:
+        loop.close()

@@ -36,7 +36,7 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 CERTIFICATE = "arn:aws:acm:us-west-2:123456789012:certificate/0c0ffee0-0000-4000-8000-000000000000"
-LOCAL_ONLY_OUTPUTS = {contract.OUTPUT_ALARM_EVENTS_QUEUE_URL}
+LOCAL_ONLY_OUTPUTS = {contract.OUTPUT_LOCAL_ENDPOINT, contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS}
 
 
 @pytest.fixture(scope="module", params=STACK_FILES, ids=stack_of)
@@ -171,12 +171,18 @@ def test_nothing_to_deploy_fails() -> None:
 # --- Components ----------------------------------------------------------------------------------------------------
 
 
-def test_every_resource_is_parented_and_prefixed(run: StackRun) -> None:
-    prefix = f"flashsale-{run.stack}-"
+def test_every_resource_is_parented_and_named_after_its_component(run: StackRun) -> None:
+    """Children are named `<component name>-<role>` (style rule 3), and logical names carry no project or stack:
+    autonamed physical names inherit them, and some AWS names are capped at 32 characters."""
+    components = [(r.typ, r.name) for r in run.resources if r.typ.startswith("flashsale:")]
     for r in run.resources:
-        assert r.name.startswith(prefix), f"{r.urn}: name lacks the stack prefix {prefix}"
-        if not r.typ.startswith("flashsale:"):
-            assert "$" in r.urn.split("::")[2], f"{r.urn}: not parented to a component"
+        assert not r.name.startswith(f"flashsale-{run.stack}"), f"{r.urn}: logical name carries the stack prefix"
+        parent_type = r.urn.split("::")[2].split("$")[-2]
+        if parent_type == "pulumi:pulumi:Stack":
+            assert r.typ.startswith("flashsale:"), f"{r.urn}: not parented to a component"
+            continue
+        assert any(typ == parent_type and r.name.startswith(f"{name}-") for typ, name in components), \
+            f"{r.urn}: name does not start with its parent component's name"
 
 
 def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None:

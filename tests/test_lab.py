@@ -12,10 +12,10 @@ import pytest
 
 from app import aws, contract
 from ops import alarms, lab
-from ops.bootstrap import BootstrapArgs, bootstrap
 from ops.lab_analysis import LevelWindow, measure_level
 from ops.lab_watch import Sample
 from tests.conftest import ROOT
+from tests.helpers import System, system  # noqa: F401  (the fixture)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -57,13 +57,13 @@ def test_workers_that_keep_up_are_measured_at_the_arrival_rate() -> None:
     assert m.drain_seconds == pytest.approx(1.0)  # the last orders' own payment
 
 
-def test_shortened_alarm_periods_keep_thresholds_and_actions(aws_env: dict[str, str]) -> None:
-    bootstrap(BootstrapArgs(prefix="lab-test"))
+def test_shortened_alarm_periods_keep_thresholds_and_actions(system: System) -> None:  # noqa: F811
     cloudwatch = aws.client("cloudwatch")
-    alarms.apply_profile(cloudwatch, "lab-test", "flashsale")
-    before = alarms.stack_alarms(cloudwatch, "lab-test")
-    periods = alarms.shorten_periods(cloudwatch, "lab-test", 4)
-    after = alarms.stack_alarms(cloudwatch, "lab-test")
+    prefix = system.outputs[contract.OUTPUT_ALARM_PREFIX]
+    alarms.apply_profile(cloudwatch, prefix, "flashsale")
+    before = alarms.stack_alarms(cloudwatch, prefix)
+    periods = alarms.shorten_periods(cloudwatch, prefix, 4)
+    after = alarms.stack_alarms(cloudwatch, prefix)
     for key, alarm in after.items():
         spec = next(s for s in contract.ALARMS if s.key == key)
         assert alarm["Period"] == spec.period_seconds // 4 == periods[alarm["AlarmName"]]
@@ -99,7 +99,7 @@ def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
 
     # Alarms: the queue-depth warning fired and cleared during the 1-worker run, as people receive it.
     subjects = [n["subject"] for n in one["notifications"]]
-    warning = contract.alarm_name(lab.PREFIX, "queue_depth_warning")
+    warning = contract.alarm_name(f"flashsale-{lab.STACK}", "queue_depth_warning")
     assert any(s.startswith("[WARNING] ALARM") and warning in s for s in subjects), subjects
     assert any(s.startswith("[RESOLVED]") and warning in s for s in subjects), subjects
 

@@ -15,7 +15,8 @@ import pytest
 from app import aws, contract
 from app.notifier import forward, handler, render, should_notify
 from tests.conftest import ROOT
-from tests.test_alarms import PREFIX, QUEUE_DIMENSIONS, AlarmWiring, wire_alarms
+from tests.helpers import System, system  # noqa: F401  (the fixture)
+from tests.test_alarms import AlarmWiring, wire_alarms
 
 # As CloudWatch on AWS sends it.
 AWS_ALARM: dict[str, Any] = {
@@ -62,8 +63,8 @@ def test_first_ok_is_not_worth_a_message() -> None:
 
 
 @pytest.fixture
-def wiring(aws_env: dict[str, str]) -> AlarmWiring:
-    return wire_alarms(aws_env)
+def wiring(system: System) -> AlarmWiring:  # noqa: F811
+    return wire_alarms(system)
 
 
 def test_forward_unwraps_sns_envelopes_and_passes_non_alarms_on(wiring: AlarmWiring) -> None:
@@ -86,7 +87,7 @@ def test_lambda_handler_publishes_readable_alerts(wiring: AlarmWiring, monkeypat
 
 def test_a_real_alarm_over_its_threshold_reaches_people_readable(wiring: AlarmWiring) -> None:
     aws.client("cloudwatch").put_metric_data(Namespace="AWS/SQS", MetricData=[{
-        "MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": QUEUE_DIMENSIONS, "Value": 1500}])
+        "MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": wiring.queue_dimensions, "Value": 1500}])
     done = subprocess.run([sys.executable, "-m", "app.notifier", "--queue-url", wiring.alarm_events_url,
                            "--alerts-topic-arn", wiring.alerts_topic, "--once", "--wait", "2"],
                           cwd=ROOT, env=wiring.env, capture_output=True, text=True, timeout=60, check=False)
@@ -94,8 +95,8 @@ def test_a_real_alarm_over_its_threshold_reaches_people_readable(wiring: AlarmWi
     alerts = {a["subject"].split(":")[1].strip(): a for a in wiring.inbox()}
     # 1,500 crosses the warning (1,000) but not the critical (5,000) threshold, whose first OK is dropped. (ministack
     # matches alarms to metrics without their dimensions, so the DLQ alarm fires as well; AWS would not.)
-    warning = contract.alarm_name(PREFIX, "queue_depth_warning")
-    assert warning in alerts and contract.alarm_name(PREFIX, "queue_depth_critical") not in alerts
+    warning = contract.alarm_name(wiring.prefix, "queue_depth_warning")
+    assert warning in alerts and contract.alarm_name(wiring.prefix, "queue_depth_critical") not in alerts
     assert alerts[warning]["subject"] == f"[WARNING] ALARM: {warning}: orders waiting in the order queue"
     body = alerts[warning]["body"]
     assert "Current value:    1,500" in body and "Threshold:        > 1,000" in body

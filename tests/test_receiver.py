@@ -13,10 +13,9 @@ import httpx
 import pytest
 
 from app import aws, contract
-from ops.bootstrap import BootstrapArgs, bootstrap
-from ops.emulators import Emulator
-from ops.services import Service, ServiceArgs, service_env
-from tests.helpers import FAST, ORDER, System, payments, post, system  # noqa: F401
+from local_runtime.emulators import Emulator
+from local_runtime.resources import DATA_PLANE
+from tests.helpers import ORDER, System, own_data_plane, payments, post, system  # noqa: F401
 
 
 def test_async_order_goes_pending_then_completed(system: System) -> None:  # noqa: F811
@@ -61,28 +60,22 @@ def test_failed_publish_answers_503_and_leaves_no_pending_record(system: System)
     assert system.orders() == []
 
 
-def test_emulator_stopped_gives_503_and_the_receiver_recovers(tmp_path: Path,
+def test_emulator_stopped_gives_503_and_the_receiver_recovers(tmp_path: Path, moto: Emulator,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    emulator = Emulator("ministack", log_path=tmp_path / "ministack.log").start()
-    try:
-        for key, value in emulator.env().items():
-            monkeypatch.setenv(key, value)
-        outputs = bootstrap(BootstrapArgs(prefix="outage"))
-        env = service_env(emulator.env(), outputs, FAST)
-        with Service(ServiceArgs("receiver", env, tmp_path / "receiver.log")) as receiver:
+    with own_data_plane(tmp_path, moto, monkeypatch) as (emulator, deployed, services):
+        receiver_service = next(s for s in services if s.spec.role == "receiver")
+        with receiver_service.spec.task(tmp_path / "receiver.log") as receiver:
             emulator.stop()
             started = time.monotonic()
             response = post(receiver, "/orders/async")
             assert response.status_code == 503 and response.headers["Retry-After"] == "1"
             assert time.monotonic() - started < 5
             assert httpx.get(receiver.url + "/health").status_code == 200
-            emulator.start()  # same port, empty state: re-create the resources
-            bootstrap(BootstrapArgs(prefix="outage"))
+            emulator.start()  # same port, empty state: the same resources again
+            deployed.reapply(DATA_PLANE)
             assert post(receiver, "/orders/async").status_code == 202
-            table = outputs[contract.OUTPUT_ORDERS_TABLE]
+            table = deployed.outputs[contract.OUTPUT_ORDERS_TABLE]
             assert len(aws.client("dynamodb").scan(TableName=table)["Items"]) == 1
-    finally:
-        emulator.stop()
 
 
 def test_too_many_in_flight_sheds_with_503_at_once(system: System, ministack: Emulator) -> None:  # noqa: F811

@@ -41,7 +41,9 @@ def test_validate_passes_against_the_async_service(system: System, tmp_path: Pat
     code = validate.main(["--endpoint", "async", *SCALED_DOWN, "--outputs", str(outputs), "--results", str(results),
                           "--drain-tolerance", "10", "--json"])
 
-    summary = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert captured.out, captured.err
+    summary = json.loads(captured.out)
     assert code == 0, summary["goals"]
     assert summary["passed"] and {g["name"] for g in summary["goals"]} == {
         "acceptance rate", "p95 latency", "every arrival sent", "queue drained"}
