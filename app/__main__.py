@@ -1,6 +1,6 @@
 """`python -m app ROLE`: run one of the three services (ROLE: sync | receiver | worker, or the ROLE env var).
 
-In the container the web roles listen on 0.0.0.0:$PORT; locally ops.services passes --host 127.0.0.1 and a free port.
+In the container the web roles listen on 0.0.0.0:$PORT; locally the local ECS passes --host 127.0.0.1 and a free port.
 """
 
 from __future__ import annotations
