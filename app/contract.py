@@ -35,6 +35,7 @@ ENV_WORKER_CLUSTER: Final = "WORKER_CLUSTER"
 ENV_WORKER_SERVICE: Final = "WORKER_SERVICE"
 ENV_ACCEPTABLE_LATENCY: Final = "ACCEPTABLE_LATENCY_SECONDS"
 ENV_ALARM_EVENTS_QUEUE_URL: Final = "ALARM_EVENTS_QUEUE_URL"  # local runtime: the queue the notifier polls
+ENV_ALERT_WEBHOOK_URL: Final = "ALERT_WEBHOOK_URL"  # notifier: optional chat webhook (the secret alertWebhookUrl)
 ENV_MAX_IN_FLIGHT: Final = "MAX_IN_FLIGHT"  # receiver: requests in flight beyond this are shed with 503
 ENV_DRAIN_SECONDS: Final = "DRAIN_SECONDS"  # worker: how long SIGTERM waits for in-flight payments
 ENV_HEARTBEAT_FILE: Final = "HEARTBEAT_FILE"  # worker: touched while it polls; the container health check reads it
@@ -42,6 +43,10 @@ ENV_HEARTBEAT_FILE: Final = "HEARTBEAT_FILE"  # worker: touched while it polls; 
 # metadata endpoint (the task's CPU limit).
 ENV_ECS_AGENT_URI: Final = "ECS_AGENT_URI"
 ENV_ECS_METADATA_URI: Final = "ECS_CONTAINER_METADATA_URI_V4"
+# Web roles' HTTP limits (app.http_server); the defaults are ServiceDefaults' below, tests set them short.
+ENV_HEADER_TIMEOUT_SECONDS: Final = "HTTP_HEADER_TIMEOUT_SECONDS"  # a request's headers must arrive within this
+ENV_BODY_TIMEOUT_SECONDS: Final = "HTTP_BODY_TIMEOUT_SECONDS"  # ...and its body within this after them
+ENV_MAX_CONNECTIONS: Final = "HTTP_MAX_CONNECTIONS"  # open connections; idle ones are closed first beyond it
 
 ROLES: Final = ("sync", "receiver", "worker")
 
@@ -54,6 +59,13 @@ SYNC_ORDERS_PATH: Final = "/orders/sync"
 ASYNC_ORDERS_PATH: Final = "/orders/async"
 ORDER_STATUS_PATH: Final = "/orders/{order_id}"
 OPENAPI_PATH: Final = "/openapi.json"
+
+# Idempotent submission (app.idempotency): the IETF httpapi draft's header, Stripe's limits and retention.
+IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
+IDEMPOTENCY_REPLAYED_HEADER: Final = "Idempotent-Replayed"  # "true" on an answer sent again from the record
+MAX_IDEMPOTENCY_KEY: Final = 255  # characters
+IDEMPOTENCY_KEEP_SECONDS: Final = 24 * 3600  # at least; DynamoDB's TTL deletes expired records within days
+IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expires_at"  # the orders table's TTL attribute (set by the Pulumi program)
 
 # --- The container (report Part I: Fargate, 256 CPU units, 512 MB, linux/amd64) ----------------------------------
 
@@ -80,6 +92,11 @@ class ServiceDefaults:
     max_in_flight: int = 64  # receiver: the cap for a stalled backend; app.shedding lowers it while CPU-bound
     drain_seconds: float = STOP_TIMEOUT_SECONDS - DRAIN_MARGIN_SECONDS  # worker: SIGTERM waits this for payments
     heartbeat_file: str = "/tmp/flashsale-worker.heartbeat"  # /tmp: the root filesystem may be read-only
+    # Web roles' HTTP limits: slow or flooding clients must not hold the service (app.http_server).
+    header_timeout_seconds: float = 10.0  # request line + headers, from the first byte (or the connection)
+    body_timeout_seconds: float = 10.0  # the whole body (at most 64 KiB), once the headers are in
+    max_connections: int = 1_000  # beyond it the oldest idle connections are closed, else new ones refused (503)
+    keep_alive_seconds: float = 75.0  # idle keep-alive; above the ALB's 60 s, or the ALB would race our close
 
 
 SERVICE_DEFAULTS: Final = ServiceDefaults()

@@ -5,6 +5,10 @@ Alarm actions publish CloudWatch's JSON to the alarm topic; people subscribe to 
 (polling a queue subscribed with raw delivery to the alarm topic) renders each message with `render` and publishes
 the readable version to the alerts topic. Transitions from INSUFFICIENT_DATA to OK are dropped: nothing happened.
 
+With a chat webhook configured (Slack- or Teams-style incoming webhook: a JSON POST of `{"text": ...}`), the notifier
+also posts each alert there itself: an SNS HTTPS subscription would wait forever for a confirmation that a chat
+webhook never sends. A failed post is logged, never fatal (the e-mail alert is already out).
+
 It ships in a Lambda, so it imports only boto3 and the standard library (`app.contract` and `app.aws` are both).
 """
 
@@ -17,6 +21,8 @@ import os
 import re
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app import aws, contract
 
 SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters, no line breaks
+WEBHOOK_TIMEOUT_SECONDS = 5  # well inside the Lambda's 10 s
 COMPARISONS = {
     "GreaterThanThreshold": ">",
     "GreaterThanOrEqualToThreshold": ">=",
@@ -148,8 +155,30 @@ def parse(text: str) -> dict[str, Any] | None:
     return message if isinstance(message, dict) and "AlarmName" in message else None
 
 
-def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None) -> str | None:
-    """Publish the readable version of one message on the alarm topic; its subject, or None when dropped."""
+def post_webhook(url: str, subject: str, body: str) -> bool:
+    """POST the alert to a chat webhook as `{"text": ...}` (what Slack and Teams incoming webhooks take). A failure is
+    logged and reported as False, never raised."""
+    payload = json.dumps({"text": f"{subject}\n\n{body}"}).encode()
+    try:
+        request = urllib.request.Request(url, data=payload, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+            if 200 <= response.status < 300:
+                return True
+            problem = f"HTTP {response.status}"
+    except urllib.error.HTTPError as error:
+        problem = f"HTTP {error.code}"
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        problem = str(getattr(error, "reason", error))
+    print(f"notifier: chat webhook post failed ({problem}); the alert went to the alerts topic", file=sys.stderr,
+          flush=True)
+    return False
+
+
+def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None,
+            webhook_url: str | None = None) -> str | None:
+    """Publish the readable version of one message on the alarm topic (and post it to the chat webhook, if any);
+    its subject, or None when dropped."""
     message = parse(text)
     if message is None:  # not an alarm (someone published by hand): pass it on unchanged
         readable_subject, body = _ascii_line(subject or "Message on the alarm topic"), text
@@ -158,6 +187,8 @@ def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None) -> 
     else:
         return None
     sns.publish(TopicArn=topic_arn, Subject=readable_subject, Message=body)
+    if webhook_url:
+        post_webhook(webhook_url, readable_subject, body)
     return readable_subject
 
 
@@ -165,17 +196,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """AWS Lambda entry: the function is subscribed to the alarm topic."""
     sns = aws.client("sns")
     topic_arn = os.environ[contract.ENV_ALERTS_TOPIC_ARN]
-    sent = sum(forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject")) is not None
+    webhook_url = os.environ.get(contract.ENV_ALERT_WEBHOOK_URL) or None
+    sent = sum(forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject"), webhook_url) is not None
                for r in event.get("Records", []))
     return {"received": len(event.get("Records", [])), "sent": sent}
 
 
-def relay(sqs: Any, sns: Any, queue_url: str, topic_arn: str, wait_seconds: int) -> int:
+def relay(sqs: Any, sns: Any, queue_url: str, topic_arn: str, wait_seconds: int, webhook_url: str | None = None) -> int:
     """One receive from the alarm-events queue; each message is deleted only after its alert was published."""
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
                                    WaitTimeSeconds=wait_seconds).get("Messages", [])
     for message in messages:
-        subject = forward(sns, topic_arn, message["Body"])
+        subject = forward(sns, topic_arn, message["Body"], webhook_url=webhook_url)
         print(f"relayed: {subject}" if subject else "dropped: first OK after INSUFFICIENT_DATA", flush=True)
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return len(messages)
@@ -188,6 +220,8 @@ def parser() -> argparse.ArgumentParser:
                    help=f"alarm-events queue (default: ${contract.ENV_ALARM_EVENTS_QUEUE_URL})")
     p.add_argument("--alerts-topic-arn", default=os.environ.get(contract.ENV_ALERTS_TOPIC_ARN),
                    help=f"where readable alerts go (default: ${contract.ENV_ALERTS_TOPIC_ARN})")
+    p.add_argument("--webhook-url", default=os.environ.get(contract.ENV_ALERT_WEBHOOK_URL),
+                   help=f"also post each alert to this chat webhook (default: ${contract.ENV_ALERT_WEBHOOK_URL})")
     p.add_argument("--once", action="store_true", help="relay what is waiting, then exit")
     p.add_argument("--wait", type=int, default=contract.ORDER_QUEUE.receive_wait_time_seconds,
                    help="long-poll seconds per receive (%(default)s)")
@@ -203,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while True:
             try:
-                handled = relay(sqs, sns, args.queue_url, args.alerts_topic_arn, args.wait)
+                handled = relay(sqs, sns, args.queue_url, args.alerts_topic_arn, args.wait, args.webhook_url)
             except (ClientError, BotoCoreError) as error:
                 print(f"{p.prog}: error: {error}", file=sys.stderr, flush=True)
                 if args.once:

@@ -46,10 +46,21 @@ class PaymentSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The web roles' limits on slow and flooding clients (app.http_server, app.web.BufferedBody)."""
+
+    header_timeout_seconds: float
+    body_timeout_seconds: float
+    max_connections: int
+    keep_alive_seconds: float
+
+
+@dataclass(frozen=True)
 class SyncSettings:
     payment: PaymentSettings
     slots: int
     request_timeout_seconds: float
+    http: HttpSettings
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class ReceiverSettings:
     worker_count: int  # for /health and the completion estimate
     payment_seconds: float
     max_in_flight: int
+    http: HttpSettings
 
 
 @dataclass(frozen=True)
@@ -84,11 +96,21 @@ def worker_count() -> int:
     return _integer(contract.ENV_WORKER_COUNT, D.worker_count, 1, 10_000)
 
 
+def http() -> HttpSettings:
+    return HttpSettings(
+        header_timeout_seconds=_number(contract.ENV_HEADER_TIMEOUT_SECONDS, D.header_timeout_seconds, 0.01, 600),
+        body_timeout_seconds=_number(contract.ENV_BODY_TIMEOUT_SECONDS, D.body_timeout_seconds, 0.01, 600),
+        max_connections=_integer(contract.ENV_MAX_CONNECTIONS, D.max_connections, 1, 1_000_000),
+        keep_alive_seconds=D.keep_alive_seconds,
+    )
+
+
 def sync() -> SyncSettings:
     return SyncSettings(
         payment=payment(),
         slots=_integer(contract.ENV_PAYMENT_SLOTS, D.payment_slots, 1, 10_000),
         request_timeout_seconds=_number(contract.ENV_REQUEST_TIMEOUT_SECONDS, D.request_timeout_seconds, 0.001, 3600),
+        http=http(),
     )
 
 
@@ -100,6 +122,7 @@ def receiver() -> ReceiverSettings:
         worker_count=worker_count(),
         payment_seconds=payment().seconds,
         max_in_flight=_integer(contract.ENV_MAX_IN_FLIGHT, D.max_in_flight, 1, 100_000),
+        http=http(),
     )
 
 

@@ -3,7 +3,9 @@ plane created afresh for each benchmark, and the services as task processes of t
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 import psutil
 
 from app.orders import Order, parse_order
-from local_runtime.deployer import Deployment
+from local_runtime.deployer import DeployError, Deployment, Endpoints, deploy
 from local_runtime.ecs import LocalService, deployed_services, service_of
 from local_runtime.emulators import Emulator
 from local_runtime.resources import DATA_PLANE
@@ -77,3 +79,16 @@ class Bed:
     def service(self, role: str, name: str, **settings: str) -> Task:
         """A started task (stop it, or use it as a context manager) with these settings on top of the deployed ones."""
         return service_of(self.services, role).spec.task(self.logs / f"{name}.log", settings).start()
+
+
+@contextlib.contextmanager
+def deployed_task_env(role: str, logs: Path) -> Iterator[dict[str, str]]:
+    """The emulators with the normal stack deployed to them, and the whole environment a task of `role` runs with
+    (for benchmarks that start the service their own way)."""
+    with Emulator("ministack", log_path=logs / "ministack.log") as emulator, \
+            Emulator("moto", log_path=logs / "moto.log") as control_plane:
+        deployment = deploy("normal", Endpoints(emulator.endpoint_url, control_plane.endpoint_url))
+        if not deployment.ok:
+            raise DeployError(deployment.summary())
+        os.environ.update(deployment.endpoints.env())
+        yield dict(service_of(deployed_services(deployment), role).spec.env)

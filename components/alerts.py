@@ -2,9 +2,10 @@
 
 Creates: the alarm topic (alarm and OK actions publish raw alarm JSON here; encrypted with a customer-managed KMS key,
 because CloudWatch cannot publish to a topic under the AWS managed SNS key), the alerts topic (readable messages;
-e-mail subscriptions from `alertEmails`, an HTTPS subscription when the secret `alertWebhookUrl` is set), and the
-notifier Lambda (`app.notifier.handler`) that turns each alarm into a readable message. The Lambda's role may only
-publish to the alerts topic, write its own log group and read the worker service (to say how many tasks to add).
+e-mail subscriptions from `alertEmails`), and the notifier Lambda (`app.notifier.handler`) that turns each alarm into
+a readable message and, when the secret `alertWebhookUrl` is set, posts it to that chat webhook itself (a chat webhook
+cannot confirm an SNS HTTPS subscription). The Lambda's role may only publish to the alerts topic, write its own log
+group and read the worker service (to say how many tasks to add).
 """
 
 from __future__ import annotations
@@ -89,11 +90,6 @@ class Alerts(pulumi.ComponentResource):
             aws.sns.TopicSubscription(
                 f"{name}-email-{email}", topic=self.alerts_topic.arn, protocol="email", endpoint=email, opts=child
             )
-        if args.webhook_url is not None:
-            aws.sns.TopicSubscription(
-                f"{name}-webhook", topic=self.alerts_topic.arn, protocol="https", endpoint=args.webhook_url, opts=child
-            )
-
         logs = aws.cloudwatch.LogGroup(f"{name}-notifier-logs", retention_in_days=LOG_RETENTION_DAYS, opts=child)
         role = service_role(f"{name}-notifier-role", "lambda.amazonaws.com", child)
         allowed = [
@@ -106,6 +102,9 @@ class Alerts(pulumi.ComponentResource):
             environment |= {contract.ENV_WORKER_CLUSTER: args.worker_service.cluster_name,
                             contract.ENV_WORKER_SERVICE: args.worker_service.service_name,
                             contract.ENV_ACCEPTABLE_LATENCY: str(args.acceptable_latency_seconds)}
+        if args.webhook_url is not None:
+            # The webhook URL stays a secret: Pulumi keeps the variable encrypted in its state, Lambda at rest.
+            environment[contract.ENV_ALERT_WEBHOOK_URL] = args.webhook_url
         inline_policy(f"{name}-notifier-policy", role, allowed, child)
         code = pulumi.AssetArchive({path: pulumi.FileAsset(args.source_root / path) for path in NOTIFIER_FILES})
         self.notifier = aws.lambda_.Function(

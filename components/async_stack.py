@@ -1,7 +1,8 @@
 """AsyncOrderStack: the report's Part III, order receiver -> SNS -> SQS -> workers, with DynamoDB order records.
 
 Creates: the order topic (SNS, encrypted), the order queue (SQS, encrypted, the report's timings) with its DLQ, a raw
-SNS->SQS subscription and a queue policy admitting only that topic, the orders table (on-demand, encrypted), an
+SNS->SQS subscription and a queue policy admitting only that topic, the orders table (on-demand, encrypted, with TTL
+on the idempotency records' expiry attribute), an
 ECS cluster with Container Insights, the receiver behind its own PublicEndpoint, the worker service running
 `workerCount` concurrent payments per task, and auto-scaling of the workers from one SLO, `acceptableLatencySeconds`:
 target tracking on backlog per task (queue visible messages / running worker tasks, aiming at the backlog a task
@@ -90,6 +91,8 @@ class AsyncOrderStack(pulumi.ComponentResource):
             attributes=[{"name": contract.ORDER_KEY, "type": "S"}],
             server_side_encryption={"enabled": True},
             point_in_time_recovery={"enabled": True},
+            # The receiver's Idempotency-Key records (`idem#...`) expire after 24 h; orders have no such attribute.
+            ttl={"attribute_name": contract.IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True},
             opts=child,
         )
 

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -23,13 +24,13 @@ import httpx
 import pytest
 
 from app import aws, contract
-from app.orders import parse_order
+from app.orders import Order, parse_order
 from app.store import OrderStore
 from app.worker import MAX_BACKOFF_SECONDS
 from local_runtime.emulators import Emulator
 from local_runtime.tasks import Task
 from tests.conftest import ROOT
-from tests.faults_helpers import CONNECTION_ERROR, Stream, paid_twice, settle
+from tests.faults_helpers import CONNECTION_ERROR, RetryingStream, Stream, orders_per_key, paid_twice, settle
 from tests.helpers import ORDER, System, own_data_plane, system, wait_for  # noqa: F401
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -106,6 +107,31 @@ def test_receiver_sigkilled_and_restarted_never_acknowledges_a_lost_order(system
     assert tally.accepted >= 200 and tally.lost == 0 and tally.duplicated == 0
 
 
+def test_clients_retrying_with_their_key_through_a_receiver_stall_get_one_order_each(system: System) -> None:  # noqa: F811
+    """Clients time out after 50 ms and retry with the same Idempotency-Key while the receiver is stalled (SIGSTOP
+    for 1.5 s): their requests pile up and all arrive when it resumes. Each key must end as exactly one order, the one
+    its 202 named, paid once."""
+    receiver = system.start("receiver")
+    system.start("worker", **WORKER)
+    assert receiver.process is not None
+    with RetryingStream(receiver.url) as stream:
+        time.sleep(4)
+        receiver.process.send_signal(signal.SIGSTOP)
+        time.sleep(1.5)
+        receiver.process.send_signal(signal.SIGCONT)
+        time.sleep(4)
+    tally = settle(system, stream.accepted)
+    found = orders_per_key(system, stream.keys)
+    duplicated_orders = sum(len(ids) - 1 for ids in found.values() if len(ids) > 1)
+    print(f"answers: {dict(stream.answers)}; attempts {stream.attempts} for {len(stream.keys)} keys; "
+          f"duplicated orders={duplicated_orders}")
+    assert stream.count("timeout") > 0  # the stall really made clients time out and retry
+    assert stream.attempts > len(stream.keys)
+    assert duplicated_orders == 0
+    assert all(found[key] == {order_id} for key, order_id in stream.keys.items())
+    assert tally.accepted >= 100 and tally.lost == 0 and tally.duplicated == 0
+
+
 @pytest.fixture
 def outage_system(tmp_path: Path, moto: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[System, Emulator]]:
     """A ministack of its own that keeps its state across a restart (PERSIST_STATE=1), with the stack deployed to it,
@@ -162,7 +188,7 @@ def test_payments_outliving_the_visibility_timeout_are_not_paid_twice(system: Sy
     template = parse_order(ORDER)
     for order_id in duplicates:  # as SNS may deliver a message twice
         aws.client("sqs").send_message(QueueUrl=system.outputs[contract.OUTPUT_QUEUE_URL],
-                                       MessageBody=dataclasses.replace(template, order_id=order_id).to_json())
+                                       MessageBody=Order.new(template, order_id).to_json())
     tally = settle(system, stream.accepted)
     handed_out = [e["order_id"] for w in workers for e in events(w, "processing")]
     second_delivery = [e["order_id"] for w in workers for e in events(w, "skipped") + events(w, "duplicate_payment")]

@@ -14,6 +14,7 @@ import yaml
 from app import contract
 from components.settings import ConfigError, parse
 from tests.infra_mocks import (
+    ACCOUNT,
     ROOT,
     STACK_FILES,
     Declared,
@@ -237,6 +238,8 @@ def test_orders_table_is_on_demand(run: StackRun) -> None:
     (table,) = run.of_type("aws:dynamodb/table:Table")
     assert table["billingMode"] == "PAY_PER_REQUEST", table.urn
     assert table["hashKey"] == contract.ORDER_KEY, table.urn
+    # Idempotency records live in this table and expire by TTL.
+    assert table["ttl"] == {"attributeName": contract.IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True}, table.urn
     assert run.outputs[contract.OUTPUT_ORDERS_TABLE] == table["name"]
 
 
@@ -417,6 +420,16 @@ def test_no_role_policy_has_a_wildcard(run: StackRun) -> None:
         assert "*" not in resource or scoped, f"{policy.urn}: wildcard resource {resource}"
 
 
+def test_every_role_trusts_its_service_only_for_this_account(run: StackRun) -> None:
+    roles = run.of_type("aws:iam/role:Role")
+    assert len(roles) >= 3, "expected the task, execution and notifier roles"
+    for role in roles:
+        for statement in json.loads(role["assumeRolePolicy"])["Statement"]:
+            assert set(statement["Principal"]) == {"Service"}, f"{role.urn}: trusts {statement['Principal']}"
+            condition = statement.get("Condition", {}).get("StringEquals", {})
+            assert condition.get("aws:SourceAccount") == ACCOUNT, f"{role.urn}: no aws:SourceAccount condition"
+
+
 def test_managed_policies_are_only_the_ecs_execution_policy(run: StackRun) -> None:
     for attachment in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
         assert attachment["policyArn"].endswith(":policy/service-role/AmazonECSTaskExecutionRolePolicy"), attachment.urn
@@ -567,7 +580,7 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
                                                          "ecs:DescribeServices"}
 
 
-def test_alert_emails_and_secret_webhook_subscribe_to_alerts() -> None:
+def test_alert_emails_subscribe_and_the_notifier_posts_to_the_secret_webhook() -> None:
     url = "https://hooks.example.com/services/T0/B0/XYZ"
     config = stack_config(ROOT / "Pulumi.normal.yaml") | {
         "flashsale:alertEmails": ["oncall@example.com", "lead@example.com"],
@@ -578,9 +591,11 @@ def test_alert_emails_and_secret_webhook_subscribe_to_alerts() -> None:
     subs = [s for s in run.of_type(SUBSCRIPTION) if s["topic"] == alerts_topic]
     emails = {s["endpoint"] for s in subs if s["protocol"] == "email"}
     assert emails == {"oncall@example.com", "lead@example.com"}
-    (webhook,) = [s for s in subs if s["protocol"] == "https"]
-    assert is_secret(webhook["endpoint"]), f"{webhook.urn}: webhook URL is not kept secret"
-    assert webhook["endpoint"]["value"] == url, webhook.urn
+    assert [s for s in subs if s["protocol"] in ("http", "https")] == [], "a chat webhook cannot confirm SNS"
+    (function,) = run.of_type("aws:lambda/function:Function")
+    environment = function["environment"]  # a secret inside makes the whole environment secret
+    assert is_secret(environment), f"{function.urn}: webhook URL is not kept secret"
+    assert environment["value"]["variables"][contract.ENV_ALERT_WEBHOOK_URL] == url, function.urn
 
 
 def test_dashboard_shows_both_systems(run: StackRun) -> None:

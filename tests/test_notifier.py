@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -138,3 +141,61 @@ def test_an_expected_wait_page_says_the_wait_and_the_tasks_to_add(wiring: AlarmW
     # 10,000 waiting x 0.3 s / (1 task x 20 workers) = 150 s; twice the normal stack's 60 s is the critical threshold.
     assert "Current value:    150 s" in body and "Threshold:        > 120 s" in body
     assert "Tasks to add:     2 (1 running; 3 bring the wait to 60 s: `python -m ops.prescale --tasks 3`)" in body
+
+
+class ChatWebhook:
+    """A chat tool's incoming webhook on 127.0.0.1: records each JSON POST and answers `status`."""
+
+    def __init__(self, status: int = 200) -> None:
+        posts: list[dict[str, Any]] = []
+        self.posts = posts
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+                length = int(self.headers["Content-Length"])
+                posts.append({"content_type": self.headers["Content-Type"], "json": json.loads(self.rfile.read(length))})
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T0/B0/secret"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def chat() -> Iterator[ChatWebhook]:
+    webhook = ChatWebhook()
+    yield webhook
+    webhook.close()
+
+
+def test_the_lambda_posts_each_alert_to_the_chat_webhook(wiring: AlarmWiring, chat: ChatWebhook,
+                                                         monkeypatch: Any) -> None:
+    monkeypatch.setenv(contract.ENV_ALERTS_TOPIC_ARN, wiring.alerts_topic)
+    monkeypatch.setenv(contract.ENV_ALERT_WEBHOOK_URL, chat.url)
+    event = {"Records": [{"Sns": {"Subject": "x", "Message": json.dumps(AWS_ALARM)}}]}
+    assert handler(event, None) == {"received": 1, "sent": 1}
+    [post] = chat.posts
+    subject, body = render(AWS_ALARM)
+    assert post == {"content_type": "application/json", "json": {"text": f"{subject}\n\n{body}"}}
+    assert len(wiring.inbox()) == 1  # and the e-mail alert went out as before
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/unreachable", "not a url"])
+def test_a_failing_webhook_is_logged_not_fatal(wiring: AlarmWiring, url: str, capsys: Any) -> None:
+    failing = ChatWebhook(status=500)
+    try:
+        for target in (url, failing.url):
+            assert forward(aws.client("sns"), wiring.alerts_topic, json.dumps(AWS_ALARM), webhook_url=target)
+    finally:
+        failing.close()
+    assert len(wiring.inbox()) == 2
+    err = capsys.readouterr().err
+    assert err.count("chat webhook post failed") == 2 and "HTTP 500" in err and "Traceback" not in err
