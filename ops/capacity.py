@@ -1,119 +1,35 @@
-"""Capacity planner: how many workers and tasks a flash sale needs, by Little's law.
+"""`python -m ops.capacity`: how many workers and tasks a flash sale needs, by Little's law (planning.capacity).
 
-Each worker completes one payment every `payment_seconds`, so it serves 1/S orders a second. Little's law
-(L = λW) says that at arrival rate λ the payments in progress average λ·S: that many workers are busy on average.
-The queue only stays bounded when the workers outnumber that (utilisation λ·S/N below 1), which gives the minimum;
-the recommended count adds the safety margin to λ·S. During a sale of T seconds an under-provisioned pool
-processes N/S·T orders, the rest (the queue peak) waits and drains at N/S a second after the sale ends.
-
-`plan()` is pure so that prescale, validate and the lab import the same numbers the CLI prints.
+Prints the plan for a rate (the report's sale by default), the drain table per worker count, and where the lab
+report's own numbers differ from this arithmetic.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from app import contract
 from ops import stack
+from planning import calendar
 
-# Rounding guard: 60 × 3 × 1.11 is 199.80000000000001 in floating point, and must not become 201 after ceil().
-_EPSILON = 1e-9
-
-
-@dataclass(frozen=True)
-class PlanInputs:
-    arrival_rate: float = contract.REPORT_ARRIVAL_RATE  # orders per second at the peak
-    payment_seconds: float = contract.SERVICE_DEFAULTS.payment_seconds
-    sale_seconds: float = contract.REPORT_SALE_SECONDS
-    workers_per_task: int = contract.CONFIG_DEFAULTS["workerCount"]
-    safety_margin: float = contract.REPORT_SAFETY_MARGIN
-    worker_levels: tuple[int, ...] = contract.REPORT_WORKER_LEVELS
-
-    def check(self) -> None:
-        """Refuse inputs the arithmetic has no meaning for (argparse callers get a one-line error)."""
-        if self.arrival_rate <= 0 or self.payment_seconds <= 0 or self.sale_seconds <= 0:
-            raise stack.OpsError("rate, payment seconds and sale seconds must be positive")
-        if self.workers_per_task < 1 or any(level < 1 for level in self.worker_levels):
-            raise stack.OpsError("worker counts must be at least 1")
-        if self.safety_margin < 0:
-            raise stack.OpsError("the safety margin cannot be negative")
-
-
-@dataclass(frozen=True)
-class WorkerLevel:
-    """What one worker count does to the report's sale: the rows of table 5.7."""
-
-    workers: int
-    tasks: int
-    processing_rate: float  # orders per second
-    utilisation: float  # λ·S / N; above 1 the queue grows for the whole sale
-    arrivals: float  # orders offered during the sale
-    processed_during_sale: float
-    queue_peak: float  # at the end of the sale
-    drain_seconds: float  # from the end of the sale to an empty queue
-
-
-@dataclass(frozen=True)
-class CapacityPlan:
-    inputs: PlanInputs
-    busy_workers: float  # λ·S, Little's L for the payments in progress
-    minimum_workers: int
-    recommended_workers: int
-    minimum_tasks: int
-    recommended_tasks: int
-    levels: tuple[WorkerLevel, ...]
-
-
-def tasks_for(workers: int, workers_per_task: int) -> int:
-    return math.ceil(workers / workers_per_task)
-
-
-def level(inputs: PlanInputs, workers: int) -> WorkerLevel:
-    """The sale's queue for one worker count (a fluid model: arrivals and payments at their average rates)."""
-    rate = workers / inputs.payment_seconds
-    arrivals = inputs.arrival_rate * inputs.sale_seconds
-    processed = min(arrivals, rate * inputs.sale_seconds)
-    peak = arrivals - processed
-    return WorkerLevel(
-        workers=workers,
-        tasks=tasks_for(workers, inputs.workers_per_task),
-        processing_rate=rate,
-        utilisation=inputs.arrival_rate * inputs.payment_seconds / workers,
-        arrivals=arrivals,
-        processed_during_sale=processed,
-        queue_peak=peak,
-        drain_seconds=peak / rate,
-    )
-
-
-def plan(inputs: PlanInputs) -> CapacityPlan:
-    inputs.check()
-    busy = inputs.arrival_rate * inputs.payment_seconds
-    minimum = math.floor(busy + _EPSILON) + 1  # utilisation strictly below 1
-    recommended = max(minimum, math.ceil(busy * (1 + inputs.safety_margin) - _EPSILON))
-    return CapacityPlan(
-        inputs=inputs,
-        busy_workers=busy,
-        minimum_workers=minimum,
-        recommended_workers=recommended,
-        minimum_tasks=tasks_for(minimum, inputs.workers_per_task),
-        recommended_tasks=tasks_for(recommended, inputs.workers_per_task),
-        levels=tuple(level(inputs, workers) for workers in inputs.worker_levels),
-    )
-
-
-def duration(seconds: float) -> str:
-    """People-sized durations: 48 s, 8.0 min, 2.98 h."""
-    if seconds < 1e-9:
-        return "0 s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
+# The arithmetic lives in planning.capacity (the Pulumi program uses it too); re-exported for the ops commands.
+from planning.capacity import (  # noqa: E402,F401
+    CapacityPlan,
+    PlanError,
+    PlanInputs,
+    WorkerLevel,
+    duration,
+    level,
+    plan,
+    tasks_for,
+)
 
 
 def report_notes(result: CapacityPlan) -> list[str]:
@@ -158,6 +74,36 @@ def render(result: CapacityPlan) -> str:
     return "\n".join(lines)
 
 
+def read_calendar(path: Path) -> tuple[list[calendar.ScheduledStep], list[str]]:
+    """The schedule a stack file's sale calendar produces, as the Pulumi program computes it."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise stack.OpsError(f"cannot read {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise stack.OpsError(f"{path}: not YAML ({error})") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    try:
+        sales, inputs = calendar.from_stack_config(config or {})
+        return calendar.schedule(sales, inputs, datetime.now(timezone.utc))
+    except calendar.CalendarError as error:
+        raise stack.OpsError(f"{path.name}: {error}") from None
+
+
+def render_schedule(steps: list[calendar.ScheduledStep], notes: list[str]) -> str:
+    lines = ["Sale calendar: the worker service's MinCapacity, as scheduled actions (times in each sale's zone)"]
+    lines += [f"  {step.local_time:%Y-%m-%d %H:%M %Z}  {step.sale:<20} {step.what:<10} MinCapacity -> "
+              f"{step.min_capacity}" for step in steps] or ["  (no upcoming sale)"]
+    lines += [f"note: {note}" for note in notes]
+    return "\n".join(lines)
+
+
+def schedule_json(steps: list[calendar.ScheduledStep], notes: list[str]) -> dict[str, Any]:
+    return {"schedule": [{"sale": s.sale, "what": s.what, "at": s.at.isoformat(), "local": s.local_time.isoformat(),
+                          "timezone": s.timezone, "schedule": s.schedule, "min_capacity": s.min_capacity}
+                         for s in steps], "notes": notes}
+
+
 def parser() -> argparse.ArgumentParser:
     d = PlanInputs()
     p = argparse.ArgumentParser(prog="python -m ops.capacity", description=__doc__.split("\n\n")[0] + " "
@@ -170,6 +116,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=d.safety_margin, help="safety margin, 0.11 = 11%% (%(default)s)")
     p.add_argument("--levels", type=int, nargs="+", default=list(d.worker_levels), metavar="N",
                    help="worker counts for the drain table (%(default)s)")
+    p.add_argument("--calendar", type=Path, metavar="STACK_FILE",
+                   help="print the schedule this stack file's sale calendar (the `sales` key) produces, instead")
     stack.add_json_argument(p)
     return p
 
@@ -181,6 +129,10 @@ def inputs_from(args: argparse.Namespace) -> PlanInputs:
 
 
 def command(args: argparse.Namespace) -> int:
+    if args.calendar is not None:
+        steps, notes = read_calendar(args.calendar)
+        stack.emit(args, schedule_json(steps, notes), render_schedule(steps, notes))
+        return 0
     result = plan(inputs_from(args))
     stack.emit(args, asdict(result) | {"notes": report_notes(result)}, render(result))
     return 0
