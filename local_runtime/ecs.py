@@ -195,7 +195,10 @@ class LocalEcs:
     """The deployment's ECS services as processes; `start()` runs them and keeps them at their desired counts."""
 
     def __init__(self, deployment: Deployment, logs: Path, *, overrides: Mapping[str, str] | None = None,
-                 on_event: Callable[[str], None] = lambda message: None, ports: Mapping[str, int] | None = None) -> None:
+                 on_event: Callable[[str], None] = lambda message: None, ports: Mapping[str, int] | None = None,
+                 startup_seconds: float = 0.0) -> None:
+        """`startup_seconds`: a task wanted after start() is launched that long after (Fargate's provisioning and
+        image pull take about a minute); the tasks of the first deployment start at once."""
         self.deployment = deployment
         self.logs = logs
         self.overrides = dict(overrides or {})
@@ -207,6 +210,8 @@ class LocalEcs:
         self._loop: threading.Thread | None = None
         self._lock = threading.RLock()
         self.services = deployed_services(deployment, self.overrides)
+        self.startup_seconds = startup_seconds
+        self._wanted_since: dict[str, float] = {}  # service name -> when more tasks were first wanted
         self.balancers = self._listeners(dict(ports or {}))
 
     def _listeners(self, ports: Mapping[str, int]) -> dict[str, Balancer]:
@@ -265,7 +270,7 @@ class LocalEcs:
                     if not self._stop.is_set():
                         self.on_event(f"{service.spec.role} task {task.task_id} exited with code {code}: "
                                       "ECS starts a replacement")
-                while len(service.tasks) < service.desired and not self._stop.is_set():
+                while self._provisioned(service) and len(service.tasks) < service.desired and not self._stop.is_set():
                     task = self._launch(service)
                     service.tasks.append(task)
                     if self._loop is not None:  # after start(): a change people should see
@@ -287,6 +292,19 @@ class LocalEcs:
         `ops.prescale` and the notifier read)."""
         for service in self.services:
             self._ecs.update_service(cluster=service.cluster, service=service.name, desiredCount=service.desired)
+
+    def _provisioned(self, service: LocalService) -> bool:
+        """Whether the tasks the service wants may start now: after start(), only `startup_seconds` after they
+        were first wanted (Fargate provisions a task and pulls its image before the container starts)."""
+        if len(service.tasks) >= service.desired:
+            self._wanted_since.pop(service.name, None)
+            return False
+        if self._loop is None or not self.startup_seconds:
+            return True
+        since = self._wanted_since.setdefault(service.name, time.monotonic())
+        if time.monotonic() - since < self.startup_seconds:
+            return False
+        return True
 
     def _scale_in_choice(self, service: LocalService) -> list[Task]:
         """The tasks to stop to reach the desired count: unprotected ones, newest first; protected ones wait."""

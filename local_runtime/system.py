@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app import contract
 from local_runtime import metric_math, queue_metrics
+from local_runtime.autoscaling import LocalAutoScaling
 from local_runtime.deployer import Deployment, Endpoints, deploy
 from local_runtime.ecs import PASS_THROUGH, LocalEcs
 from local_runtime.emulators import Emulator
@@ -57,6 +58,9 @@ class LocalArgs:
     ports: Mapping[str, int] = field(default_factory=dict)  # role -> its load balancer's port
     feed_seconds: float = queue_metrics.FEED_SECONDS
     mute_dlq_alarm: bool = True
+    autoscaling: bool = False  # run the LOCAL MODEL of Application Auto Scaling (local_runtime.autoscaling)
+    time_scale: float = 1.0  # the model's clock: its 60 s evaluation period and cooldowns divided by this
+    task_startup_seconds: float = 0.0  # a new task's provisioning before its process starts (Fargate takes ~1 min)
 
 
 def mute_false_dlq_alarm(outputs: Mapping[str, Any], cloudwatch: Any) -> str | None:
@@ -86,6 +90,7 @@ class LocalSystem:
         self.ecs: LocalEcs
         self.outputs: dict[str, Any] = {}
         self.muted: str | None = None
+        self.autoscaling: LocalAutoScaling | None = None
         self.relays: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -120,7 +125,7 @@ class LocalSystem:
         if self.args.mute_dlq_alarm:
             self.muted = mute_false_dlq_alarm(self.deployment.outputs, self.endpoints.client("cloudwatch"))
         self.ecs = LocalEcs(self.deployment, self.logs, overrides=self.args.env_overrides, on_event=self.on_event,
-                            ports=self.args.ports)
+                            ports=self.args.ports, startup_seconds=self.args.task_startup_seconds)
         self._stack.callback(self.ecs.stop)
         self.ecs.start()
         self.outputs = self.ecs.local_outputs(self.deployment.stack_outputs())
@@ -128,6 +133,10 @@ class LocalSystem:
         self.relays = [self._relay(relay) for relay in self.deployment.relays]
         feeder = threading.Thread(target=self._feed, name="local-metrics", daemon=True)
         feeder.start()
+        if self.args.autoscaling:
+            model = LocalAutoScaling(self.deployment, time_scale=self.args.time_scale, on_event=self.on_event)
+            self.autoscaling = model
+            threading.Thread(target=self._scale, args=(model,), name="local-autoscaling", daemon=True).start()
         self._stack.callback(self._stop.set)
 
     def _relay(self, relay: Relay) -> subprocess.Popen[bytes]:
@@ -159,6 +168,14 @@ class LocalSystem:
             for name, seen in relayed.items():
                 relayed[name] = self._tail(self.logs / f"{name}.log", seen)
 
+    def _scale(self, model: LocalAutoScaling) -> None:
+        """LOCAL MODEL: Application Auto Scaling acting on the declared policies and scheduled actions."""
+        while not self._stop.wait(1.0):
+            try:
+                model.tick()
+            except (BotoCoreError, ClientError) as error:
+                self.on_event(f"auto-scaling (local model): round skipped: {error}")
+
     def _tail(self, log: Path, seen: int) -> int:
         lines = log.read_text(errors="replace").splitlines() if log.exists() else []
         for line in lines[seen:]:
@@ -174,6 +191,12 @@ class LocalSystem:
                   for r in self.deployment.relays]
         if self.muted:
             notes.append(f"{self.muted} muted (ministack ignores alarm dimensions)")
+        if self.args.autoscaling:
+            notes.append("auto-scaling: a LOCAL MODEL of Application Auto Scaling acts on the declared target "
+                         "tracking, guardrail and scheduled actions (moto stores them and never acts)")
+        if self.args.task_startup_seconds:
+            notes.append(f"new tasks start {self.args.task_startup_seconds:g} s after they are wanted (Fargate's "
+                         "provisioning)")
         if self.args.env_overrides:
             notes.append("task settings overridden: " + ", ".join(f"{k}={v}" for k, v in self.args.env_overrides.items()))
         return notes
