@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from app import contract, settings
+from local_runtime.console import ConsoleError
 from local_runtime.deployer import DeployError
 from local_runtime.ecs import LocalEcsError
 from local_runtime.emulators import EmulatorError
@@ -94,6 +95,9 @@ class Lab:
         stack.progress(f"lab: time scale {args.time_scale:g} (payment {3 / args.time_scale:g} s, flash sale "
                        f"{60 * args.sale_fraction / args.time_scale:g} s at {60 * args.time_scale:g} orders/s)")
         self.system = stack_.enter_context(LocalSystem(local_args(args)))
+        if self.system.console is not None:
+            stack.progress(f"lab: live view at {self.system.console.url} (open it in a browser to watch; Part V's "
+                           "workers run outside the worker service, so its tasks, payments and paid/s stay at 0)")
         os.environ.update(self.system.env())
         self.outputs = self.system.outputs
         endpoints = self.system.endpoints
@@ -263,7 +267,8 @@ def command(ns: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         result = run_lab(args)
-    except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, settings.SettingsError) as e:
+    except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, ConsoleError,
+            settings.SettingsError) as e:
         raise LabError(str(e)) from None
     files = lab_report.write(result, args.results)
     elapsed = time.monotonic() - started
