@@ -283,6 +283,12 @@ class Console:
             time.sleep(0.02)
         return self
 
+    def cpu_seconds(self) -> float:
+        """CPU the view's server thread has used so far (serving and sampling both run in it)."""
+        if self._thread is None or self._thread.ident is None:
+            return 0.0
+        return time.clock_gettime(time.pthread_getcpuclockid(self._thread.ident))
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
