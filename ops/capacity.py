@@ -243,6 +243,7 @@ def command(args: argparse.Namespace) -> int:
         "level_costs_usd": list(priced.level_costs),
         "quotas": [asdict(check) for check in priced.quotas],
         "first_quota": {"key": first.key, "rate": first.hit_at_rate},
+        "quotas_exceeded": [check.key for check in cost.exceeded(priced.quotas)],
         "prices": [asdict(f) | {"value": priced.prices[f.key]} for f in cost.PRICES],
     }
     stack.emit(args, data, render(priced))

@@ -290,6 +290,11 @@ def check_quotas(rate: float, sizing: Sizing, limits: Mapping[str, float]) -> li
     return sorted(checks, key=lambda c: math.inf if c.hit_at_rate is None else c.hit_at_rate)
 
 
+def exceeded(checks: Sequence[QuotaCheck]) -> list[QuotaCheck]:
+    """The quotas the checked rate already exceeds."""
+    return [check for check in checks if check.demand > check.limit]
+
+
 # --- a plan's cost ------------------------------------------------------------------------------------------------
 
 
@@ -357,6 +362,10 @@ def render_quotas(checks: Sequence[QuotaCheck], rate: float) -> list[str]:
             f"{first.hit_at_rate / rate:.1f}x this rate"
         lines += ["", f"First quota the sale meets: {first.key} ({first.what}: {_number(first.limit)} {first.unit}) "
                       f"at {first.hit_at_rate:,.0f} orders/s ({verdict}): request an increase before the day."]
+    over = exceeded(checks)
+    if over:
+        lines.append(f"Exceeded at {rate:g}/s, to raise or plan for before the day: "
+                     + "; ".join(f"{c.key} (needs {_number(c.demand)}, default {_number(c.limit)})" for c in over))
     lines += ["", "Sources:"] + [f"  [{n}] {c.source}" + ("" if c.as_of == "-" else f" (read {c.as_of})")
                                  for n, c in enumerate(checks, 1)]
     return lines

@@ -72,6 +72,9 @@ def test_the_cli_names_the_first_quota_and_every_source() -> None:
     assert done.returncode == 0, done.stderr
     assert "First quota the sale meets: fargate_vcpu" in done.stdout and "(already exceeded at this rate)" in done.stdout
     assert all(f.source in done.stdout for f in cost.QUOTAS)
+    # 999 worker tasks: 287 vCPUs of 6, 1,145 launches at once of 100, 12,000 write units/s of a new table's 4,000.
+    assert ("to raise or plan for before the day: fargate_vcpu (needs 287, default 6); fargate_launch_burst (needs "
+            "1,145, default 100); dynamodb_new_table_writes (needs 12,000, default 4,000)") in done.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [
