@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -59,8 +61,34 @@ def _ascii_line(text: str) -> str:
     return clean if len(clean) <= SUBJECT_LIMIT else clean[: SUBJECT_LIMIT - 3] + "..."
 
 
-def render(alarm_message: dict[str, Any]) -> tuple[str, str]:
-    """(subject, body) for one CloudWatch alarm state change, for people rather than machines."""
+def tasks_to_add(wait_seconds: float) -> str | None:
+    """For an expected-wait page: how many worker tasks bring the wait back to the acceptable latency, from the
+    worker service's running tasks (the wait falls in proportion to the tasks). None when the stack did not say which
+    service or the lookup fails: the page then goes out without it."""
+    cluster, service = os.environ.get(contract.ENV_WORKER_CLUSTER), os.environ.get(contract.ENV_WORKER_SERVICE)
+    try:
+        latency = float(os.environ.get(contract.ENV_ACCEPTABLE_LATENCY, ""))
+    except ValueError:
+        return None
+    if not (cluster and service and latency > 0):
+        return None
+    try:
+        found = aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
+    except (BotoCoreError, ClientError):
+        return None
+    if not found:
+        return None
+    running = int(found[0]["runningCount"])
+    needed = math.ceil(max(running, 1) * wait_seconds / latency)
+    add = max(0, needed - running)
+    return (f"{add} ({running} running; {needed} bring the wait to {latency:g} s: "
+            f"`python -m ops.prescale --tasks {needed}`)")
+
+
+def render(alarm_message: dict[str, Any],
+           advice: Callable[[float], str | None] = lambda wait: None) -> tuple[str, str]:
+    """(subject, body) for one CloudWatch alarm state change, for people rather than machines. `advice` turns an
+    expected wait into the tasks to add (`tasks_to_add` where the notifier runs; nothing in tests by default)."""
     name = str(alarm_message.get("AlarmName", "unnamed alarm"))
     state = str(alarm_message.get("NewStateValue", "UNKNOWN"))
     old_state = str(alarm_message.get("OldStateValue", "UNKNOWN"))
@@ -81,13 +109,20 @@ def render(alarm_message: dict[str, Any]) -> tuple[str, str]:
     metric = f"{trigger.get('Namespace', '?')} {trigger.get('MetricName', '?')}" + (f", {dimensions}" if dimensions else "")
     comparison = COMPARISONS.get(str(trigger.get("ComparisonOperator")), str(trigger.get("ComparisonOperator", "")))
     statistic = trigger.get("Statistic") or trigger.get("ExtendedStatistic") or "?"
+    value = current_value(reason)
+    wait = spec is not None and spec.subject == "expected_wait"
+    how = ("waiting orders x payment time / (running worker tasks x workers per task)" if wait
+           else f"{metric}; {statistic} over {trigger.get('Period', '?')} s")
+    unit = " s" if wait else ""
+    sizing = advice(value) if wait and value is not None and state == "ALARM" else None
     body = "\n".join([
         f"{state}: {name} ({severity})",
         "",
         f"What it measures: {measures}",
-        f"                  ({metric}; {statistic} over {trigger.get('Period', '?')} s)",
-        f"Current value:    {number(current_value(reason))}",
-        f"Threshold:        {comparison} {number(trigger.get('Threshold'))}",
+        f"                  ({how})",
+        f"Current value:    {number(value)}{unit if value is not None else ''}",
+        f"Threshold:        {comparison} {number(trigger.get('Threshold'))}{unit}",
+        *([f"Tasks to add:     {sizing}"] if sizing else []),
         f"State:            {old_state} -> {state} at {alarm_message.get('StateChangeTime', '?')}",
         f"Reason:           {reason or 'not given'}",
         "",
@@ -120,7 +155,7 @@ def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None) -> 
     if message is None:  # not an alarm (someone published by hand): pass it on unchanged
         readable_subject, body = _ascii_line(subject or "Message on the alarm topic"), text
     elif should_notify(message):
-        readable_subject, body = render(message)
+        readable_subject, body = render(message, tasks_to_add)
     else:
         return None
     sns.publish(TopicArn=topic_arn, Subject=readable_subject, Message=body)

@@ -70,6 +70,7 @@ class WorkerSettings:
     payment: PaymentSettings
     drain_seconds: float
     heartbeat_file: str
+    agent_uri: str | None  # ECS's agent endpoint (task protection); None outside ECS
 
 
 def payment() -> PaymentSettings:
@@ -110,4 +111,5 @@ def worker() -> WorkerSettings:
         payment=payment(),
         drain_seconds=_number(contract.ENV_DRAIN_SECONDS, D.drain_seconds, 0, 3600),
         heartbeat_file=os.environ.get(contract.ENV_HEARTBEAT_FILE) or D.heartbeat_file,
+        agent_uri=os.environ.get(contract.ENV_ECS_AGENT_URI) or None,
     )

@@ -55,13 +55,7 @@ def build() -> Deployment:
         certificate_arn=s.certificate_arn,
         name_prefix=prefix,
     )
-    alerts = Alerts("alerts", AlertsArgs(source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_url))
-
-    outputs: dict[str, pulumi.Input[object]] = {
-        contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
-        contract.OUTPUT_ALARM_TOPIC_ARN: alerts.alarm_topic_arn,
-        contract.OUTPUT_ALARM_PREFIX: prefix,
-    }
+    outputs: dict[str, pulumi.Input[object]] = {contract.OUTPUT_ALARM_PREFIX: prefix}
     subjects: dict[str, Mapping[str, pulumi.Input[str]]] = {}  # what alarms and the dashboard watch
     sync = None
     if s.deploy_sync:
@@ -90,6 +84,7 @@ def build() -> Deployment:
                 payment_seconds=s.payment_seconds,
                 payment_decline_rate=s.payment_decline_rate,
                 backlog_per_task_target=s.backlog_per_task_target,
+                acceptable_latency_seconds=s.acceptable_latency_seconds,
             ),
         )
         subjects |= orders.subjects
@@ -103,9 +98,18 @@ def build() -> Deployment:
             contract.OUTPUT_WORKER_SERVICE_NAME: orders.worker.service_name,
             contract.OUTPUT_WORKER_COUNT: s.worker_count,
             contract.OUTPUT_PAYMENT_SECONDS: s.payment_seconds,
+            contract.OUTPUT_ACCEPTABLE_LATENCY: s.acceptable_latency_seconds,
         }
 
-    Alarms("alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, subjects=subjects, topic_arn=alerts.alarm_topic_arn))
+    alerts = Alerts("alerts", AlertsArgs(
+        source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_url,
+        worker_service=orders.worker_service_ref() if orders else None,
+        acceptable_latency_seconds=s.acceptable_latency_seconds))
+    outputs |= {contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
+                contract.OUTPUT_ALARM_TOPIC_ARN: alerts.alarm_topic_arn}
+    Alarms("alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, subjects=subjects, topic_arn=alerts.alarm_topic_arn,
+                                acceptable_latency_seconds=s.acceptable_latency_seconds, worker_count=s.worker_count,
+                                payment_seconds=s.payment_seconds))
     dashboard = Dashboard("dashboard", DashboardArgs(name=prefix, region=s.region, subjects=subjects))
     outputs[contract.OUTPUT_DASHBOARD_URL] = dashboard.url
     return Deployment(settings=s, sync=sync, orders=orders, outputs=outputs)

@@ -100,6 +100,8 @@ class FargateService(pulumi.ComponentResource):
             "portMappings": [{"containerPort": contract.CONTAINER_PORT, "protocol": "tcp"}] if args.port else [],
             # ECS ignores the image's HEALTHCHECK; the same command checks /health (web) or the heartbeat (worker).
             "healthCheck": {"command": HEALTH_CHECK_COMMAND, "interval": 30, "timeout": 5, "retries": 3, "startPeriod": 15},
+            # Set, not left to ECS's default: the worker's drain bound (DRAIN_SECONDS) is derived from it.
+            "stopTimeout": contract.STOP_TIMEOUT_SECONDS,
             "environment": [{"name": key, "value": value} for key, value in sorted(environment.items())],
             "logConfiguration": {
                 "logDriver": "awslogs",

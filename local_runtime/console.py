@@ -15,7 +15,8 @@ Where each number comes from (SOURCES; the page shows them too):
   count what the order table records, without scanning the table every second;
 - payments in flight: the workers' `processing` lines whose order has no outcome line yet, in running tasks;
 - expected wait: waiting (visible) orders / (running worker tasks x WORKER_COUNT / PAYMENT_SECONDS), the rate the
-  worker service pays at when every slot is busy;
+  worker service pays at when every slot is busy (the arithmetic of the expected-wait alarms'
+  `contract.expected_wait_expression`, here from the local ECS's processes);
 - alarms: CloudWatch DescribeAlarms of the stack's alarms; notifications: the alerts the notifier relay published.
 """
 

@@ -113,6 +113,7 @@ class Deployment:
     standins: list[Standin] = field(default_factory=list)
     relays: list[Relay] = field(default_factory=list)
     images: list[Image] = field(default_factory=list)
+    math_alarms: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # metric-math alarm -> its queries
     outputs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -189,7 +190,8 @@ class LocalMonitor(MockMonitor):
         super().__init__(_Invokes(deployment.endpoints))
         self.deployment = deployment
         self._context = Context(client=deployment.endpoints.client, region=deployment.endpoints.region,
-                                standins=deployment.standins, relays=deployment.relays, images=deployment.images)
+                                standins=deployment.standins, relays=deployment.relays, images=deployment.images,
+                                math_alarms=deployment.math_alarms)
         self._failed: set[str] = set()
         self._lock = threading.Lock()
 

@@ -9,6 +9,10 @@ is missing locally too. Local-only overrides (the lab's time scale) are explicit
 A reconciliation loop makes the processes follow the control plane (moto's ECS): one process per desired task,
 more or fewer when `desiredCount` changes (`ops.prescale`, auto-scaling), a task that exits is replaced, and a task
 is stopped as ECS stops it (out of its load balancer first, SIGTERM, SIGKILL after the container's stopTimeout).
+Scale-in stops tasks without scale-in protection first (newest first); a protected task is stopped only once it
+unprotects or its protection expires (`local_runtime.agent` serves each task's ECS_AGENT_URI). The task metadata
+endpoint (ECS_CONTAINER_METADATA_URI_V4) is not served: its CPU limit (0.25 vCPU) is not enforced here, so a task
+sizing itself by it would hold back on a core it does have; tasks fall back to their cgroup, as outside ECS.
 A service with a load balancer gets one local URL (`local_runtime.proxy`) spreading connections over its healthy tasks.
 """
 
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from app import contract
+from local_runtime.agent import Agent
 from local_runtime.deployer import Deployment
 from local_runtime.proxy import Balancer, Balancers
 from local_runtime.resources import Image
@@ -198,6 +203,7 @@ class LocalEcs:
         self.overrides = dict(overrides or {})
         self.on_event = on_event
         self._ecs = deployment.endpoints.client("ecs")
+        self.agent = Agent()
         self._balancers = Balancers()
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
@@ -238,6 +244,7 @@ class LocalEcs:
             time.sleep(0.1)
             self.reconcile()
         self.reconcile()  # the balancers learn of the tasks that just became healthy
+        self._report_running()
         self._loop = threading.Thread(target=self._run, name="local-ecs", daemon=True)
         self._loop.start()
         return self
@@ -258,23 +265,38 @@ class LocalEcs:
                     service.tasks.remove(task)
                     code = task.process.returncode if task.process else None
                     if not self._stop.is_set():
-                        self.on_event(f"{service.spec.role} task {task.log_path.stem} exited with code {code}: "
+                        self.on_event(f"{service.spec.role} task {task.task_id} exited with code {code}: "
                                       "ECS starts a replacement")
                 while len(service.tasks) < service.desired and not self._stop.is_set():
                     task = self._launch(service)
                     service.tasks.append(task)
                     if self._loop is not None:  # after start(): a change people should see
-                        self.on_event(f"{service.spec.role} task {task.log_path.stem} starting (desired "
+                        self.on_event(f"{service.spec.role} task {task.task_id} starting (desired "
                                       f"{service.desired})")
-                extra = service.tasks[service.desired:]
+                extra = self._scale_in_choice(service)
                 if extra:
-                    service.tasks = service.tasks[:service.desired]
+                    service.tasks = [task for task in service.tasks if task not in extra]
                     self._update_balancers(service)
                     for task in extra:
-                        self.on_event(f"{service.spec.role} task {task.log_path.stem} stopping (desired "
+                        self.on_event(f"{service.spec.role} task {task.task_id} stopping (desired "
                                       f"{service.desired})")
-                        threading.Thread(target=task.stop, name=f"stop-{task.log_path.stem}", daemon=True).start()
+                        threading.Thread(target=task.stop, name=f"stop-{task.task_id}", daemon=True).start()
                 self._update_balancers(service)
+
+    def _report_running(self) -> None:
+        """moto reports a service's runningCount as 0 until an UpdateService, then equal to its desired count; one
+        UpdateService with the unchanged count, once the tasks run, makes the control plane's count theirs (what
+        `ops.prescale` and the notifier read)."""
+        for service in self.services:
+            self._ecs.update_service(cluster=service.cluster, service=service.name, desiredCount=service.desired)
+
+    def _scale_in_choice(self, service: LocalService) -> list[Task]:
+        """The tasks to stop to reach the desired count: unprotected ones, newest first; protected ones wait."""
+        surplus = len(service.tasks) - service.desired
+        if surplus <= 0:
+            return []
+        unprotected = [task for task in reversed(service.tasks) if not self.agent.protected(task.task_id)]
+        return unprotected[:surplus]
 
     def _desired(self, service: LocalService) -> int:
         found = self._ecs.describe_services(cluster=service.cluster, services=[service.name])["services"]
@@ -282,10 +304,11 @@ class LocalEcs:
 
     def _launch(self, service: LocalService) -> Task:
         service.started += 1
-        log = self.logs / service.name / f"{service.spec.role}-{service.started}.log"
+        task_id = f"{service.spec.role}-{service.started}"
+        log = self.logs / service.name / f"{task_id}.log"
         log.unlink(missing_ok=True)  # a log left by an earlier run of the system is not this task's
         service.logs.append(log)
-        task = service.spec.task(log)
+        task = service.spec.task(log, {contract.ENV_ECS_AGENT_URI: self.agent.uri_for(task_id)})
         try:
             return task.launch()
         except (TaskError, OSError) as error:
@@ -313,6 +336,7 @@ class LocalEcs:
         for task in tasks:
             task.stop()
         self._balancers.close()
+        self.agent.close()
 
     # --- for people and tests ---------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ resource in the emulators. Both run the same entry point with a stack file's rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 from collections.abc import Callable, Iterable, Mapping
@@ -69,6 +70,7 @@ def run(stack: str, config: Mapping[str, Any], monitor: MockMonitor, *, program:
 
     Raises what the program raises (e.g. a config error naming the stack file and the key).
     """
+    asyncio.set_event_loop(asyncio.new_event_loop())  # a fresh loop: an earlier asyncio.run() leaves none behind
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config_strings(config), list(secret_keys))
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)

@@ -75,3 +75,16 @@ def publish(sqs: Any, cloudwatch: Any, samplers: list[QueueSampler]) -> list[Sam
     cloudwatch.put_metric_data(Namespace=NAMESPACE,
                                MetricData=[d for sample in samples for d in metric_data(sample, timestamp)])
     return samples
+
+
+CONTAINER_INSIGHTS = "ECS/ContainerInsights"
+
+
+def publish_task_counts(cloudwatch: Any, running: dict[tuple[str, str], int]) -> None:
+    """Container Insights' RunningTaskCount per (cluster name, service name): what the worker scaling and the
+    expected-wait alarms divide by. On AWS, Container Insights publishes it (the clusters enable it)."""
+    timestamp = datetime.now(timezone.utc)
+    cloudwatch.put_metric_data(Namespace=CONTAINER_INSIGHTS, MetricData=[
+        {"MetricName": "RunningTaskCount", "Timestamp": timestamp, "Value": float(count), "Unit": "Count",
+         "Dimensions": [{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}]}
+        for (cluster, service), count in running.items()])

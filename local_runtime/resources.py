@@ -82,6 +82,7 @@ class Context:
     standins: list[Standin] = field(default_factory=list)
     relays: list[Relay] = field(default_factory=list)
     images: list[Image] = field(default_factory=list)
+    math_alarms: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # name -> PutMetricAlarm Metrics
 
 
 Created = tuple[str, dict[str, Any]]  # (the provider's id, outputs beyond the inputs)
@@ -383,6 +384,10 @@ def scaling_policy(ctx: Context, r: Declared) -> Created:
     for key in ("targetTrackingScalingPolicyConfiguration", "stepScalingPolicyConfiguration"):
         if r.inputs.get(key):
             arguments[key[:1].upper() + key[1:]] = pascal(r.inputs[key])
+    for step in arguments.get("StepScalingPolicyConfiguration", {}).get("StepAdjustments", []):
+        for bound in ("MetricIntervalLowerBound", "MetricIntervalUpperBound"):  # strings in Pulumi's schema
+            if isinstance(step.get(bound), str):
+                step[bound] = float(step[bound])
     found = ctx.client("application-autoscaling").put_scaling_policy(**arguments)
     return found["PolicyARN"], {"arn": found["PolicyARN"],
                                 "alarmArns": [a["AlarmARN"] for a in found.get("Alarms", [])]}
@@ -559,6 +564,9 @@ def metric_alarm(ctx: Context, r: Declared) -> Created:
             arguments[target] = whole(i[source])
     if i.get("metricQueries"):
         arguments["Metrics"] = [_metric_query(q) for q in i["metricQueries"]]
+        # ministack accepts metric math and keeps no trace of it: the local runtime evaluates these alarms from
+        # their definitions as deployed (local_runtime.metric_math).
+        ctx.math_alarms[r.name] = arguments["Metrics"]
     else:
         if i.get("statistic") not in ALARM_STATISTICS:
             raise Invalid(f"statistic must be one of {', '.join(ALARM_STATISTICS)}, got {i.get('statistic')!r}")

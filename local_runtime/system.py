@@ -3,7 +3,10 @@
 `LocalSystem` starts ministack and moto's server on 127.0.0.1, deploys a stack file through the local deployer
 (what `pulumi up -s STACK` would create), runs the deployed ECS services on the local ECS, and does what AWS does by
 itself and the emulators do not (LOCAL ONLY, each said when it starts):
-- publish the queues' AWS/SQS metrics to CloudWatch, so the real alarms evaluate (`local_runtime.queue_metrics`);
+- publish the queues' AWS/SQS metrics and the services' Container Insights RunningTaskCount (the local ECS's real
+  processes) to CloudWatch, so the real alarms evaluate (`local_runtime.queue_metrics`);
+- evaluate the alarms defined by metric math (the expected-wait pages), which ministack never evaluates
+  (`local_runtime.metric_math`);
 - invoke the alarm notifier: a process running the notifier's module with the Lambda's environment as deployed,
   reading the queue that stands in for the Lambda's subscription;
 - mute the DLQ alarm's actions: ministack evaluates alarms over every series of a metric name whatever their
@@ -33,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app import contract
 from app.notifier import RELAYED
-from local_runtime import queue_metrics
+from local_runtime import metric_math, queue_metrics
 from local_runtime.console import Console
 from local_runtime.deployer import Deployment, Endpoints, deploy
 from local_runtime.ecs import PASS_THROUGH, LocalEcs
@@ -84,8 +87,12 @@ def mute_false_dlq_alarm(outputs: Mapping[str, Any], cloudwatch: Any) -> str | N
 class LocalSystem:
     """Use as a context manager: everything it started is stopped on exit, on error and on Ctrl-C."""
 
-    def __init__(self, args: LocalArgs, on_event: Callable[[str], None] = lambda message: None) -> None:
+    def __init__(self, args: LocalArgs, on_event: Callable[[str], None] = lambda message: None,
+                 emulators: tuple[Emulator, Emulator] | None = None) -> None:
+        """`emulators` (ministack, moto) already running are used instead of starting new ones: the data plane is
+        reset first, the control plane keeps what earlier deploys made (their names are their own)."""
         self.args = args
+        self._given = emulators
         self.on_event = on_event
         self.logs = args.directory.resolve() / "logs"
         self.outputs_file = args.directory.resolve() / "outputs.json"
@@ -119,9 +126,13 @@ class LocalSystem:
 
     def _start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        data = self._stack.enter_context(Emulator("ministack", port=self.args.data_plane_port,
-                                                  log_path=_fresh(self.logs / "ministack.log")))
-        control = self._stack.enter_context(Emulator("moto", log_path=_fresh(self.logs / "moto.log")))
+        if self._given is not None:
+            data, control = self._given
+            data.reset()
+        else:
+            data = self._stack.enter_context(Emulator("ministack", port=self.args.data_plane_port,
+                                                      log_path=_fresh(self.logs / "ministack.log")))
+            control = self._stack.enter_context(Emulator("moto", log_path=_fresh(self.logs / "moto.log")))
         self.deployment = deploy(self.args.stack, Endpoints(data.endpoint_url, control.endpoint_url),
                                  overrides=self.args.config)
         if not self.deployment.ok:
@@ -162,6 +173,10 @@ class LocalSystem:
         while not self._stop.wait(self.args.feed_seconds):
             try:
                 queue_metrics.publish(sqs, cloudwatch, samplers)
+                queue_metrics.publish_task_counts(cloudwatch, {
+                    (service.cluster.rsplit("/", 1)[-1], service.name): len(service.running())
+                    for service in self.ecs.services})
+                metric_math.evaluate_math_alarms(cloudwatch, self.deployment.math_alarms)
             except (BotoCoreError, ClientError) as error:  # the emulator may be going away (Ctrl-C)
                 self.on_event(f"local metrics: round skipped: {error}")
             self.read_alerts()
@@ -179,7 +194,8 @@ class LocalSystem:
 
     def local_only(self) -> list[str]:
         """What this runtime does that AWS does by itself, for people."""
-        notes = [f"queue metrics fed to CloudWatch every {self.args.feed_seconds:g} s (ministack emits none)"]
+        notes = [f"queue metrics and running task counts fed to CloudWatch every {self.args.feed_seconds:g} s "
+                 "(ministack emits none); metric-math alarms evaluated by the local runtime (ministack does not)"]
         notes += [f"Lambda {r.function_name} invoked by a local process reading {r.queue_url.rsplit('/', 1)[-1]}"
                   for r in self.deployment.relays]
         if self.muted:

@@ -74,6 +74,11 @@ class Task:
         return self.args.log_path
 
     @property
+    def task_id(self) -> str:
+        """The task's id in the local ECS (its log file is named after it)."""
+        return self.args.log_path.stem
+
+    @property
     def heartbeat_file(self) -> Path:
         return self.args.log_path.with_suffix(".heartbeat")
 

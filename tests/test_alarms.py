@@ -28,6 +28,11 @@ class AlarmWiring:
     inbox_url: str
     queue_dimensions: list[dict[str, str]]
     dlq_dimensions: list[dict[str, str]]
+    latency: float  # the stack's acceptableLatencySeconds
+
+    @property
+    def latency_flag(self) -> tuple[str, str]:
+        return ("--acceptable-latency-seconds", f"{self.latency:g}")
 
     def inbox(self, wait_seconds: int = 5) -> list[dict[str, Any]]:
         """Alerts delivered to people, as {subject, body} (the inbox queue gets SNS envelopes)."""
@@ -60,7 +65,8 @@ def wire_alarms(system: System) -> AlarmWiring:
         alarm_events_url=relay.queue_url, inbox_url=subscribed_queue(outputs[contract.OUTPUT_ALERTS_TOPIC_ARN], "inbox",
                                                                      raw=False),
         queue_dimensions=[{"Name": "QueueName", "Value": queue_name(outputs[contract.OUTPUT_QUEUE_URL])}],
-        dlq_dimensions=[{"Name": "QueueName", "Value": queue_name(outputs[contract.OUTPUT_DLQ_URL])}])
+        dlq_dimensions=[{"Name": "QueueName", "Value": queue_name(outputs[contract.OUTPUT_DLQ_URL])}],
+        latency=float(outputs[contract.OUTPUT_ACCEPTABLE_LATENCY]))
 
 
 @pytest.fixture
@@ -92,28 +98,32 @@ def test_the_deployed_alarms_are_the_catalogue_on_the_stack_resources(wiring: Al
 
 def test_apply_flashsale_then_normal_round_trips_thresholds_and_keeps_actions(wiring: AlarmWiring) -> None:
     prefix = wiring.prefix
-    done = alarms_cli(wiring.env, "apply", "--profile", "flashsale", "--alarm-prefix", prefix)
+    done = alarms_cli(wiring.env, "apply", "--profile", "flashsale", "--alarm-prefix", prefix, *wiring.latency_flag)
     assert done.returncode == 0, done.stderr
     assert "pulumi config set alarmProfile flashsale -s STACK" in done.stdout
     assert "next `pulumi up` restores" in done.stdout
-    flash = contract.ALARM_PROFILES["flashsale"]
-    assert thresholds(prefix) == {contract.alarm_name(prefix, s.key): float(getattr(flash, s.key))
-                                  for s in contract.ALARMS}
+    flash, normal = contract.ALARM_PROFILES["flashsale"], contract.ALARM_PROFILES["normal"]
+    latency = wiring.latency
+    assert thresholds(prefix) == {  # the normal stack's raw-depth alarms are not in the flash-sale profile: kept
+        contract.alarm_name(prefix, s.key): contract.alarm_threshold(flash, s, latency)
+        if getattr(flash, s.key) is not None else contract.alarm_threshold(normal, s, latency)
+        for s in contract.ALARMS}
+    assert "kept (not in this profile)" in done.stdout
     alarm = aws.client("cloudwatch").describe_alarms(
         AlarmNames=[contract.alarm_name(prefix, "queue_depth_warning")])["MetricAlarms"][0]
     assert alarm["AlarmActions"] == alarm["OKActions"] == [wiring.alarm_topic]
     assert alarm["Dimensions"] == wiring.queue_dimensions
 
-    status = alarms_cli(wiring.env, "status", "--alarm-prefix", prefix, "--json")
+    status = alarms_cli(wiring.env, "status", "--alarm-prefix", prefix, "--json", *wiring.latency_flag)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["profiles"] == ["flashsale"]
 
-    assert alarms_cli(wiring.env, "apply", "--profile", "normal", "--alarm-prefix", prefix).returncode == 0
+    assert alarms_cli(wiring.env, "apply", "--profile", "normal", "--alarm-prefix", prefix, *wiring.latency_flag).returncode == 0
     assert thresholds(prefix)[contract.alarm_name(prefix, "queue_depth_warning")] == 1_000
 
 
 def test_status_shows_state_and_threshold(wiring: AlarmWiring) -> None:
-    done = alarms_cli(wiring.env, "status", "--alarm-prefix", wiring.prefix)
+    done = alarms_cli(wiring.env, "status", "--alarm-prefix", wiring.prefix, *wiring.latency_flag)
     assert done.returncode == 0, done.stderr
     critical = contract.alarm_name(wiring.prefix, "queue_depth_critical")
     line = next(row for row in done.stdout.splitlines() if row.startswith(critical))

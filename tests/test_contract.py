@@ -12,15 +12,18 @@ def test_every_threshold_has_an_alarm_and_every_alarm_a_threshold() -> None:
 
 
 def test_alarm_subjects_are_known() -> None:
-    assert {a.subject for a in contract.ALARMS} <= {"queue", "dlq", "worker_service", "receiver_alb", "sync_alb"}
+    assert {a.subject for a in contract.ALARMS} <= {"queue", "dlq", "worker_service", "receiver_alb", "sync_alb",
+                                                    "expected_wait"}
 
 
 def test_profiles_follow_the_report() -> None:
     normal = contract.ALARM_PROFILES["normal"]
     assert (normal.queue_depth_warning, normal.queue_depth_critical, normal.oldest_message_age) == (1000, 5000, 1800)
     for profile in contract.ALARM_PROFILES.values():
-        assert profile.queue_depth_warning < profile.queue_depth_critical
-    assert contract.ALARM_PROFILES["flashsale"].queue_depth_warning < normal.queue_depth_warning
+        assert profile.expected_wait_warning < profile.expected_wait_critical
+        if profile.queue_depth_warning is not None and profile.queue_depth_critical is not None:
+            assert profile.queue_depth_warning < profile.queue_depth_critical
+    assert contract.ALARM_PROFILES["flashsale"].oldest_message_age < normal.oldest_message_age
 
 
 def test_config_defaults_are_within_their_own_ranges() -> None:

@@ -1,7 +1,8 @@
 """The local system: `ops.local up` as a person runs it, and the local ECS keeping the deployed services running.
 
 The in-process tests share one LocalSystem (the normal stack, fast payments, the flash-sale alarm profile, queue
-metrics fed every 0.2 s): its worker service's tasks are killed, scaled out with ops.prescale and scaled back.
+metrics fed every 0.2 s, and a worker drain bound far shorter than a payment, so that a busy task stopped by scale-in
+would cut its payments off): its worker service's tasks are killed, scaled out with ops.prescale and scaled back.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -23,6 +26,7 @@ import pytest
 
 from app import aws, contract
 from local_runtime.system import LocalArgs, LocalSystem
+from local_runtime.tasks import Task
 from tests.conftest import ROOT
 from tests.helpers import ORDER, wait_for
 from tests.test_alarms import subscribed_queue
@@ -100,7 +104,9 @@ def test_a_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    args = LocalArgs(config={"paymentSeconds": 0.5, "paymentDeclineRate": 0, "alarmProfile": "flashsale"},
+    args = LocalArgs(config={"paymentSeconds": 0.5, "paymentDeclineRate": 0, "alarmProfile": "flashsale",
+                             "acceptableLatencySeconds": 5},
+                     env_overrides={contract.ENV_DRAIN_SECONDS: "0.05"},
                      directory=tmp_path_factory.mktemp("local"), feed_seconds=0.2)
     with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as system:
         for key, value in system.env().items():
@@ -158,29 +164,68 @@ def test_prescale_raises_the_worker_service_and_more_processes_pay(local_system:
     wait_for(lambda: len(workers.running()) == 1, 40, "the worker service back at one task")
 
 
-def test_the_alarm_loop_feeds_queue_metrics_and_relays_readable_alerts(local_system: LocalSystem) -> None:
-    """What the local runtime does in place of AWS: the queue's depth reaches CloudWatch, the deployed alarm fires,
-    and the notifier (the Lambda's module, with its environment as deployed) turns it into a readable alert."""
+def _cut_off(task: Task) -> set[str]:
+    """Orders a task started paying and never finished (its log's `processing` without a `payment_*`)."""
+    events = task.events()
+    finished = {e["order_id"] for e in events if e.get("event", "").startswith("payment_")}
+    return {e["order_id"] for e in events if e.get("event") == "processing"} - finished
+
+
+def test_scale_in_during_a_stream_stops_only_idle_tasks_and_cuts_no_payment(local_system: LocalSystem) -> None:
+    workers = local_system.ecs.service("worker")
+    url = local_system.outputs[contract.OUTPUT_ASYNC_URL]
+    outputs = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    prescale = [sys.executable, "-m", "ops.prescale", "--poll", "0.2", "--outputs", str(local_system.outputs_file)]
+    assert subprocess.run([*prescale, "--tasks", "3"], cwd=ROOT, env=outputs, capture_output=True, timeout=60).returncode == 0
+    tasks = wait_for(lambda: len(workers.healthy()) == 3 and list(workers.healthy()), 30, "three worker tasks")
+    accepted: list[str] = []
+    stream = threading.Thread(target=lambda: accepted.extend(_stream(url, rate=12, seconds=8)), daemon=True)
+    stream.start()
+    time.sleep(2)  # every task is paying now
+    restore = subprocess.run([*prescale, "--restore", "--step", "2", "--pause", "0", "--normal-tasks", "1"], cwd=ROOT,
+                             env=outputs, capture_output=True, text=True, timeout=60)
+    assert restore.returncode == 0, restore.stderr
+    stream.join()
+    wait_for(lambda: len(workers.running()) == 1, 60, "the scale-in to one task")
+    _all_completed(url, accepted, 60)
+    stopped = wait_for(lambda: len(gone := [t for t in tasks if not t.alive()]) == 2 and gone, 30, "two tasks to exit")
+    assert all(t.process is not None and t.process.returncode == 0 for t in stopped)  # drained, not SIGKILLed
+    assert not any(_cut_off(t) for t in tasks), {t.task_id: _cut_off(t) for t in tasks}
+    assert all(local_system.ecs.agent.calls.get(t.task_id, 0) >= 2 for t in stopped)  # protected, then released
+
+
+def _stream(url: str, rate: float, seconds: float) -> list[str]:
+    """Orders at a steady rate; the ids of those accepted."""
+    ids = []
+    with httpx.Client(base_url=url, timeout=10) as client:
+        started = time.monotonic()
+        for n in range(int(rate * seconds)):
+            time.sleep(max(0.0, started + n / rate - time.monotonic()))
+            answer = client.post(contract.ASYNC_ORDERS_PATH, json=ORDER)
+            if answer.status_code == 202:
+                ids.append(answer.json()["order_id"])
+    return ids
+
+
+def test_the_alarm_loop_pages_on_expected_wait_with_the_tasks_to_add(local_system: LocalSystem) -> None:
+    """What the local runtime does in place of AWS: the queue's depth and the worker service's running tasks reach
+    CloudWatch, the deployed expected-wait alarm (metric math) is evaluated and fires, and the notifier (the Lambda's
+    module, with its environment as deployed) turns it into a readable page that says how many tasks to add."""
     outputs = local_system.outputs
     inbox = subscribed_queue(outputs[contract.OUTPUT_ALERTS_TOPIC_ARN], "loop-inbox", raw=False)
+    warning = contract.alarm_name(outputs[contract.OUTPUT_ALARM_PREFIX], "expected_wait_warning")
+    # One task of 20 workers pays 40 orders/s at 0.5 s: a burst of 600 waits ~15 s at first, over the 5 s target.
+    with httpx.Client(base_url=outputs[contract.OUTPUT_ASYNC_URL], timeout=10) as client, \
+            ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).status_code, range(600)))
+    assert answers.count(202) >= 500
     sqs = aws.client("sqs")
-    stopped = aws.client("ecs").update_service(cluster=outputs[contract.OUTPUT_CLUSTER_NAME],
-                                               service=outputs[contract.OUTPUT_WORKER_SERVICE_NAME], desiredCount=0)
-    assert stopped["service"]["desiredCount"] == 0
-    wait_for(lambda: not local_system.ecs.service("worker").running(), 40, "no worker task")
-    for batch in range(51):  # 510 waiting: over the flash-sale profile's warning (500)
-        sqs.send_message_batch(QueueUrl=outputs[contract.OUTPUT_QUEUE_URL], Entries=[
-            {"Id": str(n), "MessageBody": json.dumps({"order_id": f"o-{batch}-{n}"})} for n in range(10)])
-    warning = contract.alarm_name(outputs[contract.OUTPUT_ALARM_PREFIX], "queue_depth_warning")
 
     def relayed() -> list[str]:
         found = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
         return [json.loads(m["Body"])["Message"] for m in found
                 if json.loads(m["Body"]).get("Subject", "").startswith(f"[WARNING] ALARM: {warning}")]
 
-    try:
-        [body] = wait_for(relayed, 30, "the queue-depth alert")
-    finally:
-        sqs.purge_queue(QueueUrl=outputs[contract.OUTPUT_QUEUE_URL])
-        time.sleep(0.5)
-    assert "Current value:    510" in body and "Threshold:        > 500" in body
+    [body] = wait_for(relayed, 30, "the expected-wait page")
+    assert "Threshold:        > 5 s" in body and "(1 running;" in body
+    assert re.search(r"Tasks to add:     [1-9]\d* \(1 running; \d+ bring the wait to 5 s", body), body

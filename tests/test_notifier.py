@@ -11,6 +11,7 @@ import pytest
 
 from app import aws, contract
 from app.notifier import forward, handler, render, should_notify
+from local_runtime.metric_math import evaluate_math_alarms
 from tests.conftest import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
 from tests.test_alarms import AlarmWiring, wire_alarms
@@ -108,3 +109,32 @@ def test_cli_needs_its_queue_and_topic() -> None:
                           timeout=60, check=False, env={"PATH": "/usr/bin"})
     assert done.returncode == 2
     assert "--queue-url and --alerts-topic-arn" in done.stderr
+
+
+def test_an_expected_wait_page_says_the_wait_and_the_tasks_to_add(wiring: AlarmWiring, system: System) -> None:  # noqa: F811
+    """The deployed expected-wait alarms (metric math, evaluated locally as CloudWatch would) fire on the queue's
+    depth and the worker service's running tasks, and the notifier, run with the Lambda's environment as deployed,
+    reads the worker service to say how many tasks bring the wait back to the acceptable latency."""
+    outputs = system.outputs
+    cloudwatch = aws.client("cloudwatch")
+    cluster, service = outputs[contract.OUTPUT_CLUSTER_NAME], outputs[contract.OUTPUT_WORKER_SERVICE_NAME]
+    # moto counts a service's running tasks only from an UpdateService on; on AWS one task of the normal stack runs.
+    aws.client("ecs").update_service(cluster=cluster, service=service, desiredCount=1)
+    cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=[{
+        "MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": wiring.queue_dimensions, "Value": 10_000}])
+    cloudwatch.put_metric_data(Namespace="ECS/ContainerInsights", MetricData=[{
+        "MetricName": "RunningTaskCount", "Value": 1, "Dimensions": [
+            {"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}]}])
+    changed = evaluate_math_alarms(cloudwatch, system.deployment.math_alarms)
+    critical = contract.alarm_name(wiring.prefix, "expected_wait_critical")
+    assert sorted(changed) == sorted([contract.alarm_name(wiring.prefix, "expected_wait_warning"), critical])
+    (relay,) = system.deployment.relays
+    done = subprocess.run([sys.executable, "-m", "app.notifier", "--queue-url", relay.queue_url, "--once", "--wait", "2"],
+                          cwd=ROOT, env={**wiring.env, **relay.environment}, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    alerts = {a["subject"].split(":")[1].strip(): a for a in wiring.inbox()}
+    body = alerts[critical]["body"]
+    # 10,000 waiting x 0.3 s / (1 task x 20 workers) = 150 s; twice the normal stack's 60 s is the critical threshold.
+    assert "Current value:    150 s" in body and "Threshold:        > 120 s" in body
+    assert "Tasks to add:     2 (1 running; 3 bring the wait to 60 s: `python -m ops.prescale --tasks 3`)" in body

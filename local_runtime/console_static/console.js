@@ -52,7 +52,8 @@ function render(state) {
   const wait = state.expected_wait;
   $("wait").textContent = wait.seconds === null ? "∞" : seconds(wait.seconds);
   $("wait-detail").textContent = wait.why ||
-    `${number(wait.waiting)} waiting / (${wait.worker_tasks} tasks × ${wait.workers_per_task} workers / ` +
+    `${number(wait.waiting)} waiting / (${wait.worker_tasks} task${wait.worker_tasks === 1 ? "" : "s"} × ` +
+    `${wait.workers_per_task} workers / ` +
     `${wait.payment_seconds} s) = ${number(wait.waiting)} / ${number(wait.paid_per_second, 1)} per s`;
   $("services").replaceChildren(...state.services.map((s) => row(
     [[s.role], [number(s.desired)], [number(s.running)], [number(s.healthy)]],
