@@ -164,6 +164,8 @@ class LocalService:
     tasks: list[Task] = field(default_factory=list)
     started: int = 0  # tasks started so far, for their ids
     balancers: list[Balancer] = field(default_factory=list)  # the local listeners in front of it
+    healthy_count: int = 0  # healthy tasks at the last reconciliation round (what the balancers were given)
+    logs: list[Path] = field(default_factory=list)  # the log of every task started so far, stopped ones included
 
     def running(self) -> list[Task]:
         return [task for task in self.tasks if task.alive()]
@@ -321,15 +323,19 @@ class LocalEcs:
     def _launch(self, service: LocalService) -> Task:
         service.started += 1
         task_id = f"{service.spec.role}-{service.started}"
-        task = service.spec.task(self.logs / service.name / f"{task_id}.log",
-                                 {contract.ENV_ECS_AGENT_URI: self.agent.uri_for(task_id)})
+        log = self.logs / service.name / f"{task_id}.log"
+        log.unlink(missing_ok=True)  # a log left by an earlier run of the system is not this task's
+        service.logs.append(log)
+        task = service.spec.task(log, {contract.ENV_ECS_AGENT_URI: self.agent.uri_for(task_id)})
         try:
             return task.launch()
         except (TaskError, OSError) as error:
             raise LocalEcsError(f"{service.name}: cannot start a task: {error}") from error
 
     def _update_balancers(self, service: LocalService) -> None:
-        ports = [task.port for task in service.healthy()]
+        healthy = service.healthy()
+        service.healthy_count = len(healthy)
+        ports = [task.port for task in healthy]
         for balancer in service.balancers:
             balancer.set_targets(ports)
 

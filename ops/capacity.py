@@ -1,14 +1,16 @@
 """`python -m ops.capacity`: how many workers and tasks a flash sale needs, by Little's law (planning.capacity).
 
-Prints the plan for a rate (the report's sale by default), the drain table per worker count, and where the lab
-report's own numbers differ from this arithmetic.
+Prints the plan for a rate (the report's sale by default), the drain table per worker count, where the lab report's
+own numbers differ from this arithmetic, the plan's price and the AWS default quotas it meets (`ops.cost`): the bill
+of the sale at the recommended tasks, each worker level's bill, and the first quota the sale would meet as its peak
+rate grows; or, with --calendar, the schedule a stack file's sale calendar produces.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import yaml
 
 from app import contract
-from ops import stack
+from ops import cost, stack
 from planning import calendar
 
 # The arithmetic lives in planning.capacity (the Pulumi program uses it too); re-exported for the ops commands.
@@ -50,7 +52,35 @@ def report_notes(result: CapacityPlan) -> list[str]:
     ]
 
 
-def render(result: CapacityPlan) -> str:
+@dataclass(frozen=True)
+class Priced:
+    """A plan with its bill and the quotas it meets (what the CLI prints)."""
+
+    plan: CapacityPlan
+    sizing: cost.Sizing
+    sale: cost.SaleCost
+    level_costs: tuple[float, ...]  # USD, per worker level of the drain table
+    quotas: tuple[cost.QuotaCheck, ...]
+    prices: dict[str, float]
+    limits: dict[str, float]
+
+
+def price_plan(result: CapacityPlan, sizing: cost.Sizing, prices: dict[str, float],
+               limits: dict[str, float]) -> Priced:
+    i = result.inputs
+
+    def bill(worker_tasks: int, drain: float) -> cost.SaleCost:
+        return cost.plan_cost(rate=i.arrival_rate, sale_seconds=i.sale_seconds, drain_seconds=drain,
+                              worker_tasks=worker_tasks, sizing=sizing, price=prices)
+
+    recommended = bill(result.recommended_tasks, level(i, result.recommended_workers).drain_seconds)
+    return Priced(plan=result, sizing=sizing, sale=recommended,
+                  level_costs=tuple(bill(row.tasks, row.drain_seconds).cost.total_usd for row in result.levels),
+                  quotas=tuple(cost.check_quotas(i.arrival_rate, sizing, limits)), prices=prices, limits=limits)
+
+
+def render(priced: Priced) -> str:
+    result = priced.plan
     i = result.inputs
     lines = [
         f"Flash sale: {i.arrival_rate:g} orders/s for {i.sale_seconds:g} s, {i.payment_seconds:g} s per payment, "
@@ -61,13 +91,17 @@ def render(result: CapacityPlan) -> str:
         f"(python -m ops.prescale --tasks {result.recommended_tasks})",
         "",
         "load = λ·S / workers: above 1 the queue grows for the whole sale.",
-        f"{'workers':>8} {'tasks':>6} {'rate/s':>8} {'load':>7} {'processed':>10} {'queue peak':>11} {'drain':>9}",
+        f"{'workers':>8} {'tasks':>6} {'rate/s':>8} {'load':>7} {'processed':>10} {'queue peak':>11} {'drain':>9} "
+        f"{'cost USD':>9}",
     ]
-    for row in result.levels:
+    for row, usd in zip(result.levels, priced.level_costs):
         lines.append(
             f"{row.workers:>8} {row.tasks:>6} {row.processing_rate:>8.2f} {row.utilisation:>7.2f} "
-            f"{row.processed_during_sale:>10,.0f} {row.queue_peak:>11,.0f} {duration(row.drain_seconds):>9}"
+            f"{row.processed_during_sale:>10,.0f} {row.queue_peak:>11,.0f} {duration(row.drain_seconds):>9} "
+            f"{usd:>9.4f}"
         )
+    lines += ["", *cost.render_cost(priced.sale, priced.prices, i.arrival_rate, priced.sizing),
+              "", *cost.render_quotas(priced.quotas, i.arrival_rate)]
     notes = report_notes(result)
     if notes:
         lines += ["", "Notes on the lab report:"] + [f"- {note}" for note in notes]
@@ -118,6 +152,16 @@ def parser() -> argparse.ArgumentParser:
                    help="worker counts for the drain table (%(default)s)")
     p.add_argument("--calendar", type=Path, metavar="STACK_FILE",
                    help="print the schedule this stack file's sale calendar (the `sales` key) produces, instead")
+    p.add_argument("--other-tasks", type=int, default=contract.CONFIG_DEFAULTS["syncTaskCount"],
+                   help="tasks that do not grow with the rate, billed beside the workers and receivers "
+                        "(default %(default)s: the sync service's syncTaskCount; 0 without it)")
+    p.add_argument("--receiver-cpu-ms", type=float, default=cost.RECEIVER_CPU_MS_PER_ORDER,
+                   help="receiver CPU per order, which sizes the receiver tasks (default %(default)s ms, measured "
+                        "by python -m benchmarks on this machine)")
+    p.add_argument("--price", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a list price of ops/cost.py PRICES (repeatable), e.g. fargate_vcpu_second=0.0000125")
+    p.add_argument("--quota", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a quota of ops/cost.py QUOTAS (repeatable), e.g. fargate_vcpu=4000 once raised")
     stack.add_json_argument(p)
     return p
 
@@ -128,13 +172,33 @@ def inputs_from(args: argparse.Namespace) -> PlanInputs:
                       worker_levels=tuple(args.levels))
 
 
+def sizing_of(args: argparse.Namespace) -> cost.Sizing:
+    """The sale's sizing as ops.cost needs it, from the command line."""
+    if args.other_tasks < 0 or not args.receiver_cpu_ms > 0:
+        raise stack.OpsError("--other-tasks cannot be negative and --receiver-cpu-ms must be positive")
+    return cost.Sizing(payment_seconds=args.payment_seconds, workers_per_task=args.workers_per_task,
+                       safety_margin=args.margin, other_tasks=args.other_tasks, receiver_cpu_ms=args.receiver_cpu_ms)
+
+
 def command(args: argparse.Namespace) -> int:
     if args.calendar is not None:
         steps, notes = read_calendar(args.calendar)
         stack.emit(args, schedule_json(steps, notes), render_schedule(steps, notes))
         return 0
     result = plan(inputs_from(args))
-    stack.emit(args, asdict(result) | {"notes": report_notes(result)}, render(result))
+    priced = price_plan(result, sizing_of(args), cost.prices(cost.parse_overrides(args.price, "price")),
+                        cost.quotas(cost.parse_overrides(args.quota, "quota")))
+    first = priced.quotas[0]
+    data = asdict(result) | {
+        "notes": report_notes(result),
+        "cost": priced.sale.to_json(),
+        "level_costs_usd": list(priced.level_costs),
+        "quotas": [asdict(check) for check in priced.quotas],
+        "first_quota": {"key": first.key, "rate": first.hit_at_rate},
+        "quotas_exceeded": [check.key for check in cost.exceeded(priced.quotas)],
+        "prices": [asdict(f) | {"value": priced.prices[f.key]} for f in cost.PRICES],
+    }
+    stack.emit(args, data, render(priced))
     return 0
 
 
