@@ -1,18 +1,14 @@
 """LOCAL MODEL of Application Auto Scaling for the worker service: moto stores the scaling policies and scheduled
 actions the program declares and never acts on them, so this model acts on them the way AWS documents it.
 
-Its rules, each time `tick()` runs (every second, time divided by `time_scale`):
+Each `tick()` (every second; its clock divided by `time_scale`):
 - Scheduled actions (the sale calendar; `at(...)` schedules only): when one is due, the scalable target's MinCapacity
   (and MaxCapacity, if the action sets it) become the action's, and a desired count below the new minimum is raised
   to it. Each action runs once.
-- Target tracking (every evaluation period, 60 s on AWS): the metric is the policy's own math, waiting messages over
-  running tasks, from the same CloudWatch metrics the alarms read. AWS's target tracking acts through two alarms it
-  creates: the high alarm needs 3 consecutive periods above the target, the low alarm 15 below it (AWS: "Target
-  tracking scaling policies", alarms created by Application Auto Scaling). On the high side the new capacity is
-  ceil(current x metric / target), no sooner than the scale-out cooldown after the last scale-out; on the low side,
-  the same formula, no sooner than the scale-in cooldown.
-- The guardrail (step scaling on the oldest message's age): while its alarm is in ALARM, +50 % of the tasks (at least
-  one) per evaluation period, respecting its cooldown.
+- Every evaluation period (60 s on AWS), target tracking and the age guardrail by `planning.scaling`'s rules (AWS's
+  3 periods above / 15 below, the proportional capacity, the cooldowns, the guardrail's percentage step). The
+  tracked metric is the policy's own math, waiting messages over running tasks, from the same CloudWatch metrics the
+  alarms read; the guardrail acts while its CloudWatch alarm is in ALARM.
 - The desired count always stays within [MinCapacity, MaxCapacity] as the scalable target holds them now (so
   `ops.prescale` raising the minimum is honoured), and is written with ECS UpdateService, which the local ECS
   follows (with its task start-up delay).
@@ -20,33 +16,51 @@ Its rules, each time `tick()` runs (every second, time divided by `time_scale`):
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from local_runtime.deployer import Deployment
 from local_runtime.metric_math import metric_value
+from planning import scaling
 
 POLICY = "aws:appautoscaling/policy:Policy"
 TARGET = "aws:appautoscaling/target:Target"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-EVALUATION_SECONDS = 60.0
-HIGH_PERIODS = 3  # target tracking's high alarm: 3 of 3 datapoints above the target
-LOW_PERIODS = 15  # its low alarm: 15 of 15 below
 
 
 @dataclass
-class ScalingState:
-    above: int = 0  # consecutive evaluation periods above the target
-    below: int = 0
-    last_scale_out: float = -math.inf
-    last_scale_in: float = -math.inf
-    last_guardrail: float = -math.inf
+class ModelState(scaling.ScalingState):
     done_actions: set[str] = field(default_factory=set)
-    history: list[tuple[float, int, str]] = field(default_factory=list)  # (time, desired, why)
+    history: list[tuple[float, int, str]] = field(default_factory=list)  # (time.time(), desired, why)
+
+
+def declared_policy(deployment: Deployment, time_scale: float = 1.0) -> tuple[scaling.ScalingPolicy, dict[str, Any],
+                                                                              str | None]:
+    """The worker service's scaling policy as the program declared it (cooldowns divided by `time_scale`), the
+    target-tracking metric queries by id, and the guardrail's alarm name."""
+    policies = deployment.of_type(POLICY)
+    tracking = next(p.outputs for p in policies if p.outputs["policyType"] == "TargetTrackingScaling")
+    configuration = tracking["targetTrackingScalingPolicyConfiguration"]
+    step = next((p.outputs for p in policies if p.outputs["policyType"] == "StepScaling"), None)
+    step_configuration = step["stepScalingPolicyConfiguration"] if step else {}
+    alarm = next((a.outputs["name"] for a in deployment.of_type(ALARM)
+                  if step is not None and a.outputs.get("alarmActions") == [step["arn"]]), None)
+    if step_configuration and step_configuration.get("adjustmentType") != "PercentChangeInCapacity":
+        raise ValueError("the local model knows the guardrail as a PercentChangeInCapacity step policy")
+    policy = scaling.ScalingPolicy(
+        target=float(configuration["targetValue"]),
+        scale_out_cooldown=float(configuration.get("scaleOutCooldown", 0)) / time_scale,
+        scale_in_cooldown=float(configuration.get("scaleInCooldown", 0)) / time_scale,
+        guardrail_percent=(float(step_configuration["stepAdjustments"][0]["scalingAdjustment"])
+                           if step_configuration else None),
+        guardrail_min_adjustment=int(step_configuration.get("minAdjustmentMagnitude", 1)),
+        guardrail_cooldown=float(step_configuration.get("cooldown", 0)) / time_scale)
+    queries = {m["id"]: m for m in configuration["customizedMetricSpecification"]["metrics"]}
+    return policy, queries, alarm
 
 
 class LocalAutoScaling:
@@ -62,24 +76,10 @@ class LocalAutoScaling:
         (target,) = deployment.of_type(TARGET)
         self.resource_id = target.outputs["resourceId"]
         _, self.cluster, self.service = self.resource_id.split("/")
-        policies = deployment.of_type(POLICY)
-        tracking = next(p.outputs for p in policies if p.outputs["policyType"] == "TargetTrackingScaling")
-        configuration = tracking["targetTrackingScalingPolicyConfiguration"]
-        self.target_value = float(configuration["targetValue"])
-        self.scale_out_cooldown = float(configuration.get("scaleOutCooldown", 0))
-        self.scale_in_cooldown = float(configuration.get("scaleInCooldown", 0))
-        self.queries = {m["id"]: m for m in configuration["customizedMetricSpecification"]["metrics"]}
-        guardrail = next((p for p in policies if p.outputs["policyType"] == "StepScaling"), None)
-        self.guardrail_alarm = next((a.outputs["name"] for a in deployment.of_type(ALARM)
-                                     if guardrail is not None and a.outputs.get("alarmActions") == [guardrail.outputs["arn"]]),
-                                    None)
-        self.guardrail_cooldown = float((guardrail.outputs["stepScalingPolicyConfiguration"].get("cooldown", 0))
-                                        if guardrail else 0)
-        self.state = ScalingState()
-        self._next_evaluation = time.monotonic() + self.seconds(EVALUATION_SECONDS)
-
-    def seconds(self, report_seconds: float) -> float:
-        return report_seconds / self.time_scale
+        self.policy, self.queries, self.guardrail_alarm = declared_policy(deployment, time_scale)
+        self.evaluation_seconds = scaling.EVALUATION_SECONDS / time_scale
+        self.state = ModelState()
+        self.next_evaluation = time.monotonic() + self.evaluation_seconds
 
     # --- the scalable target and the service --------------------------------------------------------------------
 
@@ -105,12 +105,17 @@ class LocalAutoScaling:
     def tick(self) -> None:
         self._scheduled_actions()
         now = time.monotonic()
-        if now >= self._next_evaluation:
-            self._next_evaluation = now + self.seconds(EVALUATION_SECONDS)
+        if now >= self.next_evaluation:
+            self.next_evaluation = now + self.evaluation_seconds
             self._evaluate(now)
         low, _ = self.limits()
         if self.desired() < low:
             self.set_desired(low, f"MinCapacity {low}")
+
+    def scale_in_due(self) -> float:
+        """Seconds (this clock) until target tracking scales in, if the queue stays empty from now on."""
+        return scaling.scale_in_due(self.policy, self.state, self.next_evaluation,
+                                    self.evaluation_seconds) - time.monotonic()
 
     def _scheduled_actions(self) -> None:
         now = datetime.now(timezone.utc)
@@ -146,33 +151,23 @@ class LocalAutoScaling:
             values.append(metric_value(self.cloudwatch, {
                 "Metric": {"Namespace": metric["namespace"], "MetricName": metric["metricName"],
                            "Dimensions": [{"Name": d["name"], "Value": d["value"]} for d in metric["dimensions"]]},
-                "Period": max(1, round(EVALUATION_SECONDS / self.time_scale)), "Stat": stat["stat"]},
+                "Period": max(1, round(self.evaluation_seconds)), "Stat": stat["stat"]},
                 stamp))
         waiting, tasks = values
         if waiting is None or not tasks:
             return None
         return waiting / tasks
 
+    def _guardrail_alarm(self) -> bool:
+        if not self.guardrail_alarm:
+            return False
+        alarm = self.cloudwatch.describe_alarms(AlarmNames=[self.guardrail_alarm])["MetricAlarms"]
+        return bool(alarm) and alarm[0]["StateValue"] == "ALARM"
+
     def _evaluate(self, now: float) -> None:
-        metric = self.backlog_per_task()
-        current = self.desired()
-        if metric is not None:
-            self.state.above = self.state.above + 1 if metric > self.target_value else 0
-            self.state.below = self.state.below + 1 if metric < self.target_value else 0
-            proportional = math.ceil(max(current, 1) * metric / self.target_value)
-            if (self.state.above >= HIGH_PERIODS and proportional > current
-                    and now - self.state.last_scale_out >= self.seconds(self.scale_out_cooldown)):
-                self.state.last_scale_out = now
-                self.set_desired(proportional, f"target tracking: {metric:,.0f} waiting per task > target "
-                                               f"{self.target_value:,.0f}")
-            elif (self.state.below >= LOW_PERIODS and proportional < current
-                  and now - self.state.last_scale_in >= self.seconds(self.scale_in_cooldown)):
-                self.state.last_scale_in = now
-                self.set_desired(proportional, f"target tracking: {metric:,.0f} waiting per task < target "
-                                               f"{self.target_value:,.0f}")
-        if self.guardrail_alarm and now - self.state.last_guardrail >= self.seconds(self.guardrail_cooldown):
-            alarm = self.cloudwatch.describe_alarms(AlarmNames=[self.guardrail_alarm])["MetricAlarms"]
-            if alarm and alarm[0]["StateValue"] == "ALARM":
-                self.state.last_guardrail = now
-                self.set_desired(self.desired() + max(1, math.ceil(0.5 * self.desired())),
-                                 "guardrail: the oldest order is older than the acceptable latency")
+        decision = scaling.tracking_decision(self.policy, self.state, now, self.desired(), self.backlog_per_task())
+        if decision is not None:
+            self.set_desired(*decision)
+        decision = scaling.guardrail_decision(self.policy, self.state, now, self.desired(), self._guardrail_alarm())
+        if decision is not None:
+            self.set_desired(*decision)

@@ -213,7 +213,7 @@ class LocalEcs:
         self._lock = threading.RLock()
         self.services = deployed_services(deployment, self.overrides)
         self.startup_seconds = startup_seconds
-        self._wanted_since: dict[str, float] = {}  # service name -> when more tasks were first wanted
+        self._provisioning: dict[str, list[float]] = {}  # service name -> when each task not started was wanted
         self.balancers = self._listeners(dict(ports or {}))
 
     def _listeners(self, ports: Mapping[str, int]) -> dict[str, Balancer]:
@@ -296,17 +296,23 @@ class LocalEcs:
             self._ecs.update_service(cluster=service.cluster, service=service.name, desiredCount=service.desired)
 
     def _provisioned(self, service: LocalService) -> bool:
-        """Whether the tasks the service wants may start now: after start(), only `startup_seconds` after they
-        were first wanted (Fargate provisions a task and pulls its image before the container starts)."""
-        if len(service.tasks) >= service.desired:
-            self._wanted_since.pop(service.name, None)
-            return False
+        """Whether one more of the tasks the service wants may start now: after start(), only `startup_seconds`
+        after it was wanted (Fargate provisions each task and pulls its image before the container starts)."""
+        missing = service.desired - len(service.tasks)
         if self._loop is None or not self.startup_seconds:
+            return missing > 0
+        wanted = self._provisioning.setdefault(service.name, [])
+        del wanted[max(0, missing):]  # no longer wanted: the newest requests go first
+        now = time.monotonic()
+        wanted += [now] * (missing - len(wanted))
+        if wanted and now - wanted[0] >= self.startup_seconds:
+            wanted.pop(0)
             return True
-        since = self._wanted_since.setdefault(service.name, time.monotonic())
-        if time.monotonic() - since < self.startup_seconds:
-            return False
-        return True
+        return False
+
+    def provisioning(self, service: LocalService) -> int:
+        """Tasks wanted and not started yet (Fargate's PROVISIONING and PENDING): billed, not serving."""
+        return len(self._provisioning.get(service.name, []))
 
     def _scale_in_choice(self, service: LocalService) -> list[Task]:
         """The tasks to stop to reach the desired count: unprotected ones, newest first; protected ones wait."""

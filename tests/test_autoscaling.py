@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from app import aws, contract
-from local_runtime import autoscaling
 from local_runtime.system import LocalArgs, LocalSystem
+from planning import scaling
 from tests.helpers import ORDER, wait_for
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def scaled_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSys
 def test_a_burst_trips_the_guardrail_first_then_target_tracking_after_three_periods(
         scaled_system: LocalSystem) -> None:
     model = scaled_system.autoscaling
-    assert model is not None and model.target_value == 4
+    assert model is not None and model.policy.target == 4
     workers = scaled_system.ecs.service("worker")
     with httpx.Client(base_url=scaled_system.outputs[contract.OUTPUT_ASYNC_URL], timeout=10) as client, \
             ThreadPoolExecutor(8) as pool:
@@ -51,7 +51,7 @@ def test_a_burst_trips_the_guardrail_first_then_target_tracking_after_three_peri
     assert guardrail and guardrail[0][1] == 2 and guardrail[0][0] < tracking[0][0]
     # Target tracking waits for 3 evaluation periods above the target (its high alarm's datapoints), then asks
     # ceil(tasks x backlog per task / 4), here more than the maximum: MaxCapacity.
-    assert tracking[0][0] - sent_at >= (autoscaling.HIGH_PERIODS - 1) * autoscaling.EVALUATION_SECONDS / SCALE
+    assert tracking[0][0] - sent_at >= (scaling.HIGH_PERIODS - 1) * scaling.EVALUATION_SECONDS / SCALE
     assert tracking[0][1] == 4
     wanted_at = time.monotonic() - (time.time() - guardrail[0][0])
     running = wait_for(lambda: len(workers.healthy()) == 4 and workers.healthy(), 30, "four worker tasks")
