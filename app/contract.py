@@ -399,10 +399,13 @@ OUTPUT_DLQ_URL: Final = "dlqUrl"
 OUTPUT_ORDERS_TABLE: Final = "ordersTable"
 OUTPUT_CLUSTER_NAME: Final = "clusterName"
 OUTPUT_WORKER_SERVICE_NAME: Final = "workerServiceName"
+OUTPUT_RECEIVER_SERVICE_NAME: Final = "receiverServiceName"
 OUTPUT_ALERTS_TOPIC_ARN: Final = "alertsTopicArn"  # people subscribe here (e-mail, webhook); readable text
 OUTPUT_ALARM_TOPIC_ARN: Final = "alarmTopicArn"  # alarm actions publish raw alarm JSON here; the notifier reads it
 OUTPUT_DASHBOARD_URL: Final = "dashboardUrl"
 OUTPUT_ALARM_PREFIX: Final = "alarmPrefix"
+OUTPUT_ALARM_PROFILE: Final = "alarmProfile"  # the profile whose thresholds the stack's alarms were deployed with
+OUTPUT_NOTIFIER_FUNCTION_NAME: Final = "notifierFunctionName"  # the Lambda that turns alarms into readable alerts
 OUTPUT_WORKER_COUNT: Final = "workerCount"
 OUTPUT_PAYMENT_SECONDS: Final = "paymentSeconds"
 OUTPUT_ACCEPTABLE_LATENCY: Final = "acceptableLatencySeconds"  # the expected-wait alarms' thresholds are multiples
@@ -410,6 +413,12 @@ OUTPUT_ACCEPTABLE_LATENCY: Final = "acceptableLatencySeconds"  # the expected-wa
 # them without exporting anything.
 OUTPUT_LOCAL_ENDPOINT: Final = "awsEndpointUrl"
 OUTPUT_LOCAL_SERVICE_ENDPOINTS: Final = "awsServiceEndpoints"  # {"AWS_ENDPOINT_URL_ECS": url, ...}
+
+# --- Before a sale -------------------------------------------------------------------------------------------------
+
+# A scheduled pre-scale must fire this long before a sale starts: Fargate needs minutes from the action to healthy
+# tasks (placement, image pull, the health check's start period and the load balancer's grace period).
+PRESCALE_LEAD_SECONDS: Final = 900
 
 # --- The report's flash sale (Part II and V), the capacity planner's defaults ------------------------------------
 
