@@ -46,7 +46,7 @@ REQUIRED_OUTPUTS: Final = (
     contract.OUTPUT_CLUSTER_NAME, contract.OUTPUT_WORKER_SERVICE_NAME, contract.OUTPUT_RECEIVER_SERVICE_NAME,
     contract.OUTPUT_QUEUE_URL, contract.OUTPUT_DLQ_URL, contract.OUTPUT_ALARM_PREFIX, contract.OUTPUT_ALARM_PROFILE,
     contract.OUTPUT_ALERTS_TOPIC_ARN, contract.OUTPUT_ALARM_TOPIC_ARN, contract.OUTPUT_WORKER_COUNT,
-    contract.OUTPUT_PAYMENT_SECONDS)
+    contract.OUTPUT_PAYMENT_SECONDS, contract.OUTPUT_ACCEPTABLE_LATENCY)
 OPTIONAL_OUTPUTS: Final = (contract.OUTPUT_NOTIFIER_FUNCTION_NAME,)
 # A payment must end before the worker extends its message's visibility, after waiting up to the prefetch share for a
 # slot: a visibility timeout of this many payments needs no extension calls in the usual case (app.worker).
@@ -482,15 +482,19 @@ def check_queue(live: Live) -> list[Result]:
 
 
 def check_alarms(live: Live) -> list[Result]:
-    prefix = str(live.outputs[contract.OUTPUT_ALARM_PREFIX])
-    names = {key: contract.alarm_name(prefix, key) for key in contract.ALARM_KEYS}
+    """The alarms the program creates for this stack: each catalogue alarm the stack's profile sets a threshold for."""
+    prefix, profile = str(live.outputs[contract.OUTPUT_ALARM_PREFIX]), str(live.outputs[contract.OUTPUT_ALARM_PROFILE])
+    latency = float(live.outputs[contract.OUTPUT_ACCEPTABLE_LATENCY])
+    wanted = {key: threshold for key in contract.ALARM_KEYS
+              if (threshold := alarms.profile_threshold(profile, key, latency)) is not None}
+    names = {key: contract.alarm_name(prefix, key) for key in wanted}
     found = {a["AlarmName"]: a for a in live.client("cloudwatch").describe_alarms(
         AlarmNames=list(names.values()), AlarmTypes=["MetricAlarm"])["MetricAlarms"]}
     present = {key: found[name] for key, name in names.items() if name in found}
     missing = [name for name in names.values() if name not in found]
     results = [Result("alarms: present", FAIL if missing else PASS,
                       f"missing {', '.join(missing)}" if missing else f"{len(present)} of {len(names)}",
-                      f"{len(names)} of {len(names)} (app/contract.py ALARMS)",
+                      f"{len(names)} of {len(names)} (app/contract.py ALARMS with a threshold in profile {profile})",
                       f"{live.pulumi_up} (the program creates every alarm)")]
 
     topic = live.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
@@ -516,11 +520,8 @@ def check_alarms(live: Live) -> list[Result]:
                               f"on AWS: aws cloudwatch enable-alarm-actions --alarm-names {local_names}"
                               if local_muted else "", note))
 
-    profile = str(live.outputs[contract.OUTPUT_ALARM_PROFILE])
-    thresholds = contract.ALARM_PROFILES.get(profile)
-    off = {key: a.get("Threshold") for key, a in present.items()
-           if thresholds is None or a.get("Threshold") != float(getattr(thresholds, key))}
-    others = [p for p in alarms.matching_profiles(present) if p != profile] if off else []
+    off = {key: a.get("Threshold") for key, a in present.items() if a.get("Threshold") != wanted[key]}
+    others = [p for p in alarms.matching_profiles(present, latency) if p != profile] if off else []
     name, expected = "alarms: thresholds", f"profile {profile} (the stack's alarmProfile)"
     if not off:
         results.append(Result(name, PASS, f"{len(present)} alarm(s) at profile {profile}", expected))
@@ -530,9 +531,8 @@ def check_alarms(live: Live) -> list[Result]:
                               f"pulumi up restores {profile}), or python -m ops.alarms apply --profile {profile} "
                               f"{live.source}"))
     else:
-        expected_values = {key: float(getattr(thresholds, key)) for key in off} if thresholds else {}
         results.append(Result(name, FAIL, ", ".join(
-            f"{names[key]} {value:g} (expected {expected_values.get(key, float('nan')):g})" for key, value in off.items()),
+            f"{names[key]} {value:g} (expected {wanted[key]:g})" for key, value in off.items()),
             expected, f"python -m ops.alarms apply --profile {profile} {live.source}"))
     return results
 
@@ -793,6 +793,10 @@ def command(args: argparse.Namespace) -> int:
         sale_seconds=sale.duration_seconds or contract.REPORT_SALE_SECONDS,
         workers_per_task=number_output(outputs, contract.OUTPUT_WORKER_COUNT, int), safety_margin=args.margin))
     prefix = str(outputs[contract.OUTPUT_ALARM_PREFIX])
+    if outputs[contract.OUTPUT_ALARM_PROFILE] not in contract.ALARM_PROFILES:
+        raise stack.OpsError(f"stack output `{contract.OUTPUT_ALARM_PROFILE}` must be one of "
+                             f"{', '.join(contract.ALARM_PROFILES)}, got {outputs[contract.OUTPUT_ALARM_PROFILE]!r}")
+    number_output(outputs, contract.OUTPUT_ACCEPTABLE_LATENCY, float)
     live = Live(outputs=outputs, local=contract.OUTPUT_LOCAL_ENDPOINT in outputs,
                 source=f"--stack {args.stack}" if args.stack else f"--outputs {args.outputs}" if args.outputs else
                 "--stack STACK", stack_name=args.stack or prefix.split("-", 1)[-1], plan=plan, sale=sale, now=now)
