@@ -408,17 +408,12 @@ OUTPUT_ALARM_PROFILE: Final = "alarmProfile"  # the profile whose thresholds the
 OUTPUT_NOTIFIER_FUNCTION_NAME: Final = "notifierFunctionName"  # the Lambda that turns alarms into readable alerts
 OUTPUT_WORKER_COUNT: Final = "workerCount"
 OUTPUT_PAYMENT_SECONDS: Final = "paymentSeconds"
+OUTPUT_SALE_LEAD_SECONDS: Final = "saleLeadSeconds"  # how long before a sale the calendar raises the workers
 OUTPUT_ACCEPTABLE_LATENCY: Final = "acceptableLatencySeconds"  # the expected-wait alarms' thresholds are multiples
 # Local runtime only (local_runtime.deployer): where the emulators answer, so ops commands reading a local outputs file reach
 # them without exporting anything.
 OUTPUT_LOCAL_ENDPOINT: Final = "awsEndpointUrl"
 OUTPUT_LOCAL_SERVICE_ENDPOINTS: Final = "awsServiceEndpoints"  # {"AWS_ENDPOINT_URL_ECS": url, ...}
-
-# --- Before a sale -------------------------------------------------------------------------------------------------
-
-# A scheduled pre-scale must fire this long before a sale starts: Fargate needs minutes from the action to healthy
-# tasks (placement, image pull, the health check's start period and the load balancer's grace period).
-PRESCALE_LEAD_SECONDS: Final = 900
 
 # --- The report's flash sale (Part II and V), the capacity planner's defaults ------------------------------------
 

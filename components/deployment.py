@@ -110,6 +110,7 @@ def build() -> Deployment:
             contract.OUTPUT_WORKER_COUNT: s.worker_count,
             contract.OUTPUT_PAYMENT_SECONDS: s.payment_seconds,
             contract.OUTPUT_ACCEPTABLE_LATENCY: s.acceptable_latency_seconds,
+            contract.OUTPUT_SALE_LEAD_SECONDS: s.sale_lead_seconds,
         }
 
     alerts = Alerts("alerts", AlertsArgs(

@@ -36,7 +36,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app import aws, contract
 from app.worker import EXTEND_AT_SHARE, PREFETCH_VISIBILITY_SHARE
 from local_runtime.emulators import EMAIL_CONFIRMED_AT_ONCE, MUTED_ALARM_KEYS, MUTED_ALARM_REASON, NO_ROLLOUTS
-from ops import alarms, capacity, stack
+from ops import alarms, stack
+from planning import calendar, capacity
 
 PASS: Final = "PASS"
 WARN: Final = "WARN"
@@ -47,7 +48,7 @@ REQUIRED_OUTPUTS: Final = (
     contract.OUTPUT_QUEUE_URL, contract.OUTPUT_DLQ_URL, contract.OUTPUT_ALARM_PREFIX, contract.OUTPUT_ALARM_PROFILE,
     contract.OUTPUT_ALERTS_TOPIC_ARN, contract.OUTPUT_ALARM_TOPIC_ARN, contract.OUTPUT_WORKER_COUNT,
     contract.OUTPUT_PAYMENT_SECONDS, contract.OUTPUT_ACCEPTABLE_LATENCY)
-OPTIONAL_OUTPUTS: Final = (contract.OUTPUT_NOTIFIER_FUNCTION_NAME,)
+OPTIONAL_OUTPUTS: Final = (contract.OUTPUT_NOTIFIER_FUNCTION_NAME, contract.OUTPUT_SALE_LEAD_SECONDS)
 # A payment must end before the worker extends its message's visibility, after waiting up to the prefetch share for a
 # slot: a visibility timeout of this many payments needs no extension calls in the usual case (app.worker).
 VISIBILITY_PAYMENTS: Final = 1 / (EXTEND_AT_SHARE - PREFETCH_VISIBILITY_SHARE)
@@ -99,6 +100,7 @@ class Sale:
     zone: tzinfo  # the sale's time zone: --timezone, or --sale-start's UTC offset
     duration_seconds: float | None
     lead_seconds: float
+    lead_from: str = "--lead-time"  # or the stack's saleLeadSeconds
 
     @property
     def zone_label(self) -> str:
@@ -310,6 +312,23 @@ def put_action(live: Live, name: str, when: datetime, min_capacity: int) -> str:
             f"MinCapacity={min_capacity},MaxCapacity={maximum}")
 
 
+def calendar_fix(live: Live, change: str, where: str = "in") -> str:
+    """The config change for a sale the stack's calendar schedules (`sales`, planning.calendar)."""
+    return (f"{change} {where} the stack's `{calendar.CONFIG_KEY}` config (Pulumi.{live.stack_name}.yaml), then "
+            f"{live.pulumi_up}")
+
+
+def sale_entry(live: Live) -> str:
+    """This sale as an entry of the stack's `sales` config."""
+    sale = live.sale
+    assert sale.start is not None
+    zone = sale.zone if isinstance(sale.zone, ZoneInfo) else ZoneInfo("UTC")
+    start = sale.start.astimezone(zone)
+    end = (start + timedelta(seconds=sale.duration_seconds)).isoformat() if sale.duration_seconds else "END"
+    return (f"{{name: sale, start: '{start.isoformat()}', end: '{end}', rate: {sale.rate:g}, "
+            f"timezone: {zone.key}}}")
+
+
 def ahead(seconds: float) -> str:
     return capacity.duration(abs(seconds)) + (" before" if seconds >= 0 else " after")
 
@@ -324,8 +343,8 @@ def prescale_result(live: Live, actions: list[Scheduled]) -> Result:
     future = sorted((a for a in actions if a.fires and a.fires > live.now), key=lambda a: a.fires or live.now)
     raises = [a for a in future if (a.min_capacity or 0) >= planned]
     expected = (f"MinCapacity >= {planned} tasks by {sale.at(deadline)} ({capacity.duration(sale.lead_seconds)} "
-                f"before the start), in {sale.zone_label}")
-    fix = put_action(live, "sale-prescale", deadline, planned)
+                f"before the start, {sale.lead_from}), in {sale.zone_label}")
+    fix = calendar_fix(live, f"add {sale_entry(live)}", "to")
     current = int((live.target or {}).get("MinCapacity", 0))
     on_time = [a for a in raises if a.fires and a.fires <= deadline]
     since = max((a.fires for a in on_time if a.fires), default=None)
@@ -348,7 +367,9 @@ def prescale_result(live: Live, actions: list[Scheduled]) -> Result:
         measured = (f"{best.describe()}: fires {sale.at(fires)}, {ahead((sale.start - fires).total_seconds())} "
                     "the start")
         if not same_zone(best.zone, sale, fires):
-            return Result(name, WARN, measured, expected, put_action(live, best.name, fires, planned),
+            rezone = (calendar_fix(live, f"set the sale's timezone to {sale.zone_label}")
+                      if calendar.from_calendar(best.name) else put_action(live, best.name, fires, planned))
+            return Result(name, WARN, measured, expected, rezone,
                           f"the action's time zone is {best.zone}, the sale's {sale.zone_label}: the times agree, but "
                           "a calendar kept in two zones goes wrong the day one of them is edited")
         return Result(name, PASS, measured, expected)
@@ -357,19 +378,25 @@ def prescale_result(live: Live, actions: list[Scheduled]) -> Result:
         first = late[0]
         fires = first.fires or deadline
         note = ""
+        ours = calendar.from_calendar(first.name)
+        fix = (calendar_fix(live, f"start the sale at {sale.start.isoformat()} and set saleLeadSeconds >= "
+                                  f"{sale.lead_seconds:g}") if ours else put_action(live, first.name, deadline, planned))
         if first.wall is not None and not same_zone(first.zone, sale, fires):
             meant = first.wall.replace(tzinfo=sale.zone)
             if isinstance(sale.zone, ZoneInfo) and meant <= deadline:
                 note = (f"its time zone is {first.zone}; read in the sale's zone ({sale.zone_label}) it would fire "
                         f"at {sale.at(meant)}, in time")
-                fix = put_action(live, first.name, meant, planned)
+                fix = (calendar_fix(live, f"set the sale's timezone to {sale.zone_label}") if ours else
+                       put_action(live, first.name, meant, planned))
         return Result(name, FAIL, f"{first.describe()}: fires {sale.at(fires)}, "
                       f"{ahead((sale.start - fires).total_seconds())} the start", expected, fix, note)
     short = [a for a in future if a.fires and a.fires <= sale.start and a.min_capacity is not None]
     if short:
         best = short[-1]
         return Result(name, FAIL, f"{best.describe()}: sets it to {best.min_capacity}, the plan needs {planned}",
-                      expected, put_action(live, best.name, best.fires or deadline, planned))
+                      expected, calendar_fix(live, f"set the sale's rate to {sale.rate:g} (or tasks: {planned})")
+                      if calendar.from_calendar(best.name) else put_action(live, best.name, best.fires or deadline,
+                                                                             planned))
     recurring = [a.describe() for a in actions if a.wall is None]
     note = ("not evaluated (preflight reads one-off at(...) actions, which a sale calendar creates): "
             + "; ".join(recurring)) if recurring else ""
@@ -391,10 +418,16 @@ def stepdown_result(live: Live, actions: list[Scheduled]) -> Result:
                       f"{first.describe()}: fires {sale.at(first.fires or end)}", expected)
     normal = int((live.target or {}).get("MinCapacity", 1))
     normal = normal if normal < planned else contract.CONFIG_DEFAULTS["minWorkerTasks"]
+    if any(calendar.from_calendar(a.name) for a in actions):
+        fix = f"{live.pulumi_up} (the calendar declares the step-down after each sale)"
+    elif any((a.min_capacity or 0) >= planned for a in actions):  # raised by hand: step down by hand
+        fix = put_action(live, "sale-stepdown", end, normal) + f" (or after the sale: python -m ops.prescale " \
+                                                               f"--restore {live.source})"
+    else:
+        fix = (f"the sale in `{calendar.CONFIG_KEY}` (the pre-scale line's fix) steps down after it too; or after the "
+               f"sale: python -m ops.prescale --restore {live.source}")
     return Result("calendar: step down after the sale", WARN, f"nothing lowers MinCapacity after {sale.at(end)}: the "
-                  f"{planned} tasks keep running (and costing)", expected,
-                  put_action(live, "sale-stepdown", end, normal) + f" (or after the sale: python -m ops.prescale "
-                  f"--restore {live.source})")
+                  f"{planned} tasks keep running (and costing)", expected, fix)
 
 
 def check_calendar(live: Live) -> list[Result]:
@@ -723,7 +756,7 @@ def parse_duration(text: str, what: str) -> float:
     return value
 
 
-def parse_sale(args: argparse.Namespace, now: datetime) -> Sale:
+def parse_sale(args: argparse.Namespace, now: datetime, lead_seconds: float) -> Sale:
     zone: tzinfo | None = None
     if args.timezone:
         try:
@@ -752,7 +785,7 @@ def parse_sale(args: argparse.Namespace, now: datetime) -> Sale:
         raise stack.OpsError("--sale-duration needs --sale-start")
     return Sale(rate=args.rate, start=start, zone=zone or (start.tzinfo if start and start.tzinfo else timezone.utc),
                 duration_seconds=parse_duration(args.sale_duration, "--sale-duration") if args.sale_duration else None,
-                lead_seconds=parse_duration(args.lead_time, "--lead-time"))
+                lead_seconds=lead_seconds)
 
 
 def number_output(outputs: dict[str, Any], key: str, kind: Callable[[Any], Any]) -> Any:
@@ -785,9 +818,15 @@ def render(live: Live, results: list[Result]) -> str:
 
 def command(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
-    sale = parse_sale(args, now)
+    lead = parse_duration(args.lead_time, "--lead-time") if args.lead_time else None
+    sale = parse_sale(args, now, lead or 0.0)  # bad input is refused before anything is read
     outputs = stack.resolve_outputs(args, REQUIRED_OUTPUTS + OPTIONAL_OUTPUTS + (contract.OUTPUT_LOCAL_ENDPOINT,),
                                     optional=OPTIONAL_OUTPUTS + (contract.OUTPUT_LOCAL_ENDPOINT,))
+    if lead is None:  # the calendar's own lead time (the config key saleLeadSeconds)
+        stacked = contract.OUTPUT_SALE_LEAD_SECONDS in outputs
+        sale = replace(sale, lead_from="the stack's saleLeadSeconds" if stacked else "saleLeadSeconds' default",
+                       lead_seconds=number_output(outputs, contract.OUTPUT_SALE_LEAD_SECONDS, float) if stacked
+                       else float(contract.CONFIG_DEFAULTS["saleLeadSeconds"]))
     plan = capacity.plan(capacity.PlanInputs(
         arrival_rate=args.rate, payment_seconds=number_output(outputs, contract.OUTPUT_PAYMENT_SECONDS, float),
         sale_seconds=sale.duration_seconds or contract.REPORT_SALE_SECONDS,
@@ -822,8 +861,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sale-duration", metavar="D", help="how long it lasts (90m, 2h): checks the step-down after it")
     p.add_argument("--timezone", metavar="ZONE", help="the sale's time zone, an IANA name (Europe/Berlin); "
                                                       "default: --sale-start's UTC offset")
-    p.add_argument("--lead-time", metavar="D", default=f"{contract.PRESCALE_LEAD_SECONDS}s",
-                   help="how long before the start capacity must be raised (%(default)s)")
+    p.add_argument("--lead-time", metavar="D", help="how long before the start capacity must be raised (default: "
+                                                    "the stack's saleLeadSeconds, as the calendar raises it)")
     p.add_argument("--margin", type=float, default=d.safety_margin, help="the planner's safety margin (%(default)s)")
     p.add_argument("--send-test-alert", action="store_true",
                    help="also send a clearly marked test alert through the notifier")

@@ -192,6 +192,7 @@ def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None
     assert run.outputs[contract.OUTPUT_WORKER_COUNT] == setting(stack_file, "workerCount")
     assert run.outputs[contract.OUTPUT_ALARM_PREFIX] == f"flashsale-{run.stack}"
     assert run.outputs[contract.OUTPUT_ALARM_PROFILE] == setting(stack_file, "alarmProfile")
+    assert run.outputs[contract.OUTPUT_SALE_LEAD_SECONDS] == setting(stack_file, "saleLeadSeconds")
     services = {s["name"]: s for s in run.of_type(SERVICE)}
     assert "-receiver-" in services[run.outputs[contract.OUTPUT_RECEIVER_SERVICE_NAME]].name
     assert "-worker-" in services[run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]].name

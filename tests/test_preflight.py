@@ -1,10 +1,10 @@
 """ops.preflight against the local system deployed from the program, as an operator runs it (a process reading the
 outputs file), and the verdicts on ECS states the emulators cannot hold.
 
-One LocalSystem for the module (the normal stack, 2 s payments, an e-mail subscriber, a sale calendar put into
-moto's Application Auto Scaling as the stack's `sales` config will create it). The baseline run passes; then each
-check is made to fail by changing exactly that one thing in the emulators, which must change that check and no other,
-and the change is undone.
+One LocalSystem for the module (the normal stack, 2 s payments, an e-mail subscriber, and a sale in its `sales`
+calendar, which the program turns into scheduled actions on moto's Application Auto Scaling). The baseline run
+passes; then each check is made to fail by changing exactly that one thing in the emulators, which must change that
+check and no other, and the change is undone.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import pytest
 from app import contract
 from local_runtime.emulators import MUTED_ALARM_KEYS, NO_ROLLOUTS
 from local_runtime.system import LocalArgs, LocalSystem
-from ops import alarms, capacity, preflight, stack
+from ops import alarms, preflight, stack
+from planning import capacity
+from planning.calendar import ACTION_NAME
 from tests.conftest import ROOT
 from tests.helpers import wait_for
 
@@ -48,6 +50,9 @@ def sale_start() -> datetime:
 
 START = sale_start()
 SALE = ("--sale-start", START.strftime("%Y-%m-%dT%H:%M"), "--timezone", ZONE, "--sale-duration", "2h")
+CALENDAR = [{"name": "sale", "start": START.isoformat(), "end": (START + timedelta(hours=2)).isoformat(), "rate": RATE,
+             "timezone": ZONE}]
+LEAD = timedelta(seconds=contract.CONFIG_DEFAULTS["saleLeadSeconds"])
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -146,21 +151,22 @@ class Local:
     def resource_id(self) -> str:
         return f"service/{self.outputs[contract.OUTPUT_CLUSTER_NAME]}/{self.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]}"
 
-    def schedule(self, name: str, when: datetime, min_capacity: int, zone: str = ZONE) -> None:
-        """A one-off scheduled action, written as at(wall time) in `zone`, as the stack's sale calendar will."""
-        wall = when.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M:%S")
+    def actions(self, what: str) -> list[dict[str, Any]]:
+        """The calendar's scheduled actions of one kind ("raise" or "down"), as moto describes them."""
+        found = self.client("application-autoscaling").describe_scheduled_actions(
+            ServiceNamespace="ecs", ResourceId=self.resource_id, ScalableDimension=DIMENSION)["ScheduledActions"]
+        return [a for a in found if (m := ACTION_NAME.search(a["ScheduledActionName"])) and m["what"] == what]
+
+    def put(self, action: dict[str, Any], **changes: Any) -> None:
+        """Put a scheduled action again as described, with `changes` (Schedule, Timezone...)."""
+        kept = {k: action[k] for k in ("ScheduledActionName", "Schedule", "Timezone", "ScalableTargetAction")}
         self.client("application-autoscaling").put_scheduled_action(
-            ServiceNamespace="ecs", ResourceId=self.resource_id, ScalableDimension=DIMENSION, ScheduledActionName=name,
-            Schedule=f"at({wall})", Timezone=zone, ScalableTargetAction={"MinCapacity": min_capacity,
-                                                                          "MaxCapacity": 10})
+            ServiceNamespace="ecs", ResourceId=self.resource_id, ScalableDimension=DIMENSION, **(kept | changes))
 
-    def unschedule(self, name: str) -> None:
+    def unschedule(self, action: dict[str, Any]) -> None:
         self.client("application-autoscaling").delete_scheduled_action(
-            ServiceNamespace="ecs", ResourceId=self.resource_id, ScalableDimension=DIMENSION, ScheduledActionName=name)
-
-    def calendar(self) -> None:
-        self.schedule("sale-prescale", START - timedelta(minutes=30), PLANNED)
-        self.schedule("sale-stepdown", START + timedelta(hours=2), 1)
+            ServiceNamespace="ecs", ResourceId=self.resource_id, ScalableDimension=DIMENSION,
+            ScheduledActionName=action["ScheduledActionName"])
 
     def preflight(self, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
         done = run(*SALE, "--json", "--outputs", str(self.system.outputs_file), *args)
@@ -193,12 +199,10 @@ class Local:
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
-    args = LocalArgs(config={"paymentSeconds": PAYMENT_SECONDS, "paymentDeclineRate": 0, "alertEmails": [EMAIL]},
-                     directory=tmp_path_factory.mktemp("preflight"), feed_seconds=60)
+    args = LocalArgs(config={"paymentSeconds": PAYMENT_SECONDS, "paymentDeclineRate": 0, "alertEmails": [EMAIL],
+                             "sales": CALENDAR}, directory=tmp_path_factory.mktemp("preflight"), feed_seconds=60)
     with LocalSystem(args) as system:
-        handle = Local(system)
-        handle.calendar()
-        yield handle
+        yield Local(system)
 
 
 @pytest.fixture(scope="module")
@@ -220,8 +224,12 @@ def test_the_deployed_local_system_is_a_go_and_says_what_the_emulators_cannot_sh
     assert "muted by the local runtime on purpose" in baseline["alarms: actions enabled"]["note"]
     assert baseline["alarms: actions enabled"]["measured"].endswith(f"-{muted.replace('_', '-')} muted")
     assert baseline["service worker: tasks"]["measured"] == "running 1 of 1"
-    assert baseline["calendar: pre-scale before the sale"]["measured"].startswith(
-        f"sale-prescale at({(START - timedelta(minutes=30)):%Y-%m-%dT%H:%M:%S}) {ZONE} -> MinCapacity {PLANNED}")
+    raise_at = (START - LEAD).astimezone(timezone.utc)
+    (name, rest) = baseline["calendar: pre-scale before the sale"]["measured"].split(" ", 1)
+    assert name.startswith(f"async-worker-sale-sale-raise-{PLANNED}-{raise_at:%Y%m%d%H%M}-")  # the calendar's own
+    assert rest == (f"at({START - LEAD:%Y-%m-%dT%H:%M:%S}) {ZONE} -> MinCapacity {PLANNED}: fires "
+                    f"{START - LEAD:%Y-%m-%d %H:%M} {ZONE}, 5.0 min before the start")
+    assert "the stack's saleLeadSeconds" in baseline["calendar: pre-scale before the sale"]["expected"]
     assert baseline["alerts: confirmed subscriber"]["measured"] == f"confirmed: email {EMAIL}"
     assert "ministack confirms e-mail subscriptions" in baseline["alerts: confirmed subscriber"]["note"]
 
@@ -235,6 +243,25 @@ class Change:
     says: str  # in the check's measured value (or its note)
     apply: Callable[[Local], Any]
     undo: Callable[[Local, Any], None]
+    fix_says: str = ""  # in the fix the check prints
+
+
+def _change_raise(local: Local, **changes: Any) -> dict[str, Any]:
+    (saved,) = local.actions("raise")
+    local.put(saved, **changes)
+    return saved
+
+
+def _delete(local: Local, what: str) -> list[dict[str, Any]]:
+    saved = local.actions(what)
+    for action in saved:
+        local.unschedule(action)
+    return saved
+
+
+def _put_back(local: Local, saved: dict[str, Any] | list[dict[str, Any]]) -> None:
+    for action in saved if isinstance(saved, list) else [saved]:
+        local.put(action)
 
 
 def _reput_alarm(local: Local, key: str, **changes: Any) -> dict[str, Any]:
@@ -299,21 +326,22 @@ CHANGES = {
     "scalable target MaxCapacity 2": Change(
         "capacity: auto-scaling maximum", "FAIL", "MaxCapacity 2 tasks",
         lambda local: _scalable_max(local, 2), lambda local, _: _scalable_max(local, 10)),
-    "pre-scale written in UTC instead of Berlin time": Change(
+    "the raise's at(...) read in UTC instead of Berlin time": Change(
         "calendar: pre-scale before the sale", "FAIL", f"read in the sale's zone ({ZONE}) it would fire",
-        lambda local: local.schedule("sale-prescale", (START - timedelta(minutes=30)).astimezone(ZoneInfo(ZONE))
-                                     .replace(tzinfo=ZoneInfo("UTC")), PLANNED, zone="UTC"),
-        lambda local, _: local.calendar()),
-    "pre-scale 5 minutes before the start": Change(
-        "calendar: pre-scale before the sale", "FAIL", "5.0 min before the start",
-        lambda local: local.schedule("sale-prescale", START - timedelta(minutes=5), PLANNED),
-        lambda local, _: local.calendar()),
-    "no pre-scale": Change(
+        lambda local: _change_raise(local, Timezone="UTC"), _put_back,
+        f"set the sale's timezone to {ZONE} in the stack's `sales` config"),
+    "the raise 2 minutes before the start": Change(
+        "calendar: pre-scale before the sale", "FAIL", "2.0 min before the start",
+        lambda local: _change_raise(local, Schedule=f"at({START - timedelta(minutes=2):%Y-%m-%dT%H:%M:%S})"),
+        _put_back, "set saleLeadSeconds >= 300"),
+    "the raise deleted": Change(
         "calendar: pre-scale before the sale", "FAIL", f"no scheduled action raises MinCapacity to {PLANNED}",
-        lambda local: local.unschedule("sale-prescale"), lambda local, _: local.calendar()),
-    "no step-down": Change(
+        lambda local: _delete(local, "raise"), _put_back,
+        f"add {{name: sale, start: '{START.isoformat()}', end: '{(START + timedelta(hours=2)).isoformat()}', "
+        f"rate: {RATE:g}, timezone: {ZONE}}} to the stack's `sales` config"),
+    "the step-downs deleted": Change(
         "calendar: step down after the sale", "WARN", "nothing lowers MinCapacity",
-        lambda local: local.unschedule("sale-stepdown"), lambda local, _: local.calendar()),
+        lambda local: _delete(local, "down"), _put_back, "the calendar declares the step-down after each sale"),
     "visibility timeout 2 s": Change(
         "queue: visibility timeout", "FAIL", "2 s",
         lambda local: local.set_queue(contract.OUTPUT_QUEUE_URL, VisibilityTimeout="2"),
@@ -369,7 +397,7 @@ def test_one_change_in_the_emulators_fails_exactly_its_check(local: Local, basel
     assert found["status"] == change.status, found
     assert change.says in found["measured"] + " " + found["note"], found
     if found["status"] != "PASS":
-        assert found["fix"], found
+        assert found["fix"] and change.fix_says in found["fix"], found
     others = {name: c["status"] for name, c in checks.items() if name != change.check}
     assert others == {name: c["status"] for name, c in baseline.items() if name != change.check}
     assert code == (1 if change.status == "FAIL" else 0)
@@ -439,3 +467,24 @@ def test_read_as_aws_the_same_stack_fails_where_the_emulators_fall_short(local: 
     assert checks["alarms: actions enabled"]["status"] == "FAIL"
     assert checks["service worker: deployment"]["status"] == "FAIL"
     assert checks["alerts: confirmed subscriber"]["note"] == ""
+
+
+@pytest.mark.slow
+def test_a_pre_scale_put_by_hand_in_the_wrong_zone_is_fixed_by_the_command_not_the_config(local: Local) -> None:
+    saved = _delete(local, "raise")
+    wall = START - timedelta(minutes=30)
+    hand_made = {"ScheduledActionName": "sale-prescale", "Schedule": f"at({wall:%Y-%m-%dT%H:%M:%S})",
+                 "Timezone": "UTC", "ScalableTargetAction": {"MinCapacity": PLANNED}}
+    local.put(hand_made)
+    try:
+        code, checks = local.preflight()
+    finally:
+        local.unschedule(hand_made)
+        _put_back(local, saved)
+    found = checks["calendar: pre-scale before the sale"]
+    assert code == 1 and found["status"] == "FAIL"
+    assert found["fix"] == (
+        f"aws application-autoscaling put-scheduled-action --service-namespace ecs --scalable-dimension {DIMENSION} "
+        f"--resource-id {local.resource_id} --scheduled-action-name sale-prescale --schedule "
+        f"'at({wall:%Y-%m-%dT%H:%M:%S})' --timezone {ZONE} --scalable-target-action MinCapacity={PLANNED},"
+        "MaxCapacity=10")
