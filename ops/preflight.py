@@ -36,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app import aws, contract
 from app.worker import EXTEND_AT_SHARE, PREFETCH_VISIBILITY_SHARE
 from local_runtime.emulators import EMAIL_CONFIRMED_AT_ONCE, MUTED_ALARM_KEYS, MUTED_ALARM_REASON, NO_ROLLOUTS
-from ops import alarms, stack
+from ops import alarms, cost, stack
 from planning import calendar, capacity
 
 PASS: Final = "PASS"
@@ -55,28 +55,10 @@ VISIBILITY_PAYMENTS: Final = 1 / (EXTEND_AT_SHARE - PREFETCH_VISIBILITY_SHARE)
 SENT_BY: Final = "python -m ops.preflight --send-test-alert"
 
 
-@dataclass(frozen=True)
-class QuotaDefault:
-    """A quota's value as AWS documents it, used (and said to be used) when the Service Quotas API does not answer."""
-
-    service_code: str
-    quota_code: str
-    name: str
-    value: float
-    source: str
-    checked: str  # the date the source was read
-
-
-# The one table of documented quota defaults.
-DOCUMENTED_QUOTAS: Final = {
-    "fargate_on_demand_vcpu": QuotaDefault(
-        service_code="fargate", quota_code="L-3032A538", name="Fargate On-Demand vCPU resource count", value=4000,
-        source="the AWS default value Service Quotas lists for fargate/L-3032A538 (ListAWSDefaultServiceQuotas); "
-               "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html says new accounts "
-               "may start lower",
-        checked="2026-12-01"),
-}
-FARGATE_VCPU: Final = DOCUMENTED_QUOTAS["fargate_on_demand_vcpu"]
+# Service Quotas' codes for the Fargate On-Demand vCPU resource count; its documented default, with the source and the
+# date it was read, is ops/cost.py's QUOTAS (the one table of quotas).
+FARGATE_VCPU_CODES: Final = ("fargate", "L-3032A538")
+FARGATE_VCPU: Final = next(figure for figure in cost.QUOTAS if figure.key == "fargate_vcpu")
 
 
 @dataclass(frozen=True)
@@ -211,7 +193,8 @@ class QuotaValue:
 
 def fargate_quota(quotas: Any) -> QuotaValue:
     try:
-        found = quotas.get_service_quota(ServiceCode=FARGATE_VCPU.service_code, QuotaCode=FARGATE_VCPU.quota_code)
+        service_code, quota_code = FARGATE_VCPU_CODES
+        found = quotas.get_service_quota(ServiceCode=service_code, QuotaCode=quota_code)
         return QuotaValue(float(found["Quota"]["Value"]), True)
     except ClientError as error:
         info = error.response.get("Error", {})
@@ -224,17 +207,16 @@ def fargate_quota(quotas: Any) -> QuotaValue:
 def quota_result(needed: float, quota: QuotaValue, detail: str, region: str) -> Result:
     """PASS/FAIL on the account's quota; a documented default is only a WARN when it fits: it may not be the
     account's (new accounts may start lower)."""
-    name = "capacity: Fargate vCPU quota"
-    look = (f"aws service-quotas get-service-quota --service-code {FARGATE_VCPU.service_code} --quota-code "
-            f"{FARGATE_VCPU.quota_code} --region {region}")
-    raise_it = (f"aws service-quotas request-service-quota-increase --service-code {FARGATE_VCPU.service_code} "
-                f"--quota-code {FARGATE_VCPU.quota_code} --desired-value {math.ceil(needed)} --region {region}")
+    name, (service_code, quota_code) = "capacity: Fargate vCPU quota", FARGATE_VCPU_CODES
+    look = f"aws service-quotas get-service-quota --service-code {service_code} --quota-code {quota_code} --region {region}"
+    raise_it = (f"aws service-quotas request-service-quota-increase --service-code {service_code} --quota-code "
+                f"{quota_code} --desired-value {math.ceil(needed)} --region {region}")
     expected = f">= {needed:g} vCPU ({detail})"
     if quota.answered:
-        return Result(name, PASS if needed <= quota.value else FAIL, f"{quota.value:g} vCPU ({FARGATE_VCPU.name}, "
-                      "Service Quotas)", expected, raise_it)
-    source = (f"the Service Quotas API did not answer ({quota.why}); AWS's documented default, {FARGATE_VCPU.source}, "
-              f"read {FARGATE_VCPU.checked}")
+        return Result(name, PASS if needed <= quota.value else FAIL, f"{quota.value:g} vCPU (Service Quotas "
+                      f"{quota_code})", expected, raise_it)
+    source = (f"the Service Quotas API did not answer ({quota.why}); the documented default (ops/cost.py QUOTAS: "
+              f"{FARGATE_VCPU.what}; {FARGATE_VCPU.source}; read {FARGATE_VCPU.as_of})")
     if needed > quota.value:
         return Result(name, FAIL, f"{quota.value:g} vCPU (documented default)", expected, raise_it, source)
     return Result(name, WARN, f"{quota.value:g} vCPU (documented default, not this account's)", expected,

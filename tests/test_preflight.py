@@ -103,8 +103,9 @@ def test_a_deployment_in_progress_fails_on_aws_and_is_said_locally() -> None:
 @pytest.mark.parametrize(("needed", "quota", "status"), [
     (10, preflight.QuotaValue(24, True), "PASS"),
     (30, preflight.QuotaValue(24, True), "FAIL"),
-    (10, preflight.QuotaValue(preflight.FARGATE_VCPU.value, False, "AccessDenied"), "WARN"),
-    (5000, preflight.QuotaValue(preflight.FARGATE_VCPU.value, False, "AccessDenied"), "FAIL"),
+    (preflight.FARGATE_VCPU.value, preflight.QuotaValue(preflight.FARGATE_VCPU.value, False, "AccessDenied"), "WARN"),
+    (preflight.FARGATE_VCPU.value + 1, preflight.QuotaValue(preflight.FARGATE_VCPU.value, False, "AccessDenied"),
+     "FAIL"),
 ])
 def test_the_quota_verdict_trusts_the_api_and_only_warns_on_a_documented_default(
         needed: float, quota: preflight.QuotaValue, status: str) -> None:
@@ -218,8 +219,8 @@ def test_the_deployed_local_system_is_a_go_and_says_what_the_emulators_cannot_sh
     assert {name for name, c in baseline.items() if c["status"] != "PASS"} == LOCAL_WARNINGS
     assert {c["status"] for name, c in baseline.items() if name in LOCAL_WARNINGS} == {"WARN"}
     quota = baseline["capacity: Fargate vCPU quota"]
-    assert quota["measured"] == "4000 vCPU (documented default, not this account's)"
-    assert "the Service Quotas API did not answer" in quota["note"] and preflight.FARGATE_VCPU.checked in quota["note"]
+    assert quota["measured"] == f"{preflight.FARGATE_VCPU.value:g} vCPU (documented default, not this account's)"
+    assert "the Service Quotas API did not answer" in quota["note"] and preflight.FARGATE_VCPU.as_of in quota["note"]
     (muted,) = MUTED_ALARM_KEYS
     assert "muted by the local runtime on purpose" in baseline["alarms: actions enabled"]["note"]
     assert baseline["alarms: actions enabled"]["measured"].endswith(f"-{muted.replace('_', '-')} muted")
@@ -421,9 +422,9 @@ def test_a_failing_run_prints_each_fix_and_exits_1(local: Local) -> None:
 
 @pytest.mark.slow
 def test_a_sale_beyond_the_quota_is_a_fail_on_the_documented_default(local: Local) -> None:
-    done = run("--json", "--outputs", str(local.system.outputs_file), "--rate", "200000")  # the last --rate wins
+    done = run("--json", "--outputs", str(local.system.outputs_file), "--rate", "300")  # the last --rate wins
     quota = {c["check"]: c for c in json.loads(done.stdout)["checks"]}["capacity: Fargate vCPU quota"]
-    assert quota["status"] == "FAIL" and quota["measured"] == "4000 vCPU (documented default)"
+    assert quota["status"] == "FAIL" and quota["measured"] == f"{preflight.FARGATE_VCPU.value:g} vCPU (documented default)"
     assert "request-service-quota-increase" in quota["fix"]
 
 
