@@ -399,12 +399,16 @@ OUTPUT_DLQ_URL: Final = "dlqUrl"
 OUTPUT_ORDERS_TABLE: Final = "ordersTable"
 OUTPUT_CLUSTER_NAME: Final = "clusterName"
 OUTPUT_WORKER_SERVICE_NAME: Final = "workerServiceName"
+OUTPUT_RECEIVER_SERVICE_NAME: Final = "receiverServiceName"
 OUTPUT_ALERTS_TOPIC_ARN: Final = "alertsTopicArn"  # people subscribe here (e-mail, webhook); readable text
 OUTPUT_ALARM_TOPIC_ARN: Final = "alarmTopicArn"  # alarm actions publish raw alarm JSON here; the notifier reads it
 OUTPUT_DASHBOARD_URL: Final = "dashboardUrl"
 OUTPUT_ALARM_PREFIX: Final = "alarmPrefix"
+OUTPUT_ALARM_PROFILE: Final = "alarmProfile"  # the profile whose thresholds the stack's alarms were deployed with
+OUTPUT_NOTIFIER_FUNCTION_NAME: Final = "notifierFunctionName"  # the Lambda that turns alarms into readable alerts
 OUTPUT_WORKER_COUNT: Final = "workerCount"
 OUTPUT_PAYMENT_SECONDS: Final = "paymentSeconds"
+OUTPUT_SALE_LEAD_SECONDS: Final = "saleLeadSeconds"  # how long before a sale the calendar raises the workers
 OUTPUT_ACCEPTABLE_LATENCY: Final = "acceptableLatencySeconds"  # the expected-wait alarms' thresholds are multiples
 # Local runtime only (local_runtime.deployer): where the emulators answer, so ops commands reading a local outputs file reach
 # them without exporting anything.

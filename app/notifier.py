@@ -145,14 +145,23 @@ def should_notify(alarm_message: dict[str, Any]) -> bool:
     return not (alarm_message.get("NewStateValue") == "OK" and alarm_message.get("OldStateValue") == "INSUFFICIENT_DATA")
 
 
+def unwrap(text: str, subject: str | None = None) -> tuple[str, str | None]:
+    """(message, subject) of a body that may be an SNS envelope (a queue subscribed without raw delivery)."""
+    try:
+        envelope = json.loads(text)
+    except json.JSONDecodeError:
+        return text, subject
+    if isinstance(envelope, dict) and envelope.get("Type") == "Notification" and "Message" in envelope:
+        return unwrap(str(envelope["Message"]), envelope.get("Subject") or subject)
+    return text, subject
+
+
 def parse(text: str) -> dict[str, Any] | None:
     """The alarm JSON in a message body: raw delivery, or wrapped in an SNS envelope. None when it is neither."""
     try:
-        message = json.loads(text)
+        message = json.loads(unwrap(text)[0])
     except json.JSONDecodeError:
         return None
-    if isinstance(message, dict) and message.get("Type") == "Notification" and "Message" in message:
-        return parse(str(message["Message"]))
     return message if isinstance(message, dict) and "AlarmName" in message else None
 
 
@@ -179,7 +188,10 @@ def post_webhook(url: str, subject: str, body: str) -> bool:
 def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None,
             webhook_url: str | None = None) -> str | None:
     """Publish the readable version of one message on the alarm topic (and post it to the chat webhook, if any);
-    its subject, or None when dropped."""
+    its subject, or None when dropped.
+
+    A message that is not an alarm (a test alert, someone publishing by hand) is passed on with its own subject."""
+    text, subject = unwrap(text, subject)
     message = parse(text)
     if message is None:  # not an alarm (someone published by hand): pass it on unchanged
         readable_subject, body = _ascii_line(subject or "Message on the alarm topic"), text

@@ -50,6 +50,7 @@ WAIT_SECONDS = contract.ORDER_QUEUE.receive_wait_time_seconds
 MAX_RECEIVE_LOOPS = 16  # each loop is one thread, blocked while the queue is empty; 16 receive ~2,900 messages/s
 CALL_THREADS = 16  # status writes, lookups, deletes and visibility changes
 PREFETCH_VISIBILITY_SHARE = 0.25  # a message held for a slot never waits longer than this share of visibility
+EXTEND_AT_SHARE = 0.5  # a message still held when less than this share of its visibility is left gets a new timeout
 LINGER_SECONDS = 0.02  # how long a lone status write or delete waits for company to fill a batch
 HEARTBEAT_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 10.0
@@ -425,11 +426,11 @@ class Worker:
                 self._deletes.task_done()
 
     async def _extend_loop(self) -> None:
-        """Payments outliving half the visibility timeout get another full timeout."""
+        """Payments outliving EXTEND_AT_SHARE of the visibility timeout get another full timeout."""
         while True:
             await asyncio.sleep(self._visibility / 6)
             now = time.monotonic()
-            due = [f for f in self._in_flight.values() if f.visible_until - now < self._visibility / 2]
+            due = [f for f in self._in_flight.values() if f.visible_until - now < self._visibility * EXTEND_AT_SHARE]
             for flight in await self._set_visibility(due, int(self._visibility)):
                 flight.visible_until = now + self._visibility
 

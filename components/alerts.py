@@ -135,10 +135,12 @@ class Alerts(pulumi.ComponentResource):
         )
         self.alarm_topic_arn: pulumi.Output[str] = self.alarm_topic.arn
         self.alerts_topic_arn: pulumi.Output[str] = self.alerts_topic.arn
+        self.notifier_name: pulumi.Output[str] = self.notifier.name
         self.register_outputs(
             {
                 "alarm_topic_arn": self.alarm_topic_arn,
                 "alerts_topic_arn": self.alerts_topic_arn,
                 "notifier_arn": self.notifier.arn,
+                "notifier_name": self.notifier_name,
             }
         )

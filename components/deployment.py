@@ -57,7 +57,8 @@ def build() -> Deployment:
         certificate_arn=s.certificate_arn,
         name_prefix=prefix,
     )
-    outputs: dict[str, pulumi.Input[object]] = {contract.OUTPUT_ALARM_PREFIX: prefix}
+    outputs: dict[str, pulumi.Input[object]] = {contract.OUTPUT_ALARM_PREFIX: prefix,
+                                                contract.OUTPUT_ALARM_PROFILE: s.alarm_profile}
     subjects: dict[str, Mapping[str, pulumi.Input[str]]] = {}  # what alarms and the dashboard watch
     sync = None
     if s.deploy_sync:
@@ -105,9 +106,11 @@ def build() -> Deployment:
             contract.OUTPUT_ORDERS_TABLE: orders.table.name,
             contract.OUTPUT_CLUSTER_NAME: orders.cluster.name,
             contract.OUTPUT_WORKER_SERVICE_NAME: orders.worker.service_name,
+            contract.OUTPUT_RECEIVER_SERVICE_NAME: orders.receiver.service_name,
             contract.OUTPUT_WORKER_COUNT: s.worker_count,
             contract.OUTPUT_PAYMENT_SECONDS: s.payment_seconds,
             contract.OUTPUT_ACCEPTABLE_LATENCY: s.acceptable_latency_seconds,
+            contract.OUTPUT_SALE_LEAD_SECONDS: s.sale_lead_seconds,
         }
 
     alerts = Alerts("alerts", AlertsArgs(
@@ -115,7 +118,8 @@ def build() -> Deployment:
         worker_service=orders.worker_service_ref() if orders else None,
         acceptable_latency_seconds=s.acceptable_latency_seconds))
     outputs |= {contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
-                contract.OUTPUT_ALARM_TOPIC_ARN: alerts.alarm_topic_arn}
+                contract.OUTPUT_ALARM_TOPIC_ARN: alerts.alarm_topic_arn,
+                contract.OUTPUT_NOTIFIER_FUNCTION_NAME: alerts.notifier_name}
     Alarms("alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, subjects=subjects, topic_arn=alerts.alarm_topic_arn,
                                 acceptable_latency_seconds=s.acceptable_latency_seconds, worker_count=s.worker_count,
                                 payment_seconds=s.payment_seconds))

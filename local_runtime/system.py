@@ -41,7 +41,7 @@ from local_runtime.autoscaling import LocalAutoScaling
 from local_runtime.console import Console
 from local_runtime.deployer import Deployment, Endpoints, deploy
 from local_runtime.ecs import PASS_THROUGH, LocalEcs
-from local_runtime.emulators import Emulator
+from local_runtime.emulators import MUTED_ALARM_KEYS, MUTED_ALARM_REASON, Emulator
 from local_runtime.logtail import LogTail
 from local_runtime.resources import Relay
 from local_runtime.tasks import ROOT
@@ -81,7 +81,8 @@ class Alert:
 
 def mute_false_dlq_alarm(outputs: Mapping[str, Any], cloudwatch: Any) -> str | None:
     """LOCAL ONLY: see the module docstring. Returns the muted alarm's name (None when the stack has no DLQ alarm)."""
-    name = contract.alarm_name(str(outputs[contract.OUTPUT_ALARM_PREFIX]), "dlq_not_empty")
+    (key,) = MUTED_ALARM_KEYS
+    name = contract.alarm_name(str(outputs[contract.OUTPUT_ALARM_PREFIX]), key)
     if not cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
         return None
     cloudwatch.disable_alarm_actions(AlarmNames=[name])
@@ -216,7 +217,7 @@ class LocalSystem:
         notes += [f"Lambda {r.function_name} invoked by a local process reading {r.queue_url.rsplit('/', 1)[-1]}"
                   for r in self.deployment.relays]
         if self.muted:
-            notes.append(f"{self.muted} muted (ministack ignores alarm dimensions)")
+            notes.append(f"{self.muted} muted ({MUTED_ALARM_REASON})")
         if self.args.autoscaling:
             notes.append("auto-scaling: a LOCAL MODEL of Application Auto Scaling acts on the declared target "
                          "tracking, guardrail and scheduled actions (moto stores them and never acts)")

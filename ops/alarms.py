@@ -40,7 +40,7 @@ def stack_alarms(cloudwatch: Any, prefix: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _reput(cloudwatch: Any, alarm: dict[str, Any], **changes: Any) -> None:
+def reput(cloudwatch: Any, alarm: dict[str, Any], **changes: Any) -> None:
     """Put an alarm again as described, with only `changes` different."""
     kept = {k: alarm[k] for k in _KEPT if alarm.get(k) not in (None, "")}
     cloudwatch.put_metric_alarm(**(kept | changes))
@@ -67,7 +67,7 @@ def apply_profile(cloudwatch: Any, prefix: str, profile: str, latency: float | N
     for key, alarm in sorted(stack_alarms(cloudwatch, prefix).items()):
         new = profile_threshold(profile, key, latency)
         if new is not None:
-            _reput(cloudwatch, alarm, Threshold=new)
+            reput(cloudwatch, alarm, Threshold=new)
         changes.append({"alarm": alarm["AlarmName"], "key": key, "old": alarm.get("Threshold"), "new": new})
     return changes
 
@@ -83,7 +83,7 @@ def shorten_periods(cloudwatch: Any, prefix: str, factor: float) -> dict[str, in
         if not alarm.get("Namespace"):  # metric math: its periods are in its queries (see LocalSystem)
             continue
         period = max(1, round(alarm["Period"] / factor))
-        _reput(cloudwatch, alarm, Period=period)
+        reput(cloudwatch, alarm, Period=period)
         periods[alarm["AlarmName"]] = period
     return periods
 
@@ -137,14 +137,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def delivery_check(sent_by: str) -> tuple[str, str]:
+    """(subject, body) of a clearly marked test alert; `sent_by` is the command that sends it."""
+    sent_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return TEST_SUBJECT, (f"TEST ALERT - no action needed.\n\nThis message checks that alerts reach the on-call. It "
+                          f"was sent by `{sent_by}` at {sent_at} from {socket.gethostname()}.\n"
+                          "If you received it, e-mail/chat delivery of real alarms works.")
+
+
 def cmd_test_notification(args: argparse.Namespace) -> int:
     outputs = stack.resolve_outputs(args, (contract.OUTPUT_ALERTS_TOPIC_ARN,))
     topic = outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
-    sent_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    body = (f"TEST ALERT - no action needed.\n\nThis message checks that alerts reach the on-call. It was sent by "
-            f"`python -m ops.alarms test-notification` at {sent_at} from {socket.gethostname()}.\n"
-            "If you received it, e-mail/chat delivery of real alarms works.")
-    message_id = aws.client("sns").publish(TopicArn=topic, Subject=TEST_SUBJECT, Message=body)["MessageId"]
+    subject, body = delivery_check("python -m ops.alarms test-notification")
+    message_id = aws.client("sns").publish(TopicArn=topic, Subject=subject, Message=body)["MessageId"]
     stack.emit(args, {"topic": topic, "message_id": message_id, "subject": TEST_SUBJECT},
                f"Published a test alert to {topic} (message {message_id}).")
     return 0

@@ -98,6 +98,15 @@ class ScheduledStep:
         return f"{self.sale}-{'raise' if self.what == 'raise' else 'down'}-{self.min_capacity}-{self.at:%Y%m%d%H%M}"
 
 
+# A deployed step's name: the program's logical name, ending in ScheduledStep.action_name, and Pulumi's autoname suffix.
+ACTION_NAME = re.compile(r"-(?P<what>raise|down)-(?P<tasks>\d+)-(?P<at>\d{12})(?:-[0-9a-f]{7})?$")
+
+
+def from_calendar(action_name: str) -> bool:
+    """Whether a scheduled action is one the calendar declares (else someone put it by hand)."""
+    return ACTION_NAME.search(action_name) is not None
+
+
 def from_stack_config(config: Any, project: str = "flashsale") -> tuple[list[Sale], CalendarInputs]:
     """The calendar and its inputs from a stack file's `config:` mapping (keys `project:name`; a missing key has its
     default from app.contract), for the ops commands that print a schedule without running the program."""

@@ -37,7 +37,8 @@ class PlanInputs:
 
     def check(self) -> None:
         """Refuse inputs the arithmetic has no meaning for (argparse callers get a one-line error)."""
-        if self.arrival_rate <= 0 or self.payment_seconds <= 0 or self.sale_seconds <= 0:
+        numbers = (self.arrival_rate, self.payment_seconds, self.sale_seconds)
+        if not all(math.isfinite(n) and n > 0 for n in numbers):
             raise PlanError("rate, payment seconds and sale seconds must be positive")
         if self.workers_per_task < 1 or any(level < 1 for level in self.worker_levels):
             raise PlanError("worker counts must be at least 1")

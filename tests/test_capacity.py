@@ -73,8 +73,9 @@ def test_cli_json_with_own_inputs_has_no_report_notes() -> None:
     assert data["notes"] == []
 
 
-def test_cli_refuses_nonpositive_rate() -> None:
-    done = run_cli("--rate", "0")
+@pytest.mark.parametrize("rate", ["0", "inf", "nan"])
+def test_cli_refuses_a_rate_that_is_not_a_positive_number(rate: str) -> None:
+    done = run_cli("--rate", rate)
     assert done.returncode == 1
     assert done.stderr.strip() == "python -m ops.capacity: error: rate, payment seconds and sale seconds must be positive"
     assert "Traceback" not in done.stderr

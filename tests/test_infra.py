@@ -191,6 +191,13 @@ def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None
     assert set(run.outputs) == names
     assert run.outputs[contract.OUTPUT_WORKER_COUNT] == setting(stack_file, "workerCount")
     assert run.outputs[contract.OUTPUT_ALARM_PREFIX] == f"flashsale-{run.stack}"
+    assert run.outputs[contract.OUTPUT_ALARM_PROFILE] == setting(stack_file, "alarmProfile")
+    assert run.outputs[contract.OUTPUT_SALE_LEAD_SECONDS] == setting(stack_file, "saleLeadSeconds")
+    services = {s["name"]: s for s in run.of_type(SERVICE)}
+    assert "-receiver-" in services[run.outputs[contract.OUTPUT_RECEIVER_SERVICE_NAME]].name
+    assert "-worker-" in services[run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]].name
+    (function,) = run.of_type("aws:lambda/function:Function")
+    assert run.outputs[contract.OUTPUT_NOTIFIER_FUNCTION_NAME] == function["name"]
     assert run.outputs[contract.OUTPUT_SYNC_URL].startswith("http://")
     assert "#dashboards:name=" in run.outputs[contract.OUTPUT_DASHBOARD_URL]
 

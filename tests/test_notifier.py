@@ -73,9 +73,13 @@ def test_forward_unwraps_sns_envelopes_and_passes_non_alarms_on(wiring: AlarmWir
     envelope = json.dumps({"Type": "Notification", "Message": json.dumps(AWS_ALARM)})
     assert forward(sns, wiring.alerts_topic, envelope)
     assert forward(sns, wiring.alerts_topic, "plain words", subject="hello")
+    # A test alert published to the alarm topic reaches the relay's queue in an envelope: passed on as it was sent.
+    assert forward(sns, wiring.alerts_topic, json.dumps({"Type": "Notification", "Subject": "[TEST] check",
+                                                         "Message": "no action needed"}))
     alerts = wiring.inbox()
     assert alerts[0]["subject"].startswith("[CRITICAL] ALARM:")
     assert alerts[1] == {"subject": "hello", "body": "plain words"}
+    assert alerts[2] == {"subject": "[TEST] check", "body": "no action needed"}
 
 
 def test_lambda_handler_publishes_readable_alerts(wiring: AlarmWiring, monkeypatch: Any) -> None:
