@@ -64,7 +64,8 @@ class Bed:
             raise RuntimeError("the emulator is not running")
         return cpu_seconds(self.emulator.process.pid)
 
-    def service(self, role: str, name: str, **settings: str) -> Service:
-        """A started service (stop it, or use it as a context manager) with these settings on top of the stack's."""
+    def service(self, role: str, name: str, command: tuple[str, ...] = (), **settings: str) -> Service:
+        """A started service (stop it, or use it as a context manager) with these settings on top of the stack's;
+        `command` runs another program in the role (see ServiceArgs)."""
         env = service_env(self.emulator.env(), self.outputs, settings)
-        return Service(ServiceArgs(role, env, self.logs / f"{name}.log")).start()
+        return Service(ServiceArgs(role, env, self.logs / f"{name}.log", command=command)).start()

@@ -19,7 +19,13 @@ from ops.loadtest import LoadProfile, LoadResult, run_load
 from ops.services import Service
 
 WARM_UP_ORDERS = 50
-FAILURES = ("timeout", "connection_error", "500")  # what overload must never produce
+SHED = "503"  # the only 5xx the receiver may answer
+
+
+def failures(errors: dict[str, int]) -> int:
+    """What overload must never produce: timeouts, connection errors, any 5xx but 503."""
+    return sum(n for kind, n in errors.items()
+               if kind in ("timeout", "connection_error") or (kind.startswith("5") and kind != SHED))
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,10 @@ class ReceiverLoad:
     p95_ms: float
     p99_ms: float  # of accepted requests
     shed_share: float  # 503 answers / requests
-    failures: int  # timeouts, connection errors and 500s
+    failures: int  # timeouts, connection errors and 5xx other than 503
     alive: bool  # the receiver process still runs afterwards
+    records_per_call: float  # orders per batched record write during this load (from the receiver's /stats)
+    events_per_call: float  # orders per PublishBatch
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,23 @@ def _profile(rate: float, seconds: float) -> LoadProfile:
     return LoadProfile("benchmark", "async", rate=rate, duration_seconds=seconds, users=1, spawn_rate=1)
 
 
+def _batching(receiver: Service) -> dict[str, dict[str, float]]:
+    stats = httpx.get(receiver.url + contract.STATS_PATH, timeout=10).json()
+    return {kind: stats[kind] for kind in ("record_writes", "event_publishes")}
+
+
+def _per_call(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], kind: str) -> float:
+    calls = after[kind]["calls"] - before[kind]["calls"]
+    return round((after[kind]["orders"] - before[kind]["orders"]) / calls, 2) if calls else 0.0
+
+
 def _load(receiver: Service, rate: float, seconds: float, results: Path) -> ReceiverLoad:
+    batching = _batching(receiver)
     before = cpu_seconds(receiver.pid)
     result: LoadResult = run_load(receiver.url, _profile(rate, seconds), results)
     cpu = cpu_seconds(receiver.pid) - before
+    alive = receiver.process is not None and receiver.process.poll() is None
+    batched = _batching(receiver) if alive else batching
     window = result.requests / result.achieved_rate if result.achieved_rate else seconds
     return ReceiverLoad(
         offered_rate=round(rate, 1), accepted_rate=round(result.accepted / window, 1), accepted=result.accepted,
@@ -60,9 +81,10 @@ def _load(receiver: Service, rate: float, seconds: float, results: Path) -> Rece
         cpu_ms_per_accepted=round(1000 * cpu / result.accepted, 3) if result.accepted else float("nan"),
         p50_ms=result.latency_accepted.p50_ms, p95_ms=result.latency_accepted.p95_ms,
         p99_ms=result.latency_accepted.p99_ms,
-        shed_share=round(result.errors.get("503", 0) / result.requests, 4) if result.requests else 0.0,
-        failures=sum(result.errors.get(kind, 0) for kind in FAILURES),
-        alive=receiver.process is not None and receiver.process.poll() is None)
+        shed_share=round(result.errors.get(SHED, 0) / result.requests, 4) if result.requests else 0.0,
+        failures=failures(result.errors), alive=alive,
+        records_per_call=_per_call(batching, batched, "record_writes"),
+        events_per_call=_per_call(batching, batched, "event_publishes"))
 
 
 async def _burst(url: str, requests: int) -> list[httpx.Response]:

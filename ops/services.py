@@ -46,12 +46,27 @@ def service_env(aws_env: Mapping[str, str], outputs: Mapping[str, Any],
     return {**os.environ, **aws_env, **wired, **(settings or {})}
 
 
+def log_events(path: Path) -> list[dict[str, Any]]:
+    """The structured (app.logs) lines of a process's log file; other lines, e.g. tracebacks, are skipped."""
+    records = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    return records
+
+
 @dataclass(frozen=True)
 class ServiceArgs:
     role: str  # one of contract.ROLES
     env: Mapping[str, str]  # from service_env()
     log_path: Path
     port: int = 0  # web roles; 0 picks a free one
+    # Instead of `python -m app ROLE`: another program that behaves as ROLE (a benchmark's peer worker, which must
+    # touch $HEARTBEAT_FILE when ready, as the worker does).
+    command: tuple[str, ...] = ()
 
 
 @dataclass
@@ -87,7 +102,7 @@ class Service:
     def start(self, timeout: float = 30.0) -> Service:
         if self.role not in contract.ROLES:
             raise ServiceError(f"unknown role {self.role!r}; choose one of {', '.join(contract.ROLES)}")
-        command = [sys.executable, "-m", "app", self.role]
+        command = list(self.args.command) or [sys.executable, "-m", "app", self.role]
         env = dict(self.args.env)
         if self.role in WEB_ROLES:
             self.port = self.args.port or free_port()
@@ -141,14 +156,7 @@ class Service:
 
     def events(self) -> list[dict[str, Any]]:
         """The structured log lines written so far (other lines, e.g. tracebacks, are skipped)."""
-        records = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    records.append(json.loads(line))
-                except ValueError:
-                    continue
-        return records
+        return log_events(self.log_path)
 
     def _last_log_line(self) -> str:
         lines = self.log_path.read_text(errors="replace").strip().splitlines()
