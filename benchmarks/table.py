@@ -75,9 +75,9 @@ def rows(result: dict[str, Any]) -> list[Row]:
         Row("receiver: orders per call, records / events (60/s; capacity)", "-",
             f"{at60['records_per_call']:.1f} / {at60['events_per_call']:.1f}; "
             f"{capacity['records_per_call']:.1f} / {capacity['events_per_call']:.1f}", "-", None),
-        Row("receiver: accept latency p50 / p95 / p99 (60/s)",
+        Row("receiver: accept latency p50 / p95 / p99 (p99 inside the receiver) (60/s)",
             f"{latency['p50']:g} / {latency['p95']:g} / {latency['p99']:g} ms",
-            f"{at60['p50_ms']:.1f} / {at60['p95_ms']:.1f} / {at60['p99_ms']:.1f} ms",
+            f"{at60['p50_ms']:.1f} / {at60['p95_ms']:.1f} / {at60['p99_ms']:.1f} ms ({at60['inside_p99_ms']:.1f} ms)",
             f"p99 <= {GOAL_ACCEPT_P99_MS:g} ms", _at_most(at60["p99_ms"], GOAL_ACCEPT_P99_MS)),
         Row("receiver: accepted at 60/s offered", "100 %", f"{at60['accepted']} of {at60['requests']}",
             "all", at60["accepted"] == at60["requests"]),
@@ -92,7 +92,8 @@ def rows(result: dict[str, Any]) -> list[Row]:
             f"{overload['accepted_rate']:.0f}/s of {overload['offered_rate']:.0f}/s offered",
             f">= {100 * GOAL_OVERLOAD_KEPT:g} % of capacity",
             overload["accepted_rate"] >= GOAL_OVERLOAD_KEPT * capacity["accepted_rate"]),
-        Row("overload: p99 of accepted", "-", f"{overload['p99_ms']:.0f} ms", f"<= {GOAL_OVERLOAD_P99_MS:g} ms",
+        Row("overload: p99 of accepted (inside the receiver)", "-",
+            f"{overload['p99_ms']:.0f} ms ({overload['inside_p99_ms']:.0f} ms)", f"<= {GOAL_OVERLOAD_P99_MS:g} ms",
             _at_most(overload["p99_ms"], GOAL_OVERLOAD_P99_MS)),
         Row("overload: shed with 503 (+ Retry-After)", "-",
             f"{100 * overload['shed_share']:.0f} % of requests, Retry-After "

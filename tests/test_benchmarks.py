@@ -16,14 +16,15 @@ from benchmarks.table import peer_rows, render, render_peers, rows
 from tests.conftest import ROOT
 
 LOAD_FIELDS = ("offered_rate", "accepted_rate", "accepted", "requests", "cpu_ms_per_accepted", "p50_ms", "p95_ms",
-               "p99_ms", "shed_share", "failures", "alive", "records_per_call", "events_per_call")
+               "p99_ms", "inside_p99_ms", "shed_share", "failures", "alive", "records_per_call", "events_per_call")
 LEVEL_FIELDS = ("contender", "workers", "payment_seconds", "orders", "drain_seconds", "efficiency", "cpu_ms_per_order",
                 "peak_rss_mb", "emulator_cpu_share")
 
 
 def _load(**overrides: Any) -> dict[str, Any]:
     return {"offered_rate": 60.0, "accepted_rate": 60.0, "accepted": 600, "requests": 600, "cpu_ms_per_accepted": 1.5,
-            "p50_ms": 5.0, "p95_ms": 9.0, "p99_ms": 12.0, "shed_share": 0.0, "failures": 0, "alive": True,
+            "p50_ms": 5.0, "p95_ms": 9.0, "p99_ms": 12.0, "inside_p99_ms": 6.0, "shed_share": 0.0, "failures": 0,
+            "alive": True,
             "records_per_call": 1.0, "events_per_call": 1.0} | overrides
 
 
@@ -92,6 +93,7 @@ def _sane_load(load: dict[str, Any]) -> None:
     assert set(LOAD_FIELDS) <= set(load)
     assert load["requests"] > 0 and 0 < load["accepted"] <= load["requests"]
     assert 0 < load["p50_ms"] <= load["p95_ms"] <= load["p99_ms"] < 60_000
+    assert 0 < load["inside_p99_ms"] < 60_000
     assert 0 < load["cpu_ms_per_accepted"] < 1_000
     assert 0 <= load["shed_share"] <= 1 and load["failures"] >= 0
 
