@@ -6,10 +6,8 @@ orders/s made accepted orders wait ~0.2-0.4 s. A stalled backend, on the other h
 CPU, and they should still be accepted (the lab's stalls last well under a second). So the cap adapts: while the
 process uses nearly all the CPU it can get (one core, for the GIL, or its cgroup quota) and requests take longer
 than the target, the cap becomes what Little's law says keeps them at the target (in flight x target / latency);
-likewise when requests have been slower than the target for longer than a stall lasts (SUSTAINED_SLOW_TICKS in a
-row: the backend is not stalled but saturated, as under overload with the calls batched); while they are faster it
-probes one higher; otherwise it is MAX_IN_FLIGHT, the backstop for a stalled backend. Beyond the cap a new order
-gets 503 + Retry-After at once (no routing, no body read).
+while they are faster it probes one higher; without CPU saturation it is MAX_IN_FLIGHT, the backstop for a stalled
+backend. Beyond the cap a new order gets 503 + Retry-After at once (no routing, no body read).
 """
 
 from __future__ import annotations
@@ -34,9 +32,6 @@ LATENCY_TARGET_SECONDS = 0.05  # mean time in the receiver of the orders it take
 # ~50 ms each, the latency target, so shedding below 16 cannot help accepted orders; it only turned a short stall at
 # sale rates (120 orders/s in the lab) into 503s (the quick lab once shed 1 % at 200 workers with a floor of 4).
 MIN_LIMIT = 16
-# A stall's orders all finish within a tick or two of its end; slowness that lasts this many ticks with orders
-# finishing in each is saturation (0.25 s, the CPU window).
-SUSTAINED_SLOW_TICKS = 5
 CGROUP_V2_MAX = Path("/sys/fs/cgroup/cpu.max")  # "25000 100000": a quarter of a core (a 256-unit ECS task)
 CGROUP_V1 = Path("/sys/fs/cgroup/cpu")
 
@@ -98,7 +93,6 @@ class Shedder:
         self.limit = float(policy.max_in_flight)
         self._took = 0.0  # seconds spent in the receiver by the orders finished this tick
         self._finished = 0
-        self._slow_ticks = 0  # ticks in a row in which finished orders took longer than the target
         self._shed = error_response(503, "too many orders in flight, retry shortly", retry_after=True)
 
     async def watch(self) -> None:
@@ -112,15 +106,11 @@ class Shedder:
         self._finished += 1
 
     def adapt(self) -> None:
-        """Once a tick: Little's law while slow and saturated (CPU, or slow for longer than a stall lasts), else
-        grow back towards MAX_IN_FLIGHT."""
+        """Once a tick: Little's law while saturated and slow, else grow back towards MAX_IN_FLIGHT."""
         policy, in_flight, finished = self.policy, self.counters.in_flight, self._finished
         latency = self._took / finished if finished else 0.0
         self._took, self._finished = 0.0, 0
-        slow = latency > policy.latency_target_seconds
-        if finished:
-            self._slow_ticks = self._slow_ticks + 1 if slow else 0
-        if slow and (self.cpu.cores() > policy.cpu_saturated or self._slow_ticks >= SUSTAINED_SLOW_TICKS):
+        if self.cpu.cores() > policy.cpu_saturated and latency > policy.latency_target_seconds:
             self.limit = max(MIN_LIMIT, min(self.limit, in_flight * policy.latency_target_seconds / latency))
         elif finished or in_flight == 0:
             self.limit = min(float(policy.max_in_flight), self.limit * LIMIT_GROWTH)

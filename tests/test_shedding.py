@@ -1,6 +1,5 @@
-"""The receiver's load-shedding guard: its adaptive cap (Little's law while the CPU is the bottleneck or the backend
-stays slow for longer than a stall, MAX_IN_FLIGHT otherwise) and its 503 + Retry-After ahead of routing. Its effect
-under a real overload: `python -m benchmarks`."""
+"""The receiver's load-shedding guard: its adaptive cap (Little's law while the CPU is the bottleneck, MAX_IN_FLIGHT
+otherwise) and its 503 + Retry-After ahead of routing. Its effect under a real overload: `python -m benchmarks`."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app import contract
-from app.shedding import MIN_LIMIT, SUSTAINED_SLOW_TICKS, CpuWindow, ShedPolicy, Shedder
+from app.shedding import MIN_LIMIT, CpuWindow, ShedPolicy, Shedder
 
 POLICY = ShedPolicy(contract.ASYNC_ORDERS_PATH, max_in_flight=64, cpu_saturated=0.8)
 
@@ -68,28 +67,6 @@ def test_a_slow_backend_without_cpu_saturation_keeps_the_full_cap() -> None:
     shedder = guard(0.3, counters)  # a stall: requests wait on the backend, the CPU idles
     shedder.observe(0.8)
     shedder.adapt()
-    assert shedder.limit == POLICY.max_in_flight
-
-
-def test_a_backend_slow_for_longer_than_a_stall_caps_in_flight_without_cpu_saturation() -> None:
-    counters = Counters(in_flight=60)
-    shedder = guard(0.3, counters)
-    for tick in range(1, SUSTAINED_SLOW_TICKS + 1):
-        shedder.observe(0.1)  # orders keep finishing, each 2x the target: saturation, not a stall
-        shedder.adapt()
-        if tick < SUSTAINED_SLOW_TICKS:
-            assert shedder.limit == POLICY.max_in_flight, f"capped after {tick} slow ticks"
-    assert shedder.limit == 60 * POLICY.latency_target_seconds / 0.1
-
-
-def test_a_stall_and_its_recovery_keep_the_full_cap() -> None:
-    counters = Counters(in_flight=60)
-    shedder = guard(0.3, counters)
-    for _ in range(20):  # the stall: nothing finishes
-        shedder.adapt()
-    for latency in (0.9, 0.5, 0.004, 0.004):  # its orders finish over two ticks, then fresh ones are fast
-        shedder.observe(latency)
-        shedder.adapt()
     assert shedder.limit == POLICY.max_in_flight
 
 
