@@ -1,17 +1,18 @@
 """AWS API calls on the event loop for the receiver's hot path: botocore's own serializer, SigV4 signer, parser and
 standard retry conditions, sent over one aiohttp connection pool, without a thread.
 
-Why not a boto3 client there: measured against ministack on this machine (one thread, `python -m benchmarks`
-figures aside), a boto3 call costs ~0.9 ms of CPU whatever the operation (event hooks, parameter validation, the
+Why not a boto3 client there: measured against ministack (one thread; the README's Performance section has the
+figures), a boto3 call costs ~0.9 ms of CPU whatever the operation (event hooks, parameter validation, the
 user-agent string, endpoint rules, urllib3 and http.client), aiobotocore the same, plus ~0.16 ms to hop to a
 worker thread and back; the receiver makes two calls per order, which alone was over its CPU budget. This path
 builds the same request (same serializer and signature), parses the answer with the same parser (so errors carry
-the same codes, as ClientError), and costs ~0.45 ms a call.
+the same codes, as ClientError), and costs ~0.4 ms a call.
 
-Everything else comes from a boto3 client built once, so the endpoint (AWS_ENDPOINT_URL or the region's), the region
-and the credentials (environment, or the ECS task role, refreshed by botocore before they expire) are those every
-other client of the services uses. Retries follow botocore's standard mode (transient errors, throttling, modeled
-retryable errors; jittered exponential backoff), with the attempts given.
+Everything else comes from a boto3 client built once, so the endpoint (AWS_ENDPOINT_URL or the region's), the
+region and the credentials (environment, or the ECS task role, refreshed by botocore before they expire: that
+refresh, a few times an hour, is one blocking call on the event loop) are those every other client of the services
+uses. Retries follow botocore's standard mode (transient errors, throttling, modeled retryable errors; jittered
+exponential backoff), with the attempts given.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ BatchExecuteStatement (an INSERT never overwrites, so each is as conditional as 
 attribute_not_exists), the events in SNS PublishBatch calls of up to 10. A lone order is sent at once; while calls are
 in flight, arrivals group. Each entry succeeds or fails on its own, and so does each order: a failed entry gets its
 order a 503 (and its pending record removed), the others of the same call are answered as usual. The two batched
-calls go over app.aws_async (no thread, a third of a boto3 call's CPU); the rare ones (order status, queue depth,
+calls go over app.aws_async (no thread, under half a boto3 call's CPU); the rare ones (order status, queue depth,
 removing a record) are plain boto3 calls in a thread pool.
 
 Work in flight is bounded (app.shedding): beyond a cap that shrinks while the process is the bottleneck (so that
