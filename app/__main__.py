@@ -1,6 +1,6 @@
 """`python -m app ROLE`: run one of the three services (ROLE: sync | receiver | worker, or the ROLE env var).
 
-In the container the web roles listen on 0.0.0.0:$PORT; locally ops.services passes --host 127.0.0.1 and a free port.
+In the container the web roles listen on 0.0.0.0:$PORT; locally the local ECS passes --host 127.0.0.1 and a free port.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import sys
 from starlette.types import ASGIApp
 
 from app import contract, settings
-
-KEEP_ALIVE_SECONDS = 75  # above the ALB's 60 s idle timeout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.role is None:
         parser.error(f"give a ROLE ({' | '.join(contract.ROLES)}) or set ${contract.ENV_ROLE}")
     app: ASGIApp
+    limits: settings.HttpSettings
     try:
         if args.role == "worker":
             from app import worker
@@ -36,20 +35,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.role == "sync":
             from app import sync_service
 
-            app = sync_service.build(settings.sync())
+            sync_settings = settings.sync()
+            app, limits = sync_service.build(sync_settings), sync_settings.http
         else:
             from app import receiver
 
-            app = receiver.build(settings.receiver())
+            receiver_settings = settings.receiver()
+            app, limits = receiver.build(receiver_settings), receiver_settings.http
     except settings.SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    import uvicorn
+    from app import http_server
 
-    # Keep idle connections longer than the ALB does (60 s): if the server closed first, a request the ALB (or any
-    # pooling client) sends on a connection at that moment would fail with a closed connection (ALB 502).
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=10, timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    http_server.serve(app, host=args.host, port=args.port, limits=limits)
     return 0
 
 

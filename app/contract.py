@@ -29,10 +29,24 @@ ENV_PAYMENT_DECLINE_RATE: Final = "PAYMENT_DECLINE_RATE"
 ENV_PAYMENT_SLOTS: Final = "PAYMENT_SLOTS"
 ENV_REQUEST_TIMEOUT_SECONDS: Final = "REQUEST_TIMEOUT_SECONDS"
 ENV_ALERTS_TOPIC_ARN: Final = "ALERTS_TOPIC_ARN"  # the alarm notifier publishes readable alerts here
+# The notifier reads the worker service's running tasks to say how many to add for the expected wait to fall back
+# to the acceptable latency.
+ENV_WORKER_CLUSTER: Final = "WORKER_CLUSTER"
+ENV_WORKER_SERVICE: Final = "WORKER_SERVICE"
+ENV_ACCEPTABLE_LATENCY: Final = "ACCEPTABLE_LATENCY_SECONDS"
 ENV_ALARM_EVENTS_QUEUE_URL: Final = "ALARM_EVENTS_QUEUE_URL"  # local runtime: the queue the notifier polls
+ENV_ALERT_WEBHOOK_URL: Final = "ALERT_WEBHOOK_URL"  # notifier: optional chat webhook (the secret alertWebhookUrl)
 ENV_MAX_IN_FLIGHT: Final = "MAX_IN_FLIGHT"  # receiver: requests in flight beyond this are shed with 503
 ENV_DRAIN_SECONDS: Final = "DRAIN_SECONDS"  # worker: how long SIGTERM waits for in-flight payments
 ENV_HEARTBEAT_FILE: Final = "HEARTBEAT_FILE"  # worker: touched while it polls; the container health check reads it
+# Set by ECS in every task (the local ECS sets them too): the agent endpoint (task scale-in protection) and the task
+# metadata endpoint (the task's CPU limit).
+ENV_ECS_AGENT_URI: Final = "ECS_AGENT_URI"
+ENV_ECS_METADATA_URI: Final = "ECS_CONTAINER_METADATA_URI_V4"
+# Web roles' HTTP limits (app.http_server); the defaults are ServiceDefaults' below, tests set them short.
+ENV_HEADER_TIMEOUT_SECONDS: Final = "HTTP_HEADER_TIMEOUT_SECONDS"  # a request's headers must arrive within this
+ENV_BODY_TIMEOUT_SECONDS: Final = "HTTP_BODY_TIMEOUT_SECONDS"  # ...and its body within this after them
+ENV_MAX_CONNECTIONS: Final = "HTTP_MAX_CONNECTIONS"  # open connections; idle ones are closed first beyond it
 
 ROLES: Final = ("sync", "receiver", "worker")
 
@@ -46,10 +60,21 @@ ASYNC_ORDERS_PATH: Final = "/orders/async"
 ORDER_STATUS_PATH: Final = "/orders/{order_id}"
 OPENAPI_PATH: Final = "/openapi.json"
 
+# Idempotent submission (app.idempotency): the IETF httpapi draft's header, Stripe's limits and retention.
+IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
+IDEMPOTENCY_REPLAYED_HEADER: Final = "Idempotent-Replayed"  # "true" on an answer sent again from the record
+MAX_IDEMPOTENCY_KEY: Final = 255  # characters
+IDEMPOTENCY_KEEP_SECONDS: Final = 24 * 3600  # at least; DynamoDB's TTL deletes expired records within days
+IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expires_at"  # the orders table's TTL attribute (set by the Pulumi program)
+
 # --- The container (report Part I: Fargate, 256 CPU units, 512 MB, linux/amd64) ----------------------------------
 
 TASK_CPU_UNITS: Final = 256
 TASK_MEMORY_MB: Final = 512
+# How long ECS waits after SIGTERM before SIGKILL (the container's stopTimeout, set explicitly by the program; Fargate
+# allows up to 120). The worker's drain bound is derived from it, so a draining payment is never SIGKILLed.
+STOP_TIMEOUT_SECONDS: Final = 30
+DRAIN_MARGIN_SECONDS: Final = 5  # for releasing what could not finish and exiting
 IMAGE_PLATFORM: Final = "linux/amd64"
 CONTAINER_UID: Final = 10001  # non-root; the image's files must be readable by it (app/Dockerfile's USER)
 WRITABLE_PATH: Final = "/tmp"  # the only path the services write; the root filesystem is read-only in ECS
@@ -65,8 +90,13 @@ class ServiceDefaults:
     request_timeout_seconds: float = 10.0
     worker_count: int = 1
     max_in_flight: int = 64  # receiver: the cap for a stalled backend; app.shedding lowers it while CPU-bound
-    drain_seconds: float = 20.0  # worker; below ECS's default 30 s stopTimeout
+    drain_seconds: float = STOP_TIMEOUT_SECONDS - DRAIN_MARGIN_SECONDS  # worker: SIGTERM waits this for payments
     heartbeat_file: str = "/tmp/flashsale-worker.heartbeat"  # /tmp: the root filesystem may be read-only
+    # Web roles' HTTP limits: slow or flooding clients must not hold the service (app.http_server).
+    header_timeout_seconds: float = 10.0  # request line + headers, from the first byte (or the connection)
+    body_timeout_seconds: float = 10.0  # the whole body (at most 64 KiB), once the headers are in
+    max_connections: int = 1_000  # beyond it the oldest idle connections are closed, else new ones refused (503)
+    keep_alive_seconds: float = 75.0  # idle keep-alive; above the ALB's 60 s, or the ALB would race our close
 
 
 SERVICE_DEFAULTS: Final = ServiceDefaults()
@@ -93,18 +123,6 @@ class QueueSettings:
     def redrive_policy(self, dlq_arn: str) -> str:
         return json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.max_receive_count})
 
-    def queue_attributes(self, dlq_arn: str) -> dict[str, str]:
-        """The order queue's attributes in the form SQS CreateQueue/SetQueueAttributes take them."""
-        return {
-            "VisibilityTimeout": str(self.visibility_timeout_seconds),
-            "MessageRetentionPeriod": str(self.message_retention_seconds),
-            "ReceiveMessageWaitTimeSeconds": str(self.receive_wait_time_seconds),
-            "RedrivePolicy": self.redrive_policy(dlq_arn),
-        }
-
-    def dlq_attributes(self) -> dict[str, str]:
-        return {"MessageRetentionPeriod": str(self.dlq_retention_seconds)}
-
 
 ORDER_QUEUE: Final = QueueSettings()
 
@@ -127,16 +145,18 @@ def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
 
 
 # --- What each role may do (the Pulumi program turns these into least-privilege task roles) -----------------------
-# Keys name the resource the actions apply to: topic, queue, table.
+# Keys name the resource the actions apply to: topic, queue, table, and cluster_tasks (the tasks of the cluster the
+# service runs in: the worker protects its own task from scale-in; the agent acts with the task role).
 
 RECEIVER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
     # PublishBatch is authorised as sns:Publish ("Grants permission to both publish and publish batch", Amazon SNS
     # developer guide, "Amazon SNS API permissions: Actions and resources reference").
     "topic": ("sns:Publish",),
     # Pending records go in as PartiQL INSERTs in BatchExecuteStatement, which IAM authorises as PartiQLInsert
-    # (DynamoDB developer guide, "IAM security policies with PartiQL for DynamoDB"). DeleteItem: a record whose
-    # publish failed is removed again (the client got 503, the order was not accepted).
-    "table": ("dynamodb:PartiQLInsert", "dynamodb:GetItem", "dynamodb:DeleteItem"),
+    # (DynamoDB developer guide, "IAM security policies with PartiQL for DynamoDB"). PutItem, GetItem, DeleteItem:
+    # the idempotency records (app.idempotency); DeleteItem also removes a record whose publish failed (the client
+    # got 503, the order was not accepted).
+    "table": ("dynamodb:PartiQLInsert", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"),
     "queue": ("sqs:GetQueueAttributes",),  # queue depth for the order-status estimate
 }
 WORKER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
@@ -144,6 +164,7 @@ WORKER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
     # A receive batch is checked in one BatchGetItem; status writes go in batches (PartiQL BatchExecuteStatement
     # of conditional UPDATEs, which IAM authorises as PartiQLUpdate).
     "table": ("dynamodb:BatchGetItem", "dynamodb:PartiQLUpdate"),
+    "cluster_tasks": ("ecs:UpdateTaskProtection",),
 }
 
 # --- Alarms (report 4.4 and 6.3) ----------------------------------------------------------------------------------
@@ -151,31 +172,37 @@ WORKER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
 
 @dataclass(frozen=True)
 class AlarmThresholds:
-    """One alarm profile. Field names are the alarm keys of ALARMS."""
+    """One alarm profile. Field names are the alarm keys of ALARMS; None: the profile has no such alarm."""
 
-    queue_depth_warning: float
-    queue_depth_critical: float
+    expected_wait_warning: float  # x acceptableLatencySeconds: the wait buyers feel, the primary page
+    expected_wait_critical: float  # likewise
     oldest_message_age: float  # seconds
     dlq_not_empty: float  # messages; the alarm fires above this
     worker_cpu_high: float  # percent
     alb_5xx: float  # 5xx responses per period
+    queue_depth_warning: float | None = None  # orders waiting: the report's raw-depth alarms, secondary
+    queue_depth_critical: float | None = None
 
 
 ALARM_PROFILES: Final[dict[str, AlarmThresholds]] = {
-    # The report's production recommendation (6.3): warn at 1,000, critical at 5,000, oldest message 30 min.
+    # Buyers feel wait time, not queue depth: the pages are on expected wait, at the stack's acceptable latency and
+    # twice it; the report's production recommendation (6.3: warn at 1,000 waiting, critical at 5,000, oldest message
+    # 30 min) is kept as secondary alarms.
     "normal": AlarmThresholds(
-        queue_depth_warning=1_000,
-        queue_depth_critical=5_000,
+        expected_wait_warning=1.0,
+        expected_wait_critical=2.0,
         oldest_message_age=1_800,
         dlq_not_empty=0,
         worker_cpu_high=90,
         alb_5xx=10,
+        queue_depth_warning=1_000,
+        queue_depth_critical=5_000,
     ),
-    # During a sale 200 workers keep the backlog under ~100 (report 5.6), so a backlog of hundreds already means
-    # the workers are short: tighter thresholds page earlier.
+    # During a sale a raw depth says nothing (200 workers x 2 tasks hold 4,000 waiting orders within 30 s, and a depth
+    # page below that fired before the scaling could act): only expected wait, and an older oldest-message page.
     "flashsale": AlarmThresholds(
-        queue_depth_warning=500,
-        queue_depth_critical=2_000,
+        expected_wait_warning=1.0,
+        expected_wait_critical=2.0,
         oldest_message_age=300,
         dlq_not_empty=0,
         worker_cpu_high=90,
@@ -187,10 +214,11 @@ DEFAULT_ALARM_PROFILE: Final = "normal"
 
 @dataclass(frozen=True)
 class AlarmSpec:
-    """What one alarm watches. `subject` says which resource's dimensions it takes."""
+    """What one alarm watches. `subject` says which resource's dimensions it takes; the subject `expected_wait` is
+    metric math over the order queue and the worker service (`expected_wait_expression`)."""
 
     key: str  # a field of AlarmThresholds, and the alarm name's suffix
-    subject: str  # queue | dlq | worker_service | receiver_alb | sync_alb
+    subject: str  # queue | dlq | worker_service | receiver_alb | sync_alb | expected_wait
     namespace: str
     metric_name: str
     severity: str
@@ -200,6 +228,7 @@ class AlarmSpec:
     comparison: str = "GreaterThanThreshold"
     period_seconds: int = 60
     evaluation_periods: int = 1
+    per_latency: bool = False  # the profile's number is a multiple of acceptableLatencySeconds
 
     @property
     def description(self) -> str:
@@ -207,7 +236,39 @@ class AlarmSpec:
         return f"[{self.severity}] {self.measures}. What to do: {self.action}"
 
 
+EXPECTED_WAIT = "expected wait"  # the metric-math alarms' label and metric name
+
+
+def expected_wait_expression(worker_count: int, payment_seconds: float) -> str:
+    """Seconds a new order waits before a worker starts it: waiting (m1) / payments per second of the running tasks
+    (m2 x workers / payment time). With no running task CloudWatch gets no value (division by zero), and the oldest
+    message alarm is what pages."""
+    return f"m1 * {payment_seconds:g} / (m2 * {worker_count})"
+
+
 ALARMS: Final[tuple[AlarmSpec, ...]] = (
+    AlarmSpec(
+        key="expected_wait_warning",
+        subject="expected_wait",
+        namespace="",
+        metric_name=EXPECTED_WAIT,
+        severity="WARNING",
+        measures="seconds a new order waits before a worker starts it",
+        action="Buyers wait longer than the stack's acceptable latency: add worker tasks "
+        "(`python -m ops.prescale --tasks N`; the alert says how many), or check that auto-scaling is acting.",
+        per_latency=True,
+    ),
+    AlarmSpec(
+        key="expected_wait_critical",
+        subject="expected_wait",
+        namespace="",
+        metric_name=EXPECTED_WAIT,
+        severity="CRITICAL",
+        measures="seconds a new order waits before a worker starts it",
+        action="Buyers wait twice the acceptable latency and auto-scaling has not caught up: pre-scale now "
+        "(`python -m ops.prescale --tasks N`; the alert says how many) and check worker health and the DLQ.",
+        per_latency=True,
+    ),
     AlarmSpec(
         key="queue_depth_warning",
         subject="queue",
@@ -274,8 +335,17 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
 ALARM_KEYS: Final = tuple(f.name for f in fields(AlarmThresholds))
 
 
+def alarm_threshold(thresholds: AlarmThresholds, spec: AlarmSpec, acceptable_latency_seconds: float) -> float | None:
+    """The alarm's threshold for a stack: the profile's number, times the acceptable latency for per-latency alarms;
+    None when the profile has no such alarm."""
+    value = getattr(thresholds, spec.key)
+    if value is None:
+        return None
+    return float(value) * acceptable_latency_seconds if spec.per_latency else float(value)
+
+
 def alarm_name(prefix: str, key: str) -> str:
-    """Physical alarm name, shared by the Pulumi program, the local bootstrap and `ops.alarms`."""
+    """Physical alarm name, shared by the Pulumi program, `ops.alarms` and the notifier."""
     return f"{prefix}-{key.replace('_', '-')}"
 
 
@@ -327,8 +397,11 @@ OUTPUT_DASHBOARD_URL: Final = "dashboardUrl"
 OUTPUT_ALARM_PREFIX: Final = "alarmPrefix"
 OUTPUT_WORKER_COUNT: Final = "workerCount"
 OUTPUT_PAYMENT_SECONDS: Final = "paymentSeconds"
-# Local runtime only (ops.bootstrap): the queue subscribed to the alarm topic that the local notifier reads.
-OUTPUT_ALARM_EVENTS_QUEUE_URL: Final = "alarmEventsQueueUrl"
+OUTPUT_ACCEPTABLE_LATENCY: Final = "acceptableLatencySeconds"  # the expected-wait alarms' thresholds are multiples
+# Local runtime only (local_runtime.deployer): where the emulators answer, so ops commands reading a local outputs file reach
+# them without exporting anything.
+OUTPUT_LOCAL_ENDPOINT: Final = "awsEndpointUrl"
+OUTPUT_LOCAL_SERVICE_ENDPOINTS: Final = "awsServiceEndpoints"  # {"AWS_ENDPOINT_URL_ECS": url, ...}
 
 # --- The report's flash sale (Part II and V), the capacity planner's defaults ------------------------------------
 

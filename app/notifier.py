@@ -5,6 +5,10 @@ Alarm actions publish CloudWatch's JSON to the alarm topic; people subscribe to 
 (polling a queue subscribed with raw delivery to the alarm topic) renders each message with `render` and publishes
 the readable version to the alerts topic. Transitions from INSUFFICIENT_DATA to OK are dropped: nothing happened.
 
+With a chat webhook configured (Slack- or Teams-style incoming webhook: a JSON POST of `{"text": ...}`), the notifier
+also posts each alert there itself: an SNS HTTPS subscription would wait forever for a confirmation that a chat
+webhook never sends. A failed post is logged, never fatal (the e-mail alert is already out).
+
 It ships in a Lambda, so it imports only boto3 and the standard library (`app.contract` and `app.aws` are both).
 """
 
@@ -12,10 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app import aws, contract
 
 SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters, no line breaks
+WEBHOOK_TIMEOUT_SECONDS = 5  # well inside the Lambda's 10 s
 COMPARISONS = {
     "GreaterThanThreshold": ">",
     "GreaterThanOrEqualToThreshold": ">=",
@@ -58,8 +67,34 @@ def _ascii_line(text: str) -> str:
     return clean if len(clean) <= SUBJECT_LIMIT else clean[: SUBJECT_LIMIT - 3] + "..."
 
 
-def render(alarm_message: dict[str, Any]) -> tuple[str, str]:
-    """(subject, body) for one CloudWatch alarm state change, for people rather than machines."""
+def tasks_to_add(wait_seconds: float) -> str | None:
+    """For an expected-wait page: how many worker tasks bring the wait back to the acceptable latency, from the
+    worker service's running tasks (the wait falls in proportion to the tasks). None when the stack did not say which
+    service or the lookup fails: the page then goes out without it."""
+    cluster, service = os.environ.get(contract.ENV_WORKER_CLUSTER), os.environ.get(contract.ENV_WORKER_SERVICE)
+    try:
+        latency = float(os.environ.get(contract.ENV_ACCEPTABLE_LATENCY, ""))
+    except ValueError:
+        return None
+    if not (cluster and service and latency > 0):
+        return None
+    try:
+        found = aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
+    except (BotoCoreError, ClientError):
+        return None
+    if not found:
+        return None
+    running = int(found[0]["runningCount"])
+    needed = math.ceil(max(running, 1) * wait_seconds / latency)
+    add = max(0, needed - running)
+    return (f"{add} ({running} running; {needed} bring the wait to {latency:g} s: "
+            f"`python -m ops.prescale --tasks {needed}`)")
+
+
+def render(alarm_message: dict[str, Any],
+           advice: Callable[[float], str | None] = lambda wait: None) -> tuple[str, str]:
+    """(subject, body) for one CloudWatch alarm state change, for people rather than machines. `advice` turns an
+    expected wait into the tasks to add (`tasks_to_add` where the notifier runs; nothing in tests by default)."""
     name = str(alarm_message.get("AlarmName", "unnamed alarm"))
     state = str(alarm_message.get("NewStateValue", "UNKNOWN"))
     old_state = str(alarm_message.get("OldStateValue", "UNKNOWN"))
@@ -80,13 +115,20 @@ def render(alarm_message: dict[str, Any]) -> tuple[str, str]:
     metric = f"{trigger.get('Namespace', '?')} {trigger.get('MetricName', '?')}" + (f", {dimensions}" if dimensions else "")
     comparison = COMPARISONS.get(str(trigger.get("ComparisonOperator")), str(trigger.get("ComparisonOperator", "")))
     statistic = trigger.get("Statistic") or trigger.get("ExtendedStatistic") or "?"
+    value = current_value(reason)
+    wait = spec is not None and spec.subject == "expected_wait"
+    how = ("waiting orders x payment time / (running worker tasks x workers per task)" if wait
+           else f"{metric}; {statistic} over {trigger.get('Period', '?')} s")
+    unit = " s" if wait else ""
+    sizing = advice(value) if wait and value is not None and state == "ALARM" else None
     body = "\n".join([
         f"{state}: {name} ({severity})",
         "",
         f"What it measures: {measures}",
-        f"                  ({metric}; {statistic} over {trigger.get('Period', '?')} s)",
-        f"Current value:    {number(current_value(reason))}",
-        f"Threshold:        {comparison} {number(trigger.get('Threshold'))}",
+        f"                  ({how})",
+        f"Current value:    {number(value)}{unit if value is not None else ''}",
+        f"Threshold:        {comparison} {number(trigger.get('Threshold'))}{unit}",
+        *([f"Tasks to add:     {sizing}"] if sizing else []),
         f"State:            {old_state} -> {state} at {alarm_message.get('StateChangeTime', '?')}",
         f"Reason:           {reason or 'not given'}",
         "",
@@ -113,16 +155,40 @@ def parse(text: str) -> dict[str, Any] | None:
     return message if isinstance(message, dict) and "AlarmName" in message else None
 
 
-def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None) -> str | None:
-    """Publish the readable version of one message on the alarm topic; its subject, or None when dropped."""
+def post_webhook(url: str, subject: str, body: str) -> bool:
+    """POST the alert to a chat webhook as `{"text": ...}` (what Slack and Teams incoming webhooks take). A failure is
+    logged and reported as False, never raised."""
+    payload = json.dumps({"text": f"{subject}\n\n{body}"}).encode()
+    try:
+        request = urllib.request.Request(url, data=payload, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+            if 200 <= response.status < 300:
+                return True
+            problem = f"HTTP {response.status}"
+    except urllib.error.HTTPError as error:
+        problem = f"HTTP {error.code}"
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        problem = str(getattr(error, "reason", error))
+    print(f"notifier: chat webhook post failed ({problem}); the alert went to the alerts topic", file=sys.stderr,
+          flush=True)
+    return False
+
+
+def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None,
+            webhook_url: str | None = None) -> str | None:
+    """Publish the readable version of one message on the alarm topic (and post it to the chat webhook, if any);
+    its subject, or None when dropped."""
     message = parse(text)
     if message is None:  # not an alarm (someone published by hand): pass it on unchanged
         readable_subject, body = _ascii_line(subject or "Message on the alarm topic"), text
     elif should_notify(message):
-        readable_subject, body = render(message)
+        readable_subject, body = render(message, tasks_to_add)
     else:
         return None
     sns.publish(TopicArn=topic_arn, Subject=readable_subject, Message=body)
+    if webhook_url:
+        post_webhook(webhook_url, readable_subject, body)
     return readable_subject
 
 
@@ -130,17 +196,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """AWS Lambda entry: the function is subscribed to the alarm topic."""
     sns = aws.client("sns")
     topic_arn = os.environ[contract.ENV_ALERTS_TOPIC_ARN]
-    sent = sum(forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject")) is not None
+    webhook_url = os.environ.get(contract.ENV_ALERT_WEBHOOK_URL) or None
+    sent = sum(forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject"), webhook_url) is not None
                for r in event.get("Records", []))
     return {"received": len(event.get("Records", [])), "sent": sent}
 
 
-def relay(sqs: Any, sns: Any, queue_url: str, topic_arn: str, wait_seconds: int) -> int:
+def relay(sqs: Any, sns: Any, queue_url: str, topic_arn: str, wait_seconds: int, webhook_url: str | None = None) -> int:
     """One receive from the alarm-events queue; each message is deleted only after its alert was published."""
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
                                    WaitTimeSeconds=wait_seconds).get("Messages", [])
     for message in messages:
-        subject = forward(sns, topic_arn, message["Body"])
+        subject = forward(sns, topic_arn, message["Body"], webhook_url=webhook_url)
         print(f"relayed: {subject}" if subject else "dropped: first OK after INSUFFICIENT_DATA", flush=True)
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return len(messages)
@@ -153,6 +220,8 @@ def parser() -> argparse.ArgumentParser:
                    help=f"alarm-events queue (default: ${contract.ENV_ALARM_EVENTS_QUEUE_URL})")
     p.add_argument("--alerts-topic-arn", default=os.environ.get(contract.ENV_ALERTS_TOPIC_ARN),
                    help=f"where readable alerts go (default: ${contract.ENV_ALERTS_TOPIC_ARN})")
+    p.add_argument("--webhook-url", default=os.environ.get(contract.ENV_ALERT_WEBHOOK_URL),
+                   help=f"also post each alert to this chat webhook (default: ${contract.ENV_ALERT_WEBHOOK_URL})")
     p.add_argument("--once", action="store_true", help="relay what is waiting, then exit")
     p.add_argument("--wait", type=int, default=contract.ORDER_QUEUE.receive_wait_time_seconds,
                    help="long-poll seconds per receive (%(default)s)")
@@ -168,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while True:
             try:
-                handled = relay(sqs, sns, args.queue_url, args.alerts_topic_arn, args.wait)
+                handled = relay(sqs, sns, args.queue_url, args.alerts_topic_arn, args.wait, args.webhook_url)
             except (ClientError, BotoCoreError) as error:
                 print(f"{p.prog}: error: {error}", file=sys.stderr, flush=True)
                 if args.once:

@@ -1,48 +1,80 @@
 """The order and its input rules, shared by both POST endpoints and by the worker (which re-checks queue messages).
 
-Rules: `customer_id` a positive int; `items` 1..100 of {product_id: non-empty str <= 64, quantity: int 1..1000,
-price: number 0..1,000,000}. Nothing else is accepted, so a rejected request records and publishes nothing.
+The rules are typed pydantic models, parsed strictly from the JSON bytes (pydantic-core's parser: nesting deeper than
+its recursion limit, NaN/Infinity, lone surrogates, control characters and invalid UTF-8 are malformed JSON; no type
+coercion, so `true` is no integer and `2.0` no quantity), and the OpenAPI documents' schemas are generated from the
+same models (app/openapi.py). `customer_id` a positive integer up to 2**53 - 1 (the largest integer every JSON reader
+holds exactly, RFC 7493); `items` 1..100 of {product_id: non-empty str <= 64, quantity: int 1..1000, price: number
+0..1,000,000}. Nothing else is accepted, so a rejected request records and publishes nothing.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import re
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, NoReturn
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_ITEMS = 100
 MAX_PRODUCT_ID = 64
 MAX_QUANTITY = 1000
 MAX_PRICE = 1_000_000
+MAX_CUSTOMER_ID = 2**53 - 1
+
+ORDER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # str(uuid4()), as made here
+STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
 
-@dataclass(frozen=True)
-class Item:
-    product_id: str
-    quantity: int
-    price: float
+class Item(BaseModel):
+    model_config = STRICT
+
+    product_id: Annotated[str, Field(min_length=1, max_length=MAX_PRODUCT_ID)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    price: Annotated[float, Field(ge=0, le=MAX_PRICE)]
 
 
-@dataclass(frozen=True)
-class Order:
-    order_id: str
-    customer_id: int
-    items: tuple[Item, ...]
+class OrderRequest(BaseModel):
+    """The body of POST /orders/sync and /orders/async."""
+
+    model_config = STRICT
+
+    customer_id: Annotated[int, Field(ge=1, le=MAX_CUSTOMER_ID)]
+    items: Annotated[list[Item], Field(min_length=1, max_length=MAX_ITEMS)]
+
+    def canonical_json(self) -> str:
+        """The payload in one spelling (field order, number format), for the idempotency fingerprint."""
+        return self.model_dump_json(include={"customer_id", "items"})
+
+
+class Order(OrderRequest):
+    """An accepted order: the request plus its id. Its JSON is the order event (SNS message = SQS message body)."""
+
+    order_id: Annotated[str, Field(min_length=1)]
 
     @property
     def total(self) -> float:
         return round(sum(i.quantity * i.price for i in self.items), 2)
 
     def items_json(self) -> str:
-        return json.dumps([{"product_id": i.product_id, "quantity": i.quantity, "price": i.price} for i in self.items],
-                          separators=(",", ":"))
+        return json.dumps([i.model_dump() for i in self.items], separators=(",", ":"))
 
     def to_json(self) -> str:
-        """The order event: the SNS message body and so the SQS message body (raw delivery)."""
-        return f'{{"order_id":{json.dumps(self.order_id)},"customer_id":{self.customer_id},"items":{self.items_json()}}}'
+        """ASCII-only (escaped) JSON: SQS refuses some Unicode code points in a message body, and SNS would drop it."""
+        return json.dumps(self.model_dump(), separators=(",", ":"))
+
+    @classmethod
+    def new(cls, request: OrderRequest, order_id: str | None = None) -> Order:
+        """The order for a validated request (no second validation), with a new id unless one is given."""
+        return cls.model_construct(order_id=order_id or str(uuid.uuid4()), customer_id=request.customer_id,
+                                   items=request.items)
+
+
+def is_order_id(text: str) -> bool:
+    """Whether `text` is an order id as this service makes them (so worth looking up)."""
+    return ORDER_ID.fullmatch(text) is not None
 
 
 class InvalidOrder(ValueError):
@@ -53,68 +85,49 @@ class InvalidOrder(ValueError):
         self.errors = errors
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+class MalformedJson(ValueError):
+    """The bytes are not JSON we accept (syntax, nesting depth, encoding)."""
 
 
-def _item(path: str, raw: Any, errors: dict[str, str]) -> Item | None:
-    if not isinstance(raw, dict):
-        errors[path] = "must be an object with product_id, quantity and price"
-        return None
-    for extra in sorted(set(raw) - {"product_id", "quantity", "price"}):
-        errors[f"{path}.{extra}"] = "unknown field"
-    product_id: Any = raw.get("product_id")
-    quantity: Any = raw.get("quantity")
-    price: Any = raw.get("price")
-    if not isinstance(product_id, str) or not 1 <= len(product_id) <= MAX_PRODUCT_ID:
-        errors[f"{path}.product_id"] = f"must be a non-empty string of at most {MAX_PRODUCT_ID} characters"
-    if not _is_int(quantity) or not 1 <= quantity <= MAX_QUANTITY:
-        errors[f"{path}.quantity"] = f"must be an integer 1..{MAX_QUANTITY}"
-    if not (_is_int(price) or isinstance(price, float)) or not math.isfinite(price) or not 0 <= price <= MAX_PRICE:
-        errors[f"{path}.price"] = f"must be a number 0..{MAX_PRICE:,}"
-    if any(key.startswith(path + ".") for key in errors):
-        return None
-    return Item(product_id=product_id, quantity=quantity, price=float(price))
+def _path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def _raise_for(error: ValidationError) -> NoReturn:
+    problems = error.errors(include_url=False, include_input=False, include_context=False)
+    malformed = [p["msg"] for p in problems if p["type"] == "json_invalid"]
+    if malformed:
+        raise MalformedJson(malformed[0].removeprefix("Invalid JSON: ")) from None
+    fields: dict[str, str] = {}
+    for problem in problems:
+        message = "unknown field" if problem["type"] == "extra_forbidden" else problem["msg"]
+        fields.setdefault(_path(problem["loc"]), message)
+    raise InvalidOrder(fields) from None
+
+
+def parse_order_json(body: bytes) -> OrderRequest:
+    """A request body, checked against the input rules: raises MalformedJson (400) or InvalidOrder (422)."""
+    try:
+        return OrderRequest.model_validate_json(body)
+    except ValidationError as e:
+        _raise_for(e)
 
 
 def parse_order(raw: Any, order_id: str | None = None) -> Order:
-    """Check a decoded JSON body against the input rules; raises InvalidOrder naming every bad field.
-
-    The endpoints pass no order_id (a new one is made); the worker passes the message's, which must be present.
-    """
-    if not isinstance(raw, dict):
-        raise InvalidOrder({"body": "must be a JSON object"})
-    errors: dict[str, str] = {}
-    allowed = {"customer_id", "items"} | ({"order_id"} if order_id is not None else set())
-    for extra in sorted(set(raw) - allowed):
-        errors[extra] = "unknown field"
-    customer_id: Any = raw.get("customer_id")
-    raw_items: Any = raw.get("items")
-    if not _is_int(customer_id) or customer_id < 1:
-        errors["customer_id"] = "must be a positive integer"
-    items: list[Item] = []
-    if not isinstance(raw_items, list) or not 1 <= len(raw_items) <= MAX_ITEMS:
-        errors["items"] = f"must be a list of 1..{MAX_ITEMS} items"
-    else:
-        items = [item for n, r in enumerate(raw_items) if (item := _item(f"items[{n}]", r, errors)) is not None]
-    if errors:
-        raise InvalidOrder(errors)
-    return Order(order_id=order_id or str(uuid.uuid4()), customer_id=customer_id, items=tuple(items))
-
-
-def _no_constants(token: str) -> Any:
-    raise ValueError(f"{token} is not valid JSON")
-
-
-def decode_json(body: bytes) -> Any:
-    """Strict JSON: rejects NaN/Infinity (Python's json accepts them) and invalid UTF-8; raises ValueError."""
-    return json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+    """Check decoded JSON (a dict) against the input rules and make it an order with a new id (or `order_id`)."""
+    try:
+        request = OrderRequest.model_validate(raw)
+    except ValidationError as e:
+        _raise_for(e)
+    return Order.new(request, order_id)
 
 
 def parse_order_message(body: str) -> Order:
     """A queue message back into an Order; raises ValueError with the reason for a poison message."""
-    raw = decode_json(body.encode("utf-8", "surrogatepass"))
-    order_id = raw.get("order_id") if isinstance(raw, dict) else None
-    if not isinstance(order_id, str) or not order_id:
-        raise ValueError("no order_id")
-    return parse_order(raw, order_id=order_id)
+    try:
+        return Order.model_validate_json(body)
+    except ValidationError as e:
+        _raise_for(e)

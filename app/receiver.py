@@ -6,17 +6,22 @@ deleted again (conditionally: a worker that already took the order means the pub
 client gets 503 + Retry-After. So an accepted order always has both a record and a message, and a refused one leaves
 no pending record behind.
 
+Work in flight is bounded (app.shedding): beyond a cap that shrinks while the process is the bottleneck (so that
+accepted orders stay fast) and is MAX_IN_FLIGHT otherwise (a stalled backend), the receiver sheds new orders with
+503 + Retry-After instead of queueing them (it must never turn into the sync service's queue of waiting requests).
+A request counts toward that cap only once its body is in (app.web.BufferedBody reads it first): clients that stall
+mid-upload cannot fill it.
+
 Orders that arrive together share AWS calls (app.batching): the records go in as PartiQL INSERTs, up to 25 in one
 BatchExecuteStatement (an INSERT never overwrites, so each is as conditional as a PutItem with
 attribute_not_exists), the events in SNS PublishBatch calls of up to 10. A lone order is sent at once; while calls are
 in flight, arrivals group. Each entry succeeds or fails on its own, and so does each order: a failed entry gets its
 order a 503 (and its pending record removed), the others of the same call are answered as usual. The two batched
 calls go over app.aws_async (no thread, under half a boto3 call's CPU); the rare ones (order status, queue depth,
-removing a record) are plain boto3 calls in a thread pool.
+removing a record, idempotency records) are plain boto3 calls in a thread pool.
 
-Work in flight is bounded (app.shedding): beyond a cap that shrinks while the process is the bottleneck (so that
-accepted orders stay fast) and is MAX_IN_FLIGHT otherwise (a stalled backend), the receiver sheds new orders with
-503 + Retry-After instead of queueing them (it must never turn into the sync service's queue of waiting requests).
+An order sent with an `Idempotency-Key` runs under app.idempotency (records in the orders table): a retry gets the
+first answer and the same order id, never a second order.
 """
 
 from __future__ import annotations
@@ -39,11 +44,20 @@ from starlette.routing import Route
 from app import aws, contract, logs, openapi
 from app.aws_async import AsyncClient
 from app.batching import BatchCounters, Batcher
-from app.orders import Order
+from app.idempotency import Answer, DynamoRecords, Idempotency
+from app.orders import Order, is_order_id
 from app.settings import ReceiverSettings
 from app.shedding import CPU_SATURATED_SHARE, ShedPolicy, Shedder, cpu_budget
 from app.store import STATEMENT_BATCH, OrderStore, statement_errors
-from app.web import Rejected, common_routes, error_response, read_order
+from app.web import (
+    EXCEPTION_HANDLERS,
+    BufferedBody,
+    Rejected,
+    answer_response,
+    common_routes,
+    error_response,
+    read_submission,
+)
 
 QUEUE_DEPTH_CACHE_SECONDS = 1.0
 PUBLISH_BATCH = 10  # SNS PublishBatch's maximum entries...
@@ -68,6 +82,7 @@ class ReceiverCounters:
     rejected: int = 0  # bad input
     shed: int = 0  # 503: too much in flight
     backend_errors: int = 0  # 503: store or topic failed
+    replayed: int = 0  # answered from an idempotency record
     in_flight: int = 0
 
 
@@ -122,6 +137,14 @@ class Backend:
         except BACKEND_ERRORS as e:
             await self.blocking(self._compensate, order.order_id, e)
 
+    async def republish(self, order: Order) -> None:
+        """Publish an order whose record is already in (a resumed idempotent submission, whose first publish may not
+        have gone out): a second message for an order id is harmless, the worker pays each order id once."""
+        try:
+            await self.events.submit(order)
+        except BACKEND_ERRORS as e:
+            raise BackendUnavailable(f"order topic: {e}") from e
+
     async def _write_records(self, orders: list[Order]) -> list[None | EntryFailed]:
         response = await self.dynamodb.call("BatchExecuteStatement", Statements=[
             self.store.pending_insert(o.order_id, o.customer_id, o.items_json(), o.total) for o in orders])
@@ -146,6 +169,10 @@ class Backend:
             raise BackendUnavailable(f"order topic: {publish_error}") from publish_error
         # A worker already moved the order on: the publish reached the queue although the call reported an error.
 
+    def batching(self) -> dict[str, dict[str, float]]:
+        """How well orders shared calls so far (for /stats)."""
+        return {"record_writes": _batching(self.records.counters), "event_publishes": _batching(self.events.counters)}
+
     def queue_depth(self) -> int:
         """Orders waiting in the queue, cached for a second so status polling does not hammer SQS."""
         fetched_at, depth = self._depth
@@ -155,10 +182,6 @@ class Backend:
             depth = int(attributes["ApproximateNumberOfMessages"])
             self._depth = (time.monotonic(), depth)
         return depth
-
-    def batching(self) -> dict[str, dict[str, float]]:
-        """How well orders shared calls so far (for /stats)."""
-        return {"record_writes": _batching(self.records.counters), "event_publishes": _batching(self.events.counters)}
 
 
 def estimate(position: int, settings: ReceiverSettings) -> dict[str, Any]:
@@ -171,35 +194,63 @@ def estimate(position: int, settings: ReceiverSettings) -> dict[str, Any]:
     }
 
 
-def build(settings: ReceiverSettings) -> Shedder:
+UNAVAILABLE = Answer(503, {"error": "order backend unavailable, retry shortly"}, remember=False, retry_after=True)
+
+
+def build(settings: ReceiverSettings) -> BufferedBody:
     backend = Backend(settings)
     blocking = backend.blocking
     counters = ReceiverCounters()
 
-    async def create_order(request: Request) -> Response:
-        started = time.monotonic()
+    dynamodb = aws.client("dynamodb", read_timeout=5, retries=1, max_pool_connections=settings.max_in_flight)
+    records = DynamoRecords(dynamodb, settings.table)
+    idempotency = Idempotency(records, call=blocking)
+
+    async def accept(order: Order, resumed: bool, started: float) -> Answer:
         try:
-            order = await read_order(request)
-        except Rejected as rejected:
-            counters.rejected += 1
-            return rejected.response
-        try:
-            await backend.accept(order)
-        except BackendUnavailable as e:
+            if resumed and await blocking(backend.store.get, order.order_id) is not None:
+                await backend.republish(order)
+            else:
+                await backend.accept(order)
+        except (BackendUnavailable, *BACKEND_ERRORS) as e:
             counters.backend_errors += 1
             logs.event("backend_error", f"[RECEIVER] Order {order.order_id} refused: {e}", level="warning",
                        order_id=order.order_id)
-            return error_response(503, "order backend unavailable, retry shortly", retry_after=True)
+            return UNAVAILABLE
         counters.accepted += 1
         duration = round(time.monotonic() - started, 3)
         logs.event("accepted", f"[RECEIVER] Order {order.order_id} accepted in {duration:.3f}s",
                    order_id=order.order_id, duration=duration)
-        return JSONResponse({"order_id": order.order_id, "status": "pending",
-                             "message": "Order received and queued for processing", "duration": duration},
-                            status_code=202)
+        return Answer(202, {"order_id": order.order_id, "status": "pending",
+                            "message": "Order received and queued for processing", "duration": duration})
+
+    async def create_order(request: Request) -> Response:
+        started = time.monotonic()
+        try:
+            submission = await read_submission(request)
+        except Rejected as rejected:
+            counters.rejected += 1
+            return rejected.response
+        if submission.key is None:
+            return answer_response(await accept(Order.new(submission.order), False, started))
+        try:
+            answer = await idempotency.submit(
+                submission.key, submission.order.customer_id, submission.fingerprint,
+                lambda order_id, resumed: accept(Order.new(submission.order, order_id), resumed, started))
+        except BACKEND_ERRORS as e:  # the idempotency record could not be read or written: nothing was accepted
+            counters.backend_errors += 1
+            logs.event("backend_error", f"[RECEIVER] idempotency record unavailable: {e}", level="warning")
+            answer = UNAVAILABLE
+        if answer.replayed:
+            counters.replayed += 1
+            logs.event("replayed", f"[RECEIVER] {contract.IDEMPOTENCY_KEY_HEADER} seen before: answered "
+                       f"{answer.status} again", order_id=answer.body.get("order_id"))
+        return answer_response(answer)
 
     async def order_status(request: Request) -> Response:
         order_id = request.path_params["order_id"]
+        if not is_order_id(order_id):  # no lookup: over-long keys are a DynamoDB error, `idem#...` not an order
+            return error_response(404, "unknown order")
         try:
             record = await blocking(backend.store.get, order_id)
             body = {key: record[key] for key in ("order_id", "status", "customer_id", "total", "created_at",
@@ -208,7 +259,7 @@ def build(settings: ReceiverSettings) -> Shedder:
             if body and body["status"] == "pending":
                 body |= estimate(max(1, await blocking(backend.queue_depth)), settings)
         except BACKEND_ERRORS:
-            return error_response(503, "order backend unavailable, retry shortly", retry_after=True)
+            return answer_response(UNAVAILABLE)
         if body is None:
             return error_response(404, "unknown order", order_id=order_id)
         if "customer_id" in body:
@@ -226,6 +277,7 @@ def build(settings: ReceiverSettings) -> Shedder:
             "rejected_invalid": counters.rejected,
             "shed": counters.shed,
             "backend_errors": counters.backend_errors,
+            "replayed": counters.replayed,
             "in_flight": counters.in_flight,
             "max_in_flight": settings.max_in_flight,
             "queue_depth": waiting,
@@ -248,7 +300,7 @@ def build(settings: ReceiverSettings) -> Shedder:
         Route(contract.ORDER_STATUS_PATH, order_status, methods=["GET"]),
         Route(contract.STATS_PATH, stats, methods=["GET"]),
         *common_routes({"mode": "async-enabled", "num_workers": settings.worker_count}, openapi.receiver_document()),
-    ], lifespan=lifespan)
+    ], lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
     policy = ShedPolicy(contract.ASYNC_ORDERS_PATH, settings.max_in_flight, CPU_SATURATED_SHARE * cpu_budget())
     guard = Shedder(app, policy=policy, counters=counters)
-    return guard
+    return BufferedBody(guard, timeout_seconds=settings.http.body_timeout_seconds)

@@ -35,7 +35,7 @@ def _integer(name: str, default: int, low: int, high: int) -> int:
 def _required(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
-        raise SettingsError(f"{name} is not set (the stack output or `python -m ops.bootstrap` gives it)")
+        raise SettingsError(f"{name} is not set (the Pulumi program sets it in the task definition)")
     return value
 
 
@@ -46,10 +46,21 @@ class PaymentSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The web roles' limits on slow and flooding clients (app.http_server, app.web.BufferedBody)."""
+
+    header_timeout_seconds: float
+    body_timeout_seconds: float
+    max_connections: int
+    keep_alive_seconds: float
+
+
+@dataclass(frozen=True)
 class SyncSettings:
     payment: PaymentSettings
     slots: int
     request_timeout_seconds: float
+    http: HttpSettings
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class ReceiverSettings:
     worker_count: int  # for /health and the completion estimate
     payment_seconds: float
     max_in_flight: int
+    http: HttpSettings
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ class WorkerSettings:
     payment: PaymentSettings
     drain_seconds: float
     heartbeat_file: str
+    agent_uri: str | None  # ECS's agent endpoint (task protection); None outside ECS
 
 
 def payment() -> PaymentSettings:
@@ -83,11 +96,21 @@ def worker_count() -> int:
     return _integer(contract.ENV_WORKER_COUNT, D.worker_count, 1, 10_000)
 
 
+def http() -> HttpSettings:
+    return HttpSettings(
+        header_timeout_seconds=_number(contract.ENV_HEADER_TIMEOUT_SECONDS, D.header_timeout_seconds, 0.01, 600),
+        body_timeout_seconds=_number(contract.ENV_BODY_TIMEOUT_SECONDS, D.body_timeout_seconds, 0.01, 600),
+        max_connections=_integer(contract.ENV_MAX_CONNECTIONS, D.max_connections, 1, 1_000_000),
+        keep_alive_seconds=D.keep_alive_seconds,
+    )
+
+
 def sync() -> SyncSettings:
     return SyncSettings(
         payment=payment(),
         slots=_integer(contract.ENV_PAYMENT_SLOTS, D.payment_slots, 1, 10_000),
         request_timeout_seconds=_number(contract.ENV_REQUEST_TIMEOUT_SECONDS, D.request_timeout_seconds, 0.001, 3600),
+        http=http(),
     )
 
 
@@ -99,6 +122,7 @@ def receiver() -> ReceiverSettings:
         worker_count=worker_count(),
         payment_seconds=payment().seconds,
         max_in_flight=_integer(contract.ENV_MAX_IN_FLIGHT, D.max_in_flight, 1, 100_000),
+        http=http(),
     )
 
 
@@ -110,4 +134,5 @@ def worker() -> WorkerSettings:
         payment=payment(),
         drain_seconds=_number(contract.ENV_DRAIN_SECONDS, D.drain_seconds, 0, 3600),
         heartbeat_file=os.environ.get(contract.ENV_HEARTBEAT_FILE) or D.heartbeat_file,
+        agent_uri=os.environ.get(contract.ENV_ECS_AGENT_URI) or None,
     )

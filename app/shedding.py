@@ -21,6 +21,7 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.task_limits import task_cpu_limit
 from app.web import error_response
 
 TICK_SECONDS = 0.05
@@ -42,7 +43,10 @@ class InFlightCounters(Protocol):
 
 
 def cpu_budget() -> float:
-    """Cores this process can use: one (the GIL), or less under a cgroup CPU quota."""
+    """Cores this process can use: one (the GIL), or less under the ECS task's CPU limit or a cgroup CPU quota."""
+    task_limit = task_cpu_limit()
+    if task_limit is not None:
+        return min(1.0, task_limit)
     try:
         quota, period = CGROUP_V2_MAX.read_text().split()[:2]
     except (OSError, ValueError):

@@ -2,6 +2,10 @@
 
 The PaymentProcessor's slots are the bottleneck; requests that cannot be paid within REQUEST_TIMEOUT_SECONDS get 504,
 and a client that hangs up stops its payment, so no payment runs for nobody.
+
+An `Idempotency-Key` gets the receiver's semantics (app.idempotency), with the records in this process's memory
+(bounded, 24 h): this service is the report's in-memory system. A retry of a paid (201) or declined (402) order gets
+that answer again and is not charged again; a 504 or an abandoned payment is not remembered, so its retry pays.
 """
 
 from __future__ import annotations
@@ -16,11 +20,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app import contract, logs, openapi
+from app.idempotency import Answer, Idempotency, MemoryRecords, direct
+from app.orders import Order
 from app.payment import PaymentProcessor, PaymentResult, PaymentTimeout
 from app.settings import SyncSettings
-from app.web import Rejected, common_routes, error_response, read_order
-
-CLIENT_GONE = 499  # nginx's code for "client closed the request"; the client never sees it
+from app.web import (
+    CLIENT_GONE,
+    EXCEPTION_HANDLERS,
+    BufferedBody,
+    Rejected,
+    answer_response,
+    common_routes,
+    read_submission,
+)
 
 
 @dataclass
@@ -30,6 +42,7 @@ class SyncCounters:
     failed: int = 0
     timed_out: int = 0
     abandoned: int = 0
+    replayed: int = 0
 
 
 async def _client_gone(request: Request) -> None:
@@ -38,18 +51,14 @@ async def _client_gone(request: Request) -> None:
         pass
 
 
-def build(settings: SyncSettings) -> Starlette:
+def build(settings: SyncSettings) -> BufferedBody:
     processor = PaymentProcessor(settings=settings.payment, slots=settings.slots)
     counters = SyncCounters()
+    idempotency = Idempotency(MemoryRecords(), call=direct)
     per_minute = 60 * settings.slots / settings.payment.seconds if settings.payment.seconds else float("inf")
     throughput_limit = f"~{per_minute:g} orders/minute ({settings.payment.seconds:g}s per payment)"
 
-    async def create_order(request: Request) -> Response:
-        started = time.monotonic()
-        try:
-            order = await read_order(request)
-        except Rejected as rejected:
-            return rejected.response
+    async def pay(request: Request, order: Order, started: float) -> Answer:
         counters.total_orders += 1
         logs.event("received", f"[SYNC] Order {order.order_id} received, starting payment verification...",
                    order_id=order.order_id)
@@ -61,7 +70,7 @@ def build(settings: SyncSettings) -> Starlette:
             payment.cancel()
             counters.abandoned += 1
             logs.event("abandoned", f"[SYNC] Order {order.order_id} abandoned by the client", order_id=order.order_id)
-            return Response(status_code=CLIENT_GONE)
+            return Answer(CLIENT_GONE, {"error": "client closed the request"}, remember=False)
         duration = round(time.monotonic() - started, 3)
         try:
             result: PaymentResult = payment.result()
@@ -69,19 +78,36 @@ def build(settings: SyncSettings) -> Starlette:
             counters.timed_out += 1
             logs.event("timeout", f"[TIMEOUT] Order {order.order_id} exceeded "
                        f"{settings.request_timeout_seconds:g}s timeout", order_id=order.order_id, duration=duration)
-            return error_response(504, "Request timeout - system overloaded", order_id=order.order_id,
-                                  duration=duration)
+            return Answer(504, {"error": "Request timeout - system overloaded", "order_id": order.order_id,
+                                "duration": duration}, remember=False)
         if not result.approved:
             counters.failed += 1
             logs.event("declined", f"[SYNC] Order {order.order_id} payment DECLINED in {duration:.2f}s",
                        order_id=order.order_id, duration=duration, reason=result.reason)
-            return error_response(402, "payment declined", order_id=order.order_id, status="failed",
-                                  reason=result.reason, duration=duration)
+            return Answer(402, {"error": "payment declined", "order_id": order.order_id, "status": "failed",
+                                "reason": result.reason, "duration": duration})
         counters.completed += 1
         logs.event("completed", f"[SYNC] Order {order.order_id} COMPLETED in {duration:.2f}s",
                    order_id=order.order_id, duration=duration)
-        return JSONResponse({"order_id": order.order_id, "status": "completed", "duration": duration},
-                            status_code=201)
+        return Answer(201, {"order_id": order.order_id, "status": "completed", "duration": duration})
+
+    async def create_order(request: Request) -> Response:
+        started = time.monotonic()
+        try:
+            submission = await read_submission(request)
+        except Rejected as rejected:
+            return rejected.response
+        if submission.key is None:
+            return answer_response(await pay(request, Order.new(submission.order), started))
+        # A resumed claim cannot happen here (the records die with the process), so `resumed` is ignored.
+        answer = await idempotency.submit(
+            submission.key, submission.order.customer_id, submission.fingerprint,
+            lambda order_id, resumed: pay(request, Order.new(submission.order, order_id), started))
+        if answer.replayed:
+            counters.replayed += 1
+            logs.event("replayed", f"[SYNC] {contract.IDEMPOTENCY_KEY_HEADER} seen before: answered "
+                       f"{answer.status} again", order_id=answer.body.get("order_id"))
+        return answer_response(answer)
 
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse({
@@ -90,6 +116,7 @@ def build(settings: SyncSettings) -> Starlette:
             "payments_failed": counters.failed,
             "timeouts": counters.timed_out,
             "abandoned": counters.abandoned,
+            "replayed": counters.replayed,
             "status_breakdown": {
                 "pending": processor.waiting,
                 "processing": processor.processing,
@@ -99,8 +126,9 @@ def build(settings: SyncSettings) -> Starlette:
             "throughput_limit": throughput_limit,
         })
 
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route(contract.SYNC_ORDERS_PATH, create_order, methods=["POST"]),
         Route(contract.STATS_PATH, stats, methods=["GET"]),
         *common_routes({"mode": "synchronous"}, openapi.sync_document()),
-    ])
+    ], exception_handlers=EXCEPTION_HANDLERS)
+    return BufferedBody(app, timeout_seconds=settings.http.body_timeout_seconds)

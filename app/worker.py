@@ -16,7 +16,8 @@ returns after the visibility timeout and SQS dead-letters it after maxReceiveCou
 and made visible again at once, so they reach the DLQ in seconds instead of minutes. Payments that outlive half the
 visibility timeout get their messages' visibility extended.
 
-SIGTERM: stop polling, give in-flight payments DRAIN_SECONDS to finish, make the rest visible again, exit 0.
+SIGTERM: stop polling, give in-flight payments DRAIN_SECONDS to finish, make the rest visible again, exit 0. On ECS the
+task is protected from scale-in while it holds orders (app.protection), so scale-in stops idle tasks first.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app import aws, contract, logs
 from app.orders import Order, parse_order_message
 from app.payment import charge
+from app.protection import TaskProtection, expiry_minutes
 from app.settings import WorkerSettings
 from app.store import FINAL_STATUSES, STATEMENT_BATCH, OrderStore, Outcome, WriteFailed
 
@@ -184,6 +186,10 @@ class Worker:
                    asyncio.create_task(self._batch_loop(self._deletes, BATCH, self._delete)),
                    asyncio.create_task(self._extend_loop()),
                    asyncio.create_task(self._heartbeat_loop(receivers))]
+        if self.settings.agent_uri:
+            protection = TaskProtection(self.settings.agent_uri, expiry_minutes(self._visibility),
+                                        busy=lambda: bool(self._in_flight))  # received, not yet done with
+            self._spawn(protection.run(self._stopping))
         await self._stopping.wait()
         await self._drain(receivers, helpers)
 

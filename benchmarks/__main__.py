@@ -21,8 +21,9 @@ from benchmarks import backend, receiver, worker
 from benchmarks.bed import Bed
 from benchmarks.table import peer_rows, render, render_peers, rows
 from ops import stack
-from ops.emulators import Emulator, EmulatorError
-from ops.services import ServiceError
+from local_runtime.deployer import DeployError, Endpoints, deploy
+from local_runtime.emulators import Emulator, EmulatorError
+from local_runtime.tasks import TaskError
 
 WORKER_LEVELS = (1, 20, 200, 1000)
 PEER_LEVELS = (200, 1000)  # the report's task limit, and the most flashsale's worker is measured at
@@ -43,9 +44,13 @@ QUICK = Plan(worker_rounds=1, payment_seconds=3.0, ceiling_seconds=3, receiver_s
 
 def run_all(plan: Plan, logs: Path, quick: bool) -> dict[str, Any]:
     started = time.monotonic()
-    with Emulator("ministack", log_path=logs / "ministack.log") as emulator:
-        bed = Bed(emulator, logs)
-        stack.progress("backend ceiling: put+publish from a plain boto3 client")
+    with Emulator("ministack", log_path=logs / "ministack.log") as emulator, \
+            Emulator("moto", log_path=logs / "moto.log") as control_plane:
+        deployment = deploy("normal", Endpoints(emulator.endpoint_url, control_plane.endpoint_url))
+        if not deployment.ok:
+            raise DeployError(deployment.summary())
+        bed = Bed(emulator, deployment, logs)
+        stack.progress("backend ceiling: the receiver's batched calls from a plain boto3 client")
         ceiling = backend.backend_ceiling(bed, plan.ceiling_seconds)
         levels = []
         for workers in WORKER_LEVELS:
@@ -77,7 +82,7 @@ def command(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     try:
         result = run_all(QUICK if args.quick else FULL, logs, args.quick)
-    except (EmulatorError, ServiceError, worker.WorkerBenchError) as e:
+    except (EmulatorError, DeployError, TaskError, worker.WorkerBenchError) as e:
         raise stack.OpsError(str(e)) from e
     table, peers = rows(result), peer_rows(result)
     result["table"] = [row.to_json() for row in table]

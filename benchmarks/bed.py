@@ -1,8 +1,12 @@
-"""The bench: one ministack for the whole run, the stack created afresh for each benchmark, services as processes."""
+"""The bench: the emulators for the whole run, the normal stack deployed to them once by the local deployer, its data
+plane created afresh for each benchmark, and the services as task processes of the deployed task definitions."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,11 +15,12 @@ from typing import Any
 import psutil
 
 from app.orders import Order, parse_order
-from ops.bootstrap import BootstrapArgs, bootstrap
-from ops.emulators import Emulator
-from ops.services import Service, ServiceArgs, service_env
+from local_runtime.deployer import DeployError, Deployment, Endpoints, deploy
+from local_runtime.ecs import LocalService, deployed_services, service_of
+from local_runtime.emulators import Emulator
+from local_runtime.resources import DATA_PLANE
+from local_runtime.tasks import Task
 
-PREFIX = "bench"
 # The report's single-order test body (3.3): what every benchmark sends.
 SAMPLE_ORDER: dict[str, Any] = {"customer_id": 1234, "items": [{"product_id": "PROD-001", "quantity": 2,
                                                                  "price": 49.99}]}
@@ -47,16 +52,24 @@ def log_time(stamp: str) -> float:
 
 @dataclass
 class Bed:
-    """The emulator plus the current stack's outputs; `fresh()` gives each benchmark an empty stack."""
+    """The data-plane emulator and the deployment on it; `fresh()` gives each benchmark empty queues and table."""
 
     emulator: Emulator
+    deployment: Deployment
     logs: Path
-    outputs: dict[str, Any] = field(default_factory=dict)
+    services: list[LocalService] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.services = deployed_services(self.deployment)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return self.deployment.stack_outputs()
 
     def fresh(self) -> dict[str, Any]:
         self.emulator.reset()
-        os.environ.update(self.emulator.env())  # this process's boto3 clients (bootstrap, loaders) reach it too
-        self.outputs = bootstrap(BootstrapArgs(prefix=PREFIX))
+        os.environ.update(self.deployment.endpoints.env())  # this process's boto3 clients (loaders) reach it too
+        self.deployment.reapply(DATA_PLANE)
         return self.outputs
 
     def emulator_cpu(self) -> float:
@@ -64,8 +77,24 @@ class Bed:
             raise RuntimeError("the emulator is not running")
         return cpu_seconds(self.emulator.process.pid)
 
-    def service(self, role: str, name: str, command: tuple[str, ...] = (), **settings: str) -> Service:
-        """A started service (stop it, or use it as a context manager) with these settings on top of the stack's;
-        `command` runs another program in the role (see ServiceArgs)."""
-        env = service_env(self.emulator.env(), self.outputs, settings)
-        return Service(ServiceArgs(role, env, self.logs / f"{name}.log", command=command)).start()
+    def service(self, role: str, name: str, command: tuple[str, ...] = (), **settings: str) -> Task:
+        """A started task (stop it, or use it as a context manager) with these settings on top of the deployed ones;
+        `command` runs another program in the task's place (a benchmark's peer worker, which must touch
+        $HEARTBEAT_FILE when ready, as the worker does)."""
+        spec = service_of(self.services, role).spec
+        if command:
+            spec = dataclasses.replace(spec, command=command)
+        return spec.task(self.logs / f"{name}.log", settings).start()
+
+
+@contextlib.contextmanager
+def deployed_task_env(role: str, logs: Path) -> Iterator[dict[str, str]]:
+    """The emulators with the normal stack deployed to them, and the whole environment a task of `role` runs with
+    (for benchmarks that start the service their own way)."""
+    with Emulator("ministack", log_path=logs / "ministack.log") as emulator, \
+            Emulator("moto", log_path=logs / "moto.log") as control_plane:
+        deployment = deploy("normal", Endpoints(emulator.endpoint_url, control_plane.endpoint_url))
+        if not deployment.ok:
+            raise DeployError(deployment.summary())
+        os.environ.update(deployment.endpoints.env())
+        yield dict(service_of(deployed_services(deployment), role).spec.env)

@@ -17,7 +17,7 @@ import httpx
 from app import contract
 from benchmarks.bed import SAMPLE_ORDER, Bed, cpu_seconds, log_time
 from ops.loadtest import LoadProfile, LoadResult, percentile, run_load
-from ops.services import Service
+from local_runtime.tasks import Task
 
 WARM_UP_ORDERS = 50
 # Capacity: offered from CAPACITY_FIRST_RATE, doubling until the receiver sheds at least SATURATED_SHED of the
@@ -64,7 +64,7 @@ def _profile(rate: float, seconds: float) -> LoadProfile:
     return LoadProfile("benchmark", "async", rate=rate, duration_seconds=seconds, users=1, spawn_rate=1)
 
 
-def _batching(receiver: Service) -> dict[str, dict[str, float]]:
+def _batching(receiver: Task) -> dict[str, dict[str, float]]:
     stats = httpx.get(receiver.url + contract.STATS_PATH, timeout=10).json()
     return {kind: stats[kind] for kind in ("record_writes", "event_publishes")}
 
@@ -74,7 +74,7 @@ def _per_call(before: dict[str, dict[str, float]], after: dict[str, dict[str, fl
     return round((after[kind]["orders"] - before[kind]["orders"]) / calls, 2) if calls else 0.0
 
 
-def _inside_p99_ms(receiver: Service, since: float, until: float) -> float:
+def _inside_p99_ms(receiver: Task, since: float, until: float) -> float:
     """p99 of the handler times the receiver logged for the orders it accepted between `since` and `until`: what
     the receiver itself adds, without the load generator's own delays (it shares the machine's cores)."""
     took = sorted(1000 * float(e["duration"]) for e in receiver.events()
@@ -82,7 +82,7 @@ def _inside_p99_ms(receiver: Service, since: float, until: float) -> float:
     return round(percentile(took, 99), 1)
 
 
-def _load(receiver: Service, rate: float, seconds: float, results: Path) -> ReceiverLoad:
+def _load(receiver: Task, rate: float, seconds: float, results: Path) -> ReceiverLoad:
     batching = _batching(receiver)
     before, since = cpu_seconds(receiver.pid), time.time()
     result: LoadResult = run_load(receiver.url, _profile(rate, seconds), results)
@@ -109,14 +109,14 @@ async def _burst(url: str, requests: int) -> list[httpx.Response]:
                                       for _ in range(requests)))
 
 
-def retry_after_on_shed(receiver: Service, max_in_flight: int) -> bool:
+def retry_after_on_shed(receiver: Task, max_in_flight: int) -> bool:
     """Fire 3 x MAX_IN_FLIGHT requests at once: some must be shed, and every 503 must say when to retry."""
     responses = asyncio.run(_burst(receiver.url, 3 * max_in_flight))
     shed = [r for r in responses if r.status_code == 503]
     return bool(shed) and all(r.headers.get("retry-after") for r in shed)
 
 
-def capacity(receiver: Service, seconds: float, ceiling_rate: float, logs: Path) -> ReceiverLoad:
+def capacity(receiver: Task, seconds: float, ceiling_rate: float, logs: Path) -> ReceiverLoad:
     """The first load, doubling from CAPACITY_FIRST_RATE, that the receiver could not take whole (it shed at least
     SATURATED_SHED), or the last one offered (twice the backend's ceiling)."""
     rate = min(CAPACITY_FIRST_RATE, 2 * ceiling_rate)

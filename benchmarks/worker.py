@@ -20,7 +20,7 @@ from typing import Any
 from app import aws, contract
 from app.orders import Order
 from benchmarks.bed import Bed, cpu_seconds, log_time, peak_rss_mb, sample_order
-from ops.services import Service
+from local_runtime.tasks import Task
 
 SQS_BATCH = contract.ORDER_QUEUE.receive_batch_size  # also SendMessageBatch's maximum
 DYNAMODB_BATCH = 25  # BatchWriteItem's maximum
@@ -141,7 +141,7 @@ def run_level(bed: Bed, workers: int, rounds: int, payment_seconds: float,
     return _level(contender, worker, workers, payment_seconds, len(orders), cpu, peak, emulator_share)
 
 
-def _level(contender: Contender, worker: Service, workers: int, payment_seconds: float, orders: int, cpu: float,
+def _level(contender: Contender, worker: Task, workers: int, payment_seconds: float, orders: int, cpu: float,
            peak: float, emulator_share: float) -> WorkerLevel:
     events = worker.events()
     started = [log_time(e["ts"]) for e in events if e.get("event") == "processing"]

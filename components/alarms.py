@@ -1,8 +1,11 @@
-"""Alarms: the report's 4.4 and 6.3 alarms as CloudWatch metric alarms, from the one catalogue.
+"""Alarms: the catalogue's alarms (`contract.ALARMS`) as CloudWatch metric alarms, thresholds from the profile.
 
-Creates one alarm per `contract.ALARMS` entry whose subject this stack has (no async stack, no queue alarms), named
-`contract.alarm_name(prefix, key)` so `ops.alarms` finds them, with the thresholds of the stack's `alarmProfile`.
-Alarm and OK actions publish to the alarm topic.
+Creates one alarm per catalogue entry whose subject this stack has (no async stack, no queue alarms) and whose
+threshold the profile sets, named `contract.alarm_name(prefix, key)` so `ops.alarms` finds them. The expected-wait
+alarms are metric math over the order queue's waiting messages and the worker service's running tasks
+(`contract.expected_wait_expression`), with thresholds that are multiples of `acceptableLatencySeconds`: the same
+number the worker auto-scaling aims for, so a page means the scaling has had its chance. Alarm and OK actions
+publish to the alarm topic.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pulumi_aws as aws
 from app import contract
 
 Dimensions = Mapping[str, Mapping[str, pulumi.Input[str]]]  # subject -> CloudWatch dimensions
+EXPECTED_WAIT_INPUTS = ("queue", "worker_service")  # the subjects the expected-wait metric math reads
 
 
 @dataclass(frozen=True)
@@ -24,31 +28,58 @@ class AlarmsArgs:
     thresholds: contract.AlarmThresholds
     subjects: Dimensions
     topic_arn: pulumi.Input[str]
+    acceptable_latency_seconds: float
+    worker_count: int
+    payment_seconds: float
+
+
+def expected_wait_queries(subjects: Dimensions, worker_count: int, payment_seconds: float,
+                          period: int) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgsDict]:
+    """m1 waiting orders, m2 running worker tasks (Container Insights), e1 the expected wait in seconds."""
+    waiting: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
+        "id": "m1", "return_data": False,
+        "metric": {"namespace": "AWS/SQS", "metric_name": "ApproximateNumberOfMessagesVisible",
+                   "dimensions": dict(subjects["queue"]), "period": period, "stat": "Maximum"}}
+    tasks: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
+        "id": "m2", "return_data": False,
+        "metric": {"namespace": "ECS/ContainerInsights", "metric_name": "RunningTaskCount",
+                   "dimensions": dict(subjects["worker_service"]), "period": period, "stat": "Average"}}
+    wait: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
+        "id": "e1", "return_data": True, "label": contract.EXPECTED_WAIT,
+        "expression": contract.expected_wait_expression(worker_count, payment_seconds)}
+    return [waiting, tasks, wait]
 
 
 class Alarms(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("flashsale:monitoring:Alarms", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for spec in contract.ALARMS:
-            if spec.subject not in args.subjects:
+            threshold = contract.alarm_threshold(args.thresholds, spec, args.acceptable_latency_seconds)
+            math = spec.subject == "expected_wait"
+            present = all(s in args.subjects for s in EXPECTED_WAIT_INPUTS) if math else spec.subject in args.subjects
+            if threshold is None or not present:
                 continue
+            queries = (expected_wait_queries(args.subjects, args.worker_count, args.payment_seconds,
+                                             spec.period_seconds) if math else None)
             self.alarms[spec.key] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.key.replace('_', '-')}",
                 name=contract.alarm_name(args.prefix, spec.key),
                 alarm_description=spec.description,
-                namespace=spec.namespace,
-                metric_name=spec.metric_name,
-                dimensions=dict(args.subjects[spec.subject]),
-                statistic=spec.statistic,
-                period=spec.period_seconds,
+                metric_queries=queries,
+                namespace=None if math else spec.namespace,  # a single metric's fields: unset for metric math
+                metric_name=None if math else spec.metric_name,
+                dimensions=None if math else dict(args.subjects[spec.subject]),
+                statistic=None if math else spec.statistic,
+                period=None if math else spec.period_seconds,
                 evaluation_periods=spec.evaluation_periods,
-                threshold=float(getattr(args.thresholds, spec.key)),
+                threshold=threshold,
                 comparison_operator=spec.comparison,
                 treat_missing_data="notBreaching",
                 alarm_actions=[args.topic_arn],
                 ok_actions=[args.topic_arn],
-                opts=child,
+                # The name is set (ops.alarms finds alarms by it), so a replacement must delete the old alarm first:
+                # created first, the new one would be the old one updated, then deleted with it.
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )
         self.register_outputs({"alarm_names": [alarm.name for alarm in self.alarms.values()]})

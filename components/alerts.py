@@ -2,9 +2,10 @@
 
 Creates: the alarm topic (alarm and OK actions publish raw alarm JSON here; encrypted with a customer-managed KMS key,
 because CloudWatch cannot publish to a topic under the AWS managed SNS key), the alerts topic (readable messages;
-e-mail subscriptions from `alertEmails`, an HTTPS subscription when the secret `alertWebhookUrl` is set), and the
-notifier Lambda (`app.notifier.handler`) that turns each alarm into a readable message. The Lambda's role may only
-publish to the alerts topic and write its own log group.
+e-mail subscriptions from `alertEmails`), and the notifier Lambda (`app.notifier.handler`) that turns each alarm into
+a readable message and, when the secret `alertWebhookUrl` is set, posts it to that chat webhook itself (a chat webhook
+cannot confirm an SNS HTTPS subscription). The Lambda's role may only publish to the alerts topic, write its own log
+group and read the worker service (to say how many tasks to add).
 """
 
 from __future__ import annotations
@@ -28,10 +29,21 @@ NOTIFIER_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
+class WorkerServiceRef:
+    """The worker service, for the notifier's "tasks to add" (it reads the running count)."""
+
+    cluster_name: pulumi.Input[str]
+    service_name: pulumi.Input[str]
+    service_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class AlertsArgs:
     source_root: Path  # the directory holding app/
     emails: Sequence[str] = ()
     webhook_url: pulumi.Output[str] | None = None  # a secret
+    worker_service: WorkerServiceRef | None = None  # no async stack: no expected-wait alarms to size
+    acceptable_latency_seconds: float = contract.CONFIG_DEFAULTS["acceptableLatencySeconds"]
 
 
 def _alarm_key_policy(account_id: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -78,22 +90,22 @@ class Alerts(pulumi.ComponentResource):
             aws.sns.TopicSubscription(
                 f"{name}-email-{email}", topic=self.alerts_topic.arn, protocol="email", endpoint=email, opts=child
             )
-        if args.webhook_url is not None:
-            aws.sns.TopicSubscription(
-                f"{name}-webhook", topic=self.alerts_topic.arn, protocol="https", endpoint=args.webhook_url, opts=child
-            )
-
         logs = aws.cloudwatch.LogGroup(f"{name}-notifier-logs", retention_in_days=LOG_RETENTION_DAYS, opts=child)
         role = service_role(f"{name}-notifier-role", "lambda.amazonaws.com", child)
-        inline_policy(
-            f"{name}-notifier-policy",
-            role,
-            [
-                Grant(self.alerts_topic.arn, ("sns:Publish",)),
-                Grant(pulumi.Output.concat(logs.arn, ":log-stream:*"), ("logs:CreateLogStream", "logs:PutLogEvents")),
-            ],
-            child,
-        )
+        allowed = [
+            Grant(self.alerts_topic.arn, ("sns:Publish",)),
+            Grant(pulumi.Output.concat(logs.arn, ":log-stream:*"), ("logs:CreateLogStream", "logs:PutLogEvents")),
+        ]
+        environment: dict[str, pulumi.Input[str]] = {contract.ENV_ALERTS_TOPIC_ARN: self.alerts_topic.arn}
+        if args.worker_service is not None:
+            allowed.append(Grant(args.worker_service.service_arn, ("ecs:DescribeServices",)))
+            environment |= {contract.ENV_WORKER_CLUSTER: args.worker_service.cluster_name,
+                            contract.ENV_WORKER_SERVICE: args.worker_service.service_name,
+                            contract.ENV_ACCEPTABLE_LATENCY: str(args.acceptable_latency_seconds)}
+        if args.webhook_url is not None:
+            # The webhook URL stays a secret: Pulumi keeps the variable encrypted in its state, Lambda at rest.
+            environment[contract.ENV_ALERT_WEBHOOK_URL] = args.webhook_url
+        inline_policy(f"{name}-notifier-policy", role, allowed, child)
         code = pulumi.AssetArchive({path: pulumi.FileAsset(args.source_root / path) for path in NOTIFIER_FILES})
         self.notifier = aws.lambda_.Function(
             f"{name}-notifier",
@@ -102,7 +114,7 @@ class Alerts(pulumi.ComponentResource):
             role=role.arn,
             code=code,
             timeout=NOTIFIER_TIMEOUT_SECONDS,
-            environment={"variables": {contract.ENV_ALERTS_TOPIC_ARN: self.alerts_topic.arn}},
+            environment={"variables": environment},
             logging_config={"log_format": "Text", "log_group": logs.name},
             opts=child,
         )

@@ -1,10 +1,14 @@
 """AsyncOrderStack: the report's Part III, order receiver -> SNS -> SQS -> workers, with DynamoDB order records.
 
 Creates: the order topic (SNS, encrypted), the order queue (SQS, encrypted, the report's timings) with its DLQ, a raw
-SNS->SQS subscription and a queue policy admitting only that topic, the orders table (on-demand, encrypted), an
+SNS->SQS subscription and a queue policy admitting only that topic, the orders table (on-demand, encrypted, with TTL
+on the idempotency records' expiry attribute), an
 ECS cluster with Container Insights, the receiver behind its own PublicEndpoint, the worker service running
-`workerCount` concurrent payments per task, and target-tracking auto-scaling of the workers on backlog per task
-(queue visible messages / running worker tasks).
+`workerCount` concurrent payments per task, and auto-scaling of the workers from one SLO, `acceptableLatencySeconds`:
+target tracking on backlog per task (queue visible messages / running worker tasks, aiming at the backlog a task
+starts within the acceptable latency) and a guardrail that adds tasks when the oldest waiting order is older than
+the acceptable latency (step scaling on ApproximateAgeOfOldestMessage: target tracking reacts to depth, not to a
+queue that stopped moving).
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from components.defaults import SNS_MANAGED_KEY
 from components.endpoint import PublicEndpoint
 from components.fargate import FargateService, FargateServiceArgs, Placement, Port, insights_cluster
 from components.iam import grants
+from components.alerts import WorkerServiceRef
 
 SCALE_OUT_COOLDOWN_SECONDS = 60
 SCALE_IN_COOLDOWN_SECONDS = 300  # scale in slowly after a sale (report 6.3: "scale down gradually")
+GUARDRAIL_STEP_PERCENT = 50  # of the running tasks, at least one, each time the oldest order is too old
+GUARDRAIL_PERIOD_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class AsyncOrderStackArgs:
     payment_seconds: float
     payment_decline_rate: float
     backlog_per_task_target: float
+    acceptable_latency_seconds: float
 
 
 class AsyncOrderStack(pulumi.ComponentResource):
@@ -83,11 +91,17 @@ class AsyncOrderStack(pulumi.ComponentResource):
             attributes=[{"name": contract.ORDER_KEY, "type": "S"}],
             server_side_encryption={"enabled": True},
             point_in_time_recovery={"enabled": True},
+            # The receiver's Idempotency-Key records (`idem#...`) expire after 24 h; orders have no such attribute.
+            ttl={"attribute_name": contract.IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True},
             opts=child,
         )
 
         self.cluster = insights_cluster(f"{name}-cluster", child)
-        arns = {"topic": self.topic.arn, "queue": self.queue.arn, "table": self.table.arn}
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        cluster_tasks = pulumi.Output.concat("arn:aws:ecs:", args.placement.region, ":", account_id, ":task/",
+                                             self.cluster.name, "/*")
+        arns = {"topic": self.topic.arn, "queue": self.queue.arn, "table": self.table.arn,
+                "cluster_tasks": cluster_tasks}
         self.endpoint = PublicEndpoint(
             f"{name}-web",
             args.placement.endpoint(),
@@ -154,6 +168,11 @@ class AsyncOrderStack(pulumi.ComponentResource):
             }
         )
 
+    def worker_service_ref(self) -> WorkerServiceRef:
+        """What the alarm notifier needs to say how many worker tasks to add."""
+        return WorkerServiceRef(cluster_name=self.cluster.name, service_name=self.worker.service_name,
+                                service_arn=self.worker.service.id)
+
     def _autoscale(self, name: str, args: AsyncOrderStackArgs, child: pulumi.ResourceOptions) -> None:
         """Track backlog per task: visible messages / running worker tasks, aiming at the acceptable latency."""
         target = aws.appautoscaling.Target(
@@ -210,5 +229,36 @@ class AsyncOrderStack(pulumi.ComponentResource):
                     ]
                 },
             },
+            opts=child,
+        )
+        guardrail = aws.appautoscaling.Policy(
+            f"{name}-worker-age-guardrail",
+            policy_type="StepScaling",
+            service_namespace=target.service_namespace,
+            scalable_dimension=target.scalable_dimension,
+            resource_id=target.resource_id,
+            step_scaling_policy_configuration={
+                "adjustment_type": "PercentChangeInCapacity",
+                "min_adjustment_magnitude": 1,
+                "cooldown": SCALE_OUT_COOLDOWN_SECONDS,
+                "metric_aggregation_type": "Maximum",
+                "step_adjustments": [{"metric_interval_lower_bound": "0", "scaling_adjustment": GUARDRAIL_STEP_PERCENT}],
+            },
+            opts=child,
+        )
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-worker-age-alarm",
+            alarm_description="Scaling guardrail (not a page): the oldest waiting order is older than the acceptable "
+            "latency; adds worker tasks.",
+            namespace="AWS/SQS",
+            metric_name="ApproximateAgeOfOldestMessage",
+            dimensions={"QueueName": self.queue.name},
+            statistic="Maximum",
+            period=GUARDRAIL_PERIOD_SECONDS,
+            evaluation_periods=1,
+            threshold=args.acceptable_latency_seconds,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[guardrail.arn],
             opts=child,
         )

@@ -123,7 +123,7 @@ class Dashboard(pulumi.ComponentResource):
             f"{name}-page",
             dashboard_name=args.name,
             dashboard_body=pulumi.Output.json_dumps({"widgets": widgets(args.region, args.subjects)}),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),  # a set name, as the alarms'
         )
         self.url: pulumi.Output[str] = dashboard.dashboard_name.apply(
             lambda dashboard_name: f"https://{args.region}.console.aws.amazon.com/cloudwatch/home"

@@ -2,6 +2,11 @@
 
 This is the one composing unit: it does the cross-wiring (image and network into the order stacks, their metrics into
 the alarms and the dashboard), so the components stay unaware of each other.
+
+Logical names are short and name the role (`sync`, `async-web`...): the stack is already in every URN, and
+autonamed physical names inherit the logical name plus 7 random characters, so an ALB or target group (32
+characters at most on AWS) fits whatever the project and stack are called. Only names that people or the ops
+commands look up carry the stack prefix (`flashsale-<stack>`): alarm names, the dashboard, task definition families.
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ class Deployment:
 def build() -> Deployment:
     s = load_settings()
     prefix = stack_prefix()
-    net = Network(f"{prefix}-net", NetworkArgs(https=s.https))
-    image = ServiceImage(f"{prefix}-image", ServiceImageArgs(context=APP_DIR))
+    net = Network("net", NetworkArgs(https=s.https))
+    image = ServiceImage("image", ServiceImageArgs(context=APP_DIR))
     placement = Placement(
         image=image.image_uri,
         region=s.region,
@@ -48,19 +53,14 @@ def build() -> Deployment:
         alb_security_group_id=net.alb_sg.id,
         tasks_security_group_id=net.tasks_sg.id,
         certificate_arn=s.certificate_arn,
+        name_prefix=prefix,
     )
-    alerts = Alerts(f"{prefix}-alerts", AlertsArgs(source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_url))
-
-    outputs: dict[str, pulumi.Input[object]] = {
-        contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
-        contract.OUTPUT_ALARM_TOPIC_ARN: alerts.alarm_topic_arn,
-        contract.OUTPUT_ALARM_PREFIX: prefix,
-    }
+    outputs: dict[str, pulumi.Input[object]] = {contract.OUTPUT_ALARM_PREFIX: prefix}
     subjects: dict[str, Mapping[str, pulumi.Input[str]]] = {}  # what alarms and the dashboard watch
     sync = None
     if s.deploy_sync:
         sync = SyncOrderStack(
-            f"{prefix}-sync",
+            "sync",
             SyncOrderStackArgs(
                 placement=placement,
                 task_count=s.sync_task_count,
@@ -73,7 +73,7 @@ def build() -> Deployment:
     orders = None
     if s.deploy_async:
         orders = AsyncOrderStack(
-            f"{prefix}-async",
+            "async",
             AsyncOrderStackArgs(
                 placement=placement,
                 receiver_tasks=s.receiver_tasks,
@@ -84,6 +84,7 @@ def build() -> Deployment:
                 payment_seconds=s.payment_seconds,
                 payment_decline_rate=s.payment_decline_rate,
                 backlog_per_task_target=s.backlog_per_task_target,
+                acceptable_latency_seconds=s.acceptable_latency_seconds,
             ),
         )
         subjects |= orders.subjects
@@ -97,9 +98,18 @@ def build() -> Deployment:
             contract.OUTPUT_WORKER_SERVICE_NAME: orders.worker.service_name,
             contract.OUTPUT_WORKER_COUNT: s.worker_count,
             contract.OUTPUT_PAYMENT_SECONDS: s.payment_seconds,
+            contract.OUTPUT_ACCEPTABLE_LATENCY: s.acceptable_latency_seconds,
         }
 
-    Alarms(f"{prefix}-alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, subjects=subjects, topic_arn=alerts.alarm_topic_arn))
-    dashboard = Dashboard(f"{prefix}-dashboard", DashboardArgs(name=prefix, region=s.region, subjects=subjects))
+    alerts = Alerts("alerts", AlertsArgs(
+        source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_url,
+        worker_service=orders.worker_service_ref() if orders else None,
+        acceptable_latency_seconds=s.acceptable_latency_seconds))
+    outputs |= {contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
+                contract.OUTPUT_ALARM_TOPIC_ARN: alerts.alarm_topic_arn}
+    Alarms("alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, subjects=subjects, topic_arn=alerts.alarm_topic_arn,
+                                acceptable_latency_seconds=s.acceptable_latency_seconds, worker_count=s.worker_count,
+                                payment_seconds=s.payment_seconds))
+    dashboard = Dashboard("dashboard", DashboardArgs(name=prefix, region=s.region, subjects=subjects))
     outputs[contract.OUTPUT_DASHBOARD_URL] = dashboard.url
     return Deployment(settings=s, sync=sync, orders=orders, outputs=outputs)

@@ -43,6 +43,7 @@ class Placement:
     alb_security_group_id: pulumi.Input[str]
     tasks_security_group_id: pulumi.Input[str]
     certificate_arn: str = ""  # HTTPS on the ALBs when set
+    name_prefix: str = "flashsale"  # of the names set explicitly (task families): two stacks never share one
 
     def endpoint(self) -> PublicEndpointArgs:
         return PublicEndpointArgs(
@@ -99,6 +100,8 @@ class FargateService(pulumi.ComponentResource):
             "portMappings": [{"containerPort": contract.CONTAINER_PORT, "protocol": "tcp"}] if args.port else [],
             # ECS ignores the image's HEALTHCHECK; the same command checks /health (web) or the heartbeat (worker).
             "healthCheck": {"command": HEALTH_CHECK_COMMAND, "interval": 30, "timeout": 5, "retries": 3, "startPeriod": 15},
+            # Set, not left to ECS's default: the worker's drain bound (DRAIN_SECONDS) is derived from it.
+            "stopTimeout": contract.STOP_TIMEOUT_SECONDS,
             "environment": [{"name": key, "value": value} for key, value in sorted(environment.items())],
             "logConfiguration": {
                 "logDriver": "awslogs",
@@ -111,7 +114,7 @@ class FargateService(pulumi.ComponentResource):
         }
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",
-            family=name,
+            family=f"{args.placement.name_prefix}-{name}",
             cpu=str(contract.TASK_CPU_UNITS),
             memory=str(contract.TASK_MEMORY_MB),
             network_mode="awsvpc",

@@ -1,6 +1,8 @@
 """Least-privilege IAM building blocks: a role a service may assume and an inline policy of exact grants.
 
-Every grant names one resource ARN and explicit actions, so no policy here carries a `*` action or resource.
+Every grant names one resource ARN and explicit actions, so no policy here carries a `*` action or resource. Every
+trust policy admits its service only on behalf of this account (`aws:SourceAccount`): the service cannot be made to
+assume the role for someone else's resource (the confused-deputy problem).
 """
 
 from __future__ import annotations
@@ -25,17 +27,23 @@ def grants(permissions: Mapping[str, tuple[str, ...]], arns: Mapping[str, pulumi
     return [Grant(arns[key], actions) for key, actions in permissions.items()]
 
 
-def assume_role_policy(service: str) -> pulumi.Output[str]:
+def assume_role_policy(service: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.json_dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }],
         }
     )
 
 
 def service_role(name: str, service: str, opts: pulumi.ResourceOptions) -> aws.iam.Role:
-    return aws.iam.Role(name, assume_role_policy=assume_role_policy(service), opts=opts)
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=opts.parent)).account_id
+    return aws.iam.Role(name, assume_role_policy=assume_role_policy(service, account_id), opts=opts)
 
 
 def inline_policy(name: str, role: aws.iam.Role, allowed: Sequence[Grant], opts: pulumi.ResourceOptions) -> aws.iam.RolePolicy:

@@ -2,8 +2,6 @@
 
 The alarms are Pulumi resources, so a live change is drift: the next `pulumi up` restores the stack's thresholds.
 `apply` says so and prints the `pulumi config set alarmProfile ...` line that makes the change permanent.
-
-`create_alarms` is the one AlarmSpec -> CloudWatch mapping used outside Pulumi (the local bootstrap calls it).
 """
 
 from __future__ import annotations
@@ -16,40 +14,6 @@ from typing import Any
 
 from app import aws, contract
 from ops import stack
-
-
-def create_alarms(
-    cloudwatch: Any,
-    *,
-    prefix: str,
-    dimensions: dict[str, list[dict[str, str]]],
-    thresholds: contract.AlarmThresholds,
-    action_arns: list[str],
-) -> list[str]:
-    """Put every catalogue alarm whose subject has dimensions here; returns the alarm names it put."""
-    names = []
-    for spec in contract.ALARMS:
-        if spec.subject not in dimensions:
-            continue
-        name = contract.alarm_name(prefix, spec.key)
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            AlarmDescription=spec.description,
-            Namespace=spec.namespace,
-            MetricName=spec.metric_name,
-            Dimensions=dimensions[spec.subject],
-            Statistic=spec.statistic,
-            Period=spec.period_seconds,
-            EvaluationPeriods=spec.evaluation_periods,
-            Threshold=float(getattr(thresholds, spec.key)),
-            ComparisonOperator=spec.comparison,
-            TreatMissingData="notBreaching",
-            ActionsEnabled=True,
-            AlarmActions=action_arns,
-            OKActions=action_arns,
-        )
-        names.append(name)
-    return names
 
 
 # --- The CLI: apply / status / test-notification ------------------------------------------------------------------
@@ -82,13 +46,28 @@ def _reput(cloudwatch: Any, alarm: dict[str, Any], **changes: Any) -> None:
     cloudwatch.put_metric_alarm(**(kept | changes))
 
 
-def apply_profile(cloudwatch: Any, prefix: str, profile: str) -> list[dict[str, Any]]:
-    """Re-put each alarm with the profile's threshold, keeping its actions and everything else."""
-    thresholds = contract.ALARM_PROFILES[profile]
+SPECS = {spec.key: spec for spec in contract.ALARMS}
+
+
+def profile_threshold(profile: str, key: str, latency: float | None) -> float | None:
+    """The profile's threshold for one alarm of the stack (expected-wait alarms need the stack's acceptable latency);
+    None when the profile has no such alarm."""
+    spec, thresholds = SPECS[key], contract.ALARM_PROFILES[profile]
+    if spec.per_latency and getattr(thresholds, key) is not None and latency is None:
+        raise stack.OpsError(f"{contract.alarm_name('<prefix>', key)}'s threshold is a multiple of the stack's "
+                             f"acceptable latency: pass --acceptable-latency-seconds or the stack output "
+                             f"`{contract.OUTPUT_ACCEPTABLE_LATENCY}`")
+    return contract.alarm_threshold(thresholds, spec, latency or 0.0)
+
+
+def apply_profile(cloudwatch: Any, prefix: str, profile: str, latency: float | None) -> list[dict[str, Any]]:
+    """Re-put each alarm with the profile's threshold, keeping its actions and everything else; an alarm the profile
+    has no threshold for is kept as it is (it is in the stack because its own profile has one)."""
     changes = []
     for key, alarm in sorted(stack_alarms(cloudwatch, prefix).items()):
-        new = float(getattr(thresholds, key))
-        _reput(cloudwatch, alarm, Threshold=new)
+        new = profile_threshold(profile, key, latency)
+        if new is not None:
+            _reput(cloudwatch, alarm, Threshold=new)
         changes.append({"alarm": alarm["AlarmName"], "key": key, "old": alarm.get("Threshold"), "new": new})
     return changes
 
@@ -101,16 +80,25 @@ def shorten_periods(cloudwatch: Any, prefix: str, factor: float) -> dict[str, in
     """
     periods = {}
     for alarm in stack_alarms(cloudwatch, prefix).values():
+        if not alarm.get("Namespace"):  # metric math: its periods are in its queries (see LocalSystem)
+            continue
         period = max(1, round(alarm["Period"] / factor))
         _reput(cloudwatch, alarm, Period=period)
         periods[alarm["AlarmName"]] = period
     return periods
 
 
-def matching_profiles(alarms: dict[str, dict[str, Any]]) -> list[str]:
-    """The profiles whose thresholds all of these alarms have."""
-    return [name for name, thresholds in contract.ALARM_PROFILES.items()
-            if all(alarm.get("Threshold") == float(getattr(thresholds, key)) for key, alarm in alarms.items())]
+def matching_profiles(alarms: dict[str, dict[str, Any]], latency: float | None) -> list[str]:
+    """The profiles whose thresholds these alarms have (an alarm a profile has no threshold for is not compared)."""
+    def matches(name: str, key: str, alarm: dict[str, Any]) -> bool:
+        wanted = profile_threshold(name, key, latency)
+        return wanted is None or alarm.get("Threshold") == wanted
+    return [name for name in contract.ALARM_PROFILES if all(matches(name, k, a) for k, a in alarms.items())]
+
+
+def _latency(outputs: dict[str, Any]) -> float | None:
+    value = outputs.get(contract.OUTPUT_ACCEPTABLE_LATENCY)
+    return None if value is None else float(value)
 
 
 def pulumi_hint(profile: str, stack_name: str | None) -> str:
@@ -123,23 +111,25 @@ def _threshold(value: Any) -> str:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    outputs = stack.resolve_outputs(args, (contract.OUTPUT_ALARM_PREFIX,))
-    changes = apply_profile(aws.client("cloudwatch"), outputs[contract.OUTPUT_ALARM_PREFIX], args.profile)
+    outputs = stack.resolve_outputs(args, ALARM_OUTPUTS, optional=(contract.OUTPUT_ACCEPTABLE_LATENCY,))
+    changes = apply_profile(aws.client("cloudwatch"), outputs[contract.OUTPUT_ALARM_PREFIX], args.profile,
+                            _latency(outputs))
     hint = pulumi_hint(args.profile, args.stack)
     lines = [f"Applied alarm profile {args.profile!r}:"]
-    lines += [f"  {c['alarm']:<44} {_threshold(c['old']):>8} -> {_threshold(c['new'])}" for c in changes]
+    lines += [f"  {c['alarm']:<44} {_threshold(c['old']):>8} -> "
+              f"{_threshold(c['new']) if c['new'] is not None else 'kept (not in this profile)'}" for c in changes]
     stack.emit(args, {"profile": args.profile, "changes": changes, "note": hint}, "\n".join(lines + ["", hint]))
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    outputs = stack.resolve_outputs(args, (contract.OUTPUT_ALARM_PREFIX,))
+    outputs = stack.resolve_outputs(args, ALARM_OUTPUTS, optional=(contract.OUTPUT_ACCEPTABLE_LATENCY,))
     alarms = stack_alarms(aws.client("cloudwatch"), outputs[contract.OUTPUT_ALARM_PREFIX])
     rows = [{"alarm": a["AlarmName"], "key": key, "state": a.get("StateValue"), "threshold": a.get("Threshold"),
              "comparison": a.get("ComparisonOperator"), "metric": a.get("MetricName"),
              "actions": len(a.get("AlarmActions", [])), "reason": a.get("StateReason", "")}
             for key, a in sorted(alarms.items())]
-    profiles = matching_profiles(alarms)
+    profiles = matching_profiles(alarms, _latency(outputs))
     lines = [f"{'alarm':<44} {'state':<17} {'threshold':>9}  reason"]
     lines += [f"{r['alarm']:<44} {r['state']:<17} {_threshold(r['threshold']):>9}  {r['reason'][:60]}" for r in rows]
     lines.append(f"Thresholds match profile: {' / '.join(profiles) or 'none (edited by hand?)'}")
@@ -161,6 +151,7 @@ def cmd_test_notification(args: argparse.Namespace) -> int:
 
 
 TEST_SUBJECT = "[TEST] flashsale alert delivery check - no action needed"
+ALARM_OUTPUTS = (contract.OUTPUT_ALARM_PREFIX, contract.OUTPUT_ACCEPTABLE_LATENCY)
 COMMANDS = {"apply": cmd_apply, "status": cmd_status, "test-notification": cmd_test_notification}
 
 
@@ -171,8 +162,7 @@ def parser() -> argparse.ArgumentParser:
     apply.add_argument("--profile", required=True, choices=sorted(contract.ALARM_PROFILES))
     status = sub.add_parser("status", help="each alarm's state and threshold")
     test = sub.add_parser("test-notification", help="publish a clearly marked TEST alert to the alerts topic")
-    for command, keys in ((apply, (contract.OUTPUT_ALARM_PREFIX,)), (status, (contract.OUTPUT_ALARM_PREFIX,)),
-                          (test, (contract.OUTPUT_ALERTS_TOPIC_ARN,))):
+    for command, keys in ((apply, ALARM_OUTPUTS), (status, ALARM_OUTPUTS), (test, (contract.OUTPUT_ALERTS_TOPIC_ARN,))):
         stack.add_output_arguments(command, keys)
         stack.add_json_argument(command)
     return p

@@ -1,10 +1,11 @@
 """`python -m ops.lab`: the lab report's experiments, measured on this machine, as a Markdown report with plots.
 
-Starts ministack and the services as ops.local does, applies the flash-sale alarm profile, then runs, with every
-duration divided and every rate multiplied by --time-scale K (so workers needed = rate x payment time, and orders per
-test, stay the report's): Part I (the sync service, normal and flash-sale load), Part III/V (the async receiver under
+Starts the local system as ops.local does (the normal stack deployed by the local deployer, its services on the local
+ECS) with the flash-sale alarm profile, redeployed with `workerCount` N for each worker level as the report did, and
+runs, with every duration divided and every rate multiplied by --time-scale K (so workers needed = rate x payment
+time, and orders per test, stay the report's): Part I (the sync service, normal and flash-sale load), Part III/V (the async receiver under
 the flash sale with 1, 5, 20, 100 and 200 workers; queue depth, drain, the worker's CPU and memory, next to
-ops.capacity's predictions) while the queue-depth alarms fire and clear and their notifications are captured as a
+ops.capacity's predictions) while the expected-wait alarms fire and clear and their notifications are captured as a
 person receives them. Everything it started is stopped on exit, on error and on Ctrl-C.
 """
 
@@ -15,29 +16,30 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from app import aws, contract, settings
-from ops import alarms, capacity, lab_report, loadtest, queue_metrics, stack
-from ops.bootstrap import BootstrapArgs, bootstrap, mute_false_dlq_alarm
-from ops.emulators import Emulator, EmulatorError
+from app import contract, settings
+from local_runtime.deployer import DeployError
+from local_runtime.ecs import LocalEcsError
+from local_runtime.emulators import Emulator, EmulatorError
+from local_runtime import metric_math
+from local_runtime.queue_metrics import FEED_SECONDS
+from local_runtime.system import LocalArgs, LocalError, LocalSystem
+from local_runtime.tasks import TaskError
+from ops import alarms, capacity, lab_report, loadtest, stack
 from ops.lab_analysis import LevelWindow, epoch, in_queue, measure_level
-from ops.lab_report import LabResult, LevelResult, Notification, PartResult
+from ops.lab_report import LATENCY_SECONDS, LabResult, LevelResult, Notification, PartResult
 from ops.lab_watch import Watch, WatchArgs, queue_counts
-from ops.services import ROOT, Service, ServiceArgs, ServiceError, service_env
 
-PREFIX = "flashsale-lab"
+STACK = "normal"  # deployed with the flash-sale alarm profile; its syncTaskCount is the report's 2 tasks
 DEFAULT_SCALE = 2.0  # 120 orders/s: one receiver process beside ministack, the worker and Locust on 2 cores
 SAMPLE_SECONDS = 0.25  # queue depth and worker CPU/RSS
-FEED_SECONDS = float(queue_metrics.parser().get_default("interval"))  # the feeder's period, before scaling
-SYNC_SLOTS = contract.CONFIG_DEFAULTS["syncTaskCount"] * contract.SERVICE_DEFAULTS.payment_slots  # the report's 2 tasks
-DEPTH_ALARMS = ("queue_depth_warning", "queue_depth_critical")
 QUIET_SECONDS = 2.0  # notifications: the inbox is read until it stays empty this long
 
 
@@ -74,15 +76,43 @@ def scaled(profile: loadtest.LoadProfile, args: LabArgs) -> loadtest.LoadProfile
                    timeout_seconds=profile.timeout_seconds / args.time_scale)
 
 
-def service_settings(args: LabArgs) -> dict[str, str]:
+def local_args(args: LabArgs, directory: Path, workers: int | None = None) -> LocalArgs:
+    """The stack as deployed, with the report's numbers scaled by K as config keys (as `pulumi config set` would set
+    them: payment time, acceptable latency, and the level's workers per task) and, LOCAL ONLY, the sync service's
+    request deadline scaled with them (the program leaves it at its default)."""
     d = contract.SERVICE_DEFAULTS
-    return {contract.ENV_PAYMENT_SECONDS: repr(d.payment_seconds / args.time_scale),
-            contract.ENV_REQUEST_TIMEOUT_SECONDS: repr(d.request_timeout_seconds / args.time_scale),
-            contract.ENV_PAYMENT_SLOTS: str(SYNC_SLOTS)}
+    config: dict[str, Any] = {"paymentSeconds": d.payment_seconds / args.time_scale, "alarmProfile": "flashsale",
+                              "acceptableLatencySeconds": max(1, round(LATENCY_SECONDS / args.time_scale))}
+    if workers is not None:
+        config["workerCount"] = workers
+    return LocalArgs(stack=STACK, config=config,
+                     env_overrides={contract.ENV_REQUEST_TIMEOUT_SECONDS: repr(d.request_timeout_seconds / args.time_scale)},
+                     directory=directory, feed_seconds=FEED_SECONDS / args.time_scale)
+
+
+@dataclass
+class Deployed:
+    """One deployment of the stack for part of the lab, with the lab's instruments on it."""
+
+    system: LocalSystem
+    periods: dict[str, int]
+    inbox: str
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return self.system.outputs
+
+    def client(self, service: str) -> Any:
+        return self.system.endpoints.client(service)
+
+    @property
+    def prefix(self) -> str:
+        return str(self.outputs[contract.OUTPUT_ALARM_PREFIX])
 
 
 class Lab:
-    """The running local system and the lab's instruments; `run()` does the experiments in order."""
+    """The lab's runs, each on a fresh deployment of the stack (the report redeployed for every worker level: 5.1 step
+    1); `run()` does the experiments in order."""
 
     def __init__(self, args: LabArgs, stack_: contextlib.ExitStack) -> None:
         self.args = args
@@ -90,45 +120,45 @@ class Lab:
         self.logs.mkdir(parents=True, exist_ok=True)
         stack.progress(f"lab: time scale {args.time_scale:g} (payment {3 / args.time_scale:g} s, flash sale "
                        f"{60 * args.sale_fraction / args.time_scale:g} s at {60 * args.time_scale:g} orders/s)")
-        emulator = stack_.enter_context(Emulator("ministack", log_path=self.logs / "ministack.log"))
-        aws_env = emulator.env()
-        os.environ.update(aws_env)
-        self.outputs = bootstrap(BootstrapArgs(prefix=PREFIX))
-        self.cloudwatch, self.sqs, self.sns = aws.client("cloudwatch"), aws.client("sqs"), aws.client("sns")
-        self.profile_changes = alarms.apply_profile(self.cloudwatch, PREFIX, "flashsale")
-        self.periods = alarms.shorten_periods(self.cloudwatch, PREFIX, args.time_scale)
-        mute_false_dlq_alarm(PREFIX)
-        self.inbox = self._inbox()
-        self.env = service_env(aws_env, self.outputs, service_settings(args))
-        self.sync = stack_.enter_context(Service(ServiceArgs("sync", self.env, self.logs / "sync.log")))
-        self.receiver = stack_.enter_context(Service(ServiceArgs("receiver", self.env, self.logs / "receiver.log")))
-        relay = self._relay()
-        stack_.callback(_stop_process, relay)
         self.stack = stack_
+        self.periods: dict[str, int] = {}
+        # One pair of emulators for every deployment of the lab (starting them costs seconds each time).
+        self.emulators = (stack_.enter_context(Emulator("ministack", log_path=self.logs / "ministack.log")),
+                          stack_.enter_context(Emulator("moto", log_path=self.logs / "moto.log")))
 
-    def _inbox(self) -> str:
+    @contextlib.contextmanager
+    def _deploy(self, name: str, workers: int | None = None) -> Iterator[Deployed]:
+        """`pulumi up` of the stack (locally), with `workerCount` set for a worker level; stopped on exit."""
+        stack.progress(f"lab: deploying the {STACK} stack" + (f" with workerCount {workers}" if workers else ""))
+        with LocalSystem(local_args(self.args, self.args.results / name, workers), emulators=self.emulators) as system:
+            os.environ.update(system.env())
+            cloudwatch = system.endpoints.client("cloudwatch")
+            prefix = str(system.outputs[contract.OUTPUT_ALARM_PREFIX])
+            periods = alarms.shorten_periods(cloudwatch, prefix, self.args.time_scale)
+            periods |= metric_math.shorten_periods(system.deployment.math_alarms, self.args.time_scale)
+            self.periods = periods
+            yield Deployed(system=system, periods=periods, inbox=self._inbox(system))
+
+    def _inbox(self, system: LocalSystem) -> str:
         """A queue subscribed to the alerts topic: what a person's mailbox would receive (SNS envelope: subject)."""
-        topic = self.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
-        url = str(self.sqs.create_queue(QueueName=f"{PREFIX}-inbox")["QueueUrl"])
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(contract.queue_policy(arn, topic))})
-        self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        sqs, sns = system.endpoints.client("sqs"), system.endpoints.client("sns")
+        topic = system.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
+        url = str(sqs.create_queue(QueueName="lab-inbox")["QueueUrl"])
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(contract.queue_policy(arn, topic))})
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
         return url
 
-    def _relay(self) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "app.notifier", "--wait", "1",
-                   "--queue-url", self.outputs[contract.OUTPUT_ALARM_EVENTS_QUEUE_URL],
-                   "--alerts-topic-arn", self.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]]
-        with open(self.logs / "notifier.log", "ab") as log:
-            return subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-
     def run(self) -> LabResult:
-        parts = [self._part_one(name) for name in loadtest.PROFILE_NAMES]
+        with self._deploy("sync") as deployed:
+            parts = [self._part_one(deployed, name) for name in loadtest.PROFILE_NAMES]
+            sync = deployed.system.ecs.service("sync")
+            slots = len(sync.tasks) * int(sync.spec.env.get(contract.ENV_PAYMENT_SLOTS,
+                                                            contract.SERVICE_DEFAULTS.payment_slots))
         levels = [self._level(workers) for workers in self.args.levels]
-        return LabResult(args=self.args, parts=parts, levels=levels, profile_changes=self.profile_changes,
+        return LabResult(args=self.args, parts=parts, levels=levels,
                          periods=self.periods, feed_seconds=FEED_SECONDS / self.args.time_scale,
-                         sync_slots=SYNC_SLOTS, quick_changes=QUICK_CHANGES if self.args.quick else ())
+                         sync_slots=slots, quick_changes=QUICK_CHANGES if self.args.quick else ())
 
     def _load(self, url: str, name: str, endpoint: str, directory: str) -> PartResult:
         profile = loadtest.profile(name, endpoint)
@@ -137,42 +167,40 @@ class Lab:
         return PartResult(profile=profile, result=result,
                           records=loadtest.read_records(Path(result.files["requests_csv"])))
 
-    def _part_one(self, name: str) -> PartResult:
+    def _part_one(self, deployed: Deployed, name: str) -> PartResult:
         stack.progress(f"lab: Part I, sync service, {name} profile")
-        return self._load(self.sync.url, name, "sync", f"sync-{name}")
+        return self._load(deployed.outputs[contract.OUTPUT_SYNC_URL], name, "sync", f"sync-{name}")
 
     def _level(self, workers: int) -> LevelResult:
         args = self.args
-        stack.progress(f"lab: Part V, {workers} workers: flash sale on the async receiver")
-        queue_url = self.outputs[contract.OUTPUT_QUEUE_URL]
-        if sum(queue_counts(self.sqs, queue_url)):
-            self.sqs.purge_queue(QueueUrl=queue_url)
-        env = self.env | {contract.ENV_WORKER_COUNT: str(workers)}
-        worker = Service(ServiceArgs("worker", env, self.logs / f"worker-{workers}.log")).start()
-        watch = Watch(WatchArgs(queue_url=queue_url, dlq_url=self.outputs[contract.OUTPUT_DLQ_URL],
-                                worker_pid=worker.pid, sample_seconds=SAMPLE_SECONDS,
-                                feed_seconds=FEED_SECONDS / args.time_scale), self.sqs, self.cloudwatch).start()
-        try:
-            part = self._load(self.receiver.url, "flashsale", "async", f"async-{workers}-workers")
-            sent = [r.sent_at for r in part.records if r.outcome != "not_sent"]
-            sale_start, sale_end = min(sent), max(sent)
-            prediction = self._plan().levels[args.levels.index(workers)]
-            extrapolated = prediction.drain_seconds / args.time_scale > args.drain_limit_seconds
-            observe_end = self._observe(watch, sale_end, prediction.drain_seconds / args.time_scale, extrapolated)
-            worker.stop()
-            if extrapolated:
-                stack.progress("lab: purging the rest of the queue (drain extrapolated)")
-                self.sqs.purge_queue(QueueUrl=queue_url)
-            notifications = self._alarms_clear(watch, sale_start)
-        finally:
-            worker.stop()
-            watch.stop()
+        with self._deploy(f"async-{workers}-workers", workers) as deployed:
+            stack.progress(f"lab: Part V, {workers} workers: flash sale on the async receiver")
+            sqs, queue_url = deployed.client("sqs"), deployed.outputs[contract.OUTPUT_QUEUE_URL]
+            (worker,) = deployed.system.ecs.service("worker").tasks  # the worker service's one task
+            watch = Watch(WatchArgs(queue_url=queue_url, worker_pid=worker.pid, sample_seconds=SAMPLE_SECONDS),
+                          sqs).start()
+            try:
+                part = self._load(deployed.outputs[contract.OUTPUT_ASYNC_URL], "flashsale", "async",
+                                  f"async-{workers}-workers")
+                sent = [r.sent_at for r in part.records if r.outcome != "not_sent"]
+                sale_start, sale_end = min(sent), max(sent)
+                prediction = self._plan().levels[args.levels.index(workers)]
+                extrapolated = prediction.drain_seconds / args.time_scale > args.drain_limit_seconds
+                observe_end = self._observe(watch, sale_end, prediction.drain_seconds / args.time_scale,
+                                            extrapolated)
+                if extrapolated:
+                    stack.progress("lab: purging the rest of the queue (drain extrapolated)")
+                    sqs.purge_queue(QueueUrl=queue_url)
+                notifications = self._alarms_clear(deployed, sale_start)
+                events = worker.events()
+            finally:
+                watch.stop()
         if watch.error:
             raise LabError(f"sampling the queue failed during the {workers}-worker run: {watch.error}")
         window = LevelWindow(sale_start, sale_end, contract.SERVICE_DEFAULTS.payment_seconds / args.time_scale,
                              observe_end, extrapolated)
         return LevelResult(workers=workers, part=part, prediction=prediction,
-                           measure=measure_level(workers, window, worker.events(), watch.samples),
+                           measure=measure_level(workers, window, events, watch.samples),
                            window=window, samples=watch.samples, notifications=notifications)
 
     def _plan(self) -> capacity.CapacityPlan:
@@ -201,44 +229,36 @@ class Lab:
         raise LabError(f"the queue did not drain within {deadline - sale_end:.0f} s (predicted "
                        f"{predicted_drain:.0f} s); see {self.logs}")
 
-    def _alarms_clear(self, watch: Watch, since: float) -> list[Notification]:
+    def _alarms_clear(self, deployed: Deployed, since: float) -> list[Notification]:
         """Wait until no alarm is in ALARM (the feeder keeps publishing the now empty queue), then read the inbox."""
-        timeout = 3 * max(self.periods.values()) + 30
+        timeout = 3 * max(deployed.periods.values()) + 30
         deadline = time.time() + timeout
+        cloudwatch = deployed.client("cloudwatch")
         while True:
-            firing = [a["AlarmName"] for a in self.cloudwatch.describe_alarms(
-                AlarmNamePrefix=f"{PREFIX}-", StateValue="ALARM")["MetricAlarms"]]
+            firing = [a["AlarmName"] for a in cloudwatch.describe_alarms(
+                AlarmNamePrefix=f"{deployed.prefix}-", StateValue="ALARM")["MetricAlarms"]]
             if not firing:
                 break
             if time.time() > deadline:
                 raise LabError(f"alarms {', '.join(firing)} did not clear within {timeout:.0f} s of the empty queue")
             time.sleep(0.5)
-        return self._read_inbox(since)
+        return self._read_inbox(deployed, since)
 
-    def _read_inbox(self, since: float) -> list[Notification]:
+    def _read_inbox(self, deployed: Deployed, since: float) -> list[Notification]:
         found: list[Notification] = []
         quiet_until = time.time() + QUIET_SECONDS
+        sqs = deployed.client("sqs")
         while time.time() < quiet_until:
-            messages = self.sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10,
-                                                WaitTimeSeconds=1).get("Messages", [])
+            messages = sqs.receive_message(QueueUrl=deployed.inbox, MaxNumberOfMessages=10,
+                                           WaitTimeSeconds=1).get("Messages", [])
             for message in messages:
                 envelope = json.loads(message["Body"])
                 found.append(Notification(at=epoch(envelope["Timestamp"]), since=since,
                                           subject=envelope.get("Subject", ""), body=envelope["Message"]))
-                self.sqs.delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
+                sqs.delete_message(QueueUrl=deployed.inbox, ReceiptHandle=message["ReceiptHandle"])
             if messages:
                 quiet_until = time.time() + QUIET_SECONDS
         return sorted(found, key=lambda n: n.at)
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _interrupted(*_: Any) -> NoReturn:
@@ -270,7 +290,7 @@ def command(ns: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         result = run_lab(args)
-    except (EmulatorError, ServiceError, settings.SettingsError) as e:
+    except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, settings.SettingsError) as e:
         raise LabError(str(e)) from None
     files = lab_report.write(result, args.results)
     elapsed = time.monotonic() - started

@@ -1,8 +1,7 @@
 """The lab's instruments while a worker level runs: queue depth, the worker's CPU and memory, the metrics feeder.
 
 One background thread samples the order queue (visible and in-flight messages) and the worker process (psutil) every
-`sample_seconds`, and every `feed_seconds` runs ops.queue_metrics' publish (LOCAL ONLY: ministack emits no AWS/SQS
-metrics, so this is what lets the real CloudWatch alarms evaluate).
+`sample_seconds` (the local runtime's feeder publishes the queue metrics the alarms evaluate).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]  # no stubs pinned
 
-from ops import queue_metrics
+from local_runtime import queue_metrics
 
 
 @dataclass(frozen=True)
@@ -29,10 +28,8 @@ class Sample:
 @dataclass(frozen=True)
 class WatchArgs:
     queue_url: str
-    dlq_url: str
     worker_pid: int
     sample_seconds: float
-    feed_seconds: float
 
 
 @dataclass
@@ -41,7 +38,6 @@ class Watch:
 
     args: WatchArgs
     sqs: Any
-    cloudwatch: Any
     samples: list[Sample] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -61,19 +57,12 @@ class Watch:
         return self.samples[-1] if self.samples else None
 
     def _run(self) -> None:
-        samplers = [queue_metrics.QueueSampler(self.args.queue_url), queue_metrics.QueueSampler(self.args.dlq_url)]
         process = psutil.Process(self.args.worker_pid)
         process.cpu_percent()  # the first call only starts the interval
-        next_feed = 0.0
         try:
             while not self._stop.is_set():
                 now = time.time()
-                if now >= next_feed:
-                    order_queue = queue_metrics.publish(self.sqs, self.cloudwatch, samplers)[0]
-                    visible, in_flight = order_queue.visible, order_queue.not_visible
-                    next_feed = now + self.args.feed_seconds
-                else:
-                    visible, in_flight = queue_counts(self.sqs, self.args.queue_url)
+                visible, in_flight = queue_counts(self.sqs, self.args.queue_url)
                 cpu, rss = _process_usage(process)
                 self.samples.append(Sample(now, visible, in_flight, cpu, rss))
                 self._stop.wait(self.args.sample_seconds)

@@ -6,6 +6,10 @@ returns a LoadResult. Used by `python -m ops.validate`, the local lab and the be
 
 Open loop: orders arrive at the profile's rate whatever the response times, so a slow service cannot throttle its own
 load as the report's closed-loop Locust users did (see ops/locustfile.py).
+
+Retrying mode (`retry=True`): every order carries its own Idempotency-Key and is sent again with it after a timeout,
+a connection error, a 503 or a 409 (up to RETRY_ATTEMPTS sends), as a careful flash-sale client would; at the end each
+answered key is asked once more, and a key whose answers named more than one order id is a duplicated order.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ PROGRESS_SECONDS = 5.0
 PROGRESS_MARK = "flashsale-progress: "  # the locustfile's progress lines; run_load forwards them to stderr
 LOCUST_STARTUP_SECONDS = 60.0  # bound on Locust's own start and shutdown when waiting for the child process
 ENDPOINT_PATHS = {"sync": contract.SYNC_ORDERS_PATH, "async": contract.ASYNC_ORDERS_PATH}
+RETRY_ATTEMPTS = 5  # sends per order in retrying mode, the first included
+RETRYABLE = ("503", "409", "timeout", "connection_error")  # answers a retrying client sends again
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,9 @@ class RequestRecord:
     status: int  # HTTP status; 0 for a timeout, a connection error or not sent
     outcome: str  # accepted | declined | <status> | timeout | connection_error | not_sent
     order_id: str
+    key: str = ""  # retrying mode: the order's Idempotency-Key
+    attempts: int = 1  # sends of this order (retrying mode: up to RETRY_ATTEMPTS)
+    confirmed_order_id: str = ""  # retrying mode: the order id the key named when asked again after the load
 
 
 REQUEST_FIELDS = tuple(RequestRecord.__dataclass_fields__)
@@ -121,8 +130,19 @@ def read_records(path: Path) -> list[RequestRecord]:
     with open(path, newline="") as file:
         return [RequestRecord(offset_s=float(row["offset_s"]), sent_at=float(row["sent_at"]),
                               latency_ms=float(row["latency_ms"]) if row["latency_ms"] else None,
-                              status=int(row["status"]), outcome=row["outcome"], order_id=row["order_id"])
+                              status=int(row["status"]), outcome=row["outcome"], order_id=row["order_id"],
+                              key=row["key"], attempts=int(row["attempts"]),
+                              confirmed_order_id=row["confirmed_order_id"])
                 for row in csv.DictReader(file)]
+
+
+def duplicated_orders(records: Iterable[RequestRecord]) -> int:
+    """Orders beyond the first per key: distinct order ids among each key's answers (its own and the later ask)."""
+    ids: dict[str, set[str]] = {}
+    for r in records:
+        if r.key:
+            ids.setdefault(r.key, set()).update(i for i in (r.order_id, r.confirmed_order_id) if i)
+    return sum(len(found) - 1 for found in ids.values() if len(found) > 1)
 
 
 # --- The result ---------------------------------------------------------------------------------------------------
@@ -165,6 +185,8 @@ class LoadResult:
     acceptance_rate: float  # accepted / requests
     latency_accepted: Latency
     latency_all: Latency  # every answered request, timeouts at the timeout
+    retries: int = 0  # retrying mode: sends beyond each order's first
+    duplicated_orders: int | None = None  # retrying mode: orders beyond the first per Idempotency-Key
     note: str = ""
     files: dict[str, str] = field(default_factory=dict)
 
@@ -173,7 +195,7 @@ class LoadResult:
 
 
 def summarize(records: list[RequestRecord], load: LoadProfile, url: str,
-              files: dict[str, str] | None = None) -> LoadResult:
+              files: dict[str, str] | None = None, retry: bool = False) -> LoadResult:
     sent = [r for r in records if r.outcome != "not_sent"]
     counts = Counter(r.outcome for r in sent)
     accepted, declined = counts.pop("accepted", 0), counts.pop("declined", 0)
@@ -189,6 +211,7 @@ def summarize(records: list[RequestRecord], load: LoadProfile, url: str,
         acceptance_rate=accepted / len(sent) if sent else 0.0,
         latency_accepted=latency(r.latency_ms for r in sent if r.outcome == "accepted" and r.latency_ms is not None),
         latency_all=latency(r.latency_ms for r in sent if r.latency_ms is not None),
+        retries=sum(r.attempts - 1 for r in sent), duplicated_orders=duplicated_orders(sent) if retry else None,
         note=load.note, files=files or {},
     )
 
@@ -197,8 +220,9 @@ def summarize(records: list[RequestRecord], load: LoadProfile, url: str,
 
 
 def run_load(base_url: str, profile: LoadProfile, results_dir: Path, *, time_scale: float = 1.0,
-             max_in_flight: int = 0) -> LoadResult:
-    """Offer `profile.rate × time_scale` orders a second to base_url for the profile's duration; wait for the answers.
+             max_in_flight: int = 0, retry: bool = False) -> LoadResult:
+    """Offer `profile.rate × time_scale` orders a second to base_url for the profile's duration; wait for the answers
+    (in retrying mode, for the retries too, then ask each answered key again).
 
     Locust's HTML, CSV and JSON reports, its log and requests.csv (one row per arrival) land in results_dir.
     """
@@ -219,6 +243,7 @@ def run_load(base_url: str, profile: LoadProfile, results_dir: Path, *, time_sca
         "--endpoint", load.endpoint, "--rate", repr(load.rate), "--timeout", repr(load.timeout_seconds),
         "--max-in-flight", str(max_in_flight or default_max_in_flight(load.rate, load.timeout_seconds)),
         "--requests-file", str(files["requests_csv"]), "--progress-seconds", str(PROGRESS_SECONDS),
+        *(["--retry"] if retry else []),
     ]
     stack.progress(f"load: {load.rate:g} orders/s to {base_url}{load.path} for {load.duration_seconds:g} s "
                    f"(open loop; Locust log {files['log']})")
@@ -233,4 +258,5 @@ def run_load(base_url: str, profile: LoadProfile, results_dir: Path, *, time_sca
     if code != 0 or not files["requests_csv"].exists():
         tail = files["log"].read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise stack.OpsError(f"Locust failed (exit code {code}): {tail[0]}; see {files['log']}")
-    return summarize(read_records(files["requests_csv"]), load, base_url, {k: str(v) for k, v in files.items()})
+    return summarize(read_records(files["requests_csv"]), load, base_url, {k: str(v) for k, v in files.items()},
+                     retry=retry)

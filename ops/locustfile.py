@@ -10,6 +10,11 @@ on a fixed schedule, each in its own greenlet, whatever the response times; --us
 ramp-up. In-flight requests are capped (--max-in-flight): an arrival that finds the cap full is counted as not sent
 rather than waiting for a free slot, which would close the loop again.
 
+With --retry every order carries its own Idempotency-Key and is sent again with it after a timeout, a connection
+error, a 503 or a 409 (waiting Retry-After, at most 1 s), up to RETRY_ATTEMPTS sends; when the load ends, each
+answered key is asked once more and the order id it names is recorded beside the first (ops.loadtest counts keys
+whose answers named two orders as duplicated orders).
+
 `ops.loadtest.run_load` runs this file in its own process (Locust monkey-patches the standard library with gevent)
 and reads the per-request file it writes (--requests-file).
 """
@@ -20,7 +25,8 @@ import csv
 import random
 import sys
 import time
-from dataclasses import astuple, dataclass, field
+import uuid
+from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +38,22 @@ from locust.env import Environment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `locust -f` adds only ops/ to the import path
 
+from app import contract  # noqa: E402
 from ops.loadtest import (  # noqa: E402  (after the path fix above)
     ENDPOINTS,
     PROFILE_NAMES,
     PROGRESS_MARK,
     REQUEST_FIELDS,
+    RETRY_ATTEMPTS,
+    RETRYABLE,
     RequestRecord,
     default_max_in_flight,
     outcome_of,
     profile,
 )
+
+RETRY_PAUSE_SECONDS = 0.1  # before a retry when the answer gave no Retry-After (a timeout, a connection error)
+MAX_RETRY_PAUSE_SECONDS = 1.0
 
 
 @events.init_command_line_parser.add_listener
@@ -59,6 +71,9 @@ def _options(parser: Any) -> None:
                              "(default: twice rate x timeout)")
     parser.add_argument("--requests-file", default="", env_var="FLASHSALE_REQUESTS_FILE",
                         help="write one CSV row per arrival (send time, latency, status, order_id) here")
+    parser.add_argument("--retry", action="store_true", default=False, env_var="FLASHSALE_RETRY",
+                        help="send each order with its own Idempotency-Key and retry it with that key on 503, 409, "
+                             "timeouts and connection errors")
     parser.add_argument("--progress-seconds", type=float, default=0.0, include_in_web_ui=False,
                         help="print a progress line this often (0: never)")
 
@@ -71,7 +86,9 @@ class Arrivals:
     rate: float
     timeout: float
     pool: gevent.pool.Pool
+    retry: bool = False
     started: float = field(default_factory=time.monotonic)
+    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # retrying mode: each key's order
     records: list[RequestRecord] = field(default_factory=list)
     reporter: gevent.Greenlet | None = None
     arrivals: int = 0
@@ -90,19 +107,38 @@ class Arrivals:
         body = {"customer_id": random.randint(1, 100_000),
                 "items": [{"product_id": f"PROD-{random.randint(1, 50):03d}", "quantity": random.randint(1, 3),
                            "price": 49.99}]}
+        key = str(uuid.uuid4()) if self.retry else ""
+        headers = {contract.IDEMPOTENCY_KEY_HEADER: key} if key else None
         sent_at = time.time()
         started = time.perf_counter()
-        response = user.client.post(self.path, json=body, name=self.path)
+        attempts = 0
+        while True:
+            attempts += 1
+            response = user.client.post(self.path, json=body, name=self.path, headers=headers)
+            status = response.status_code or 0
+            outcome = outcome_of(status, getattr(response, "error", None))
+            if not key or outcome not in RETRYABLE or attempts >= RETRY_ATTEMPTS:
+                break
+            gevent.sleep(_retry_pause(response))
         latency_ms = (time.perf_counter() - started) * 1000
-        status = response.status_code or 0
-        order_id = ""
-        if status:
-            try:
-                order_id = str(response.json().get("order_id", ""))
-            except (ValueError, AttributeError):
-                pass
+        order_id = _order_id(response) if status else ""
+        if key and order_id:
+            self.bodies[key] = body
         self.records.append(RequestRecord(round(offset, 4), round(sent_at, 4), round(latency_ms, 2), status,
-                                          outcome_of(status, getattr(response, "error", None)), order_id))
+                                          outcome, order_id, key, attempts))
+
+    def confirm(self, user: FastHttpUser) -> None:
+        """Retrying mode, after the load: ask each answered key once more and record the order id it names now."""
+        def ask(index: int, record: RequestRecord) -> None:
+            response = user.client.post(self.path, json=self.bodies[record.key], name=self.path + " (asked again)",
+                                        headers={contract.IDEMPOTENCY_KEY_HEADER: record.key})
+            self.records[index] = replace(record, confirmed_order_id=_order_id(response) if response.status_code
+                                          else "")
+
+        for index, record in enumerate(self.records):
+            if record.key in self.bodies:
+                self.pool.spawn(ask, index, record)
+        self.pool.join(timeout=self.timeout + 2)
 
     def progress(self) -> str:
         elapsed = time.monotonic() - self.started
@@ -112,6 +148,22 @@ class Arrivals:
         return (f"{elapsed:5.0f}s  arrivals {self.arrivals} ({pace:.1f}/s of {self.rate:g}/s offered)  "
                 f"answered {len(answered)}  accepted {accepted}  in flight {len(self.pool)}  "
                 f"not sent {len(self.records) - len(answered)}")
+
+
+def _order_id(response: Any) -> str:
+    try:
+        return str(response.json().get("order_id", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _retry_pause(response: Any) -> float:
+    """Retry-After when the answer has one (503, 409), capped, else a short pause; jittered so retries spread."""
+    try:
+        pause = float(response.headers.get("Retry-After") or RETRY_PAUSE_SECONDS)
+    except (AttributeError, TypeError, ValueError):
+        pause = RETRY_PAUSE_SECONDS
+    return random.uniform(0.5, 1.0) * min(MAX_RETRY_PAUSE_SECONDS, pause)
 
 
 STATE: dict[str, Arrivals] = {}
@@ -128,7 +180,8 @@ def _init(environment: Environment, **_: Any) -> None:
     cap = options.max_in_flight or default_max_in_flight(rate, timeout)
     # As many connections as requests in flight, so no request waits for a connection (which would close the loop).
     OrderUser.client_pool = HTTPClientPool(concurrency=cap, network_timeout=timeout, connection_timeout=timeout)
-    STATE["arrivals"] = Arrivals(path=chosen.path, rate=rate, timeout=timeout, pool=gevent.pool.Pool(cap))
+    STATE["arrivals"] = Arrivals(path=chosen.path, rate=rate, timeout=timeout, pool=gevent.pool.Pool(cap),
+                                 retry=options.retry)
 
 
 @events.test_start.add_listener
@@ -148,8 +201,12 @@ def _start(environment: Environment, **_: Any) -> None:
 def _stop(environment: Environment, **_: Any) -> None:
     """Let the requests in flight finish (bounded by the client timeout), then write the per-request file."""
     arrivals = STATE["arrivals"]
-    arrivals.pool.join(timeout=arrivals.timeout + 2)
+    arrivals.pool.join(timeout=RETRY_ATTEMPTS * (arrivals.timeout + MAX_RETRY_PAUSE_SECONDS) + 2 if arrivals.retry
+                       else arrivals.timeout + 2)
     arrivals.pool.kill()
+    if arrivals.retry:
+        arrivals.confirm(OrderUser(environment))
+        arrivals.pool.kill()
     if arrivals.reporter is not None:
         arrivals.reporter.kill()
     target = environment.parsed_options.requests_file if environment.parsed_options else ""

@@ -1,7 +1,7 @@
 """The one way ops commands get the stack's outputs, and the error boundary they all share.
 
 Outputs come from `--stack NAME` (`pulumi stack output --json --show-secrets -s NAME`), from `--outputs FILE` (a JSON
-file of the same shape, e.g. `pulumi stack output --json > outputs.json` or the file the local bootstrap writes),
+file of the same shape, e.g. `pulumi stack output --json > outputs.json` or the file `python -m ops.local up` writes),
 or from one explicit flag per value (`--queue-url ...`), which wins over both. Keys are `contract.OUTPUT_*`.
 
 An outputs file written by the local runtime (`python -m ops.local up`) also names its emulators (`awsEndpointUrl`,
@@ -26,11 +26,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.emulators import DUMMY_CREDENTIALS
-
-
-LOCAL_ENDPOINT_KEY = "awsEndpointUrl"  # only in the local runtime's outputs file
-LOCAL_SERVICE_ENDPOINTS_KEY = "awsServiceEndpoints"  # likewise: {"AWS_ENDPOINT_URL_ECS": url, ...}
+from app import contract
+from local_runtime.emulators import DUMMY_CREDENTIALS
 
 
 class OpsError(RuntimeError):
@@ -48,7 +45,7 @@ def add_output_arguments(parser: argparse.ArgumentParser, keys: tuple[str, ...])
     source = group.add_mutually_exclusive_group()
     source.add_argument("--stack", metavar="NAME", help="read `pulumi stack output` of this stack")
     source.add_argument("--outputs", metavar="FILE", type=Path,
-                        help="JSON file of stack outputs (`pulumi stack output --json > FILE`, or the local bootstrap's)")
+                        help="JSON file of stack outputs (`pulumi stack output --json > FILE`, or the local runtime's .local/outputs.json)")
     for key in keys:
         group.add_argument(flag(key), dest=f"output_{key}", metavar="VALUE", help=f"the stack output `{key}`")
 
@@ -105,10 +102,10 @@ def resolve_outputs(args: argparse.Namespace, keys: tuple[str, ...], *, optional
 
 
 def _use_local_endpoint(outputs: Mapping[str, Any]) -> None:
-    endpoint = outputs.get(LOCAL_ENDPOINT_KEY)
+    endpoint = outputs.get(contract.OUTPUT_LOCAL_ENDPOINT)
     if endpoint and not os.environ.get("AWS_ENDPOINT_URL"):
         os.environ["AWS_ENDPOINT_URL"] = str(endpoint)
-        os.environ.update({str(k): str(v) for k, v in dict(outputs.get(LOCAL_SERVICE_ENDPOINTS_KEY) or {}).items()})
+        os.environ.update({str(k): str(v) for k, v in dict(outputs.get(contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS) or {}).items()})
         for key, value in DUMMY_CREDENTIALS.items():
             os.environ.setdefault(key, value)
 

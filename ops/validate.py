@@ -3,7 +3,9 @@
 Runs ops.loadtest (Locust, open loop: orders arrive at the profile's rate whatever the answers) against the stack's
 syncUrl or asyncUrl, then checks: the acceptance rate (payment declines, 402, count as answered), the p95 latency,
 that the load generator sent every arrival, and for the async service that the order queue drains to zero within
-the capacity planner's predicted drain time (plus one payment and a tolerance). Exits 1 naming every goal that failed.
+the capacity planner's predicted drain time (plus one payment and a tolerance). With --retry the clients retry
+(with each order's own Idempotency-Key, on 503, 409, timeouts and connection errors) and the goal "no duplicated
+orders" counts, per key, the order ids its answers named. Exits 1 naming every goal that failed.
 Locust's HTML and CSV reports, the per-request CSV and summary.json are saved under --results.
 """
 
@@ -124,6 +126,10 @@ def goals(args: argparse.Namespace, result: LoadResult, drain: Drain | None) -> 
         Goal("every arrival sent", result.not_sent == 0, f"{result.not_sent} not sent",
              "0 not sent, else raise --max-in-flight"),
     ]
+    if result.duplicated_orders is not None:
+        found.append(Goal("no duplicated orders", result.duplicated_orders == 0,
+                          f"{result.duplicated_orders} duplicated ({result.retries:,} retries with the same key)",
+                          "0 orders beyond one per Idempotency-Key"))
     if drain is not None:
         measured = (f"empty after {drain.drained_seconds:.1f} s" if drain.drained_seconds is not None
                     else f"{drain.left} orders left after {drain.allowed_seconds:.0f} s")
@@ -145,6 +151,8 @@ def render(result: LoadResult, drain: Drain | None, checked: list[Goal], results
     if r.note:
         lines.append(f"Note: {r.note}")
     errors = ", ".join(f"{k} x{v:,}" for k, v in r.errors.items()) or "none"
+    if r.duplicated_orders is not None:
+        errors += f" (after retries: {r.retries:,} retries with the same Idempotency-Key)"
     lines += [
         "",
         f"{'requests':>9} {'accepted':>9} {'declined':>9} {'errors':>7}  accepted %",
@@ -179,7 +187,7 @@ def command(args: argparse.Namespace) -> int:
     sqs = aws.client("sqs") if args.endpoint == "async" else None
     backlog_before = queue_depth(sqs, outputs[contract.OUTPUT_QUEUE_URL]) if sqs else 0
 
-    result = run_load(url, load, results_dir, max_in_flight=args.max_in_flight)
+    result = run_load(url, load, results_dir, max_in_flight=args.max_in_flight, retry=args.retry)
 
     drain = None
     if sqs is not None:
@@ -218,6 +226,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="seconds of load instead of the profile's (whole seconds, >= 1)")
     p.add_argument("--timeout", type=float, help="client timeout, s (default the profile's 10 s)")
     p.add_argument("--max-in-flight", type=int, default=0, help="cap on requests in flight (default 2 x rate x timeout)")
+    p.add_argument("--retry", action="store_true",
+                   help="retrying clients: each order with its own Idempotency-Key, sent again with it on 503, 409, "
+                        "timeouts and connection errors; adds the goal: no duplicated orders")
     p.add_argument("--min-acceptance", type=float, default=MIN_ACCEPTANCE_PERCENT, metavar="PERCENT",
                    help="goal: answered requests, %% (default %(default)s)")
     p.add_argument("--max-p95-ms", type=float,

@@ -1,4 +1,5 @@
-"""Shared fixtures: the local AWS emulators, started once per test session on free loopback ports."""
+"""Shared fixtures: the local AWS emulators, started once per test session on free loopback ports, and the normal
+stack deployed to them once by the local deployer (the Pulumi program itself, with test settings)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from ops.emulators import Emulator
+from local_runtime.deployer import Deployment, Endpoints, deploy
+from local_runtime.ecs import LocalService, deployed_services
+from local_runtime.emulators import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
+# Config overrides for the session's deployment, as `pulumi config set` would make them: fast payments, no declines.
+TEST_CONFIG = {"paymentSeconds": 0.3, "paymentDeclineRate": 0}
 
 
 @pytest.fixture(scope="session")
@@ -23,26 +28,36 @@ def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
 
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    """moto's server, only for ECS and Application Auto Scaling."""
+    """moto's server: the control plane (ECS, ELBv2, IAM, Application Auto Scaling, Lambda, ...)."""
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with Emulator("moto", log_path=log) as emulator:
         yield emulator
 
 
-def _point_at(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    emulator.reset()
-    for key, value in emulator.env().items():
+@pytest.fixture(scope="session")
+def endpoints(ministack: Emulator, moto: Emulator) -> Endpoints:
+    return Endpoints(ministack.endpoint_url, moto.endpoint_url)
+
+
+@pytest.fixture(scope="session")
+def deployment(endpoints: Endpoints) -> Deployment:
+    """The normal stack, deployed once for the session; `system` re-creates its data plane for each test."""
+    deployed = deploy("normal", endpoints, overrides=TEST_CONFIG)
+    assert deployed.ok, deployed.summary()
+    return deployed
+
+
+@pytest.fixture(scope="session")
+def services(deployment: Deployment) -> list[LocalService]:
+    """The deployment's ECS services, with what their tasks run (the task definitions as deployed)."""
+    return deployed_services(deployment)
+
+
+@pytest.fixture
+def aws_env(ministack: Emulator, endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point this test's boto3 clients at a freshly reset ministack (and moto for the control plane); returns the env
+    for child processes."""
+    ministack.reset()
+    for key, value in endpoints.env().items():
         monkeypatch.setenv(key, value)
     return dict(os.environ)
-
-
-@pytest.fixture
-def aws_env(ministack: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Point this test's boto3 clients at a freshly reset ministack; returns the env for child processes."""
-    return _point_at(ministack, monkeypatch)
-
-
-@pytest.fixture
-def moto_env(moto: Emulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Likewise for moto's server (ECS and Application Auto Scaling)."""
-    return _point_at(moto, monkeypatch)

@@ -6,9 +6,11 @@ prove that nothing accepted was lost (still `pending`) or paid twice (counted fr
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections import Counter
+import uuid
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -16,12 +18,14 @@ from types import TracebackType
 import httpx
 
 from app import contract
-from ops.services import Service
+from local_runtime.tasks import Task
 from tests.helpers import ORDER, System, wait_for
 
 RATE = 20.0  # orders per second, the report's flash-sale rate (Part I, 1.5)
 CLIENT_TIMEOUT = 10.0  # the report's client timeout
 CONNECTION_ERROR = "connection error"
+RETRY_SECONDS = 15.0  # how long a careless client keeps retrying one order
+RETRY_PAUSE_SECONDS = 0.05
 FINAL = ("completed", "failed")
 
 
@@ -37,6 +41,8 @@ class Stream:
     accepted: list[str] = field(default_factory=list)
     answers: Counter[str] = field(default_factory=Counter)  # "202", "503", CONNECTION_ERROR, ...
     unavailable_without_retry_after: int = 0
+    client_timeout: float = CLIENT_TIMEOUT
+    threads: int = 8
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -56,7 +62,7 @@ class Stream:
                 self.unavailable_without_retry_after += 1
 
     def _run(self) -> None:
-        with httpx.Client(timeout=CLIENT_TIMEOUT) as client, ThreadPoolExecutor(8) as pool:
+        with httpx.Client(timeout=self.client_timeout) as client, ThreadPoolExecutor(self.threads) as pool:
             tick = time.monotonic()
             while not self._stop.is_set():
                 pool.submit(self._post, client)
@@ -79,7 +85,54 @@ class Stream:
             self._thread.join(timeout=CLIENT_TIMEOUT + 5)
 
 
-def payment_counts(workers: list[Service]) -> Counter[str]:
+@dataclass
+class RetryingStream(Stream):
+    """Careless clients: each order has its own Idempotency-Key (also its product id, so its orders can be found in
+    the table) and is sent again with that key after a timeout of `client_timeout`, a connection error, a 503 or a
+    409, until a 202 or RETRY_SECONDS."""
+
+    client_timeout: float = 0.05
+    threads: int = 32
+    keys: dict[str, str] = field(default_factory=dict)  # key -> the order id its 202 carried
+    attempts: int = 0
+
+    def _post(self, client: httpx.Client) -> None:
+        key = str(uuid.uuid4())
+        body = {**ORDER, "items": [{**ORDER["items"][0], "product_id": key}]}
+        deadline = time.monotonic() + RETRY_SECONDS
+        while time.monotonic() < deadline:
+            with self._lock:
+                self.attempts += 1
+            try:
+                response = client.post(self.url + contract.ASYNC_ORDERS_PATH, json=body,
+                                       headers={contract.IDEMPOTENCY_KEY_HEADER: key})
+            except httpx.TransportError as error:
+                answer = "timeout" if isinstance(error, httpx.TimeoutException) else CONNECTION_ERROR
+            else:
+                answer = str(response.status_code)
+                if response.status_code == 202:
+                    with self._lock:
+                        self.answers[answer] += 1
+                        self.keys[key] = response.json()["order_id"]
+                        self.accepted.append(response.json()["order_id"])
+                    return
+            with self._lock:
+                self.answers[answer] += 1
+            time.sleep(RETRY_PAUSE_SECONDS)
+
+
+def orders_per_key(system: System, keys: dict[str, str]) -> dict[str, set[str]]:
+    """The order ids recorded for each of these keys (found by the product id, which is the key)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for record in system.orders():
+        if "items" in record:
+            product = json.loads(record["items"])[0]["product_id"]
+            if product in keys:
+                found[product].add(record[contract.ORDER_KEY])
+    return found
+
+
+def payment_counts(workers: list[Task]) -> Counter[str]:
     """Committed payments per order id across every worker's log (a worker logs a payment once its conditional status
     write committed it; a voided second delivery logs `duplicate_payment` instead)."""
     return Counter(event["order_id"] for worker in workers for event in worker.events()
@@ -87,7 +140,7 @@ def payment_counts(workers: list[Service]) -> Counter[str]:
 
 
 def paid_twice(system: System, order_ids: list[str]) -> set[str]:
-    paid = payment_counts([s for s in system.services if s.role == "worker"])
+    paid = payment_counts([s for s in system.tasks if s.role == "worker"])
     return {o for o in order_ids if paid[o] > 1}
 
 

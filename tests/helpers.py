@@ -1,10 +1,12 @@
-"""Shared test helpers: a bootstrapped emulator plus the real services as processes (`system` fixture).
+"""Shared test helpers: the session's deployment with a fresh data plane, and its services as task processes.
 
-Use: `from tests.helpers import system  # noqa: F401` in a test module, then `system.start("receiver", ...)`.
+Use: `from tests.helpers import system  # noqa: F401` in a test module, then `system.start("receiver", ...)`: the
+task runs what the deployed task definition says (its environment as the program set it), plus the settings given.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,11 +17,14 @@ import httpx
 import pytest
 
 from app import aws, contract
-from ops.bootstrap import BootstrapArgs, bootstrap
-from ops.services import Service, ServiceArgs, service_env
+from local_runtime.deployer import Deployment, Endpoints, deploy
+from local_runtime.ecs import LocalService, deployed_services, service_of
+from local_runtime.emulators import Emulator
+from local_runtime.resources import DATA_PLANE
+from local_runtime.tasks import Task
+from tests.conftest import TEST_CONFIG
 
 ORDER = {"customer_id": 1234, "items": [{"product_id": "PROD-001", "quantity": 2, "price": 49.99}]}
-FAST = {contract.ENV_PAYMENT_SECONDS: "0.3", contract.ENV_PAYMENT_DECLINE_RATE: "0"}
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
@@ -34,19 +39,27 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "c
 
 @dataclass
 class System:
-    """The bootstrapped emulator, and the services started for one test (stopped at teardown)."""
+    """The deployed stack with a fresh data plane, and the tasks started for one test (stopped at teardown)."""
 
+    deployment: Deployment
     aws_env: dict[str, str]
-    outputs: dict[str, Any]
     logs: Path
-    services: list[Service] = field(default_factory=list)
+    services: list[LocalService]
+    tasks: list[Task] = field(default_factory=list)
 
-    def start(self, role: str, **settings: str) -> Service:
-        name = f"{role}-{sum(s.role == role for s in self.services)}"
-        env = service_env(self.aws_env, self.outputs, {**FAST, **settings})
-        service = Service(ServiceArgs(role, env, self.logs / f"{name}.log")).start()
-        self.services.append(service)
-        return service
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return self.deployment.stack_outputs()
+
+    def task(self, role: str, **settings: str) -> Task:
+        """A task of the role's service as deployed, with `settings` on top; not started."""
+        name = f"{role}-{sum(t.role == role for t in self.tasks)}"
+        task = service_of(self.services, role).spec.task(self.logs / f"{name}.log", settings)
+        self.tasks.append(task)
+        return task
+
+    def start(self, role: str, **settings: str) -> Task:
+        return self.task(role, **settings).start()
 
     def order(self, order_id: str) -> dict[str, Any] | None:
         item = aws.client("dynamodb").get_item(TableName=self.outputs[contract.OUTPUT_ORDERS_TABLE],
@@ -69,20 +82,35 @@ class System:
                         f"order {order_id} to be {status}")
 
 
-def post(service: Service, path: str, body: Any = ORDER, **kwargs: Any) -> httpx.Response:
-    return httpx.post(service.url + path, json=body, timeout=30, **kwargs)
+@contextlib.contextmanager
+def own_data_plane(tmp_path: Path, moto: Emulator, monkeypatch: pytest.MonkeyPatch,
+                   persist_dir: Path | None = None) -> Iterator[tuple[Emulator, Deployment, list[LocalService]]]:
+    """A ministack of the test's own (to stop and restart it) with the normal stack deployed to it and the session's
+    moto, and this process's boto3 pointed at it."""
+    with Emulator("ministack", log_path=tmp_path / "ministack.log", persist_dir=persist_dir) as emulator:
+        endpoints = Endpoints(emulator.endpoint_url, moto.endpoint_url)
+        for key, value in endpoints.env().items():
+            monkeypatch.setenv(key, value)
+        deployed = deploy("normal", endpoints, overrides=TEST_CONFIG)
+        assert deployed.ok, deployed.summary()
+        yield emulator, deployed, deployed_services(deployed)
 
 
-def payments(services: list[Service], order_id: str) -> int:
+def post(task: Task, path: str, body: Any = ORDER, **kwargs: Any) -> httpx.Response:
+    return httpx.post(task.url + path, json=body, timeout=30, **kwargs)
+
+
+def payments(tasks: list[Task], order_id: str) -> int:
     """How many payments completed for an order, across every worker's log (proof against double payment)."""
-    return sum(1 for s in services if s.role == "worker" for e in s.events()
+    return sum(1 for t in tasks if t.role == "worker" for e in t.events()
                if e.get("event") == "payment_completed" and e.get("order_id") == order_id)
 
 
 @pytest.fixture
-def system(aws_env: dict[str, str], tmp_path: Path) -> Iterator[System]:
-    outputs = bootstrap(BootstrapArgs(prefix="test"))
-    running = System(aws_env=aws_env, outputs=outputs, logs=tmp_path)
+def system(deployment: Deployment, services: list[LocalService], ministack: Emulator, aws_env: dict[str, str],
+           tmp_path: Path) -> Iterator[System]:
+    deployment.reapply(DATA_PLANE)  # `aws_env` reset ministack: the same queues, topics, table and alarms again
+    running = System(deployment=deployment, aws_env=aws_env, logs=tmp_path, services=services)
     yield running
-    for service in running.services:
-        service.stop(timeout=10)
+    for task in running.tasks:
+        task.stop(timeout=10)

@@ -1,42 +1,29 @@
-"""Run the Pulumi program in-process under mocks, with a stack file's real config, and record what it declares.
+"""Run the Pulumi program in-process under echoing mocks, with a stack file's real config, and record what it declares.
 
 The mocks echo each resource's inputs and add only the computed fields the program reads (ARNs, names, URLs, the
 awsx default-VPC and image outputs). A stack transformation records every resource's options, which mocks never
-see (`ignore_changes`, `depends_on`). Each run starts from a fresh root stack, config and monitor, so nothing leaks
-from one stack's run into the next.
+see (`ignore_changes`, `depends_on`). The run itself is `local_runtime.program.run`, the same entry point the local
+deployer applies to the emulators (tests/test_deployer.py): these mocks see what the program asks for, the deployer
+what AWS would make of it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi.runtime.settings as runtime_settings
-import yaml
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.rpc import _special_secret_sig as SECRET_MARK
 from pulumi.runtime.rpc import _special_sig_key as SECRET_SIG
 
-from components.deployment import build
+from local_runtime import program
+from local_runtime.program import ROOT, config_strings, stack_config, stack_of  # noqa: F401  (re-exported)
 
-ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "flashsale"
 ACCOUNT = "123456789012"
 REGION = "us-west-2"
-STACK_FILES = sorted(ROOT.glob("Pulumi.*.yaml"))
-
-
-def stack_of(path: Path) -> str:
-    return path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-
-
-def stack_config(path: Path) -> dict[str, Any]:
-    """A stack file's `config:` block, as written (secure values stay {"secure": ciphertext})."""
-    return dict(yaml.safe_load(path.read_text())["config"])
+STACK_FILES = program.stack_files()
 
 
 def _computed(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,7 +85,8 @@ class StackRun:
         return [r for r in self.resources if r.typ == typ]
 
     def one(self, typ: str, name_suffix: str) -> Declared:
-        found = [r for r in self.of_type(typ) if r.name.endswith(name_suffix)]
+        bare = name_suffix.removeprefix("-")  # a top-level component's children: "net-tasks" matches "-net-tasks"
+        found = [r for r in self.of_type(typ) if r.name.endswith(name_suffix) or r.name == bare]
         assert len(found) == 1, f"expected one {typ} named *{name_suffix}, got {[r.urn for r in found]}"
         return found[0]
 
@@ -113,31 +101,20 @@ def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_MARK
 
 
-def config_strings(config: Mapping[str, Any]) -> dict[str, str]:
-    """Config as the Pulumi engine hands it to a program: strings, structured values as JSON."""
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
-
-
 def run_program(stack: str, config: Mapping[str, Any], secret_keys: Iterable[str] = ()) -> StackRun:
     """Run the program for `stack` with `config`; raises what the program raises (e.g. a config error)."""
-    runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(config_strings(config), list(secret_keys))
     monitor = MockMonitor(AwsMocks())
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     options: dict[tuple[str, str], pulumi.ResourceOptions] = {}
 
     def record(args: pulumi.ResourceTransformationArgs) -> None:
         options[(args.type_, args.name)] = args.opts
 
-    pulumi.runtime.register_stack_transformation(record)
+    def recorded() -> None:
+        pulumi.runtime.register_stack_transformation(record)
+        program.run_main()
+
     run = StackRun(stack)
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output[None]:
-        deployment = build()
-        return pulumi.Output.all(**deployment.outputs).apply(run.outputs.update)
-
-    program()
+    run.outputs = program.run(stack, config, monitor, program=recorded, secret_keys=secret_keys)
     for urn, registered in monitor.get_registered_resources().items():
         typ = urn.split("::")[2].split("$")[-1]
         name = urn.split("::")[3]

@@ -11,24 +11,28 @@ from typing import Any
 import pytest
 
 from app import aws, contract
-from ops.alarms import create_alarms
 from tests.conftest import ROOT
-
-PREFIX = "flashsale-test"
-QUEUE_DIMENSIONS = [{"Name": "QueueName", "Value": "orders"}]
-DLQ_DIMENSIONS = [{"Name": "QueueName", "Value": "orders-dlq"}]
+from tests.helpers import System, system  # noqa: F401  (the fixture)
 
 
 @dataclass(frozen=True)
 class AlarmWiring:
-    """The local alarm path: alarms -> alarm topic -> alarm-events queue; alerts topic -> an inbox queue."""
+    """The alarm path as the program deploys it: alarms -> alarm topic -> (locally) the queue standing in for the
+    notifier Lambda's subscription; the alerts topic -> an inbox queue, standing in for a person's mailbox."""
 
     env: dict[str, str]
+    prefix: str
     alarm_topic: str
     alerts_topic: str
     alarm_events_url: str
     inbox_url: str
-    names: list[str]
+    queue_dimensions: list[dict[str, str]]
+    dlq_dimensions: list[dict[str, str]]
+    latency: float  # the stack's acceptableLatencySeconds
+
+    @property
+    def latency_flag(self) -> tuple[str, str]:
+        return ("--acceptable-latency-seconds", f"{self.latency:g}")
 
     def inbox(self, wait_seconds: int = 5) -> list[dict[str, Any]]:
         """Alerts delivered to people, as {subject, body} (the inbox queue gets SNS envelopes)."""
@@ -48,21 +52,26 @@ def subscribed_queue(topic_arn: str, name: str, *, raw: bool) -> str:
     return url
 
 
-def wire_alarms(env: dict[str, str]) -> AlarmWiring:
-    sns = aws.client("sns")
-    alarm_topic = sns.create_topic(Name="alarms")["TopicArn"]
-    alerts_topic = sns.create_topic(Name="alerts")["TopicArn"]
-    names = create_alarms(aws.client("cloudwatch"), prefix=PREFIX,
-                          dimensions={"queue": QUEUE_DIMENSIONS, "dlq": DLQ_DIMENSIONS},
-                          thresholds=contract.ALARM_PROFILES["normal"], action_arns=[alarm_topic])
-    return AlarmWiring(env=env, alarm_topic=alarm_topic, alerts_topic=alerts_topic,
-                       alarm_events_url=subscribed_queue(alarm_topic, "alarm-events", raw=True),
-                       inbox_url=subscribed_queue(alerts_topic, "inbox", raw=False), names=names)
+def queue_name(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
+
+
+def wire_alarms(system: System) -> AlarmWiring:
+    outputs = system.outputs
+    (relay,) = system.deployment.relays
+    return AlarmWiring(
+        env=system.aws_env, prefix=outputs[contract.OUTPUT_ALARM_PREFIX],
+        alarm_topic=outputs[contract.OUTPUT_ALARM_TOPIC_ARN], alerts_topic=outputs[contract.OUTPUT_ALERTS_TOPIC_ARN],
+        alarm_events_url=relay.queue_url, inbox_url=subscribed_queue(outputs[contract.OUTPUT_ALERTS_TOPIC_ARN], "inbox",
+                                                                     raw=False),
+        queue_dimensions=[{"Name": "QueueName", "Value": queue_name(outputs[contract.OUTPUT_QUEUE_URL])}],
+        dlq_dimensions=[{"Name": "QueueName", "Value": queue_name(outputs[contract.OUTPUT_DLQ_URL])}],
+        latency=float(outputs[contract.OUTPUT_ACCEPTABLE_LATENCY]))
 
 
 @pytest.fixture
-def wiring(aws_env: dict[str, str]) -> AlarmWiring:
-    return wire_alarms(aws_env)
+def wiring(system: System) -> AlarmWiring:  # noqa: F811
+    return wire_alarms(system)
 
 
 def alarms_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -70,46 +79,54 @@ def alarms_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
                           text=True, timeout=60, check=False)
 
 
-def thresholds() -> dict[str, float]:
-    alarms = aws.client("cloudwatch").describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]
+def thresholds(prefix: str) -> dict[str, float]:
+    alarms = aws.client("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
     return {a["AlarmName"]: a["Threshold"] for a in alarms}
 
 
-def test_create_alarms_puts_the_catalogue_for_the_given_subjects(wiring: AlarmWiring) -> None:
-    queue_and_dlq = [s for s in contract.ALARMS if s.subject in ("queue", "dlq")]
-    assert wiring.names == [contract.alarm_name(PREFIX, s.key) for s in queue_and_dlq]
-    alarm = aws.client("cloudwatch").describe_alarms(
-        AlarmNames=[contract.alarm_name(PREFIX, "dlq_not_empty")])["MetricAlarms"][0]
-    assert alarm["Dimensions"] == DLQ_DIMENSIONS
+def test_the_deployed_alarms_are_the_catalogue_on_the_stack_resources(wiring: AlarmWiring) -> None:
+    cloudwatch = aws.client("cloudwatch")
+    found = cloudwatch.describe_alarms(AlarmNamePrefix=f"{wiring.prefix}-")["MetricAlarms"]
+    assert sorted(a["AlarmName"] for a in found) == sorted(contract.alarm_name(wiring.prefix, s.key)
+                                                           for s in contract.ALARMS)
+    alarm = cloudwatch.describe_alarms(AlarmNames=[contract.alarm_name(wiring.prefix, "dlq_not_empty")])[
+        "MetricAlarms"][0]
+    assert alarm["Dimensions"] == wiring.dlq_dimensions
     assert alarm["AlarmActions"] == alarm["OKActions"] == [wiring.alarm_topic]
     assert "ops.dlq" in alarm["AlarmDescription"]
 
 
 def test_apply_flashsale_then_normal_round_trips_thresholds_and_keeps_actions(wiring: AlarmWiring) -> None:
-    done = alarms_cli(wiring.env, "apply", "--profile", "flashsale", "--alarm-prefix", PREFIX)
+    prefix = wiring.prefix
+    done = alarms_cli(wiring.env, "apply", "--profile", "flashsale", "--alarm-prefix", prefix, *wiring.latency_flag)
     assert done.returncode == 0, done.stderr
     assert "pulumi config set alarmProfile flashsale -s STACK" in done.stdout
     assert "next `pulumi up` restores" in done.stdout
-    flash = contract.ALARM_PROFILES["flashsale"]
-    assert thresholds() == {contract.alarm_name(PREFIX, s.key): float(getattr(flash, s.key))
-                            for s in contract.ALARMS if s.subject in ("queue", "dlq")}
+    flash, normal = contract.ALARM_PROFILES["flashsale"], contract.ALARM_PROFILES["normal"]
+    latency = wiring.latency
+    assert thresholds(prefix) == {  # the normal stack's raw-depth alarms are not in the flash-sale profile: kept
+        contract.alarm_name(prefix, s.key): contract.alarm_threshold(flash, s, latency)
+        if getattr(flash, s.key) is not None else contract.alarm_threshold(normal, s, latency)
+        for s in contract.ALARMS}
+    assert "kept (not in this profile)" in done.stdout
     alarm = aws.client("cloudwatch").describe_alarms(
-        AlarmNames=[contract.alarm_name(PREFIX, "queue_depth_warning")])["MetricAlarms"][0]
+        AlarmNames=[contract.alarm_name(prefix, "queue_depth_warning")])["MetricAlarms"][0]
     assert alarm["AlarmActions"] == alarm["OKActions"] == [wiring.alarm_topic]
-    assert alarm["Dimensions"] == QUEUE_DIMENSIONS
+    assert alarm["Dimensions"] == wiring.queue_dimensions
 
-    status = alarms_cli(wiring.env, "status", "--alarm-prefix", PREFIX, "--json")
+    status = alarms_cli(wiring.env, "status", "--alarm-prefix", prefix, "--json", *wiring.latency_flag)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["profiles"] == ["flashsale"]
 
-    assert alarms_cli(wiring.env, "apply", "--profile", "normal", "--alarm-prefix", PREFIX).returncode == 0
-    assert thresholds()[contract.alarm_name(PREFIX, "queue_depth_warning")] == 1_000
+    assert alarms_cli(wiring.env, "apply", "--profile", "normal", "--alarm-prefix", prefix, *wiring.latency_flag).returncode == 0
+    assert thresholds(prefix)[contract.alarm_name(prefix, "queue_depth_warning")] == 1_000
 
 
 def test_status_shows_state_and_threshold(wiring: AlarmWiring) -> None:
-    done = alarms_cli(wiring.env, "status", "--alarm-prefix", PREFIX)
+    done = alarms_cli(wiring.env, "status", "--alarm-prefix", wiring.prefix, *wiring.latency_flag)
     assert done.returncode == 0, done.stderr
-    line = next(row for row in done.stdout.splitlines() if row.startswith(contract.alarm_name(PREFIX, "queue_depth_critical")))
+    critical = contract.alarm_name(wiring.prefix, "queue_depth_critical")
+    line = next(row for row in done.stdout.splitlines() if row.startswith(critical))
     assert "INSUFFICIENT_DATA" in line and "5000" in line
     assert "Thresholds match profile: normal" in done.stdout
 

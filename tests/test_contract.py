@@ -1,4 +1,4 @@
-"""The shared contract is internally consistent: the Pulumi program, the bootstrap and ops all lean on it."""
+"""The shared contract is internally consistent: the Pulumi program, the services and ops all lean on it."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ def test_every_threshold_has_an_alarm_and_every_alarm_a_threshold() -> None:
 
 
 def test_alarm_subjects_are_known() -> None:
-    assert {a.subject for a in contract.ALARMS} <= {"queue", "dlq", "worker_service", "receiver_alb", "sync_alb"}
+    assert {a.subject for a in contract.ALARMS} <= {"queue", "dlq", "worker_service", "receiver_alb", "sync_alb",
+                                                    "expected_wait"}
 
 
 def test_profiles_follow_the_report() -> None:
     normal = contract.ALARM_PROFILES["normal"]
     assert (normal.queue_depth_warning, normal.queue_depth_critical, normal.oldest_message_age) == (1000, 5000, 1800)
     for profile in contract.ALARM_PROFILES.values():
-        assert profile.queue_depth_warning < profile.queue_depth_critical
-    assert contract.ALARM_PROFILES["flashsale"].queue_depth_warning < normal.queue_depth_warning
+        assert profile.expected_wait_warning < profile.expected_wait_critical
+        if profile.queue_depth_warning is not None and profile.queue_depth_critical is not None:
+            assert profile.queue_depth_warning < profile.queue_depth_critical
+    assert contract.ALARM_PROFILES["flashsale"].oldest_message_age < normal.oldest_message_age
 
 
 def test_config_defaults_are_within_their_own_ranges() -> None:
@@ -32,12 +35,10 @@ def test_config_defaults_are_within_their_own_ranges() -> None:
 
 
 def test_queue_settings_are_the_reports() -> None:
-    attributes = contract.ORDER_QUEUE.queue_attributes("arn:aws:sqs:us-west-2:1:dlq")
-    assert attributes["VisibilityTimeout"] == "30"
-    assert attributes["MessageRetentionPeriod"] == "345600"
-    assert attributes["ReceiveMessageWaitTimeSeconds"] == "20"
-    assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": "arn:aws:sqs:us-west-2:1:dlq",
-                                                      "maxReceiveCount": 3}
+    q = contract.ORDER_QUEUE
+    assert (q.visibility_timeout_seconds, q.message_retention_seconds, q.receive_wait_time_seconds) == (30, 345_600, 20)
+    assert json.loads(q.redrive_policy("arn:aws:sqs:us-west-2:1:dlq")) == {
+        "deadLetterTargetArn": "arn:aws:sqs:us-west-2:1:dlq", "maxReceiveCount": 3}
 
 
 def test_queue_policy_admits_only_its_topic() -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from app import aws, contract
 from tests.conftest import ROOT
+from tests.helpers import System, system  # noqa: F401  (the fixture)
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,9 @@ class Queues:
 
 
 @pytest.fixture
-def queues(aws_env: dict[str, str]) -> Queues:
-    """The order queue with the contract's redrive policy to its DLQ."""
-    sqs = aws.client("sqs")
-    dlq_url = sqs.create_queue(QueueName="orders-dlq", Attributes=contract.ORDER_QUEUE.dlq_attributes())["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    attributes = contract.ORDER_QUEUE.queue_attributes(dlq_arn) | {"ReceiveMessageWaitTimeSeconds": "0"}
-    queue_url = sqs.create_queue(QueueName="orders", Attributes=attributes)["QueueUrl"]
-    return Queues(aws_env, queue_url, dlq_url)
+def queues(system: System) -> Queues:  # noqa: F811
+    """The order queue and its DLQ as the program deploys them (redrive after maxReceiveCount)."""
+    return Queues(system.aws_env, system.outputs[contract.OUTPUT_QUEUE_URL], system.outputs[contract.OUTPUT_DLQ_URL])
 
 
 def dead_letter(queues: Queues, body: str) -> None:
@@ -46,7 +42,7 @@ def dead_letter(queues: Queues, body: str) -> None:
     sqs = aws.client("sqs")
     sqs.send_message(QueueUrl=queues.queue_url, MessageBody=body)
     for _ in range(contract.ORDER_QUEUE.max_receive_count + 1):
-        sqs.receive_message(QueueUrl=queues.queue_url, VisibilityTimeout=0, MaxNumberOfMessages=10)
+        sqs.receive_message(QueueUrl=queues.queue_url, VisibilityTimeout=0, MaxNumberOfMessages=10, WaitTimeSeconds=0)
 
 
 def test_list_shows_dead_letters_without_consuming_them(queues: Queues) -> None:
@@ -96,7 +92,7 @@ def test_redrive_needs_the_order_queue(queues: Queues) -> None:
 
 def test_a_failed_send_leaves_the_message_in_the_dlq(queues: Queues) -> None:
     aws.client("sqs").send_message(QueueUrl=queues.dlq_url, MessageBody="m")
-    done = queues.dlq("redrive", "--queue-url", queues.queue_url.replace("/orders", "/missing"))
+    done = queues.dlq("redrive", "--queue-url", queues.queue_url.rsplit("/", 1)[0] + "/missing")
     assert done.returncode == 1
     assert "1 failed and stay in the DLQ" in done.stdout
     assert queues.count(queues.dlq_url) == 1

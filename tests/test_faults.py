@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -23,15 +24,14 @@ import httpx
 import pytest
 
 from app import aws, contract
-from app.orders import parse_order
+from app.orders import Order, parse_order
 from app.store import OrderStore
 from app.worker import MAX_BACKOFF_SECONDS
-from ops.bootstrap import BootstrapArgs, bootstrap
-from ops.emulators import Emulator
-from ops.services import Service
+from local_runtime.emulators import Emulator
+from local_runtime.tasks import Task
 from tests.conftest import ROOT
-from tests.faults_helpers import CONNECTION_ERROR, Stream, paid_twice, settle
-from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
+from tests.faults_helpers import CONNECTION_ERROR, RetryingStream, Stream, orders_per_key, paid_twice, settle
+from tests.helpers import ORDER, System, own_data_plane, system, wait_for  # noqa: F401
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -44,29 +44,28 @@ def set_visibility(outputs: dict[str, str], seconds: int) -> None:
                                            Attributes={"VisibilityTimeout": str(seconds)})
 
 
-def events(service: Service, name: str) -> list[dict[str, Any]]:
+def events(service: Task, name: str) -> list[dict[str, Any]]:
     return [e for e in service.events() if e.get("event") == name]
 
 
-def unfinished(worker: Service) -> set[str]:
+def unfinished(worker: Task) -> set[str]:
     """Orders this worker started paying and never finished (in flight, or cut off by a kill)."""
     finished = {e["order_id"] for e in worker.events() if e.get("event", "").startswith("payment_")}
     return {e["order_id"] for e in events(worker, "processing")} - finished
 
 
-def backoff_delays(worker: Service) -> list[float]:
+def backoff_delays(worker: Task) -> list[float]:
     """The delays the worker chose after failed receives, from its log lines (`... retrying in 1.3s`)."""
     found = (re.search(r"retrying in ([\d.]+)s", e["msg"]) for e in events(worker, "receive_failed"))
     return [float(m.group(1)) for m in found if m]
 
 
-def restart(system: System, service: Service) -> Service:
-    """Start the same service again, same settings and port, logging to a new file."""
-    n = sum(s.role == service.role for s in system.services)
-    args = dataclasses.replace(service.args, port=service.port,
-                               log_path=service.log_path.with_name(f"{service.role}-{n}.log"))
-    started = Service(args).start()
-    system.services.append(started)
+def restart(system: System, task: Task) -> Task:
+    """Start the same task again, same settings and port, logging to a new file."""
+    n = sum(t.role == task.role for t in system.tasks)
+    args = dataclasses.replace(task.args, port=task.port, log_path=task.log_path.with_name(f"{task.role}-{n}.log"))
+    started = Task(args).start()
+    system.tasks.append(started)
     return started
 
 
@@ -108,22 +107,40 @@ def test_receiver_sigkilled_and_restarted_never_acknowledges_a_lost_order(system
     assert tally.accepted >= 200 and tally.lost == 0 and tally.duplicated == 0
 
 
+def test_clients_retrying_with_their_key_through_a_receiver_stall_get_one_order_each(system: System) -> None:  # noqa: F811
+    """Clients time out after 50 ms and retry with the same Idempotency-Key while the receiver is stalled (SIGSTOP
+    for 1.5 s): their requests pile up and all arrive when it resumes. Each key must end as exactly one order, the one
+    its 202 named, paid once."""
+    receiver = system.start("receiver")
+    system.start("worker", **WORKER)
+    assert receiver.process is not None
+    with RetryingStream(receiver.url) as stream:
+        time.sleep(4)
+        receiver.process.send_signal(signal.SIGSTOP)
+        time.sleep(1.5)
+        receiver.process.send_signal(signal.SIGCONT)
+        time.sleep(4)
+    tally = settle(system, stream.accepted)
+    found = orders_per_key(system, stream.keys)
+    duplicated_orders = sum(len(ids) - 1 for ids in found.values() if len(ids) > 1)
+    print(f"answers: {dict(stream.answers)}; attempts {stream.attempts} for {len(stream.keys)} keys; "
+          f"duplicated orders={duplicated_orders}")
+    assert stream.count("timeout") > 0  # the stall really made clients time out and retry
+    assert stream.attempts > len(stream.keys)
+    assert duplicated_orders == 0
+    assert all(found[key] == {order_id} for key, order_id in stream.keys.items())
+    assert tally.accepted >= 100 and tally.lost == 0 and tally.duplicated == 0
+
+
 @pytest.fixture
-def outage_system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[System, Emulator]]:
-    """A ministack of its own that keeps its state across a restart (PERSIST_STATE=1), bootstrapped, for a test
-    that stops it; the session's emulator stays untouched."""
-    emulator = Emulator("ministack", log_path=tmp_path / "ministack.log", persist_dir=tmp_path / "state").start()
-    try:
-        for key, value in emulator.env().items():
-            monkeypatch.setenv(key, value)
-        outputs = bootstrap(BootstrapArgs(prefix="outage"))
-        running = System(aws_env={**os.environ, **emulator.env()}, outputs=outputs,
-                         logs=tmp_path)
+def outage_system(tmp_path: Path, moto: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[System, Emulator]]:
+    """A ministack of its own that keeps its state across a restart (PERSIST_STATE=1), with the stack deployed to it,
+    for a test that stops it; the session's emulator stays untouched."""
+    with own_data_plane(tmp_path, moto, monkeypatch, persist_dir=tmp_path / "state") as (emulator, deployed, services):
+        running = System(deployment=deployed, aws_env=dict(os.environ), logs=tmp_path, services=services)
         yield running, emulator
-        for service in running.services:
-            service.stop(timeout=10)
-    finally:
-        emulator.stop()
+        for task in running.tasks:
+            task.stop(timeout=10)
 
 
 def test_emulator_outage_answers_503_with_retry_after_and_everything_recovers(
@@ -171,7 +188,7 @@ def test_payments_outliving_the_visibility_timeout_are_not_paid_twice(system: Sy
     template = parse_order(ORDER)
     for order_id in duplicates:  # as SNS may deliver a message twice
         aws.client("sqs").send_message(QueueUrl=system.outputs[contract.OUTPUT_QUEUE_URL],
-                                       MessageBody=dataclasses.replace(template, order_id=order_id).to_json())
+                                       MessageBody=Order.new(template, order_id).to_json())
     tally = settle(system, stream.accepted)
     handed_out = [e["order_id"] for w in workers for e in events(w, "processing")]
     second_delivery = [e["order_id"] for w in workers for e in events(w, "skipped") + events(w, "duplicate_payment")]

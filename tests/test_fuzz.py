@@ -22,9 +22,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app import contract, openapi
-from ops.bootstrap import BootstrapArgs, bootstrap
-from ops.emulators import Emulator
-from ops.services import Service, ServiceArgs, service_env
+from local_runtime.deployer import Deployment
+from local_runtime.ecs import LocalService, service_of
+from local_runtime.emulators import Emulator
+from local_runtime.resources import DATA_PLANE
+from local_runtime.tasks import Task
 
 pytestmark = pytest.mark.slow
 
@@ -36,18 +38,20 @@ FUZZ_SETTINGS = {contract.ENV_PAYMENT_SECONDS: "0.01", contract.ENV_PAYMENT_DECL
 
 
 @pytest.fixture(scope="module")
-def services(ministack: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Service]]:
-    """The sync service and the receiver, started once for the module on a freshly reset, bootstrapped ministack."""
+def tasks(ministack: Emulator, deployment: Deployment, services: list[LocalService],
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Task]]:
+    """The sync service and the receiver as deployed, started once for the module on a fresh data plane."""
     logs: Path = tmp_path_factory.mktemp("fuzz")
     with pytest.MonkeyPatch.context() as monkeypatch:
         ministack.reset()
-        for key, value in ministack.env().items():
+        for key, value in deployment.endpoints.env().items():
             monkeypatch.setenv(key, value)
-        env = service_env(ministack.env(), bootstrap(BootstrapArgs(prefix="fuzz")), FUZZ_SETTINGS)
-        started = {role: Service(ServiceArgs(role, env, logs / f"{role}.log")).start() for role in ("sync", "receiver")}
+        deployment.reapply(DATA_PLANE)
+        started = {role: service_of(services, role).spec.task(logs / f"{role}.log", FUZZ_SETTINGS).start()
+                   for role in ("sync", "receiver")}
         yield started
-        for service in started.values():
-            service.stop(timeout=10)
+        for task in started.values():
+            task.stop(timeout=10)
 
 
 # The documents are loaded in-process at import (schemathesis' lazy `from_fixture` loader breaks on pytest 9: it sets
@@ -59,20 +63,20 @@ receiver = schemathesis.openapi.from_dict(DOCUMENTS["receiver"], config=CONFIG)
 bounded = settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def test_served_documents_are_the_fuzzed_ones(services: dict[str, Service]) -> None:
-    for role, service in services.items():
-        assert httpx.get(service.url + contract.OPENAPI_PATH).json() == DOCUMENTS[role]
+def test_served_documents_are_the_fuzzed_ones(tasks: dict[str, Task]) -> None:
+    for role, task in tasks.items():
+        assert httpx.get(task.url + contract.OPENAPI_PATH).json() == DOCUMENTS[role]
 
 
 @sync.parametrize()
 @bounded
 def test_sync_service_never_5xx_and_matches_its_schema(case: schemathesis.Case[Any],
-                                                      services: dict[str, Service]) -> None:
-    case.call_and_validate(base_url=services["sync"].url, checks=CHECKS)
+                                                      tasks: dict[str, Task]) -> None:
+    case.call_and_validate(base_url=tasks["sync"].url, checks=CHECKS)
 
 
 @receiver.parametrize()
 @bounded
 def test_receiver_never_5xx_and_matches_its_schema(case: schemathesis.Case[Any],
-                                                   services: dict[str, Service]) -> None:
-    case.call_and_validate(base_url=services["receiver"].url, checks=CHECKS)
+                                                   tasks: dict[str, Task]) -> None:
+    case.call_and_validate(base_url=tasks["receiver"].url, checks=CHECKS)

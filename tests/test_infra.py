@@ -4,6 +4,7 @@ names the offending resource's URN."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import yaml
 from app import contract
 from components.settings import ConfigError, parse
 from tests.infra_mocks import (
+    ACCOUNT,
     ROOT,
     STACK_FILES,
     Declared,
@@ -35,7 +37,7 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 CERTIFICATE = "arn:aws:acm:us-west-2:123456789012:certificate/0c0ffee0-0000-4000-8000-000000000000"
-LOCAL_ONLY_OUTPUTS = {contract.OUTPUT_ALARM_EVENTS_QUEUE_URL}
+LOCAL_ONLY_OUTPUTS = {contract.OUTPUT_LOCAL_ENDPOINT, contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS}
 
 
 @pytest.fixture(scope="module", params=STACK_FILES, ids=stack_of)
@@ -130,7 +132,7 @@ def test_flash_sale_level_is_the_reports() -> None:
     assert setting(flash, "workerTasks") > setting(normal, "workerTasks")  # pre-scaled
     assert setting(flash, "alarmProfile") == "flashsale"
     tight, loose = contract.ALARM_PROFILES["flashsale"], contract.ALARM_PROFILES["normal"]
-    assert tight.queue_depth_warning < loose.queue_depth_warning
+    assert tight.oldest_message_age < loose.oldest_message_age and tight.queue_depth_warning is None
 
 
 # --- Config errors ----------------------------------------------------------------------------------------------
@@ -170,12 +172,18 @@ def test_nothing_to_deploy_fails() -> None:
 # --- Components ----------------------------------------------------------------------------------------------------
 
 
-def test_every_resource_is_parented_and_prefixed(run: StackRun) -> None:
-    prefix = f"flashsale-{run.stack}-"
+def test_every_resource_is_parented_and_named_after_its_component(run: StackRun) -> None:
+    """Children are named `<component name>-<role>` (style rule 3), and logical names carry no project or stack:
+    autonamed physical names inherit them, and some AWS names are capped at 32 characters."""
+    components = [(r.typ, r.name) for r in run.resources if r.typ.startswith("flashsale:")]
     for r in run.resources:
-        assert r.name.startswith(prefix), f"{r.urn}: name lacks the stack prefix {prefix}"
-        if not r.typ.startswith("flashsale:"):
-            assert "$" in r.urn.split("::")[2], f"{r.urn}: not parented to a component"
+        assert not r.name.startswith(f"flashsale-{run.stack}"), f"{r.urn}: logical name carries the stack prefix"
+        parent_type = r.urn.split("::")[2].split("$")[-2]
+        if parent_type == "pulumi:pulumi:Stack":
+            assert r.typ.startswith("flashsale:"), f"{r.urn}: not parented to a component"
+            continue
+        assert any(typ == parent_type and r.name.startswith(f"{name}-") for typ, name in components), \
+            f"{r.urn}: name does not start with its parent component's name"
 
 
 def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None:
@@ -230,6 +238,8 @@ def test_orders_table_is_on_demand(run: StackRun) -> None:
     (table,) = run.of_type("aws:dynamodb/table:Table")
     assert table["billingMode"] == "PAY_PER_REQUEST", table.urn
     assert table["hashKey"] == contract.ORDER_KEY, table.urn
+    # Idempotency records live in this table and expire by TTL.
+    assert table["ttl"] == {"attributeName": contract.IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True}, table.urn
     assert run.outputs[contract.OUTPUT_ORDERS_TABLE] == table["name"]
 
 
@@ -340,8 +350,7 @@ def test_workers_scale_on_backlog_per_task(run: StackRun, stack_file: Path) -> N
     assert target["scalableDimension"] == "ecs:service:DesiredCount", target.urn
     assert target["minCapacity"] == setting(stack_file, "minWorkerTasks"), target.urn
     assert target["maxCapacity"] == setting(stack_file, "maxWorkerTasks"), target.urn
-    (policy,) = run.of_type("aws:appautoscaling/policy:Policy")
-    assert policy["policyType"] == "TargetTrackingScaling", policy.urn
+    (policy,) = [p for p in run.of_type("aws:appautoscaling/policy:Policy") if p["policyType"] == "TargetTrackingScaling"]
     assert policy["resourceId"] == target["resourceId"], policy.urn
     tracking = policy["targetTrackingScalingPolicyConfiguration"]
     expected = (
@@ -360,6 +369,41 @@ def test_workers_scale_on_backlog_per_task(run: StackRun, stack_file: Path) -> N
     assert {"name": "ServiceName", "value": worker["name"]} in tasks["dimensions"], policy.urn
 
 
+def test_a_guardrail_adds_tasks_when_the_oldest_order_is_older_than_the_acceptable_latency(
+        run: StackRun, stack_file: Path) -> None:
+    (target,) = run.of_type("aws:appautoscaling/target:Target")
+    (step,) = [p for p in run.of_type("aws:appautoscaling/policy:Policy") if p["policyType"] == "StepScaling"]
+    assert step["resourceId"] == target["resourceId"], step.urn
+    configuration = step["stepScalingPolicyConfiguration"]
+    assert configuration["adjustmentType"] == "PercentChangeInCapacity" and configuration["minAdjustmentMagnitude"] == 1
+    assert all(a["scalingAdjustment"] > 0 for a in configuration["stepAdjustments"]), f"{step.urn}: only adds"
+    (alarm,) = [a for a in run.of_type(ALARM) if a["alarmActions"] == [step["arn"]]]
+    assert (alarm["namespace"], alarm["metricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage"), alarm.urn
+    assert alarm["dimensions"] == {"QueueName": run.one(QUEUE, "-orders-queue")["name"]}, alarm.urn
+    assert alarm["threshold"] == setting(stack_file, "acceptableLatencySeconds"), alarm.urn
+
+
+def test_no_alarm_reaches_critical_while_the_scaling_would_not_yet_act(run: StackRun, stack_file: Path) -> None:
+    """At the minimum task count (nothing scaled out yet), every CRITICAL page must need more than the scaling
+    triggers need: backlog per task over the target (expected wait over the acceptable latency), or an oldest order
+    older than the acceptable latency (the guardrail)."""
+    latency = setting(stack_file, "acceptableLatencySeconds")
+    target = latency / setting(stack_file, "paymentSeconds") * setting(stack_file, "workerCount")  # per task
+    scaling_backlog = setting(stack_file, "minWorkerTasks") * target  # waiting orders at which scaling acts
+    by_key = {a["name"].removeprefix(f"flashsale-{run.stack}-").replace("-", "_"): a for a in run.of_type(ALARM)}
+    for spec in contract.ALARMS:
+        if spec.severity != "CRITICAL" or spec.key not in by_key:
+            continue
+        threshold = by_key[spec.key]["threshold"]
+        if spec.subject == "expected_wait":
+            assert threshold >= latency, f"{by_key[spec.key].urn}: pages at {threshold} s of wait, scaling at {latency}"
+        elif spec.metric_name == "ApproximateNumberOfMessagesVisible":
+            assert threshold >= scaling_backlog, (f"{by_key[spec.key].urn}: pages at {threshold:g} waiting, the "
+                                                  f"scaling acts above {scaling_backlog:g}")
+        elif spec.metric_name == "ApproximateAgeOfOldestMessage":
+            assert threshold >= latency, f"{by_key[spec.key].urn}: pages at age {threshold}, guardrail at {latency}"
+
+
 # --- Security --------------------------------------------------------------------------------------------------------
 
 
@@ -371,7 +415,19 @@ def test_no_role_policy_has_a_wildcard(run: StackRun) -> None:
         resource = statement["Resource"]
         assert isinstance(resource, str) and resource != "*", f"{policy.urn}: wildcard resource {resource}"
         # Only log streams of one named log group may be matched by pattern.
-        assert "*" not in resource or resource.endswith(":log-stream:*"), f"{policy.urn}: wildcard resource {resource}"
+        # Only the names of what is created later may be wildcards: log streams, and the cluster's tasks (task ids).
+        scoped = resource.endswith(":log-stream:*") or re.fullmatch(r"arn:aws:ecs:[\w-]+:\d{12}:task/[\w-]+/\*", resource)
+        assert "*" not in resource or scoped, f"{policy.urn}: wildcard resource {resource}"
+
+
+def test_every_role_trusts_its_service_only_for_this_account(run: StackRun) -> None:
+    roles = run.of_type("aws:iam/role:Role")
+    assert len(roles) >= 3, "expected the task, execution and notifier roles"
+    for role in roles:
+        for statement in json.loads(role["assumeRolePolicy"])["Statement"]:
+            assert set(statement["Principal"]) == {"Service"}, f"{role.urn}: trusts {statement['Principal']}"
+            condition = statement.get("Condition", {}).get("StringEquals", {})
+            assert condition.get("aws:SourceAccount") == ACCOUNT, f"{role.urn}: no aws:SourceAccount condition"
 
 
 def test_managed_policies_are_only_the_ecs_execution_policy(run: StackRun) -> None:
@@ -379,11 +435,21 @@ def test_managed_policies_are_only_the_ecs_execution_policy(run: StackRun) -> No
         assert attachment["policyArn"].endswith(":policy/service-role/AmazonECSTaskExecutionRolePolicy"), attachment.urn
 
 
+@pytest.mark.parametrize("role", contract.ROLES)
+def test_containers_stop_after_the_worker_drain_bound(run: StackRun, role: str) -> None:
+    (container,) = containers(task_definition_of(run, role))
+    assert container["stopTimeout"] == contract.STOP_TIMEOUT_SECONDS, task_definition_of(run, role).urn
+    assert contract.SERVICE_DEFAULTS.drain_seconds < contract.STOP_TIMEOUT_SECONDS  # draining is never SIGKILLed
+
+
 def test_task_roles_hold_exactly_the_contract_permissions(run: StackRun) -> None:
+    cluster = run.outputs[contract.OUTPUT_CLUSTER_NAME]
     arns = {
         "topic": run.outputs[contract.OUTPUT_TOPIC_ARN],
         "queue": run.one(QUEUE, "-orders-queue")["arn"],
         "table": run.one("aws:dynamodb/table:Table", "-orders-table")["arn"],
+        # The agent protects a task with the task role's credentials: without this every call is refused on AWS.
+        "cluster_tasks": f"arn:aws:ecs:us-west-2:123456789012:task/{cluster}/*",
     }
     for role, permissions in (("receiver", contract.RECEIVER_PERMISSIONS), ("worker", contract.WORKER_PERMISSIONS)):
         expected = {arns[key]: actions for key, actions in permissions.items()}
@@ -440,7 +506,9 @@ def test_alb_serves_https_and_redirects_http_with_a_certificate() -> None:
 
 def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run: StackRun, stack_file: Path) -> None:
     thresholds = contract.ALARM_PROFILES[setting(stack_file, "alarmProfile")]
-    alarms = {a["name"]: a for a in run.of_type(ALARM)}
+    latency = setting(stack_file, "acceptableLatencySeconds")
+    prefix = f"flashsale-{run.stack}-"
+    alarms = {a["name"]: a for a in run.of_type(ALARM) if a["name"].startswith(prefix)}
     alarm_topic = run.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
     dimensions = {
         "queue": {"QueueName": run.one(QUEUE, "-orders-queue")["name"]},
@@ -449,21 +517,33 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
                            "ServiceName": run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]},
         "receiver_alb": {"LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer", "-async-web-alb")["arnSuffix"]},
     }
-    assert len(alarms) == len(contract.ALARMS)
-    for spec in contract.ALARMS:
-        alarm = alarms[contract.alarm_name(f"flashsale-{run.stack}", spec.key)]
-        assert (alarm["namespace"], alarm["metricName"]) == (spec.namespace, spec.metric_name), alarm.urn
-        assert alarm["statistic"] == spec.statistic and alarm["comparisonOperator"] == spec.comparison, alarm.urn
-        assert alarm["threshold"] == getattr(thresholds, spec.key), f"{alarm.urn}: threshold {alarm['threshold']}"
-        assert alarm["period"] == spec.period_seconds, alarm.urn
+    expected = [s for s in contract.ALARMS if getattr(thresholds, s.key) is not None]
+    assert sorted(alarms) == sorted(contract.alarm_name(prefix.rstrip("-"), s.key) for s in expected)
+    for spec in expected:
+        alarm = alarms[contract.alarm_name(prefix.rstrip("-"), spec.key)]
+        threshold = contract.alarm_threshold(thresholds, spec, latency)
+        assert alarm["threshold"] == threshold, f"{alarm.urn}: threshold {alarm['threshold']}"
+        assert alarm["comparisonOperator"] == spec.comparison, alarm.urn
         assert alarm["alarmActions"] == alarm["okActions"] == [alarm_topic], f"{alarm.urn}: actions"
-        assert alarm["dimensions"] == dimensions[spec.subject], f"{alarm.urn}: watches {alarm['dimensions']}"
         assert spec.action in alarm["alarmDescription"], alarm.urn
+        if spec.subject == "expected_wait":
+            queries = {q["id"]: q for q in alarm["metricQueries"]}
+            assert queries["e1"]["returnData"] and queries["e1"]["expression"] == contract.expected_wait_expression(
+                setting(stack_file, "workerCount"), setting(stack_file, "paymentSeconds")), alarm.urn
+            assert queries["m1"]["metric"]["dimensions"] == dimensions["queue"], alarm.urn
+            assert queries["m2"]["metric"]["dimensions"] == dimensions["worker_service"], alarm.urn
+            assert queries["m2"]["metric"]["metricName"] == "RunningTaskCount", alarm.urn
+            continue
+        assert (alarm["namespace"], alarm["metricName"]) == (spec.namespace, spec.metric_name), alarm.urn
+        assert alarm["statistic"] == spec.statistic, alarm.urn
+        assert alarm["period"] == spec.period_seconds, alarm.urn
+        assert alarm["dimensions"] == dimensions[spec.subject], f"{alarm.urn}: watches {alarm['dimensions']}"
 
 
 def test_the_reports_alarm_levels_are_in_the_normal_stack() -> None:
     run = run_program("normal", stack_config(ROOT / "Pulumi.normal.yaml"))
-    thresholds = {a["name"].removeprefix("flashsale-normal-"): a["threshold"] for a in run.of_type(ALARM)}
+    thresholds = {a["name"].removeprefix("flashsale-normal-"): a["threshold"] for a in run.of_type(ALARM)
+                  if a["name"].startswith("flashsale-normal-")}
     assert thresholds["queue-depth-warning"] == 1_000
     assert thresholds["queue-depth-critical"] == 5_000
     assert thresholds["oldest-message-age"] == 30 * 60
@@ -476,7 +556,13 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
     alarm_topic = run.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
     alerts_topic = run.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
     assert function["runtime"] == "python3.12" and function["handler"] == "app.notifier.handler", function.urn
-    assert function["environment"]["variables"] == {contract.ENV_ALERTS_TOPIC_ARN: alerts_topic}, function.urn
+    worker = service_of(run, "worker")
+    assert function["environment"]["variables"] == {
+        contract.ENV_ALERTS_TOPIC_ARN: alerts_topic,
+        contract.ENV_WORKER_CLUSTER: run.outputs[contract.OUTPUT_CLUSTER_NAME],
+        contract.ENV_WORKER_SERVICE: worker["name"],
+        contract.ENV_ACCEPTABLE_LATENCY: str(setting(stack_file, "acceptableLatencySeconds")),
+    }, function.urn
     assets = function["code"].assets
     assert set(assets) == {"app/__init__.py", "app/notifier.py", "app/contract.py", "app/aws.py"}, function.urn
     for name, asset in assets.items():
@@ -488,11 +574,13 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
     emails = sorted(s["endpoint"] for s in subs if s["protocol"] == "email" and s["topic"] == alerts_topic)
     assert emails == sorted(setting(stack_file, "alertEmails"))
     grants = [st for p, st in statements(run) if p["role"] == run.by_arn(function["role"]).name + "-id"]
-    assert {r for st in grants for r in [st["Resource"]] if "log-stream" not in r} == {alerts_topic}, function.urn
-    assert {a for st in grants for a in st["Action"]} == {"sns:Publish", "logs:CreateLogStream", "logs:PutLogEvents"}
+    assert {r for st in grants for r in [st["Resource"]] if "log-stream" not in r} == {alerts_topic, worker.name + "-id"}, \
+        function.urn  # the worker service only to read its running tasks (how many to add)
+    assert {a for st in grants for a in st["Action"]} == {"sns:Publish", "logs:CreateLogStream", "logs:PutLogEvents",
+                                                         "ecs:DescribeServices"}
 
 
-def test_alert_emails_and_secret_webhook_subscribe_to_alerts() -> None:
+def test_alert_emails_subscribe_and_the_notifier_posts_to_the_secret_webhook() -> None:
     url = "https://hooks.example.com/services/T0/B0/XYZ"
     config = stack_config(ROOT / "Pulumi.normal.yaml") | {
         "flashsale:alertEmails": ["oncall@example.com", "lead@example.com"],
@@ -503,9 +591,11 @@ def test_alert_emails_and_secret_webhook_subscribe_to_alerts() -> None:
     subs = [s for s in run.of_type(SUBSCRIPTION) if s["topic"] == alerts_topic]
     emails = {s["endpoint"] for s in subs if s["protocol"] == "email"}
     assert emails == {"oncall@example.com", "lead@example.com"}
-    (webhook,) = [s for s in subs if s["protocol"] == "https"]
-    assert is_secret(webhook["endpoint"]), f"{webhook.urn}: webhook URL is not kept secret"
-    assert webhook["endpoint"]["value"] == url, webhook.urn
+    assert [s for s in subs if s["protocol"] in ("http", "https")] == [], "a chat webhook cannot confirm SNS"
+    (function,) = run.of_type("aws:lambda/function:Function")
+    environment = function["environment"]  # a secret inside makes the whole environment secret
+    assert is_secret(environment), f"{function.urn}: webhook URL is not kept secret"
+    assert environment["value"]["variables"][contract.ENV_ALERT_WEBHOOK_URL] == url, function.urn
 
 
 def test_dashboard_shows_both_systems(run: StackRun) -> None:

@@ -1,64 +1,89 @@
-"""`python -m ops.local up` as a user runs it: prints the URLs, serves an order end to end, Ctrl-C stops everything,
-and a taken port is refused with one line."""
+"""The local system: `ops.local up` as a person runs it, and the local ECS keeping the deployed services running.
+
+The in-process tests share one LocalSystem (the normal stack, fast payments, the flash-sale alarm profile, queue
+metrics fed every 0.2 s, and a worker drain bound far shorter than a payment, so that a busy task stopped by scale-in
+would cut its payments off): its worker service's tasks are killed, scaled out with ops.prescale and scaled back.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from app import aws, contract
-from ops.bootstrap import BootstrapArgs, bootstrap
-from ops.local import run_local_alarms
-from ops.services import ROOT
+from local_runtime.system import LocalArgs, LocalSystem
+from local_runtime.tasks import Task
+from tests.conftest import ROOT
 from tests.helpers import ORDER, wait_for
 from tests.test_alarms import subscribed_queue
 
+pytestmark = pytest.mark.slow
+
 
 def _up(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PAYMENT_SECONDS": "0.2", "PAYMENT_DECLINE_RATE": "0"}
-    return subprocess.Popen([sys.executable, "-m", "ops.local", "up", "--dir", str(tmp_path), *args], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "ops.local", "up", "--dir", str(tmp_path),
+                             "--config", "paymentSeconds=0.2", "--config", "paymentDeclineRate=0", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_up_serves_orders_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+def _roles(process: psutil.Process) -> list[str]:
+    """The ROLE of each task process under `process` (the local ECS's children)."""
+    roles = []
+    for child in process.children(recursive=True):
+        try:
+            roles.append(child.environ().get(contract.ENV_ROLE, ""))
+        except psutil.Error:
+            continue
+    return sorted(r for r in roles if r)
+
+
+def test_up_deploys_the_program_serves_orders_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     local = _up(tmp_path, "--workers", "20")
-    urls: dict[str, str] = {}
+    printed: list[str] = []
     assert local.stdout is not None
     for line in local.stdout:
-        name, _, value = line.partition(": ")
-        urls[name] = value.strip()
-        if name == "outputs":
+        printed.append(line.rstrip())
+        if line.startswith("Ctrl-C"):
             break
-    children = psutil.Process(local.pid).children()
-    assert len(children) == 5  # ministack, moto (ECS + auto-scaling control plane), sync, receiver, worker
-    accepted = httpx.post(urls["async"] + "/orders/async", json=ORDER, timeout=10).json()
-    status = wait_for(lambda: (s := httpx.get(f"{urls['async']}/orders/{accepted['order_id']}").json())["status"]
+    text = "\n".join(printed)
+    assert text.startswith("deployed stack normal to the local emulators: ")
+    assert re.search(r"^\s+3 aws:ecs/service:Service$", text, re.MULTILINE)  # what it deployed, per type
+    assert "stand-in: image not built" in text
+    urls = {m.group(1): m.group(2) for m in re.finditer(r"^(sync|receiver): (http://\S+) ", text, re.MULTILINE)}
+    outputs = tmp_path / "outputs.json"
+    assert json.loads(outputs.read_text())[contract.OUTPUT_ASYNC_URL] == urls["receiver"]
+    assert _roles(psutil.Process(local.pid)) == ["receiver", "sync", "sync", "worker"]  # syncTaskCount 2
+
+    accepted = httpx.post(urls["receiver"] + "/orders/async", json=ORDER, timeout=10).json()
+    status = wait_for(lambda: (s := httpx.get(f"{urls['receiver']}/orders/{accepted['order_id']}").json())["status"]
                       == "completed" and s, 10, "the order to complete")
     assert status["worker"].startswith("WORKER-")
     assert httpx.post(urls["sync"] + "/orders/sync", json=ORDER, timeout=10).status_code == 201
     # The outputs file names the emulators, so ops commands reach them with nothing exported.
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    status = subprocess.run([sys.executable, "-m", "ops.alarms", "status", "--json", "--outputs", urls["outputs"]],
+    status = subprocess.run([sys.executable, "-m", "ops.alarms", "status", "--json", "--outputs", str(outputs)],
                             cwd=ROOT, env=clean_env, capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stderr
-    assert len(json.loads(status.stdout)["alarms"]) == 6
-    prescale = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "3", "--poll", "0.1", "--outputs",
-                               urls["outputs"]], cwd=ROOT, env=clean_env, capture_output=True, text=True, timeout=60)
-    assert prescale.returncode == 0, prescale.stderr
-    assert "runs 3 tasks, auto-scaling min 3" in prescale.stdout
+    assert len(json.loads(status.stdout)["alarms"]) == len(contract.ALARMS)
+
+    children = psutil.Process(local.pid).children(recursive=True)
     local.send_signal(signal.SIGINT)
-    assert local.wait(timeout=30) == 0
+    assert local.wait(timeout=60) == 0
     assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children)
-    assert (tmp_path / "outputs.json").exists() and (tmp_path / "logs" / "worker.log").exists()
 
 
 def test_a_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
@@ -69,32 +94,134 @@ def test_a_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
         local = _up(tmp_path, "--async-port", str(port))
         out, err = local.communicate(timeout=30)
     assert local.returncode != 0
-    assert err.strip().splitlines() == [f"error: port {port} (--async-port) is taken: stop what uses it or choose "
-                                        "another port"]
+    assert err.strip().splitlines() == [f"python -m ops.local: error: port {port} (--async-port) is taken: stop what "
+                                        "uses it or choose another port"]
 
 
-def test_local_alarm_loop_feeds_queue_metrics_and_relays_readable_alerts(aws_env: dict[str, str]) -> None:
-    """What ops.local does in place of AWS: the queue's depth reaches CloudWatch, the real alarm fires, and the
-    notifier relay turns its raw message into a readable alert on the alerts topic."""
-    outputs = bootstrap(BootstrapArgs(prefix="loop", profile="flashsale"))  # queue-depth warning above 500
+@pytest.fixture(scope="module")
+def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+    args = LocalArgs(config={"paymentSeconds": 0.5, "paymentDeclineRate": 0, "alarmProfile": "flashsale",
+                             "acceptableLatencySeconds": 5},
+                     env_overrides={contract.ENV_DRAIN_SECONDS: "0.05"},
+                     directory=tmp_path_factory.mktemp("local"), feed_seconds=0.2)
+    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as system:
+        for key, value in system.env().items():
+            monkeypatch.setenv(key, value)
+        yield system
+
+
+def _order_ids(count: int, url: str) -> list[str]:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        return [client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).json()["order_id"] for _ in range(count)]
+
+
+def _all_completed(url: str, order_ids: list[str], timeout: float) -> None:
+    def done() -> bool:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            return all(client.get(f"/orders/{o}").json()["status"] == "completed" for o in order_ids)
+    wait_for(done, timeout, "every accepted order to complete")
+
+
+def test_a_killed_worker_task_is_replaced_and_every_accepted_order_completes(local_system: LocalSystem) -> None:
+    workers = local_system.ecs.service("worker")
+    url = local_system.outputs[contract.OUTPUT_ASYNC_URL]
+    # Short visibility: the killed task's orders come back quickly (the program's 30 s would only make this slower).
+    aws.client("sqs").set_queue_attributes(QueueUrl=local_system.outputs[contract.OUTPUT_QUEUE_URL],
+                                           Attributes={"VisibilityTimeout": "3"})
+    orders = _order_ids(30, url)
+    (victim,) = workers.tasks
+    wait_for(lambda: any(e.get("event") == "processing" for e in victim.events()), 10, "the worker to start paying")
+    victim.kill()
+    replacement = wait_for(lambda: [t for t in workers.healthy() if t is not victim], 20, "a replacement task")[0]
+    _all_completed(url, orders, 60)
+    paid_by_replacement = {e["order_id"] for e in replacement.events() if e.get("event") == "payment_completed"}
+    assert paid_by_replacement  # the replacement did pay (among them, what the killed task held)
+    aws.client("sqs").set_queue_attributes(QueueUrl=local_system.outputs[contract.OUTPUT_QUEUE_URL],
+                                           Attributes={"VisibilityTimeout": "30"})
+
+
+def test_prescale_raises_the_worker_service_and_more_processes_pay(local_system: LocalSystem) -> None:
+    workers = local_system.ecs.service("worker")
+    done = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "3", "--poll", "0.2", "--outputs",
+                           str(local_system.outputs_file)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
+    assert done.returncode == 0, done.stderr
+    tasks = wait_for(lambda: len(workers.healthy()) == 3 and workers.healthy(), 30, "three worker tasks")
+    url = local_system.outputs[contract.OUTPUT_ASYNC_URL]
+    orders = _order_ids(120, url)  # 20 slots each: more than one task's worth at once
+    _all_completed(url, orders, 60)
+    paying = [t for t in tasks if any(e.get("event") == "payment_completed" for e in t.events())]
+    assert len(paying) >= 2
+    restore = subprocess.run([sys.executable, "-m", "ops.prescale", "--restore", "--step", "2", "--pause", "0",
+                              "--normal-tasks", "1", "--poll", "0.2", "--outputs", str(local_system.outputs_file)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60,
+                             env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
+    assert restore.returncode == 0, restore.stderr
+    wait_for(lambda: len(workers.running()) == 1, 40, "the worker service back at one task")
+
+
+def _cut_off(task: Task) -> set[str]:
+    """Orders a task started paying and never finished (its log's `processing` without a `payment_*`)."""
+    events = task.events()
+    finished = {e["order_id"] for e in events if e.get("event", "").startswith("payment_")}
+    return {e["order_id"] for e in events if e.get("event") == "processing"} - finished
+
+
+def test_scale_in_during_a_stream_stops_only_idle_tasks_and_cuts_no_payment(local_system: LocalSystem) -> None:
+    workers = local_system.ecs.service("worker")
+    url = local_system.outputs[contract.OUTPUT_ASYNC_URL]
+    outputs = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    prescale = [sys.executable, "-m", "ops.prescale", "--poll", "0.2", "--outputs", str(local_system.outputs_file)]
+    assert subprocess.run([*prescale, "--tasks", "3"], cwd=ROOT, env=outputs, capture_output=True, timeout=60).returncode == 0
+    tasks = wait_for(lambda: len(workers.healthy()) == 3 and list(workers.healthy()), 30, "three worker tasks")
+    accepted: list[str] = []
+    stream = threading.Thread(target=lambda: accepted.extend(_stream(url, rate=12, seconds=8)), daemon=True)
+    stream.start()
+    time.sleep(2)  # every task is paying now
+    restore = subprocess.run([*prescale, "--restore", "--step", "2", "--pause", "0", "--normal-tasks", "1"], cwd=ROOT,
+                             env=outputs, capture_output=True, text=True, timeout=60)
+    assert restore.returncode == 0, restore.stderr
+    stream.join()
+    wait_for(lambda: len(workers.running()) == 1, 60, "the scale-in to one task")
+    _all_completed(url, accepted, 60)
+    stopped = wait_for(lambda: len(gone := [t for t in tasks if not t.alive()]) == 2 and gone, 30, "two tasks to exit")
+    assert all(t.process is not None and t.process.returncode == 0 for t in stopped)  # drained, not SIGKILLed
+    assert not any(_cut_off(t) for t in tasks), {t.task_id: _cut_off(t) for t in tasks}
+    assert all(local_system.ecs.agent.calls.get(t.task_id, 0) >= 2 for t in stopped)  # protected, then released
+
+
+def _stream(url: str, rate: float, seconds: float) -> list[str]:
+    """Orders at a steady rate; the ids of those accepted."""
+    ids = []
+    with httpx.Client(base_url=url, timeout=10) as client:
+        started = time.monotonic()
+        for n in range(int(rate * seconds)):
+            time.sleep(max(0.0, started + n / rate - time.monotonic()))
+            answer = client.post(contract.ASYNC_ORDERS_PATH, json=ORDER)
+            if answer.status_code == 202:
+                ids.append(answer.json()["order_id"])
+    return ids
+
+
+def test_the_alarm_loop_pages_on_expected_wait_with_the_tasks_to_add(local_system: LocalSystem) -> None:
+    """What the local runtime does in place of AWS: the queue's depth and the worker service's running tasks reach
+    CloudWatch, the deployed expected-wait alarm (metric math) is evaluated and fires, and the notifier (the Lambda's
+    module, with its environment as deployed) turns it into a readable page that says how many tasks to add."""
+    outputs = local_system.outputs
     inbox = subscribed_queue(outputs[contract.OUTPUT_ALERTS_TOPIC_ARN], "loop-inbox", raw=False)
+    warning = contract.alarm_name(outputs[contract.OUTPUT_ALARM_PREFIX], "expected_wait_warning")
+    # One task of 20 workers pays 40 orders/s at 0.5 s: a burst of 600 waits ~15 s at first, over the 5 s target.
+    with httpx.Client(base_url=outputs[contract.OUTPUT_ASYNC_URL], timeout=10) as client, \
+            ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).status_code, range(600)))
+    assert answers.count(202) >= 500
     sqs = aws.client("sqs")
-    for batch in range(51):
-        sqs.send_message_batch(QueueUrl=outputs[contract.OUTPUT_QUEUE_URL], Entries=[
-            {"Id": str(n), "MessageBody": json.dumps({"order_id": f"o-{batch}-{n}"})} for n in range(10)])
-    stop = threading.Event()
-    loop = threading.Thread(target=run_local_alarms, args=(outputs, stop, 0.2), daemon=True)
-    loop.start()
-    warning = contract.alarm_name("loop", "queue_depth_warning")
 
     def relayed() -> list[str]:
         found = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
         return [json.loads(m["Body"])["Message"] for m in found
                 if json.loads(m["Body"]).get("Subject", "").startswith(f"[WARNING] ALARM: {warning}")]
 
-    try:
-        [body] = wait_for(relayed, 20, "the queue-depth alert")
-    finally:
-        stop.set()
-        loop.join(timeout=5)
-    assert "Current value:    510" in body and "Threshold:        > 500" in body
+    [body] = wait_for(relayed, 30, "the expected-wait page")
+    assert "Threshold:        > 5 s" in body and "(1 running;" in body
+    assert re.search(r"Tasks to add:     [1-9]\d* \(1 running; \d+ bring the wait to 5 s", body), body

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from app import aws, contract
 from app.notifier import forward, handler, render, should_notify
+from local_runtime.metric_math import evaluate_math_alarms
 from tests.conftest import ROOT
-from tests.test_alarms import PREFIX, QUEUE_DIMENSIONS, AlarmWiring, wire_alarms
+from tests.helpers import System, system  # noqa: F401  (the fixture)
+from tests.test_alarms import AlarmWiring, wire_alarms
 
 # As CloudWatch on AWS sends it.
 AWS_ALARM: dict[str, Any] = {
@@ -59,8 +64,8 @@ def test_first_ok_is_not_worth_a_message() -> None:
 
 
 @pytest.fixture
-def wiring(aws_env: dict[str, str]) -> AlarmWiring:
-    return wire_alarms(aws_env)
+def wiring(system: System) -> AlarmWiring:  # noqa: F811
+    return wire_alarms(system)
 
 
 def test_forward_unwraps_sns_envelopes_and_passes_non_alarms_on(wiring: AlarmWiring) -> None:
@@ -83,7 +88,7 @@ def test_lambda_handler_publishes_readable_alerts(wiring: AlarmWiring, monkeypat
 
 def test_a_real_alarm_over_its_threshold_reaches_people_readable(wiring: AlarmWiring) -> None:
     aws.client("cloudwatch").put_metric_data(Namespace="AWS/SQS", MetricData=[{
-        "MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": QUEUE_DIMENSIONS, "Value": 1500}])
+        "MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": wiring.queue_dimensions, "Value": 1500}])
     done = subprocess.run([sys.executable, "-m", "app.notifier", "--queue-url", wiring.alarm_events_url,
                            "--alerts-topic-arn", wiring.alerts_topic, "--once", "--wait", "2"],
                           cwd=ROOT, env=wiring.env, capture_output=True, text=True, timeout=60, check=False)
@@ -91,8 +96,8 @@ def test_a_real_alarm_over_its_threshold_reaches_people_readable(wiring: AlarmWi
     alerts = {a["subject"].split(":")[1].strip(): a for a in wiring.inbox()}
     # 1,500 crosses the warning (1,000) but not the critical (5,000) threshold, whose first OK is dropped. (ministack
     # matches alarms to metrics without their dimensions, so the DLQ alarm fires as well; AWS would not.)
-    warning = contract.alarm_name(PREFIX, "queue_depth_warning")
-    assert warning in alerts and contract.alarm_name(PREFIX, "queue_depth_critical") not in alerts
+    warning = contract.alarm_name(wiring.prefix, "queue_depth_warning")
+    assert warning in alerts and contract.alarm_name(wiring.prefix, "queue_depth_critical") not in alerts
     assert alerts[warning]["subject"] == f"[WARNING] ALARM: {warning}: orders waiting in the order queue"
     body = alerts[warning]["body"]
     assert "Current value:    1,500" in body and "Threshold:        > 1,000" in body
@@ -107,3 +112,90 @@ def test_cli_needs_its_queue_and_topic() -> None:
                           timeout=60, check=False, env={"PATH": "/usr/bin"})
     assert done.returncode == 2
     assert "--queue-url and --alerts-topic-arn" in done.stderr
+
+
+def test_an_expected_wait_page_says_the_wait_and_the_tasks_to_add(wiring: AlarmWiring, system: System) -> None:  # noqa: F811
+    """The deployed expected-wait alarms (metric math, evaluated locally as CloudWatch would) fire on the queue's
+    depth and the worker service's running tasks, and the notifier, run with the Lambda's environment as deployed,
+    reads the worker service to say how many tasks bring the wait back to the acceptable latency."""
+    outputs = system.outputs
+    cloudwatch = aws.client("cloudwatch")
+    cluster, service = outputs[contract.OUTPUT_CLUSTER_NAME], outputs[contract.OUTPUT_WORKER_SERVICE_NAME]
+    # moto counts a service's running tasks only from an UpdateService on; on AWS one task of the normal stack runs.
+    aws.client("ecs").update_service(cluster=cluster, service=service, desiredCount=1)
+    cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=[{
+        "MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": wiring.queue_dimensions, "Value": 10_000}])
+    cloudwatch.put_metric_data(Namespace="ECS/ContainerInsights", MetricData=[{
+        "MetricName": "RunningTaskCount", "Value": 1, "Dimensions": [
+            {"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}]}])
+    changed = evaluate_math_alarms(cloudwatch, system.deployment.math_alarms)
+    critical = contract.alarm_name(wiring.prefix, "expected_wait_critical")
+    assert sorted(changed) == sorted([contract.alarm_name(wiring.prefix, "expected_wait_warning"), critical])
+    (relay,) = system.deployment.relays
+    done = subprocess.run([sys.executable, "-m", "app.notifier", "--queue-url", relay.queue_url, "--once", "--wait", "2"],
+                          cwd=ROOT, env={**wiring.env, **relay.environment}, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    alerts = {a["subject"].split(":")[1].strip(): a for a in wiring.inbox()}
+    body = alerts[critical]["body"]
+    # 10,000 waiting x 0.3 s / (1 task x 20 workers) = 150 s; twice the normal stack's 60 s is the critical threshold.
+    assert "Current value:    150 s" in body and "Threshold:        > 120 s" in body
+    assert "Tasks to add:     2 (1 running; 3 bring the wait to 60 s: `python -m ops.prescale --tasks 3`)" in body
+
+
+class ChatWebhook:
+    """A chat tool's incoming webhook on 127.0.0.1: records each JSON POST and answers `status`."""
+
+    def __init__(self, status: int = 200) -> None:
+        posts: list[dict[str, Any]] = []
+        self.posts = posts
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+                length = int(self.headers["Content-Length"])
+                posts.append({"content_type": self.headers["Content-Type"], "json": json.loads(self.rfile.read(length))})
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T0/B0/secret"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def chat() -> Iterator[ChatWebhook]:
+    webhook = ChatWebhook()
+    yield webhook
+    webhook.close()
+
+
+def test_the_lambda_posts_each_alert_to_the_chat_webhook(wiring: AlarmWiring, chat: ChatWebhook,
+                                                         monkeypatch: Any) -> None:
+    monkeypatch.setenv(contract.ENV_ALERTS_TOPIC_ARN, wiring.alerts_topic)
+    monkeypatch.setenv(contract.ENV_ALERT_WEBHOOK_URL, chat.url)
+    event = {"Records": [{"Sns": {"Subject": "x", "Message": json.dumps(AWS_ALARM)}}]}
+    assert handler(event, None) == {"received": 1, "sent": 1}
+    [post] = chat.posts
+    subject, body = render(AWS_ALARM)
+    assert post == {"content_type": "application/json", "json": {"text": f"{subject}\n\n{body}"}}
+    assert len(wiring.inbox()) == 1  # and the e-mail alert went out as before
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/unreachable", "not a url"])
+def test_a_failing_webhook_is_logged_not_fatal(wiring: AlarmWiring, url: str, capsys: Any) -> None:
+    failing = ChatWebhook(status=500)
+    try:
+        for target in (url, failing.url):
+            assert forward(aws.client("sns"), wiring.alerts_topic, json.dumps(AWS_ALARM), webhook_url=target)
+    finally:
+        failing.close()
+    assert len(wiring.inbox()) == 2
+    err = capsys.readouterr().err
+    assert err.count("chat webhook post failed") == 2 and "HTTP 500" in err and "Traceback" not in err

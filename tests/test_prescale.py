@@ -11,40 +11,46 @@ from pathlib import Path
 import pytest
 
 from app import aws, contract
-from ops.bootstrap import bootstrap_worker_service, cluster_name, worker_service_name
-from tests.conftest import ROOT
+from local_runtime.deployer import Endpoints, deploy
+from tests.conftest import ROOT, TEST_CONFIG
 
-PREFIX = "flashsale-test"
-CLUSTER = cluster_name(PREFIX)
-SERVICE = worker_service_name(PREFIX)
 MAX_TASKS = contract.CONFIG_DEFAULTS["maxWorkerTasks"]
 
 
 @dataclass(frozen=True)
 class Ecs:
+    """The worker service the program deploys (normal stack: 1 task, scalable 1..maxWorkerTasks), fresh per test."""
+
     env: dict[str, str]
+    cluster: str
+    service_name: str
 
     def service(self) -> dict[str, int]:
-        found = aws.client("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
+        found = aws.client("ecs").describe_services(cluster=self.cluster, services=[self.service_name])["services"][0]
         return {"desired": found["desiredCount"], "running": found["runningCount"]}
+
+    @property
+    def resource_id(self) -> str:
+        return f"service/{self.cluster}/{self.service_name}"
 
     def min_capacity(self) -> int:
         targets = aws.client("application-autoscaling").describe_scalable_targets(
-            ServiceNamespace="ecs", ResourceIds=[f"service/{CLUSTER}/{SERVICE}"])["ScalableTargets"]
+            ServiceNamespace="ecs", ResourceIds=[self.resource_id])["ScalableTargets"]
         return int(targets[0]["MinCapacity"])
 
     def prescale(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "ops.prescale", "--cluster-name", CLUSTER, "--worker-service-name", SERVICE,
-                   "--workers-per-task", "20", "--poll", "0.1", "--timeout", "20", *args]
+        command = [sys.executable, "-m", "ops.prescale", "--cluster-name", self.cluster, "--worker-service-name",
+                   self.service_name, "--workers-per-task", "20", "--poll", "0.1", "--timeout", "20", *args]
         return subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60,
                               check=False)
 
 
 @pytest.fixture
-def ecs(moto_env: dict[str, str]) -> Ecs:
-    """The worker service as the local bootstrap creates it: 1 task, scalable 1..maxWorkerTasks."""
-    bootstrap_worker_service(PREFIX)
-    return Ecs(moto_env)
+def ecs(aws_env: dict[str, str], endpoints: Endpoints) -> Ecs:
+    deployed = deploy("normal", endpoints, overrides=TEST_CONFIG)
+    assert deployed.ok, deployed.summary()
+    return Ecs(aws_env, deployed.outputs[contract.OUTPUT_CLUSTER_NAME],
+               deployed.outputs[contract.OUTPUT_WORKER_SERVICE_NAME])
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(ecs: Ecs) -> None:
@@ -91,23 +97,23 @@ def test_refuses_a_missing_service(ecs: Ecs) -> None:
 
 def test_refuses_a_service_without_scalable_target(ecs: Ecs) -> None:
     aws.client("application-autoscaling").deregister_scalable_target(
-        ServiceNamespace="ecs", ResourceId=f"service/{CLUSTER}/{SERVICE}", ScalableDimension="ecs:service:DesiredCount")
+        ServiceNamespace="ecs", ResourceId=ecs.resource_id, ScalableDimension="ecs:service:DesiredCount")
     done = ecs.prescale("--tasks", "2")
     assert done.returncode == 1
     assert "no Application Auto Scaling target" in done.stderr
 
 
-def test_needs_the_cluster_from_somewhere(moto_env: dict[str, str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "2"], cwd=ROOT, env=moto_env,
+def test_needs_the_cluster_from_somewhere(aws_env: dict[str, str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "2"], cwd=ROOT, env=aws_env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1
     assert "stack output `clusterName` is missing: pass --cluster-name, --outputs FILE or --stack NAME" in done.stderr
 
 
-def test_names_the_outputs_file_that_lacks_a_value(moto_env: dict[str, str], tmp_path: Path) -> None:
+def test_names_the_outputs_file_that_lacks_a_value(aws_env: dict[str, str], tmp_path: Path) -> None:
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps({"queueUrl": "x"}))
     done = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "2", "--outputs", str(outputs)], cwd=ROOT,
-                          env=moto_env, capture_output=True, text=True, timeout=60, check=False)
+                          env=aws_env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1
     assert f"stack output `clusterName` is not in {outputs}: pass --cluster-name" in done.stderr

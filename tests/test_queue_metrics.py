@@ -1,17 +1,11 @@
-"""ops.queue_metrics on ministack: the queue's numbers land in AWS/SQS and the real alarms evaluate on them."""
+"""local.queue_metrics on ministack: the queue's numbers land in AWS/SQS (tests/test_local.py: and the alarms fire)."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
-from app import aws, contract
-from ops.alarms import create_alarms
-from ops.queue_metrics import QueueSampler
-from tests.conftest import ROOT
+from app import aws
+from local_runtime.queue_metrics import QueueSampler, publish
 
 
 def make_queue(name: str) -> str:
@@ -33,35 +27,17 @@ def test_age_is_the_time_since_the_queue_last_had_nothing_waiting(aws_env: dict[
     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def test_cli_publishes_queue_metrics_that_drive_the_real_alarms(aws_env: dict[str, str]) -> None:
+def test_publish_lands_each_queues_numbers_in_aws_sqs(aws_env: dict[str, str]) -> None:
     queue_url, dlq_url = make_queue("orders"), make_queue("orders-dlq")
     sqs = aws.client("sqs")
     for n in range(3):
         sqs.send_message(QueueUrl=queue_url, MessageBody=str(n))
-    low = dataclasses.replace(contract.ALARM_PROFILES["normal"], queue_depth_warning=2)
-    topic = aws.client("sns").create_topic(Name="alarms")["TopicArn"]
-    create_alarms(aws.client("cloudwatch"), prefix="t", thresholds=low, action_arns=[topic],
-                  dimensions={"queue": [{"Name": "QueueName", "Value": "orders"}]})
-
-    done = subprocess.run([sys.executable, "-m", "ops.queue_metrics", "--once", "--json", "--queue-url", queue_url,
-                           "--dlq-url", dlq_url], cwd=ROOT, env=aws_env, capture_output=True, text=True, timeout=60,
-                          check=False)
-    assert done.returncode == 0, done.stderr
-    assert [(s["queue_name"], s["visible"]) for s in json.loads(done.stdout)] == [("orders", 3), ("orders-dlq", 0)]
-
     cloudwatch = aws.client("cloudwatch")
+    samples = publish(sqs, cloudwatch, [QueueSampler(queue_url), QueueSampler(dlq_url)])
+    assert [(s.queue_name, s.visible) for s in samples] == [("orders", 3), ("orders-dlq", 0)]
     now = datetime.now(timezone.utc)
     points = cloudwatch.get_metric_statistics(
         Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible", Statistics=["Maximum"], Period=60,
         Dimensions=[{"Name": "QueueName", "Value": "orders"}], StartTime=now - timedelta(minutes=5),
         EndTime=now + timedelta(minutes=1))["Datapoints"]
     assert max(p["Maximum"] for p in points) == 3
-    alarm = cloudwatch.describe_alarms(AlarmNames=[contract.alarm_name("t", "queue_depth_warning")])["MetricAlarms"][0]
-    assert alarm["StateValue"] == "ALARM"
-
-
-def test_cli_needs_both_queues(aws_env: dict[str, str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "ops.queue_metrics", "--once", "--queue-url", "x"], cwd=ROOT,
-                          env=aws_env, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 1
-    assert "stack output `dlqUrl` is missing" in done.stderr

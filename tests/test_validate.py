@@ -4,6 +4,9 @@ the flash-sale profile, scaled down (short payments, a lower rate, a few seconds
 from __future__ import annotations
 
 import json
+import signal
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,9 @@ def test_validate_passes_against_the_async_service(system: System, tmp_path: Pat
     code = validate.main(["--endpoint", "async", *SCALED_DOWN, "--outputs", str(outputs), "--results", str(results),
                           "--drain-tolerance", "10", "--json"])
 
-    summary = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert captured.out, captured.err
+    summary = json.loads(captured.out)
     assert code == 0, summary["goals"]
     assert summary["passed"] and {g["name"] for g in summary["goals"]} == {
         "acceptance rate", "p95 latency", "every arrival sent", "queue drained"}
@@ -99,3 +104,40 @@ def test_predicted_drain_is_the_planners() -> None:
                                     backlog_before=0) == 0
     assert validate.predicted_drain(result, workers=200, workers_per_task=20, payment_seconds=3,
                                     backlog_before=200) == pytest.approx(3)  # 200 old orders at 66.7/s
+
+
+def test_retrying_clients_through_a_receiver_stall_make_no_duplicated_orders(system: System, tmp_path: Path,  # noqa: F811
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """--retry: 50 ms client timeouts and a 0.4 s receiver stall in the middle of the run force retries with the same
+    key; the goal 'no duplicated orders' holds (each key's answers, and the key asked again after the load, name one
+    order id)."""
+    receiver = system.start("receiver", **{contract.ENV_PAYMENT_SECONDS: PAYMENT})
+    system.start("worker", **{contract.ENV_PAYMENT_SECONDS: PAYMENT, contract.ENV_WORKER_COUNT: str(WORKERS)})
+    outputs = outputs_file(system, tmp_path, **{contract.OUTPUT_ASYNC_URL: receiver.url,
+                                                 contract.OUTPUT_WORKER_COUNT: WORKERS,
+                                                 contract.OUTPUT_PAYMENT_SECONDS: float(PAYMENT)})
+    assert receiver.process is not None
+    stall = threading.Timer(2.5, lambda: (receiver.process.send_signal(signal.SIGSTOP), time.sleep(0.4),  # type: ignore[union-attr]
+                                          receiver.process.send_signal(signal.SIGCONT)))  # type: ignore[union-attr]
+    stall.start()
+    try:
+        code = validate.main(["--endpoint", "async", "--profile", "flashsale", "--rate", "20", "--duration", "5",
+                              "--timeout", "0.05", "--retry", "--outputs", str(outputs),
+                              "--results", str(tmp_path / "results"), "--drain-tolerance", "10", "--json"])
+    finally:
+        stall.join()
+    summary = json.loads(capsys.readouterr().out)
+    goals = {g["name"]: g for g in summary["goals"]}
+    assert goals["no duplicated orders"]["passed"], goals
+    assert summary["load"]["duplicated_orders"] == 0 and summary["load"]["retries"] > 0
+    assert summary["load"]["accepted"] == summary["load"]["requests"]  # every order got its 202 in the end
+    assert code == 0, summary["goals"]
+
+
+def test_duplicated_orders_are_counted_per_key() -> None:
+    records = [RequestRecord(0, 0, 5.0, 202, "accepted", "o1", key="k1", attempts=2, confirmed_order_id="o1"),
+               RequestRecord(0, 0, 5.0, 202, "accepted", "o2", key="k2", attempts=1, confirmed_order_id="o3"),
+               RequestRecord(0, 0, 5.0, 202, "accepted", "o4")]
+    result = summarize(records, PROFILES[("flashsale", "async")], "http://x", retry=True)
+    assert (result.duplicated_orders, result.retries) == (1, 1)
+    assert summarize(records, PROFILES[("flashsale", "async")], "http://x").duplicated_orders is None

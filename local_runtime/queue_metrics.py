@@ -1,9 +1,10 @@
-"""LOCAL RUNTIME ONLY: publish the order queue's and DLQ's AWS/SQS metrics, so the real alarms evaluate locally.
+"""LOCAL RUNTIME ONLY: publish the queues' AWS/SQS metrics, so the real alarms evaluate locally.
 
-On AWS, SQS publishes these metrics itself: do NOT run this against AWS. The local emulator (ministack) emits no
-AWS/SQS metrics, so without this loop the queue alarms would never leave INSUFFICIENT_DATA.
+On AWS, SQS publishes these metrics itself. The local emulator (ministack) emits no AWS/SQS metrics, so without this
+feeder the queue alarms would never leave INSUFFICIENT_DATA; the local runtime (`local_runtime.system`) runs it every
+FEED_SECONDS for every queue the program deployed.
 
-Every --interval seconds it reads each queue's ApproximateNumberOfMessagesVisible / NotVisible (exact in the
+Each round it reads each queue's ApproximateNumberOfMessagesVisible / NotVisible (exact in the
 emulator) and PutMetricData's them, plus ApproximateAgeOfOldestMessage, into AWS/SQS with the QueueName dimension.
 
 The age is an estimate: SQS reports it only as a metric, and reading a message's SentTimestamp would mean receiving
@@ -15,17 +16,14 @@ it is 0 on the first sample. It overestimates when the queue churns without ever
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from app import aws, contract
-from ops import stack
 
 NAMESPACE = "AWS/SQS"
+FEED_SECONDS = 10.0  # how often the local runtime publishes (SQS publishes every minute, at 1-minute resolution)
 COUNTS = ("ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible")
 # GetQueueAttributes names for the metrics of COUNTS
 ATTRIBUTES = {"ApproximateNumberOfMessagesVisible": "ApproximateNumberOfMessages",
@@ -79,42 +77,14 @@ def publish(sqs: Any, cloudwatch: Any, samplers: list[QueueSampler]) -> list[Sam
     return samples
 
 
-def describe(samples: list[Sample]) -> str:
-    at = datetime.now().strftime("%H:%M:%S")
-    return "\n".join(f"{at} {s.queue_name}: {s.visible} waiting, {s.not_visible} in flight, "
-                     f"oldest waiting ~{s.oldest_age_seconds:.0f} s" for s in samples)
+CONTAINER_INSIGHTS = "ECS/ContainerInsights"
 
 
-def command(args: argparse.Namespace) -> int:
-    if args.interval <= 0:
-        raise stack.OpsError("--interval must be positive")
-    outputs = stack.resolve_outputs(args, (contract.OUTPUT_QUEUE_URL, contract.OUTPUT_DLQ_URL))
-    samplers = [QueueSampler(outputs[contract.OUTPUT_QUEUE_URL]), QueueSampler(outputs[contract.OUTPUT_DLQ_URL])]
-    sqs, cloudwatch = aws.client("sqs"), aws.client("cloudwatch")
-    while True:
-        samples = publish(sqs, cloudwatch, samplers)
-        stack.emit(args, [asdict(s) for s in samples], describe(samples))
-        if args.once:
-            return 0
-        sys.stdout.flush()
-        time.sleep(args.interval)
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ops.queue_metrics", description=__doc__.split("\n\n")[0],
-                                epilog="On AWS, SQS publishes these metrics itself: this is for the local emulator. "
-                                       "ApproximateAgeOfOldestMessage is an upper-bound estimate (see the module "
-                                       "docstring).")
-    p.add_argument("--interval", type=float, default=10, help="seconds between samples (%(default)s)")
-    p.add_argument("--once", action="store_true", help="publish one sample and exit")
-    stack.add_output_arguments(p, (contract.OUTPUT_QUEUE_URL, contract.OUTPUT_DLQ_URL))
-    stack.add_json_argument(p)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    return stack.run(parser(), command, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def publish_task_counts(cloudwatch: Any, running: dict[tuple[str, str], int]) -> None:
+    """Container Insights' RunningTaskCount per (cluster name, service name): what the worker scaling and the
+    expected-wait alarms divide by. On AWS, Container Insights publishes it (the clusters enable it)."""
+    timestamp = datetime.now(timezone.utc)
+    cloudwatch.put_metric_data(Namespace=CONTAINER_INSIGHTS, MetricData=[
+        {"MetricName": "RunningTaskCount", "Timestamp": timestamp, "Value": float(count), "Unit": "Count",
+         "Dimensions": [{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}]}
+        for (cluster, service), count in running.items()])

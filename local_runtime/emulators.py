@@ -1,8 +1,10 @@
-"""Start and stop the local AWS emulators on 127.0.0.1.
+"""Start and stop the local AWS emulators on 127.0.0.1, and say which of them serves which AWS service.
 
-ministack is the local runtime's AWS (SNS, SQS, DynamoDB, CloudWatch alarms that fire, ECS); moto's server is used
-only for ECS + Application Auto Scaling, which ministack lacks. Both run as child processes so that tests, the local
-runtime and the lab use the same real boto3 code paths as on AWS.
+ministack is the data plane (SNS, SQS, DynamoDB, CloudWatch with alarms that fire, CloudWatch Logs): fast, and it
+evaluates alarms. moto's server is the control plane (ECS, EC2, ELBv2, IAM, Application Auto Scaling, Lambda, KMS,
+ECR, STS), which ministack lacks or serves too loosely: moto validates IAM policy grammar, target-group names and
+repository names as AWS does, and its Application Auto Scaling checks that the ECS service exists. Both run as child
+processes so that tests, the local runtime and the lab use the same real boto3 code paths as on AWS.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from app import contract
 LOOPBACK = "127.0.0.1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 # The services ministack needs to serve for this project; the rest stay unloaded (faster start, fewer ports).
-MINISTACK_SERVICES = "sns,sqs,dynamodb,monitoring,ecs,sts,logs"
+MINISTACK_SERVICES = "sns,sqs,dynamodb,monitoring,sts,logs"
+# boto3 service name -> the suffix of its AWS_ENDPOINT_URL_<SERVICE> variable, for the services moto serves.
+CONTROL_PLANE = {
+    "ecs": "ECS", "ec2": "EC2", "elbv2": "ELASTIC_LOAD_BALANCING_V2", "iam": "IAM",
+    "application-autoscaling": "APPLICATION_AUTO_SCALING", "lambda": "LAMBDA", "kms": "KMS", "ecr": "ECR", "sts": "STS",
+}
+# moto loads AWS managed policies (AmazonECSTaskExecutionRolePolicy...) only when asked: the program attaches one.
+MOTO_ENV = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
 
 
 class EmulatorError(RuntimeError):
@@ -46,6 +55,15 @@ def port_in_use(port: int) -> bool:
 def aws_env(endpoint_url: str, region: str = contract.AWS_REGION_DEFAULT) -> dict[str, str]:
     """Environment for a process whose boto3 calls must reach the emulator at endpoint_url."""
     return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+
+
+def control_plane_env(endpoint_url: str) -> dict[str, str]:
+    """boto3 sends a service to AWS_ENDPOINT_URL_<SERVICE> when that is set: the control plane goes to moto."""
+    return {f"AWS_ENDPOINT_URL_{suffix}": endpoint_url for suffix in CONTROL_PLANE.values()}
+
+
+def endpoint_for(service: str, data_plane: str, control_plane: str) -> str:
+    return control_plane if service in CONTROL_PLANE else data_plane
 
 
 def _venv_bin(name: str) -> str:
@@ -89,7 +107,7 @@ class Emulator:
                 env |= {"PERSIST_STATE": "1", "STATE_DIR": str(self.persist_dir)}
             return [_venv_bin("ministack")], env
         if self.kind == "moto":
-            return [_venv_bin("moto_server"), "-H", LOOPBACK, "-p", str(self.port)], env
+            return [_venv_bin("moto_server"), "-H", LOOPBACK, "-p", str(self.port)], env | MOTO_ENV
         raise EmulatorError(f"unknown emulator {self.kind!r}")
 
     def _ready(self) -> bool:

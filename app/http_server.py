@@ -1,0 +1,174 @@
+"""The web roles' HTTP server: uvicorn with its httptools protocol, plus the limits it lacks on slow and flooding
+clients (measured in the README: of uvicorn httptools/h11, hypercorn and granian, httptools costs the least CPU per
+request, and none of them had all of these).
+
+`GuardedHttpToolsProtocol` adds, per connection:
+- a header deadline: the request line and headers must arrive within `header_timeout_seconds` of the connection or
+  of the request's first byte, else 408 and close (slowloris);
+- header limits: more than MAX_HEADER_BYTES of request line + headers, or more than MAX_HEADERS header lines, get 431
+  and close, counted on the bytes received, so unfinished headers cannot grow memory either;
+- pipelining that cannot lose an answer: a malformed request behind one still being answered gets its 400 after
+  that answer, not instead of it (uvicorn would close the connection under the first request's 202);
+- a response sent before its request's body was read closes the connection (the rest of the body is not read);
+- at most `max_connections` connections: beyond it the longest-idle ones (between requests or still waiting for
+  headers) are closed, and when none is idle the new connection gets 503 + Retry-After.
+The body deadline and the body size limit live in app.web.BufferedBody. Error answers are JSON, like the app's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from asyncio import TimerHandle, Transport
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from starlette.types import ASGIApp
+
+from app import logs
+from app.settings import HttpSettings
+
+MAX_HEADER_BYTES = 16 * 1024  # request line + headers; browsers and the ALB send far less
+MAX_HEADERS = 100
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+class _Refused(Exception):
+    """Raised inside a parser callback to stop parsing a request that breaks a limit."""
+
+
+def raw_response(status: int, error: str, *, retry_after: bool = False) -> bytes:
+    body = json.dumps({"error": error}, separators=(",", ":")).encode()
+    extra = b"retry-after: 1\r\n" if retry_after else b""
+    return (STATUS_LINE[status] + b"content-type: application/json\r\ncontent-length: " + str(len(body)).encode()
+            + b"\r\nconnection: close\r\n" + extra + b"\r\n" + body)
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits above; `limits` is set by `protocol_for`."""
+
+    limits: HttpSettings
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._awaiting_headers = True
+        self._header_bytes = 0
+        self._header_count = 0
+        self._header_timer: TimerHandle | None = None
+        self._deferred: bytes | None = None  # an error answer waiting for the answer in progress
+        self._refusal: bytes | None = None  # the answer for the request a parser callback refused
+        self.idle_since = time.monotonic()
+
+    # --- connection -----------------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+        if len(self.connections) > self.limits.max_connections:
+            self._make_room()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def _idle(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _make_room(self) -> None:
+        """Too many connections: close the longest-idle other ones, or refuse this one when none is idle."""
+        idle = sorted((c for c in self.connections if c is not self and isinstance(c, GuardedHttpToolsProtocol)
+                       and c._idle() and not c.transport.is_closing()), key=lambda c: c.idle_since)
+        excess = len(self.connections) - self.limits.max_connections
+        if not idle:
+            logs.event("connections_full", f"[HTTP] {len(self.connections)} connections open, none idle: refused "
+                       "a new one", level="warning")
+            self.transport.write(raw_response(503, "too many connections, retry shortly", retry_after=True))
+            self.transport.close()
+            return
+        for connection in idle[:excess]:
+            connection.transport.close()
+
+    # --- header deadline and limits -------------------------------------------------------------------------------
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._header_timeout)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self._fail(raw_response(408, f"request headers not received within "
+                                         f"{self.limits.header_timeout_seconds:g} s"))
+
+    def data_received(self, data: bytes) -> None:
+        if self._awaiting_headers:
+            self._arm_header_timer()  # a keep-alive connection's next request starts its deadline here
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if self._awaiting_headers and self._header_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
+            self._fail(raw_response(431, f"request headers larger than {MAX_HEADER_BYTES} bytes"))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > MAX_HEADERS:
+            self._refusal = raw_response(431, f"more than {MAX_HEADERS} request headers")
+            raise _Refused
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > MAX_HEADER_BYTES:  # headers that arrived complete in one read
+            self._refusal = raw_response(431, f"request headers larger than {MAX_HEADER_BYTES} bytes")
+            raise _Refused
+        self._awaiting_headers = False
+        self._header_bytes = self._header_count = 0
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._awaiting_headers = True  # whatever comes next is the next request's headers
+
+    # --- errors, pipelining, responses ----------------------------------------------------------------------------
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn calls this for any parser error; answer the refused request's limit or a JSON 400."""
+        answer, self._refusal = self._refusal or raw_response(400, "malformed HTTP request"), None
+        self._fail(answer)
+
+    def _fail(self, answer: bytes) -> None:
+        """Answer with an error and close; after the answer in progress, if there is one, so that it is delivered."""
+        self._disarm_header_timer()
+        if self._idle():
+            self.transport.write(answer)
+            self.transport.close()
+        else:
+            self._deferred = answer
+            self.flow.pause_reading()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self.idle_since = time.monotonic()
+        if self._deferred is not None:
+            self.transport.write(self._deferred)
+            self.transport.close()
+        elif self.cycle.response_complete and self.cycle.more_body and not self.transport.is_closing():
+            self.transport.close()  # answered before the body was read: the rest of it is not worth reading
+
+
+def protocol_for(limits: HttpSettings) -> type[GuardedHttpToolsProtocol]:
+    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})
+
+
+def serve(app: ASGIApp, *, host: str, port: int, limits: HttpSettings) -> None:
+    """Run `app` until SIGTERM. Keep-alive outlasts the ALB's idle timeout (60 s): if the server closed first, a
+    request the ALB (or any pooling client) sends on a connection at that moment would fail (ALB 502)."""
+    uvicorn.run(app, host=host, port=port, http=protocol_for(limits), log_level="warning", access_log=False,
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, timeout_keep_alive=int(limits.keep_alive_seconds))
+

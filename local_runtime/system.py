@@ -1,0 +1,205 @@
+"""The local system: the emulators, the Pulumi program deployed to them, and its ECS services running as processes.
+
+`LocalSystem` starts ministack and moto's server on 127.0.0.1, deploys a stack file through the local deployer
+(what `pulumi up -s STACK` would create), runs the deployed ECS services on the local ECS, and does what AWS does by
+itself and the emulators do not (LOCAL ONLY, each said when it starts):
+- publish the queues' AWS/SQS metrics and the services' Container Insights RunningTaskCount (the local ECS's real
+  processes) to CloudWatch, so the real alarms evaluate (`local_runtime.queue_metrics`);
+- evaluate the alarms defined by metric math (the expected-wait pages), which ministack never evaluates
+  (`local_runtime.metric_math`);
+- invoke the alarm notifier: a process running the notifier's module with the Lambda's environment as deployed,
+  reading the queue that stands in for the Lambda's subscription;
+- mute the DLQ alarm's actions: ministack evaluates alarms over every series of a metric name whatever their
+  dimensions, so it would see the order queue's depth (on AWS it watches only the DLQ).
+It writes the stack outputs (`pulumi stack output --json`, the URLs pointing at the local load balancers) plus the
+emulators' endpoints to DIR/outputs.json, which every ops command reads with `--outputs`. Used by `ops.local up`,
+the lab, the benchmarks and the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app import contract
+from local_runtime import metric_math, queue_metrics
+from local_runtime.deployer import Deployment, Endpoints, deploy
+from local_runtime.ecs import PASS_THROUGH, LocalEcs
+from local_runtime.emulators import Emulator
+from local_runtime.resources import Relay
+from local_runtime.tasks import ROOT
+
+QUEUE = "aws:sqs/queue:Queue"
+DEFAULT_DIR = Path(".local")
+
+
+class LocalError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class LocalArgs:
+    stack: str = "normal"
+    config: Mapping[str, Any] = field(default_factory=dict)  # config overrides by key, e.g. {"workerCount": 200}
+    env_overrides: Mapping[str, str] = field(default_factory=dict)  # LOCAL ONLY task settings (the lab's time scale)
+    directory: Path = DEFAULT_DIR
+    data_plane_port: int = 0  # ministack's port; 0 picks a free one
+    ports: Mapping[str, int] = field(default_factory=dict)  # role -> its load balancer's port
+    feed_seconds: float = queue_metrics.FEED_SECONDS
+    mute_dlq_alarm: bool = True
+
+
+def mute_false_dlq_alarm(outputs: Mapping[str, Any], cloudwatch: Any) -> str | None:
+    """LOCAL ONLY: see the module docstring. Returns the muted alarm's name (None when the stack has no DLQ alarm)."""
+    name = contract.alarm_name(str(outputs[contract.OUTPUT_ALARM_PREFIX]), "dlq_not_empty")
+    if not cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+        return None
+    cloudwatch.disable_alarm_actions(AlarmNames=[name])
+    return name
+
+
+class LocalSystem:
+    """Use as a context manager: everything it started is stopped on exit, on error and on Ctrl-C."""
+
+    def __init__(self, args: LocalArgs, on_event: Callable[[str], None] = lambda message: None,
+                 emulators: tuple[Emulator, Emulator] | None = None) -> None:
+        """`emulators` (ministack, moto) already running are used instead of starting new ones: the data plane is
+        reset first, the control plane keeps what earlier deploys made (their names are their own)."""
+        self.args = args
+        self._given = emulators
+        self.on_event = on_event
+        self.logs = args.directory.resolve() / "logs"
+        self.outputs_file = args.directory.resolve() / "outputs.json"
+        self._stack = contextlib.ExitStack()
+        self._stop = threading.Event()
+        self.deployment: Deployment
+        self.ecs: LocalEcs
+        self.outputs: dict[str, Any] = {}
+        self.muted: str | None = None
+        self.relays: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return self.deployment.endpoints
+
+    def env(self) -> dict[str, str]:
+        """For this process's or a child's boto3: the emulators' endpoints and dummy credentials."""
+        return self.endpoints.env()
+
+    def start(self) -> LocalSystem:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if self._given is not None:
+            data, control = self._given
+            data.reset()
+        else:
+            data = self._stack.enter_context(Emulator("ministack", port=self.args.data_plane_port,
+                                                      log_path=_fresh(self.logs / "ministack.log")))
+            control = self._stack.enter_context(Emulator("moto", log_path=_fresh(self.logs / "moto.log")))
+        self.deployment = deploy(self.args.stack, Endpoints(data.endpoint_url, control.endpoint_url),
+                                 overrides=self.args.config)
+        if not self.deployment.ok:
+            raise LocalError(f"the program does not deploy:\n{self.deployment.summary()}")
+        if self.args.mute_dlq_alarm:
+            self.muted = mute_false_dlq_alarm(self.deployment.outputs, self.endpoints.client("cloudwatch"))
+        self.ecs = LocalEcs(self.deployment, self.logs, overrides=self.args.env_overrides, on_event=self.on_event,
+                            ports=self.args.ports)
+        self._stack.callback(self.ecs.stop)
+        self.ecs.start()
+        self.outputs = self.ecs.local_outputs(self.deployment.stack_outputs())
+        self.outputs_file.write_text(json.dumps(self.outputs, indent=2, default=str) + "\n")
+        self.relays = [self._relay(relay) for relay in self.deployment.relays]
+        feeder = threading.Thread(target=self._feed, name="local-metrics", daemon=True)
+        feeder.start()
+        self._stack.callback(self._stop.set)
+
+    def _relay(self, relay: Relay) -> subprocess.Popen[bytes]:
+        """The notifier Lambda, invoked locally: its module polls the stand-in queue, with the function's env."""
+        env = {key: os.environ[key] for key in PASS_THROUGH if key in os.environ}
+        env |= {**relay.environment, **self.env()}
+        module = relay.handler.rsplit(".", 1)[0]
+        log = open(_fresh(self.logs / f"{relay.function_name}.log"), "ab")
+        self._stack.callback(log.close)
+        process = subprocess.Popen([sys.executable, "-m", module, "--queue-url", relay.queue_url, "--wait", "1"],
+                                   env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._stack.callback(_stop_process, process)
+        return process
+
+    def _feed(self) -> None:
+        """LOCAL ONLY: the queues' metrics, every feed_seconds, until stopped; and relayed alerts as events."""
+        sqs, cloudwatch = self.endpoints.client("sqs"), self.endpoints.client("cloudwatch")
+        samplers = [queue_metrics.QueueSampler(r.outputs["url"]) for r in self.deployment.of_type(QUEUE)]
+        relayed = {relay.function_name: 0 for relay in self.deployment.relays}
+        while not self._stop.wait(self.args.feed_seconds):
+            try:
+                queue_metrics.publish(sqs, cloudwatch, samplers)
+                queue_metrics.publish_task_counts(cloudwatch, {
+                    (service.cluster.rsplit("/", 1)[-1], service.name): len(service.running())
+                    for service in self.ecs.services})
+                metric_math.evaluate_math_alarms(cloudwatch, self.deployment.math_alarms)
+            except (BotoCoreError, ClientError) as error:  # the emulator may be going away (Ctrl-C)
+                self.on_event(f"local metrics: round skipped: {error}")
+            for name, seen in relayed.items():
+                relayed[name] = self._tail(self.logs / f"{name}.log", seen)
+
+    def _tail(self, log: Path, seen: int) -> int:
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        for line in lines[seen:]:
+            if line.startswith("relayed: "):
+                self.on_event(f"alert: {line.removeprefix('relayed: ')}")
+        return len(lines)
+
+    def local_only(self) -> list[str]:
+        """What this runtime does that AWS does by itself, for people."""
+        notes = [f"queue metrics and running task counts fed to CloudWatch every {self.args.feed_seconds:g} s "
+                 "(ministack emits none); metric-math alarms evaluated by the local runtime (ministack does not)"]
+        notes += [f"Lambda {r.function_name} invoked by a local process reading {r.queue_url.rsplit('/', 1)[-1]}"
+                  for r in self.deployment.relays]
+        if self.muted:
+            notes.append(f"{self.muted} muted (ministack ignores alarm dimensions)")
+        if self.args.env_overrides:
+            notes.append("task settings overridden: " + ", ".join(f"{k}={v}" for k, v in self.args.env_overrides.items()))
+        return notes
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._stack.close()
+
+    def __enter__(self) -> LocalSystem:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _fresh(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    return path
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
