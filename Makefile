@@ -5,15 +5,33 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
 
-.PHONY: setup test test-fast lab local clean
+.PHONY: setup browser test test-fast lab local clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
 
 $(STAMP): requirements.txt app/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
+
+## A real browser for the live view's page tests (tests/test_console.py): Debian's chromium and chromedriver,
+## installed with apt-get once (as root); skipped when both are there (tests/browser.py looks at the same paths). It never fails setup: without them only the
+## page tests fail, saying how to install them.
+browser:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then \
+		true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "setup: installing Debian's chromium and chromium-driver for the page tests (apt-get, once)"; \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+			>/dev/null ) || echo "setup: could not install chromium (see apt-get's message above): the page tests" \
+			"will fail; retry with: apt-get update && apt-get install -y chromium chromium-driver"; \
+	else \
+		echo "setup: no $(CHROMIUM) or $(CHROMEDRIVER), and no apt-get as root to install them: the page" \
+			"tests will fail until Debian's chromium and chromium-driver (or equivalents at those paths) are installed"; \
+	fi
 
 ## Everything CI runs: unit, end-to-end, fault-injection and Pulumi-mock tests, plus the type check.
 test: setup

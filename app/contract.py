@@ -360,6 +360,13 @@ class ConfigKey:
     minimum: float | None = None
     maximum: float | None = None
     secret: bool = False
+    structured: bool = False  # a YAML/JSON structure, checked by its own model (the sale calendar)
+
+
+# After a sale (the calendar) and with `ops.prescale --restore`: the worker service steps down this many tasks at a
+# time, pausing between steps (report 6.3: "scale down gradually").
+STEP_DOWN_TASKS: Final = 2
+STEP_DOWN_PAUSE_SECONDS: Final = 60
 
 
 CONFIG_KEYS: Final[tuple[ConfigKey, ...]] = (
@@ -378,6 +385,12 @@ CONFIG_KEYS: Final[tuple[ConfigKey, ...]] = (
     ConfigKey("alertEmails", [], "e-mail addresses subscribed to the alerts topic"),
     ConfigKey("alertWebhookUrl", "", "optional HTTPS webhook (chat tool) for alerts; set it with --secret", secret=True),
     ConfigKey("certificateArn", "", "ACM certificate for HTTPS on the ALBs; HTTP only when empty"),
+    ConfigKey("sales", [], "the sale calendar: [{name, start, end, rate | tasks, timezone}], ISO 8601 times with a "
+              "zone; each becomes scheduled actions on the worker service", structured=True),
+    # Fargate tasks take 1-2 minutes from RunTask to RUNNING behind a load balancer (image pull and start); the
+    # raise lands well before the sale's first order, with room for a failed task to be replaced once.
+    ConfigKey("saleLeadSeconds", 300, "how long before a sale's start the calendar raises the worker service", 60,
+              86_400),
 )
 CONFIG_DEFAULTS: Final = {k.name: k.default for k in CONFIG_KEYS}
 

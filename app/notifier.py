@@ -32,6 +32,7 @@ from app import aws, contract
 
 SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters, no line breaks
 WEBHOOK_TIMEOUT_SECONDS = 5  # well inside the Lambda's 10 s
+RELAYED = "relayed: "  # the local relay's log line for an alert it published (the local runtime reads these)
 COMPARISONS = {
     "GreaterThanThreshold": ">",
     "GreaterThanOrEqualToThreshold": ">=",
@@ -208,7 +209,7 @@ def relay(sqs: Any, sns: Any, queue_url: str, topic_arn: str, wait_seconds: int,
                                    WaitTimeSeconds=wait_seconds).get("Messages", [])
     for message in messages:
         subject = forward(sns, topic_arn, message["Body"], webhook_url=webhook_url)
-        print(f"relayed: {subject}" if subject else "dropped: first OK after INSUFFICIENT_DATA", flush=True)
+        print(f"{RELAYED}{subject}" if subject else "dropped: first OK after INSUFFICIENT_DATA", flush=True)
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return len(messages)
 

@@ -8,7 +8,8 @@ ECS cluster with Container Insights, the receiver behind its own PublicEndpoint,
 target tracking on backlog per task (queue visible messages / running worker tasks, aiming at the backlog a task
 starts within the acceptable latency) and a guardrail that adds tasks when the oldest waiting order is older than
 the acceptable latency (step scaling on ApproximateAgeOfOldestMessage: target tracking reacts to depth, not to a
-queue that stopped moving).
+queue that stopped moving). Each step of the sale calendar becomes a scheduled action setting the worker service's
+MinCapacity (raised before a sale, stepped down after).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from components.endpoint import PublicEndpoint
 from components.fargate import FargateService, FargateServiceArgs, Placement, Port, insights_cluster
 from components.iam import grants
 from components.alerts import WorkerServiceRef
+from planning.calendar import ScheduledStep
 
 SCALE_OUT_COOLDOWN_SECONDS = 60
 SCALE_IN_COOLDOWN_SECONDS = 300  # scale in slowly after a sale (report 6.3: "scale down gradually")
@@ -44,6 +46,7 @@ class AsyncOrderStackArgs:
     payment_decline_rate: float
     backlog_per_task_target: float
     acceptable_latency_seconds: float
+    sale_schedule: tuple[ScheduledStep, ...] = ()  # the sale calendar's steps (planning.calendar)
 
 
 class AsyncOrderStack(pulumi.ComponentResource):
@@ -246,6 +249,17 @@ class AsyncOrderStack(pulumi.ComponentResource):
             },
             opts=child,
         )
+        for step in args.sale_schedule:
+            aws.appautoscaling.ScheduledAction(
+                f"{name}-worker-sale-{step.action_name}",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                schedule=step.schedule,
+                timezone=step.timezone,
+                scalable_target_action={"min_capacity": step.min_capacity},
+                opts=child,
+            )
         aws.cloudwatch.MetricAlarm(
             f"{name}-worker-age-alarm",
             alarm_description="Scaling guardrail (not a page): the oldest waiting order is older than the acceptable "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pulumi
@@ -25,7 +26,8 @@ from components.dashboard import Dashboard, DashboardArgs
 from components.fargate import Placement
 from components.image import ServiceImage, ServiceImageArgs
 from components.network import Network, NetworkArgs
-from components.settings import Settings, load_settings, stack_prefix
+from components.settings import ConfigError, Settings, load_settings, stack_file, stack_prefix
+from planning import calendar
 from components.sync_stack import SyncOrderStack, SyncOrderStackArgs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +74,12 @@ def build() -> Deployment:
         outputs[contract.OUTPUT_SYNC_URL] = sync.url
     orders = None
     if s.deploy_async:
+        try:
+            steps, notes = calendar.schedule(s.sales, s.calendar_inputs(), datetime.now(timezone.utc))
+        except calendar.CalendarError as error:
+            raise ConfigError(f"{stack_file()}: {error}") from None
+        for note in notes:
+            pulumi.log.info(f"sale calendar: {note}")
         orders = AsyncOrderStack(
             "async",
             AsyncOrderStackArgs(
@@ -85,6 +93,7 @@ def build() -> Deployment:
                 payment_decline_rate=s.payment_decline_rate,
                 backlog_per_task_target=s.backlog_per_task_target,
                 acceptable_latency_seconds=s.acceptable_latency_seconds,
+                sale_schedule=tuple(steps),
             ),
         )
         subjects |= orders.subjects

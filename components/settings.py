@@ -15,6 +15,7 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 
 from app import contract
+from planning import calendar
 
 AWS_REGION_KEY = "aws:region"
 
@@ -43,6 +44,8 @@ class Settings:
     alert_emails: tuple[str, ...]
     alert_webhook_url: pulumi.Output[str] | None  # a secret: kept as an Output, never a plain str
     certificate_arn: str
+    sales: tuple[calendar.Sale, ...]
+    sale_lead_seconds: int
 
     @property
     def https(self) -> bool:
@@ -51,6 +54,11 @@ class Settings:
     @property
     def thresholds(self) -> contract.AlarmThresholds:
         return contract.ALARM_PROFILES[self.alarm_profile]
+
+    def calendar_inputs(self) -> calendar.CalendarInputs:
+        return calendar.CalendarInputs(workers_per_task=self.worker_count, payment_seconds=self.payment_seconds,
+                                       min_tasks=self.min_worker_tasks, max_tasks=self.max_worker_tasks,
+                                       lead_seconds=self.sale_lead_seconds)
 
     @property
     def backlog_per_task_target(self) -> float:
@@ -85,6 +93,17 @@ def _bounds(spec: contract.ConfigKey, value: float) -> None:
 def parse(spec: contract.ConfigKey, raw: str) -> Any:
     """One raw config string, parsed as the type of the key's default and checked against its range."""
     default = spec.default
+    if spec.structured:
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise _fail(spec.name, f"must be YAML or JSON structure, got {raw!r}") from None
+        if spec.name == calendar.CONFIG_KEY:
+            try:
+                return tuple(calendar.parse_sales(value))
+            except calendar.CalendarError as error:
+                raise ConfigError(f"{stack_file()}: {error}") from None
+        return value
     if isinstance(default, bool):
         if raw.lower() not in ("true", "false"):
             raise _fail(spec.name, f"must be true or false, got {raw!r}")
@@ -159,6 +178,7 @@ def load_settings() -> Settings:
         raw = cfg.get(spec.name)
         values[snake_case(spec.name)] = spec.default if raw is None else parse(spec, raw)
     values["alert_emails"] = tuple(values["alert_emails"])
+    values["sales"] = tuple(values["sales"])
     region = pulumi.Config("aws").get("region")
     if not region:
         raise ConfigError(f"{stack_file()}: {AWS_REGION_KEY} is not set (`pulumi config set aws:region us-west-2`)")

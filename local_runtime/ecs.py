@@ -164,6 +164,8 @@ class LocalService:
     tasks: list[Task] = field(default_factory=list)
     started: int = 0  # tasks started so far, for their ids
     balancers: list[Balancer] = field(default_factory=list)  # the local listeners in front of it
+    healthy_count: int = 0  # healthy tasks at the last reconciliation round (what the balancers were given)
+    logs: list[Path] = field(default_factory=list)  # the log of every task started so far, stopped ones included
 
     def running(self) -> list[Task]:
         return [task for task in self.tasks if task.alive()]
@@ -195,7 +197,10 @@ class LocalEcs:
     """The deployment's ECS services as processes; `start()` runs them and keeps them at their desired counts."""
 
     def __init__(self, deployment: Deployment, logs: Path, *, overrides: Mapping[str, str] | None = None,
-                 on_event: Callable[[str], None] = lambda message: None, ports: Mapping[str, int] | None = None) -> None:
+                 on_event: Callable[[str], None] = lambda message: None, ports: Mapping[str, int] | None = None,
+                 startup_seconds: float = 0.0) -> None:
+        """`startup_seconds`: a task wanted after start() is launched that long after (Fargate's provisioning and
+        image pull take about a minute); the tasks of the first deployment start at once."""
         self.deployment = deployment
         self.logs = logs
         self.overrides = dict(overrides or {})
@@ -207,6 +212,8 @@ class LocalEcs:
         self._loop: threading.Thread | None = None
         self._lock = threading.RLock()
         self.services = deployed_services(deployment, self.overrides)
+        self.startup_seconds = startup_seconds
+        self._wanted_since: dict[str, float] = {}  # service name -> when more tasks were first wanted
         self.balancers = self._listeners(dict(ports or {}))
 
     def _listeners(self, ports: Mapping[str, int]) -> dict[str, Balancer]:
@@ -265,7 +272,7 @@ class LocalEcs:
                     if not self._stop.is_set():
                         self.on_event(f"{service.spec.role} task {task.task_id} exited with code {code}: "
                                       "ECS starts a replacement")
-                while len(service.tasks) < service.desired and not self._stop.is_set():
+                while self._provisioned(service) and len(service.tasks) < service.desired and not self._stop.is_set():
                     task = self._launch(service)
                     service.tasks.append(task)
                     if self._loop is not None:  # after start(): a change people should see
@@ -288,6 +295,19 @@ class LocalEcs:
         for service in self.services:
             self._ecs.update_service(cluster=service.cluster, service=service.name, desiredCount=service.desired)
 
+    def _provisioned(self, service: LocalService) -> bool:
+        """Whether the tasks the service wants may start now: after start(), only `startup_seconds` after they
+        were first wanted (Fargate provisions a task and pulls its image before the container starts)."""
+        if len(service.tasks) >= service.desired:
+            self._wanted_since.pop(service.name, None)
+            return False
+        if self._loop is None or not self.startup_seconds:
+            return True
+        since = self._wanted_since.setdefault(service.name, time.monotonic())
+        if time.monotonic() - since < self.startup_seconds:
+            return False
+        return True
+
     def _scale_in_choice(self, service: LocalService) -> list[Task]:
         """The tasks to stop to reach the desired count: unprotected ones, newest first; protected ones wait."""
         surplus = len(service.tasks) - service.desired
@@ -303,15 +323,19 @@ class LocalEcs:
     def _launch(self, service: LocalService) -> Task:
         service.started += 1
         task_id = f"{service.spec.role}-{service.started}"
-        task = service.spec.task(self.logs / service.name / f"{task_id}.log",
-                                 {contract.ENV_ECS_AGENT_URI: self.agent.uri_for(task_id)})
+        log = self.logs / service.name / f"{task_id}.log"
+        log.unlink(missing_ok=True)  # a log left by an earlier run of the system is not this task's
+        service.logs.append(log)
+        task = service.spec.task(log, {contract.ENV_ECS_AGENT_URI: self.agent.uri_for(task_id)})
         try:
             return task.launch()
         except (TaskError, OSError) as error:
             raise LocalEcsError(f"{service.name}: cannot start a task: {error}") from error
 
     def _update_balancers(self, service: LocalService) -> None:
-        ports = [task.port for task in service.healthy()]
+        healthy = service.healthy()
+        service.healthy_count = len(healthy)
+        ports = [task.port for task in healthy]
         for balancer in service.balancers:
             balancer.set_targets(ports)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -391,6 +392,30 @@ def scaling_policy(ctx: Context, r: Declared) -> Created:
     found = ctx.client("application-autoscaling").put_scaling_policy(**arguments)
     return found["PolicyARN"], {"arn": found["PolicyARN"],
                                 "alarmArns": [a["AlarmARN"] for a in found.get("Alarms", [])]}
+
+
+SCHEDULE = re.compile(r"at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\)")
+
+
+@handles("aws:appautoscaling/scheduledAction:ScheduledAction", CONTROL)
+def scheduled_action(ctx: Context, r: Declared) -> Created:
+    if not SCHEDULE.fullmatch(r.inputs["schedule"]):
+        raise Invalid(f"schedule must be at(yyyy-mm-ddThh:mm:ss), rate(...) or cron(...), got {r.inputs['schedule']!r}")
+    action = pascal(r.inputs.get("scalableTargetAction") or {})
+    if not action:
+        raise Invalid("scalableTargetAction needs MinCapacity or MaxCapacity")
+    arguments: dict[str, Any] = {
+        "ServiceNamespace": r.inputs["serviceNamespace"], "ScheduledActionName": r.name,
+        "ResourceId": r.inputs["resourceId"], "ScalableDimension": r.inputs["scalableDimension"],
+        "Schedule": r.inputs["schedule"], "ScalableTargetAction": action}
+    if r.inputs.get("timezone"):
+        arguments["Timezone"] = r.inputs["timezone"]
+    scaling = ctx.client("application-autoscaling")
+    scaling.put_scheduled_action(**arguments)
+    found = scaling.describe_scheduled_actions(ServiceNamespace=r.inputs["serviceNamespace"],
+                                               ScheduledActionNames=[r.name])["ScheduledActions"]
+    arn = found[0]["ScheduledActionARN"] if found else ""
+    return arn or r.name, {"arn": arn}
 
 
 # --- messaging and storage (the data plane) --------------------------------------------------------------------------

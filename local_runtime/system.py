@@ -12,8 +12,9 @@ itself and the emulators do not (LOCAL ONLY, each said when it starts):
 - mute the DLQ alarm's actions: ministack evaluates alarms over every series of a metric name whatever their
   dimensions, so it would see the order queue's depth (on AWS it watches only the DLQ).
 It writes the stack outputs (`pulumi stack output --json`, the URLs pointing at the local load balancers) plus the
-emulators' endpoints to DIR/outputs.json, which every ops command reads with `--outputs`. Used by `ops.local up`,
-the lab, the benchmarks and the tests.
+emulators' endpoints to DIR/outputs.json, which every ops command reads with `--outputs`, and serves the live view
+(`local_runtime.console`: a page and its JSON, on 127.0.0.1). Used by `ops.local up`, the lab, the benchmarks and
+the tests.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,15 +35,20 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import contract
+from app.notifier import RELAYED
 from local_runtime import metric_math, queue_metrics
+from local_runtime.autoscaling import LocalAutoScaling
+from local_runtime.console import Console
 from local_runtime.deployer import Deployment, Endpoints, deploy
 from local_runtime.ecs import PASS_THROUGH, LocalEcs
 from local_runtime.emulators import Emulator
+from local_runtime.logtail import LogTail
 from local_runtime.resources import Relay
 from local_runtime.tasks import ROOT
 
 QUEUE = "aws:sqs/queue:Queue"
 DEFAULT_DIR = Path(".local")
+ALERTS_KEPT = 50  # the relayed alerts the live view can show
 
 
 class LocalError(RuntimeError):
@@ -57,6 +65,18 @@ class LocalArgs:
     ports: Mapping[str, int] = field(default_factory=dict)  # role -> its load balancer's port
     feed_seconds: float = queue_metrics.FEED_SECONDS
     mute_dlq_alarm: bool = True
+    autoscaling: bool = False  # run the LOCAL MODEL of Application Auto Scaling (local_runtime.autoscaling)
+    time_scale: float = 1.0  # the model's clock: its 60 s evaluation period and cooldowns divided by this
+    task_startup_seconds: float = 0.0  # a new task's provisioning before its process starts (Fargate takes ~1 min)
+    console_port: int | None = 0  # the live view's port; 0 picks a free one, None serves no live view
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A readable alert the notifier published, as the local runtime saw it in the relay's log."""
+
+    seen_at: float  # time.time() when read
+    subject: str
 
 
 def mute_false_dlq_alarm(outputs: Mapping[str, Any], cloudwatch: Any) -> str | None:
@@ -86,7 +106,12 @@ class LocalSystem:
         self.ecs: LocalEcs
         self.outputs: dict[str, Any] = {}
         self.muted: str | None = None
+        self.autoscaling: LocalAutoScaling | None = None
         self.relays: list[subprocess.Popen[bytes]] = []
+        self.alerts: deque[Alert] = deque(maxlen=ALERTS_KEPT)
+        self._relay_logs: list[LogTail] = []
+        self._alerts_lock = threading.Lock()
+        self.console: Console | None = None
 
     @property
     def endpoints(self) -> Endpoints:
@@ -120,15 +145,23 @@ class LocalSystem:
         if self.args.mute_dlq_alarm:
             self.muted = mute_false_dlq_alarm(self.deployment.outputs, self.endpoints.client("cloudwatch"))
         self.ecs = LocalEcs(self.deployment, self.logs, overrides=self.args.env_overrides, on_event=self.on_event,
-                            ports=self.args.ports)
+                            ports=self.args.ports, startup_seconds=self.args.task_startup_seconds)
         self._stack.callback(self.ecs.stop)
         self.ecs.start()
         self.outputs = self.ecs.local_outputs(self.deployment.stack_outputs())
         self.outputs_file.write_text(json.dumps(self.outputs, indent=2, default=str) + "\n")
         self.relays = [self._relay(relay) for relay in self.deployment.relays]
+        self._relay_logs = [LogTail(self.logs / f"{relay.function_name}.log") for relay in self.deployment.relays]
         feeder = threading.Thread(target=self._feed, name="local-metrics", daemon=True)
         feeder.start()
+        if self.args.autoscaling:
+            model = LocalAutoScaling(self.deployment, time_scale=self.args.time_scale, on_event=self.on_event)
+            self.autoscaling = model
+            threading.Thread(target=self._scale, args=(model,), name="local-autoscaling", daemon=True).start()
         self._stack.callback(self._stop.set)
+        if self.args.console_port is not None:
+            self.console = Console(self, port=self.args.console_port).start()
+            self._stack.callback(self.console.stop)
 
     def _relay(self, relay: Relay) -> subprocess.Popen[bytes]:
         """The notifier Lambda, invoked locally: its module polls the stand-in queue, with the function's env."""
@@ -146,7 +179,6 @@ class LocalSystem:
         """LOCAL ONLY: the queues' metrics, every feed_seconds, until stopped; and relayed alerts as events."""
         sqs, cloudwatch = self.endpoints.client("sqs"), self.endpoints.client("cloudwatch")
         samplers = [queue_metrics.QueueSampler(r.outputs["url"]) for r in self.deployment.of_type(QUEUE)]
-        relayed = {relay.function_name: 0 for relay in self.deployment.relays}
         while not self._stop.wait(self.args.feed_seconds):
             try:
                 queue_metrics.publish(sqs, cloudwatch, samplers)
@@ -156,15 +188,26 @@ class LocalSystem:
                 metric_math.evaluate_math_alarms(cloudwatch, self.deployment.math_alarms)
             except (BotoCoreError, ClientError) as error:  # the emulator may be going away (Ctrl-C)
                 self.on_event(f"local metrics: round skipped: {error}")
-            for name, seen in relayed.items():
-                relayed[name] = self._tail(self.logs / f"{name}.log", seen)
+            self.read_alerts()
 
-    def _tail(self, log: Path, seen: int) -> int:
-        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-        for line in lines[seen:]:
-            if line.startswith("relayed: "):
-                self.on_event(f"alert: {line.removeprefix('relayed: ')}")
-        return len(lines)
+    def _scale(self, model: LocalAutoScaling) -> None:
+        """LOCAL MODEL: Application Auto Scaling acting on the declared policies and scheduled actions."""
+        while not self._stop.wait(1.0):
+            try:
+                model.tick()
+            except (BotoCoreError, ClientError) as error:
+                self.on_event(f"auto-scaling (local model): round skipped: {error}")
+
+    def read_alerts(self) -> list[Alert]:
+        """The alerts relayed since the last call (the feeder and the live view both ask): kept in `alerts`, and
+        each announced once as an event."""
+        with self._alerts_lock:
+            new = [Alert(time.time(), line.removeprefix(RELAYED))
+                   for log in self._relay_logs for line in log.lines() if line.startswith(RELAYED)]
+            self.alerts.extend(new)
+        for alert in new:
+            self.on_event(f"alert: {alert.subject}")
+        return new
 
     def local_only(self) -> list[str]:
         """What this runtime does that AWS does by itself, for people."""
@@ -174,6 +217,12 @@ class LocalSystem:
                   for r in self.deployment.relays]
         if self.muted:
             notes.append(f"{self.muted} muted (ministack ignores alarm dimensions)")
+        if self.args.autoscaling:
+            notes.append("auto-scaling: a LOCAL MODEL of Application Auto Scaling acts on the declared target "
+                         "tracking, guardrail and scheduled actions (moto stores them and never acts)")
+        if self.args.task_startup_seconds:
+            notes.append(f"new tasks start {self.args.task_startup_seconds:g} s after they are wanted (Fargate's "
+                         "provisioning)")
         if self.args.env_overrides:
             notes.append("task settings overridden: " + ", ".join(f"{k}={v}" for k, v in self.args.env_overrides.items()))
         return notes

@@ -1,119 +1,37 @@
-"""Capacity planner: how many workers and tasks a flash sale needs, by Little's law.
+"""`python -m ops.capacity`: how many workers and tasks a flash sale needs, by Little's law (planning.capacity).
 
-Each worker completes one payment every `payment_seconds`, so it serves 1/S orders a second. Little's law
-(L = λW) says that at arrival rate λ the payments in progress average λ·S: that many workers are busy on average.
-The queue only stays bounded when the workers outnumber that (utilisation λ·S/N below 1), which gives the minimum;
-the recommended count adds the safety margin to λ·S. During a sale of T seconds an under-provisioned pool
-processes N/S·T orders, the rest (the queue peak) waits and drains at N/S a second after the sale ends.
-
-`plan()` is pure so that prescale, validate and the lab import the same numbers the CLI prints.
+Prints the plan for a rate (the report's sale by default), the drain table per worker count, where the lab report's
+own numbers differ from this arithmetic, the plan's price and the AWS default quotas it meets (`ops.cost`): the bill
+of the sale at the recommended tasks, each worker level's bill, and the first quota the sale would meet as its peak
+rate grows; or, with --calendar, the schedule a stack file's sale calendar produces.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from app import contract
-from ops import stack
+from ops import cost, stack
+from planning import calendar
 
-# Rounding guard: 60 × 3 × 1.11 is 199.80000000000001 in floating point, and must not become 201 after ceil().
-_EPSILON = 1e-9
-
-
-@dataclass(frozen=True)
-class PlanInputs:
-    arrival_rate: float = contract.REPORT_ARRIVAL_RATE  # orders per second at the peak
-    payment_seconds: float = contract.SERVICE_DEFAULTS.payment_seconds
-    sale_seconds: float = contract.REPORT_SALE_SECONDS
-    workers_per_task: int = contract.CONFIG_DEFAULTS["workerCount"]
-    safety_margin: float = contract.REPORT_SAFETY_MARGIN
-    worker_levels: tuple[int, ...] = contract.REPORT_WORKER_LEVELS
-
-    def check(self) -> None:
-        """Refuse inputs the arithmetic has no meaning for (argparse callers get a one-line error)."""
-        if self.arrival_rate <= 0 or self.payment_seconds <= 0 or self.sale_seconds <= 0:
-            raise stack.OpsError("rate, payment seconds and sale seconds must be positive")
-        if self.workers_per_task < 1 or any(level < 1 for level in self.worker_levels):
-            raise stack.OpsError("worker counts must be at least 1")
-        if self.safety_margin < 0:
-            raise stack.OpsError("the safety margin cannot be negative")
-
-
-@dataclass(frozen=True)
-class WorkerLevel:
-    """What one worker count does to the report's sale: the rows of table 5.7."""
-
-    workers: int
-    tasks: int
-    processing_rate: float  # orders per second
-    utilisation: float  # λ·S / N; above 1 the queue grows for the whole sale
-    arrivals: float  # orders offered during the sale
-    processed_during_sale: float
-    queue_peak: float  # at the end of the sale
-    drain_seconds: float  # from the end of the sale to an empty queue
-
-
-@dataclass(frozen=True)
-class CapacityPlan:
-    inputs: PlanInputs
-    busy_workers: float  # λ·S, Little's L for the payments in progress
-    minimum_workers: int
-    recommended_workers: int
-    minimum_tasks: int
-    recommended_tasks: int
-    levels: tuple[WorkerLevel, ...]
-
-
-def tasks_for(workers: int, workers_per_task: int) -> int:
-    return math.ceil(workers / workers_per_task)
-
-
-def level(inputs: PlanInputs, workers: int) -> WorkerLevel:
-    """The sale's queue for one worker count (a fluid model: arrivals and payments at their average rates)."""
-    rate = workers / inputs.payment_seconds
-    arrivals = inputs.arrival_rate * inputs.sale_seconds
-    processed = min(arrivals, rate * inputs.sale_seconds)
-    peak = arrivals - processed
-    return WorkerLevel(
-        workers=workers,
-        tasks=tasks_for(workers, inputs.workers_per_task),
-        processing_rate=rate,
-        utilisation=inputs.arrival_rate * inputs.payment_seconds / workers,
-        arrivals=arrivals,
-        processed_during_sale=processed,
-        queue_peak=peak,
-        drain_seconds=peak / rate,
-    )
-
-
-def plan(inputs: PlanInputs) -> CapacityPlan:
-    inputs.check()
-    busy = inputs.arrival_rate * inputs.payment_seconds
-    minimum = math.floor(busy + _EPSILON) + 1  # utilisation strictly below 1
-    recommended = max(minimum, math.ceil(busy * (1 + inputs.safety_margin) - _EPSILON))
-    return CapacityPlan(
-        inputs=inputs,
-        busy_workers=busy,
-        minimum_workers=minimum,
-        recommended_workers=recommended,
-        minimum_tasks=tasks_for(minimum, inputs.workers_per_task),
-        recommended_tasks=tasks_for(recommended, inputs.workers_per_task),
-        levels=tuple(level(inputs, workers) for workers in inputs.worker_levels),
-    )
-
-
-def duration(seconds: float) -> str:
-    """People-sized durations: 48 s, 8.0 min, 2.98 h."""
-    if seconds < 1e-9:
-        return "0 s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
+# The arithmetic lives in planning.capacity (the Pulumi program uses it too); re-exported for the ops commands.
+from planning.capacity import (  # noqa: E402,F401
+    CapacityPlan,
+    PlanError,
+    PlanInputs,
+    WorkerLevel,
+    duration,
+    level,
+    plan,
+    tasks_for,
+)
 
 
 def report_notes(result: CapacityPlan) -> list[str]:
@@ -134,7 +52,35 @@ def report_notes(result: CapacityPlan) -> list[str]:
     ]
 
 
-def render(result: CapacityPlan) -> str:
+@dataclass(frozen=True)
+class Priced:
+    """A plan with its bill and the quotas it meets (what the CLI prints)."""
+
+    plan: CapacityPlan
+    sizing: cost.Sizing
+    sale: cost.SaleCost
+    level_costs: tuple[float, ...]  # USD, per worker level of the drain table
+    quotas: tuple[cost.QuotaCheck, ...]
+    prices: dict[str, float]
+    limits: dict[str, float]
+
+
+def price_plan(result: CapacityPlan, sizing: cost.Sizing, prices: dict[str, float],
+               limits: dict[str, float]) -> Priced:
+    i = result.inputs
+
+    def bill(worker_tasks: int, drain: float) -> cost.SaleCost:
+        return cost.plan_cost(rate=i.arrival_rate, sale_seconds=i.sale_seconds, drain_seconds=drain,
+                              worker_tasks=worker_tasks, sizing=sizing, price=prices)
+
+    recommended = bill(result.recommended_tasks, level(i, result.recommended_workers).drain_seconds)
+    return Priced(plan=result, sizing=sizing, sale=recommended,
+                  level_costs=tuple(bill(row.tasks, row.drain_seconds).cost.total_usd for row in result.levels),
+                  quotas=tuple(cost.check_quotas(i.arrival_rate, sizing, limits)), prices=prices, limits=limits)
+
+
+def render(priced: Priced) -> str:
+    result = priced.plan
     i = result.inputs
     lines = [
         f"Flash sale: {i.arrival_rate:g} orders/s for {i.sale_seconds:g} s, {i.payment_seconds:g} s per payment, "
@@ -145,17 +91,51 @@ def render(result: CapacityPlan) -> str:
         f"(python -m ops.prescale --tasks {result.recommended_tasks})",
         "",
         "load = λ·S / workers: above 1 the queue grows for the whole sale.",
-        f"{'workers':>8} {'tasks':>6} {'rate/s':>8} {'load':>7} {'processed':>10} {'queue peak':>11} {'drain':>9}",
+        f"{'workers':>8} {'tasks':>6} {'rate/s':>8} {'load':>7} {'processed':>10} {'queue peak':>11} {'drain':>9} "
+        f"{'cost USD':>9}",
     ]
-    for row in result.levels:
+    for row, usd in zip(result.levels, priced.level_costs):
         lines.append(
             f"{row.workers:>8} {row.tasks:>6} {row.processing_rate:>8.2f} {row.utilisation:>7.2f} "
-            f"{row.processed_during_sale:>10,.0f} {row.queue_peak:>11,.0f} {duration(row.drain_seconds):>9}"
+            f"{row.processed_during_sale:>10,.0f} {row.queue_peak:>11,.0f} {duration(row.drain_seconds):>9} "
+            f"{usd:>9.4f}"
         )
+    lines += ["", *cost.render_cost(priced.sale, priced.prices, i.arrival_rate, priced.sizing),
+              "", *cost.render_quotas(priced.quotas, i.arrival_rate)]
     notes = report_notes(result)
     if notes:
         lines += ["", "Notes on the lab report:"] + [f"- {note}" for note in notes]
     return "\n".join(lines)
+
+
+def read_calendar(path: Path) -> tuple[list[calendar.ScheduledStep], list[str]]:
+    """The schedule a stack file's sale calendar produces, as the Pulumi program computes it."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise stack.OpsError(f"cannot read {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise stack.OpsError(f"{path}: not YAML ({error})") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    try:
+        sales, inputs = calendar.from_stack_config(config or {})
+        return calendar.schedule(sales, inputs, datetime.now(timezone.utc))
+    except calendar.CalendarError as error:
+        raise stack.OpsError(f"{path.name}: {error}") from None
+
+
+def render_schedule(steps: list[calendar.ScheduledStep], notes: list[str]) -> str:
+    lines = ["Sale calendar: the worker service's MinCapacity, as scheduled actions (times in each sale's zone)"]
+    lines += [f"  {step.local_time:%Y-%m-%d %H:%M %Z}  {step.sale:<20} {step.what:<10} MinCapacity -> "
+              f"{step.min_capacity}" for step in steps] or ["  (no upcoming sale)"]
+    lines += [f"note: {note}" for note in notes]
+    return "\n".join(lines)
+
+
+def schedule_json(steps: list[calendar.ScheduledStep], notes: list[str]) -> dict[str, Any]:
+    return {"schedule": [{"sale": s.sale, "what": s.what, "at": s.at.isoformat(), "local": s.local_time.isoformat(),
+                          "timezone": s.timezone, "schedule": s.schedule, "min_capacity": s.min_capacity}
+                         for s in steps], "notes": notes}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -170,6 +150,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=d.safety_margin, help="safety margin, 0.11 = 11%% (%(default)s)")
     p.add_argument("--levels", type=int, nargs="+", default=list(d.worker_levels), metavar="N",
                    help="worker counts for the drain table (%(default)s)")
+    p.add_argument("--calendar", type=Path, metavar="STACK_FILE",
+                   help="print the schedule this stack file's sale calendar (the `sales` key) produces, instead")
+    p.add_argument("--other-tasks", type=int, default=contract.CONFIG_DEFAULTS["syncTaskCount"],
+                   help="tasks that do not grow with the rate, billed beside the workers and receivers "
+                        "(default %(default)s: the sync service's syncTaskCount; 0 without it)")
+    p.add_argument("--receiver-cpu-ms", type=float, default=cost.RECEIVER_CPU_MS_PER_ORDER,
+                   help="receiver CPU per order, which sizes the receiver tasks (default %(default)s ms, measured "
+                        "by python -m benchmarks on this machine)")
+    p.add_argument("--price", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a list price of ops/cost.py PRICES (repeatable), e.g. fargate_vcpu_second=0.0000125")
+    p.add_argument("--quota", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a quota of ops/cost.py QUOTAS (repeatable), e.g. fargate_vcpu=4000 once raised")
     stack.add_json_argument(p)
     return p
 
@@ -180,9 +172,33 @@ def inputs_from(args: argparse.Namespace) -> PlanInputs:
                       worker_levels=tuple(args.levels))
 
 
+def sizing_of(args: argparse.Namespace) -> cost.Sizing:
+    """The sale's sizing as ops.cost needs it, from the command line."""
+    if args.other_tasks < 0 or not args.receiver_cpu_ms > 0:
+        raise stack.OpsError("--other-tasks cannot be negative and --receiver-cpu-ms must be positive")
+    return cost.Sizing(payment_seconds=args.payment_seconds, workers_per_task=args.workers_per_task,
+                       safety_margin=args.margin, other_tasks=args.other_tasks, receiver_cpu_ms=args.receiver_cpu_ms)
+
+
 def command(args: argparse.Namespace) -> int:
+    if args.calendar is not None:
+        steps, notes = read_calendar(args.calendar)
+        stack.emit(args, schedule_json(steps, notes), render_schedule(steps, notes))
+        return 0
     result = plan(inputs_from(args))
-    stack.emit(args, asdict(result) | {"notes": report_notes(result)}, render(result))
+    priced = price_plan(result, sizing_of(args), cost.prices(cost.parse_overrides(args.price, "price")),
+                        cost.quotas(cost.parse_overrides(args.quota, "quota")))
+    first = priced.quotas[0]
+    data = asdict(result) | {
+        "notes": report_notes(result),
+        "cost": priced.sale.to_json(),
+        "level_costs_usd": list(priced.level_costs),
+        "quotas": [asdict(check) for check in priced.quotas],
+        "first_quota": {"key": first.key, "rate": first.hit_at_rate},
+        "quotas_exceeded": [check.key for check in cost.exceeded(priced.quotas)],
+        "prices": [asdict(f) | {"value": priced.prices[f.key]} for f in cost.PRICES],
+    }
+    stack.emit(args, data, render(priced))
     return 0
 
 

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from app import contract, settings
+from local_runtime.console import ConsoleError
 from local_runtime.deployer import DeployError
 from local_runtime.ecs import LocalEcsError
-from local_runtime.emulators import Emulator, EmulatorError
+from local_runtime.emulators import LOOPBACK, Emulator, EmulatorError, free_port
 from local_runtime import metric_math
 from local_runtime.queue_metrics import FEED_SECONDS
 from local_runtime.system import LocalArgs, LocalError, LocalSystem
@@ -76,7 +77,7 @@ def scaled(profile: loadtest.LoadProfile, args: LabArgs) -> loadtest.LoadProfile
                    timeout_seconds=profile.timeout_seconds / args.time_scale)
 
 
-def local_args(args: LabArgs, directory: Path, workers: int | None = None) -> LocalArgs:
+def local_args(args: LabArgs, directory: Path, workers: int | None = None, console_port: int = 0) -> LocalArgs:
     """The stack as deployed, with the report's numbers scaled by K as config keys (as `pulumi config set` would set
     them: payment time, acceptable latency, and the level's workers per task) and, LOCAL ONLY, the sync service's
     request deadline scaled with them (the program leaves it at its default)."""
@@ -87,7 +88,7 @@ def local_args(args: LabArgs, directory: Path, workers: int | None = None) -> Lo
         config["workerCount"] = workers
     return LocalArgs(stack=STACK, config=config,
                      env_overrides={contract.ENV_REQUEST_TIMEOUT_SECONDS: repr(d.request_timeout_seconds / args.time_scale)},
-                     directory=directory, feed_seconds=FEED_SECONDS / args.time_scale)
+                     directory=directory, feed_seconds=FEED_SECONDS / args.time_scale, console_port=console_port)
 
 
 @dataclass
@@ -125,12 +126,17 @@ class Lab:
         # One pair of emulators for every deployment of the lab (starting them costs seconds each time).
         self.emulators = (stack_.enter_context(Emulator("ministack", log_path=self.logs / "ministack.log")),
                           stack_.enter_context(Emulator("moto", log_path=self.logs / "moto.log")))
+        # One live view URL for the whole lab: each deployment serves it on the same port in turn.
+        self.console_port = free_port()
+        stack.progress(f"lab: live view at http://{LOOPBACK}:{self.console_port}/ (open it in a browser to watch; "
+                       "it pauses while the stack is redeployed between parts)")
 
     @contextlib.contextmanager
     def _deploy(self, name: str, workers: int | None = None) -> Iterator[Deployed]:
         """`pulumi up` of the stack (locally), with `workerCount` set for a worker level; stopped on exit."""
         stack.progress(f"lab: deploying the {STACK} stack" + (f" with workerCount {workers}" if workers else ""))
-        with LocalSystem(local_args(self.args, self.args.results / name, workers), emulators=self.emulators) as system:
+        with LocalSystem(local_args(self.args, self.args.results / name, workers, self.console_port),
+                         emulators=self.emulators) as system:
             os.environ.update(system.env())
             cloudwatch = system.endpoints.client("cloudwatch")
             prefix = str(system.outputs[contract.OUTPUT_ALARM_PREFIX])
@@ -290,7 +296,8 @@ def command(ns: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         result = run_lab(args)
-    except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, settings.SettingsError) as e:
+    except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, ConsoleError,
+            settings.SettingsError) as e:
         raise LabError(str(e)) from None
     files = lab_report.write(result, args.results)
     elapsed = time.monotonic() - started

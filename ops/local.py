@@ -3,7 +3,8 @@
 Starts the local AWS emulators on 127.0.0.1, deploys a stack file to them through the local deployer (the same
 program `pulumi up` runs, with the same config), runs every ECS service it declares on the local ECS (one process per
 desired task; `ops.prescale` and auto-scaling change the count, a task that dies is replaced), and prints what was
-deployed, the service URLs and what runs locally in place of AWS. Ctrl-C or SIGTERM stops everything it started.
+deployed, the service URLs, the live view's URL (a page updated every second: queue, tasks, orders per second,
+expected wait, alarms) and what runs locally in place of AWS. Ctrl-C or SIGTERM stops everything it started.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import contract
+from local_runtime.console import ConsoleError
 from local_runtime.deployer import DeployError, parse_overrides
 from local_runtime.ecs import LocalEcsError
 from local_runtime.emulators import EmulatorError, port_in_use
@@ -51,6 +53,8 @@ def describe(system: LocalSystem) -> str:
                      f"{payment:g} s each")
     lines.append(f"aws: {system.endpoints.data_plane} (ministack: SNS, SQS, DynamoDB, CloudWatch); "
                  f"{system.endpoints.control_plane} (moto: ECS, ELBv2, IAM, auto-scaling, Lambda...)")
+    if system.console is not None:
+        lines.append(f"live view: {system.console.url} (updated every second)")
     lines.append(f"logs: {system.logs}")
     lines.append(f"outputs: {system.outputs_file}")
     lines += [f"local only: {note}" for note in system.local_only()]
@@ -79,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("--sync-port", type=int, default=0, help="the sync service's local URL port (default: free)")
     start.add_argument("--async-port", type=int, default=0, help="the receiver's local URL port (default: free)")
     start.add_argument("--emulator-port", type=int, default=0, help="ministack's port (default: a free one)")
+    start.add_argument("--console-port", type=int, default=0, help="the live view's port (default: a free one)")
     start.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"logs and outputs (default {DEFAULT_DIR}/)")
     return p
 
@@ -93,13 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers is not None:
             config["workerCount"] = args.workers
         _check_ports({"--sync-port": args.sync_port, "--async-port": args.async_port,
-                      "--emulator-port": args.emulator_port})
+                      "--emulator-port": args.emulator_port, "--console-port": args.console_port})
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         return up(LocalArgs(stack=args.stack, config=config, directory=args.dir, data_plane_port=args.emulator_port,
-                            ports={"sync": args.sync_port, "receiver": args.async_port}), stop)
-    except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError) as error:
+                            ports={"sync": args.sync_port, "receiver": args.async_port},
+                            console_port=args.console_port), stop)
+    except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, ConsoleError) as error:
         print(f"{p.prog}: error: {error}", file=sys.stderr)
     except (BotoCoreError, ClientError) as error:
         print(f"{p.prog}: error: an emulator refused a call: {error}", file=sys.stderr)

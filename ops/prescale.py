@@ -12,10 +12,14 @@ import argparse
 import sys
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app import aws, contract
 from ops import capacity, stack
+from planning import calendar
 
 SERVICE_OUTPUTS = (contract.OUTPUT_CLUSTER_NAME, contract.OUTPUT_WORKER_SERVICE_NAME)
 # The planner's inputs from the stack; their flags are the planner's own (--workers-per-task, --payment-seconds).
@@ -71,7 +75,7 @@ def restore_steps(state: ServiceState, normal: int, step: int) -> list[int]:
         raise stack.OpsError(f"normal level {normal} exceeds the scalable target's MaxCapacity {state.max_capacity}")
     if state.desired == state.min_capacity == normal:
         return []
-    return list(range(state.desired - step, normal, -step)) + [normal]
+    return calendar.step_down(state.desired, normal, step) or [normal]  # the calendar steps down the same way
 
 
 def wait_stable(ecs: Any, state: ServiceState, tasks: int, timeout: float, poll: float) -> None:
@@ -130,11 +134,42 @@ def describe(state: ServiceState, steps: list[int], reason: str) -> str:
     return "\n".join(lines)
 
 
+def calendar_overrides(autoscaling: Any, resource_id: str) -> list[str]:
+    """The scheduled actions still to come on the worker service (the sale calendar): each will set MinCapacity
+    again, overriding what prescale sets by hand."""
+    found = autoscaling.describe_scheduled_actions(ServiceNamespace="ecs", ResourceId=resource_id,
+                                                   ScalableDimension=DIMENSION)["ScheduledActions"]
+    now = datetime.now(timezone.utc)
+    notes = []
+    for action in found:
+        when = _one_time(action.get("Schedule", ""), action.get("Timezone") or "UTC")
+        minimum = action.get("ScalableTargetAction", {}).get("MinCapacity")
+        if when is not None and when > now and minimum is not None:
+            notes.append(f"note: the sale calendar sets MinCapacity to {minimum} at {when.isoformat(timespec='minutes')} "
+                         f"({action['ScheduledActionName']}), overriding this")
+    return sorted(notes)
+
+
+def _one_time(schedule: str, zone: str) -> datetime | None:
+    """The moment of an `at(...)` schedule, in UTC; None for rate() and cron() schedules."""
+    if not (schedule.startswith("at(") and schedule.endswith(")")):
+        return None
+    try:
+        return datetime.fromisoformat(schedule[3:-1]).replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
+
+
 def command(args: argparse.Namespace) -> int:
+    if args.calendar is not None:
+        steps_, notes_ = capacity.read_calendar(args.calendar)
+        stack.emit(args, capacity.schedule_json(steps_, notes_), capacity.render_schedule(steps_, notes_))
+        return 0
     outputs = stack.resolve_outputs(args, SERVICE_OUTPUTS + PLANNER_OUTPUTS, optional=PLANNER_OUTPUTS)
     ecs, autoscaling = aws.client("ecs"), aws.client("application-autoscaling")
     state = read_state(ecs, autoscaling, outputs[contract.OUTPUT_CLUSTER_NAME],
                        outputs[contract.OUTPUT_WORKER_SERVICE_NAME])
+    overrides = calendar_overrides(autoscaling, state.resource_id)
     if args.restore:
         if args.step < 1:
             raise stack.OpsError("--step must be at least 1")
@@ -143,6 +178,7 @@ def command(args: argparse.Namespace) -> int:
         tasks, reason = needed_tasks(args, outputs)
         steps = prescale_steps(state, tasks)
     plan_text = describe(state, steps, reason) if steps else describe(state, steps, "") + "\nNothing to do."
+    plan_text = "\n".join([plan_text, *overrides])
     if args.dry_run or not steps:
         stack.emit(args, {"before": asdict(state), "steps": steps, "applied": False},
                    plan_text + ("\nDry run: nothing changed." if args.dry_run else ""))
@@ -174,8 +210,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--restore", action="store_true", help="after the sale: step down to --normal-tasks")
     p.add_argument("--normal-tasks", type=int, default=contract.CONFIG_DEFAULTS["minWorkerTasks"],
                    help="the normal MinCapacity and task count to restore (%(default)s, the stack's minWorkerTasks)")
-    p.add_argument("--step", type=int, default=2, help="tasks removed per restore step (%(default)s)")
-    p.add_argument("--pause", type=float, default=60, help="seconds between restore steps (%(default)s)")
+    p.add_argument("--step", type=int, default=contract.STEP_DOWN_TASKS,
+                   help="tasks removed per restore step (%(default)s, as the sale calendar steps down)")
+    p.add_argument("--pause", type=float, default=contract.STEP_DOWN_PAUSE_SECONDS,
+                   help="seconds between restore steps (%(default)s)")
+    p.add_argument("--calendar", type=Path, metavar="STACK_FILE",
+                   help="print the schedule this stack file's sale calendar produces (changes nothing)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     p.add_argument("--timeout", type=float, default=600, help="seconds to wait for a stable service (%(default)s)")
     p.add_argument("--poll", type=float, default=5, help="seconds between stability checks (%(default)s)")

@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app import contract
 from local_runtime.emulators import DUMMY_CREDENTIALS
+from planning.capacity import PlanError
 
 
 class OpsError(RuntimeError):
@@ -129,7 +130,7 @@ def run(parser: argparse.ArgumentParser, command: Callable[[argparse.Namespace],
     args = parser.parse_args(argv)
     try:
         return command(args)
-    except OpsError as error:
+    except (OpsError, PlanError) as error:
         message = str(error)
     except ClientError as error:
         info = error.response.get("Error", {})

@@ -89,6 +89,7 @@ def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
     assert "lab: time scale" in done.stderr  # the scale used is printed
+    assert "lab: live view at http://127.0.0.1:" in done.stderr  # its URL printed; nothing opened
 
     # Part I: the sync service collapses under the flash sale; Part III: the async receiver accepts everything.
     assert summary["sync"]["flashsale"]["acceptance_rate"] < 0.10

@@ -67,6 +67,10 @@ def test_up_deploys_the_program_serves_orders_and_ctrl_c_stops_everything(tmp_pa
     outputs = tmp_path / "outputs.json"
     assert json.loads(outputs.read_text())[contract.OUTPUT_ASYNC_URL] == urls["receiver"]
     assert _roles(psutil.Process(local.pid)) == ["receiver", "sync", "sync", "worker"]  # syncTaskCount 2
+    live = re.search(r"^live view: (http://127\.0\.0\.1:\d+/) \(updated every second\)$", text, re.MULTILINE)
+    assert live, text
+    assert httpx.get(live.group(1), timeout=10).text.startswith("<!doctype html>")
+    assert httpx.get(live.group(1) + "api/state", timeout=10).json()["stack"] == "normal"
 
     accepted = httpx.post(urls["receiver"] + "/orders/async", json=ORDER, timeout=10).json()
     status = wait_for(lambda: (s := httpx.get(f"{urls['receiver']}/orders/{accepted['order_id']}").json())["status"]

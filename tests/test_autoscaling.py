@@ -1,0 +1,72 @@
+"""The local model of Application Auto Scaling acting on what the program declares: target tracking with AWS's
+3-period high alarm, the scale-out it computes, the task start-up delay, and a scheduled action of the calendar."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from app import aws, contract
+from local_runtime import autoscaling
+from local_runtime.system import LocalArgs, LocalSystem
+from tests.helpers import ORDER, wait_for
+
+pytestmark = pytest.mark.slow
+SCALE = 20.0  # the model's minute is 3 s
+STARTUP = 2.0
+
+
+@pytest.fixture(scope="module")
+def scaled_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+    # 2 workers of 0.5 s per task: target tracking aims at 1 s / 0.5 s x 2 = 4 waiting orders per task.
+    args = LocalArgs(config={"paymentSeconds": 0.5, "paymentDeclineRate": 0, "workerCount": 2,
+                             "acceptableLatencySeconds": 1, "maxWorkerTasks": 4},
+                     directory=tmp_path_factory.mktemp("scaling"), feed_seconds=0.5, autoscaling=True,
+                     time_scale=SCALE, task_startup_seconds=STARTUP)
+    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as system:
+        for key, value in system.env().items():
+            monkeypatch.setenv(key, value)
+        yield system
+
+
+def test_a_burst_trips_the_guardrail_first_then_target_tracking_after_three_periods(
+        scaled_system: LocalSystem) -> None:
+    model = scaled_system.autoscaling
+    assert model is not None and model.target_value == 4
+    workers = scaled_system.ecs.service("worker")
+    with httpx.Client(base_url=scaled_system.outputs[contract.OUTPUT_ASYNC_URL], timeout=10) as client, \
+            ThreadPoolExecutor(8) as pool:
+        sent_at = time.time()
+        assert all(code == 202 for code in pool.map(
+            lambda _: client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).status_code, range(150)))
+    tracking = wait_for(lambda: [h for h in model.state.history if h[2].startswith("target tracking")], 40,
+                        "a target-tracking decision")
+    guardrail = [h for h in model.state.history if h[2].startswith("guardrail")]
+    # The oldest order passes the 1 s acceptable latency at once: the guardrail adds 50 % (at least one task) first.
+    assert guardrail and guardrail[0][1] == 2 and guardrail[0][0] < tracking[0][0]
+    # Target tracking waits for 3 evaluation periods above the target (its high alarm's datapoints), then asks
+    # ceil(tasks x backlog per task / 4), here more than the maximum: MaxCapacity.
+    assert tracking[0][0] - sent_at >= (autoscaling.HIGH_PERIODS - 1) * autoscaling.EVALUATION_SECONDS / SCALE
+    assert tracking[0][1] == 4
+    wanted_at = time.monotonic() - (time.time() - guardrail[0][0])
+    running = wait_for(lambda: len(workers.healthy()) == 4 and workers.healthy(), 30, "four worker tasks")
+    assert min(t.started_at for t in running[1:]) - wanted_at >= STARTUP - 0.2  # provisioned, then started
+
+
+def test_a_scheduled_action_raises_the_minimum_when_it_is_due(scaled_system: LocalSystem) -> None:
+    outputs = scaled_system.outputs
+    resource = f"service/{outputs[contract.OUTPUT_CLUSTER_NAME]}/{outputs[contract.OUTPUT_WORKER_SERVICE_NAME]}"
+    due = datetime.now(timezone.utc) + timedelta(seconds=2)
+    aws.client("application-autoscaling").put_scheduled_action(
+        ServiceNamespace="ecs", ScheduledActionName="sale-raise-3", ResourceId=resource,
+        ScalableDimension="ecs:service:DesiredCount", Schedule=f"at({due:%Y-%m-%dT%H:%M:%S})", Timezone="UTC",
+        ScalableTargetAction={"MinCapacity": 3})
+    model = scaled_system.autoscaling
+    assert model is not None
+    wait_for(lambda: "sale-raise-3" in model.state.done_actions and model.desired() >= 3, 10, "the scheduled action")
+    assert model.limits()[0] == 3
