@@ -149,9 +149,14 @@ def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
 # service runs in: the worker protects its own task from scale-in; the agent acts with the task role).
 
 RECEIVER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
+    # PublishBatch is authorised as sns:Publish ("Grants permission to both publish and publish batch", Amazon SNS
+    # developer guide, "Amazon SNS API permissions: Actions and resources reference").
     "topic": ("sns:Publish",),
-    # DeleteItem: a record whose publish failed is removed again (the client got 503, the order was not accepted).
-    "table": ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"),
+    # Pending records go in as PartiQL INSERTs in BatchExecuteStatement, which IAM authorises as PartiQLInsert
+    # (DynamoDB developer guide, "IAM security policies with PartiQL for DynamoDB"). PutItem, GetItem, DeleteItem:
+    # the idempotency records (app.idempotency); DeleteItem also removes a record whose publish failed (the client
+    # got 503, the order was not accepted).
+    "table": ("dynamodb:PartiQLInsert", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"),
     "queue": ("sqs:GetQueueAttributes",),  # queue depth for the order-status estimate
 }
 WORKER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {

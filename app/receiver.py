@@ -12,6 +12,14 @@ accepted orders stay fast) and is MAX_IN_FLIGHT otherwise (a stalled backend), t
 A request counts toward that cap only once its body is in (app.web.BufferedBody reads it first): clients that stall
 mid-upload cannot fill it.
 
+Orders that arrive together share AWS calls (app.batching): the records go in as PartiQL INSERTs, up to 25 in one
+BatchExecuteStatement (an INSERT never overwrites, so each is as conditional as a PutItem with
+attribute_not_exists), the events in SNS PublishBatch calls of up to 10. A lone order is sent at once; while calls are
+in flight, arrivals group. Each entry succeeds or fails on its own, and so does each order: a failed entry gets its
+order a 503 (and its pending record removed), the others of the same call are answered as usual. The two batched
+calls go over app.aws_async (no thread, under half a boto3 call's CPU); the rare ones (order status, queue depth,
+removing a record, idempotency records) are plain boto3 calls in a thread pool.
+
 An order sent with an `Idempotency-Key` runs under app.idempotency (records in the orders table): a retry gets the
 first answer and the same order id, never a second order.
 """
@@ -34,11 +42,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app import aws, contract, logs, openapi
+from app.aws_async import AsyncClient
+from app.batching import BatchCounters, Batcher
 from app.idempotency import Answer, DynamoRecords, Idempotency
 from app.orders import Order, is_order_id
 from app.settings import ReceiverSettings
 from app.shedding import CPU_SATURATED_SHARE, ShedPolicy, Shedder, cpu_budget
-from app.store import OrderStore
+from app.store import STATEMENT_BATCH, OrderStore, statement_errors
 from app.web import (
     EXCEPTION_HANDLERS,
     BufferedBody,
@@ -49,8 +59,17 @@ from app.web import (
     read_submission,
 )
 
-BACKEND_ERRORS = (BotoCoreError, ClientError)
 QUEUE_DEPTH_CACHE_SECONDS = 1.0
+PUBLISH_BATCH = 10  # SNS PublishBatch's maximum entries...
+PUBLISH_BATCH_BYTES = 256 * 1024  # ...and bytes of all its messages together (an order's event is at most ~80 KB)
+CALLS_IN_FLIGHT = 4  # per batched call kind: with the shedding cap of 64 orders, about as many as can be full
+
+
+class EntryFailed(Exception):
+    """One entry of a batched call failed (the others of the call stand)."""
+
+
+BACKEND_ERRORS = (BotoCoreError, ClientError, EntryFailed)
 
 
 class BackendUnavailable(Exception):
@@ -67,46 +86,92 @@ class ReceiverCounters:
     in_flight: int = 0
 
 
+def _event_bytes(order: Order) -> int:
+    return len(order.to_json().encode())
+
+
+def _batching(counters: BatchCounters) -> dict[str, float]:
+    return {"calls": counters.calls, "orders": counters.items, "largest": counters.largest,
+            "orders_per_call": round(counters.items / counters.calls, 2) if counters.calls else 0.0}
+
+
 class Backend:
-    """The blocking boto3 side of the receiver; its methods run in the receiver's thread pool."""
+    """The receiver's AWS side: batched record writes and publishes on the event loop, the rest in a thread pool."""
 
     def __init__(self, settings: ReceiverSettings) -> None:
-        pool = settings.max_in_flight
         self.settings = settings
-        self.store = OrderStore(aws.client("dynamodb", read_timeout=5, retries=1, max_pool_connections=pool),
-                                settings.table)
-        self.sns = aws.client("sns", read_timeout=5, retries=1, max_pool_connections=pool)
+        self.executor = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="aws")
+        self.store = OrderStore(aws.client("dynamodb", read_timeout=5, retries=1,
+                                           max_pool_connections=settings.max_in_flight), settings.table)
         self.sqs = aws.client("sqs", read_timeout=5, retries=1)
+        self.dynamodb = AsyncClient("dynamodb", read_timeout=5, retries=1, max_connections=CALLS_IN_FLIGHT)
+        self.sns = AsyncClient("sns", read_timeout=5, retries=1, max_connections=CALLS_IN_FLIGHT)
+        self.records: Batcher[Order, None] = Batcher(self._write_records, max_batch=STATEMENT_BATCH,
+                                                     max_calls=CALLS_IN_FLIGHT)
+        self.events: Batcher[Order, None] = Batcher(self._publish_events, max_batch=PUBLISH_BATCH,
+                                                    max_calls=CALLS_IN_FLIGHT, weight=_event_bytes,
+                                                    max_weight=PUBLISH_BATCH_BYTES)
         self._depth: tuple[float, int] = (0.0, 0)
 
-    def accept(self, order: Order) -> None:
+    async def blocking(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+
+    async def close(self) -> None:
+        await self.dynamodb.close()
+        await self.sns.close()
+        self.executor.shutdown(wait=True)
+
+    async def accept(self, order: Order) -> None:
+        """Returns once the order's record and event are both in; raises BackendUnavailable, leaving no record.
+        Shielded: once its record is written, the order goes on to its publish (or removal) even if the request is
+        cancelled, so a cancellation cannot leave a pending record without an event."""
+        await asyncio.shield(self._accept(order))
+
+    async def _accept(self, order: Order) -> None:
         try:
-            self.store.put_pending(order.order_id, order.customer_id, order.items_json(), order.total)
+            await self.records.submit(order)
         except BACKEND_ERRORS as e:
             raise BackendUnavailable(f"order store: {e}") from e
         try:
-            self.sns.publish(TopicArn=self.settings.topic_arn, Message=order.to_json())
+            await self.events.submit(order)
         except BACKEND_ERRORS as e:
-            self._compensate(order.order_id, e)
+            await self.blocking(self._compensate, order.order_id, e)
 
-    def republish(self, order: Order) -> None:
+    async def republish(self, order: Order) -> None:
         """Publish an order whose record is already in (a resumed idempotent submission, whose first publish may not
         have gone out): a second message for an order id is harmless, the worker pays each order id once."""
         try:
-            self.sns.publish(TopicArn=self.settings.topic_arn, Message=order.to_json())
+            await self.events.submit(order)
         except BACKEND_ERRORS as e:
             raise BackendUnavailable(f"order topic: {e}") from e
+
+    async def _write_records(self, orders: list[Order]) -> list[None | EntryFailed]:
+        response = await self.dynamodb.call("BatchExecuteStatement", Statements=[
+            self.store.pending_insert(o.order_id, o.customer_id, o.items_json(), o.total) for o in orders])
+        return [None if error is None else EntryFailed(f"{error.get('Code')}: {error.get('Message', '')}")
+                for error in statement_errors(response)]
+
+    async def _publish_events(self, orders: list[Order]) -> list[None | EntryFailed]:
+        response = await self.sns.call("PublishBatch", TopicArn=self.settings.topic_arn, PublishBatchRequestEntries=[
+            {"Id": str(n), "Message": o.to_json()} for n, o in enumerate(orders)])
+        failed = {int(f["Id"]): f for f in response.get("Failed", [])}
+        return [EntryFailed(f"{failed[n].get('Code')}: {failed[n].get('Message', '')}") if n in failed else None
+                for n in range(len(orders))]
 
     def _compensate(self, order_id: str, publish_error: Exception) -> None:
         try:
             removed = self.store.remove_pending(order_id)
-        except BACKEND_ERRORS as e:
+        except (BotoCoreError, ClientError) as e:
             logs.event("orphan", f"[RECEIVER] Order {order_id} publish failed and its pending record could not be "
                        "removed", level="error", order_id=order_id, error=str(e))
             raise BackendUnavailable(f"order topic: {publish_error}") from publish_error
         if removed:
             raise BackendUnavailable(f"order topic: {publish_error}") from publish_error
         # A worker already moved the order on: the publish reached the queue although the call reported an error.
+
+    def batching(self) -> dict[str, dict[str, float]]:
+        """How well orders shared calls so far (for /stats)."""
+        return {"record_writes": _batching(self.records.counters), "event_publishes": _batching(self.events.counters)}
 
     def queue_depth(self) -> int:
         """Orders waiting in the queue, cached for a second so status polling does not hammer SQS."""
@@ -134,11 +199,8 @@ UNAVAILABLE = Answer(503, {"error": "order backend unavailable, retry shortly"},
 
 def build(settings: ReceiverSettings) -> BufferedBody:
     backend = Backend(settings)
-    executor = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="aws")
+    blocking = backend.blocking
     counters = ReceiverCounters()
-
-    async def blocking(function: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
 
     dynamodb = aws.client("dynamodb", read_timeout=5, retries=1, max_pool_connections=settings.max_in_flight)
     records = DynamoRecords(dynamodb, settings.table)
@@ -147,9 +209,9 @@ def build(settings: ReceiverSettings) -> BufferedBody:
     async def accept(order: Order, resumed: bool, started: float) -> Answer:
         try:
             if resumed and await blocking(backend.store.get, order.order_id) is not None:
-                await blocking(backend.republish, order)
+                await backend.republish(order)
             else:
-                await blocking(backend.accept, order)
+                await backend.accept(order)
         except (BackendUnavailable, *BACKEND_ERRORS) as e:
             counters.backend_errors += 1
             logs.event("backend_error", f"[RECEIVER] Order {order.order_id} refused: {e}", level="warning",
@@ -219,6 +281,7 @@ def build(settings: ReceiverSettings) -> BufferedBody:
             "in_flight": counters.in_flight,
             "max_in_flight": settings.max_in_flight,
             "queue_depth": waiting,
+            **backend.batching(),
             "num_workers": settings.worker_count,
             "throughput_limit": f"~{60 * settings.worker_count / settings.payment_seconds:g} orders/minute per "
                                 f"worker task ({settings.worker_count} workers, {settings.payment_seconds:g}s per "
@@ -230,7 +293,7 @@ def build(settings: ReceiverSettings) -> BufferedBody:
         watch = asyncio.create_task(guard.watch())
         yield
         watch.cancel()
-        executor.shutdown(wait=True)
+        await backend.close()
 
     app = Starlette(routes=[
         Route(contract.ASYNC_ORDERS_PATH, create_order, methods=["POST"]),

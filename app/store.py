@@ -16,7 +16,7 @@ from app import contract
 
 FINAL_STATUSES = ("completed", "failed")
 KEY = contract.ORDER_KEY
-FINISH_BATCH = 25  # BatchExecuteStatement's maximum
+STATEMENT_BATCH = 25  # BatchExecuteStatement's maximum
 
 
 def _conditional_failed(error: ClientError) -> bool:
@@ -25,6 +25,12 @@ def _conditional_failed(error: ClientError) -> bool:
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {name: float(v["N"]) if "N" in v else v.get("S") for name, v in item.items()}
+
+
+def statement_errors(response: dict[str, Any]) -> list[dict[str, str] | None]:
+    """Each statement's error ({"Code": ..., "Message": ...}) or None, in the order sent: the statements of a
+    BatchExecuteStatement succeed or fail on their own (an HTTP 200 says nothing about them)."""
+    return [answer.get("Error") for answer in response["Responses"]]
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,10 @@ class OrderStore:
         self._finish_statement = (
             f'UPDATE "{table}" SET "status"=? SET "worker"=? SET "duration"=? SET "reason"=? SET "finished_at"=? '
             f'WHERE "{KEY}"=? AND "status" IN [?, ?]')
+        # A PartiQL INSERT never overwrites: a key that exists fails that statement alone (DuplicateItem).
+        self._insert_statement = (
+            f"INSERT INTO \"{table}\" VALUE {{'{KEY}': ?, 'status': ?, 'customer_id': ?, 'items': ?, 'total': ?, "
+            "'created_at': ?}")
 
     def put_pending(self, order_id: str, customer_id: int, items_json: str, total: float) -> None:
         """Record an order as pending; never overwrites (a retried put of the same id cannot reset a final status)."""
@@ -63,6 +73,13 @@ class OrderStore:
             ConditionExpression="attribute_not_exists(#k)",
             ExpressionAttributeNames={"#k": KEY},
         )
+
+    def pending_insert(self, order_id: str, customer_id: int, items_json: str, total: float) -> dict[str, Any]:
+        """put_pending's record as one statement of a BatchExecuteStatement (the receiver writes up to
+        STATEMENT_BATCH orders a call), just as safe: it fails, alone, if the order id exists."""
+        return {"Statement": self._insert_statement,
+                "Parameters": [{"S": order_id}, {"S": "pending"}, {"N": str(customer_id)}, {"S": items_json},
+                               {"N": repr(total)}, {"N": f"{time.time():.3f}"}]}
 
     def remove_pending(self, order_id: str) -> bool:
         """Delete a record still pending (its publish failed); False when a worker has already taken it on."""
@@ -97,7 +114,7 @@ class OrderStore:
         return found
 
     def finish_many(self, finished: Sequence[tuple[str, Outcome]]) -> list[bool | WriteFailed]:
-        """The one status write per order, up to FINISH_BATCH of them in one PartiQL BatchExecuteStatement (a call
+        """The one status write per order, up to STATEMENT_BATCH of them in one PartiQL BatchExecuteStatement (a call
         costs the worker ~1 ms of CPU, whatever its size). Each statement has its own condition, pending/processing ->
         completed|failed only if the order exists and is not final, and succeeds or fails on its own: True written,
         False the condition failed (already final, a redelivery, or never accepted), WriteFailed any other error.
@@ -109,8 +126,7 @@ class OrderStore:
                            {"S": "pending"}, {"S": "processing"}],
         } for order_id, outcome in finished])
         results: list[bool | WriteFailed] = []
-        for answer in response["Responses"]:
-            error = answer.get("Error")
+        for error in statement_errors(response):
             if error is None:
                 results.append(True)
             elif error.get("Code") == "ConditionalCheckFailed":

@@ -43,7 +43,7 @@ from app.orders import Order, parse_order_message
 from app.payment import charge
 from app.protection import TaskProtection, expiry_minutes
 from app.settings import WorkerSettings
-from app.store import FINAL_STATUSES, FINISH_BATCH, OrderStore, Outcome, WriteFailed
+from app.store import FINAL_STATUSES, STATEMENT_BATCH, OrderStore, Outcome, WriteFailed
 
 BATCH = contract.ORDER_QUEUE.receive_batch_size
 WAIT_SECONDS = contract.ORDER_QUEUE.receive_wait_time_seconds
@@ -183,7 +183,7 @@ class Worker:
                    f"{self._loops} receive loops, {ahead} messages prefetched)", workers=self.settings.worker_count,
                    loops=self._loops, prefetch=ahead)
         receivers = [asyncio.create_task(self._receive_loop()) for _ in range(self._loops)]
-        helpers = [asyncio.create_task(self._batch_loop(self._writes, FINISH_BATCH, self._write)),
+        helpers = [asyncio.create_task(self._batch_loop(self._writes, STATEMENT_BATCH, self._write)),
                    asyncio.create_task(self._batch_loop(self._deletes, BATCH, self._delete)),
                    asyncio.create_task(self._extend_loop()),
                    asyncio.create_task(self._heartbeat_loop(receivers))]

@@ -1,4 +1,6 @@
-"""`python -m benchmarks [--quick] [--json]`: run every benchmark against a fresh local ministack and print the table.
+"""`python -m benchmarks [--quick] [--json]`: run every benchmark against a fresh local ministack and print the tables
+(ours against the report's Go system and the goals; flashsale's worker beside its peers, Celery and the report's
+design ported literally, measured in the same run).
 
 Exits 0 when the benchmarks ran (goals missed are results, shown as NO in the table); 1 with a one-line error when
 they could not run.
@@ -17,25 +19,27 @@ from typing import Any
 
 from benchmarks import backend, receiver, worker
 from benchmarks.bed import Bed
-from benchmarks.table import render, rows
+from benchmarks.table import peer_rows, render, render_peers, rows
 from ops import stack
 from local_runtime.deployer import DeployError, Endpoints, deploy
 from local_runtime.emulators import Emulator, EmulatorError
 from local_runtime.tasks import TaskError
 
 WORKER_LEVELS = (1, 20, 200, 1000)
+PEER_LEVELS = (200, 1000)  # the report's task limit, and the most flashsale's worker is measured at
+PEERS = (worker.CELERY, worker.REPORT_THREADS)
 
 
 @dataclass(frozen=True)
 class Plan:
-    worker_rounds: int  # each level drains rounds x workers orders
+    worker_rounds: int  # each level drains rounds x workers orders, for flashsale's worker and the peers alike
     payment_seconds: float
     ceiling_seconds: float
     receiver_seconds: float  # at the report's 60 orders/s; capacity and overload runs take half each
 
 
 FULL = Plan(worker_rounds=5, payment_seconds=3.0, ceiling_seconds=10, receiver_seconds=60)
-QUICK = Plan(worker_rounds=2, payment_seconds=3.0, ceiling_seconds=3, receiver_seconds=10)
+QUICK = Plan(worker_rounds=1, payment_seconds=3.0, ceiling_seconds=3, receiver_seconds=10)
 
 
 def run_all(plan: Plan, logs: Path, quick: bool) -> dict[str, Any]:
@@ -46,12 +50,18 @@ def run_all(plan: Plan, logs: Path, quick: bool) -> dict[str, Any]:
         if not deployment.ok:
             raise DeployError(deployment.summary())
         bed = Bed(emulator, deployment, logs)
-        stack.progress("backend ceiling: put+publish from a plain boto3 client")
+        stack.progress("backend ceiling: the receiver's batched calls from a plain boto3 client")
         ceiling = backend.backend_ceiling(bed, plan.ceiling_seconds)
         levels = []
         for workers in WORKER_LEVELS:
             stack.progress(f"worker: {workers} concurrent payments, {plan.worker_rounds * workers} orders")
             levels.append(worker.run_level(bed, workers, plan.worker_rounds, plan.payment_seconds))
+        peers = []
+        for contender in PEERS:
+            for workers in PEER_LEVELS:
+                stack.progress(f"peer {contender.name}: {workers} concurrent payments, "
+                               f"{plan.worker_rounds * workers} orders")
+                peers.append(worker.run_level(bed, workers, plan.worker_rounds, plan.payment_seconds, contender))
         stack.progress("receiver: the report's 60 orders/s, then its capacity, then 3x that")
         receivers = receiver.run(bed, seconds=plan.receiver_seconds, ceiling_rate=ceiling.rate)
     return {
@@ -59,6 +69,7 @@ def run_all(plan: Plan, logs: Path, quick: bool) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
         "backend": asdict(ceiling),
         "worker": [asdict(level) for level in levels],
+        "peers": [asdict(level) for level in peers],
         "receiver": asdict(receivers),
         "receiver_to_backend": round(receivers.capacity.accepted_rate / ceiling.rate, 3),
         "seconds": round(time.monotonic() - started, 1),
@@ -73,10 +84,13 @@ def command(args: argparse.Namespace) -> int:
         result = run_all(QUICK if args.quick else FULL, logs, args.quick)
     except (EmulatorError, DeployError, TaskError, worker.WorkerBenchError) as e:
         raise stack.OpsError(str(e)) from e
-    table = rows(result)
+    table, peers = rows(result), peer_rows(result)
     result["table"] = [row.to_json() for row in table]
+    result["peer_table"] = [row.to_json() for row in peers]
     cpus, load = result["machine"]["cpus"], result["machine"]["load_average_1m"]
-    text = (f"{render(table)}\n\n{cpus} CPUs, 1-minute load average {load:g} at the end (other work on the machine "
+    text = (f"{render(table)}\n\nThe worker beside its peers (same emulator, same {result['worker'][0]['payment_seconds']:g} s "
+            f"payment, same orders; in brackets: the peer's figure / flashsale's):\n{render_peers(peers)}\n\n"
+            f"{cpus} CPUs, 1-minute load average {load:g} at the end (other work on the machine "
             f"makes the figures noisy); {result['seconds']:g} s; logs in {logs}")
     stack.emit(args, result, text)
     return 0

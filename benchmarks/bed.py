@@ -4,6 +4,7 @@ plane created afresh for each benchmark, and the services as task processes of t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,9 +77,14 @@ class Bed:
             raise RuntimeError("the emulator is not running")
         return cpu_seconds(self.emulator.process.pid)
 
-    def service(self, role: str, name: str, **settings: str) -> Task:
-        """A started task (stop it, or use it as a context manager) with these settings on top of the deployed ones."""
-        return service_of(self.services, role).spec.task(self.logs / f"{name}.log", settings).start()
+    def service(self, role: str, name: str, command: tuple[str, ...] = (), **settings: str) -> Task:
+        """A started task (stop it, or use it as a context manager) with these settings on top of the deployed ones;
+        `command` runs another program in the task's place (a benchmark's peer worker, which must touch
+        $HEARTBEAT_FILE when ready, as the worker does)."""
+        spec = service_of(self.services, role).spec
+        if command:
+            spec = dataclasses.replace(spec, command=command)
+        return spec.task(self.logs / f"{name}.log", settings).start()
 
 
 @contextlib.contextmanager

@@ -1,13 +1,18 @@
-"""Worker benchmark: CPU per processed order, processed rate against `workers / payment_time`, peak RSS.
+"""Worker benchmark: CPU per processed order, processed rate against `workers / payment_time`, peak RSS, for
+flashsale's worker and, measured the same way in the same run, its peers (Celery, and the report's design ported
+literally: benchmarks.celery_peer, benchmarks.thread_peer).
 
-For each level the queue is pre-loaded (pending records with BatchWriteItem, messages with SendMessageBatch) while
-the worker process idles on its long poll, so what is timed is the worker alone draining `rounds x workers` orders:
-ideally `rounds x payment_seconds` from its first `processing` line to its last payment line.
+For each level the pending records are pre-loaded (BatchWriteItem) and the orders are sent at once (flashsale and the
+thread port: SendMessageBatch to the order queue; Celery: its own client, `apply_async`) while the worker process
+idles on its long poll, so what is timed is the worker alone draining `rounds x workers` orders: ideally
+`rounds x payment_seconds` from its first `processing` line to its last payment line.
 """
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +20,7 @@ from typing import Any
 from app import aws, contract
 from app.orders import Order
 from benchmarks.bed import Bed, cpu_seconds, log_time, peak_rss_mb, sample_order
+from local_runtime.tasks import Task
 
 SQS_BATCH = contract.ORDER_QUEUE.receive_batch_size  # also SendMessageBatch's maximum
 DYNAMODB_BATCH = 25  # BatchWriteItem's maximum
@@ -29,6 +35,7 @@ class WorkerBenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class WorkerLevel:
+    contender: str  # flashsale | celery | report-threads
     workers: int
     payment_seconds: float
     orders: int
@@ -78,33 +85,72 @@ def _queue_empty(queue_url: str) -> bool:
     return all(v == "0" for v in attributes["Attributes"].values())
 
 
-def run_level(bed: Bed, workers: int, rounds: int, payment_seconds: float) -> WorkerLevel:
+def _celery_feed(orders: list[Order]) -> str:
+    """Celery's own client sends the orders (from a few threads, as the loader does); returns its queue's URL."""
+    from benchmarks import celery_peer  # imports Celery: only for the runs that need it
+
+    with ThreadPoolExecutor(LOADER_THREADS) as pool:
+        list(pool.map(lambda o: celery_peer.pay.apply_async(args=[o.to_json()]), orders))
+    return str(aws.client("sqs").get_queue_url(QueueName=celery_peer.QUEUE_NAME)["QueueUrl"])
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A worker implementation, started and fed the same way at every level."""
+
+    name: str
+    command: Callable[[int], tuple[str, ...]]  # the process for `workers` concurrent payments; () = flashsale's
+    feed: Callable[[str, list[Order]], str]  # (order queue URL, orders) -> the URL of the queue that drains
+
+
+def _stack_queue_feed(queue_url: str, orders: list[Order]) -> str:
+    _send_messages(queue_url, orders)
+    return queue_url
+
+
+FLASHSALE = Contender("flashsale", lambda workers: (), _stack_queue_feed)
+CELERY = Contender("celery", lambda workers: (
+    sys.executable, "-m", "celery", "-A", "benchmarks.celery_peer", "worker", "--pool", "gevent", "--concurrency",
+    str(workers), "--loglevel", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"),
+    lambda queue_url, orders: _celery_feed(orders))
+REPORT_THREADS = Contender("report-threads", lambda workers: (sys.executable, "-m", "benchmarks.thread_peer"),
+                           _stack_queue_feed)
+
+
+def run_level(bed: Bed, workers: int, rounds: int, payment_seconds: float,
+              contender: Contender = FLASHSALE) -> WorkerLevel:
     """Drain `rounds x workers` pre-loaded orders with one worker process of `workers` concurrent payments."""
     outputs = bed.fresh()
-    queue_url = outputs[contract.OUTPUT_QUEUE_URL]
     orders = [sample_order() for _ in range(rounds * workers)]
     _put_records(outputs[contract.OUTPUT_ORDERS_TABLE], orders)
     ideal = rounds * payment_seconds
-    with bed.service("worker", f"worker-{workers}", **{contract.ENV_WORKER_COUNT: str(workers),
-                                                         contract.ENV_PAYMENT_SECONDS: str(payment_seconds)}) as worker:
+    name = f"{contender.name}-{workers}"
+    with bed.service("worker", name, contender.command(workers), **{
+            contract.ENV_WORKER_COUNT: str(workers), contract.ENV_PAYMENT_SECONDS: str(payment_seconds)}) as worker:
         cpu_before, emulator_before, wall_before = cpu_seconds(worker.pid), bed.emulator_cpu(), time.monotonic()
-        _send_messages(queue_url, orders)
+        queue_url = contender.feed(outputs[contract.OUTPUT_QUEUE_URL], orders)
         deadline = time.monotonic() + 3 * ideal + 30
         while not _queue_empty(queue_url):
             if time.monotonic() > deadline or worker.process is None or worker.process.poll() is not None:
-                raise WorkerBenchError(f"worker with {workers} workers did not drain {len(orders)} orders; "
-                                       f"see {worker.log_path}")
+                raise WorkerBenchError(f"{name} did not drain {len(orders)} orders; see {worker.log_path}")
             time.sleep(DRAIN_POLL_SECONDS)
         cpu = cpu_seconds(worker.pid) - cpu_before
         emulator_share = (bed.emulator_cpu() - emulator_before) / (time.monotonic() - wall_before)
         peak = peak_rss_mb(worker.pid)
+        worker.kill()  # measured: a graceful stop would only wait for long polls (Celery's take up to 10 s)
+    return _level(contender, worker, workers, payment_seconds, len(orders), cpu, peak, emulator_share)
+
+
+def _level(contender: Contender, worker: Task, workers: int, payment_seconds: float, orders: int, cpu: float,
+           peak: float, emulator_share: float) -> WorkerLevel:
     events = worker.events()
     started = [log_time(e["ts"]) for e in events if e.get("event") == "processing"]
     paid = [log_time(e["ts"]) for e in events if e.get("event") in PAYMENT_LINES]
-    if len(paid) != len(orders):
-        raise WorkerBenchError(f"{len(paid)} of {len(orders)} orders were paid; see {worker.log_path}")
+    if len(paid) != orders:
+        raise WorkerBenchError(f"{len(paid)} of {orders} orders were paid; see {worker.log_path}")
     drain = max(paid) - min(started)
-    return WorkerLevel(workers=workers, payment_seconds=payment_seconds, orders=len(orders),
+    ideal = orders / workers * payment_seconds
+    return WorkerLevel(contender=contender.name, workers=workers, payment_seconds=payment_seconds, orders=orders,
                        drain_seconds=round(drain, 3), efficiency=round(ideal / drain, 4),
-                       cpu_ms_per_order=round(1000 * cpu / len(orders), 3), peak_rss_mb=round(peak, 1),
+                       cpu_ms_per_order=round(1000 * cpu / orders, 3), peak_rss_mb=round(peak, 1),
                        emulator_cpu_share=round(emulator_share, 2))

@@ -1,11 +1,15 @@
 """The async receiver (report Part III) as a real process against ministack: 202 then pending -> completed, order
-status with queue estimate, 503 + Retry-After on backend failure (and no pending record left) and on overload."""
+status with queue estimate, 503 + Retry-After on backend failure (and no pending record left) and on overload,
+orders sent together sharing calls, and a failed entry of a shared call failing only its own order."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,6 +17,11 @@ import httpx
 import pytest
 
 from app import aws, contract
+from app import settings as app_settings
+from app.orders import Item, Order
+from app.receiver import Backend, BackendUnavailable
+from app.settings import ReceiverSettings
+from app.store import OrderStore
 from local_runtime.emulators import Emulator
 from local_runtime.resources import DATA_PLANE
 from tests.helpers import ORDER, System, own_data_plane, payments, post, system  # noqa: F401
@@ -102,3 +111,71 @@ def test_health_and_schema(system: System) -> None:  # noqa: F811
                                                           "num_workers": 7}
     paths = httpx.get(receiver.url + "/openapi.json").json()["paths"]
     assert {"/orders/async", "/orders/{order_id}", "/health", "/stats"} <= set(paths)
+
+
+def test_orders_sent_together_share_calls_and_each_gets_its_record_and_event(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver")
+    orders = 40
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=receiver.url, timeout=30,
+                                     limits=httpx.Limits(max_connections=orders)) as client:
+            return await asyncio.gather(*(client.post("/orders/async", json=ORDER) for _ in range(orders)))
+
+    responses = asyncio.run(burst())
+    assert [r.status_code for r in responses] == [202] * orders
+    accepted = {r.json()["order_id"] for r in responses}
+    stats = httpx.get(receiver.url + "/stats").json()
+    for kind in ("record_writes", "event_publishes"):
+        assert stats[kind]["orders"] == orders, stats
+        assert stats[kind]["calls"] < orders and stats[kind]["largest"] > 1, stats  # calls were shared
+    assert {o["order_id"] for o in system.orders() if o["status"] == "pending"} == accepted
+    messages = _drain(system.outputs[contract.OUTPUT_QUEUE_URL])
+    assert sorted(json.loads(m)["order_id"] for m in messages) == sorted(accepted)
+
+
+def _drain(queue_url: str) -> list[str]:
+    sqs, bodies = aws.client("sqs"), []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=1).get("Messages", []):
+        bodies += [m["Body"] for m in batch]
+    return bodies
+
+
+def test_a_failed_entry_of_a_batch_fails_only_its_own_order(system: System) -> None:  # noqa: F811
+    """Real per-entry failures from the emulator: an INSERT of an order id that exists (DuplicateItem) in a batch
+    with others, and an event over SNS's 256 KiB message limit (too heavy for company, it goes alone)."""
+    outputs = system.outputs
+    table = outputs[contract.OUTPUT_ORDERS_TABLE]
+    settings = ReceiverSettings(table=table, topic_arn=outputs[contract.OUTPUT_TOPIC_ARN],
+                                queue_url=outputs[contract.OUTPUT_QUEUE_URL], worker_count=1, payment_seconds=3,
+                                max_in_flight=64, http=app_settings.http())
+    item = Item(product_id="PROD-001", quantity=1, price=1.0)
+    first, ok = (Order.model_construct(order_id=str(uuid.uuid4()), customer_id=1, items=[item]) for _ in range(2))
+    duplicate = Order.model_construct(order_id=str(uuid.uuid4()), customer_id=2, items=[item])
+    # Built without the input rules (a product id that long is refused at the door): only its event is too big.
+    huge = Order.model_construct(order_id=str(uuid.uuid4()), customer_id=3,
+                                 items=[Item.model_construct(product_id="x" * 270_000, quantity=1, price=1.0)])
+    OrderStore(aws.client("dynamodb"), table).put_pending(duplicate.order_id, 777, "[]", 0.0)
+
+    async def accept_together() -> tuple[list[BaseException | None], dict[str, dict[str, float]]]:
+        backend = Backend(settings)
+        try:
+            # `first` goes alone (the backend is idle); the other three arrive during its call and share the next.
+            results = await asyncio.gather(*(backend.accept(o) for o in (first, duplicate, ok, huge)),
+                                           return_exceptions=True)
+            return list(results), backend.batching()
+        finally:
+            await backend.close()
+
+    (r_first, r_duplicate, r_ok, r_huge), batching = asyncio.run(accept_together())
+    assert r_first is None and r_ok is None
+    assert isinstance(r_duplicate, BackendUnavailable) and "DuplicateItem" in str(r_duplicate)
+    assert isinstance(r_huge, BackendUnavailable) and "order topic" in str(r_huge)
+    assert batching["record_writes"] | {"orders_per_call": 0} == {"calls": 2, "orders": 4, "largest": 3,
+                                                                    "orders_per_call": 0}
+    records = {o["order_id"]: o for o in system.orders()}
+    assert set(records) == {first.order_id, ok.order_id, duplicate.order_id}  # the huge one's record was removed
+    assert records[duplicate.order_id]["customer_id"] == "777"  # the existing record was not overwritten
+    messages = [json.loads(m)["order_id"] for m in _drain(outputs[contract.OUTPUT_QUEUE_URL])]
+    assert sorted(messages) == sorted([first.order_id, ok.order_id])
