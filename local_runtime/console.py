@@ -23,7 +23,6 @@ Where each number comes from (SOURCES; the page shows them too):
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections import Counter, deque
@@ -32,7 +31,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,8 +40,8 @@ from starlette.staticfiles import StaticFiles
 
 from app import contract
 from app.notifier import COMPARISONS
-from local_runtime.emulators import LOOPBACK
 from local_runtime.logtail import LogTail
+from local_runtime.serving import ServingError, ThreadedServer
 
 if TYPE_CHECKING:
     from local_runtime.ecs import LocalService
@@ -54,7 +52,6 @@ STATIC = Path(__file__).with_name("console_static")
 MIN_SAMPLE_SECONDS = 0.5  # a second viewer (or a reload) gets the same sample instead of another round of calls
 RATE_WINDOW_SECONDS = 5.0  # rates per second are averaged over this window
 NOTIFICATIONS_SHOWN = 10
-START_TIMEOUT_SECONDS = 10.0
 # Event lines the view counts (app/receiver.py, app/worker.py) -> the total they add to.
 COUNTED = {"accepted": "accepted", "payment_completed": "paid", "payment_failed": "failed"}
 PAYMENT_STARTED = "processing"
@@ -247,13 +244,15 @@ class Console:
 
     def __init__(self, system: LocalSystem, *, port: int = 0) -> None:
         self.live = LiveState(system)
-        self.port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ThreadedServer(self.app(), port=port, name="live view")
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}/"
+        return f"{self._server.url}/"
 
     def app(self) -> Starlette:
         async def state(request: Request) -> JSONResponse:
@@ -264,34 +263,15 @@ class Console:
                                  Mount("/", StaticFiles(directory=STATIC, html=True))])
 
     def start(self) -> Console:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            listener.bind((LOOPBACK, self.port))
-        except OSError as error:
-            listener.close()
-            raise ConsoleError(f"the live view cannot listen on port {self.port}: {error.strerror}") from error
-        self.port = int(listener.getsockname()[1])
-        self._server = uvicorn.Server(uvicorn.Config(self.app(), log_level="warning", access_log=False,
-                                                     lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [listener]},
-                                        name="local-console", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise ConsoleError(f"the live view did not start on port {self.port}")
-            time.sleep(0.02)
+            self._server.start()
+        except ServingError as error:
+            raise ConsoleError(str(error)) from None
         return self
 
     def cpu_seconds(self) -> float:
         """CPU the view's server thread has used so far (serving and sampling both run in it)."""
-        if self._thread is None or self._thread.ident is None:
-            return 0.0
-        return time.clock_gettime(time.pthread_getcpuclockid(self._thread.ident))
+        return self._server.cpu_seconds()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._server.stop()

@@ -34,7 +34,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from app import contract
 from local_runtime import naming, program
-from local_runtime.emulators import DUMMY_CREDENTIALS, aws_env, control_plane_env, endpoint_for
+from local_runtime.emulators import CONTROL_PLANE, DUMMY_CREDENTIALS, aws_env, control_plane_env, endpoint_for
 from local_runtime.resources import HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
@@ -52,14 +52,22 @@ class Endpoints:
     data_plane: str
     control_plane: str
     region: str = contract.AWS_REGION_DEFAULT
+    ecs_api: str | None = None  # the local ECS's API facade (local_runtime.ecs_api), once it serves
 
     def client(self, service: str) -> Any:
         """One client per service and endpoint, made once (making one costs ~50 ms; calls are thread-safe)."""
+        if service == "ecs" and self.ecs_api:
+            return _client(service, self.ecs_api, self.region)
         return _client(service, endpoint_for(service, self.data_plane, self.control_plane), self.region)
+
+    def control_env(self) -> dict[str, str]:
+        """The per-service endpoints of the control plane (ECS: the facade, when it serves)."""
+        return control_plane_env(self.control_plane) | (
+            {f"AWS_ENDPOINT_URL_{CONTROL_PLANE['ecs']}": self.ecs_api} if self.ecs_api else {})
 
     def env(self) -> dict[str, str]:
         """The environment that points a process's boto3 at these emulators."""
-        return aws_env(self.data_plane, self.region) | control_plane_env(self.control_plane)
+        return aws_env(self.data_plane, self.region) | self.control_env()
 
 
 _CLIENTS: dict[tuple[str, str, str], Any] = {}
@@ -144,7 +152,7 @@ class Deployment:
     def stack_outputs(self) -> dict[str, Any]:
         """`pulumi stack output --json`, plus where the emulators are (ops commands read both from one file)."""
         return {**self.outputs, contract.OUTPUT_LOCAL_ENDPOINT: self.endpoints.data_plane,
-                contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS: control_plane_env(self.endpoints.control_plane)}
+                contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS: self.endpoints.control_env()}
 
     def summary(self) -> str:
         lines = [f"stack {self.stack}: {len(self.resources)} resources created, "

@@ -249,7 +249,6 @@ class LocalEcs:
             time.sleep(0.1)
             self.reconcile()
         self.reconcile()  # the balancers learn of the tasks that just became healthy
-        self._report_running()
         self._loop = threading.Thread(target=self._run, name="local-ecs", daemon=True)
         self._loop.start()
         return self
@@ -287,13 +286,6 @@ class LocalEcs:
                                       f"{service.desired})")
                         threading.Thread(target=task.stop, name=f"stop-{task.task_id}", daemon=True).start()
                 self._update_balancers(service)
-
-    def _report_running(self) -> None:
-        """moto reports a service's runningCount as 0 until an UpdateService, then equal to its desired count; one
-        UpdateService with the unchanged count, once the tasks run, makes the control plane's count theirs (what
-        `ops.prescale` and the notifier read)."""
-        for service in self.services:
-            self._ecs.update_service(cluster=service.cluster, service=service.name, desiredCount=service.desired)
 
     def _provisioned(self, service: LocalService) -> bool:
         """Whether one more of the tasks the service wants may start now: after start(), only `startup_seconds`

@@ -28,7 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from local_runtime.autoscaling import LocalAutoScaling
 from local_runtime.console import Console
 from local_runtime.deployer import Deployment, Endpoints, deploy
 from local_runtime.ecs import PASS_THROUGH, LocalEcs
+from local_runtime.ecs_api import EcsApi
 from local_runtime.emulators import MUTED_ALARM_KEYS, MUTED_ALARM_REASON, Emulator
 from local_runtime.logtail import LogTail
 from local_runtime.resources import Relay
@@ -143,6 +144,9 @@ class LocalSystem:
                                  overrides=self.args.config)
         if not self.deployment.ok:
             raise LocalError(f"the program does not deploy:\n{self.deployment.summary()}")
+        ecs_api = EcsApi(control.endpoint_url, self._task_counts).start()
+        self._stack.callback(ecs_api.stop)
+        self.deployment.endpoints = replace(self.deployment.endpoints, ecs_api=ecs_api.url)
         if self.args.mute_dlq_alarm:
             self.muted = mute_false_dlq_alarm(self.deployment.outputs, self.endpoints.client("cloudwatch"))
         self.ecs = LocalEcs(self.deployment, self.logs, overrides=self.args.env_overrides, on_event=self.on_event,
@@ -163,6 +167,16 @@ class LocalSystem:
         if self.args.console_port is not None:
             self.console = Console(self, port=self.args.console_port).start()
             self._stack.callback(self.console.stop)
+
+    def _task_counts(self, cluster: str, name: str) -> tuple[int, int] | None:
+        """What the local ECS runs of a service, for the ECS API facade: (running and healthy, starting)."""
+        ecs: LocalEcs | None = getattr(self, "ecs", None)  # None while the local ECS is being made
+        service = next((s for s in ecs.services if s.name == name
+                        and cluster.endswith(s.cluster.rsplit("/", 1)[-1])), None) if ecs is not None else None
+        if ecs is None or service is None:
+            return None
+        running = len(service.healthy())
+        return running, len(service.tasks) - running + ecs.provisioning(service)
 
     def _relay(self, relay: Relay) -> subprocess.Popen[bytes]:
         """The notifier Lambda, invoked locally: its module polls the stand-in queue, with the function's env."""

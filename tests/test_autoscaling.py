@@ -70,3 +70,23 @@ def test_a_scheduled_action_raises_the_minimum_when_it_is_due(scaled_system: Loc
     assert model is not None
     wait_for(lambda: "sale-raise-3" in model.state.done_actions and model.desired() >= 3, 10, "the scheduled action")
     assert model.limits()[0] == 3
+
+
+def test_the_ecs_api_counts_the_tasks_that_run_not_the_ones_wanted(scaled_system: LocalSystem) -> None:
+    # moto alone would answer runningCount = desiredCount the moment it changes; the local system's ECS API says
+    # what runs, so `ops.prescale` waits for the start-up as it does on AWS.
+    outputs = scaled_system.outputs
+    cluster, name = outputs[contract.OUTPUT_CLUSTER_NAME], outputs[contract.OUTPUT_WORKER_SERVICE_NAME]
+    ecs = aws.client("ecs")
+    desired = ecs.describe_services(cluster=cluster, services=[name])["services"][0]["desiredCount"]
+    aws.client("application-autoscaling").register_scalable_target(  # the model may not scale it back in
+        ServiceNamespace="ecs", ResourceId=f"service/{cluster}/{name}", ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=desired + 1, MaxCapacity=desired + 1)
+    ecs.update_service(cluster=cluster, service=name, desiredCount=desired + 1)
+    service = ecs.describe_services(cluster=cluster, services=[name])["services"][0]
+    assert (service["desiredCount"], service["runningCount"]) == (desired + 1, desired)
+    wait_for(lambda: ecs.describe_services(cluster=cluster, services=[name])["services"][0]["pendingCount"] == 1,
+             STARTUP, "the new task pending (provisioning)")
+    wait_for(lambda: ecs.describe_services(cluster=cluster, services=[name])["services"][0]["runningCount"]
+             == desired + 1, STARTUP + 10, "the new task running")
+    assert ecs.describe_services(cluster=cluster, services=[name])["services"][0]["pendingCount"] == 0
