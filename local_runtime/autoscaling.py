@@ -38,16 +38,24 @@ class ModelState(scaling.ScalingState):
     history: list[tuple[float, int, str]] = field(default_factory=list)  # (time.time(), desired, why)
 
 
-def declared_policy(deployment: Deployment, time_scale: float = 1.0) -> tuple[scaling.ScalingPolicy, dict[str, Any],
-                                                                              str | None]:
-    """The worker service's scaling policy as the program declared it (cooldowns divided by `time_scale`), the
-    target-tracking metric queries by id, and the guardrail's alarm name."""
+@dataclass(frozen=True)
+class DeclaredScaling:
+    """The worker service's scaling as the program declared it, in the caller's clock (seconds / time_scale)."""
+
+    policy: scaling.ScalingPolicy
+    queries: dict[str, Any]  # the target-tracking metric queries by id (m1 waiting, m2 running tasks)
+    guardrail_alarm: str | None
+    guardrail_period_seconds: float
+    guardrail_age_seconds: float  # its threshold as declared (the stack's acceptable latency), not scaled
+
+
+def declared_scaling(deployment: Deployment, time_scale: float = 1.0) -> DeclaredScaling:
     policies = deployment.of_type(POLICY)
     tracking = next(p.outputs for p in policies if p.outputs["policyType"] == "TargetTrackingScaling")
     configuration = tracking["targetTrackingScalingPolicyConfiguration"]
     step = next((p.outputs for p in policies if p.outputs["policyType"] == "StepScaling"), None)
     step_configuration = step["stepScalingPolicyConfiguration"] if step else {}
-    alarm = next((a.outputs["name"] for a in deployment.of_type(ALARM)
+    alarm = next((a.outputs for a in deployment.of_type(ALARM)
                   if step is not None and a.outputs.get("alarmActions") == [step["arn"]]), None)
     if step_configuration and step_configuration.get("adjustmentType") != "PercentChangeInCapacity":
         raise ValueError("the local model knows the guardrail as a PercentChangeInCapacity step policy")
@@ -59,8 +67,11 @@ def declared_policy(deployment: Deployment, time_scale: float = 1.0) -> tuple[sc
                            if step_configuration else None),
         guardrail_min_adjustment=int(step_configuration.get("minAdjustmentMagnitude", 1)),
         guardrail_cooldown=float(step_configuration.get("cooldown", 0)) / time_scale)
-    queries = {m["id"]: m for m in configuration["customizedMetricSpecification"]["metrics"]}
-    return policy, queries, alarm
+    return DeclaredScaling(policy=policy,
+                           queries={m["id"]: m for m in configuration["customizedMetricSpecification"]["metrics"]},
+                           guardrail_alarm=alarm["name"] if alarm else None,
+                           guardrail_period_seconds=float(alarm["period"]) / time_scale if alarm else 0.0,
+                           guardrail_age_seconds=float(alarm["threshold"]) if alarm else 0.0)
 
 
 class LocalAutoScaling:
@@ -76,7 +87,9 @@ class LocalAutoScaling:
         (target,) = deployment.of_type(TARGET)
         self.resource_id = target.outputs["resourceId"]
         _, self.cluster, self.service = self.resource_id.split("/")
-        self.policy, self.queries, self.guardrail_alarm = declared_policy(deployment, time_scale)
+        self.declared = declared_scaling(deployment, time_scale)
+        self.policy, self.queries, self.guardrail_alarm = (self.declared.policy, self.declared.queries,
+                                                           self.declared.guardrail_alarm)
         self.evaluation_seconds = scaling.EVALUATION_SECONDS / time_scale
         self.state = ModelState()
         self.next_evaluation = time.monotonic() + self.evaluation_seconds

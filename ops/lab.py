@@ -6,7 +6,10 @@ runs, with every duration divided and every rate multiplied by --time-scale K (s
 time, and orders per test, stay the report's): Part I (the sync service, normal and flash-sale load), Part III/V (the async receiver under
 the flash sale with 1, 5, 20, 100 and 200 workers; queue depth, drain, the worker's CPU and memory, next to
 ops.capacity's predictions) while the expected-wait alarms fire and clear and their notifications are captured as a
-person receives them. Everything it started is stopped on exit, on error and on Ctrl-C.
+person receives them, and Part VI (the same sale under each scaling strategy: fixed, auto-scaled by the local model of
+Application Auto Scaling, pre-scaled by ops.prescale, scheduled by the sale calendar; waits until paid, backlog, tasks
+and the bill, next to planning.strategies' predictions). Everything it started is stopped on exit, on error and on
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,19 +34,39 @@ from local_runtime.console import ConsoleError
 from local_runtime.deployer import DeployError
 from local_runtime.ecs import LocalEcsError
 from local_runtime.emulators import LOOPBACK, Emulator, EmulatorError, free_port
-from local_runtime import metric_math
+from local_runtime import metric_math, program
+from local_runtime.autoscaling import declared_scaling
+from local_runtime.ecs import LocalService
 from local_runtime.queue_metrics import FEED_SECONDS
 from local_runtime.system import LocalArgs, LocalError, LocalSystem
 from local_runtime.tasks import TaskError
-from ops import alarms, capacity, lab_report, loadtest, stack
+from ops import alarms, cost, lab_report, lab_strategies, loadtest, stack
 from ops.lab_analysis import LevelWindow, epoch, in_queue, measure_level
 from ops.lab_report import LATENCY_SECONDS, LabResult, LevelResult, Notification, PartResult
+from ops.lab_strategies import OrderRecord, StrategyRun
 from ops.lab_watch import Watch, WatchArgs, queue_counts
+from planning import calendar, capacity, scaling, strategies
+from planning.strategies import Strategy
 
 STACK = "normal"  # deployed with the flash-sale alarm profile; its syncTaskCount is the report's 2 tasks
 DEFAULT_SCALE = 2.0  # 120 orders/s: one receiver process beside ministack, the worker and Locust on 2 cores
 SAMPLE_SECONDS = 0.25  # queue depth and worker CPU/RSS
 QUIET_SECONDS = 2.0  # notifications: the inbox is read until it stays empty this long
+LAB_LEAD_SECONDS = 60  # the calendar's lead in the lab (wall clock; saleLeadSeconds' minimum)
+SALE_MARGIN_SECONDS = 10.0  # wall clock: the scheduled sale starts this long after its tasks should run
+HEALTHY_SECONDS = 30.0  # wall clock: raised tasks still starting at the sale's start may take this long more
+
+
+def stack_service(startup_seconds: float) -> tuple[strategies.WorkerService, calendar.CalendarInputs]:
+    """The lab stack's worker service as its stack file declares it (report time)."""
+    try:
+        config = program.stack_config(program.stack_file(STACK))
+    except program.StackFileError as error:
+        raise stack.OpsError(str(error)) from None
+    _, inputs = calendar.from_stack_config(config)
+    return strategies.WorkerService(workers_per_task=inputs.workers_per_task, payment_seconds=inputs.payment_seconds,
+                                    normal_tasks=inputs.min_tasks, max_tasks=inputs.max_tasks,
+                                    startup_seconds=startup_seconds), inputs
 
 
 @dataclass(frozen=True)
@@ -49,16 +74,25 @@ class LabArgs:
     results: Path
     time_scale: float = DEFAULT_SCALE
     sale_fraction: float = 1.0  # of the report's load durations (quick: fewer orders)
+    profiles: tuple[str, ...] = loadtest.PROFILE_NAMES  # Part I
     levels: tuple[int, ...] = contract.REPORT_WORKER_LEVELS
+    strategies: tuple[Strategy, ...] = tuple(Strategy)
+    startup_seconds: float = scaling.FARGATE_STARTUP_SECONDS  # report time: a new task's start-up
+    prices: Mapping[str, float] = field(default_factory=cost.prices)
     drain_limit_seconds: float = 150.0  # wall clock: longer drains are extrapolated from a window
     window_seconds: float = 10.0  # wall clock, after the sale, for extrapolated drains
     quick: bool = False
 
 
+QUICK_SALE_FRACTION = 1 / 3
+QUICK_STARTUP_SECONDS = 10.0
 QUICK_CHANGES = ("each load runs a third of the report's duration (a 20 s sale: 1,200 orders instead of 3,600)",
-                 "worker levels 1 and 200 only",
-                 "the 1-worker drain is extrapolated from a 5 s window (default: drains predicted longer than 150 s "
-                 "wall clock, from a 10 s window)")
+                 "Part I under the flash-sale load only",
+                 "Part V at the stack's own worker count only (20 workers, also Part VI's fixed strategy); its drain "
+                 "extrapolated from a 5 s window (default: drains predicted longer than 150 s wall clock, from a 10 s "
+                 "window)",
+                 f"Part VI: fixed and pre-scaled only, new tasks starting {QUICK_STARTUP_SECONDS:g} s after they are "
+                 f"wanted (default {scaling.FARGATE_STARTUP_SECONDS:g} s)")
 
 
 class LabError(stack.OpsError):
@@ -67,8 +101,10 @@ class LabError(stack.OpsError):
 
 def quick(args: LabArgs) -> LabArgs:
     """--quick: what QUICK_CHANGES says."""
-    return replace(args, sale_fraction=1 / 3, levels=(1, 200), drain_limit_seconds=20.0, window_seconds=5.0,
-                   quick=True)
+    service, _ = stack_service(QUICK_STARTUP_SECONDS)
+    return replace(args, sale_fraction=QUICK_SALE_FRACTION, profiles=("flashsale",), levels=(service.workers_per_task,),
+                   strategies=(Strategy.FIXED, Strategy.PRE_SCALED), startup_seconds=QUICK_STARTUP_SECONDS,
+                   drain_limit_seconds=20.0, window_seconds=5.0, quick=True)
 
 
 def scaled(profile: loadtest.LoadProfile, args: LabArgs) -> loadtest.LoadProfile:
@@ -77,18 +113,33 @@ def scaled(profile: loadtest.LoadProfile, args: LabArgs) -> loadtest.LoadProfile
                    timeout_seconds=profile.timeout_seconds / args.time_scale)
 
 
-def local_args(args: LabArgs, directory: Path, workers: int | None = None, console_port: int = 0) -> LocalArgs:
+@dataclass(frozen=True)
+class Deployment:
+    """What one deployment of the lab changes in the stack."""
+
+    name: str
+    workers: int | None = None  # workerCount, for a Part V level
+    autoscaling: bool = False  # the local model of Application Auto Scaling acts (Part VI)
+    sale: calendar.Sale | None = None  # in the stack's `sales` calendar (the scheduled strategy)
+
+
+def local_args(args: LabArgs, directory: Path, deployment: Deployment, console_port: int = 0) -> LocalArgs:
     """The stack as deployed, with the report's numbers scaled by K as config keys (as `pulumi config set` would set
-    them: payment time, acceptable latency, and the level's workers per task) and, LOCAL ONLY, the sync service's
-    request deadline scaled with them (the program leaves it at its default)."""
+    them: payment time, acceptable latency, the level's workers per task, a calendar's sale and its lead) and,
+    LOCAL ONLY, the sync service's request deadline scaled with them (the program leaves it at its default)."""
     d = contract.SERVICE_DEFAULTS
     config: dict[str, Any] = {"paymentSeconds": d.payment_seconds / args.time_scale, "alarmProfile": "flashsale",
                               "acceptableLatencySeconds": max(1, round(LATENCY_SECONDS / args.time_scale))}
-    if workers is not None:
-        config["workerCount"] = workers
+    if deployment.workers is not None:
+        config["workerCount"] = deployment.workers
+    if deployment.sale is not None:
+        config[calendar.CONFIG_KEY] = [deployment.sale.model_dump(mode="json", exclude_none=True)]
+        config["saleLeadSeconds"] = LAB_LEAD_SECONDS
     return LocalArgs(stack=STACK, config=config,
                      env_overrides={contract.ENV_REQUEST_TIMEOUT_SECONDS: repr(d.request_timeout_seconds / args.time_scale)},
-                     directory=directory, feed_seconds=FEED_SECONDS / args.time_scale, console_port=console_port)
+                     directory=directory, feed_seconds=FEED_SECONDS / args.time_scale, console_port=console_port,
+                     autoscaling=deployment.autoscaling, time_scale=args.time_scale,
+                     task_startup_seconds=args.startup_seconds / args.time_scale)
 
 
 @dataclass
@@ -121,6 +172,7 @@ class Lab:
         self.logs.mkdir(parents=True, exist_ok=True)
         stack.progress(f"lab: time scale {args.time_scale:g} (payment {3 / args.time_scale:g} s, flash sale "
                        f"{60 * args.sale_fraction / args.time_scale:g} s at {60 * args.time_scale:g} orders/s)")
+        self.service, self.stack_inputs = stack_service(args.startup_seconds)
         self.stack = stack_
         self.periods: dict[str, int] = {}
         # One pair of emulators for every deployment of the lab (starting them costs seconds each time).
@@ -132,16 +184,23 @@ class Lab:
                        "it pauses while the stack is redeployed between parts)")
 
     @contextlib.contextmanager
-    def _deploy(self, name: str, workers: int | None = None) -> Iterator[Deployed]:
-        """`pulumi up` of the stack (locally), with `workerCount` set for a worker level; stopped on exit."""
-        stack.progress(f"lab: deploying the {STACK} stack" + (f" with workerCount {workers}" if workers else ""))
-        with LocalSystem(local_args(self.args, self.args.results / name, workers, self.console_port),
+    def _deploy(self, deployment: Deployment) -> Iterator[Deployed]:
+        """`pulumi up` of the stack (locally), with the deployment's config; stopped on exit."""
+        changes = [f"workerCount {deployment.workers}"] if deployment.workers else []
+        changes += ["auto-scaling (local model)"] if deployment.autoscaling else []
+        changes += [f"sale {deployment.sale.name} in its calendar"] if deployment.sale else []
+        stack.progress(f"lab: deploying the {STACK} stack" + (f" with {', '.join(changes)}" if changes else ""))
+        with LocalSystem(local_args(self.args, self.args.results / deployment.name, deployment, self.console_port),
                          emulators=self.emulators) as system:
             os.environ.update(system.env())
             cloudwatch = system.endpoints.client("cloudwatch")
             prefix = str(system.outputs[contract.OUTPUT_ALARM_PREFIX])
             periods = alarms.shorten_periods(cloudwatch, prefix, self.args.time_scale)
             periods |= metric_math.shorten_periods(system.deployment.math_alarms, self.args.time_scale)
+            if system.autoscaling is not None and system.autoscaling.guardrail_alarm:  # not a page: its own name
+                (guardrail,) = cloudwatch.describe_alarms(AlarmNames=[system.autoscaling.guardrail_alarm])[
+                    "MetricAlarms"]
+                alarms.reput(cloudwatch, guardrail, Period=max(1, round(guardrail["Period"] / self.args.time_scale)))
             self.periods = periods
             yield Deployed(system=system, periods=periods, inbox=self._inbox(system))
 
@@ -156,15 +215,27 @@ class Lab:
         return url
 
     def run(self) -> LabResult:
-        with self._deploy("sync") as deployed:
-            parts = [self._part_one(deployed, name) for name in loadtest.PROFILE_NAMES]
+        runs: dict[Strategy, StrategyRun] = {}
+        scheduled = self._calendar_sale() if Strategy.SCHEDULED in self.args.strategies else None
+        # Part I runs on the deployment the scheduled strategy uses: the calendar's notice passes meanwhile.
+        with self._deploy(Deployment("sync", autoscaling=scheduled is not None, sale=scheduled)) as deployed:
+            parts = [self._part_one(deployed, name) for name in self.args.profiles]
             sync = deployed.system.ecs.service("sync")
             slots = len(sync.tasks) * int(sync.spec.env.get(contract.ENV_PAYMENT_SLOTS,
                                                             contract.SERVICE_DEFAULTS.payment_slots))
+            if scheduled is not None:
+                runs[Strategy.SCHEDULED] = self._strategy(deployed, Strategy.SCHEDULED, scheduled)
         levels = [self._level(workers) for workers in self.args.levels]
+        if Strategy.FIXED in self.args.strategies:
+            runs[Strategy.FIXED] = self._fixed(levels)
+        for strategy in (Strategy.AUTO_SCALED, Strategy.PRE_SCALED):
+            if strategy in self.args.strategies:
+                with self._deploy(Deployment(f"strategy-{strategy.value}", autoscaling=True)) as deployed:
+                    runs[strategy] = self._strategy(deployed, strategy)
         return LabResult(args=self.args, parts=parts, levels=levels,
                          periods=self.periods, feed_seconds=FEED_SECONDS / self.args.time_scale,
-                         sync_slots=slots, quick_changes=QUICK_CHANGES if self.args.quick else ())
+                         sync_slots=slots, quick_changes=QUICK_CHANGES if self.args.quick else (),
+                         strategies=[runs[s] for s in Strategy if s in runs])
 
     def _load(self, url: str, name: str, endpoint: str, directory: str) -> PartResult:
         profile = loadtest.profile(name, endpoint)
@@ -177,14 +248,23 @@ class Lab:
         stack.progress(f"lab: Part I, sync service, {name} profile")
         return self._load(deployed.outputs[contract.OUTPUT_SYNC_URL], name, "sync", f"sync-{name}")
 
+    def _watch(self, deployed: Deployed, worker_pid: int | None) -> Watch:
+        system = deployed.system
+        service = system.ecs.service("worker")
+
+        def tasks() -> tuple[int, int]:
+            return len(service.healthy()), len(service.tasks) + system.ecs.provisioning(service)
+
+        return Watch(WatchArgs(queue_url=deployed.outputs[contract.OUTPUT_QUEUE_URL], worker_pid=worker_pid,
+                               sample_seconds=SAMPLE_SECONDS, tasks=tasks), deployed.client("sqs")).start()
+
     def _level(self, workers: int) -> LevelResult:
         args = self.args
-        with self._deploy(f"async-{workers}-workers", workers) as deployed:
+        with self._deploy(Deployment(f"async-{workers}-workers", workers)) as deployed:
             stack.progress(f"lab: Part V, {workers} workers: flash sale on the async receiver")
             sqs, queue_url = deployed.client("sqs"), deployed.outputs[contract.OUTPUT_QUEUE_URL]
             (worker,) = deployed.system.ecs.service("worker").tasks  # the worker service's one task
-            watch = Watch(WatchArgs(queue_url=queue_url, worker_pid=worker.pid, sample_seconds=SAMPLE_SECONDS),
-                          sqs).start()
+            watch = self._watch(deployed, worker.pid)
             try:
                 part = self._load(deployed.outputs[contract.OUTPUT_ASYNC_URL], "flashsale", "async",
                                   f"async-{workers}-workers")
@@ -197,23 +277,171 @@ class Lab:
                 if extrapolated:
                     stack.progress("lab: purging the rest of the queue (drain extrapolated)")
                     sqs.purge_queue(QueueUrl=queue_url)
-                notifications = self._alarms_clear(deployed, sale_start)
+                # The first level shows the alarms clearing too (a scaled period after the empty queue, ~30 s); the
+                # others keep what fired by then.
+                notifications = (self._alarms_clear(deployed, sale_start) if workers == args.levels[0]
+                                 else self._read_inbox(deployed, sale_start))
                 events = worker.events()
+                records = self._records(deployed) if workers == self.service.workers_per_task else []
             finally:
                 watch.stop()
-        if watch.error:
-            raise LabError(f"sampling the queue failed during the {workers}-worker run: {watch.error}")
+        self._check(watch, f"the {workers}-worker run")
         window = LevelWindow(sale_start, sale_end, contract.SERVICE_DEFAULTS.payment_seconds / args.time_scale,
                              observe_end, extrapolated)
         return LevelResult(workers=workers, part=part, prediction=prediction,
                            measure=measure_level(workers, window, events, watch.samples),
-                           window=window, samples=watch.samples, notifications=notifications)
+                           window=window, samples=watch.samples, notifications=notifications, records=records)
+
+    def _records(self, deployed: Deployed) -> list[OrderRecord]:
+        return lab_strategies.order_records(deployed.client("dynamodb"), deployed.outputs[contract.OUTPUT_ORDERS_TABLE])
+
+    @staticmethod
+    def _check(watch: Watch, run: str) -> None:
+        if watch.error:
+            raise LabError(f"sampling the queue failed during {run}: {watch.error}")
 
     def _plan(self) -> capacity.CapacityPlan:
-        flash = loadtest.profile("flashsale", "async")
-        return capacity.plan(capacity.PlanInputs(arrival_rate=flash.rate,
-                                                 sale_seconds=flash.duration_seconds * self.args.sale_fraction,
+        return capacity.plan(capacity.PlanInputs(arrival_rate=self._sale().rate, sale_seconds=self._sale().seconds,
                                                  worker_levels=self.args.levels))
+
+    # --- Part VI ---------------------------------------------------------------------------------------------------
+
+    def _sale(self) -> strategies.SaleLoad:
+        """The flash sale, in report time."""
+        flash = loadtest.profile("flashsale", "async")
+        return strategies.SaleLoad(rate=flash.rate, seconds=flash.duration_seconds * self.args.sale_fraction)
+
+    def _sale_tasks(self) -> int:
+        """What the planner recommends for the sale (what ops.prescale and the calendar raise the service to)."""
+        recommended = capacity.plan(capacity.PlanInputs(
+            arrival_rate=self._sale().rate, payment_seconds=self.service.payment_seconds,
+            workers_per_task=self.service.workers_per_task)).recommended_tasks
+        return min(self.service.max_tasks, recommended)
+
+    def _calendar_sale(self) -> calendar.Sale:
+        """The scheduled strategy's sale, as a person would add it to the stack's `sales`: its raise is due at the
+        calendar's earliest (one minute's notice), so the sale starts once its tasks have started after that."""
+        k = self.args.time_scale
+        start = (datetime.now(timezone.utc) + timedelta(seconds=calendar.MIN_NOTICE_SECONDS + 1
+                                                         + self.args.startup_seconds / k + SALE_MARGIN_SECONDS))
+        start = start.replace(microsecond=0)
+        # The calendar steps down after its end: declared a minute after the load's end, so a late start stays covered.
+        end = start + timedelta(seconds=self._sale().seconds / k + 60)
+        return calendar.Sale(name="lab", start=start, end=end, rate=self._sale().rate * k)
+
+    def _plan_of(self, strategy: Strategy) -> strategies.Plan:
+        raised = strategy in (Strategy.PRE_SCALED, Strategy.SCHEDULED)
+        return strategies.Plan(strategy, sale_tasks=self._sale_tasks() if raised else 0,
+                               lead_seconds=self.stack_inputs.lead_seconds if raised else 0.0,
+                               step_tasks=contract.STEP_DOWN_TASKS, step_pause_seconds=contract.STEP_DOWN_PAUSE_SECONDS)
+
+    def _predict(self, strategy: Strategy, deployed: Deployed | None = None,
+                 first_evaluation: float = scaling.EVALUATION_SECONDS) -> strategies.Prediction:
+        auto = None
+        if deployed is not None and deployed.system.autoscaling is not None:
+            declared = declared_scaling(deployed.system.deployment)  # report time: the program's own constants
+            auto = strategies.AutoScaling(policy=declared.policy,
+                                          guardrail_age_seconds=declared.guardrail_age_seconds * self.args.time_scale,
+                                          guardrail_period_seconds=declared.guardrail_period_seconds,
+                                          first_evaluation=first_evaluation)
+        return strategies.predict(self._plan_of(strategy), self._sale(), self.service,
+                                  auto if strategy is Strategy.AUTO_SCALED else None)
+
+    def _fixed(self, levels: list[LevelResult]) -> StrategyRun:
+        """The stack's own worker tasks all along: Part V's level at the stack's workerCount is that run."""
+        level = next((lv for lv in levels if lv.workers == self.service.workers_per_task), None)
+        if level is None:
+            raise LabError(f"the fixed strategy needs Part V's {self.service.workers_per_task}-worker level")
+        k, m, w = self.args.time_scale, level.measure, level.window
+        waits, extra = lab_strategies.waits(level.records, k, w.observe_end, m.rate, w.payment_seconds)
+        drain = m.drain_seconds * k
+        points = lab_strategies.timeline([s for s in level.samples if s.t <= w.observe_end], w.sale_start, k)
+        if m.extrapolated:
+            points += ((self._sale().seconds + drain, 0, self.service.normal_tasks),)
+        return StrategyRun(strategy=Strategy.FIXED, requests=level.part.result.requests,
+                           accepted=level.part.result.accepted, waits=tuple(waits), extrapolated_waits=extra,
+                           peak_backlog=m.peak, drain_seconds=drain, drain_extrapolated=m.extrapolated,
+                           first_scale_out=None, timeline=points, task_seconds_before=0.0,
+                           task_seconds_during=self.service.normal_tasks * (self._sale().seconds + drain),
+                           task_seconds_after=0.0, sale_tasks=self.service.normal_tasks,
+                           prediction=self._predict(Strategy.FIXED), workers_per_task=self.service.workers_per_task)
+
+    def _prescale(self, deployed: Deployed, *more: str) -> dict[str, Any]:
+        """`python -m ops.prescale` against the deployment, as an operator runs it (the lab's rate: orders/s x K)."""
+        command = [sys.executable, "-m", "ops.prescale", "--rate", f"{self._sale().rate * self.args.time_scale:g}",
+                   "--poll", "0.5", "--outputs", str(deployed.system.outputs_file), "--json", *more]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # from the outputs file, as a user
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        if done.returncode != 0:
+            raise LabError(f"{' '.join(command[1:4])} failed: {done.stderr.strip()[-500:]}")
+        return dict(json.loads(done.stdout))
+
+    def _strategy(self, deployed: Deployed, strategy: Strategy, sale: calendar.Sale | None = None) -> StrategyRun:
+        """One strategy's run of the flash sale on the async service, from its first move to the empty queue."""
+        k, system = self.args.time_scale, deployed.system
+        model, service = system.autoscaling, system.ecs.service("worker")
+        watch = self._watch(deployed, None)
+        try:
+            if strategy is Strategy.PRE_SCALED:
+                stack.progress(f"lab: Part VI, {strategy.value}: ops.prescale before the sale")
+                self._prescale(deployed)
+            if sale is not None:
+                self._await_raise(service, sale)
+            stack.progress(f"lab: Part VI, {strategy.value}: flash sale on the async receiver")
+            evaluation_at = time.time() + (model.next_evaluation - time.monotonic()) if model else 0.0
+            part = self._load(deployed.outputs[contract.OUTPUT_ASYNC_URL], "flashsale", "async",
+                              f"strategy-{strategy.value}")
+            sent = [r.sent_at for r in part.records if r.outcome != "not_sent"]
+            sale_start, sale_end = min(sent), max(sent)
+            prediction = self._predict(strategy, deployed, (evaluation_at - sale_start) * k)
+            drained = self._observe(watch, sale_end, prediction.drain_seconds / k, extrapolated=False)
+            records = self._records(deployed)
+            wanted_at_end = lab_strategies.wanted_tasks(watch.samples[-1])
+            if strategy is Strategy.AUTO_SCALED and model is not None:
+                scale_in_at = time.time() + model.scale_in_due()
+                after = max(0, wanted_at_end) * max(0.0, scale_in_at - drained) * k
+            elif strategy is Strategy.PRE_SCALED:
+                steps = self._prescale(deployed, "--restore", "--dry-run", "--normal-tasks",
+                                       str(self.service.normal_tasks))["steps"]
+                after = sum(steps[:-1]) * contract.STEP_DOWN_PAUSE_SECONDS
+            else:
+                after = strategies.step_down_seconds(wanted_at_end, self.service.normal_tasks, self._plan_of(strategy))
+        finally:
+            watch.stop()
+        self._check(watch, f"the {strategy.value} run")
+        samples = watch.samples
+        first_scale_out = next(((at - sale_start) * k for at, _, why in (model.state.history if model else [])
+                                if at >= sale_start and not why.startswith("MinCapacity")), None)
+        try:
+            waits, extra = lab_strategies.waits(records, k, drained, math.nan, 0.0)
+        except ValueError:
+            raise LabError(f"accepted orders still unpaid after the queue drained in the {strategy.value} run; see "
+                           f"{self.logs}") from None
+        plan = self._plan_of(strategy)
+        return StrategyRun(
+            strategy=strategy, requests=part.result.requests, accepted=part.result.accepted, waits=tuple(waits),
+            extrapolated_waits=extra, peak_backlog=max(in_queue(s) for s in samples if s.t >= sale_start),
+            drain_seconds=(drained - sale_end) * k, drain_extrapolated=False,
+            first_scale_out=first_scale_out if strategy is Strategy.AUTO_SCALED else None,
+            timeline=lab_strategies.timeline(samples, sale_start, k),
+            task_seconds_before=plan.sale_tasks * plan.lead_seconds,
+            task_seconds_during=lab_strategies.task_seconds(samples, sale_start, drained) * k,
+            task_seconds_after=after, sale_tasks=max(lab_strategies.wanted_tasks(s) for s in samples),
+            prediction=prediction, workers_per_task=self.service.workers_per_task)
+
+    def _await_raise(self, service: LocalService, sale: calendar.Sale) -> None:
+        """Until the calendar's sale starts; by then its raise must have started the sale's tasks."""
+        wait = sale.start.timestamp() - time.time()
+        if wait > 0:
+            stack.progress(f"lab: Part VI, scheduled: the calendar raises the worker service; the sale starts in "
+                           f"{wait:.0f} s")
+            time.sleep(wait)
+        deadline = time.time() + HEALTHY_SECONDS
+        while len(service.healthy()) < self._sale_tasks():
+            if time.time() > deadline:
+                raise LabError(f"the calendar's raise did not run {self._sale_tasks()} worker tasks by the sale's "
+                               f"start ({len(service.healthy())} running); see {self.logs}")
+            time.sleep(SAMPLE_SECONDS)
 
     def _observe(self, watch: Watch, sale_end: float, predicted_drain: float, extrapolated: bool) -> float:
         """Wait for the drain (bounded) or, when it would take too long, for the observation window."""
@@ -229,7 +457,8 @@ class Lab:
             if sample is not None and sample.t > sale_end and in_queue(sample) == 0:
                 return sample.t
             if sample is not None and time.time() >= next_report:
-                stack.progress(f"lab: draining, {in_queue(sample):,} orders in the queue")
+                stack.progress(f"lab: draining, {in_queue(sample):,} orders in the queue"
+                               + (f", {sample.running} worker tasks" if sample.running > 1 else ""))
                 next_report = time.time() + 10
             time.sleep(SAMPLE_SECONDS)
         raise LabError(f"the queue did not drain within {deadline - sale_end:.0f} s (predicted "
@@ -282,6 +511,11 @@ def parser() -> argparse.ArgumentParser:
                    help="divide every duration and multiply every rate by K (default %(default)g)")
     p.add_argument("--quick", action="store_true", help="under 2 minutes, for CI: " + "; ".join(QUICK_CHANGES))
     p.add_argument("--results", type=Path, help="results folder (default results/lab-<timestamp>/)")
+    p.add_argument("--task-startup-seconds", type=float, metavar="S",
+                   help="report seconds from a worker task wanted to its container running (default "
+                        f"{scaling.FARGATE_STARTUP_SECONDS:g}, Fargate's; --quick {QUICK_STARTUP_SECONDS:g})")
+    p.add_argument("--price", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a list price of ops/cost.py PRICES for Part VI's bills (repeatable)")
     stack.add_json_argument(p)
     return p
 
@@ -289,9 +523,14 @@ def parser() -> argparse.ArgumentParser:
 def command(ns: argparse.Namespace) -> int:
     if not 1 <= ns.time_scale <= 20:
         raise LabError("--time-scale must be within 1..20 (above 20 the emulator cannot carry the rates)")
+    if ns.task_startup_seconds is not None and not 0 <= ns.task_startup_seconds <= 600:
+        raise LabError("--task-startup-seconds must be within 0..600")
     results = ns.results or Path("results") / f"lab-{datetime.now():%Y%m%d-%H%M%S}"
-    args = LabArgs(results=results.resolve(), time_scale=ns.time_scale)
+    args = LabArgs(results=results.resolve(), time_scale=ns.time_scale,
+                   prices=cost.prices(cost.parse_overrides(ns.price, "price")))
     args = quick(args) if ns.quick else args
+    if ns.task_startup_seconds is not None:
+        args = replace(args, startup_seconds=ns.task_startup_seconds)
     signal.signal(signal.SIGTERM, _interrupted)
     started = time.monotonic()
     try:

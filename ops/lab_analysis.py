@@ -1,9 +1,10 @@
 """What one worker level of the lab measured, from the worker's payment log and the queue samples (pure functions).
 
 Times here are wall-clock epoch seconds; the report converts them to the report's time with the lab's scale.
-The processing rate is measured only while the workers are saturated (orders waiting in the queue): it is the
-number of payments finished after the first one, over the time from the first to the last, so whole bursts of N
-simultaneous payments count exactly (for one worker it is 1 / the mean time between payments).
+The processing rate is measured only while the workers are saturated (orders waiting in the queue): saturated
+workers finish their payments in bursts, one every payment time (N at once for N workers started together), so it
+is the payments finished from the first burst up to, not including, the last one, over the time between those two
+bursts: whole bursts count exactly (for one worker it is 1 / the mean time between payments).
 """
 
 from __future__ import annotations
@@ -68,11 +69,13 @@ def at_or_before(samples: Sequence[Sample], t: float) -> Sample:
     return next((s for s in reversed(samples) if s.t <= t), samples[0])
 
 
-def saturated_rate(ends: Sequence[float], until: float) -> float:
+def saturated_rate(ends: Sequence[float], until: float, payment_seconds: float) -> float:
     busy = [t for t in ends if t <= until]
     if len(busy) < 2 or busy[-1] <= busy[0]:
         return math.nan
-    return (len(busy) - 1) / (busy[-1] - busy[0])
+    last_burst = next(t for t in busy if t > busy[-1] - payment_seconds / 2)  # the last burst's first payment
+    counted = sum(1 for t in busy if t < last_burst)
+    return counted / (last_burst - busy[0]) if last_burst > busy[0] else math.nan
 
 
 def is_saturated(workers: int, sale: Sequence[Sample]) -> bool:
@@ -89,7 +92,7 @@ def measure_level(workers: int, window: LevelWindow, events: Sequence[dict[str, 
     # Saturated while orders waited: until the queue had no waiting message after the sale (or the window ended).
     emptied = next((s.t for s in samples if s.t >= window.sale_end and s.visible == 0), window.observe_end)
     saturated = is_saturated(workers, [s for s in samples if window.sale_start <= s.t <= window.sale_end])
-    rate = saturated_rate(ends, emptied) if saturated else math.nan
+    rate = saturated_rate(ends, emptied, window.payment_seconds) if saturated else math.nan
     if math.isnan(rate):  # keeping up: the orders that arrived during the sale are paid one payment time later
         lag = window.payment_seconds
         paid = [t for t in ends if window.sale_start + lag <= t <= window.sale_end + lag]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +20,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 from app import contract  # noqa: E402
-from ops import capacity, loadtest  # noqa: E402
+from ops import lab_strategies, loadtest  # noqa: E402
+from ops.capacity import report_notes  # noqa: E402
 from ops.lab_analysis import LevelMeasure, LevelWindow, in_queue  # noqa: E402
+from ops.lab_strategies import OrderRecord, StrategyRun  # noqa: E402
 from ops.lab_watch import Sample  # noqa: E402
+from planning import capacity  # noqa: E402
 
 LATENCY_SECONDS = 30  # the flash-sale stack's acceptableLatencySeconds (Pulumi.flashsale.yaml), the lab's SLO
 
@@ -66,6 +69,7 @@ class LevelResult:
     window: LevelWindow
     samples: list[Sample]
     notifications: list[Notification]
+    records: list[OrderRecord] = field(default_factory=list)  # the orders' records (the fixed strategy's level)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class LabResult:
     feed_seconds: float
     sync_slots: int
     quick_changes: Sequence[str]
+    strategies: list[StrategyRun] = field(default_factory=list)  # Part VI
 
 
 def ratio(measured: float, predicted: float) -> str:
@@ -215,7 +220,8 @@ def alarm_section(result: LabResult) -> list[str]:
              f"scaled by {k:g} like every duration). Alarm periods divided by {k:g} "
              "(`ops.alarms.shorten_periods`): " + ", ".join(sorted({f'{v} s' for v in result.periods.values()}))
              + f"; the local runtime's metrics feeder (`local_runtime.queue_metrics`) ran every "
-             f"{result.feed_seconds:g} s.", ""]
+             f"{result.feed_seconds:g} s. The lab waits for the alarms to clear after the first level's sale "
+             "only; the other levels list what had fired when their run ended.", ""]
     notes = [(lv.workers, n) for lv in result.levels for n in lv.notifications]
     rows = [(str(w), f"T+{(n.at - n.since) * k:,.0f} s", datetime.fromtimestamp(n.at).strftime("%H:%M:%S"), n.subject)
             for w, n in notes]
@@ -251,7 +257,52 @@ def notes(result: LabResult) -> list[str]:
         "trend (it grows with the payment rate), not the values. Payments are asyncio sleeps: CPU follows the rate "
         "of orders handled, not the number of workers.",
     ]
-    return own + capacity.report_notes(capacity.plan(capacity.PlanInputs()))
+    return own + report_notes(capacity.plan(capacity.PlanInputs()))
+
+
+def part_six(result: LabResult) -> list[str]:
+    a, k = result.args, result.args.time_scale
+    runs = result.strategies
+    sale = loadtest.profile("flashsale", "async")
+    lines = [
+        f"The same flash sale ({sale.rate:g} orders/s for {sale.duration_seconds * a.sale_fraction:g} s) on the "
+        f"{D.payment_seconds:g} s payments of the normal stack's worker service, under each strategy "
+        "(predicted by `planning.strategies` / measured; times in report seconds):", "",
+        *lab_strategies.table(runs, a.prices), "",
+        "- **fixed**: the stack's own worker tasks all along, no scaling (the report's situation): Part V's run at the "
+        "stack's `workerCount`.",
+        "- **auto-scaled**: the stack as declared, with the LOCAL MODEL of Application Auto Scaling acting on it "
+        "(`local_runtime.autoscaling`, rules in `planning.scaling`): target tracking on orders waiting per running "
+        "task, evaluated every 60 s (here 60 / K from the real queue metrics), scaling out after 3 periods above "
+        "its target and in after 15 below, and the step guardrail adding a share of the tasks while the oldest "
+        "order is older than the acceptable latency; every cooldown as declared.",
+        "- **pre-scaled**: `ops.prescale` (the planner's tasks for the rate) before the sale; after it, "
+        "`ops.prescale --restore` steps down (its plan, `--dry-run`).",
+        "- **scheduled**: the sale in the stack's `sales` calendar; its scheduled actions raise the service a lead "
+        "time before the start and step it down after, carried out by the same local model.",
+        "",
+        f"New tasks start {a.startup_seconds:g} s after they are wanted (report time; `--task-startup-seconds`): "
+        "\"It is normal for new AWS Fargate tasks to take 30-45 seconds or longer to start\" (AWS's answer on "
+        "repost.aws, \"How to speed up provisioning of ECS Fargate task\"), plus the pull of this project's image. "
+        "Waits until paid are from each order's record (`finished_at - created_at`); a drain too long to wait for "
+        "(fixed) is extrapolated at the measured rate, oldest order first.",
+        "",
+        "Worker task-minutes: before the sale, the sale's tasks for the stack's `saleLeadSeconds` (pre-scaled and "
+        "scheduled: the lab's own lead is set by its time scale and the calendar's one-minute notice, so the bill "
+        "uses the stack's); during, measured from the sale's start to the empty queue; after, until the service is "
+        "back at its normal tasks by the strategy's rule (steps down, or target tracking's scale-in after 15 "
+        "periods below its target), not waited through. The bill counts those worker tasks (billed from the moment "
+        "they are wanted) and the requests of the accepted orders; the receiver and the sync service run alike "
+        "under every strategy and are left out. " + lab_strategies.cost_note(a.prices),
+    ]
+    auto = next((r for r in runs if r.strategy.value == "auto-scaled"), None)
+    if auto is not None:
+        lines += ["", f"Auto-scaling's lag: its first new task was wanted {lab_strategies.duration(auto.first_scale_out)}"
+                  f" after the sale started (predicted {lab_strategies.duration(auto.prediction.first_scale_out)}) "
+                  f"and ran {a.startup_seconds:g} s later; a {sale.duration_seconds * a.sale_fraction:g} s sale is "
+                  "over before target tracking's three periods above its target have passed, which is why the "
+                  "report's 6.3 says to pre-scale."]
+    return lines
 
 
 def markdown(result: LabResult, plots: dict[str, str]) -> str:
@@ -284,6 +335,8 @@ def markdown(result: LabResult, plots: dict[str, str]) -> str:
               "outpace the arrivals, the predicted rate is the arrival rate. Drains longer than the wall-clock limit "
               "are measured over a window at steady rate and extrapolated.", ""]
     lines += resources(result.levels)
+    if result.strategies:
+        lines += ["", "## Part VI: scaling strategies for the same flash sale", ""] + part_six(result)
     lines += ["", "## Alarms and notifications", ""] + alarm_section(result)
     lines += ["", "## Where the report's numbers disagree with each other or with Little's law", ""]
     lines += [f"- {n}" for n in notes(result)]
@@ -346,6 +399,10 @@ def write(result: LabResult, directory: Path) -> dict[str, str]:
     if sync_flash is not None and result.levels:
         plot_latency(sync_flash, result.levels[0].part, k, directory / "latency.png")
         plots["latency"] = "latency.png"
+    if result.strategies:
+        sale = loadtest.profile("flashsale", "async").duration_seconds * result.args.sale_fraction
+        lab_strategies.plot(result.strategies, sale, directory / "strategies.png")
+        plots["strategies"] = "strategies.png"
     (directory / "report.md").write_text(markdown(result, plots))
     (directory / "summary.json").write_text(json.dumps(summary(result), indent=2) + "\n")
     return {"report": str(directory / "report.md"), "summary": str(directory / "summary.json"),
@@ -378,6 +435,7 @@ def summary(result: LabResult) -> dict[str, Any]:
             "notifications": [{"subject": n.subject, "after_sale_start_seconds": (n.at - n.since) * k}
                               for n in lv.notifications],
         } for lv in result.levels],
+        "strategies": [lab_strategies.to_json(run, result.args.prices) for run in result.strategies],
     }
 
 
@@ -390,6 +448,9 @@ def console(result: LabResult, files: dict[str, str], elapsed: float) -> str:
     if result.levels:
         lines.append(f"async flash sale: acceptance {_pct(result.levels[0].part.result.acceptance_rate)}")
         lines += ["", "Part V (predicted / measured / ratio, report time):"] + part_five(result.levels, k)
+    if result.strategies:
+        lines += ["", "Part VI (predicted / measured, report time):"] + lab_strategies.table(result.strategies,
+                                                                                          result.args.prices)
     count = sum(len(lv.notifications) for lv in result.levels)
     lines += ["", f"{count} alarm notifications captured.", ""]
     lines += [f"{name}: {path}" for name, path in files.items()]

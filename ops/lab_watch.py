@@ -1,13 +1,16 @@
-"""The lab's instruments while a worker level runs: queue depth, the worker's CPU and memory, the metrics feeder.
+"""The lab's instruments while a sale runs: queue depth, the worker tasks, one worker's CPU and memory.
 
-One background thread samples the order queue (visible and in-flight messages) and the worker process (psutil) every
+One background thread samples the order queue (visible and in-flight messages), the worker service's tasks (running,
+and wanted: running plus those still starting) and, for a one-task level, the worker process (psutil) every
 `sample_seconds` (the local runtime's feeder publishes the queue metrics the alarms evaluate).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,15 +24,18 @@ class Sample:
     t: float  # time.time()
     visible: int
     in_flight: int
-    cpu_percent: float  # of one core; NaN before the first interval
+    cpu_percent: float  # of one core; NaN before the first interval (and without a worker process to watch)
     rss_mb: float
+    running: int = 0  # worker tasks serving
+    wanted: int = 0  # worker tasks running or starting (billed)
 
 
 @dataclass(frozen=True)
 class WatchArgs:
     queue_url: str
-    worker_pid: int
+    worker_pid: int | None  # None: several tasks come and go (no one process to follow)
     sample_seconds: float
+    tasks: Callable[[], tuple[int, int]] = lambda: (0, 0)  # (running, wanted) worker tasks
 
 
 @dataclass
@@ -57,14 +63,16 @@ class Watch:
         return self.samples[-1] if self.samples else None
 
     def _run(self) -> None:
-        process = psutil.Process(self.args.worker_pid)
-        process.cpu_percent()  # the first call only starts the interval
+        process = None if self.args.worker_pid is None else psutil.Process(self.args.worker_pid)
+        if process is not None:
+            process.cpu_percent()  # the first call only starts the interval
         try:
             while not self._stop.is_set():
                 now = time.time()
                 visible, in_flight = queue_counts(self.sqs, self.args.queue_url)
-                cpu, rss = _process_usage(process)
-                self.samples.append(Sample(now, visible, in_flight, cpu, rss))
+                cpu, rss = _process_usage(process) if process is not None else (math.nan, math.nan)
+                running, wanted = self.args.tasks()
+                self.samples.append(Sample(now, visible, in_flight, cpu, rss, running, wanted))
                 self._stop.wait(self.args.sample_seconds)
         except Exception as e:  # reported by the lab after the level, never a silent gap in the series
             self.error = f"{type(e).__name__}: {e}"
