@@ -11,14 +11,15 @@ This module imports nothing but the standard library, so the service image (`app
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
+from enum import StrEnum
 from typing import Any, Final
 
 AWS_REGION_DEFAULT: Final = "us-west-2"  # the report's region, where no AWS_REGION is set
 
 # --- Environment variables the services read -------------------------------------------------------------------
 
-ENV_ROLE: Final = "ROLE"  # sync | receiver | worker
+ENV_ROLE: Final = "ROLE"  # a name in ROLES: which service the image runs
 ENV_PORT: Final = "PORT"
 ENV_ORDERS_TABLE: Final = "ORDERS_TABLE"
 ENV_TOPIC_ARN: Final = "ORDER_TOPIC_ARN"
@@ -48,7 +49,68 @@ ENV_HEADER_TIMEOUT_SECONDS: Final = "HTTP_HEADER_TIMEOUT_SECONDS"  # a request's
 ENV_BODY_TIMEOUT_SECONDS: Final = "HTTP_BODY_TIMEOUT_SECONDS"  # ...and its body within this after them
 ENV_MAX_CONNECTIONS: Final = "HTTP_MAX_CONNECTIONS"  # open connections; idle ones are closed first beyond it
 
-ROLES: Final = ("sync", "receiver", "worker")
+# --- Roles: the services the one image runs (`python -m app ROLE`, the container's ROLE) ---------------------------
+
+
+class HealthCheck(StrEnum):
+    """How a task of a role is known to be healthy: by `python -m app.healthcheck` in the container, and by the local
+    ECS for its processes."""
+
+    HTTP = "http"  # GET HEALTH_PATH on the task's port answers 200 (the load balancer checks the same path)
+    HEARTBEAT = "heartbeat"  # the role touches its heartbeat file (ENV_HEARTBEAT_FILE) while it works
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """One role. `entry` and `settings` are "module:function" references (resolved when the role starts, so the
+    program and ops import no service code): `settings` reads the role's settings from the environment (a function of
+    app.settings, raising SettingsError), `entry` gets them. A web role's entry returns the ASGI app that
+    app.http_server serves on the container port (its settings carry `http`, the server's limits); another role's
+    entry runs the service until SIGTERM."""
+
+    name: str
+    web: bool  # listens on CONTAINER_PORT behind a load balancer, whose health check is HEALTH_PATH
+    entry: str
+    settings: str
+
+    @property
+    def health_check(self) -> HealthCheck:
+        """A web role answers its load balancer's health check; a role without a port has only its heartbeat."""
+        return HealthCheck.HTTP if self.web else HealthCheck.HEARTBEAT
+
+
+class Role(StrEnum):
+    """The registered roles' names, for code that means one of them (a typo is a type error, not a silent miss)."""
+
+    SYNC = "sync"
+    RECEIVER = "receiver"
+    WORKER = "worker"
+
+
+# The registry: everything that handles roles in general (the dispatcher, the settings, the health check, the local
+# runtime) reads it, so a role added here is known to all of them. Each role's permissions stay with the grants
+# below (RECEIVER_PERMISSIONS, WORKER_PERMISSIONS).
+ROLES: Final[dict[str, RoleSpec]] = {spec.name: spec for spec in (
+    RoleSpec(Role.SYNC.value, web=True, entry="app.sync_service:build", settings="app.settings:sync"),
+    RoleSpec(Role.RECEIVER.value, web=True, entry="app.receiver:build", settings="app.settings:receiver"),
+    RoleSpec(Role.WORKER.value, web=False, entry="app.worker:run", settings="app.settings:worker"),
+)}
+
+
+class UnknownRole(KeyError):
+    """A role name that is not in ROLES; the message lists the registered ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def role(name: str) -> RoleSpec:
+    """The registered role called `name`."""
+    try:
+        return ROLES[name]
+    except KeyError:
+        raise UnknownRole(f"{ENV_ROLE} {name!r} is not a role ({' | '.join(ROLES)})") from None
+
 
 # --- HTTP ---------------------------------------------------------------------------------------------------------
 

@@ -199,7 +199,7 @@ class LiveState:
     @staticmethod
     def _wait(services: list[LocalService], queue: Mapping[str, int | None]) -> dict[str, Any]:
         """Report 6.5's estimate for the whole worker service: the queue ahead of a new order, paid at full speed."""
-        workers = [s for s in services if s.spec.role == "worker"]
+        workers = [s for s in services if s.spec.role == contract.Role.WORKER]
         if not workers:
             return {"seconds": None, "why": "no worker service"}
         service = workers[0]

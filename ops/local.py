@@ -47,6 +47,9 @@ def describe(system: LocalSystem) -> str:
         if service.balancers:
             lines.append(f"{service.spec.role}: {service.balancers[0].url} ({tasks} behind a local load balancer)")
             continue
+        if service.spec.role != contract.Role.WORKER:
+            lines.append(f"{service.spec.role}: {tasks}")
+            continue
         env = service.spec.env
         payment = float(env.get(contract.ENV_PAYMENT_SECONDS, contract.SERVICE_DEFAULTS.payment_seconds))
         lines.append(f"{service.spec.role}: {tasks}, {env.get(contract.ENV_WORKER_COUNT, '1')} concurrent payments of "
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         return up(LocalArgs(stack=args.stack, config=config, directory=args.dir, data_plane_port=args.emulator_port,
-                            ports={"sync": args.sync_port, "receiver": args.async_port},
+                            ports={contract.Role.SYNC: args.sync_port, contract.Role.RECEIVER: args.async_port},
                             console_port=args.console_port), stop)
     except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, ConsoleError) as error:
         print(f"{p.prog}: error: {error}", file=sys.stderr)
