@@ -166,7 +166,59 @@ SERVICE_DEFAULTS: Final = ServiceDefaults()
 # --- Order store --------------------------------------------------------------------------------------------------
 
 ORDER_KEY: Final = "order_id"
-ORDER_STATUSES: Final = ("pending", "processing", "completed", "failed")
+
+
+class OrderStatus(StrEnum):
+    """An order's status in its record. The receiver records it pending; the worker's one conditional status write
+    makes it completed or failed (final). There is no "being paid" status: writing one would cost every order a
+    second conditional write on the worker's CPU, and a worker killed mid-payment would leave its order showing it
+    while the order waits in the queue again; pending is true until the payment is committed."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self is not OrderStatus.PENDING
+
+
+INTERNAL: Final = "internal"  # OrderRecord field metadata: kept in the record, not shown by GET /orders/{id}
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """One order's item in the orders table, attribute for attribute: the one definition of the record that the store
+    writes and reads, the worker checks, GET /orders/{id} shows and the OpenAPI document describes. Each field's type
+    gives its DynamoDB type (str -> S, int and float -> N). The receiver writes the fields without a default (status
+    pending); the worker's status write sets the status and every field with a default. GET /orders/{id} shows every
+    field not marked INTERNAL that is set and not empty (a completed order's reason is "")."""
+
+    order_id: str
+    status: OrderStatus
+    customer_id: int
+    items: str = field(metadata={INTERNAL: True})  # the order's items as JSON, as the order event carries them
+    total: float
+    created_at: float  # epoch seconds, when the receiver recorded it
+    finished_at: float | None = None  # epoch seconds, when the worker's status write committed the payment
+    duration: float | None = None  # seconds the payment took
+    reason: str | None = None  # why a payment failed ("" when it completed)
+    worker: str | None = None  # the payment slot that paid it (WORKER-n)
+
+    def shown(self) -> dict[str, Any]:
+        """The record as GET /orders/{id} answers it."""
+        return {f.name: value for f in fields(self) if not f.metadata.get(INTERNAL)
+                and (value := getattr(self, f.name)) is not None and value != ""}
+
+    @classmethod
+    def pending_fields(cls) -> tuple[str, ...]:
+        """What the receiver writes: the fields without a default."""
+        return tuple(f.name for f in fields(cls) if f.default is MISSING)
+
+    @classmethod
+    def outcome_fields(cls) -> tuple[str, ...]:
+        """What the worker's status write sets: the status and the fields with a default."""
+        return ("status", *(f.name for f in fields(cls) if f.default is not MISSING))
 
 # --- The order queue (report 3.1 and 6.5) -------------------------------------------------------------------------
 
