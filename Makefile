@@ -36,7 +36,7 @@ browser:
 ## Everything CI runs: unit, end-to-end, fault-injection and Pulumi-mock tests, plus the type check. Most tests wait on
 ## processes and emulators more than they compute, so they run in TEST_WORKERS pytest-xdist workers (each with its
 ## own emulators on free ports); the timing-sensitive ones (marked serial) run alone afterwards.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 2
 
 test: setup
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not serial"
