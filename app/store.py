@@ -122,10 +122,11 @@ class OrderStore:
                 if (value := getattr(record, name)) is not None}
 
     def record(self, item: dict[str, dict[str, str]]) -> OrderRecord:
-        """A DynamoDB item back into its record; ValueError for an item that is not an order's."""
+        """A DynamoDB item back into its record; ValueError for an item that is not an order's. Attributes the
+        record does not have are ignored (a newer version's, during a rolling deployment)."""
         readers = self._readers
         try:
-            return self._record(**{name: readers[name](value) for name, value in item.items()})
+            return self._record(**{name: readers[name](value) for name, value in item.items() if name in readers})
         except (TypeError, ValueError, KeyError) as e:
             raise ValueError(f"item {item.get(KEY, {}).get('S')} is not an order record: {e}") from None
 
@@ -165,16 +166,19 @@ class OrderStore:
         item = self._db.get_item(TableName=self._table, Key={KEY: {"S": order_id}}, ConsistentRead=True).get("Item")
         return None if item is None else self.record(item)
 
-    def get_many(self, order_ids: list[str]) -> dict[str, OrderRecord]:
+    def get_many(self, order_ids: list[str]) -> dict[str, OrderRecord | ValueError]:
         """Several orders (at most 100) in one strongly consistent BatchGetItem, keyed by order id; unknown ids
-        are absent. The worker checks a whole receive batch this way: one call instead of ten."""
+        are absent, an item that is not an order's is its ValueError (it fails its own message, not the batch). The
+        worker checks a whole receive batch this way: one call instead of ten."""
         keys = [{KEY: {"S": order_id}} for order_id in dict.fromkeys(order_ids)]  # BatchGetItem refuses duplicates
-        found: dict[str, OrderRecord] = {}
+        found: dict[str, OrderRecord | ValueError] = {}
         while keys:
             response = self._db.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
             for item in response["Responses"].get(self._table, []):
-                record = self.record(item)
-                found[record.order_id] = record
+                try:
+                    found[item[KEY]["S"]] = self.record(item)
+                except ValueError as e:
+                    found[item[KEY]["S"]] = e
             keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
         return found
 

@@ -283,13 +283,13 @@ class Worker:
                 self._in_flight[flight.message_id] = flight
                 flight.task = self._spawn(self._handle(message, flight, order, lookup))
 
-    async def _lookup(self, order_ids: list[str]) -> dict[str, OrderRecord]:
+    async def _lookup(self, order_ids: list[str]) -> dict[str, OrderRecord | ValueError]:
         return await self._blocking(self._store.get_many, order_ids=order_ids) if order_ids else {}
 
     # --- one message ---------------------------------------------------------------------------------------------
 
     async def _handle(self, message: dict[str, Any], flight: InFlight, order: Order | str,
-                      lookup: asyncio.Task[dict[str, OrderRecord]]) -> None:
+                      lookup: asyncio.Task[dict[str, OrderRecord | ValueError]]) -> None:
         done = False
         try:
             done = await self._process(message, flight, order, lookup)
@@ -307,13 +307,15 @@ class Worker:
             self._deletes.put_nowait(flight)
 
     async def _process(self, message: dict[str, Any], flight: InFlight, order: Order | str,
-                       lookup: asyncio.Task[dict[str, OrderRecord]]) -> bool:
+                       lookup: asyncio.Task[dict[str, OrderRecord | ValueError]]) -> bool:
         """Returns True when the message is finished with and must be deleted."""
         if isinstance(order, str):
             self._poison(message, flight, order)
             return False
         # Checked on every delivery, not just redeliveries: SNS->SQS may also deliver a duplicate as a new message.
         record = (await lookup).get(order.order_id)
+        if isinstance(record, ValueError):  # an item at that key that is no order: left for redelivery, the DLQ
+            raise record
         if record is None or record.status.final:
             self.counters.skipped += 1
             state = "unknown" if record is None else record.status.value

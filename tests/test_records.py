@@ -3,14 +3,17 @@ conversions, GET /orders/{id}'s answer and the OpenAPI document's order schema a
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, fields
 
 import pytest
 
-from app import contract, openapi
+from app import aws, contract, openapi
 from app.contract import OrderRecord, OrderStatus
+from app.orders import parse_order
 from app.store import OrderStore, Outcome
+from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
 
 ESTIMATE = {"queue_position", "estimated_completion_seconds", "estimated_completion"}
 
@@ -74,6 +77,7 @@ def test_a_record_goes_to_an_item_and_back_unchanged() -> None:
                             "finished_at": 4.0, "duration": 3.0, "worker": "WORKER-1"}
     with pytest.raises(ValueError, match="idem#k is not an order record"):
         store.record({contract.ORDER_KEY: {"S": "idem#k"}, "state": {"S": "done"}})
+    assert store.record(item | {"gift_wrap": {"S": "yes"}}) == pending  # a newer version's attribute is ignored
 
 
 def test_the_status_write_sets_the_outcome_only_while_pending() -> None:
@@ -83,3 +87,21 @@ def test_the_status_write_sets_the_outcome_only_while_pending() -> None:
     assert parameters == [{"S": "failed"}, {"N": "9.5"}, {"N": "0.123"}, {"S": "declined"}, {"S": "WORKER-2"},
                           {"S": "o"}, {"S": "pending"}]
     assert [s for s in OrderStatus if not s.final] == [OrderStatus.PENDING]
+
+
+def test_an_item_that_is_no_order_fails_its_own_message_not_its_receive_batch(system: System) -> None:  # noqa: F811
+    """A message naming a key that holds no order (an idempotency record's) arrives in the same receive batch as a
+    real order: the real order is paid at once, the other message is an error of its own."""
+    table, queue = system.outputs[contract.OUTPUT_ORDERS_TABLE], system.outputs[contract.OUTPUT_QUEUE_URL]
+    aws.client("dynamodb").put_item(TableName=table, Item={contract.ORDER_KEY: {"S": "idem#1#k"},
+                                                           "state": {"S": "done"}})
+    order = parse_order(ORDER)
+    OrderStore(aws.client("dynamodb"), table).put_pending(order.order_id, order.customer_id, order.items_json(),
+                                                          order.total)
+    aws.client("sqs").send_message_batch(QueueUrl=queue, Entries=[
+        {"Id": "no-order", "MessageBody": json.dumps({"order_id": "idem#1#k", **ORDER})},
+        {"Id": "order", "MessageBody": order.to_json()}])
+    worker = system.start("worker", PAYMENT_SECONDS="0.1", WORKER_COUNT="5")
+    system.wait_status(order.order_id, "completed", timeout=10)  # not after a redelivery (30 s visibility)
+    errors = wait_for(lambda: [e for e in worker.events() if e.get("event") == "error"], 5, "the error line")
+    assert len(errors) == 1 and "idem#1#k is not an order record" in errors[0]["msg"]
