@@ -294,7 +294,7 @@ def load_config(stack: str) -> dict[str, Any]:
 def with_overrides(config: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """`overrides` given by bare key (`workerCount`, the project's) or namespaced (`aws:region`)."""
     for key, value in overrides.items():
-        config[key if ":" in key else f"{program.PROJECT}:{key}"] = value
+        config[key if ":" in key else f"{schema.PROJECT}:{key}"] = value
     return config
 
 

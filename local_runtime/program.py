@@ -18,8 +18,9 @@ import pulumi
 import pulumi.runtime.settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
 
+from stackconfig import schema
+
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "flashsale"
 MAIN = ROOT / "__main__.py"
 
 
@@ -54,7 +55,7 @@ def run(stack: str, config: Mapping[str, Any], monitor: MockMonitor, *, program:
     asyncio.set_event_loop(asyncio.new_event_loop())  # a fresh loop: an earlier asyncio.run() leaves none behind
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config_strings(config), list(secret_keys))
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.mocks, project=schema.PROJECT, stack=stack, preview=False, monitor=monitor)
     outputs: dict[str, Any] = {}
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -33,7 +34,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-import yaml
 from pydantic.alias_generators import to_camel
 
 from app import contract
@@ -243,7 +243,7 @@ def _problem(error: Any) -> str:
         return f"{where}: {message}"
     if kind == "extra_forbidden":
         return f"unknown key {PROJECT}:{key} (known keys: {', '.join(KEYS)})"
-    if key == "alertEmails" and kind == "string_type":
+    if kind == "string_type" and len(loc) > 1:  # an item of a list of strings
         return f"{key} must be a list of strings, got {shown}"
     if kind == "value_error":
         return f"{where}{'' if message.startswith('[') else ' '}{message}"
