@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from app import contract
+from stackconfig.alarm_profiles import AlarmThresholds, alarm_threshold
 
 Dimensions = Mapping[str, Mapping[str, pulumi.Input[str]]]  # subject -> CloudWatch dimensions
 EXPECTED_WAIT_INPUTS = ("queue", "worker_service")  # the subjects the expected-wait metric math reads
@@ -25,7 +26,7 @@ EXPECTED_WAIT_INPUTS = ("queue", "worker_service")  # the subjects the expected-
 @dataclass(frozen=True)
 class AlarmsArgs:
     prefix: str
-    thresholds: contract.AlarmThresholds
+    thresholds: AlarmThresholds
     subjects: Dimensions
     topic_arn: pulumi.Input[str]
     acceptable_latency_seconds: float
@@ -55,7 +56,7 @@ class Alarms(pulumi.ComponentResource):
         super().__init__("flashsale:monitoring:Alarms", name, None, opts)
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for spec in contract.ALARMS:
-            threshold = contract.alarm_threshold(args.thresholds, spec, args.acceptable_latency_seconds)
+            threshold = alarm_threshold(args.thresholds, spec, args.acceptable_latency_seconds)
             math = spec.subject == "expected_wait"
             present = all(s in args.subjects for s in EXPECTED_WAIT_INPUTS) if math else spec.subject in args.subjects
             if threshold is None or not present:

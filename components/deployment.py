@@ -114,7 +114,7 @@ def build() -> Deployment:
         }
 
     alerts = Alerts("alerts", AlertsArgs(
-        source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_url,
+        source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_secret,
         worker_service=orders.worker_service_ref() if orders else None,
         acceptable_latency_seconds=s.acceptable_latency_seconds))
     outputs |= {contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,

@@ -19,6 +19,7 @@ from app import contract
 from local_runtime import naming, program
 from local_runtime.deployer import DeployError, Deployment, Endpoints, deploy, parse_overrides
 from local_runtime.resources import DATA_PLANE
+from stackconfig.schema import read_stack_file
 
 STACKS = [program.stack_of(path) for path in program.stack_files()]
 LONG_STACK = "flashsale-staging-01"  # 20 characters, the longest stack name the program promises to fit
@@ -59,7 +60,7 @@ def test_each_stack_file_deploys_with_zero_rejections(stack: str, endpoints: End
 
 
 def test_a_twenty_character_stack_name_deploys(endpoints: Endpoints) -> None:
-    config = program.stack_config(program.stack_file("flashsale"))
+    config = read_stack_file(program.stack_file("flashsale"))
     deployment = deploy(LONG_STACK, endpoints, config=config)
     assert deployment.ok, deployment.summary()
     names = [r.outputs["name"] for r in deployment.of_type("aws:lb/loadBalancer:LoadBalancer")]
