@@ -1,4 +1,4 @@
-"""`python -m app ROLE`: run one of the services (ROLE: a name in app.contract.ROLES, or the ROLE env var).
+"""`python -m app ROLE`: run one of the services (ROLE: a name in app.roles.ROLES, or the ROLE env var).
 
 What a role runs comes from its entry in the registry: its settings loader, then its entry with those settings; a web
 role's entry gives the ASGI app, served here. In the container the web roles listen on 0.0.0.0:$PORT; locally the
@@ -12,20 +12,20 @@ import os
 import pkgutil
 import sys
 
-from app import contract, settings
+from app import contract, roles, settings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="Run one flashsale order service.")
-    parser.add_argument("role", nargs="?", default=os.environ.get(contract.ENV_ROLE), choices=list(contract.ROLES),
+    parser.add_argument("role", nargs="?", default=os.environ.get(contract.ENV_ROLE), choices=list(roles.ROLES),
                         help=f"which service (default: ${contract.ENV_ROLE})")
     parser.add_argument("--host", default="0.0.0.0", help="address the web roles listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=int(os.environ.get(contract.ENV_PORT) or contract.CONTAINER_PORT),
                         help=f"port of the web roles (default ${contract.ENV_PORT} or {contract.CONTAINER_PORT})")
     args = parser.parse_args(argv)
     if args.role is None:
-        parser.error(f"give a ROLE ({' | '.join(contract.ROLES)}) or set ${contract.ENV_ROLE}")
-    role = contract.role(args.role)
+        parser.error(f"give a ROLE ({' | '.join(roles.ROLES)}) or set ${contract.ENV_ROLE}")
+    role = roles.role(args.role)
     entry = pkgutil.resolve_name(role.entry)
     try:
         role_settings = settings.load(role.name)

@@ -1,10 +1,11 @@
 """The contract between the services, the Pulumi program and the ops tools.
 
 Every fact that more than one of them needs is defined here, once: environment variable names, HTTP paths,
-service defaults, the order queue's settings, the alarm catalogue, and the names of the stack outputs the ops
-scripts read. Facts only the program and the ops tools need live outside app/, so the service image and the
-notifier Lambda do not ship them: the stack's config keys and the alarm threshold profiles in `stackconfig/`, the
-lab report's figures in `planning/report.py`.
+service defaults, the order record and its statuses, the order queue's settings, the alarm catalogue, and the names
+of the stack outputs the ops scripts read. Facts only the program and the ops tools need live outside app/, so the
+service image and the notifier Lambda do not ship them: the stack's config keys and the alarm threshold profiles in
+`stackconfig/`, the lab report's figures in `planning/report.py`. The role registry is app/roles.py: its entries
+name the service modules, which the Lambda does not ship.
 
 This module imports nothing but the standard library, so the service image (`app/` is its build context), the
 notifier Lambda, `components/` and `ops/` can all import it.
@@ -21,7 +22,7 @@ AWS_REGION_DEFAULT: Final = "us-west-2"  # the report's region, where no AWS_REG
 
 # --- Environment variables the services read -------------------------------------------------------------------
 
-ENV_ROLE: Final = "ROLE"  # a name in ROLES: which service the image runs
+ENV_ROLE: Final = "ROLE"  # a name in app.roles.ROLES: which service the image runs
 ENV_PORT: Final = "PORT"
 ENV_ORDERS_TABLE: Final = "ORDERS_TABLE"
 ENV_TOPIC_ARN: Final = "ORDER_TOPIC_ARN"
@@ -50,69 +51,6 @@ ENV_ECS_METADATA_URI: Final = "ECS_CONTAINER_METADATA_URI_V4"
 ENV_HEADER_TIMEOUT_SECONDS: Final = "HTTP_HEADER_TIMEOUT_SECONDS"  # a request's headers must arrive within this
 ENV_BODY_TIMEOUT_SECONDS: Final = "HTTP_BODY_TIMEOUT_SECONDS"  # ...and its body within this after them
 ENV_MAX_CONNECTIONS: Final = "HTTP_MAX_CONNECTIONS"  # open connections; idle ones are closed first beyond it
-
-# --- Roles: the services the one image runs (`python -m app ROLE`, the container's ROLE) ---------------------------
-
-
-class HealthCheck(StrEnum):
-    """How a task of a role is known to be healthy: by `python -m app.healthcheck` in the container, and by the local
-    ECS for its processes."""
-
-    HTTP = "http"  # GET HEALTH_PATH on the task's port answers 200 (the load balancer checks the same path)
-    HEARTBEAT = "heartbeat"  # the role touches its heartbeat file (ENV_HEARTBEAT_FILE) while it works
-
-
-@dataclass(frozen=True)
-class RoleSpec:
-    """One role. `entry` and `settings` are "module:function" references (resolved when the role starts, so the
-    program and ops import no service code): `settings` reads the role's settings from the environment (a function of
-    app.settings, raising SettingsError), `entry` gets them. A web role's entry returns the ASGI app that
-    app.http_server serves on the container port (its settings carry `http`, the server's limits); another role's
-    entry runs the service until SIGTERM."""
-
-    name: str
-    web: bool  # listens on CONTAINER_PORT behind a load balancer, whose health check is HEALTH_PATH
-    entry: str
-    settings: str
-
-    @property
-    def health_check(self) -> HealthCheck:
-        """A web role answers its load balancer's health check; a role without a port has only its heartbeat."""
-        return HealthCheck.HTTP if self.web else HealthCheck.HEARTBEAT
-
-
-class Role(StrEnum):
-    """The registered roles' names, for code that means one of them (a typo is a type error, not a silent miss)."""
-
-    SYNC = "sync"
-    RECEIVER = "receiver"
-    WORKER = "worker"
-
-
-# The registry: everything that handles roles in general (the dispatcher, the settings, the health check, the local
-# runtime) reads it, so a role added here is known to all of them. Each role's permissions stay with the grants
-# below (RECEIVER_PERMISSIONS, WORKER_PERMISSIONS).
-ROLES: Final[dict[str, RoleSpec]] = {spec.name: spec for spec in (
-    RoleSpec(Role.SYNC.value, web=True, entry="app.sync_service:build", settings="app.settings:sync"),
-    RoleSpec(Role.RECEIVER.value, web=True, entry="app.receiver:build", settings="app.settings:receiver"),
-    RoleSpec(Role.WORKER.value, web=False, entry="app.worker:run", settings="app.settings:worker"),
-)}
-
-
-class UnknownRole(KeyError):
-    """A role name that is not in ROLES; the message lists the registered ones."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def role(name: str) -> RoleSpec:
-    """The registered role called `name`."""
-    try:
-        return ROLES[name]
-    except KeyError:
-        raise UnknownRole(f"{ENV_ROLE} {name!r} is not a role ({' | '.join(ROLES)})") from None
-
 
 # --- HTTP ---------------------------------------------------------------------------------------------------------
 

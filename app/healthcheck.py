@@ -1,6 +1,6 @@
 """`python -m app.healthcheck`: the container health check, one command for every role.
 
-Which check a role gets is its `health_check` in the role registry (app.contract.ROLES): HTTP, GET /health on the
+Which check a role gets is its `health_check` in the role registry (app.roles.ROLES): HTTP, GET /health on the
 local port answers 200; HEARTBEAT, the heartbeat file the role touches every few seconds while it works is fresh.
 Exit 0 healthy, 1 not (with one line saying why). The local ECS calls `check` with each task's environment, so a local
 task is healthy exactly when its container would be.
@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from app import contract
+from app import contract, roles
 
 MAX_HEARTBEAT_AGE_SECONDS = 30.0
 
@@ -23,10 +23,10 @@ MAX_HEARTBEAT_AGE_SECONDS = 30.0
 def check(env: Mapping[str, str] = os.environ, timeout: float = 3.0) -> str | None:
     """None when the task whose environment is `env` is healthy, else the reason."""
     try:
-        role = contract.role(env.get(contract.ENV_ROLE, ""))
-    except contract.UnknownRole as e:
+        role = roles.role(env.get(contract.ENV_ROLE, ""))
+    except roles.UnknownRole as e:
         return str(e)
-    if role.health_check is contract.HealthCheck.HEARTBEAT:
+    if role.health_check is roles.HealthCheck.HEARTBEAT:
         path = Path(env.get(contract.ENV_HEARTBEAT_FILE) or contract.SERVICE_DEFAULTS.heartbeat_file)
         try:
             age = time.time() - path.stat().st_mtime

@@ -1,7 +1,7 @@
 """The services' settings, read once from the environment (names and defaults from the contract).
 
 One loader per role (`sync`, `receiver`, `worker` below); which one a role uses is its `settings` in the role registry
-(app.contract.ROLES), and `load` reads it.
+(app.roles.ROLES), and `load` reads it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any
 
-from app import contract
+from app import contract, roles
 
 D = contract.SERVICE_DEFAULTS
 
@@ -147,4 +147,4 @@ def worker() -> WorkerSettings:
 def load(role: str) -> Any:
     """The settings of the registered role `role`, from its loader (SettingsError names a bad variable). Any: each
     role has its own settings type, which only its entry reads."""
-    return pkgutil.resolve_name(contract.role(role).settings)()
+    return pkgutil.resolve_name(roles.role(role).settings)()

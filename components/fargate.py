@@ -65,7 +65,7 @@ class Port:
 @dataclass(frozen=True)
 class FargateServiceArgs:
     placement: Placement
-    role: str  # one of contract.ROLES: the ROLE the container runs
+    role: str  # one of app.roles.ROLES: the ROLE the container runs
     cluster_arn: pulumi.Input[str]
     desired_count: int
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)

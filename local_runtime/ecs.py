@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app import contract
+from app import contract, roles
 from local_runtime.agent import Agent
 from local_runtime.deployer import Deployment
 from local_runtime.proxy import Balancer, Balancers
@@ -115,7 +115,7 @@ class TaskSpec:
     """What every task of a service runs, from its task definition as deployed."""
 
     task_definition: str
-    role: str  # a name in contract.ROLES
+    role: str  # a name in roles.ROLES
     command: tuple[str, ...]
     env: dict[str, str]
     cwd: Path
@@ -152,17 +152,17 @@ def task_spec(deployment: Deployment, task_definition: str, overrides: Mapping[s
                     stop_timeout=float(container.get("stopTimeout", DEFAULT_STOP_TIMEOUT)))
 
 
-def role_of(task_definition: str, container: Mapping[str, Any], env: Mapping[str, str]) -> contract.RoleSpec:
+def role_of(task_definition: str, container: Mapping[str, Any], env: Mapping[str, str]) -> roles.RoleSpec:
     """The registered role the container runs (its ROLE); a task definition whose port mappings contradict the role
     (a web role without a port, a port on any other) is the program's mistake, refused here as ECS would fail it."""
     try:
-        role = contract.role(env.get(contract.ENV_ROLE, ""))
-    except contract.UnknownRole as e:
+        role = roles.role(env.get(contract.ENV_ROLE, ""))
+    except roles.UnknownRole as e:
         raise LocalEcsError(f"{task_definition}: {e}") from None
     if bool(container.get("portMappings")) != role.web:
         maps = container.get("portMappings") or "no port"
         raise LocalEcsError(f"{task_definition}: role {role.name} is {'a' if role.web else 'not a'} web role "
-                            f"(contract.ROLES), but its container maps {maps}")
+                            f"(app.roles.ROLES), but its container maps {maps}")
     return role
 
 

@@ -2,7 +2,7 @@
 
 The local ECS (`local_runtime.ecs`) starts tasks from the task definitions the program deployed; tests, the lab and the
 benchmarks start them the same way, through the deployment. What a task is comes from its role in the registry
-(`app.contract.ROLES`): a web role gets a port, another its own heartbeat file, and a task is healthy when
+(`app.roles.ROLES`): a web role gets a port, another its own heartbeat file, and a task is healthy when
 `app.healthcheck` (the container's health check: GET /health, or a fresh heartbeat) says so of its environment. It
 stops like ECS stops a task (SIGTERM, then SIGKILL after the container's stop timeout), can be SIGKILLed on demand
 like a crashed task, and exposes its pid (for CPU/RSS measurement), URL and log file.
@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from app import contract, healthcheck
+from app import contract, healthcheck, roles
 from local_runtime.emulators import LOOPBACK, free_port, port_in_use
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ class TaskError(RuntimeError):
 
 @dataclass(frozen=True)
 class TaskArgs:
-    role: str  # the container's ROLE, a name in contract.ROLES: what the task runs and how its health is told
+    role: str  # the container's ROLE, a name in roles.ROLES: what the task runs and how its health is told
     env: Mapping[str, str]  # the whole environment of the process (launch adds the port or the heartbeat file)
     log_path: Path
     command: Sequence[str] = APP_COMMAND
@@ -61,7 +61,7 @@ class Task:
     @property
     def web(self) -> bool:
         """The role listens on a port (a web role of the registry)."""
-        return contract.role(self.role).web
+        return roles.role(self.role).web
 
     @property
     def url(self) -> str:

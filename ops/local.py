@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import contract
+from app import contract, roles
 from local_runtime.console import ConsoleError
 from local_runtime.deployer import DeployError, parse_overrides
 from local_runtime.ecs import LocalEcsError
@@ -47,7 +47,7 @@ def describe(system: LocalSystem) -> str:
         if service.balancers:
             lines.append(f"{service.spec.role}: {service.balancers[0].url} ({tasks} behind a local load balancer)")
             continue
-        if service.spec.role != contract.Role.WORKER:
+        if service.spec.role != roles.Role.WORKER:
             lines.append(f"{service.spec.role}: {tasks}")
             continue
         env = service.spec.env
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         return up(LocalArgs(stack=args.stack, config=config, directory=args.dir, data_plane_port=args.emulator_port,
-                            ports={contract.Role.SYNC: args.sync_port, contract.Role.RECEIVER: args.async_port},
+                            ports={roles.Role.SYNC: args.sync_port, roles.Role.RECEIVER: args.async_port},
                             console_port=args.console_port), stop)
     except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, ConsoleError) as error:
         print(f"{p.prog}: error: {error}", file=sys.stderr)

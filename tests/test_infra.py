@@ -13,6 +13,7 @@ import yaml
 from pydantic.alias_generators import to_snake
 
 from app import contract
+from app.roles import ROLES
 from components.settings import ConfigError
 from stackconfig import schema
 from stackconfig.alarm_profiles import ALARM_PROFILES, alarm_threshold
@@ -272,7 +273,7 @@ def test_alarm_topic_key_lets_cloudwatch_publish(run: StackRun) -> None:
 # --- Compute ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", contract.ROLES)
+@pytest.mark.parametrize("role", ROLES)
 def test_task_definition_is_the_reports_size_and_hardened(run: StackRun, role: str) -> None:
     td = task_definition_of(run, role)
     assert (td["cpu"], td["memory"]) == ("256", "512"), td.urn
@@ -443,7 +444,7 @@ def test_managed_policies_are_only_the_ecs_execution_policy(run: StackRun) -> No
         assert attachment["policyArn"].endswith(":policy/service-role/AmazonECSTaskExecutionRolePolicy"), attachment.urn
 
 
-@pytest.mark.parametrize("role", contract.ROLES)
+@pytest.mark.parametrize("role", ROLES)
 def test_containers_stop_after_the_worker_drain_bound(run: StackRun, role: str) -> None:
     (container,) = containers(task_definition_of(run, role))
     assert container["stopTimeout"] == contract.STOP_TIMEOUT_SECONDS, task_definition_of(run, role).urn

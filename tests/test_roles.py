@@ -1,4 +1,4 @@
-"""The role registry (app.contract.ROLES) is the one list of roles: a role registered there is known to the dispatcher
+"""The role registry (app.roles.ROLES) is the one list of roles: a role registered there is known to the dispatcher
 (`python -m app`), the settings, the container health check and the local runtime without any other edit. Tested with
 throwaway roles registered by the test, one without a port and one web role."""
 
@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from app import __main__ as dispatcher
-from app import contract, healthcheck, settings
+from app import contract, healthcheck, roles, settings
 from local_runtime.ecs import LocalEcsError, role_of
 from local_runtime.tasks import Task, TaskArgs
 
-PROBE = contract.RoleSpec("probe", web=False, entry=f"{__name__}:run_probe", settings=f"{__name__}:probe_settings")
-PROBE_WEB = contract.RoleSpec("probe-web", web=True, entry=f"{__name__}:build_probe",
+PROBE = roles.RoleSpec("probe", web=False, entry=f"{__name__}:run_probe", settings=f"{__name__}:probe_settings")
+PROBE_WEB = roles.RoleSpec("probe-web", web=True, entry=f"{__name__}:build_probe",
                               settings=f"{__name__}:probe_settings")
 RAN: list[ProbeSettings] = []  # what run_probe was given
 
@@ -65,8 +65,8 @@ time.sleep(60)
 
 @pytest.fixture
 def probes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(contract.ROLES, PROBE.name, PROBE)
-    monkeypatch.setitem(contract.ROLES, PROBE_WEB.name, PROBE_WEB)
+    monkeypatch.setitem(roles.ROLES, PROBE.name, PROBE)
+    monkeypatch.setitem(roles.ROLES, PROBE_WEB.name, PROBE_WEB)
     RAN.clear()
     yield
 
@@ -90,18 +90,18 @@ def health_server() -> Iterator[int]:
 
 
 def test_every_named_role_is_registered_and_resolves() -> None:
-    assert set(contract.ROLES) == set(contract.Role)
-    for name, role in contract.ROLES.items():
+    assert set(roles.ROLES) == set(roles.Role)
+    for name, role in roles.ROLES.items():
         assert role.name == name
         assert callable(pkgutil.resolve_name(role.entry)), role.entry
         assert callable(pkgutil.resolve_name(role.settings)), role.settings
-    assert [r.name for r in contract.ROLES.values() if r.web] == ["sync", "receiver"]
-    assert contract.ROLES["worker"].health_check is contract.HealthCheck.HEARTBEAT
+    assert [r.name for r in roles.ROLES.values() if r.web] == ["sync", "receiver"]
+    assert roles.ROLES["worker"].health_check is roles.HealthCheck.HEARTBEAT
 
 
 def test_unknown_roles_are_named_with_the_registered_ones() -> None:
-    with pytest.raises(contract.UnknownRole, match=r"'nope' is not a role \(sync \| receiver \| worker\)"):
-        contract.role("nope")
+    with pytest.raises(roles.UnknownRole, match=r"'nope' is not a role \(sync \| receiver \| worker\)"):
+        roles.role("nope")
     assert healthcheck.check({contract.ENV_ROLE: "nope"}) == "ROLE 'nope' is not a role (sync | receiver | worker)"
 
 
@@ -143,7 +143,7 @@ def test_the_local_runtime_runs_a_registered_role_as_the_registry_says(tmp_path:
         task = Task(TaskArgs(role=role, env={}, log_path=tmp_path / f"{role}.log",
                              command=(sys.executable, "-c", script), stop_timeout=2))
         with task.start(timeout=10):  # healthy by the container's health check, or TaskError
-            assert task.web is contract.ROLES[role].web
+            assert task.web is roles.ROLES[role].web
             assert (task.port != 0) is task.web
             assert task.env[contract.ENV_ROLE] == role
         assert not task.healthy()
