@@ -294,6 +294,7 @@ def _new_worker_revision(local: Local) -> str:
 
 def _worker_back(local: Local, _: Any) -> None:
     local.worker_desired(1)
+    wait_for(lambda: len(local.system.ecs.service("worker").healthy()) == 1, 30, "the worker task back")
 
 
 def _second_worker_stuck(local: Local) -> float:
@@ -312,7 +313,6 @@ def _second_worker_gone(local: Local, saved: float) -> None:
     service = local.system.ecs.service("worker")
     wait_for(lambda: local.system.ecs.provisioning(service) == 0, 10, "the second worker task no longer wanted")
     local.system.ecs.startup_seconds = saved
-    wait_for(lambda: len(local.system.ecs.service("worker").healthy()) == 1, 30, "the worker task back")
 
 
 def _pending_subscription(local: Local) -> str:
