@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Any, Final
 
 AWS_REGION_DEFAULT: Final = "us-west-2"  # the report's region, where no AWS_REGION is set
@@ -212,13 +213,44 @@ ALARM_PROFILES: Final[dict[str, AlarmThresholds]] = {
 DEFAULT_ALARM_PROFILE: Final = "normal"
 
 
+class System(StrEnum):
+    """The two systems a stack may deploy (`deploySync`, `deployAsync`)."""
+
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+class AlarmSubject(StrEnum):
+    """What an alarm or a dashboard line watches: one resource's CloudWatch dimensions, or (EXPECTED_WAIT) metric
+    math over the order queue and the worker service (`expected_wait_expression`). A mistyped member is a type error
+    (mypy) and an AttributeError at import: it can never make the program drop an alarm."""
+
+    QUEUE = "queue"
+    DLQ = "dlq"
+    WORKER_SERVICE = "worker_service"
+    RECEIVER_SERVICE = "receiver_service"
+    RECEIVER_ALB = "receiver_alb"
+    SYNC_SERVICE = "sync_service"
+    SYNC_ALB = "sync_alb"
+    EXPECTED_WAIT = "expected_wait"
+
+    @property
+    def system(self) -> System:
+        """The system whose resources it watches: a stack without that system has no such alarm or line."""
+        return System.SYNC if self in (AlarmSubject.SYNC_SERVICE, AlarmSubject.SYNC_ALB) else System.ASYNC
+
+    @property
+    def metric_math(self) -> bool:
+        """Computed from other subjects' metrics, so it has no dimensions of its own."""
+        return self is AlarmSubject.EXPECTED_WAIT
+
+
 @dataclass(frozen=True)
 class AlarmSpec:
-    """What one alarm watches. `subject` says which resource's dimensions it takes; the subject `expected_wait` is
-    metric math over the order queue and the worker service (`expected_wait_expression`)."""
+    """What one alarm watches. `subject` says which resource's dimensions it takes, or that it is metric math."""
 
     key: str  # a field of AlarmThresholds, and the alarm name's suffix
-    subject: str  # queue | dlq | worker_service | receiver_alb | sync_alb | expected_wait
+    subject: AlarmSubject
     namespace: str
     metric_name: str
     severity: str
@@ -249,7 +281,7 @@ def expected_wait_expression(worker_count: int, payment_seconds: float) -> str:
 ALARMS: Final[tuple[AlarmSpec, ...]] = (
     AlarmSpec(
         key="expected_wait_warning",
-        subject="expected_wait",
+        subject=AlarmSubject.EXPECTED_WAIT,
         namespace="",
         metric_name=EXPECTED_WAIT,
         severity="WARNING",
@@ -260,7 +292,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="expected_wait_critical",
-        subject="expected_wait",
+        subject=AlarmSubject.EXPECTED_WAIT,
         namespace="",
         metric_name=EXPECTED_WAIT,
         severity="CRITICAL",
@@ -271,7 +303,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="queue_depth_warning",
-        subject="queue",
+        subject=AlarmSubject.QUEUE,
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
         severity="WARNING",
@@ -281,7 +313,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="queue_depth_critical",
-        subject="queue",
+        subject=AlarmSubject.QUEUE,
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
         severity="CRITICAL",
@@ -291,7 +323,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="oldest_message_age",
-        subject="queue",
+        subject=AlarmSubject.QUEUE,
         namespace="AWS/SQS",
         metric_name="ApproximateAgeOfOldestMessage",
         severity="CRITICAL",
@@ -301,7 +333,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="dlq_not_empty",
-        subject="dlq",
+        subject=AlarmSubject.DLQ,
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
         severity="WARNING",
@@ -310,7 +342,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="worker_cpu_high",
-        subject="worker_service",
+        subject=AlarmSubject.WORKER_SERVICE,
         namespace="AWS/ECS",
         metric_name="CPUUtilization",
         statistic="Average",
@@ -322,7 +354,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="alb_5xx",
-        subject="receiver_alb",
+        subject=AlarmSubject.RECEIVER_ALB,
         namespace="AWS/ApplicationELB",
         metric_name="HTTPCode_Target_5XX_Count",
         statistic="Sum",

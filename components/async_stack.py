@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from app import contract
+from app.contract import AlarmSubject
 from components.defaults import SNS_MANAGED_KEY
 from components.endpoint import PublicEndpoint
 from components.fargate import FargateService, FargateServiceArgs, Placement, Port, insights_cluster
@@ -152,12 +153,13 @@ class AsyncOrderStack(pulumi.ComponentResource):
 
         self.url: pulumi.Output[str] = self.endpoint.url
         # What the alarms and the dashboard watch, as CloudWatch dimensions.
-        self.subjects: dict[str, dict[str, pulumi.Output[str]]] = {
-            "queue": {"QueueName": self.queue.name},
-            "dlq": {"QueueName": self.dlq.name},
-            "worker_service": {"ClusterName": self.cluster.name, "ServiceName": self.worker.service_name},
-            "receiver_service": {"ClusterName": self.cluster.name, "ServiceName": self.receiver.service_name},
-            "receiver_alb": {"LoadBalancer": self.endpoint.arn_suffix},
+        self.subjects: dict[AlarmSubject, dict[str, pulumi.Output[str]]] = {
+            AlarmSubject.QUEUE: {"QueueName": self.queue.name},
+            AlarmSubject.DLQ: {"QueueName": self.dlq.name},
+            AlarmSubject.WORKER_SERVICE: {"ClusterName": self.cluster.name, "ServiceName": self.worker.service_name},
+            AlarmSubject.RECEIVER_SERVICE: {"ClusterName": self.cluster.name,
+                                            "ServiceName": self.receiver.service_name},
+            AlarmSubject.RECEIVER_ALB: {"LoadBalancer": self.endpoint.arn_suffix},
         }
         self.register_outputs(
             {

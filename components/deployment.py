@@ -11,7 +11,6 @@ commands look up carry the stack prefix (`flashsale-<stack>`): alarm names, the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pulumi
 
 from app import contract
+from app.contract import AlarmSubject, System
 from components.alarms import Alarms, AlarmsArgs
 from components.alerts import Alerts, AlertsArgs
 from components.async_stack import AsyncOrderStack, AsyncOrderStackArgs
@@ -29,6 +29,7 @@ from components.network import Network, NetworkArgs
 from components.settings import ConfigError, Settings, load_settings, stack_file, stack_prefix
 from planning import calendar
 from components.sync_stack import SyncOrderStack, SyncOrderStackArgs
+from components.watched import Dimensions, Watched
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "app"
@@ -59,7 +60,8 @@ def build() -> Deployment:
     )
     outputs: dict[str, pulumi.Input[object]] = {contract.OUTPUT_ALARM_PREFIX: prefix,
                                                 contract.OUTPUT_ALARM_PROFILE: s.alarm_profile}
-    subjects: dict[str, Mapping[str, pulumi.Input[str]]] = {}  # what alarms and the dashboard watch
+    systems: set[System] = set()
+    subjects: dict[AlarmSubject, Dimensions] = {}  # what alarms and the dashboard watch
     sync = None
     if s.deploy_sync:
         sync = SyncOrderStack(
@@ -71,6 +73,7 @@ def build() -> Deployment:
                 payment_decline_rate=s.payment_decline_rate,
             ),
         )
+        systems.add(System.SYNC)
         subjects |= sync.subjects
         outputs[contract.OUTPUT_SYNC_URL] = sync.url
     orders = None
@@ -97,6 +100,7 @@ def build() -> Deployment:
                 sale_schedule=tuple(steps),
             ),
         )
+        systems.add(System.ASYNC)
         subjects |= orders.subjects
         outputs |= {
             contract.OUTPUT_ASYNC_URL: orders.url,
@@ -120,9 +124,10 @@ def build() -> Deployment:
     outputs |= {contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
                 contract.OUTPUT_ALARM_TOPIC_ARN: alerts.alarm_topic_arn,
                 contract.OUTPUT_NOTIFIER_FUNCTION_NAME: alerts.notifier_name}
-    Alarms("alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, subjects=subjects, topic_arn=alerts.alarm_topic_arn,
+    watched = Watched(systems=frozenset(systems), dimensions=subjects)
+    Alarms("alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, watched=watched, topic_arn=alerts.alarm_topic_arn,
                                 acceptable_latency_seconds=s.acceptable_latency_seconds, worker_count=s.worker_count,
                                 payment_seconds=s.payment_seconds))
-    dashboard = Dashboard("dashboard", DashboardArgs(name=prefix, region=s.region, subjects=subjects))
+    dashboard = Dashboard("dashboard", DashboardArgs(name=prefix, region=s.region, watched=watched))
     outputs[contract.OUTPUT_DASHBOARD_URL] = dashboard.url
     return Deployment(settings=s, sync=sync, orders=orders, outputs=outputs)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pulumi
 
 from app import contract
+from app.contract import AlarmSubject
 from components.endpoint import PublicEndpoint
 from components.fargate import FargateService, FargateServiceArgs, Placement, Port, insights_cluster
 
@@ -50,8 +51,8 @@ class SyncOrderStack(pulumi.ComponentResource):
         )
         self.url: pulumi.Output[str] = self.endpoint.url
         # What the alarms and the dashboard watch, as CloudWatch dimensions.
-        self.subjects: dict[str, dict[str, pulumi.Output[str]]] = {
-            "sync_alb": {"LoadBalancer": self.endpoint.arn_suffix},
-            "sync_service": {"ClusterName": self.cluster.name, "ServiceName": self.service.service_name},
+        self.subjects: dict[AlarmSubject, dict[str, pulumi.Output[str]]] = {
+            AlarmSubject.SYNC_ALB: {"LoadBalancer": self.endpoint.arn_suffix},
+            AlarmSubject.SYNC_SERVICE: {"ClusterName": self.cluster.name, "ServiceName": self.service.service_name},
         }
         self.register_outputs({"url": self.url, "cluster_name": self.cluster.name})

@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from app import contract
+from app.contract import AlarmSubject, System
 from components.settings import ConfigError, parse
+from components.watched import Watched
 from tests.infra_mocks import (
     ACCOUNT,
     ROOT,
@@ -184,6 +186,18 @@ def test_every_resource_is_parented_and_named_after_its_component(run: StackRun)
             continue
         assert any(typ == parent_type and r.name.startswith(f"{name}-") for typ, name in components), \
             f"{r.urn}: name does not start with its parent component's name"
+
+
+def test_a_deployed_subject_without_dimensions_fails_instead_of_dropping_its_alarms() -> None:
+    dims = {AlarmSubject.QUEUE: {"QueueName": "q"}, AlarmSubject.WORKER_SERVICE: {"ServiceName": "w"},
+            AlarmSubject.RECEIVER_SERVICE: {"ServiceName": "r"}, AlarmSubject.RECEIVER_ALB: {"LoadBalancer": "a"}}
+    with pytest.raises(ValueError, match=r"missing \['dlq'\]"):
+        Watched(systems=frozenset({System.ASYNC}), dimensions=dims)
+    with pytest.raises(ValueError, match=r"not deployed \['queue', 'receiver_alb'"):
+        Watched(systems=frozenset({System.SYNC}), dimensions=dims | {AlarmSubject.SYNC_ALB: {"LoadBalancer": "s"},
+                                                                     AlarmSubject.SYNC_SERVICE: {"ServiceName": "s"}})
+    watched = Watched(systems=frozenset({System.ASYNC}), dimensions=dims | {AlarmSubject.DLQ: {"QueueName": "d"}})
+    assert watched.has(AlarmSubject.EXPECTED_WAIT) and not watched.has(AlarmSubject.SYNC_ALB)
 
 
 def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None:
@@ -402,7 +416,7 @@ def test_no_alarm_reaches_critical_while_the_scaling_would_not_yet_act(run: Stac
         if spec.severity != "CRITICAL" or spec.key not in by_key:
             continue
         threshold = by_key[spec.key]["threshold"]
-        if spec.subject == "expected_wait":
+        if spec.subject is AlarmSubject.EXPECTED_WAIT:
             assert threshold >= latency, f"{by_key[spec.key].urn}: pages at {threshold} s of wait, scaling at {latency}"
         elif spec.metric_name == "ApproximateNumberOfMessagesVisible":
             assert threshold >= scaling_backlog, (f"{by_key[spec.key].urn}: pages at {threshold:g} waiting, the "
@@ -518,11 +532,12 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
     alarms = {a["name"]: a for a in run.of_type(ALARM) if a["name"].startswith(prefix)}
     alarm_topic = run.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
     dimensions = {
-        "queue": {"QueueName": run.one(QUEUE, "-orders-queue")["name"]},
-        "dlq": {"QueueName": run.one(QUEUE, "-orders-dlq")["name"]},
-        "worker_service": {"ClusterName": run.outputs[contract.OUTPUT_CLUSTER_NAME],
-                           "ServiceName": run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]},
-        "receiver_alb": {"LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer", "-async-web-alb")["arnSuffix"]},
+        AlarmSubject.QUEUE: {"QueueName": run.one(QUEUE, "-orders-queue")["name"]},
+        AlarmSubject.DLQ: {"QueueName": run.one(QUEUE, "-orders-dlq")["name"]},
+        AlarmSubject.WORKER_SERVICE: {"ClusterName": run.outputs[contract.OUTPUT_CLUSTER_NAME],
+                                      "ServiceName": run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]},
+        AlarmSubject.RECEIVER_ALB: {"LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer",
+                                                            "-async-web-alb")["arnSuffix"]},
     }
     expected = [s for s in contract.ALARMS if getattr(thresholds, s.key) is not None]
     assert sorted(alarms) == sorted(contract.alarm_name(prefix.rstrip("-"), s.key) for s in expected)
@@ -533,12 +548,12 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
         assert alarm["comparisonOperator"] == spec.comparison, alarm.urn
         assert alarm["alarmActions"] == alarm["okActions"] == [alarm_topic], f"{alarm.urn}: actions"
         assert spec.action in alarm["alarmDescription"], alarm.urn
-        if spec.subject == "expected_wait":
+        if spec.subject is AlarmSubject.EXPECTED_WAIT:
             queries = {q["id"]: q for q in alarm["metricQueries"]}
             assert queries["e1"]["returnData"] and queries["e1"]["expression"] == contract.expected_wait_expression(
                 setting(stack_file, "workerCount"), setting(stack_file, "paymentSeconds")), alarm.urn
-            assert queries["m1"]["metric"]["dimensions"] == dimensions["queue"], alarm.urn
-            assert queries["m2"]["metric"]["dimensions"] == dimensions["worker_service"], alarm.urn
+            assert queries["m1"]["metric"]["dimensions"] == dimensions[AlarmSubject.QUEUE], alarm.urn
+            assert queries["m2"]["metric"]["dimensions"] == dimensions[AlarmSubject.WORKER_SERVICE], alarm.urn
             assert queries["m2"]["metric"]["metricName"] == "RunningTaskCount", alarm.urn
             continue
         assert (alarm["namespace"], alarm["metricName"]) == (spec.namespace, spec.metric_name), alarm.urn
