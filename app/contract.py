@@ -145,29 +145,6 @@ def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
     }
 
 
-# --- What each role may do (the Pulumi program turns these into least-privilege task roles) -----------------------
-# Keys name the resource the actions apply to: topic, queue, table, and cluster_tasks (the tasks of the cluster the
-# service runs in: the worker protects its own task from scale-in; the agent acts with the task role).
-
-RECEIVER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
-    # PublishBatch is authorised as sns:Publish ("Grants permission to both publish and publish batch", Amazon SNS
-    # developer guide, "Amazon SNS API permissions: Actions and resources reference").
-    "topic": ("sns:Publish",),
-    # Pending records go in as PartiQL INSERTs in BatchExecuteStatement, which IAM authorises as PartiQLInsert
-    # (DynamoDB developer guide, "IAM security policies with PartiQL for DynamoDB"). PutItem, GetItem, DeleteItem:
-    # the idempotency records (app.idempotency); DeleteItem also removes a record whose publish failed (the client
-    # got 503, the order was not accepted).
-    "table": ("dynamodb:PartiQLInsert", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"),
-    "queue": ("sqs:GetQueueAttributes",),  # queue depth for the order-status estimate
-}
-WORKER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
-    "queue": ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"),
-    # A receive batch is checked in one BatchGetItem; status writes go in batches (PartiQL BatchExecuteStatement
-    # of conditional UPDATEs, which IAM authorises as PartiQLUpdate).
-    "table": ("dynamodb:BatchGetItem", "dynamodb:PartiQLUpdate"),
-    "cluster_tasks": ("ecs:UpdateTaskProtection",),
-}
-
 # --- Alarms (report 4.4 and 6.3) ----------------------------------------------------------------------------------
 
 

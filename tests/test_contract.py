@@ -45,9 +45,3 @@ def test_queue_policy_admits_only_its_topic() -> None:
     (statement,) = contract.queue_policy("arn:q", "arn:t")["Statement"]
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": "arn:t"}}
     assert statement["Resource"] == "arn:q" and statement["Action"] == "sqs:SendMessage"
-
-
-def test_role_permissions_have_no_wildcards() -> None:
-    for permissions in (contract.RECEIVER_PERMISSIONS, contract.WORKER_PERMISSIONS):
-        for actions in permissions.values():
-            assert all("*" not in action for action in actions)
