@@ -18,12 +18,13 @@ import pulumi_aws as aws
 from app import contract
 from app.contract import AlarmSubject
 from components.watched import Watched
+from stackconfig.alarm_profiles import AlarmThresholds, alarm_threshold
 
 
 @dataclass(frozen=True)
 class AlarmsArgs:
     prefix: str
-    thresholds: contract.AlarmThresholds
+    thresholds: AlarmThresholds
     watched: Watched
     topic_arn: pulumi.Input[str]
     acceptable_latency_seconds: float
@@ -53,7 +54,7 @@ class Alarms(pulumi.ComponentResource):
         super().__init__("flashsale:monitoring:Alarms", name, None, opts)
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for spec in contract.ALARMS:
-            threshold = contract.alarm_threshold(args.thresholds, spec, args.acceptable_latency_seconds)
+            threshold = alarm_threshold(args.thresholds, spec, args.acceptable_latency_seconds)
             if threshold is None or not args.watched.has(spec.subject):  # not in the profile, or its system
                 continue
             math = spec.subject.metric_math

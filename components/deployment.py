@@ -171,7 +171,7 @@ def build() -> Deployment:
         }
 
     alerts = Alerts("alerts", AlertsArgs(
-        source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_url, worker_service=worker_ref,
+        source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_secret, worker_service=worker_ref,
         acceptable_latency_seconds=s.acceptable_latency_seconds))
     outputs |= {contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
                 contract.OUTPUT_ALARM_TOPIC_ARN: alerts.alarm_topic_arn,

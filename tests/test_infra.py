@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic.alias_generators import to_snake
 
 from app import contract
 from app.contract import AlarmSubject, System
 from components import cluster, pipeline
+from components.settings import ConfigError
 from components.watched import Watched
-from components.settings import ConfigError, parse
+from stackconfig import schema
+from stackconfig.alarm_profiles import ALARM_PROFILES, alarm_threshold
 from tests.infra_mocks import (
     ACCOUNT,
     ROOT,
@@ -26,7 +29,7 @@ from tests.infra_mocks import (
     config_strings,
     is_secret,
     run_program,
-    stack_config,
+    read_stack_file,
     stack_of,
 )
 
@@ -63,16 +66,14 @@ def stack_file(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="module")
 def run(stack_file: Path) -> StackRun:
-    return run_program(stack_of(stack_file), stack_config(stack_file))
+    return run_program(stack_of(stack_file), read_stack_file(stack_file))
 
 
 def setting(stack_file: Path, key: str) -> Any:
-    """The value the stack file gives a key (as written, or as `pulumi config set` writes it: a string), else the
-    contract's default."""
-    config = config_strings(stack_config(stack_file))
-    (spec,) = [k for k in contract.CONFIG_KEYS if k.name == key]
-    raw = config.get(f"flashsale:{key}")
-    return spec.default if raw is None else parse(spec, raw)
+    """The value the stack file gives a key, read as the program reads it (the engine's strings), else the
+    default."""
+    config = schema.from_config(config_strings(read_stack_file(stack_file)), source=stack_file.name)
+    return getattr(config, to_snake(key))
 
 
 def containers(task_definition: Declared) -> list[dict[str, Any]]:
@@ -126,19 +127,19 @@ def test_stack_files_exist_for_both_levels() -> None:
 
 
 def test_every_stack_file_key_is_one_the_program_reads(stack_file: Path) -> None:
-    known = {f"flashsale:{key.name}" for key in contract.CONFIG_KEYS}
-    config = stack_config(stack_file)
+    known = {f"flashsale:{key}" for key in schema.KEYS}
+    config = read_stack_file(stack_file)
     assert config["aws:region"] == "us-west-2", f"{stack_file.name}: aws:region"
     for key in config:
         assert key == "aws:region" or key in known, f"{stack_file.name}: {key} is not a key the program reads"
 
 
 def test_no_secret_in_stack_files(stack_file: Path) -> None:
-    config = stack_config(stack_file)
-    for key in contract.CONFIG_KEYS:
-        value = config.get(f"flashsale:{key.name}")
-        if key.secret and value is not None:
-            assert isinstance(value, dict) and "secure" in value, f"{stack_file.name}: {key.name} is in plain text"
+    config = read_stack_file(stack_file)
+    for key in schema.SECRET_KEYS:
+        value = config.get(f"flashsale:{key}")
+        if value is not None:
+            assert isinstance(value, dict) and "secure" in value, f"{stack_file.name}: {key} is in plain text"
 
 
 def test_flash_sale_level_is_the_reports() -> None:
@@ -146,7 +147,7 @@ def test_flash_sale_level_is_the_reports() -> None:
     assert setting(flash, "workerCount") == 200  # report 5.6: 200 workers keep the queue near zero
     assert setting(flash, "workerTasks") > setting(normal, "workerTasks")  # pre-scaled
     assert setting(flash, "alarmProfile") == "flashsale"
-    tight, loose = contract.ALARM_PROFILES["flashsale"], contract.ALARM_PROFILES["normal"]
+    tight, loose = ALARM_PROFILES["flashsale"], ALARM_PROFILES["normal"]
     assert tight.oldest_message_age < loose.oldest_message_age and tight.queue_depth_warning is None
 
 
@@ -171,7 +172,7 @@ def test_flash_sale_level_is_the_reports() -> None:
 )
 def test_bad_config_fails_naming_file_and_key(key: str, value: Any, says: str) -> None:
     path = ROOT / "Pulumi.normal.yaml"
-    config = stack_config(path) | {f"flashsale:{key}": value}
+    config = read_stack_file(path) | {f"flashsale:{key}": value}
     with pytest.raises(ConfigError) as error:
         run_program("normal", config)
     assert str(error.value).startswith("Pulumi.normal.yaml: "), str(error.value)
@@ -179,7 +180,7 @@ def test_bad_config_fails_naming_file_and_key(key: str, value: Any, says: str) -
 
 
 def test_nothing_to_deploy_fails() -> None:
-    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False, "flashsale:deployAsync": False}
+    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False, "flashsale:deployAsync": False}
     with pytest.raises(ConfigError, match="deployAsync and deploySync are both false"):
         run_program("normal", config)
 
@@ -215,7 +216,7 @@ def test_each_pattern_holds_its_parts(run: StackRun) -> None:
 
 def test_the_stack_has_one_cluster_three_services_and_its_profiles_alarms(run: StackRun, stack_file: Path) -> None:
     counts = Counter(r.typ for r in run.resources)
-    thresholds = contract.ALARM_PROFILES[setting(stack_file, "alarmProfile")]
+    thresholds = ALARM_PROFILES[setting(stack_file, "alarmProfile")]
     catalogue = [spec for spec in contract.ALARMS if getattr(thresholds, spec.key) is not None]
     assert counts["aws:ecs/cluster:Cluster"] == 1
     assert counts[SERVICE] == counts[TASK_DEFINITION] == counts[FARGATE] == len(contract.ROLES)
@@ -541,7 +542,7 @@ def test_alb_serves_plain_http_without_a_certificate(run: StackRun) -> None:
 
 
 def test_alb_serves_https_and_redirects_http_with_a_certificate() -> None:
-    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:certificateArn": CERTIFICATE}
+    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:certificateArn": CERTIFICATE}
     run = run_program("normal", config)
     listeners = run.of_type(LISTENER)
     https = [x for x in listeners if x["protocol"] == "HTTPS"]
@@ -564,7 +565,7 @@ def test_alb_serves_https_and_redirects_http_with_a_certificate() -> None:
 
 
 def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run: StackRun, stack_file: Path) -> None:
-    thresholds = contract.ALARM_PROFILES[setting(stack_file, "alarmProfile")]
+    thresholds = ALARM_PROFILES[setting(stack_file, "alarmProfile")]
     latency = setting(stack_file, "acceptableLatencySeconds")
     prefix = f"flashsale-{run.stack}-"
     alarms = {a["name"]: a for a in run.of_type(ALARM) if a["name"].startswith(prefix)}
@@ -581,7 +582,7 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
     assert sorted(alarms) == sorted(contract.alarm_name(prefix.rstrip("-"), s.key) for s in expected)
     for spec in expected:
         alarm = alarms[contract.alarm_name(prefix.rstrip("-"), spec.key)]
-        threshold = contract.alarm_threshold(thresholds, spec, latency)
+        threshold = alarm_threshold(thresholds, spec, latency)
         assert alarm["threshold"] == threshold, f"{alarm.urn}: threshold {alarm['threshold']}"
         assert alarm["comparisonOperator"] == spec.comparison, alarm.urn
         assert alarm["alarmActions"] == alarm["okActions"] == [alarm_topic], f"{alarm.urn}: actions"
@@ -601,7 +602,7 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
 
 
 def test_the_reports_alarm_levels_are_in_the_normal_stack() -> None:
-    run = run_program("normal", stack_config(ROOT / "Pulumi.normal.yaml"))
+    run = run_program("normal", read_stack_file(ROOT / "Pulumi.normal.yaml"))
     thresholds = {a["name"].removeprefix("flashsale-normal-"): a["threshold"] for a in run.of_type(ALARM)
                   if a["name"].startswith("flashsale-normal-")}
     assert thresholds["queue-depth-warning"] == 1_000
@@ -642,7 +643,7 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
 
 def test_alert_emails_subscribe_and_the_notifier_posts_to_the_secret_webhook() -> None:
     url = "https://hooks.example.com/services/T0/B0/XYZ"
-    config = stack_config(ROOT / "Pulumi.normal.yaml") | {
+    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {
         "flashsale:alertEmails": ["oncall@example.com", "lead@example.com"],
         "flashsale:alertWebhookUrl": url,
     }
@@ -675,7 +676,7 @@ def test_dashboard_shows_both_systems(run: StackRun) -> None:
 
 
 def test_deploy_sync_false_builds_no_sync_resources() -> None:
-    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False}
+    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False}
     run = run_program("normal", config)
     sync = [r.urn for r in run.resources if r.name == "sync" or r.name.startswith("sync-")]
     assert sync == [], f"sync resources built: {sync}"
@@ -686,7 +687,7 @@ def test_deploy_sync_false_builds_no_sync_resources() -> None:
 
 
 def test_deploy_async_false_builds_only_the_sync_system() -> None:
-    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:deployAsync": False}
+    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:deployAsync": False}
     run = run_program("normal", config)
     assert run.of_type(QUEUE) == [] and run.of_type(ALARM) == []
     assert [environment(td)[contract.ENV_ROLE] for td in run.of_type(TASK_DEFINITION)] == ["sync"]

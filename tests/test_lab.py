@@ -90,6 +90,7 @@ def test_refuses_a_time_scale_the_emulator_cannot_carry(capsys: pytest.CaptureFi
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # its rates are checked against N/t: other tests' load beside it would skew them
 def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
     results = tmp_path / "lab"
     done = subprocess.run([sys.executable, "-m", "ops.lab", "--quick", "--json", "--results", str(results)],

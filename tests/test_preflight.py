@@ -27,6 +27,7 @@ from local_runtime.system import LocalArgs, LocalSystem
 from ops import alarms, preflight, stack
 from planning import capacity
 from planning.calendar import ACTION_NAME
+from stackconfig.schema import CONFIG_DEFAULTS
 from tests.conftest import ROOT
 from tests.helpers import wait_for
 
@@ -52,7 +53,7 @@ START = sale_start()
 SALE = ("--sale-start", START.strftime("%Y-%m-%dT%H:%M"), "--timezone", ZONE, "--sale-duration", "2h")
 CALENDAR = [{"name": "sale", "start": START.isoformat(), "end": (START + timedelta(hours=2)).isoformat(), "rate": RATE,
              "timezone": ZONE}]
-LEAD = timedelta(seconds=contract.CONFIG_DEFAULTS["saleLeadSeconds"])
+LEAD = timedelta(seconds=CONFIG_DEFAULTS.sale_lead_seconds)
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
