@@ -294,6 +294,24 @@ def _new_worker_revision(local: Local) -> str:
 
 def _worker_back(local: Local, _: Any) -> None:
     local.worker_desired(1)
+
+
+def _second_worker_stuck(local: Local) -> float:
+    """A second worker task wanted that never gets past provisioning (say, no capacity in the zone, or the image
+    cannot be pulled): the local ECS holds it as Fargate would, and DescribeServices says 1 running, 1 pending."""
+    ecs, saved = local.system.ecs, local.system.ecs.startup_seconds
+    ecs.startup_seconds = 3600.0
+    local.worker_desired(2)
+    service = ecs.service("worker")
+    wait_for(lambda: ecs.provisioning(service) == 1, 10, "the second worker task provisioning")
+    return saved
+
+
+def _second_worker_gone(local: Local, saved: float) -> None:
+    local.worker_desired(1)
+    service = local.system.ecs.service("worker")
+    wait_for(lambda: local.system.ecs.provisioning(service) == 0, 10, "the second worker task no longer wanted")
+    local.system.ecs.startup_seconds = saved
     wait_for(lambda: len(local.system.ecs.service("worker").healthy()) == 1, 30, "the worker task back")
 
 
@@ -380,6 +398,9 @@ CHANGES = {
     "worker service scaled to zero": Change(
         "service worker: tasks", "FAIL", "desired 0: scaled to zero",
         lambda local: local.worker_desired(0), _worker_back),
+    "a second worker task stuck provisioning": Change(
+        "service worker: tasks", "FAIL", "running 1 of 2, 1 pending", _second_worker_stuck, _second_worker_gone,
+        "aws ecs describe-services"),
     "worker task definition revision with WORKER_COUNT 7": Change(
         "service worker: task definition", "FAIL", f"{contract.ENV_WORKER_COUNT}=7",
         _new_worker_revision, lambda local, arn: local.use_task_definition(arn)),
