@@ -33,13 +33,18 @@ browser:
 			"tests will fail until Debian's chromium and chromium-driver (or equivalents at those paths) are installed"; \
 	fi
 
-## Everything CI runs: unit, end-to-end, fault-injection and Pulumi-mock tests, plus the type check.
+## Everything CI runs: unit, end-to-end, fault-injection and Pulumi-mock tests, plus the type check. Most tests wait on
+## processes and emulators more than they compute, so they run in TEST_WORKERS pytest-xdist workers (each with its
+## own emulators on free ports); the timing-sensitive ones (marked serial) run alone afterwards.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not serial"
+	$(PY) -m pytest -m serial
 
 ## The quick loop while developing: skips the slow end-to-end tests.
 test-fast: setup
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 ## The project's main job on a machine with no AWS account.
 lab: setup

@@ -31,4 +31,4 @@ def client(service: str, *, read_timeout: float = 10.0, max_pool_connections: in
         max_pool_connections=max_pool_connections,
         retries={"total_max_attempts": retries + 1, "mode": "standard"},
     )
-    return (session or boto3.session.Session()).client(service, config=config)  # type: ignore[call-overload]
+    return (session or boto3.session.Session()).client(service, config=config)

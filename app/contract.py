@@ -1,17 +1,20 @@
 """The contract between the services, the Pulumi program and the ops tools.
 
 Every fact that more than one of them needs is defined here, once: environment variable names, HTTP paths,
-service defaults, the order queue's settings, the alarm catalogue and its threshold profiles, the stack's config
-keys with their defaults, and the names of the stack outputs the ops scripts read.
+service defaults, the order queue's settings, the alarm catalogue, and the names of the stack outputs the ops
+scripts read. Facts only the program and the ops tools need live outside app/, so the service image and the
+notifier Lambda do not ship them: the stack's config keys and the alarm threshold profiles in `stackconfig/`, the
+lab report's figures in `planning/report.py`.
 
-This module imports nothing but the standard library, so the service image (`app/` is its build context),
-`components/` and `ops/` can all import it.
+This module imports nothing but the standard library, so the service image (`app/` is its build context), the
+notifier Lambda, `components/` and `ops/` can all import it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 
 AWS_REGION_DEFAULT: Final = "us-west-2"  # the report's region, where no AWS_REGION is set
@@ -144,81 +147,47 @@ def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
     }
 
 
-# --- What each role may do (the Pulumi program turns these into least-privilege task roles) -----------------------
-# Keys name the resource the actions apply to: topic, queue, table, and cluster_tasks (the tasks of the cluster the
-# service runs in: the worker protects its own task from scale-in; the agent acts with the task role).
-
-RECEIVER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
-    # PublishBatch is authorised as sns:Publish ("Grants permission to both publish and publish batch", Amazon SNS
-    # developer guide, "Amazon SNS API permissions: Actions and resources reference").
-    "topic": ("sns:Publish",),
-    # Pending records go in as PartiQL INSERTs in BatchExecuteStatement, which IAM authorises as PartiQLInsert
-    # (DynamoDB developer guide, "IAM security policies with PartiQL for DynamoDB"). PutItem, GetItem, DeleteItem:
-    # the idempotency records (app.idempotency); DeleteItem also removes a record whose publish failed (the client
-    # got 503, the order was not accepted).
-    "table": ("dynamodb:PartiQLInsert", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"),
-    "queue": ("sqs:GetQueueAttributes",),  # queue depth for the order-status estimate
-}
-WORKER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
-    "queue": ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"),
-    # A receive batch is checked in one BatchGetItem; status writes go in batches (PartiQL BatchExecuteStatement
-    # of conditional UPDATEs, which IAM authorises as PartiQLUpdate).
-    "table": ("dynamodb:BatchGetItem", "dynamodb:PartiQLUpdate"),
-    "cluster_tasks": ("ecs:UpdateTaskProtection",),
-}
-
 # --- Alarms (report 4.4 and 6.3) ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AlarmThresholds:
-    """One alarm profile. Field names are the alarm keys of ALARMS; None: the profile has no such alarm."""
+class System(StrEnum):
+    """The two systems a stack may deploy (`deploySync`, `deployAsync`)."""
 
-    expected_wait_warning: float  # x acceptableLatencySeconds: the wait buyers feel, the primary page
-    expected_wait_critical: float  # likewise
-    oldest_message_age: float  # seconds
-    dlq_not_empty: float  # messages; the alarm fires above this
-    worker_cpu_high: float  # percent
-    alb_5xx: float  # 5xx responses per period
-    queue_depth_warning: float | None = None  # orders waiting: the report's raw-depth alarms, secondary
-    queue_depth_critical: float | None = None
+    SYNC = "sync"
+    ASYNC = "async"
 
 
-ALARM_PROFILES: Final[dict[str, AlarmThresholds]] = {
-    # Buyers feel wait time, not queue depth: the pages are on expected wait, at the stack's acceptable latency and
-    # twice it; the report's production recommendation (6.3: warn at 1,000 waiting, critical at 5,000, oldest message
-    # 30 min) is kept as secondary alarms.
-    "normal": AlarmThresholds(
-        expected_wait_warning=1.0,
-        expected_wait_critical=2.0,
-        oldest_message_age=1_800,
-        dlq_not_empty=0,
-        worker_cpu_high=90,
-        alb_5xx=10,
-        queue_depth_warning=1_000,
-        queue_depth_critical=5_000,
-    ),
-    # During a sale a raw depth says nothing (200 workers x 2 tasks hold 4,000 waiting orders within 30 s, and a depth
-    # page below that fired before the scaling could act): only expected wait, and an older oldest-message page.
-    "flashsale": AlarmThresholds(
-        expected_wait_warning=1.0,
-        expected_wait_critical=2.0,
-        oldest_message_age=300,
-        dlq_not_empty=0,
-        worker_cpu_high=90,
-        alb_5xx=10,
-    ),
-}
-DEFAULT_ALARM_PROFILE: Final = "normal"
+class AlarmSubject(StrEnum):
+    """What an alarm or a dashboard line watches: one resource's CloudWatch dimensions, or (EXPECTED_WAIT) metric
+    math over the order queue and the worker service (`expected_wait_expression`). A mistyped member is a type error
+    (mypy) and an AttributeError at import: it can never make the program drop an alarm."""
+
+    QUEUE = "queue"
+    DLQ = "dlq"
+    WORKER_SERVICE = "worker_service"
+    RECEIVER_SERVICE = "receiver_service"
+    RECEIVER_ALB = "receiver_alb"
+    SYNC_SERVICE = "sync_service"
+    SYNC_ALB = "sync_alb"
+    EXPECTED_WAIT = "expected_wait"
+
+    @property
+    def system(self) -> System:
+        """The system whose resources it watches: a stack without that system has no such alarm or line."""
+        return System.SYNC if self in (AlarmSubject.SYNC_SERVICE, AlarmSubject.SYNC_ALB) else System.ASYNC
+
+    @property
+    def metric_math(self) -> bool:
+        """Computed from other subjects' metrics, so it has no dimensions of its own."""
+        return self is AlarmSubject.EXPECTED_WAIT
 
 
 @dataclass(frozen=True)
 class AlarmSpec:
-    """What one alarm watches. `subject` says which resource's dimensions it takes; the subject `expected_wait` is
-    metric math over the order queue and the worker service (`expected_wait_expression`)."""
+    """What one alarm watches. `subject` says which resource's dimensions it takes, or that it is metric math."""
 
-    key: str  # a field of AlarmThresholds, and the alarm name's suffix
-    subject: str  # queue | dlq | worker_service | receiver_alb | sync_alb | expected_wait
+    key: str  # a field of stackconfig.alarm_profiles.AlarmThresholds, and the alarm name's suffix
+    subject: AlarmSubject
     namespace: str
     metric_name: str
     severity: str
@@ -249,7 +218,7 @@ def expected_wait_expression(worker_count: int, payment_seconds: float) -> str:
 ALARMS: Final[tuple[AlarmSpec, ...]] = (
     AlarmSpec(
         key="expected_wait_warning",
-        subject="expected_wait",
+        subject=AlarmSubject.EXPECTED_WAIT,
         namespace="",
         metric_name=EXPECTED_WAIT,
         severity="WARNING",
@@ -260,7 +229,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="expected_wait_critical",
-        subject="expected_wait",
+        subject=AlarmSubject.EXPECTED_WAIT,
         namespace="",
         metric_name=EXPECTED_WAIT,
         severity="CRITICAL",
@@ -271,7 +240,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="queue_depth_warning",
-        subject="queue",
+        subject=AlarmSubject.QUEUE,
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
         severity="WARNING",
@@ -281,7 +250,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="queue_depth_critical",
-        subject="queue",
+        subject=AlarmSubject.QUEUE,
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
         severity="CRITICAL",
@@ -291,7 +260,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="oldest_message_age",
-        subject="queue",
+        subject=AlarmSubject.QUEUE,
         namespace="AWS/SQS",
         metric_name="ApproximateAgeOfOldestMessage",
         severity="CRITICAL",
@@ -301,7 +270,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="dlq_not_empty",
-        subject="dlq",
+        subject=AlarmSubject.DLQ,
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
         severity="WARNING",
@@ -310,7 +279,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="worker_cpu_high",
-        subject="worker_service",
+        subject=AlarmSubject.WORKER_SERVICE,
         namespace="AWS/ECS",
         metric_name="CPUUtilization",
         statistic="Average",
@@ -322,7 +291,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="alb_5xx",
-        subject="receiver_alb",
+        subject=AlarmSubject.RECEIVER_ALB,
         namespace="AWS/ApplicationELB",
         metric_name="HTTPCode_Target_5XX_Count",
         statistic="Sum",
@@ -332,67 +301,10 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
 )
 
-ALARM_KEYS: Final = tuple(f.name for f in fields(AlarmThresholds))
-
-
-def alarm_threshold(thresholds: AlarmThresholds, spec: AlarmSpec, acceptable_latency_seconds: float) -> float | None:
-    """The alarm's threshold for a stack: the profile's number, times the acceptable latency for per-latency alarms;
-    None when the profile has no such alarm."""
-    value = getattr(thresholds, spec.key)
-    if value is None:
-        return None
-    return float(value) * acceptable_latency_seconds if spec.per_latency else float(value)
-
-
 def alarm_name(prefix: str, key: str) -> str:
     """Physical alarm name, shared by the Pulumi program, `ops.alarms` and the notifier."""
     return f"{prefix}-{key.replace('_', '-')}"
 
-
-# --- Stack configuration (Pulumi.<stack>.yaml, `pulumi config set KEY VALUE`) --------------------------------------
-
-
-@dataclass(frozen=True)
-class ConfigKey:
-    name: str  # camelCase, as users type it
-    default: Any
-    help: str
-    minimum: float | None = None
-    maximum: float | None = None
-    secret: bool = False
-    structured: bool = False  # a YAML/JSON structure, checked by its own model (the sale calendar)
-
-
-# After a sale (the calendar) and with `ops.prescale --restore`: the worker service steps down this many tasks at a
-# time, pausing between steps (report 6.3: "scale down gradually").
-STEP_DOWN_TASKS: Final = 2
-STEP_DOWN_PAUSE_SECONDS: Final = 60
-
-
-CONFIG_KEYS: Final[tuple[ConfigKey, ...]] = (
-    ConfigKey("deploySync", True, "build the synchronous order service (report Part I)"),
-    ConfigKey("deployAsync", True, "build the asynchronous order service (report Part III)"),
-    ConfigKey("syncTaskCount", 2, "sync service tasks (the report ran 2)", 1, 100),
-    ConfigKey("workerCount", 20, "concurrent payments per worker task (WORKER_COUNT)", 1, 2000),
-    ConfigKey("workerTasks", 1, "worker tasks at deploy time", 1, 100),
-    ConfigKey("minWorkerTasks", 1, "auto-scaling minimum worker tasks", 1, 100),
-    ConfigKey("maxWorkerTasks", 10, "auto-scaling maximum worker tasks (the report's 6.5 used 10)", 1, 100),
-    ConfigKey("receiverTasks", 1, "receiver tasks", 1, 100),
-    ConfigKey("paymentSeconds", SERVICE_DEFAULTS.payment_seconds, "seconds per payment", 0.001, 60),
-    ConfigKey("paymentDeclineRate", SERVICE_DEFAULTS.payment_decline_rate, "share of payments declined", 0, 1),
-    ConfigKey("acceptableLatencySeconds", 60, "queueing delay the worker auto-scaling aims for", 1, 86_400),
-    ConfigKey("alarmProfile", DEFAULT_ALARM_PROFILE, "alarm thresholds: " + " | ".join(ALARM_PROFILES)),
-    ConfigKey("alertEmails", [], "e-mail addresses subscribed to the alerts topic"),
-    ConfigKey("alertWebhookUrl", "", "optional HTTPS webhook (chat tool) for alerts; set it with --secret", secret=True),
-    ConfigKey("certificateArn", "", "ACM certificate for HTTPS on the ALBs; HTTP only when empty"),
-    ConfigKey("sales", [], "the sale calendar: [{name, start, end, rate | tasks, timezone}], ISO 8601 times with a "
-              "zone; each becomes scheduled actions on the worker service", structured=True),
-    # Fargate tasks take 1-2 minutes from RunTask to RUNNING behind a load balancer (image pull and start); the
-    # raise lands well before the sale's first order, with room for a failed task to be replaced once.
-    ConfigKey("saleLeadSeconds", 300, "how long before a sale's start the calendar raises the worker service", 60,
-              86_400),
-)
-CONFIG_DEFAULTS: Final = {k.name: k.default for k in CONFIG_KEYS}
 
 # --- Stack outputs the ops scripts read ---------------------------------------------------------------------------
 
@@ -419,17 +331,3 @@ OUTPUT_ACCEPTABLE_LATENCY: Final = "acceptableLatencySeconds"  # the expected-wa
 # them without exporting anything.
 OUTPUT_LOCAL_ENDPOINT: Final = "awsEndpointUrl"
 OUTPUT_LOCAL_SERVICE_ENDPOINTS: Final = "awsServiceEndpoints"  # {"AWS_ENDPOINT_URL_ECS": url, ...}
-
-# --- The report's flash sale (Part II and V), the capacity planner's defaults ------------------------------------
-
-REPORT_ARRIVAL_RATE: Final = 60.0  # orders per second
-REPORT_SALE_SECONDS: Final = 60.0
-REPORT_SAFETY_MARGIN: Final = 0.11
-REPORT_WORKER_LEVELS: Final = (1, 5, 20, 100, 200)
-
-# --- The report's measured Go system (3.4 and 5.6): what `python -m benchmarks` compares against ------------------
-
-REPORT_ACCEPT_LATENCY_MS: Final = {"avg": 47.0, "p50": 45.0, "p95": 69.0, "p99": 81.0}  # async, 60 orders/s
-REPORT_WORKER_TASK_LIMIT: Final = 200  # concurrent 3-s payments at which one 0.25 vCPU / 512 MB worker task topped out
-REPORT_WORKER_CPU_PERCENT: Final = 97.1  # of the task's 0.25 vCPU, at that limit
-REPORT_WORKER_MEMORY_MB: Final = 478.0  # at that limit

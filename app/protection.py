@@ -78,7 +78,7 @@ class TaskProtection:
             await self._set(False)
 
     async def _set(self, enabled: bool) -> None:
-        body = {"ProtectionEnabled": enabled} | ({"ExpiresInMinutes": self.expires_minutes} if enabled else {})
+        body: dict[str, object] = {"ProtectionEnabled": enabled} | ({"ExpiresInMinutes": self.expires_minutes} if enabled else {})
         try:
             answer = await asyncio.get_running_loop().run_in_executor(None, self._put, body)
         except (OSError, ValueError) as error:  # urllib's errors are OSErrors; a non-JSON answer a ValueError

@@ -27,6 +27,7 @@ from benchmarks.bed import cpu_seconds
 from local_runtime.console import MIN_SAMPLE_SECONDS, STATE_PATH, Console
 from local_runtime.system import LocalArgs, LocalSystem
 from ops import loadtest, stack
+from planning.report import REPORT_ARRIVAL_RATE
 from tests.browser import chromium
 
 IDLE_SECONDS = 10.0
@@ -88,14 +89,14 @@ def measure(directory: Path) -> ConsoleCost:
                 time.sleep(MIN_SAMPLE_SECONDS)
         polled_seconds = time.monotonic() - started
         extra = cpu_seconds(emulator.pid) - emulated - emulator_idle * polled_seconds
-        stack.progress(f"sale: {contract.REPORT_ARRIVAL_RATE:g} orders/s for {SALE_SECONDS:g} s with the page open "
+        stack.progress(f"sale: {REPORT_ARRIVAL_RATE:g} orders/s for {SALE_SECONDS:g} s with the page open "
                        "in headless Chromium")
         return _sale(system, console, emulator, directory, unwatched, max(0.0, extra) / SAMPLES)
 
 
 def _sale(system: LocalSystem, console: Console, emulator: psutil.Process, directory: Path, unwatched: float,
           per_sample: float) -> ConsoleCost:
-    profile = loadtest.LoadProfile("console-benchmark", "async", rate=contract.REPORT_ARRIVAL_RATE,
+    profile = loadtest.LoadProfile("console-benchmark", "async", rate=REPORT_ARRIVAL_RATE,
                                    duration_seconds=SALE_SECONDS,
                                    users=1, spawn_rate=1)
     me = psutil.Process()

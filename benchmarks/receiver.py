@@ -18,6 +18,7 @@ from app import contract
 from benchmarks.bed import SAMPLE_ORDER, Bed, cpu_seconds, log_time
 from ops.loadtest import LoadProfile, LoadResult, percentile, run_load
 from local_runtime.tasks import Task
+from planning.report import REPORT_ARRIVAL_RATE
 
 WARM_UP_ORDERS = 50
 # Capacity: offered from CAPACITY_FIRST_RATE, doubling until the receiver sheds at least SATURATED_SHED of the
@@ -133,7 +134,7 @@ def run(bed: Bed, *, seconds: float, ceiling_rate: float) -> ReceiverBench:
     max_in_flight = contract.SERVICE_DEFAULTS.max_in_flight
     with bed.service("receiver", "receiver") as receiver:
         asyncio.run(_burst(receiver.url, WARM_UP_ORDERS))
-        report_rate = _load(receiver, contract.REPORT_ARRIVAL_RATE, seconds, bed.logs / "load-60")
+        report_rate = _load(receiver, REPORT_ARRIVAL_RATE, seconds, bed.logs / "load-60")
         capacity_load = capacity(receiver, seconds / 2, ceiling_rate, bed.logs)
         overload = _load(receiver, 3 * capacity_load.accepted_rate, seconds / 2, bed.logs / "load-overload")
         retry_after = retry_after_on_shed(receiver, max_in_flight)

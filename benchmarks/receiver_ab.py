@@ -30,8 +30,9 @@ from app import contract
 from benchmarks.bed import SAMPLE_ORDER, cpu_seconds, deployed_task_env
 from local_runtime.emulators import free_port
 from ops import stack
+from planning.report import REPORT_ARRIVAL_RATE
 
-RATE = contract.REPORT_ARRIVAL_RATE
+RATE = REPORT_ARRIVAL_RATE
 WARM_UP_ORDERS = 50
 
 

@@ -8,10 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import contract
+from planning.report import (
+    REPORT_ACCEPT_LATENCY_MS,
+    REPORT_WORKER_CPU_PERCENT,
+    REPORT_WORKER_MEMORY_MB,
+    REPORT_WORKER_TASK_LIMIT,
+)
 
 # The report's worker task at its limit: 97.1 % of 0.25 vCPU for 200 / 3 s = 66.6 orders/s, i.e. ~3.6 ms per order.
-REPORT_WORKER_RATE = contract.REPORT_WORKER_TASK_LIMIT / contract.SERVICE_DEFAULTS.payment_seconds
-REPORT_WORKER_CPU_MS = (1000 * contract.TASK_CPU_UNITS / 1024 * contract.REPORT_WORKER_CPU_PERCENT / 100
+REPORT_WORKER_RATE = REPORT_WORKER_TASK_LIMIT / contract.SERVICE_DEFAULTS.payment_seconds
+REPORT_WORKER_CPU_MS = (1000 * contract.TASK_CPU_UNITS / 1024 * REPORT_WORKER_CPU_PERCENT / 100
                         / REPORT_WORKER_RATE)
 GOAL_WORKER_CPU_MS = 2.0
 GOAL_EFFICIENCY = 0.95  # at and above REPORT_WORKER_TASK_LIMIT workers
@@ -46,24 +52,24 @@ def rows(result: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     for level in result["worker"]:
         n = level["workers"]
-        big = n >= contract.REPORT_WORKER_TASK_LIMIT
+        big = n >= REPORT_WORKER_TASK_LIMIT
         out.append(Row(f"worker {n}: CPU per processed order",
-                       f"{REPORT_WORKER_CPU_MS:.1f} ms" if n == contract.REPORT_WORKER_TASK_LIMIT else "-",
+                       f"{REPORT_WORKER_CPU_MS:.1f} ms" if n == REPORT_WORKER_TASK_LIMIT else "-",
                        f"{level['cpu_ms_per_order']:.2f} ms", f"<= {GOAL_WORKER_CPU_MS:g} ms",
                        _at_most(level["cpu_ms_per_order"], GOAL_WORKER_CPU_MS)))
         out.append(Row(f"worker {n}: processed rate / (workers / payment time)",
-                       "100 %" if n == contract.REPORT_WORKER_TASK_LIMIT else "-",
+                       "100 %" if n == REPORT_WORKER_TASK_LIMIT else "-",
                        f"{100 * level['efficiency']:.1f} % ({level['orders'] / level['drain_seconds']:.1f}/s of "
                        f"{n / level['payment_seconds']:.1f}/s)",
                        f">= {100 * GOAL_EFFICIENCY:g} %" if big else "-",
                        level["efficiency"] >= GOAL_EFFICIENCY if big else None))
-        out.append(Row(f"worker {n}: peak RSS", f"{contract.REPORT_WORKER_MEMORY_MB:g} MB"
-                       if n == contract.REPORT_WORKER_TASK_LIMIT else "-", f"{level['peak_rss_mb']:.0f} MB",
+        out.append(Row(f"worker {n}: peak RSS", f"{REPORT_WORKER_MEMORY_MB:g} MB"
+                       if n == REPORT_WORKER_TASK_LIMIT else "-", f"{level['peak_rss_mb']:.0f} MB",
                        f"<= {GOAL_PEAK_RSS_MB:g} MB" if n == max(l["workers"] for l in result["worker"]) else "-",
                        _at_most(level["peak_rss_mb"], GOAL_PEAK_RSS_MB)
                        if n == max(l["workers"] for l in result["worker"]) else None))
     at60, capacity, overload = (result["receiver"][k] for k in ("report_rate", "capacity", "overload"))
-    latency = contract.REPORT_ACCEPT_LATENCY_MS
+    latency = REPORT_ACCEPT_LATENCY_MS
     ceiling = result["backend"]
     capacity_goal = min(GOAL_CAPACITY_RATE, GOAL_CAPACITY_SHARE * ceiling["rate"])
     out += [

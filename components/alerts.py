@@ -20,6 +20,7 @@ import pulumi_aws as aws
 from app import contract
 from components.defaults import LOG_RETENTION_DAYS, SNS_MANAGED_KEY
 from components.iam import Grant, inline_policy, service_role
+from stackconfig.schema import CONFIG_DEFAULTS
 
 NOTIFIER_RUNTIME = "python3.12"
 NOTIFIER_HANDLER = "app.notifier.handler"
@@ -43,7 +44,7 @@ class AlertsArgs:
     emails: Sequence[str] = ()
     webhook_url: pulumi.Output[str] | None = None  # a secret
     worker_service: WorkerServiceRef | None = None  # no async stack: no expected-wait alarms to size
-    acceptable_latency_seconds: float = contract.CONFIG_DEFAULTS["acceptableLatencySeconds"]
+    acceptable_latency_seconds: float = CONFIG_DEFAULTS.acceptable_latency_seconds
 
 
 def _alarm_key_policy(account_id: pulumi.Input[str]) -> pulumi.Output[str]:

@@ -36,6 +36,7 @@ from app import contract
 from local_runtime import naming, program
 from local_runtime.emulators import CONTROL_PLANE, DUMMY_CREDENTIALS, aws_env, control_plane_env, endpoint_for
 from local_runtime.resources import HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
+from stackconfig import schema
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 REGION_KEY = "aws:region"
@@ -280,8 +281,8 @@ def load_config(stack: str) -> dict[str, Any]:
         known = ", ".join(program.stack_of(p) for p in program.stack_files())
         raise DeployError(f"no stack file {path.name} (stacks: {known})")
     try:
-        config = program.stack_config(path)
-    except program.StackFileError as error:
+        config = schema.read_stack_file(path)
+    except schema.ConfigError as error:
         raise DeployError(str(error)) from None
     secrets = sorted(key for key, value in config.items() if isinstance(value, dict) and "secure" in value)
     if secrets:
@@ -293,7 +294,7 @@ def load_config(stack: str) -> dict[str, Any]:
 def with_overrides(config: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """`overrides` given by bare key (`workerCount`, the project's) or namespaced (`aws:region`)."""
     for key, value in overrides.items():
-        config[key if ":" in key else f"{program.PROJECT}:{key}"] = value
+        config[key if ":" in key else f"{schema.PROJECT}:{key}"] = value
     return config
 
 

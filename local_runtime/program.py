@@ -16,16 +16,12 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime.settings as runtime_settings
-import yaml
 from pulumi.runtime.mocks import MockMonitor
 
+from stackconfig import schema
+
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "flashsale"
 MAIN = ROOT / "__main__.py"
-
-
-class StackFileError(ValueError):
-    """A stack file that cannot be read; the message names it."""
 
 
 def stack_file(stack: str) -> Path:
@@ -38,20 +34,6 @@ def stack_files() -> list[Path]:
 
 def stack_of(path: Path) -> str:
     return path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-
-
-def stack_config(path: Path) -> dict[str, Any]:
-    """A stack file's `config:` block, as written (secure values stay {"secure": ciphertext})."""
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise StackFileError(f"cannot read {path.name}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise StackFileError(f"{path.name}: not YAML ({error})") from None
-    config = (document or {}).get("config") if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise StackFileError(f"{path.name}: no `config:` mapping")
-    return dict(config)
 
 
 def config_strings(config: Mapping[str, Any]) -> dict[str, str]:
@@ -73,7 +55,7 @@ def run(stack: str, config: Mapping[str, Any], monitor: MockMonitor, *, program:
     asyncio.set_event_loop(asyncio.new_event_loop())  # a fresh loop: an earlier asyncio.run() leaves none behind
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config_strings(config), list(secret_keys))
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.mocks, project=schema.PROJECT, stack=stack, preview=False, monitor=monitor)
     outputs: dict[str, Any] = {}
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]

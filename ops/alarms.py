@@ -14,6 +14,7 @@ from typing import Any
 
 from app import aws, contract
 from ops import stack
+from stackconfig.alarm_profiles import ALARM_KEYS, ALARM_PROFILES, alarm_threshold
 
 
 # --- The CLI: apply / status / test-notification ------------------------------------------------------------------
@@ -27,7 +28,7 @@ _KEPT = ("AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmA
 
 def stack_alarms(cloudwatch: Any, prefix: str) -> dict[str, dict[str, Any]]:
     """The stack's catalogue alarms by key; refuses when there are none (wrong prefix, or not deployed)."""
-    by_name = {contract.alarm_name(prefix, key): key for key in contract.ALARM_KEYS}
+    by_name = {contract.alarm_name(prefix, key): key for key in ALARM_KEYS}
     found: dict[str, dict[str, Any]] = {}
     for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{prefix}-",
                                                                      AlarmTypes=["MetricAlarm"]):
@@ -52,12 +53,12 @@ SPECS = {spec.key: spec for spec in contract.ALARMS}
 def profile_threshold(profile: str, key: str, latency: float | None) -> float | None:
     """The profile's threshold for one alarm of the stack (expected-wait alarms need the stack's acceptable latency);
     None when the profile has no such alarm."""
-    spec, thresholds = SPECS[key], contract.ALARM_PROFILES[profile]
+    spec, thresholds = SPECS[key], ALARM_PROFILES[profile]
     if spec.per_latency and getattr(thresholds, key) is not None and latency is None:
         raise stack.OpsError(f"{contract.alarm_name('<prefix>', key)}'s threshold is a multiple of the stack's "
                              f"acceptable latency: pass --acceptable-latency-seconds or the stack output "
                              f"`{contract.OUTPUT_ACCEPTABLE_LATENCY}`")
-    return contract.alarm_threshold(thresholds, spec, latency or 0.0)
+    return alarm_threshold(thresholds, spec, latency or 0.0)
 
 
 def apply_profile(cloudwatch: Any, prefix: str, profile: str, latency: float | None) -> list[dict[str, Any]]:
@@ -93,7 +94,7 @@ def matching_profiles(alarms: dict[str, dict[str, Any]], latency: float | None) 
     def matches(name: str, key: str, alarm: dict[str, Any]) -> bool:
         wanted = profile_threshold(name, key, latency)
         return wanted is None or alarm.get("Threshold") == wanted
-    return [name for name in contract.ALARM_PROFILES if all(matches(name, k, a) for k, a in alarms.items())]
+    return [name for name in ALARM_PROFILES if all(matches(name, k, a) for k, a in alarms.items())]
 
 
 def _latency(outputs: dict[str, Any]) -> float | None:
@@ -164,7 +165,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ops.alarms", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     apply = sub.add_parser("apply", help="set the stack's alarm thresholds from a profile (keeps actions)")
-    apply.add_argument("--profile", required=True, choices=sorted(contract.ALARM_PROFILES))
+    apply.add_argument("--profile", required=True, choices=sorted(ALARM_PROFILES))
     status = sub.add_parser("status", help="each alarm's state and threshold")
     test = sub.add_parser("test-notification", help="publish a clearly marked TEST alert to the alerts topic")
     for command, keys in ((apply, ALARM_OUTPUTS), (status, ALARM_OUTPUTS), (test, (contract.OUTPUT_ALERTS_TOPIC_ARN,))):

@@ -15,23 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from app import contract
 from ops import cost, stack
 from planning import calendar
-
-# The arithmetic lives in planning.capacity (the Pulumi program uses it too); re-exported for the ops commands.
-from planning.capacity import (  # noqa: E402,F401
-    CapacityPlan,
-    PlanError,
-    PlanInputs,
-    WorkerLevel,
-    duration,
-    level,
-    plan,
-    tasks_for,
-)
+from planning.capacity import CapacityPlan, PlanInputs, duration, level, plan  # the arithmetic
+from stackconfig import schema
+from stackconfig.schema import CONFIG_DEFAULTS
 
 
 def report_notes(result: CapacityPlan) -> list[str]:
@@ -109,17 +97,13 @@ def render(priced: Priced) -> str:
 
 
 def read_calendar(path: Path) -> tuple[list[calendar.ScheduledStep], list[str]]:
-    """The schedule a stack file's sale calendar produces, as the Pulumi program computes it."""
+    """The schedule a stack file's sale calendar produces, as the Pulumi program computes it (the whole config
+    checked as the program checks it)."""
     try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise stack.OpsError(f"cannot read {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise stack.OpsError(f"{path}: not YAML ({error})") from None
-    config = document.get("config") if isinstance(document, dict) else None
-    try:
-        sales, inputs = calendar.from_stack_config(config or {})
-        return calendar.schedule(sales, inputs, datetime.now(timezone.utc))
+        config = schema.load_stack_file(path)
+        return calendar.schedule(config.sales, calendar.inputs_of(config), datetime.now(timezone.utc))
+    except schema.ConfigError as error:
+        raise stack.OpsError(str(error)) from None
     except calendar.CalendarError as error:
         raise stack.OpsError(f"{path.name}: {error}") from None
 
@@ -152,7 +136,7 @@ def parser() -> argparse.ArgumentParser:
                    help="worker counts for the drain table (%(default)s)")
     p.add_argument("--calendar", type=Path, metavar="STACK_FILE",
                    help="print the schedule this stack file's sale calendar (the `sales` key) produces, instead")
-    p.add_argument("--other-tasks", type=int, default=contract.CONFIG_DEFAULTS["syncTaskCount"],
+    p.add_argument("--other-tasks", type=int, default=CONFIG_DEFAULTS.sync_task_count,
                    help="tasks that do not grow with the rate, billed beside the workers and receivers "
                         "(default %(default)s: the sync service's syncTaskCount; 0 without it)")
     p.add_argument("--receiver-cpu-ms", type=float, default=cost.RECEIVER_CPU_MS_PER_ORDER,

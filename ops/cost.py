@@ -24,6 +24,7 @@ from app import contract
 from app.shedding import CPU_SATURATED_SHARE
 from app.worker import receive_loops
 from ops import stack
+from stackconfig.schema import CONFIG_DEFAULTS
 
 TASK_VCPU = contract.TASK_CPU_UNITS / 1024  # every task of the stack has this size (components/fargate.py)
 TASK_MEMORY_GB = contract.TASK_MEMORY_MB / 1024
@@ -217,7 +218,7 @@ class Sizing:
     workers_per_task: int
     safety_margin: float
     other_tasks: int  # tasks that do not grow with the rate (the sync service's)
-    minimum_receiver_tasks: int = contract.CONFIG_DEFAULTS["receiverTasks"]
+    minimum_receiver_tasks: int = CONFIG_DEFAULTS.receiver_tasks
     receiver_cpu_ms: float = RECEIVER_CPU_MS_PER_ORDER
     requests: RequestsPerOrder = REQUESTS_PER_ORDER
 

@@ -26,6 +26,8 @@ from ops.lab_analysis import LevelMeasure, LevelWindow, in_queue  # noqa: E402
 from ops.lab_strategies import OrderRecord, StrategyRun  # noqa: E402
 from ops.lab_watch import Sample  # noqa: E402
 from planning import capacity  # noqa: E402
+from planning.report import REPORT_ARRIVAL_RATE  # noqa: E402
+from stackconfig.alarm_profiles import ALARM_PROFILES  # noqa: E402
 
 LATENCY_SECONDS = 30  # the flash-sale stack's acceptableLatencySeconds (Pulumi.flashsale.yaml), the lab's SLO
 
@@ -213,7 +215,7 @@ def resources(levels: Sequence[LevelResult]) -> list[str]:
 
 def alarm_section(result: LabResult) -> list[str]:
     k = result.args.time_scale
-    flash = contract.ALARM_PROFILES["flashsale"]
+    flash = ALARM_PROFILES["flashsale"]
     lines = [f"The stack deployed with `alarmProfile=flashsale`: the pages are on the expected wait of a new order "
              f"(warning above {flash.expected_wait_warning:g} x, critical above {flash.expected_wait_critical:g} x "
              f"the acceptable latency of the flash-sale stack, {LATENCY_SECONDS} s in report time, a config key "
@@ -314,7 +316,7 @@ def markdown(result: LabResult, plots: dict[str, str]) -> str:
         f"`python -m ops.lab{' --quick' if a.quick else ''} --time-scale {k:g}` on {datetime.now():%Y-%m-%d %H:%M}. "
         f"Time scale {k:g}: every duration / {k:g}, every rate x {k:g} (payment {D.payment_seconds / k:g} s, "
         f"client timeout {D.request_timeout_seconds / k:g} s, flash sale {60 * a.sale_fraction / k:g} s at "
-        f"{contract.REPORT_ARRIVAL_RATE * k:g} orders/s), so workers needed (rate x payment time) and orders per "
+        f"{REPORT_ARRIVAL_RATE * k:g} orders/s), so workers needed (rate x payment time) and orders per "
         "test stay the report's. All times and rates below are converted back to the report's time.",
     ]
     if result.quick_changes:

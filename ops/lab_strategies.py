@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 from app import contract  # noqa: E402
 from ops import cost  # noqa: E402
 from ops.lab_watch import Sample  # noqa: E402
-from planning import capacity  # noqa: E402
+from planning import calendar, capacity  # noqa: E402
 from planning.strategies import Prediction, Strategy, percentile  # noqa: E402
 
 PERCENTILES = (50, 95)
@@ -240,4 +240,4 @@ def cost_note(prices: Mapping[str, float]) -> str:
             f"GB-second for {cost.TASK_VCPU:g} vCPU / {cost.TASK_MEMORY_GB:g} GB tasks; SQS "
             f"{prices['sqs_request']:g}, SNS {prices['sns_publish']:g}, DynamoDB writes "
             f"{prices['dynamodb_write_unit']:g} and reads {prices['dynamodb_read_unit']:g} per request. Steps down "
-            f"by {contract.STEP_DOWN_TASKS} tasks every {contract.STEP_DOWN_PAUSE_SECONDS} s.")
+            f"by {calendar.STEP_DOWN_TASKS} tasks every {calendar.STEP_DOWN_PAUSE_SECONDS} s.")

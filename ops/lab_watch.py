@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # no stubs pinned
+import psutil
 
 from local_runtime import queue_metrics
 

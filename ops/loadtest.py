@@ -27,6 +27,7 @@ from typing import Any
 
 from app import contract
 from ops import stack
+from planning.report import REPORT_ARRIVAL_RATE, REPORT_SALE_SECONDS
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 ROOT = LOCUSTFILE.parent.parent
@@ -64,13 +65,13 @@ class LoadProfile:
             raise stack.OpsError("the duration must be at least 1 s (Locust runs whole seconds)")
 
 
-_FLASH_SECONDS = contract.REPORT_SALE_SECONDS
+_FLASH_SECONDS = REPORT_SALE_SECONDS
 PROFILES: dict[tuple[str, str], LoadProfile] = {
     # Report 1.3/1.4: 5 users, 1/s spawn, 30 s; its run offered 4.90 req/s.
     ("normal", "sync"): LoadProfile("normal", "sync", rate=4.9, duration_seconds=30, users=5, spawn_rate=1),
     ("normal", "async"): LoadProfile("normal", "async", rate=4.9, duration_seconds=30, users=5, spawn_rate=1),
     # Report 3.4: 60 users, 10/s spawn, 60 s; its run offered 60.23 req/s, the sale's 60 orders/s.
-    ("flashsale", "async"): LoadProfile("flashsale", "async", rate=contract.REPORT_ARRIVAL_RATE,
+    ("flashsale", "async"): LoadProfile("flashsale", "async", rate=REPORT_ARRIVAL_RATE,
                                         duration_seconds=_FLASH_SECONDS, users=60, spawn_rate=10),
     # Report 1.5: 20 users, 10/s spawn, 60 s.
     ("flashsale", "sync"): LoadProfile(

@@ -28,13 +28,15 @@ import time
 import uuid
 from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import gevent
 import gevent.pool
 from geventhttpclient.client import HTTPClientPool
 from locust import FastHttpUser, events, task
 from locust.env import Environment
+from locust.event import EventHook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `locust -f` adds only ops/ to the import path
 
@@ -55,8 +57,15 @@ from ops.loadtest import (  # noqa: E402  (after the path fix above)
 RETRY_PAUSE_SECONDS = 0.1  # before a retry when the answer gave no Retry-After (a timeout, a connection error)
 MAX_RETRY_PAUSE_SECONDS = 1.0
 
+Handler = TypeVar("Handler", bound=Callable[..., None])
 
-@events.init_command_line_parser.add_listener
+
+def listener(hook: EventHook) -> Callable[[Handler], Handler]:
+    """`@hook.add_listener`, typed: locust leaves add_listener unannotated; it returns the handler unchanged."""
+    return cast(Callable[[Handler], Handler], hook.add_listener)
+
+
+@listener(events.init_command_line_parser)
 def _options(parser: Any) -> None:
     parser.add_argument("--endpoint", choices=ENDPOINTS, default="async", env_var="FLASHSALE_ENDPOINT",
                         help="which order endpoint to load (default async)")
@@ -90,7 +99,7 @@ class Arrivals:
     started: float = field(default_factory=time.monotonic)
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # retrying mode: each key's order
     records: list[RequestRecord] = field(default_factory=list)
-    reporter: gevent.Greenlet | None = None
+    reporter: gevent.Greenlet[[], None] | None = None
     arrivals: int = 0
     last_arrival: float = 0.0  # seconds after the start
 
@@ -169,7 +178,7 @@ def _retry_pause(response: Any) -> float:
 STATE: dict[str, Arrivals] = {}
 
 
-@events.init.add_listener
+@listener(events.init)
 def _init(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is None:
@@ -184,7 +193,7 @@ def _init(environment: Environment, **_: Any) -> None:
                                  retry=options.retry)
 
 
-@events.test_start.add_listener
+@listener(events.test_start)
 def _start(environment: Environment, **_: Any) -> None:
     arrivals = STATE["arrivals"]
     arrivals.started = time.monotonic()
@@ -197,7 +206,7 @@ def _start(environment: Environment, **_: Any) -> None:
         arrivals.reporter = gevent.spawn(report)
 
 
-@events.test_stop.add_listener
+@listener(events.test_stop)
 def _stop(environment: Environment, **_: Any) -> None:
     """Let the requests in flight finish (bounded by the client timeout), then write the per-request file."""
     arrivals = STATE["arrivals"]

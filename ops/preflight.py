@@ -38,6 +38,9 @@ from app.worker import EXTEND_AT_SHARE, PREFETCH_VISIBILITY_SHARE
 from local_runtime.emulators import EMAIL_CONFIRMED_AT_ONCE, MUTED_ALARM_KEYS, MUTED_ALARM_REASON, NO_ROLLOUTS
 from ops import alarms, cost, stack
 from planning import calendar, capacity
+from planning.report import REPORT_SALE_SECONDS
+from stackconfig.alarm_profiles import ALARM_KEYS, ALARM_PROFILES
+from stackconfig.schema import CONFIG_DEFAULTS, SALES_KEY
 
 PASS: Final = "PASS"
 WARN: Final = "WARN"
@@ -296,7 +299,7 @@ def put_action(live: Live, name: str, when: datetime, min_capacity: int) -> str:
 
 def calendar_fix(live: Live, change: str, where: str = "in") -> str:
     """The config change for a sale the stack's calendar schedules (`sales`, planning.calendar)."""
-    return (f"{change} {where} the stack's `{calendar.CONFIG_KEY}` config (Pulumi.{live.stack_name}.yaml), then "
+    return (f"{change} {where} the stack's `{SALES_KEY}` config (Pulumi.{live.stack_name}.yaml), then "
             f"{live.pulumi_up}")
 
 
@@ -399,14 +402,14 @@ def stepdown_result(live: Live, actions: list[Scheduled]) -> Result:
         return Result("calendar: step down after the sale", PASS,
                       f"{first.describe()}: fires {sale.at(first.fires or end)}", expected)
     normal = int((live.target or {}).get("MinCapacity", 1))
-    normal = normal if normal < planned else contract.CONFIG_DEFAULTS["minWorkerTasks"]
+    normal = normal if normal < planned else CONFIG_DEFAULTS.min_worker_tasks
     if any(calendar.from_calendar(a.name) for a in actions):
         fix = f"{live.pulumi_up} (the calendar declares the step-down after each sale)"
     elif any((a.min_capacity or 0) >= planned for a in actions):  # raised by hand: step down by hand
         fix = put_action(live, "sale-stepdown", end, normal) + f" (or after the sale: python -m ops.prescale " \
                                                                f"--restore {live.source})"
     else:
-        fix = (f"the sale in `{calendar.CONFIG_KEY}` (the pre-scale line's fix) steps down after it too; or after the "
+        fix = (f"the sale in `{SALES_KEY}` (the pre-scale line's fix) steps down after it too; or after the "
                f"sale: python -m ops.prescale --restore {live.source}")
     return Result("calendar: step down after the sale", WARN, f"nothing lowers MinCapacity after {sale.at(end)}: the "
                   f"{planned} tasks keep running (and costing)", expected, fix)
@@ -500,7 +503,7 @@ def check_alarms(live: Live) -> list[Result]:
     """The alarms the program creates for this stack: each catalogue alarm the stack's profile sets a threshold for."""
     prefix, profile = str(live.outputs[contract.OUTPUT_ALARM_PREFIX]), str(live.outputs[contract.OUTPUT_ALARM_PROFILE])
     latency = float(live.outputs[contract.OUTPUT_ACCEPTABLE_LATENCY])
-    wanted = {key: threshold for key in contract.ALARM_KEYS
+    wanted = {key: threshold for key in ALARM_KEYS
               if (threshold := alarms.profile_threshold(profile, key, latency)) is not None}
     names = {key: contract.alarm_name(prefix, key) for key in wanted}
     found = {a["AlarmName"]: a for a in live.client("cloudwatch").describe_alarms(
@@ -808,15 +811,15 @@ def command(args: argparse.Namespace) -> int:
         stacked = contract.OUTPUT_SALE_LEAD_SECONDS in outputs
         sale = replace(sale, lead_from="the stack's saleLeadSeconds" if stacked else "saleLeadSeconds' default",
                        lead_seconds=number_output(outputs, contract.OUTPUT_SALE_LEAD_SECONDS, float) if stacked
-                       else float(contract.CONFIG_DEFAULTS["saleLeadSeconds"]))
+                       else float(CONFIG_DEFAULTS.sale_lead_seconds))
     plan = capacity.plan(capacity.PlanInputs(
         arrival_rate=args.rate, payment_seconds=number_output(outputs, contract.OUTPUT_PAYMENT_SECONDS, float),
-        sale_seconds=sale.duration_seconds or contract.REPORT_SALE_SECONDS,
+        sale_seconds=sale.duration_seconds or REPORT_SALE_SECONDS,
         workers_per_task=number_output(outputs, contract.OUTPUT_WORKER_COUNT, int), safety_margin=args.margin))
     prefix = str(outputs[contract.OUTPUT_ALARM_PREFIX])
-    if outputs[contract.OUTPUT_ALARM_PROFILE] not in contract.ALARM_PROFILES:
+    if outputs[contract.OUTPUT_ALARM_PROFILE] not in ALARM_PROFILES:
         raise stack.OpsError(f"stack output `{contract.OUTPUT_ALARM_PROFILE}` must be one of "
-                             f"{', '.join(contract.ALARM_PROFILES)}, got {outputs[contract.OUTPUT_ALARM_PROFILE]!r}")
+                             f"{', '.join(ALARM_PROFILES)}, got {outputs[contract.OUTPUT_ALARM_PROFILE]!r}")
     number_output(outputs, contract.OUTPUT_ACCEPTABLE_LATENCY, float)
     live = Live(outputs=outputs, local=contract.OUTPUT_LOCAL_ENDPOINT in outputs,
                 source=f"--stack {args.stack}" if args.stack else f"--outputs {args.outputs}" if args.outputs else

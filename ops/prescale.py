@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from app import aws, contract
 from ops import capacity, stack
 from planning import calendar
+from planning.capacity import PlanInputs, plan
+from stackconfig.schema import CONFIG_DEFAULTS
 
 SERVICE_OUTPUTS = (contract.OUTPUT_CLUSTER_NAME, contract.OUTPUT_WORKER_SERVICE_NAME)
 # The planner's inputs from the stack; their flags are the planner's own (--workers-per-task, --payment-seconds).
@@ -110,8 +112,8 @@ def needed_tasks(args: argparse.Namespace, outputs: dict[str, Any]) -> tuple[int
         if args.tasks < 1:
             raise stack.OpsError("--tasks must be at least 1")
         return args.tasks, "given with --tasks"
-    defaults = capacity.PlanInputs()
-    inputs = capacity.PlanInputs(
+    defaults = PlanInputs()
+    inputs = PlanInputs(
         arrival_rate=args.rate,
         payment_seconds=args.payment_seconds or float(outputs.get(contract.OUTPUT_PAYMENT_SECONDS,
                                                                   defaults.payment_seconds)),
@@ -119,7 +121,7 @@ def needed_tasks(args: argparse.Namespace, outputs: dict[str, Any]) -> tuple[int
                                                                   defaults.workers_per_task)),
         safety_margin=args.margin,
     )
-    result = capacity.plan(inputs)
+    result = plan(inputs)
     return result.recommended_tasks, (
         f"planner: {inputs.arrival_rate:g} orders/s x {inputs.payment_seconds:g} s with {inputs.safety_margin:.0%} "
         f"margin = {result.recommended_workers} workers / {inputs.workers_per_task} per task")
@@ -198,7 +200,7 @@ def command(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    d = capacity.PlanInputs()
+    d = PlanInputs()
     p = argparse.ArgumentParser(prog="python -m ops.prescale", description=__doc__.split("\n\n")[0],
                                 epilog="Without --tasks the task count comes from the capacity planner "
                                        "(python -m ops.capacity) and the stack's workerCount/paymentSeconds.")
@@ -208,11 +210,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers-per-task", type=int, help="workers per task (default: stack output workerCount)")
     p.add_argument("--margin", type=float, default=d.safety_margin, help="safety margin (%(default)s)")
     p.add_argument("--restore", action="store_true", help="after the sale: step down to --normal-tasks")
-    p.add_argument("--normal-tasks", type=int, default=contract.CONFIG_DEFAULTS["minWorkerTasks"],
+    p.add_argument("--normal-tasks", type=int, default=CONFIG_DEFAULTS.min_worker_tasks,
                    help="the normal MinCapacity and task count to restore (%(default)s, the stack's minWorkerTasks)")
-    p.add_argument("--step", type=int, default=contract.STEP_DOWN_TASKS,
+    p.add_argument("--step", type=int, default=calendar.STEP_DOWN_TASKS,
                    help="tasks removed per restore step (%(default)s, as the sale calendar steps down)")
-    p.add_argument("--pause", type=float, default=contract.STEP_DOWN_PAUSE_SECONDS,
+    p.add_argument("--pause", type=float, default=calendar.STEP_DOWN_PAUSE_SECONDS,
                    help="seconds between restore steps (%(default)s)")
     p.add_argument("--calendar", type=Path, metavar="STACK_FILE",
                    help="print the schedule this stack file's sale calendar produces (changes nothing)")

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from app import aws, contract
-from ops import capacity, stack
+from ops import stack
 from ops.loadtest import ENDPOINTS, PROFILE_NAMES, LoadProfile, LoadResult, profile, run_load
+from planning.capacity import PlanInputs, plan
 
 URL_OUTPUTS = {"sync": contract.OUTPUT_SYNC_URL, "async": contract.OUTPUT_ASYNC_URL}
 DRAIN_OUTPUTS = (contract.OUTPUT_QUEUE_URL, contract.OUTPUT_WORKER_COUNT, contract.OUTPUT_PAYMENT_SECONDS)
@@ -74,10 +75,9 @@ def predicted_drain(result: LoadResult, workers: int, workers_per_task: int, pay
     """The planner's drain time for the orders this run got accepted, plus the backlog that was already there."""
     if result.accepted == 0:
         return backlog_before * payment_seconds / workers
-    plan = capacity.plan(capacity.PlanInputs(
+    (row,) = plan(PlanInputs(
         arrival_rate=result.accepted / result.duration_seconds, payment_seconds=payment_seconds,
-        sale_seconds=result.duration_seconds, workers_per_task=workers_per_task, worker_levels=(workers,)))
-    row = plan.levels[0]
+        sale_seconds=result.duration_seconds, workers_per_task=workers_per_task, worker_levels=(workers,))).levels
     return row.drain_seconds + backlog_before / row.processing_rate
 
 

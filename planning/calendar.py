@@ -8,7 +8,8 @@ names) a lead time before the start, held through the sale, then lowered gradual
 as the scheduled actions carry it.
 
 Pure (no AWS, no Pulumi): the program, `ops.capacity --calendar` and `ops.prescale --calendar` compute the same
-schedule. Past sales are left out with a note; invalid or overlapping sales are errors naming `sales[i]`.
+schedule. A sale's own rules (`stackconfig.schema.Sale`) are checked with the rest of the stack config; here, past
+sales are left out with a note, and overlapping sales or sales above maxWorkerTasks are errors naming `sales[i]`.
 """
 
 from __future__ import annotations
@@ -17,47 +18,22 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Final
+from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, PositiveFloat, PositiveInt, ValidationError, model_validator
-
-from app import contract
 from planning.capacity import PlanInputs, plan
+from planning.report import REPORT_SAFETY_MARGIN
+from stackconfig.schema import SALES_KEY, Sale, StackConfig
 
-CONFIG_KEY = "sales"
+# After a sale (the calendar) and with `ops.prescale --restore`: the worker service steps down this many tasks at a
+# time, pausing between steps (report 6.3: "scale down gradually").
+STEP_DOWN_TASKS: Final = 2
+STEP_DOWN_PAUSE_SECONDS: Final = 60
 MIN_NOTICE_SECONDS = 60  # a scheduled action must lie in the future; one due sooner is set for a minute from now
 
 
 class CalendarError(ValueError):
     """A sale the calendar cannot schedule; the message names `sales[i]` and the field."""
-
-
-class Sale(BaseModel):
-    """One announced sale, as written in the stack file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
-    start: AwareDatetime
-    end: AwareDatetime
-    rate: PositiveFloat | None = None  # peak orders per second: the planner says how many tasks
-    tasks: PositiveInt | None = None  # or the worker tasks, given
-    timezone: str = "UTC"  # IANA zone the scheduled actions are written in
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Sale:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}", self.name):
-            raise ValueError("name must be 1..40 letters, digits, - or _")
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
-        if (self.rate is None) == (self.tasks is None):
-            raise ValueError("give either rate (peak orders/s) or tasks")
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone") from None
-        return self
 
 
 @dataclass(frozen=True)
@@ -69,9 +45,9 @@ class CalendarInputs:
     min_tasks: int
     max_tasks: int
     lead_seconds: float
-    step_tasks: int = contract.STEP_DOWN_TASKS
-    step_pause_seconds: float = contract.STEP_DOWN_PAUSE_SECONDS
-    safety_margin: float = contract.REPORT_SAFETY_MARGIN
+    step_tasks: int = STEP_DOWN_TASKS
+    step_pause_seconds: float = STEP_DOWN_PAUSE_SECONDS
+    safety_margin: float = REPORT_SAFETY_MARGIN
 
 
 @dataclass(frozen=True)
@@ -107,16 +83,11 @@ def from_calendar(action_name: str) -> bool:
     return ACTION_NAME.search(action_name) is not None
 
 
-def from_stack_config(config: Any, project: str = "flashsale") -> tuple[list[Sale], CalendarInputs]:
-    """The calendar and its inputs from a stack file's `config:` mapping (keys `project:name`; a missing key has its
-    default from app.contract), for the ops commands that print a schedule without running the program."""
-    def value(key: str) -> Any:
-        return config.get(f"{project}:{key}", contract.CONFIG_DEFAULTS[key]) if isinstance(config, dict) else None
-
-    inputs = CalendarInputs(workers_per_task=int(value("workerCount")), payment_seconds=float(value("paymentSeconds")),
-                            min_tasks=int(value("minWorkerTasks")), max_tasks=int(value("maxWorkerTasks")),
-                            lead_seconds=float(value("saleLeadSeconds")))
-    return parse_sales(value(CONFIG_KEY)), inputs
+def inputs_of(config: StackConfig) -> CalendarInputs:
+    """What the schedule needs from a stack's config."""
+    return CalendarInputs(workers_per_task=config.worker_count, payment_seconds=config.payment_seconds,
+                          min_tasks=config.min_worker_tasks, max_tasks=config.max_worker_tasks,
+                          lead_seconds=config.sale_lead_seconds)
 
 
 def step_down(current: int, normal: int, step: int) -> list[int]:
@@ -125,26 +96,6 @@ def step_down(current: int, normal: int, step: int) -> list[int]:
     if current <= normal:
         return []
     return list(range(current - step, normal, -step)) + [normal]
-
-
-def parse_sales(raw: Any) -> list[Sale]:
-    """The `sales` config value (a list of mappings) as Sales; errors name `sales[i].field`."""
-    if not isinstance(raw, list):
-        raise CalendarError(f"{CONFIG_KEY} must be a list of sales, got {type(raw).__name__}")
-    sales = []
-    for index, entry in enumerate(raw):
-        try:
-            sales.append(Sale.model_validate(entry))
-        except ValidationError as error:
-            problem = error.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"])
-            raise CalendarError(f"{CONFIG_KEY}[{index}]{'.' + where if where else ''}: "
-                                f"{problem['msg'].removeprefix('Value error, ')}") from None
-    names = [sale.name for sale in sales]
-    for index, name in enumerate(names):
-        if names.index(name) != index:
-            raise CalendarError(f"{CONFIG_KEY}[{index}].name: {name!r} is used twice")
-    return sales
 
 
 def sale_tasks(sale: Sale, inputs: CalendarInputs) -> int:
@@ -164,15 +115,15 @@ def schedule(sales: Sequence[Sale], inputs: CalendarInputs, now: datetime) -> tu
     earliest = now + timedelta(seconds=MIN_NOTICE_SECONDS)
     for index, sale in enumerate(sales):
         if sale.end <= now:
-            notes.append(f"{CONFIG_KEY}[{index}] {sale.name} ended at {sale.end.isoformat()}: not scheduled")
+            notes.append(f"{SALES_KEY}[{index}] {sale.name} ended at {sale.end.isoformat()}: not scheduled")
             continue
         tasks = sale_tasks(sale, inputs)
         if tasks > inputs.max_tasks:
-            raise CalendarError(f"{CONFIG_KEY}[{index}] {sale.name} needs {tasks} worker tasks, above "
+            raise CalendarError(f"{SALES_KEY}[{index}] {sale.name} needs {tasks} worker tasks, above "
                                 f"maxWorkerTasks {inputs.max_tasks}: raise maxWorkerTasks or lower the sale's rate")
         raise_at = sale.start - timedelta(seconds=inputs.lead_seconds)
         if raise_at < earliest:
-            notes.append(f"{CONFIG_KEY}[{index}] {sale.name}: less than the lead time left; raised at "
+            notes.append(f"{SALES_KEY}[{index}] {sale.name}: less than the lead time left; raised at "
                          f"{earliest.isoformat(timespec='seconds')} instead")
             raise_at = earliest
         sale_steps = [ScheduledStep(sale.name, "raise", raise_at.astimezone(timezone.utc), sale.timezone, tasks)]
@@ -182,7 +133,7 @@ def schedule(sales: Sequence[Sale], inputs: CalendarInputs, now: datetime) -> tu
             sale_steps.append(ScheduledStep(sale.name, "step down", at.astimezone(timezone.utc), sale.timezone, count))
         for other_start, other_end, other_index, other in windows:
             if sale_steps[0].at <= other_end and other_start <= sale_steps[-1].at:
-                raise CalendarError(f"{CONFIG_KEY}[{index}] {sale.name} overlaps {CONFIG_KEY}[{other_index}] "
+                raise CalendarError(f"{SALES_KEY}[{index}] {sale.name} overlaps {SALES_KEY}[{other_index}] "
                                     f"{other.name} (from its raise to its last step down)")
         windows.append((sale_steps[0].at, sale_steps[-1].at, index, sale))
         steps += sale_steps

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass
 
 from app import contract
+from planning.report import REPORT_ARRIVAL_RATE, REPORT_SAFETY_MARGIN, REPORT_SALE_SECONDS, REPORT_WORKER_LEVELS
+from stackconfig.schema import CONFIG_DEFAULTS
 
 
 class PlanError(ValueError):
@@ -28,12 +30,12 @@ _EPSILON = 1e-9
 
 @dataclass(frozen=True)
 class PlanInputs:
-    arrival_rate: float = contract.REPORT_ARRIVAL_RATE  # orders per second at the peak
+    arrival_rate: float = REPORT_ARRIVAL_RATE  # orders per second at the peak
     payment_seconds: float = contract.SERVICE_DEFAULTS.payment_seconds
-    sale_seconds: float = contract.REPORT_SALE_SECONDS
-    workers_per_task: int = contract.CONFIG_DEFAULTS["workerCount"]
-    safety_margin: float = contract.REPORT_SAFETY_MARGIN
-    worker_levels: tuple[int, ...] = contract.REPORT_WORKER_LEVELS
+    sale_seconds: float = REPORT_SALE_SECONDS
+    workers_per_task: int = CONFIG_DEFAULTS.worker_count
+    safety_margin: float = REPORT_SAFETY_MARGIN
+    worker_levels: tuple[int, ...] = REPORT_WORKER_LEVELS
 
     def check(self) -> None:
         """Refuse inputs the arithmetic has no meaning for (argparse callers get a one-line error)."""

@@ -19,7 +19,8 @@ from pulumi.runtime.rpc import _special_secret_sig as SECRET_MARK
 from pulumi.runtime.rpc import _special_sig_key as SECRET_SIG
 
 from local_runtime import program
-from local_runtime.program import ROOT, config_strings, stack_config, stack_of  # noqa: F401  (re-exported)
+from local_runtime.program import ROOT, config_strings, stack_of  # noqa: F401  (re-exported)
+from stackconfig.schema import read_stack_file  # noqa: F401  (re-exported)
 
 ACCOUNT = "123456789012"
 REGION = "us-west-2"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app import aws, contract
+from stackconfig.alarm_profiles import ALARM_PROFILES, alarm_threshold
 from tests.conftest import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
 
@@ -102,11 +103,11 @@ def test_apply_flashsale_then_normal_round_trips_thresholds_and_keeps_actions(wi
     assert done.returncode == 0, done.stderr
     assert "pulumi config set alarmProfile flashsale -s STACK" in done.stdout
     assert "next `pulumi up` restores" in done.stdout
-    flash, normal = contract.ALARM_PROFILES["flashsale"], contract.ALARM_PROFILES["normal"]
+    flash, normal = ALARM_PROFILES["flashsale"], ALARM_PROFILES["normal"]
     latency = wiring.latency
     assert thresholds(prefix) == {  # the normal stack's raw-depth alarms are not in the flash-sale profile: kept
-        contract.alarm_name(prefix, s.key): contract.alarm_threshold(flash, s, latency)
-        if getattr(flash, s.key) is not None else contract.alarm_threshold(normal, s, latency)
+        contract.alarm_name(prefix, s.key): alarm_threshold(flash, s, latency)
+        if getattr(flash, s.key) is not None else alarm_threshold(normal, s, latency)
         for s in contract.ALARMS}
     assert "kept (not in this profile)" in done.stdout
     alarm = aws.client("cloudwatch").describe_alarms(

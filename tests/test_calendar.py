@@ -15,13 +15,14 @@ import pytest
 import yaml
 
 from app import contract
-from components.settings import ConfigError
 from local_runtime import program
 from local_runtime.deployer import Endpoints, deploy
 from planning import calendar
 from planning.capacity import PlanInputs, plan
+from stackconfig import schema
+from stackconfig.schema import ConfigError
 from tests.conftest import ROOT
-from tests.infra_mocks import run_program, stack_config
+from tests.infra_mocks import run_program, read_stack_file
 
 NOW = datetime(2027, 11, 1, tzinfo=timezone.utc)
 INPUTS = calendar.CalendarInputs(workers_per_task=20, payment_seconds=3.0, min_tasks=1, max_tasks=20, lead_seconds=300)
@@ -33,8 +34,8 @@ TWO_SALES = [  # far enough ahead to be upcoming whenever the tests run
 SCHEDULED = "aws:appautoscaling/scheduledAction:ScheduledAction"
 
 
-def sales(*entries: dict[str, Any]) -> list[calendar.Sale]:
-    return calendar.parse_sales(list(entries))
+def sales(*entries: dict[str, Any]) -> tuple[schema.Sale, ...]:
+    return schema.from_config({"flashsale:sales": list(entries)}, source="test").sales
 
 
 def test_a_sale_is_raised_a_lead_time_before_it_and_stepped_down_after() -> None:
@@ -44,9 +45,9 @@ def test_a_sale_is_raised_a_lead_time_before_it_and_stepped_down_after() -> None
     assert (steps[0].what, steps[0].min_capacity, steps[0].schedule, steps[0].timezone) == (
         "raise", tasks, "at(2030-11-29T08:55:00)", "America/New_York")
     downs = [s for s in steps if s.what == "step down"]
-    assert [s.min_capacity for s in downs] == calendar.step_down(tasks, 1, contract.STEP_DOWN_TASKS)
+    assert [s.min_capacity for s in downs] == calendar.step_down(tasks, 1, calendar.STEP_DOWN_TASKS)
     assert downs[0].at == datetime(2030, 11, 29, 15, 0, tzinfo=timezone.utc)  # at the end, 10:00 EST
-    assert [(b.at - a.at).total_seconds() for a, b in zip(downs, downs[1:])] == [contract.STEP_DOWN_PAUSE_SECONDS] * (
+    assert [(b.at - a.at).total_seconds() for a, b in zip(downs, downs[1:])] == [calendar.STEP_DOWN_PAUSE_SECONDS] * (
         len(downs) - 1)
 
 
@@ -70,8 +71,8 @@ def test_past_sales_are_left_out_with_a_note_and_a_late_raise_is_moved_to_the_ne
     ({"name": "x", "start": "2030-01-01T10:00:00Z", "end": "2030-01-01T11:00:00Z", "tasks": 2, "rte": 5}, "sales[0].rte: Extra inputs"),
 ])
 def test_an_invalid_sale_is_an_error_naming_the_entry_and_field(entry: dict[str, Any], says: str) -> None:
-    with pytest.raises(calendar.CalendarError) as error:
-        calendar.parse_sales([entry])
+    with pytest.raises(ConfigError) as error:
+        sales(entry)
     assert says in str(error.value)
 
 
@@ -85,7 +86,7 @@ def test_overlapping_sales_and_sales_beyond_the_maximum_are_refused() -> None:
 
 
 def with_calendar(stack_file: Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    return stack_config(stack_file) | {"flashsale:sales": entries, "flashsale:maxWorkerTasks": 20}
+    return read_stack_file(stack_file) | {"flashsale:sales": entries, "flashsale:maxWorkerTasks": 20}
 
 
 @pytest.mark.parametrize("stack_file", program.stack_files(), ids=program.stack_of)
@@ -93,8 +94,8 @@ def test_the_program_turns_the_calendar_into_scheduled_actions(stack_file: Path)
     config = with_calendar(stack_file, TWO_SALES)
     run = run_program(program.stack_of(stack_file), config)
     (target,) = run.of_type("aws:appautoscaling/target:Target")
-    sales_, inputs = calendar.from_stack_config(config)
-    expected, _ = calendar.schedule(sales_, inputs, datetime.now(timezone.utc))
+    checked = schema.from_config(config, source=stack_file.name)
+    expected, _ = calendar.schedule(checked.sales, calendar.inputs_of(checked), datetime.now(timezone.utc))
     actions = run.of_type(SCHEDULED)
     assert sorted((a["schedule"], a["timezone"], a["scalableTargetAction"]["minCapacity"]) for a in actions) == sorted(
         (s.schedule, s.timezone, s.min_capacity) for s in expected), [a.urn for a in actions]

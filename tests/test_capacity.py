@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ops.capacity import PlanInputs, level, plan
+from planning.capacity import PlanInputs, level, plan
 from tests.conftest import ROOT
 
 

@@ -23,6 +23,7 @@ from selenium.webdriver.common.by import By
 
 from app import aws, contract
 from local_runtime.system import LocalArgs, LocalSystem
+from stackconfig.alarm_profiles import ALARM_PROFILES
 from tests.browser import chromium, rgb
 from tests.helpers import ORDER, wait_for
 
@@ -107,7 +108,7 @@ def test_the_page_loads_and_shows_the_system(page: webdriver.Chrome, local_syste
     services = {row[0]: row[1:] for row in table(page, "services")}
     assert services == {"receiver": ["1", "1", "1"], "worker": ["1", "1", "1"], "sync": ["2", "2", "2"]}
     alarms = table(page, "alarms")
-    profile = contract.ALARM_PROFILES["flashsale"]
+    profile = ALARM_PROFILES["flashsale"]
     assert len(alarms) == sum(getattr(profile, spec.key) is not None for spec in contract.ALARMS)
     assert count(page, "queue-visible") == 0
 

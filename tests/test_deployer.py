@@ -19,6 +19,7 @@ from app import contract
 from local_runtime import naming, program
 from local_runtime.deployer import DeployError, Deployment, Endpoints, deploy, parse_overrides
 from local_runtime.resources import DATA_PLANE
+from stackconfig.schema import read_stack_file
 
 STACKS = [program.stack_of(path) for path in program.stack_files()]
 LONG_STACK = "flashsale-staging-01"  # 20 characters, the longest stack name the program promises to fit
@@ -59,7 +60,7 @@ def test_each_stack_file_deploys_with_zero_rejections(stack: str, endpoints: End
 
 
 def test_a_twenty_character_stack_name_deploys(endpoints: Endpoints) -> None:
-    config = program.stack_config(program.stack_file("flashsale"))
+    config = read_stack_file(program.stack_file("flashsale"))
     deployment = deploy(LONG_STACK, endpoints, config=config)
     assert deployment.ok, deployment.summary()
     names = [r.outputs["name"] for r in deployment.of_type("aws:lb/loadBalancer:LoadBalancer")]
@@ -80,7 +81,7 @@ def test_rejects_a_33_character_alb_name(endpoints: Endpoints) -> None:
     deployment = deploy("normal", endpoints, run_program=transformed(
         "aws:lb/loadBalancer:LoadBalancer", lambda props: props | {"name": "x" * 33}))
     message = only_rejection(deployment, "aws:lb/loadBalancer:LoadBalancer")
-    assert "::sync-web-alb: " in message or "::async-web-alb: " in message
+    assert "::sync-web-alb: " in message or "::receiver-web-alb: " in message
     assert f'"name" cannot be longer than 32 characters: "{"x" * 33}"' in message
     # What needs the load balancer is not created, as the engine skips it.
     assert any(urn.endswith("::sync-web-http") for urn in deployment.skipped)

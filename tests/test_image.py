@@ -1,21 +1,30 @@
-"""The service image, checked without a Docker engine: what the build context holds and what the Dockerfile says.
+"""The service image and the notifier Lambda, checked without a Docker engine: what they ship and what the Dockerfile
+says.
 
-No image can be built here, so these read app/Dockerfile and the services' imports: the build context (app/) must
-hold everything the services import, the container must run as the non-root user the Pulumi program declares, with a
-health check for every role and a writable /tmp under a read-only root filesystem.
+No image can be built here, so these read app/Dockerfile, app/.dockerignore and the modules' imports: the build
+context (app/ less .dockerignore) must hold exactly what the image's entry points import, the Lambda's bundle exactly
+what its handler imports, and app/ nothing that neither imports; the container must run as the non-root user the
+Pulumi program declares, with a health check for every role and a writable /tmp under a read-only root filesystem.
 """
 
 from __future__ import annotations
 
 import ast
+import fnmatch
 import re
 import sys
 from pathlib import Path
 
 from app import contract
+from components.alerts import NOTIFIER_FILES, NOTIFIER_HANDLER
 
 APP = Path(__file__).resolve().parent.parent / "app"
 DOCKERFILE = (APP / "Dockerfile").read_text()
+# What the image runs: its ENTRYPOINT (`python -m app`) and its HEALTHCHECK (`python -m app.healthcheck`).
+IMAGE_ENTRY_POINTS = ("__main__", "healthcheck")
+LAMBDA_RUNTIME_PACKAGES = {"boto3", "botocore"}  # what the Lambda Python runtime provides
+# A module named in a string (a registry entry such as "app.worker:run", a handler "app.notifier.handler").
+MODULE_NAMED = re.compile(r"^app(\.\w+)+(:\w+)?$")
 
 
 def _requirements() -> set[str]:
@@ -33,11 +42,75 @@ def _top_level_imports(path: Path) -> set[str]:
     return found
 
 
+def _app_imports(path: Path) -> set[str]:
+    """The app/ modules a module imports, at any depth of its code (also relative imports), or names in a string."""
+    modules = {p.stem for p in APP.glob("*.py")}
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ("app" + (f".{node.module}" if node.module else "")) if node.level == 1 else node.module or ""
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_NAMED.match(node.value):
+            names = [node.value.replace(":", ".")]
+        else:
+            continue
+        found |= {parts[1] for parts in (name.split(".") for name in names) if parts[0] == "app" and len(parts) > 1}
+    return found & modules
+
+
+def _closure(*entry_points: str) -> set[str]:
+    """app/ files the entry points import, directly or not, with the package's __init__.py."""
+    seen, todo = set(), list(entry_points)
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo += sorted(_app_imports(APP / f"{module}.py"))
+    return {f"{module}.py" for module in seen} | {"__init__.py"}
+
+
+def _ignored(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(name, pattern.rstrip("/")) for pattern in patterns)
+
+
+def _build_context() -> set[str]:
+    """What `COPY . /srv/app` copies: app/ less what .dockerignore excludes (app/ is flat: patterns are names)."""
+    lines = (APP / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return {p.name for p in APP.iterdir() if not _ignored(p.name, patterns)}
+
+
+def test_the_build_context_holds_exactly_what_the_image_runs() -> None:
+    shipped = _build_context()
+    needed = _closure(*IMAGE_ENTRY_POINTS) | {"requirements.txt"}  # the Dockerfile installs requirements.txt
+    assert not needed - shipped, f"the image lacks {sorted(needed - shipped)}: add them to app/ or to its imports"
+    assert not shipped - needed, (f"the image ships {sorted(shipped - needed)}, which no service imports: "
+                                  "move it out of app/ or list it in app/.dockerignore")
+
+
+def test_the_notifier_lambda_ships_exactly_what_its_handler_imports() -> None:
+    module = NOTIFIER_HANDLER.rsplit(".", 1)[0].removeprefix("app.")
+    needed = {f"app/{name}" for name in _closure(module)}
+    assert set(NOTIFIER_FILES) == needed, (f"NOTIFIER_FILES lacks {sorted(needed - set(NOTIFIER_FILES))}, ships "
+                                           f"{sorted(set(NOTIFIER_FILES) - needed)} it does not import")
+    outside = set().union(*(_top_level_imports(APP.parent / f) for f in NOTIFIER_FILES)) - set(sys.stdlib_module_names)
+    assert outside <= {"app"} | LAMBDA_RUNTIME_PACKAGES, f"the Lambda runtime has no {sorted(outside)}"
+
+
+def test_app_holds_only_what_the_image_or_the_lambda_imports() -> None:
+    module = NOTIFIER_HANDLER.rsplit(".", 1)[0].removeprefix("app.")
+    used = _closure(*IMAGE_ENTRY_POINTS) | _closure(module)
+    unused = {p.name for p in APP.glob("*.py")} - used
+    assert not unused, f"app/ holds {sorted(unused)}, which neither the services nor the notifier import"
+
+
 def test_the_build_context_holds_everything_the_services_import() -> None:
     allowed = set(sys.stdlib_module_names) | {"app"} | _requirements()
-    for path in sorted(APP.glob("*.py")):
-        outside = _top_level_imports(path) - allowed
-        assert not outside, f"{path.name} imports {sorted(outside)}: not in app/ nor in app/requirements.txt"
+    for name in sorted(_closure(*IMAGE_ENTRY_POINTS)):
+        outside = _top_level_imports(APP / name) - allowed
+        assert not outside, f"{name} imports {sorted(outside)}: not in app/ nor in app/requirements.txt"
 
 
 def test_runs_as_the_non_root_user_the_stack_declares() -> None:

@@ -6,13 +6,20 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from collections import Counter
 from typing import Any
 
 import pytest
 import yaml
+from pydantic.alias_generators import to_snake
 
 from app import contract
-from components.settings import ConfigError, parse
+from app.contract import AlarmSubject, System
+from components import cluster, pipeline
+from components.settings import ConfigError
+from components.watched import Watched
+from stackconfig import schema
+from stackconfig.alarm_profiles import ALARM_PROFILES, alarm_threshold
 from tests.infra_mocks import (
     ACCOUNT,
     ROOT,
@@ -22,7 +29,7 @@ from tests.infra_mocks import (
     config_strings,
     is_secret,
     run_program,
-    stack_config,
+    read_stack_file,
     stack_of,
 )
 
@@ -36,6 +43,17 @@ LISTENER = "aws:lb/listener:Listener"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TABLE = "aws:dynamodb/table:Table"
+FARGATE = "flashsale:fargate:FargateService"
+SCALING_POLICY = "aws:appautoscaling/policy:Policy"
+# What each pattern holds itself (its direct children), as aws-ecs-patterns cut them.
+PATTERNS = {
+    "flashsale:patterns:LoadBalancedService": ["flashsale:web:PublicEndpoint", FARGATE],
+    "flashsale:patterns:QueueWorkerService": [FARGATE, "aws:appautoscaling/target:Target", SCALING_POLICY,
+                                              SCALING_POLICY, ALARM],
+    "flashsale:messaging:OrderPipeline": [TOPIC, QUEUE, QUEUE, "aws:sqs/queuePolicy:QueuePolicy", SUBSCRIPTION, TABLE],
+    "flashsale:compute:ServiceCluster": ["aws:ecs/cluster:Cluster"],
+}
 CERTIFICATE = "arn:aws:acm:us-west-2:123456789012:certificate/0c0ffee0-0000-4000-8000-000000000000"
 LOCAL_ONLY_OUTPUTS = {contract.OUTPUT_LOCAL_ENDPOINT, contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS}
 
@@ -48,16 +66,14 @@ def stack_file(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="module")
 def run(stack_file: Path) -> StackRun:
-    return run_program(stack_of(stack_file), stack_config(stack_file))
+    return run_program(stack_of(stack_file), read_stack_file(stack_file))
 
 
 def setting(stack_file: Path, key: str) -> Any:
-    """The value the stack file gives a key (as written, or as `pulumi config set` writes it: a string), else the
-    contract's default."""
-    config = config_strings(stack_config(stack_file))
-    (spec,) = [k for k in contract.CONFIG_KEYS if k.name == key]
-    raw = config.get(f"flashsale:{key}")
-    return spec.default if raw is None else parse(spec, raw)
+    """The value the stack file gives a key, read as the program reads it (the engine's strings), else the
+    default."""
+    config = schema.from_config(config_strings(read_stack_file(stack_file)), source=stack_file.name)
+    return getattr(config, to_snake(key))
 
 
 def containers(task_definition: Declared) -> list[dict[str, Any]]:
@@ -111,19 +127,19 @@ def test_stack_files_exist_for_both_levels() -> None:
 
 
 def test_every_stack_file_key_is_one_the_program_reads(stack_file: Path) -> None:
-    known = {f"flashsale:{key.name}" for key in contract.CONFIG_KEYS}
-    config = stack_config(stack_file)
+    known = {f"flashsale:{key}" for key in schema.KEYS}
+    config = read_stack_file(stack_file)
     assert config["aws:region"] == "us-west-2", f"{stack_file.name}: aws:region"
     for key in config:
         assert key == "aws:region" or key in known, f"{stack_file.name}: {key} is not a key the program reads"
 
 
 def test_no_secret_in_stack_files(stack_file: Path) -> None:
-    config = stack_config(stack_file)
-    for key in contract.CONFIG_KEYS:
-        value = config.get(f"flashsale:{key.name}")
-        if key.secret and value is not None:
-            assert isinstance(value, dict) and "secure" in value, f"{stack_file.name}: {key.name} is in plain text"
+    config = read_stack_file(stack_file)
+    for key in schema.SECRET_KEYS:
+        value = config.get(f"flashsale:{key}")
+        if value is not None:
+            assert isinstance(value, dict) and "secure" in value, f"{stack_file.name}: {key} is in plain text"
 
 
 def test_flash_sale_level_is_the_reports() -> None:
@@ -131,7 +147,7 @@ def test_flash_sale_level_is_the_reports() -> None:
     assert setting(flash, "workerCount") == 200  # report 5.6: 200 workers keep the queue near zero
     assert setting(flash, "workerTasks") > setting(normal, "workerTasks")  # pre-scaled
     assert setting(flash, "alarmProfile") == "flashsale"
-    tight, loose = contract.ALARM_PROFILES["flashsale"], contract.ALARM_PROFILES["normal"]
+    tight, loose = ALARM_PROFILES["flashsale"], ALARM_PROFILES["normal"]
     assert tight.oldest_message_age < loose.oldest_message_age and tight.queue_depth_warning is None
 
 
@@ -156,7 +172,7 @@ def test_flash_sale_level_is_the_reports() -> None:
 )
 def test_bad_config_fails_naming_file_and_key(key: str, value: Any, says: str) -> None:
     path = ROOT / "Pulumi.normal.yaml"
-    config = stack_config(path) | {f"flashsale:{key}": value}
+    config = read_stack_file(path) | {f"flashsale:{key}": value}
     with pytest.raises(ConfigError) as error:
         run_program("normal", config)
     assert str(error.value).startswith("Pulumi.normal.yaml: "), str(error.value)
@@ -164,7 +180,7 @@ def test_bad_config_fails_naming_file_and_key(key: str, value: Any, says: str) -
 
 
 def test_nothing_to_deploy_fails() -> None:
-    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False, "flashsale:deployAsync": False}
+    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False, "flashsale:deployAsync": False}
     with pytest.raises(ConfigError, match="deployAsync and deploySync are both false"):
         run_program("normal", config)
 
@@ -186,6 +202,41 @@ def test_every_resource_is_parented_and_named_after_its_component(run: StackRun)
             f"{r.urn}: name does not start with its parent component's name"
 
 
+def test_each_pattern_holds_its_parts(run: StackRun) -> None:
+    instances = [r for r in run.resources if r.typ in PATTERNS]
+    assert Counter(r.typ for r in instances) == {"flashsale:patterns:LoadBalancedService": 2,
+                                                 "flashsale:patterns:QueueWorkerService": 1,
+                                                 "flashsale:messaging:OrderPipeline": 1,
+                                                 "flashsale:compute:ServiceCluster": 1}
+    for pattern in instances:
+        parts = [r.typ for r in run.resources
+                 if r.urn.split("::")[2].split("$")[-2] == pattern.typ and r.name.startswith(f"{pattern.name}-")]
+        assert Counter(parts) == Counter(PATTERNS[pattern.typ]), f"{pattern.urn}: holds {sorted(parts)}"
+
+
+def test_the_stack_has_one_cluster_three_services_and_its_profiles_alarms(run: StackRun, stack_file: Path) -> None:
+    counts = Counter(r.typ for r in run.resources)
+    thresholds = ALARM_PROFILES[setting(stack_file, "alarmProfile")]
+    catalogue = [spec for spec in contract.ALARMS if getattr(thresholds, spec.key) is not None]
+    assert counts["aws:ecs/cluster:Cluster"] == 1
+    assert counts[SERVICE] == counts[TASK_DEFINITION] == counts[FARGATE] == len(contract.ROLES)
+    assert counts["aws:lb/loadBalancer:LoadBalancer"] == counts["flashsale:web:PublicEndpoint"] == 2  # web roles
+    assert counts["aws:iam/role:Role"] == len(contract.ROLES) + 2 + 1  # executions, receiver and worker tasks, notifier
+    assert counts[ALARM] == len(catalogue) + 1  # and the scaling guardrail
+
+
+def test_a_deployed_subject_without_dimensions_fails_instead_of_dropping_its_alarms() -> None:
+    dims = {AlarmSubject.QUEUE: {"QueueName": "q"}, AlarmSubject.WORKER_SERVICE: {"ServiceName": "w"},
+            AlarmSubject.RECEIVER_SERVICE: {"ServiceName": "r"}, AlarmSubject.RECEIVER_ALB: {"LoadBalancer": "a"}}
+    with pytest.raises(ValueError, match=r"missing \['dlq'\]"):
+        Watched(systems=frozenset({System.ASYNC}), dimensions=dims)
+    with pytest.raises(ValueError, match=r"not deployed \['queue', 'receiver_alb'"):
+        Watched(systems=frozenset({System.SYNC}), dimensions=dims | {AlarmSubject.SYNC_ALB: {"LoadBalancer": "s"},
+                                                                     AlarmSubject.SYNC_SERVICE: {"ServiceName": "s"}})
+    watched = Watched(systems=frozenset({System.ASYNC}), dimensions=dims | {AlarmSubject.DLQ: {"QueueName": "d"}})
+    assert watched.has(AlarmSubject.EXPECTED_WAIT) and not watched.has(AlarmSubject.SYNC_ALB)
+
+
 def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None:
     names = {value for key, value in vars(contract).items() if key.startswith("OUTPUT_")} - LOCAL_ONLY_OUTPUTS
     assert set(run.outputs) == names
@@ -194,8 +245,8 @@ def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None
     assert run.outputs[contract.OUTPUT_ALARM_PROFILE] == setting(stack_file, "alarmProfile")
     assert run.outputs[contract.OUTPUT_SALE_LEAD_SECONDS] == setting(stack_file, "saleLeadSeconds")
     services = {s["name"]: s for s in run.of_type(SERVICE)}
-    assert "-receiver-" in services[run.outputs[contract.OUTPUT_RECEIVER_SERVICE_NAME]].name
-    assert "-worker-" in services[run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]].name
+    assert services[run.outputs[contract.OUTPUT_RECEIVER_SERVICE_NAME]].name.startswith("receiver-")
+    assert services[run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]].name.startswith("worker-")
     (function,) = run.of_type("aws:lambda/function:Function")
     assert run.outputs[contract.OUTPUT_NOTIFIER_FUNCTION_NAME] == function["name"]
     assert run.outputs[contract.OUTPUT_SYNC_URL].startswith("http://")
@@ -341,12 +392,12 @@ def test_web_services_sit_behind_their_alb(run: StackRun, role: str) -> None:
     assert service.opts is not None and service.opts.depends_on, f"{service.urn}: may start before its listener"
 
 
-def test_clusters_have_container_insights(run: StackRun) -> None:
-    clusters = run.of_type("aws:ecs/cluster:Cluster")
-    assert len(clusters) == 2
-    for cluster in clusters:
-        assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"], cluster.urn
-    assert run.outputs[contract.OUTPUT_CLUSTER_NAME] in {c["name"] for c in clusters}
+def test_every_service_runs_in_the_one_cluster_with_container_insights(run: StackRun) -> None:
+    (cluster,) = run.of_type("aws:ecs/cluster:Cluster")
+    assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"], cluster.urn
+    assert run.outputs[contract.OUTPUT_CLUSTER_NAME] == cluster["name"]
+    for service in run.of_type(SERVICE):
+        assert service["cluster"] == cluster["arn"], f"{service.urn}: runs in {service['cluster']}"
 
 
 def test_workers_scale_on_backlog_per_task(run: StackRun, stack_file: Path) -> None:
@@ -402,7 +453,7 @@ def test_no_alarm_reaches_critical_while_the_scaling_would_not_yet_act(run: Stac
         if spec.severity != "CRITICAL" or spec.key not in by_key:
             continue
         threshold = by_key[spec.key]["threshold"]
-        if spec.subject == "expected_wait":
+        if spec.subject is AlarmSubject.EXPECTED_WAIT:
             assert threshold >= latency, f"{by_key[spec.key].urn}: pages at {threshold} s of wait, scaling at {latency}"
         elif spec.metric_name == "ApproximateNumberOfMessagesVisible":
             assert threshold >= scaling_backlog, (f"{by_key[spec.key].urn}: pages at {threshold:g} waiting, the "
@@ -449,18 +500,20 @@ def test_containers_stop_after_the_worker_drain_bound(run: StackRun, role: str) 
     assert contract.SERVICE_DEFAULTS.drain_seconds < contract.STOP_TIMEOUT_SECONDS  # draining is never SIGKILLed
 
 
-def test_task_roles_hold_exactly_the_contract_permissions(run: StackRun) -> None:
-    cluster = run.outputs[contract.OUTPUT_CLUSTER_NAME]
-    arns = {
-        "topic": run.outputs[contract.OUTPUT_TOPIC_ARN],
-        "queue": run.one(QUEUE, "-orders-queue")["arn"],
-        "table": run.one("aws:dynamodb/table:Table", "-orders-table")["arn"],
-        # The agent protects a task with the task role's credentials: without this every call is refused on AWS.
-        "cluster_tasks": f"arn:aws:ecs:us-west-2:123456789012:task/{cluster}/*",
+def test_task_roles_hold_exactly_the_grants_of_their_uses(run: StackRun) -> None:
+    topic = run.outputs[contract.OUTPUT_TOPIC_ARN]
+    queue = run.one(QUEUE, "-orders-queue")["arn"]
+    table = run.one("aws:dynamodb/table:Table", "-orders-table")["arn"]
+    # The agent protects a task with the task role's credentials: without this every call is refused on AWS.
+    cluster_tasks = f"arn:aws:ecs:us-west-2:123456789012:task/{run.outputs[contract.OUTPUT_CLUSTER_NAME]}/*"
+    expected = {
+        "receiver": {topic: pipeline.PUBLISH_ACTIONS, table: pipeline.WRITE_ORDERS_ACTIONS,
+                     queue: pipeline.QUEUE_DEPTH_ACTIONS},
+        "worker": {queue: pipeline.CONSUME_ACTIONS, table: pipeline.SETTLE_ORDERS_ACTIONS,
+                   cluster_tasks: cluster.TASK_PROTECTION_ACTIONS},
     }
-    for role, permissions in (("receiver", contract.RECEIVER_PERMISSIONS), ("worker", contract.WORKER_PERMISSIONS)):
-        expected = {arns[key]: actions for key, actions in permissions.items()}
-        assert role_grants(run, role) == expected, f"{task_definition_of(run, role).urn}: task role grants"
+    for role, grants in expected.items():
+        assert role_grants(run, role) == grants, f"{task_definition_of(run, role).urn}: task role grants"
     assert "taskRoleArn" not in task_definition_of(run, "sync").state, "the sync service needs no AWS access"
 
 
@@ -489,7 +542,7 @@ def test_alb_serves_plain_http_without_a_certificate(run: StackRun) -> None:
 
 
 def test_alb_serves_https_and_redirects_http_with_a_certificate() -> None:
-    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:certificateArn": CERTIFICATE}
+    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:certificateArn": CERTIFICATE}
     run = run_program("normal", config)
     listeners = run.of_type(LISTENER)
     https = [x for x in listeners if x["protocol"] == "HTTPS"]
@@ -512,33 +565,34 @@ def test_alb_serves_https_and_redirects_http_with_a_certificate() -> None:
 
 
 def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run: StackRun, stack_file: Path) -> None:
-    thresholds = contract.ALARM_PROFILES[setting(stack_file, "alarmProfile")]
+    thresholds = ALARM_PROFILES[setting(stack_file, "alarmProfile")]
     latency = setting(stack_file, "acceptableLatencySeconds")
     prefix = f"flashsale-{run.stack}-"
     alarms = {a["name"]: a for a in run.of_type(ALARM) if a["name"].startswith(prefix)}
     alarm_topic = run.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
     dimensions = {
-        "queue": {"QueueName": run.one(QUEUE, "-orders-queue")["name"]},
-        "dlq": {"QueueName": run.one(QUEUE, "-orders-dlq")["name"]},
-        "worker_service": {"ClusterName": run.outputs[contract.OUTPUT_CLUSTER_NAME],
-                           "ServiceName": run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]},
-        "receiver_alb": {"LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer", "-async-web-alb")["arnSuffix"]},
+        AlarmSubject.QUEUE: {"QueueName": run.one(QUEUE, "-orders-queue")["name"]},
+        AlarmSubject.DLQ: {"QueueName": run.one(QUEUE, "-orders-dlq")["name"]},
+        AlarmSubject.WORKER_SERVICE: {"ClusterName": run.outputs[contract.OUTPUT_CLUSTER_NAME],
+                                      "ServiceName": run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]},
+        AlarmSubject.RECEIVER_ALB: {"LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer",
+                                                            "-receiver-web-alb")["arnSuffix"]},
     }
     expected = [s for s in contract.ALARMS if getattr(thresholds, s.key) is not None]
     assert sorted(alarms) == sorted(contract.alarm_name(prefix.rstrip("-"), s.key) for s in expected)
     for spec in expected:
         alarm = alarms[contract.alarm_name(prefix.rstrip("-"), spec.key)]
-        threshold = contract.alarm_threshold(thresholds, spec, latency)
+        threshold = alarm_threshold(thresholds, spec, latency)
         assert alarm["threshold"] == threshold, f"{alarm.urn}: threshold {alarm['threshold']}"
         assert alarm["comparisonOperator"] == spec.comparison, alarm.urn
         assert alarm["alarmActions"] == alarm["okActions"] == [alarm_topic], f"{alarm.urn}: actions"
         assert spec.action in alarm["alarmDescription"], alarm.urn
-        if spec.subject == "expected_wait":
+        if spec.subject is AlarmSubject.EXPECTED_WAIT:
             queries = {q["id"]: q for q in alarm["metricQueries"]}
             assert queries["e1"]["returnData"] and queries["e1"]["expression"] == contract.expected_wait_expression(
                 setting(stack_file, "workerCount"), setting(stack_file, "paymentSeconds")), alarm.urn
-            assert queries["m1"]["metric"]["dimensions"] == dimensions["queue"], alarm.urn
-            assert queries["m2"]["metric"]["dimensions"] == dimensions["worker_service"], alarm.urn
+            assert queries["m1"]["metric"]["dimensions"] == dimensions[AlarmSubject.QUEUE], alarm.urn
+            assert queries["m2"]["metric"]["dimensions"] == dimensions[AlarmSubject.WORKER_SERVICE], alarm.urn
             assert queries["m2"]["metric"]["metricName"] == "RunningTaskCount", alarm.urn
             continue
         assert (alarm["namespace"], alarm["metricName"]) == (spec.namespace, spec.metric_name), alarm.urn
@@ -548,7 +602,7 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
 
 
 def test_the_reports_alarm_levels_are_in_the_normal_stack() -> None:
-    run = run_program("normal", stack_config(ROOT / "Pulumi.normal.yaml"))
+    run = run_program("normal", read_stack_file(ROOT / "Pulumi.normal.yaml"))
     thresholds = {a["name"].removeprefix("flashsale-normal-"): a["threshold"] for a in run.of_type(ALARM)
                   if a["name"].startswith("flashsale-normal-")}
     assert thresholds["queue-depth-warning"] == 1_000
@@ -589,7 +643,7 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
 
 def test_alert_emails_subscribe_and_the_notifier_posts_to_the_secret_webhook() -> None:
     url = "https://hooks.example.com/services/T0/B0/XYZ"
-    config = stack_config(ROOT / "Pulumi.normal.yaml") | {
+    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {
         "flashsale:alertEmails": ["oncall@example.com", "lead@example.com"],
         "flashsale:alertWebhookUrl": url,
     }
@@ -622,9 +676,9 @@ def test_dashboard_shows_both_systems(run: StackRun) -> None:
 
 
 def test_deploy_sync_false_builds_no_sync_resources() -> None:
-    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False}
+    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False}
     run = run_program("normal", config)
-    sync = [r.urn for r in run.resources if "-sync-" in r.name or r.typ.startswith("flashsale:sync:")]
+    sync = [r.urn for r in run.resources if r.name == "sync" or r.name.startswith("sync-")]
     assert sync == [], f"sync resources built: {sync}"
     assert contract.OUTPUT_SYNC_URL not in run.outputs
     assert len(run.of_type(SERVICE)) == 2 and len(run.of_type("aws:lb/loadBalancer:LoadBalancer")) == 1
@@ -633,7 +687,7 @@ def test_deploy_sync_false_builds_no_sync_resources() -> None:
 
 
 def test_deploy_async_false_builds_only_the_sync_system() -> None:
-    config = stack_config(ROOT / "Pulumi.normal.yaml") | {"flashsale:deployAsync": False}
+    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:deployAsync": False}
     run = run_program("normal", config)
     assert run.of_type(QUEUE) == [] and run.of_type(ALARM) == []
     assert [environment(td)[contract.ENV_ROLE] for td in run.of_type(TASK_DEFINITION)] == ["sync"]

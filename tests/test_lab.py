@@ -77,7 +77,7 @@ def test_shortened_alarm_periods_keep_thresholds_and_actions(system: System) -> 
         spec = next(s for s in contract.ALARMS if s.key == key)
         assert alarm["Threshold"] == before[key]["Threshold"]
         assert alarm["AlarmActions"] == before[key]["AlarmActions"] != []
-        if spec.subject == "expected_wait":  # metric math: the local runtime shortens its queries' periods
+        if spec.subject is contract.AlarmSubject.EXPECTED_WAIT:  # metric math: the local runtime shortens its queries' periods
             assert alarm["AlarmName"] not in periods
             continue
         assert alarm["Period"] == spec.period_seconds // 4 == periods[alarm["AlarmName"]]
@@ -90,6 +90,7 @@ def test_refuses_a_time_scale_the_emulator_cannot_carry(capsys: pytest.CaptureFi
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # its rates are checked against N/t: other tests' load beside it would skew them
 def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
     results = tmp_path / "lab"
     done = subprocess.run([sys.executable, "-m", "ops.lab", "--quick", "--json", "--results", str(results)],

@@ -13,6 +13,10 @@ from ops import loadtest
 from ops.loadtest import PROFILES, LoadResult, RequestRecord, run_load, summarize
 from tests.helpers import System, system  # noqa: F401  (the fixture)
 
+# The load generator's arrival rates are asserted: other tests' load beside it would starve it (make test runs these
+# alone, after the rest).
+pytestmark = pytest.mark.serial
+
 # One payment slot of 1 s: the sync service answers at most 1 order a second, and each waits up to 3 s.
 SLOW_SYNC = {contract.ENV_PAYMENT_SECONDS: "1", contract.ENV_PAYMENT_SLOTS: "1",
              contract.ENV_REQUEST_TIMEOUT_SECONDS: "3"}

@@ -226,6 +226,6 @@ def test_the_alarm_loop_pages_on_expected_wait_with_the_tasks_to_add(local_syste
         return [json.loads(m["Body"])["Message"] for m in found
                 if json.loads(m["Body"]).get("Subject", "").startswith(f"[WARNING] ALARM: {warning}")]
 
-    [body] = wait_for(relayed, 30, "the expected-wait page")
+    [body] = wait_for(relayed, 90, "the expected-wait page")
     assert "Threshold:        > 5 s" in body and "(1 running;" in body
     assert re.search(r"Tasks to add:     [1-9]\d* \(1 running; \d+ bring the wait to 5 s", body), body

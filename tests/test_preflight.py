@@ -27,6 +27,7 @@ from local_runtime.system import LocalArgs, LocalSystem
 from ops import alarms, preflight, stack
 from planning import capacity
 from planning.calendar import ACTION_NAME
+from stackconfig.schema import CONFIG_DEFAULTS
 from tests.conftest import ROOT
 from tests.helpers import wait_for
 
@@ -52,7 +53,7 @@ START = sale_start()
 SALE = ("--sale-start", START.strftime("%Y-%m-%dT%H:%M"), "--timezone", ZONE, "--sale-duration", "2h")
 CALENDAR = [{"name": "sale", "start": START.isoformat(), "end": (START + timedelta(hours=2)).isoformat(), "rate": RATE,
              "timezone": ZONE}]
-LEAD = timedelta(seconds=contract.CONFIG_DEFAULTS["saleLeadSeconds"])
+LEAD = timedelta(seconds=CONFIG_DEFAULTS.sale_lead_seconds)
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -227,7 +228,7 @@ def test_the_deployed_local_system_is_a_go_and_says_what_the_emulators_cannot_sh
     assert baseline["service worker: tasks"]["measured"] == "running 1 of 1"
     raise_at = (START - LEAD).astimezone(timezone.utc)
     (name, rest) = baseline["calendar: pre-scale before the sale"]["measured"].split(" ", 1)
-    assert name.startswith(f"async-worker-sale-sale-raise-{PLANNED}-{raise_at:%Y%m%d%H%M}-")  # the calendar's own
+    assert name.startswith(f"worker-sale-sale-raise-{PLANNED}-{raise_at:%Y%m%d%H%M}-")  # the calendar's own
     assert rest == (f"at({START - LEAD:%Y-%m-%dT%H:%M:%S}) {ZONE} -> MinCapacity {PLANNED}: fires "
                     f"{START - LEAD:%Y-%m-%d %H:%M} {ZONE}, 5.0 min before the start")
     assert "the stack's saleLeadSeconds" in baseline["calendar: pre-scale before the sale"]["expected"]
@@ -294,6 +295,24 @@ def _new_worker_revision(local: Local) -> str:
 def _worker_back(local: Local, _: Any) -> None:
     local.worker_desired(1)
     wait_for(lambda: len(local.system.ecs.service("worker").healthy()) == 1, 30, "the worker task back")
+
+
+def _second_worker_stuck(local: Local) -> float:
+    """A second worker task wanted that never gets past provisioning (say, no capacity in the zone, or the image
+    cannot be pulled): the local ECS holds it as Fargate would, and DescribeServices says 1 running, 1 pending."""
+    ecs, saved = local.system.ecs, local.system.ecs.startup_seconds
+    ecs.startup_seconds = 3600.0
+    local.worker_desired(2)
+    service = ecs.service("worker")
+    wait_for(lambda: ecs.provisioning(service) == 1, 10, "the second worker task provisioning")
+    return saved
+
+
+def _second_worker_gone(local: Local, saved: float) -> None:
+    local.worker_desired(1)
+    service = local.system.ecs.service("worker")
+    wait_for(lambda: local.system.ecs.provisioning(service) == 0, 10, "the second worker task no longer wanted")
+    local.system.ecs.startup_seconds = saved
 
 
 def _pending_subscription(local: Local) -> str:
@@ -379,6 +398,9 @@ CHANGES = {
     "worker service scaled to zero": Change(
         "service worker: tasks", "FAIL", "desired 0: scaled to zero",
         lambda local: local.worker_desired(0), _worker_back),
+    "a second worker task stuck provisioning": Change(
+        "service worker: tasks", "FAIL", "running 1 of 2, 1 pending", _second_worker_stuck, _second_worker_gone,
+        "aws ecs describe-services"),
     "worker task definition revision with WORKER_COUNT 7": Change(
         "service worker: task definition", "FAIL", f"{contract.ENV_WORKER_COUNT}=7",
         _new_worker_revision, lambda local, arn: local.use_task_definition(arn)),

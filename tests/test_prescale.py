@@ -12,9 +12,10 @@ import pytest
 
 from app import aws, contract
 from local_runtime.deployer import Endpoints, deploy
+from stackconfig.schema import CONFIG_DEFAULTS
 from tests.conftest import ROOT, TEST_CONFIG
 
-MAX_TASKS = contract.CONFIG_DEFAULTS["maxWorkerTasks"]
+MAX_TASKS = CONFIG_DEFAULTS.max_worker_tasks
 
 
 @dataclass(frozen=True)

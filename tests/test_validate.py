@@ -18,6 +18,10 @@ from ops import validate
 from ops.loadtest import PROFILES, RequestRecord, summarize
 from tests.helpers import System, system  # noqa: F401  (the fixture)
 
+# The load generator's arrival rates are asserted: other tests' load beside it would starve it (make test runs these
+# alone, after the rest).
+pytestmark = pytest.mark.serial
+
 PAYMENT = "0.2"
 WORKERS = 10  # 10 / 0.2 s = 50 orders/s, above the offered 20/s: no backlog should build
 SCALED_DOWN = ["--profile", "flashsale", "--rate", "20", "--duration", "3"]

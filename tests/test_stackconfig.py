@@ -1,0 +1,107 @@
+"""The stack config model (stackconfig.schema): one definition of every key that reads stack files (YAML values) and
+the Pulumi engine's strings alike, and says what is wrong in one line per problem; `python -m ops.config` checks stack
+files with it, without Pulumi."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local_runtime.program import ROOT, config_strings, stack_files, stack_of
+from stackconfig import schema
+from stackconfig.alarm_profiles import ALARM_PROFILES
+
+# The keys and defaults stack files and `pulumi config set` have always used: renaming one breaks existing stacks.
+PUBLISHED_DEFAULTS = {
+    "deploySync": True, "deployAsync": True, "syncTaskCount": 2, "workerCount": 20, "workerTasks": 1,
+    "minWorkerTasks": 1, "maxWorkerTasks": 10, "receiverTasks": 1, "paymentSeconds": 3.0, "paymentDeclineRate": 0.05,
+    "acceptableLatencySeconds": 60, "alarmProfile": "normal", "alertEmails": (), "alertWebhookUrl": None,
+    "certificateArn": "", "sales": (), "saleLeadSeconds": 300,
+}
+
+
+def test_the_keys_and_their_defaults_are_the_published_ones() -> None:
+    assert schema.CONFIG_DEFAULTS.model_dump(by_alias=True) == PUBLISHED_DEFAULTS
+    assert schema.KEYS == tuple(PUBLISHED_DEFAULTS)
+    assert schema.from_config({}, source="empty") == schema.CONFIG_DEFAULTS  # the defaults pass their own rules
+
+
+def test_every_key_has_help_text_and_every_number_both_bounds_around_its_default() -> None:
+    for key, field in schema.StackConfig.model_fields.items():
+        assert field.description, key
+        if field.annotation in (int, float):
+            bounds = schema.bounds(field.alias or key)
+            assert bounds and bounds[0] <= field.default <= bounds[1], key
+    assert schema.CONFIG_DEFAULTS.alarm_profile in ALARM_PROFILES
+    assert schema.SECRET_KEYS == {"alertWebhookUrl"}
+
+
+@pytest.mark.parametrize("path", stack_files(), ids=stack_of)
+def test_a_stack_file_reads_the_same_as_yaml_and_as_the_engines_strings(path: Path) -> None:
+    config = schema.read_stack_file(path)
+    assert schema.load_stack_file(path) == schema.from_config(config_strings(config), source=path.name)
+
+
+def test_pulumi_config_set_strings_become_typed_values() -> None:
+    config = schema.from_config({"flashsale:workerCount": "200", "flashsale:deploySync": "false",
+                                 "flashsale:paymentSeconds": "0.5", "flashsale:alertEmails": '["ops@example.com"]',
+                                 "aws:region": "eu-west-1"}, source="Pulumi.x.yaml")
+    assert (config.worker_count, config.deploy_sync, config.payment_seconds, config.alert_emails) == (
+        200, False, 0.5, ("ops@example.com",))
+
+
+def test_every_problem_is_its_own_line_naming_the_file_the_key_and_the_value() -> None:
+    with pytest.raises(schema.ConfigError) as error:
+        schema.from_config({"flashsale:workerCount": "0", "flashsale:paymentDeclineRate": "half",
+                            "flashsale:receiverTasks": True}, source="Pulumi.x.yaml")
+    assert str(error.value).splitlines() == [
+        "Pulumi.x.yaml: workerCount must be 1..2000, got 0",
+        "Pulumi.x.yaml: receiverTasks must be a whole number, got True",
+        "Pulumi.x.yaml: paymentDeclineRate must be a number, got 'half'",
+    ]  # in the model's order
+
+
+def test_a_secret_must_be_encrypted_and_is_never_shown() -> None:
+    with pytest.raises(schema.ConfigError, match="alertWebhookUrl is a secret: set it with `pulumi config set --secret"):
+        schema.from_config({"flashsale:alertWebhookUrl": "https://hooks.example.com/T0/B0/x"}, source="s")
+    config = schema.from_config({"flashsale:alertWebhookUrl": {"secure": "v1:AAAA"}}, source="s")
+    assert config.alert_webhook_url is not None and "v1:AAAA" not in repr(config)
+    given = schema.from_config({"flashsale:alertWebhookUrl": "https://hooks.example.com/T0/B0/x"}, source="s",
+                               secret_keys=["flashsale:alertWebhookUrl"])
+    assert "hooks.example.com" not in repr(given)
+
+
+def test_a_file_that_is_no_stack_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.a.yaml").write_text("config: [unclosed")
+    (tmp_path / "Pulumi.b.yaml").write_text("name: flashsale\n")
+    with pytest.raises(schema.ConfigError, match=r"^Pulumi.a.yaml: not YAML"):
+        schema.read_stack_file(tmp_path / "Pulumi.a.yaml")
+    with pytest.raises(schema.ConfigError, match=r"^Pulumi.b.yaml: no `config:` mapping"):
+        schema.read_stack_file(tmp_path / "Pulumi.b.yaml")
+
+
+def test_ops_config_checks_stack_files_without_pulumi(tmp_path: Path) -> None:
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text("config:\n  flashsale:workerCount: 5000\n  flashsale:wrkers: 1\n")
+    too_big = tmp_path / "Pulumi.sale.yaml"  # valid keys, but a sale above maxWorkerTasks: the program's next check
+    too_big.write_text("config:\n  aws:region: us-west-2\n  flashsale:sales:\n"
+                       '  - {name: a, start: "2030-01-01T10:00:00Z", end: "2030-01-01T11:00:00Z", tasks: 50}\n')
+    done = subprocess.run([sys.executable, "-m", "ops.config", "--json", str(bad), str(too_big),
+                           *map(str, stack_files())], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    first, sale, *stacks = json.loads(done.stdout)
+    assert sale["problems"] == ["Pulumi.sale.yaml: sales[0] a needs 50 worker tasks, above maxWorkerTasks 10: raise "
+                                "maxWorkerTasks or lower the sale's rate"]
+    assert first["problems"] == [
+        "Pulumi.bad.yaml: aws:region is not set (`pulumi config set aws:region us-west-2`)",
+        "Pulumi.bad.yaml: workerCount must be 1..2000, got 5000",
+        "Pulumi.bad.yaml: unknown key flashsale:wrkers (known keys: " + ", ".join(schema.KEYS) + ")",
+    ]
+    assert all(s["ok"] for s in stacks) and len(stacks) >= 2
+    keys = subprocess.run([sys.executable, "-m", "ops.config", "--keys"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=True).stdout
+    assert "workerCount                integer 1..2000, default 20" in keys
