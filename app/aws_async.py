@@ -1,12 +1,16 @@
-"""AWS API calls on the event loop for the receiver's hot path: botocore's own serializer, SigV4 signer, parser and
-standard retry conditions, sent over one aiohttp connection pool, without a thread.
+"""AWS API calls on the event loop for the receiver's hot path: botocore's own serializer, parser and standard retry
+conditions, a SigV4 signature identical to botocore's, sent over keep-alive HTTP/1.1 connections parsed by
+httptools, without a thread.
 
-Why not a boto3 client there: measured against ministack (one thread; the README's Performance section has the
-figures), a boto3 call costs ~0.9 ms of CPU whatever the operation (event hooks, parameter validation, the
-user-agent string, endpoint rules, urllib3 and http.client), aiobotocore the same, plus ~0.16 ms to hop to a
-worker thread and back; the receiver makes two calls per order, which alone was over its CPU budget. This path
-builds the same request (same serializer and signature), parses the answer with the same parser (so errors carry
-the same codes, as ClientError), and costs ~0.4 ms a call.
+Why not a boto3 client there: measured against ministack (the README's Performance section has the figures), a
+boto3 call costs ~0.9 ms of CPU whatever the operation, aiobotocore the same, plus ~0.16 ms to hop to a worker
+thread and back; the receiver makes two calls per order. Why not aiohttp under botocore's signer (what this was):
+aiohttp's request machinery costs ~0.3 ms of CPU a call and botocore's `AWSRequest` + `SigV4Auth` ~0.07 ms (0.11 ms
+for SNS, whose form body it encodes twice); at 60 orders/s, where every order makes its two calls alone, that was
+most of the receiver's CPU. Here a call's HTTP costs ~0.07 ms (a request written in one piece, the answer parsed by
+httptools' C parser, already uvicorn's) and its signature ~0.01 ms (the signing key is derived once a day, as SigV4
+allows). Everything the calls need beyond that comes from botocore: the request's serialization and the answer's
+parsing (so errors carry the same codes, as ClientError), and the retry rules.
 
 Everything else comes from a boto3 client built once, so the endpoint (AWS_ENDPOINT_URL or the region's), the
 region and the credentials (environment, or the ECS task role, refreshed by botocore before they expire: that
@@ -18,39 +22,217 @@ exponential backoff), with the attempts given.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import ssl
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlencode, urlsplit
 
-import aiohttp
 import boto3
+import botocore
+import httptools
 from botocore import parsers, serialize
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError, NoCredentialsError
+from botocore.credentials import ReadOnlyCredentials
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.httpsession import get_cert_path
 from botocore.model import OperationModel
 from botocore.retries.standard import ExponentialBackoff, RetryContext, StandardRetryConditions
 
 from app import aws
 
+USER_AGENT = f"flashsale-receiver botocore/{botocore.__version__}"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 @dataclass(frozen=True)
 class _HttpResponse:
-    """What botocore's retry checkers read from a response."""
+    """What botocore's parsers and retry checkers read from a response (they look headers up in lower case)."""
 
     status_code: int
-    headers: Any
+    headers: dict[str, str]
     content: bytes
 
 
+class SigV4:
+    """AWS Signature Version 4 of a POST without a query string, as botocore's SigV4Auth computes it for these
+    services (every header but User-Agent signed, the payload's SHA-256, X-Amz-Security-Token for temporary
+    credentials), for `host` (the Host header: lower case, without a default port)."""
+
+    def __init__(self, host: str, region: str, service: str) -> None:
+        self.host = host
+        self._tail = f"/{region}/{service}/aws4_request"
+        self._region_service = (region, service)
+        self._key: tuple[str, str, bytes] = ("", "", b"")  # (secret key, day, signing key)
+
+    def _signing_key(self, secret_key: str, day: str) -> bytes:
+        cached_secret, cached_day, key = self._key
+        if cached_secret != secret_key or cached_day != day:
+            key = hmac.digest(f"AWS4{secret_key}".encode(), day.encode(), "sha256")
+            for part in (*self._region_service, "aws4_request"):
+                key = hmac.digest(key, part.encode(), "sha256")
+            self._key = (secret_key, day, key)
+        return key
+
+    def headers(self, credentials: ReadOnlyCredentials, headers: dict[str, str], body: bytes,
+                amz_date: str) -> dict[str, str]:
+        """`headers` plus Host, X-Amz-Date, X-Amz-Security-Token (if any) and Authorization, all lower case;
+        `amz_date` as `YYYYMMDDTHHMMSSZ` (UTC)."""
+        signed = {name.lower(): " ".join(value.split()) for name, value in headers.items()}
+        signed |= {"host": self.host, "x-amz-date": amz_date}
+        if credentials.token:
+            signed["x-amz-security-token"] = credentials.token
+        names = sorted(signed)
+        signed_names = ";".join(names)
+        canonical = "".join(f"{name}:{signed[name]}\n" for name in names)
+        request_hash = hashlib.sha256(
+            f"POST\n/\n\n{canonical}\n{signed_names}\n{hashlib.sha256(body).hexdigest()}".encode()).hexdigest()
+        scope = amz_date[:8] + self._tail
+        signature = hmac.new(self._signing_key(credentials.secret_key, amz_date[:8]),
+                             f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{request_hash}".encode(), "sha256").hexdigest()
+        signed["authorization"] = (f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+                                   f"SignedHeaders={signed_names}, Signature={signature}")
+        return signed
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection: one request at a time, its answer parsed by httptools."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._parser = httptools.HttpResponseParser(self)
+        self._answer: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, bool]] | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not registered subclasses
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionResetError("connection closed before the whole answer"))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as e:
+            self._fail(e)
+            self.close()
+
+    def _fail(self, error: Exception) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(error)
+
+    # httptools' callbacks
+    def on_message_begin(self) -> None:
+        self._headers, self._body = [], []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result((self._parser.get_status_code(), self._headers, b"".join(self._body),
+                                     self._parser.should_keep_alive()))
+
+    async def exchange(self, request: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
+        """Send one request, return (status, headers, body, keep-alive); raises what the connection met."""
+        assert self.transport is not None
+        self._answer = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        try:
+            return await self._answer
+        finally:
+            self._answer = None
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _Pool:
+    """Keep-alive connections to one endpoint, at most `size` requests (so connections) at once."""
+
+    def __init__(self, url: str, *, size: int, connect_timeout: float, read_timeout: float) -> None:
+        parts = urlsplit(url)
+        self.url = url
+        self._host, self._port = parts.hostname or "", parts.port or DEFAULT_PORTS[parts.scheme]
+        self._tls = ssl.create_default_context(cafile=get_cert_path(True)) if parts.scheme == "https" else None
+        self._slots = asyncio.Semaphore(size)
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._idle: list[_Connection] = []
+
+    async def _connection(self) -> _Connection:
+        """The most recently used open connection, or a new one."""
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.closed:
+                return connection
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, connection = await asyncio.get_running_loop().create_connection(
+                    _Connection, self._host, self._port, ssl=self._tls)
+        except TimeoutError as e:
+            raise ConnectTimeoutError(endpoint_url=self.url, error=e) from e
+        except OSError as e:
+            raise EndpointConnectionError(endpoint_url=self.url, error=e) from e
+        return connection
+
+    async def send(self, request: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        async with self._slots:
+            connection = await self._connection()
+            reuse = False
+            try:
+                async with asyncio.timeout(self._read_timeout):
+                    status, headers, body, reuse = await connection.exchange(request)
+            except TimeoutError as e:
+                raise ReadTimeoutError(endpoint_url=self.url, error=e) from e
+            except (OSError, httptools.HttpParserError) as e:
+                raise ConnectionClosedError(endpoint_url=self.url, error=e) from e
+            finally:  # a connection whose answer did not come whole (timeout, cancellation, error) is not reused
+                if reuse and not connection.closed:
+                    self._idle.append(connection)
+                else:
+                    connection.close()
+        return status, headers, body
+
+    def close(self) -> None:
+        for connection in self._idle:
+            connection.close()
+        self._idle.clear()
+
+
 class AsyncClient:
-    """`await call("PublishBatch", TopicArn=..., ...)`: the parsed response, or ClientError / a BotoCoreError."""
+    """`await call("PublishBatch", TopicArn=..., ...)`: the parsed response, or ClientError / a BotoCoreError.
+    For operations sent as a POST to the endpoint's root (the JSON and query protocols: DynamoDB, SNS, SQS...)."""
 
     def __init__(self, service: str, *, connect_timeout: float = 2.0, read_timeout: float = 5.0,
                  max_connections: int = 16, retries: int = 1) -> None:
         sync = aws.client(service)  # resolves endpoint and region as every other client does; never called
         self._model = sync.meta.service_model
-        self._url = sync.meta.endpoint_url.rstrip("/")
-        self._region = sync.meta.region_name
+        url = sync.meta.endpoint_url.rstrip("/")
+        self._url = url
+        parts = urlsplit(url)
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port not in (None, DEFAULT_PORTS[parts.scheme])
+                                         else "")
+        self._signer = SigV4(host, sync.meta.region_name, self._model.signing_name)
+        self._request_head = f"POST / HTTP/1.1\r\nUser-Agent: {USER_AGENT}\r\n"
         self._credentials = boto3.session.Session().get_credentials()
         protocol = self._model.protocol
         self._serializer = serialize.create_serializer(protocol, include_validation=False)
@@ -58,24 +240,25 @@ class AsyncClient:
         self._operations: dict[str, OperationModel] = {}
         self._retryable = StandardRetryConditions(max_attempts=retries + 1)
         self._backoff = ExponentialBackoff(service_name=self._model.service_name)
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
-        self._max_connections = max_connections
-        self._http: aiohttp.ClientSession | None = None  # made on the event loop, at the first call
+        self._pool_settings = {"size": max_connections, "connect_timeout": connect_timeout,
+                               "read_timeout": read_timeout}
+        self._pool: _Pool | None = None  # made on the event loop, at the first call
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         model = self._operations.get(operation) or self._operations.setdefault(
             operation, self._model.operation_model(operation))
+        request = self._serialize(model, params)
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._send(model, params)
-            except (HTTPClientError, EndpointConnectionError) as e:
+                response = await self._send(request)
+            except (HTTPClientError, BotoConnectionError) as e:
                 context = RetryContext(attempt_number=attempt, operation_model=model, caught_exception=e)
                 if not self._retryable.is_retryable(context):
                     raise
@@ -91,22 +274,27 @@ class AsyncClient:
                     return parsed
             await asyncio.sleep(self._backoff.delay_amount(context))
 
-    async def _send(self, model: OperationModel, params: dict[str, Any]) -> _HttpResponse:
+    def _serialize(self, model: OperationModel, params: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+        """The operation's headers and body, as botocore would send them (a query-protocol body form-encoded)."""
+        serialized = self._serializer.serialize_to_request(params, model)
+        if serialized["method"] != "POST" or serialized["url_path"] != "/" or serialized["query_string"]:
+            raise ValueError(f"{model.name} is not a POST to / without a query string")
+        body = serialized["body"]
+        if isinstance(body, dict):
+            body = urlencode(body, doseq=True)
+        return serialized["headers"], body.encode() if isinstance(body, str) else body
+
+    async def _send(self, request: tuple[dict[str, str], bytes]) -> _HttpResponse:
+        """One attempt, signed afresh (a retry must not reuse a stale date)."""
         credentials = self._credentials.get_frozen_credentials() if self._credentials else None
         if credentials is None:
             raise NoCredentialsError()
-        serialized = self._serializer.serialize_to_request(params, model)
-        request = AWSRequest(method=serialized["method"], url=self._url + serialized["url_path"],
-                             data=serialized["body"], headers=serialized["headers"])
-        SigV4Auth(credentials, self._model.signing_name, self._region).add_auth(request)
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=self._timeout, auto_decompress=False,
-                                               connector=aiohttp.TCPConnector(limit=self._max_connections))
-        try:
-            async with self._http.request(request.method, request.url, data=request.body,
-                                          headers=dict(request.headers.items())) as answer:
-                return _HttpResponse(answer.status, answer.headers, await answer.read())
-        except aiohttp.ClientConnectorError as e:
-            raise EndpointConnectionError(endpoint_url=self._url, error=e) from e
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-            raise HTTPClientError(error=e) from e
+        headers, body = request
+        signed = self._signer.headers(credentials, headers, body, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        head = "".join(f"{name}: {value}\r\n" for name, value in signed.items())
+        if self._pool is None:
+            self._pool = _Pool(self._url, **self._pool_settings)  # type: ignore[arg-type]
+        status, raw_headers, content = await self._pool.send(
+            f"{self._request_head}{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        return _HttpResponse(status, {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in raw_headers},
+                             content)

@@ -198,39 +198,47 @@ def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
     }
 
 
-# --- What each role may do (the Pulumi program turns these into least-privilege task roles) -----------------------
-# Keys name the resource the actions apply to: topic, queue, table, and cluster_tasks (the tasks of the cluster the
-# service runs in: the worker protects its own task from scale-in; the agent acts with the task role).
-
-RECEIVER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
-    # PublishBatch is authorised as sns:Publish ("Grants permission to both publish and publish batch", Amazon SNS
-    # developer guide, "Amazon SNS API permissions: Actions and resources reference").
-    "topic": ("sns:Publish",),
-    # Pending records go in as PartiQL INSERTs in BatchExecuteStatement, which IAM authorises as PartiQLInsert
-    # (DynamoDB developer guide, "IAM security policies with PartiQL for DynamoDB"). PutItem, GetItem, DeleteItem:
-    # the idempotency records (app.idempotency); DeleteItem also removes a record whose publish failed (the client
-    # got 503, the order was not accepted).
-    "table": ("dynamodb:PartiQLInsert", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"),
-    "queue": ("sqs:GetQueueAttributes",),  # queue depth for the order-status estimate
-}
-WORKER_PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
-    "queue": ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"),
-    # A receive batch is checked in one BatchGetItem; status writes go in batches (PartiQL BatchExecuteStatement
-    # of conditional UPDATEs, which IAM authorises as PartiQLUpdate).
-    "table": ("dynamodb:BatchGetItem", "dynamodb:PartiQLUpdate"),
-    "cluster_tasks": ("ecs:UpdateTaskProtection",),
-}
-
 # --- Alarms (report 4.4 and 6.3) ----------------------------------------------------------------------------------
+
+
+class System(StrEnum):
+    """The two systems a stack may deploy (`deploySync`, `deployAsync`)."""
+
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+class AlarmSubject(StrEnum):
+    """What an alarm or a dashboard line watches: one resource's CloudWatch dimensions, or (EXPECTED_WAIT) metric
+    math over the order queue and the worker service (`expected_wait_expression`). A mistyped member is a type error
+    (mypy) and an AttributeError at import: it can never make the program drop an alarm."""
+
+    QUEUE = "queue"
+    DLQ = "dlq"
+    WORKER_SERVICE = "worker_service"
+    RECEIVER_SERVICE = "receiver_service"
+    RECEIVER_ALB = "receiver_alb"
+    SYNC_SERVICE = "sync_service"
+    SYNC_ALB = "sync_alb"
+    EXPECTED_WAIT = "expected_wait"
+
+    @property
+    def system(self) -> System:
+        """The system whose resources it watches: a stack without that system has no such alarm or line."""
+        return System.SYNC if self in (AlarmSubject.SYNC_SERVICE, AlarmSubject.SYNC_ALB) else System.ASYNC
+
+    @property
+    def metric_math(self) -> bool:
+        """Computed from other subjects' metrics, so it has no dimensions of its own."""
+        return self is AlarmSubject.EXPECTED_WAIT
 
 
 @dataclass(frozen=True)
 class AlarmSpec:
-    """What one alarm watches. `subject` says which resource's dimensions it takes; the subject `expected_wait` is
-    metric math over the order queue and the worker service (`expected_wait_expression`)."""
+    """What one alarm watches. `subject` says which resource's dimensions it takes, or that it is metric math."""
 
     key: str  # a field of stackconfig.alarm_profiles.AlarmThresholds, and the alarm name's suffix
-    subject: str  # queue | dlq | worker_service | receiver_alb | sync_alb | expected_wait
+    subject: AlarmSubject
     namespace: str
     metric_name: str
     severity: str
@@ -261,7 +269,7 @@ def expected_wait_expression(worker_count: int, payment_seconds: float) -> str:
 ALARMS: Final[tuple[AlarmSpec, ...]] = (
     AlarmSpec(
         key="expected_wait_warning",
-        subject="expected_wait",
+        subject=AlarmSubject.EXPECTED_WAIT,
         namespace="",
         metric_name=EXPECTED_WAIT,
         severity="WARNING",
@@ -272,7 +280,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="expected_wait_critical",
-        subject="expected_wait",
+        subject=AlarmSubject.EXPECTED_WAIT,
         namespace="",
         metric_name=EXPECTED_WAIT,
         severity="CRITICAL",
@@ -283,7 +291,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="queue_depth_warning",
-        subject="queue",
+        subject=AlarmSubject.QUEUE,
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
         severity="WARNING",
@@ -293,7 +301,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="queue_depth_critical",
-        subject="queue",
+        subject=AlarmSubject.QUEUE,
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
         severity="CRITICAL",
@@ -303,7 +311,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="oldest_message_age",
-        subject="queue",
+        subject=AlarmSubject.QUEUE,
         namespace="AWS/SQS",
         metric_name="ApproximateAgeOfOldestMessage",
         severity="CRITICAL",
@@ -313,7 +321,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="dlq_not_empty",
-        subject="dlq",
+        subject=AlarmSubject.DLQ,
         namespace="AWS/SQS",
         metric_name="ApproximateNumberOfMessagesVisible",
         severity="WARNING",
@@ -322,7 +330,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="worker_cpu_high",
-        subject="worker_service",
+        subject=AlarmSubject.WORKER_SERVICE,
         namespace="AWS/ECS",
         metric_name="CPUUtilization",
         statistic="Average",
@@ -334,7 +342,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
     AlarmSpec(
         key="alb_5xx",
-        subject="receiver_alb",
+        subject=AlarmSubject.RECEIVER_ALB,
         namespace="AWS/ApplicationELB",
         metric_name="HTTPCode_Target_5XX_Count",
         statistic="Sum",

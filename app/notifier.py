@@ -117,7 +117,7 @@ def render(alarm_message: dict[str, Any],
     comparison = COMPARISONS.get(str(trigger.get("ComparisonOperator")), str(trigger.get("ComparisonOperator", "")))
     statistic = trigger.get("Statistic") or trigger.get("ExtendedStatistic") or "?"
     value = current_value(reason)
-    wait = spec is not None and spec.subject == "expected_wait"
+    wait = spec is not None and spec.subject is contract.AlarmSubject.EXPECTED_WAIT
     how = ("waiting orders x payment time / (running worker tasks x workers per task)" if wait
            else f"{metric}; {statistic} over {trigger.get('Period', '?')} s")
     unit = " s" if wait else ""

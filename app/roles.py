@@ -51,8 +51,8 @@ class Role(StrEnum):
 
 
 # The registry: everything that handles roles in general (the dispatcher, the settings, the health check, the local
-# runtime) reads it, so a role added here is known to all of them. Each role's permissions stay with its grants
-# (contract.RECEIVER_PERMISSIONS, contract.WORKER_PERMISSIONS).
+# runtime) reads it, so a role added here is known to all of them. Each role's IAM permissions stay with the grant
+# methods of the resources it uses (components/pipeline.py), which the program gives its service.
 ROLES: Final[dict[str, RoleSpec]] = {spec.name: spec for spec in (
     RoleSpec(Role.SYNC.value, web=True, entry="app.sync_service:build", settings="app.settings:sync"),
     RoleSpec(Role.RECEIVER.value, web=True, entry="app.receiver:build", settings="app.settings:receiver"),

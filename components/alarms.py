@@ -1,7 +1,7 @@
 """Alarms: the catalogue's alarms (`contract.ALARMS`) as CloudWatch metric alarms, thresholds from the profile.
 
-Creates one alarm per catalogue entry whose subject this stack has (no async stack, no queue alarms) and whose
-threshold the profile sets, named `contract.alarm_name(prefix, key)` so `ops.alarms` finds them. The expected-wait
+Creates one alarm per catalogue entry whose subject's system the stack deploys (no async stack, no queue alarms;
+`Watched` guarantees the dimensions of every deployed subject) and whose threshold the profile sets, named `contract.alarm_name(prefix, key)` so `ops.alarms` finds them. The expected-wait
 alarms are metric math over the order queue's waiting messages and the worker service's running tasks
 (`contract.expected_wait_expression`), with thresholds that are multiples of `acceptableLatencySeconds`: the same
 number the worker auto-scaling aims for, so a page means the scaling has had its chance. Alarm and OK actions
@@ -10,41 +10,39 @@ publish to the alarm topic.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from app import contract
+from app.contract import AlarmSubject
+from components.watched import Watched
 from stackconfig.alarm_profiles import AlarmThresholds, alarm_threshold
-
-Dimensions = Mapping[str, Mapping[str, pulumi.Input[str]]]  # subject -> CloudWatch dimensions
-EXPECTED_WAIT_INPUTS = ("queue", "worker_service")  # the subjects the expected-wait metric math reads
 
 
 @dataclass(frozen=True)
 class AlarmsArgs:
     prefix: str
     thresholds: AlarmThresholds
-    subjects: Dimensions
+    watched: Watched
     topic_arn: pulumi.Input[str]
     acceptable_latency_seconds: float
     worker_count: int
     payment_seconds: float
 
 
-def expected_wait_queries(subjects: Dimensions, worker_count: int, payment_seconds: float,
+def expected_wait_queries(watched: Watched, worker_count: int, payment_seconds: float,
                           period: int) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgsDict]:
     """m1 waiting orders, m2 running worker tasks (Container Insights), e1 the expected wait in seconds."""
     waiting: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
         "id": "m1", "return_data": False,
         "metric": {"namespace": "AWS/SQS", "metric_name": "ApproximateNumberOfMessagesVisible",
-                   "dimensions": dict(subjects["queue"]), "period": period, "stat": "Maximum"}}
+                   "dimensions": dict(watched[AlarmSubject.QUEUE]), "period": period, "stat": "Maximum"}}
     tasks: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
         "id": "m2", "return_data": False,
         "metric": {"namespace": "ECS/ContainerInsights", "metric_name": "RunningTaskCount",
-                   "dimensions": dict(subjects["worker_service"]), "period": period, "stat": "Average"}}
+                   "dimensions": dict(watched[AlarmSubject.WORKER_SERVICE]), "period": period, "stat": "Average"}}
     wait: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
         "id": "e1", "return_data": True, "label": contract.EXPECTED_WAIT,
         "expression": contract.expected_wait_expression(worker_count, payment_seconds)}
@@ -57,11 +55,10 @@ class Alarms(pulumi.ComponentResource):
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for spec in contract.ALARMS:
             threshold = alarm_threshold(args.thresholds, spec, args.acceptable_latency_seconds)
-            math = spec.subject == "expected_wait"
-            present = all(s in args.subjects for s in EXPECTED_WAIT_INPUTS) if math else spec.subject in args.subjects
-            if threshold is None or not present:
+            if threshold is None or not args.watched.has(spec.subject):  # not in the profile, or its system
                 continue
-            queries = (expected_wait_queries(args.subjects, args.worker_count, args.payment_seconds,
+            math = spec.subject.metric_math
+            queries = (expected_wait_queries(args.watched, args.worker_count, args.payment_seconds,
                                              spec.period_seconds) if math else None)
             self.alarms[spec.key] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.key.replace('_', '-')}",
@@ -70,7 +67,7 @@ class Alarms(pulumi.ComponentResource):
                 metric_queries=queries,
                 namespace=None if math else spec.namespace,  # a single metric's fields: unset for metric math
                 metric_name=None if math else spec.metric_name,
-                dimensions=None if math else dict(args.subjects[spec.subject]),
+                dimensions=None if math else dict(args.watched[spec.subject]),
                 statistic=None if math else spec.statistic,
                 period=None if math else spec.period_seconds,
                 evaluation_periods=spec.evaluation_periods,

@@ -1,7 +1,8 @@
 """Dashboard: one CloudWatch page with the report's 7.2 graphs for whichever systems the stack deploys.
 
 Queue depth, in-flight and dead-lettered orders, age of the oldest order, worker CPU/memory, running task counts, and
-each ALB's requests, 5xx and latency. A panel appears when the stack has at least one of its subjects.
+each ALB's requests, 5xx and latency. A line appears when the stack deploys its subject's system, a panel when it has
+a line.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import Dimensions
+from app.contract import AlarmSubject
+from components.watched import Watched
 
 PERIOD_SECONDS = 60
 WIDGET_WIDTH = 12
@@ -21,14 +23,14 @@ WIDGET_HEIGHT = 6
 
 @dataclass(frozen=True)
 class Line:
-    subject: str
+    subject: AlarmSubject
     namespace: str
     metric: str
     stat: str
     label: str
 
 
-def _alb(subject: str, system: str) -> list[tuple[str, list[Line]]]:
+def _alb(subject: AlarmSubject, system: str) -> list[tuple[str, list[Line]]]:
     return [
         (
             f"{system} ALB requests and 5xx",
@@ -47,7 +49,7 @@ def _alb(subject: str, system: str) -> list[tuple[str, list[Line]]]:
     ]
 
 
-def _usage(subject: str, system: str) -> tuple[str, list[Line]]:
+def _usage(subject: AlarmSubject, system: str) -> tuple[str, list[Line]]:
     return (
         f"{system} CPU and memory (%)",
         [
@@ -61,23 +63,24 @@ PANELS: list[tuple[str, list[Line]]] = [
     (
         "Order queue",
         [
-            Line("queue", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "waiting"),
-            Line("queue", "AWS/SQS", "ApproximateNumberOfMessagesNotVisible", "Maximum", "in flight"),
-            Line("dlq", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "dead-lettered"),
+            Line(AlarmSubject.QUEUE, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "waiting"),
+            Line(AlarmSubject.QUEUE, "AWS/SQS", "ApproximateNumberOfMessagesNotVisible", "Maximum", "in flight"),
+            Line(AlarmSubject.DLQ, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "dead-lettered"),
         ],
     ),
-    ("Age of oldest order (s)", [Line("queue", "AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", "oldest")]),
-    _usage("worker_service", "Workers"),
+    ("Age of oldest order (s)", [Line(AlarmSubject.QUEUE, "AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", "oldest")]),
+    _usage(AlarmSubject.WORKER_SERVICE, "Workers"),
     (
         "Running tasks",
         [
             Line(subject, "ECS/ContainerInsights", "RunningTaskCount", "Average", label)
-            for subject, label in (("worker_service", "workers"), ("receiver_service", "receivers"), ("sync_service", "sync"))
+            for subject, label in ((AlarmSubject.WORKER_SERVICE, "workers"), (AlarmSubject.RECEIVER_SERVICE, "receivers"),
+                                   (AlarmSubject.SYNC_SERVICE, "sync"))
         ],
     ),
-    *_alb("receiver_alb", "Receiver"),
-    _usage("sync_service", "Sync"),
-    *_alb("sync_alb", "Sync"),
+    *_alb(AlarmSubject.RECEIVER_ALB, "Receiver"),
+    _usage(AlarmSubject.SYNC_SERVICE, "Sync"),
+    *_alb(AlarmSubject.SYNC_ALB, "Sync"),
 ]
 
 
@@ -85,19 +88,19 @@ PANELS: list[tuple[str, list[Line]]] = [
 class DashboardArgs:
     name: str  # the dashboard's physical name
     region: str
-    subjects: Dimensions
+    watched: Watched
 
 
-def widgets(region: str, subjects: Dimensions) -> list[dict[str, Any]]:
+def widgets(region: str, watched: Watched) -> list[dict[str, Any]]:
     """The dashboard's widgets (with Output values inside, resolved by json_dumps)."""
     result = []
     for title, lines in PANELS:
-        present = [line for line in lines if line.subject in subjects]
+        present = [line for line in lines if watched.has(line.subject)]
         if not present:
             continue
         metrics = []
         for line in present:
-            dims = [part for name, value in subjects[line.subject].items() for part in (name, value)]
+            dims = [part for name, value in watched[line.subject].items() for part in (name, value)]
             metrics.append([line.namespace, line.metric, *dims, {"stat": line.stat, "label": line.label}])
         result.append(
             {
@@ -122,7 +125,7 @@ class Dashboard(pulumi.ComponentResource):
         dashboard = aws.cloudwatch.Dashboard(
             f"{name}-page",
             dashboard_name=args.name,
-            dashboard_body=pulumi.Output.json_dumps({"widgets": widgets(args.region, args.subjects)}),
+            dashboard_body=pulumi.Output.json_dumps({"widgets": widgets(args.region, args.watched)}),
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),  # a set name, as the alarms'
         )
         self.url: pulumi.Output[str] = dashboard.dashboard_name.apply(

@@ -1,9 +1,11 @@
 """The whole program: read the settings once, build the components, and name the stack outputs.
 
-This is the one composing unit: it does the cross-wiring (image and network into the order stacks, their metrics into
-the alarms and the dashboard), so the components stay unaware of each other.
+This is the one composing unit: it does the cross-wiring, so the components stay unaware of each other. One cluster
+and one image for every service; the sync order service and the order receiver are load-balanced services, the
+workers a queue worker service on the order pipeline; which role may do what is said here, by the pipeline's grant
+methods; the services' metrics go into the alarms and the dashboard.
 
-Logical names are short and name the role (`sync`, `async-web`...): the stack is already in every URN, and
+Logical names are short and name the role (`sync`, `receiver-web`...): the stack is already in every URN, and
 autonamed physical names inherit the logical name plus 7 random characters, so an ALB or target group (32
 characters at most on AWS) fits whatever the project and stack are called. Only names that people or the ops
 commands look up carry the stack prefix (`flashsale-<stack>`): alarm names, the dashboard, task definition families.
@@ -11,7 +13,6 @@ commands look up carry the stack prefix (`flashsale-<stack>`): alarm names, the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,27 +20,98 @@ from pathlib import Path
 import pulumi
 
 from app import contract
+from app.contract import AlarmSubject, System
 from components.alarms import Alarms, AlarmsArgs
-from components.alerts import Alerts, AlertsArgs
-from components.async_stack import AsyncOrderStack, AsyncOrderStackArgs
+from components.alerts import Alerts, AlertsArgs, WorkerServiceRef
+from components.cluster import ServiceCluster, ServiceClusterArgs
 from components.dashboard import Dashboard, DashboardArgs
-from components.fargate import Placement
+from components.fargate import Placement, TaskSpec
 from components.image import ServiceImage, ServiceImageArgs
+from components.load_balanced import LoadBalancedService, LoadBalancedServiceArgs
 from components.network import Network, NetworkArgs
+from components.pipeline import OrderPipeline, OrderPipelineArgs
+from components.queue_worker import QueueWorkerService, QueueWorkerServiceArgs
 from components.settings import ConfigError, Settings, load_settings, stack_file, stack_prefix
+from components.watched import Dimensions, Watched
 from planning import calendar
-from components.sync_stack import SyncOrderStack, SyncOrderStackArgs
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "app"
 
 
 @dataclass(frozen=True)
+class AsyncSystem:
+    """The report's Part III: receiver -> order pipeline -> workers."""
+
+    pipeline: OrderPipeline
+    receiver: LoadBalancedService
+    worker: QueueWorkerService
+
+
+@dataclass(frozen=True)
 class Deployment:
     settings: Settings
-    sync: SyncOrderStack | None
-    orders: AsyncOrderStack | None
+    cluster: ServiceCluster
+    sync: LoadBalancedService | None
+    orders: AsyncSystem | None
     outputs: dict[str, pulumi.Input[object]]  # stack output name (contract.OUTPUT_*) -> value
+
+
+def sync_service(s: Settings, placement: Placement) -> LoadBalancedService:
+    """The report's Part I: the sync service calls no AWS API, so its tasks get no task role."""
+    return LoadBalancedService("sync", LoadBalancedServiceArgs(placement=placement, task=TaskSpec(
+        role="sync",
+        desired_count=s.sync_task_count,
+        environment={
+            contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
+            contract.ENV_PAYMENT_DECLINE_RATE: str(s.payment_decline_rate),
+        },
+    )))
+
+
+def async_system(s: Settings, placement: Placement) -> AsyncSystem:
+    try:
+        steps, notes = calendar.schedule(s.sales, s.calendar_inputs(), datetime.now(timezone.utc))
+    except calendar.CalendarError as error:
+        raise ConfigError(f"{stack_file()}: {error}") from None
+    for note in notes:
+        pulumi.log.info(f"sale calendar: {note}")
+    pipeline = OrderPipeline("orders", OrderPipelineArgs())
+    receiver = LoadBalancedService("receiver", LoadBalancedServiceArgs(placement=placement, task=TaskSpec(
+        role="receiver",
+        desired_count=s.receiver_tasks,
+        environment={
+            contract.ENV_TOPIC_ARN: pipeline.topic.arn,
+            contract.ENV_QUEUE_URL: pipeline.queue.url,
+            contract.ENV_ORDERS_TABLE: pipeline.table.name,
+            # For /health's num_workers and the order-status estimate (queue position / workers x payment).
+            contract.ENV_WORKER_COUNT: str(s.worker_count),
+            contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
+        },
+        grants=(pipeline.grant_publish(), pipeline.grant_write_orders(), pipeline.grant_queue_depth()),
+    )))
+    worker = QueueWorkerService("worker", QueueWorkerServiceArgs(
+        placement=placement,
+        task=TaskSpec(
+            role="worker",
+            desired_count=s.worker_tasks,
+            environment={
+                contract.ENV_QUEUE_URL: pipeline.queue.url,
+                contract.ENV_ORDERS_TABLE: pipeline.table.name,
+                contract.ENV_WORKER_COUNT: str(s.worker_count),
+                contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
+                contract.ENV_PAYMENT_DECLINE_RATE: str(s.payment_decline_rate),
+            },
+            grants=(pipeline.grant_consume(), pipeline.grant_settle_orders()),
+        ),
+        queue_name=pipeline.queue.name,
+        backlog_per_task_target=s.backlog_per_task_target,
+        acceptable_latency_seconds=s.acceptable_latency_seconds,
+        min_tasks=s.min_worker_tasks,
+        max_tasks=s.max_worker_tasks,
+        sale_schedule=tuple(steps),
+    ))
+    return AsyncSystem(pipeline=pipeline, receiver=receiver, worker=worker)
 
 
 def build() -> Deployment:
@@ -47,7 +119,9 @@ def build() -> Deployment:
     prefix = stack_prefix()
     net = Network("net", NetworkArgs(https=s.https))
     image = ServiceImage("image", ServiceImageArgs(context=APP_DIR))
+    cluster = ServiceCluster("ecs", ServiceClusterArgs(region=s.region))
     placement = Placement(
+        cluster=cluster,
         image=image.image_uri,
         region=s.region,
         vpc_id=net.vpc_id,
@@ -58,55 +132,38 @@ def build() -> Deployment:
         name_prefix=prefix,
     )
     outputs: dict[str, pulumi.Input[object]] = {contract.OUTPUT_ALARM_PREFIX: prefix,
-                                                contract.OUTPUT_ALARM_PROFILE: s.alarm_profile}
-    subjects: dict[str, Mapping[str, pulumi.Input[str]]] = {}  # what alarms and the dashboard watch
-    sync = None
-    if s.deploy_sync:
-        sync = SyncOrderStack(
-            "sync",
-            SyncOrderStackArgs(
-                placement=placement,
-                task_count=s.sync_task_count,
-                payment_seconds=s.payment_seconds,
-                payment_decline_rate=s.payment_decline_rate,
-            ),
-        )
-        subjects |= sync.subjects
+                                                contract.OUTPUT_ALARM_PROFILE: s.alarm_profile,
+                                                contract.OUTPUT_CLUSTER_NAME: cluster.name}
+    systems: set[System] = set()
+    dimensions: dict[AlarmSubject, Dimensions] = {}  # what alarms and the dashboard watch
+    sync = sync_service(s, placement) if s.deploy_sync else None
+    if sync is not None:
+        systems.add(System.SYNC)
+        dimensions |= {AlarmSubject.SYNC_ALB: sync.alb_dimensions, AlarmSubject.SYNC_SERVICE: sync.service.dimensions}
         outputs[contract.OUTPUT_SYNC_URL] = sync.url
-    orders = None
-    if s.deploy_async:
-        try:
-            steps, notes = calendar.schedule(s.sales, s.calendar_inputs(), datetime.now(timezone.utc))
-        except calendar.CalendarError as error:
-            raise ConfigError(f"{stack_file()}: {error}") from None
-        for note in notes:
-            pulumi.log.info(f"sale calendar: {note}")
-        orders = AsyncOrderStack(
-            "async",
-            AsyncOrderStackArgs(
-                placement=placement,
-                receiver_tasks=s.receiver_tasks,
-                worker_count=s.worker_count,
-                worker_tasks=s.worker_tasks,
-                min_worker_tasks=s.min_worker_tasks,
-                max_worker_tasks=s.max_worker_tasks,
-                payment_seconds=s.payment_seconds,
-                payment_decline_rate=s.payment_decline_rate,
-                backlog_per_task_target=s.backlog_per_task_target,
-                acceptable_latency_seconds=s.acceptable_latency_seconds,
-                sale_schedule=tuple(steps),
-            ),
-        )
-        subjects |= orders.subjects
+    orders = async_system(s, placement) if s.deploy_async else None
+    worker_ref = None
+    if orders is not None:
+        pipeline, receiver, worker = orders.pipeline, orders.receiver, orders.worker
+        systems.add(System.ASYNC)
+        dimensions |= {
+            AlarmSubject.QUEUE: pipeline.queue_dimensions,
+            AlarmSubject.DLQ: pipeline.dlq_dimensions,
+            AlarmSubject.WORKER_SERVICE: worker.service.dimensions,
+            AlarmSubject.RECEIVER_SERVICE: receiver.service.dimensions,
+            AlarmSubject.RECEIVER_ALB: receiver.alb_dimensions,
+        }
+        # What the alarm notifier needs to say how many worker tasks to add.
+        worker_ref = WorkerServiceRef(cluster_name=cluster.name, service_name=worker.service.service_name,
+                                      service_arn=worker.service.service.id)
         outputs |= {
-            contract.OUTPUT_ASYNC_URL: orders.url,
-            contract.OUTPUT_TOPIC_ARN: orders.topic.arn,
-            contract.OUTPUT_QUEUE_URL: orders.queue.url,
-            contract.OUTPUT_DLQ_URL: orders.dlq.url,
-            contract.OUTPUT_ORDERS_TABLE: orders.table.name,
-            contract.OUTPUT_CLUSTER_NAME: orders.cluster.name,
-            contract.OUTPUT_WORKER_SERVICE_NAME: orders.worker.service_name,
-            contract.OUTPUT_RECEIVER_SERVICE_NAME: orders.receiver.service_name,
+            contract.OUTPUT_ASYNC_URL: receiver.url,
+            contract.OUTPUT_TOPIC_ARN: pipeline.topic.arn,
+            contract.OUTPUT_QUEUE_URL: pipeline.queue.url,
+            contract.OUTPUT_DLQ_URL: pipeline.dlq.url,
+            contract.OUTPUT_ORDERS_TABLE: pipeline.table.name,
+            contract.OUTPUT_WORKER_SERVICE_NAME: worker.service.service_name,
+            contract.OUTPUT_RECEIVER_SERVICE_NAME: receiver.service.service_name,
             contract.OUTPUT_WORKER_COUNT: s.worker_count,
             contract.OUTPUT_PAYMENT_SECONDS: s.payment_seconds,
             contract.OUTPUT_ACCEPTABLE_LATENCY: s.acceptable_latency_seconds,
@@ -114,15 +171,15 @@ def build() -> Deployment:
         }
 
     alerts = Alerts("alerts", AlertsArgs(
-        source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_secret,
-        worker_service=orders.worker_service_ref() if orders else None,
+        source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_secret, worker_service=worker_ref,
         acceptable_latency_seconds=s.acceptable_latency_seconds))
     outputs |= {contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
                 contract.OUTPUT_ALARM_TOPIC_ARN: alerts.alarm_topic_arn,
                 contract.OUTPUT_NOTIFIER_FUNCTION_NAME: alerts.notifier_name}
-    Alarms("alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, subjects=subjects, topic_arn=alerts.alarm_topic_arn,
+    watched = Watched(systems=frozenset(systems), dimensions=dimensions)
+    Alarms("alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, watched=watched, topic_arn=alerts.alarm_topic_arn,
                                 acceptable_latency_seconds=s.acceptable_latency_seconds, worker_count=s.worker_count,
                                 payment_seconds=s.payment_seconds))
-    dashboard = Dashboard("dashboard", DashboardArgs(name=prefix, region=s.region, subjects=subjects))
+    dashboard = Dashboard("dashboard", DashboardArgs(name=prefix, region=s.region, watched=watched))
     outputs[contract.OUTPUT_DASHBOARD_URL] = dashboard.url
-    return Deployment(settings=s, sync=sync, orders=orders, outputs=outputs)
+    return Deployment(settings=s, cluster=cluster, sync=sync, orders=orders, outputs=outputs)

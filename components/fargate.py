@@ -1,4 +1,4 @@
-"""FargateService: one role of the service image running on ECS Fargate, and the cluster helper.
+"""FargateService: one role of the service image running on ECS Fargate, the building block of the patterns.
 
 Creates: a log group, an execution role (ECR pull and log writing through the AWS managed
 AmazonECSTaskExecutionRolePolicy), a task role holding only the grants it is given (none for the sync service),
@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from app import contract
+from components.cluster import ServiceCluster
 from components.defaults import LOG_RETENTION_DAYS
 from components.endpoint import PublicEndpointArgs
 from components.iam import Grant, inline_policy, service_role
@@ -27,15 +28,11 @@ ECS_TASKS = "ecs-tasks.amazonaws.com"
 HEALTH_CHECK_COMMAND = ["CMD", "python", "-m", "app.healthcheck"]  # app/healthcheck.py, every role
 
 
-def insights_cluster(name: str, opts: pulumi.ResourceOptions) -> aws.ecs.Cluster:
-    """An ECS cluster with Container Insights, whose RunningTaskCount the worker auto-scaling divides by."""
-    return aws.ecs.Cluster(name, settings=[{"name": "containerInsights", "value": "enabled"}], opts=opts)
-
-
 @dataclass(frozen=True)
 class Placement:
-    """Where every service runs and from which image: shared by the sync and async stacks."""
+    """Where every service runs and from which image: shared by every service of the application."""
 
+    cluster: ServiceCluster
     image: pulumi.Input[str]
     region: str
     vpc_id: pulumi.Input[str]
@@ -63,20 +60,27 @@ class Port:
 
 
 @dataclass(frozen=True)
+class TaskSpec:
+    """What a service's tasks run: one role of the image, how many, with what environment and AWS access."""
+
+    role: str  # one of app.roles.ROLES: the ROLE the container runs
+    desired_count: int = 1  # at deploy time; later changes (ops.prescale, auto-scaling) are not undone by `pulumi up`
+    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # on top of ROLE and PORT
+    grants: Sequence[Grant] = ()  # the task role's policy; none: no task role (no AWS access)
+
+
+@dataclass(frozen=True)
 class FargateServiceArgs:
     placement: Placement
-    role: str  # one of app.roles.ROLES: the ROLE the container runs
-    cluster_arn: pulumi.Input[str]
-    desired_count: int
-    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    grants: Sequence[Grant] = ()
-    port: Port | None = None
+    task: TaskSpec
+    port: Port | None = None  # registered with a load balancer; none: no port mapping
 
 
 class FargateService(pulumi.ComponentResource):
     def __init__(self, name: str, args: FargateServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("flashsale:fargate:FargateService", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        task = args.task
         self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", retention_in_days=LOG_RETENTION_DAYS, opts=child)
 
         execution_role = service_role(f"{name}-execution", ECS_TASKS, child)
@@ -84,14 +88,14 @@ class FargateService(pulumi.ComponentResource):
             f"{name}-execution-policy", role=execution_role.name, policy_arn=EXECUTION_POLICY_ARN, opts=child
         )
         task_role_arn: pulumi.Input[str] | None = None
-        if args.grants:
+        if task.grants:
             task_role = service_role(f"{name}-task-role", ECS_TASKS, child)
-            inline_policy(f"{name}-task-policy", task_role, args.grants, child)
+            inline_policy(f"{name}-task-policy", task_role, task.grants, child)
             task_role_arn = task_role.arn
 
-        environment = {contract.ENV_ROLE: args.role, contract.ENV_PORT: str(contract.CONTAINER_PORT), **args.environment}
+        environment = {contract.ENV_ROLE: task.role, contract.ENV_PORT: str(contract.CONTAINER_PORT), **task.environment}
         container = {
-            "name": args.role,
+            "name": task.role,
             "image": args.placement.image,
             "essential": True,
             "user": f"{contract.CONTAINER_UID}:{contract.CONTAINER_UID}",
@@ -108,7 +112,7 @@ class FargateService(pulumi.ComponentResource):
                 "options": {
                     "awslogs-group": self.log_group.name,
                     "awslogs-region": args.placement.region,
-                    "awslogs-stream-prefix": args.role,
+                    "awslogs-stream-prefix": task.role,
                 },
             },
         }
@@ -133,16 +137,16 @@ class FargateService(pulumi.ComponentResource):
             load_balancers.append(
                 {
                     "target_group_arn": args.port.target_group_arn,
-                    "container_name": args.role,
+                    "container_name": task.role,
                     "container_port": contract.CONTAINER_PORT,
                 }
             )
             depends_on.extend(args.port.listeners)
         self.service = aws.ecs.Service(
             f"{name}-service",
-            cluster=args.cluster_arn,
+            cluster=args.placement.cluster.arn,
             task_definition=self.task_definition.arn,
-            desired_count=args.desired_count,
+            desired_count=task.desired_count,
             launch_type="FARGATE",
             network_configuration={
                 "subnets": args.placement.subnet_ids,
@@ -157,6 +161,9 @@ class FargateService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, ignore_changes=["desiredCount"]),
         )
         self.service_name: pulumi.Output[str] = self.service.name
+        # What its alarms and dashboard lines watch (Container Insights' and AWS/ECS's dimensions).
+        self.dimensions: dict[str, pulumi.Output[str]] = {"ClusterName": args.placement.cluster.name,
+                                                          "ServiceName": self.service_name}
         self.register_outputs(
             {
                 "service_name": self.service_name,

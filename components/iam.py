@@ -1,13 +1,14 @@
 """Least-privilege IAM building blocks: a role a service may assume and an inline policy of exact grants.
 
-Every grant names one resource ARN and explicit actions, so no policy here carries a `*` action or resource. Every
+Every grant names one resource ARN and explicit actions, so no policy here carries a `*` action or resource; the
+components that own a resource hand them out (`OrderPipeline.grant_publish()`...), with the actions one use needs. Every
 trust policy admits its service only on behalf of this account (`aws:SourceAccount`): the service cannot be made to
 assume the role for someone else's resource (the confused-deputy problem).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -20,11 +21,6 @@ class Grant:
 
     resource_arn: pulumi.Input[str]
     actions: tuple[str, ...]
-
-
-def grants(permissions: Mapping[str, tuple[str, ...]], arns: Mapping[str, pulumi.Input[str]]) -> list[Grant]:
-    """`contract.*_PERMISSIONS` (keyed by topic/queue/table) resolved to the stack's resource ARNs."""
-    return [Grant(arns[key], actions) for key, actions in permissions.items()]
 
 
 def assume_role_policy(service: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:

@@ -12,9 +12,9 @@ def test_every_threshold_has_an_alarm_and_every_alarm_a_threshold() -> None:
     assert sorted(a.key for a in contract.ALARMS) == sorted(ALARM_KEYS)
 
 
-def test_alarm_subjects_are_known() -> None:
-    assert {a.subject for a in contract.ALARMS} <= {"queue", "dlq", "worker_service", "receiver_alb", "sync_alb",
-                                                    "expected_wait"}
+def test_alarm_subjects_are_members_of_the_enum() -> None:
+    """A plain string (which mypy refuses) would slip past a dataclass at run time: the catalogue holds none."""
+    assert all(type(a.subject) is contract.AlarmSubject for a in contract.ALARMS)
 
 
 def test_profiles_follow_the_report() -> None:
@@ -38,9 +38,3 @@ def test_queue_policy_admits_only_its_topic() -> None:
     (statement,) = contract.queue_policy("arn:q", "arn:t")["Statement"]
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": "arn:t"}}
     assert statement["Resource"] == "arn:q" and statement["Action"] == "sqs:SendMessage"
-
-
-def test_role_permissions_have_no_wildcards() -> None:
-    for permissions in (contract.RECEIVER_PERMISSIONS, contract.WORKER_PERMISSIONS):
-        for actions in permissions.values():
-            assert all("*" not in action for action in actions)

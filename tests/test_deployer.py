@@ -81,7 +81,7 @@ def test_rejects_a_33_character_alb_name(endpoints: Endpoints) -> None:
     deployment = deploy("normal", endpoints, run_program=transformed(
         "aws:lb/loadBalancer:LoadBalancer", lambda props: props | {"name": "x" * 33}))
     message = only_rejection(deployment, "aws:lb/loadBalancer:LoadBalancer")
-    assert "::sync-web-alb: " in message or "::async-web-alb: " in message
+    assert "::sync-web-alb: " in message or "::receiver-web-alb: " in message
     assert f'"name" cannot be longer than 32 characters: "{"x" * 33}"' in message
     # What needs the load balancer is not created, as the engine skips it.
     assert any(urn.endswith("::sync-web-http") for urn in deployment.skipped)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -13,8 +14,11 @@ import yaml
 from pydantic.alias_generators import to_snake
 
 from app import contract
+from app.contract import AlarmSubject, System
 from app.roles import ROLES
+from components import cluster, pipeline
 from components.settings import ConfigError
+from components.watched import Watched
 from stackconfig import schema
 from stackconfig.alarm_profiles import ALARM_PROFILES, alarm_threshold
 from tests.infra_mocks import (
@@ -40,6 +44,17 @@ LISTENER = "aws:lb/listener:Listener"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TABLE = "aws:dynamodb/table:Table"
+FARGATE = "flashsale:fargate:FargateService"
+SCALING_POLICY = "aws:appautoscaling/policy:Policy"
+# What each pattern holds itself (its direct children), as aws-ecs-patterns cut them.
+PATTERNS = {
+    "flashsale:patterns:LoadBalancedService": ["flashsale:web:PublicEndpoint", FARGATE],
+    "flashsale:patterns:QueueWorkerService": [FARGATE, "aws:appautoscaling/target:Target", SCALING_POLICY,
+                                              SCALING_POLICY, ALARM],
+    "flashsale:messaging:OrderPipeline": [TOPIC, QUEUE, QUEUE, "aws:sqs/queuePolicy:QueuePolicy", SUBSCRIPTION, TABLE],
+    "flashsale:compute:ServiceCluster": ["aws:ecs/cluster:Cluster"],
+}
 CERTIFICATE = "arn:aws:acm:us-west-2:123456789012:certificate/0c0ffee0-0000-4000-8000-000000000000"
 LOCAL_ONLY_OUTPUTS = {contract.OUTPUT_LOCAL_ENDPOINT, contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS}
 
@@ -188,6 +203,41 @@ def test_every_resource_is_parented_and_named_after_its_component(run: StackRun)
             f"{r.urn}: name does not start with its parent component's name"
 
 
+def test_each_pattern_holds_its_parts(run: StackRun) -> None:
+    instances = [r for r in run.resources if r.typ in PATTERNS]
+    assert Counter(r.typ for r in instances) == {"flashsale:patterns:LoadBalancedService": 2,
+                                                 "flashsale:patterns:QueueWorkerService": 1,
+                                                 "flashsale:messaging:OrderPipeline": 1,
+                                                 "flashsale:compute:ServiceCluster": 1}
+    for pattern in instances:
+        parts = [r.typ for r in run.resources
+                 if r.urn.split("::")[2].split("$")[-2] == pattern.typ and r.name.startswith(f"{pattern.name}-")]
+        assert Counter(parts) == Counter(PATTERNS[pattern.typ]), f"{pattern.urn}: holds {sorted(parts)}"
+
+
+def test_the_stack_has_one_cluster_three_services_and_its_profiles_alarms(run: StackRun, stack_file: Path) -> None:
+    counts = Counter(r.typ for r in run.resources)
+    thresholds = ALARM_PROFILES[setting(stack_file, "alarmProfile")]
+    catalogue = [spec for spec in contract.ALARMS if getattr(thresholds, spec.key) is not None]
+    assert counts["aws:ecs/cluster:Cluster"] == 1
+    assert counts[SERVICE] == counts[TASK_DEFINITION] == counts[FARGATE] == len(ROLES)
+    assert counts["aws:lb/loadBalancer:LoadBalancer"] == counts["flashsale:web:PublicEndpoint"] == 2  # web roles
+    assert counts["aws:iam/role:Role"] == len(ROLES) + 2 + 1  # executions, receiver and worker tasks, notifier
+    assert counts[ALARM] == len(catalogue) + 1  # and the scaling guardrail
+
+
+def test_a_deployed_subject_without_dimensions_fails_instead_of_dropping_its_alarms() -> None:
+    dims = {AlarmSubject.QUEUE: {"QueueName": "q"}, AlarmSubject.WORKER_SERVICE: {"ServiceName": "w"},
+            AlarmSubject.RECEIVER_SERVICE: {"ServiceName": "r"}, AlarmSubject.RECEIVER_ALB: {"LoadBalancer": "a"}}
+    with pytest.raises(ValueError, match=r"missing \['dlq'\]"):
+        Watched(systems=frozenset({System.ASYNC}), dimensions=dims)
+    with pytest.raises(ValueError, match=r"not deployed \['queue', 'receiver_alb'"):
+        Watched(systems=frozenset({System.SYNC}), dimensions=dims | {AlarmSubject.SYNC_ALB: {"LoadBalancer": "s"},
+                                                                     AlarmSubject.SYNC_SERVICE: {"ServiceName": "s"}})
+    watched = Watched(systems=frozenset({System.ASYNC}), dimensions=dims | {AlarmSubject.DLQ: {"QueueName": "d"}})
+    assert watched.has(AlarmSubject.EXPECTED_WAIT) and not watched.has(AlarmSubject.SYNC_ALB)
+
+
 def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None:
     names = {value for key, value in vars(contract).items() if key.startswith("OUTPUT_")} - LOCAL_ONLY_OUTPUTS
     assert set(run.outputs) == names
@@ -196,8 +246,8 @@ def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None
     assert run.outputs[contract.OUTPUT_ALARM_PROFILE] == setting(stack_file, "alarmProfile")
     assert run.outputs[contract.OUTPUT_SALE_LEAD_SECONDS] == setting(stack_file, "saleLeadSeconds")
     services = {s["name"]: s for s in run.of_type(SERVICE)}
-    assert "-receiver-" in services[run.outputs[contract.OUTPUT_RECEIVER_SERVICE_NAME]].name
-    assert "-worker-" in services[run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]].name
+    assert services[run.outputs[contract.OUTPUT_RECEIVER_SERVICE_NAME]].name.startswith("receiver-")
+    assert services[run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]].name.startswith("worker-")
     (function,) = run.of_type("aws:lambda/function:Function")
     assert run.outputs[contract.OUTPUT_NOTIFIER_FUNCTION_NAME] == function["name"]
     assert run.outputs[contract.OUTPUT_SYNC_URL].startswith("http://")
@@ -343,12 +393,12 @@ def test_web_services_sit_behind_their_alb(run: StackRun, role: str) -> None:
     assert service.opts is not None and service.opts.depends_on, f"{service.urn}: may start before its listener"
 
 
-def test_clusters_have_container_insights(run: StackRun) -> None:
-    clusters = run.of_type("aws:ecs/cluster:Cluster")
-    assert len(clusters) == 2
-    for cluster in clusters:
-        assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"], cluster.urn
-    assert run.outputs[contract.OUTPUT_CLUSTER_NAME] in {c["name"] for c in clusters}
+def test_every_service_runs_in_the_one_cluster_with_container_insights(run: StackRun) -> None:
+    (cluster,) = run.of_type("aws:ecs/cluster:Cluster")
+    assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"], cluster.urn
+    assert run.outputs[contract.OUTPUT_CLUSTER_NAME] == cluster["name"]
+    for service in run.of_type(SERVICE):
+        assert service["cluster"] == cluster["arn"], f"{service.urn}: runs in {service['cluster']}"
 
 
 def test_workers_scale_on_backlog_per_task(run: StackRun, stack_file: Path) -> None:
@@ -404,7 +454,7 @@ def test_no_alarm_reaches_critical_while_the_scaling_would_not_yet_act(run: Stac
         if spec.severity != "CRITICAL" or spec.key not in by_key:
             continue
         threshold = by_key[spec.key]["threshold"]
-        if spec.subject == "expected_wait":
+        if spec.subject is AlarmSubject.EXPECTED_WAIT:
             assert threshold >= latency, f"{by_key[spec.key].urn}: pages at {threshold} s of wait, scaling at {latency}"
         elif spec.metric_name == "ApproximateNumberOfMessagesVisible":
             assert threshold >= scaling_backlog, (f"{by_key[spec.key].urn}: pages at {threshold:g} waiting, the "
@@ -451,18 +501,20 @@ def test_containers_stop_after_the_worker_drain_bound(run: StackRun, role: str) 
     assert contract.SERVICE_DEFAULTS.drain_seconds < contract.STOP_TIMEOUT_SECONDS  # draining is never SIGKILLed
 
 
-def test_task_roles_hold_exactly_the_contract_permissions(run: StackRun) -> None:
-    cluster = run.outputs[contract.OUTPUT_CLUSTER_NAME]
-    arns = {
-        "topic": run.outputs[contract.OUTPUT_TOPIC_ARN],
-        "queue": run.one(QUEUE, "-orders-queue")["arn"],
-        "table": run.one("aws:dynamodb/table:Table", "-orders-table")["arn"],
-        # The agent protects a task with the task role's credentials: without this every call is refused on AWS.
-        "cluster_tasks": f"arn:aws:ecs:us-west-2:123456789012:task/{cluster}/*",
+def test_task_roles_hold_exactly_the_grants_of_their_uses(run: StackRun) -> None:
+    topic = run.outputs[contract.OUTPUT_TOPIC_ARN]
+    queue = run.one(QUEUE, "-orders-queue")["arn"]
+    table = run.one("aws:dynamodb/table:Table", "-orders-table")["arn"]
+    # The agent protects a task with the task role's credentials: without this every call is refused on AWS.
+    cluster_tasks = f"arn:aws:ecs:us-west-2:123456789012:task/{run.outputs[contract.OUTPUT_CLUSTER_NAME]}/*"
+    expected = {
+        "receiver": {topic: pipeline.PUBLISH_ACTIONS, table: pipeline.WRITE_ORDERS_ACTIONS,
+                     queue: pipeline.QUEUE_DEPTH_ACTIONS},
+        "worker": {queue: pipeline.CONSUME_ACTIONS, table: pipeline.SETTLE_ORDERS_ACTIONS,
+                   cluster_tasks: cluster.TASK_PROTECTION_ACTIONS},
     }
-    for role, permissions in (("receiver", contract.RECEIVER_PERMISSIONS), ("worker", contract.WORKER_PERMISSIONS)):
-        expected = {arns[key]: actions for key, actions in permissions.items()}
-        assert role_grants(run, role) == expected, f"{task_definition_of(run, role).urn}: task role grants"
+    for role, grants in expected.items():
+        assert role_grants(run, role) == grants, f"{task_definition_of(run, role).urn}: task role grants"
     assert "taskRoleArn" not in task_definition_of(run, "sync").state, "the sync service needs no AWS access"
 
 
@@ -520,11 +572,12 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
     alarms = {a["name"]: a for a in run.of_type(ALARM) if a["name"].startswith(prefix)}
     alarm_topic = run.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
     dimensions = {
-        "queue": {"QueueName": run.one(QUEUE, "-orders-queue")["name"]},
-        "dlq": {"QueueName": run.one(QUEUE, "-orders-dlq")["name"]},
-        "worker_service": {"ClusterName": run.outputs[contract.OUTPUT_CLUSTER_NAME],
-                           "ServiceName": run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]},
-        "receiver_alb": {"LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer", "-async-web-alb")["arnSuffix"]},
+        AlarmSubject.QUEUE: {"QueueName": run.one(QUEUE, "-orders-queue")["name"]},
+        AlarmSubject.DLQ: {"QueueName": run.one(QUEUE, "-orders-dlq")["name"]},
+        AlarmSubject.WORKER_SERVICE: {"ClusterName": run.outputs[contract.OUTPUT_CLUSTER_NAME],
+                                      "ServiceName": run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]},
+        AlarmSubject.RECEIVER_ALB: {"LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer",
+                                                            "-receiver-web-alb")["arnSuffix"]},
     }
     expected = [s for s in contract.ALARMS if getattr(thresholds, s.key) is not None]
     assert sorted(alarms) == sorted(contract.alarm_name(prefix.rstrip("-"), s.key) for s in expected)
@@ -535,12 +588,12 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
         assert alarm["comparisonOperator"] == spec.comparison, alarm.urn
         assert alarm["alarmActions"] == alarm["okActions"] == [alarm_topic], f"{alarm.urn}: actions"
         assert spec.action in alarm["alarmDescription"], alarm.urn
-        if spec.subject == "expected_wait":
+        if spec.subject is AlarmSubject.EXPECTED_WAIT:
             queries = {q["id"]: q for q in alarm["metricQueries"]}
             assert queries["e1"]["returnData"] and queries["e1"]["expression"] == contract.expected_wait_expression(
                 setting(stack_file, "workerCount"), setting(stack_file, "paymentSeconds")), alarm.urn
-            assert queries["m1"]["metric"]["dimensions"] == dimensions["queue"], alarm.urn
-            assert queries["m2"]["metric"]["dimensions"] == dimensions["worker_service"], alarm.urn
+            assert queries["m1"]["metric"]["dimensions"] == dimensions[AlarmSubject.QUEUE], alarm.urn
+            assert queries["m2"]["metric"]["dimensions"] == dimensions[AlarmSubject.WORKER_SERVICE], alarm.urn
             assert queries["m2"]["metric"]["metricName"] == "RunningTaskCount", alarm.urn
             continue
         assert (alarm["namespace"], alarm["metricName"]) == (spec.namespace, spec.metric_name), alarm.urn
@@ -626,7 +679,7 @@ def test_dashboard_shows_both_systems(run: StackRun) -> None:
 def test_deploy_sync_false_builds_no_sync_resources() -> None:
     config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False}
     run = run_program("normal", config)
-    sync = [r.urn for r in run.resources if "-sync-" in r.name or r.typ.startswith("flashsale:sync:")]
+    sync = [r.urn for r in run.resources if r.name == "sync" or r.name.startswith("sync-")]
     assert sync == [], f"sync resources built: {sync}"
     assert contract.OUTPUT_SYNC_URL not in run.outputs
     assert len(run.of_type(SERVICE)) == 2 and len(run.of_type("aws:lb/loadBalancer:LoadBalancer")) == 1

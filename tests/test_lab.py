@@ -77,7 +77,7 @@ def test_shortened_alarm_periods_keep_thresholds_and_actions(system: System) -> 
         spec = next(s for s in contract.ALARMS if s.key == key)
         assert alarm["Threshold"] == before[key]["Threshold"]
         assert alarm["AlarmActions"] == before[key]["AlarmActions"] != []
-        if spec.subject == "expected_wait":  # metric math: the local runtime shortens its queries' periods
+        if spec.subject is contract.AlarmSubject.EXPECTED_WAIT:  # metric math: the local runtime shortens its queries' periods
             assert alarm["AlarmName"] not in periods
             continue
         assert alarm["Period"] == spec.period_seconds // 4 == periods[alarm["AlarmName"]]

@@ -228,7 +228,7 @@ def test_the_deployed_local_system_is_a_go_and_says_what_the_emulators_cannot_sh
     assert baseline["service worker: tasks"]["measured"] == "running 1 of 1"
     raise_at = (START - LEAD).astimezone(timezone.utc)
     (name, rest) = baseline["calendar: pre-scale before the sale"]["measured"].split(" ", 1)
-    assert name.startswith(f"async-worker-sale-sale-raise-{PLANNED}-{raise_at:%Y%m%d%H%M}-")  # the calendar's own
+    assert name.startswith(f"worker-sale-sale-raise-{PLANNED}-{raise_at:%Y%m%d%H%M}-")  # the calendar's own
     assert rest == (f"at({START - LEAD:%Y-%m-%dT%H:%M:%S}) {ZONE} -> MinCapacity {PLANNED}: fires "
                     f"{START - LEAD:%Y-%m-%d %H:%M} {ZONE}, 5.0 min before the start")
     assert "the stack's saleLeadSeconds" in baseline["calendar: pre-scale before the sale"]["expected"]
@@ -294,6 +294,7 @@ def _new_worker_revision(local: Local) -> str:
 
 def _worker_back(local: Local, _: Any) -> None:
     local.worker_desired(1)
+    wait_for(lambda: len(local.system.ecs.service("worker").healthy()) == 1, 30, "the worker task back")
 
 
 def _second_worker_stuck(local: Local) -> float:
@@ -312,7 +313,6 @@ def _second_worker_gone(local: Local, saved: float) -> None:
     service = local.system.ecs.service("worker")
     wait_for(lambda: local.system.ecs.provisioning(service) == 0, 10, "the second worker task no longer wanted")
     local.system.ecs.startup_seconds = saved
-    wait_for(lambda: len(local.system.ecs.service("worker").healthy()) == 1, 30, "the worker task back")
 
 
 def _pending_subscription(local: Local) -> str:
