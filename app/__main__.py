@@ -1,53 +1,44 @@
-"""`python -m app ROLE`: run one of the three services (ROLE: sync | receiver | worker, or the ROLE env var).
+"""`python -m app ROLE`: run one of the services (ROLE: a name in app.roles.ROLES, or the ROLE env var).
 
-In the container the web roles listen on 0.0.0.0:$PORT; locally the local ECS passes --host 127.0.0.1 and a free port.
+What a role runs comes from its entry in the registry: its settings loader, then its entry with those settings; a web
+role's entry gives the ASGI app, served here. In the container the web roles listen on 0.0.0.0:$PORT; locally the
+local ECS passes --host 127.0.0.1 and a free port.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pkgutil
 import sys
 
-from starlette.types import ASGIApp
-
-from app import contract, settings
+from app import contract, roles, settings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="Run one flashsale order service.")
-    parser.add_argument("role", nargs="?", default=os.environ.get(contract.ENV_ROLE), choices=contract.ROLES,
+    parser.add_argument("role", nargs="?", default=os.environ.get(contract.ENV_ROLE), choices=list(roles.ROLES),
                         help=f"which service (default: ${contract.ENV_ROLE})")
     parser.add_argument("--host", default="0.0.0.0", help="address the web roles listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=int(os.environ.get(contract.ENV_PORT) or contract.CONTAINER_PORT),
                         help=f"port of the web roles (default ${contract.ENV_PORT} or {contract.CONTAINER_PORT})")
     args = parser.parse_args(argv)
     if args.role is None:
-        parser.error(f"give a ROLE ({' | '.join(contract.ROLES)}) or set ${contract.ENV_ROLE}")
-    app: ASGIApp
-    limits: settings.HttpSettings
+        parser.error(f"give a ROLE ({' | '.join(roles.ROLES)}) or set ${contract.ENV_ROLE}")
+    role = roles.role(args.role)
+    entry = pkgutil.resolve_name(role.entry)
     try:
-        if args.role == "worker":
-            from app import worker
-
-            worker.run(settings.worker())
+        role_settings = settings.load(role.name)
+        if not role.web:
+            entry(role_settings)
             return 0
-        if args.role == "sync":
-            from app import sync_service
-
-            sync_settings = settings.sync()
-            app, limits = sync_service.build(sync_settings), sync_settings.http
-        else:
-            from app import receiver
-
-            receiver_settings = settings.receiver()
-            app, limits = receiver.build(receiver_settings), receiver_settings.http
+        app = entry(role_settings)
     except settings.SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     from app import http_server
 
-    http_server.serve(app, host=args.host, port=args.port, limits=limits)
+    http_server.serve(app, host=args.host, port=args.port, limits=role_settings.http)
     return 0
 
 

@@ -1,10 +1,11 @@
 """The contract between the services, the Pulumi program and the ops tools.
 
 Every fact that more than one of them needs is defined here, once: environment variable names, HTTP paths,
-service defaults, the order queue's settings, the alarm catalogue, and the names of the stack outputs the ops
-scripts read. Facts only the program and the ops tools need live outside app/, so the service image and the
-notifier Lambda do not ship them: the stack's config keys and the alarm threshold profiles in `stackconfig/`, the
-lab report's figures in `planning/report.py`.
+service defaults, the order record and its statuses, the order queue's settings, the alarm catalogue, and the names
+of the stack outputs the ops scripts read. Facts only the program and the ops tools need live outside app/, so the
+service image and the notifier Lambda do not ship them: the stack's config keys and the alarm threshold profiles in
+`stackconfig/`, the lab report's figures in `planning/report.py`. The role registry is app/roles.py: its entries
+name the service modules, which the Lambda does not ship.
 
 This module imports nothing but the standard library, so the service image (`app/` is its build context), the
 notifier Lambda, `components/` and `ops/` can all import it.
@@ -13,7 +14,7 @@ notifier Lambda, `components/` and `ops/` can all import it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Final
 
@@ -21,7 +22,7 @@ AWS_REGION_DEFAULT: Final = "us-west-2"  # the report's region, where no AWS_REG
 
 # --- Environment variables the services read -------------------------------------------------------------------
 
-ENV_ROLE: Final = "ROLE"  # sync | receiver | worker
+ENV_ROLE: Final = "ROLE"  # a name in app.roles.ROLES: which service the image runs
 ENV_PORT: Final = "PORT"
 ENV_ORDERS_TABLE: Final = "ORDERS_TABLE"
 ENV_TOPIC_ARN: Final = "ORDER_TOPIC_ARN"
@@ -50,8 +51,6 @@ ENV_ECS_METADATA_URI: Final = "ECS_CONTAINER_METADATA_URI_V4"
 ENV_HEADER_TIMEOUT_SECONDS: Final = "HTTP_HEADER_TIMEOUT_SECONDS"  # a request's headers must arrive within this
 ENV_BODY_TIMEOUT_SECONDS: Final = "HTTP_BODY_TIMEOUT_SECONDS"  # ...and its body within this after them
 ENV_MAX_CONNECTIONS: Final = "HTTP_MAX_CONNECTIONS"  # open connections; idle ones are closed first beyond it
-
-ROLES: Final = ("sync", "receiver", "worker")
 
 # --- HTTP ---------------------------------------------------------------------------------------------------------
 
@@ -107,7 +106,59 @@ SERVICE_DEFAULTS: Final = ServiceDefaults()
 # --- Order store --------------------------------------------------------------------------------------------------
 
 ORDER_KEY: Final = "order_id"
-ORDER_STATUSES: Final = ("pending", "processing", "completed", "failed")
+
+
+class OrderStatus(StrEnum):
+    """An order's status in its record. The receiver records it pending; the worker's one conditional status write
+    makes it completed or failed (final). There is no "being paid" status: writing one would cost every order a
+    second conditional write on the worker's CPU, and a worker killed mid-payment would leave its order showing it
+    while the order waits in the queue again; pending is true until the payment is committed."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self is not OrderStatus.PENDING
+
+
+INTERNAL: Final = "internal"  # OrderRecord field metadata: kept in the record, not shown by GET /orders/{id}
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """One order's item in the orders table, attribute for attribute: the one definition of the record that the store
+    writes and reads, the worker checks, GET /orders/{id} shows and the OpenAPI document describes. Each field's type
+    gives its DynamoDB type (str -> S, int and float -> N). The receiver writes the fields without a default (status
+    pending); the worker's status write sets the status and every field with a default. GET /orders/{id} shows every
+    field not marked INTERNAL that is set and not empty (a completed order's reason is "")."""
+
+    order_id: str
+    status: OrderStatus
+    customer_id: int
+    items: str = field(metadata={INTERNAL: True})  # the order's items as JSON, as the order event carries them
+    total: float
+    created_at: float  # epoch seconds, when the receiver recorded it
+    finished_at: float | None = None  # epoch seconds, when the worker's status write committed the payment
+    duration: float | None = None  # seconds the payment took
+    reason: str | None = None  # why a payment failed ("" when it completed)
+    worker: str | None = None  # the payment slot that paid it (WORKER-n)
+
+    def shown(self) -> dict[str, Any]:
+        """The record as GET /orders/{id} answers it."""
+        return {f.name: value for f in fields(self) if not f.metadata.get(INTERNAL)
+                and (value := getattr(self, f.name)) is not None and value != ""}
+
+    @classmethod
+    def pending_fields(cls) -> tuple[str, ...]:
+        """What the receiver writes: the fields without a default."""
+        return tuple(f.name for f in fields(cls) if f.default is MISSING)
+
+    @classmethod
+    def outcome_fields(cls) -> tuple[str, ...]:
+        """What the worker's status write sets: the status and the fields with a default."""
+        return ("status", *(f.name for f in fields(cls) if f.default is not MISSING))
 
 # --- The order queue (report 3.1 and 6.5) -------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """`python -m app.healthcheck`: the container health check, one command for every role.
 
-Web roles: GET /health on the local port answers 200. Worker (no HTTP port): its heartbeat file, touched every few
-seconds while the receive loops run, is fresh. Exit 0 healthy, 1 not (with one line saying why).
+Which check a role gets is its `health_check` in the role registry (app.roles.ROLES): HTTP, GET /health on the
+local port answers 200; HEARTBEAT, the heartbeat file the role touches every few seconds while it works is fresh.
+Exit 0 healthy, 1 not (with one line saying why). The local ECS calls `check` with each task's environment, so a local
+task is healthy exactly when its container would be.
 """
 
 from __future__ import annotations
@@ -10,28 +12,33 @@ import os
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
-from app import contract
+from app import contract, roles
 
 MAX_HEARTBEAT_AGE_SECONDS = 30.0
 
 
-def check() -> str | None:
-    """None when healthy, else the reason."""
-    if os.environ.get(contract.ENV_ROLE) == "worker":
-        path = Path(os.environ.get(contract.ENV_HEARTBEAT_FILE) or contract.SERVICE_DEFAULTS.heartbeat_file)
+def check(env: Mapping[str, str] = os.environ, timeout: float = 3.0) -> str | None:
+    """None when the task whose environment is `env` is healthy, else the reason."""
+    try:
+        role = roles.role(env.get(contract.ENV_ROLE, ""))
+    except roles.UnknownRole as e:
+        return str(e)
+    if role.health_check is roles.HealthCheck.HEARTBEAT:
+        path = Path(env.get(contract.ENV_HEARTBEAT_FILE) or contract.SERVICE_DEFAULTS.heartbeat_file)
         try:
             age = time.time() - path.stat().st_mtime
         except OSError:
             return f"no heartbeat file {path}"
         return None if age <= MAX_HEARTBEAT_AGE_SECONDS else f"heartbeat {age:.0f}s old"
-    port = os.environ.get(contract.ENV_PORT) or str(contract.CONTAINER_PORT)
+    port = env.get(contract.ENV_PORT) or str(contract.CONTAINER_PORT)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{contract.HEALTH_PATH}", timeout=3) as response:
-            return None if response.status == 200 else f"/health answered {response.status}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{contract.HEALTH_PATH}", timeout=timeout) as response:
+            return None if response.status == 200 else f"{contract.HEALTH_PATH} answered {response.status}"
     except OSError as e:
-        return f"/health unreachable: {e}"
+        return f"{contract.HEALTH_PATH} unreachable: {e}"
 
 
 def main() -> int:

@@ -1,15 +1,19 @@
 """The OpenAPI 3.1 documents the two web services serve at GET /openapi.json.
 
 Every schema is generated (pydantic's JSON Schema) from a model: the request body from `app.orders.OrderRequest`,
-the very model the services validate with, and the answers from the models below, which state what the handlers
-send (tests/test_fuzz.py checks every answer against them).
+the very model the services validate with, an order's status from the order record (`app.contract.OrderRecord`, the
+type the store writes and reads), and the other answers from the models below, which state what the handlers send
+(tests/test_fuzz.py checks every answer against them).
 """
 
 from __future__ import annotations
 
+import typing
+from dataclasses import MISSING, fields
+from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 from pydantic.json_schema import models_json_schema
 
 from app import contract, idempotency
@@ -51,19 +55,29 @@ class TimedOut(BaseModel):
     duration: float
 
 
-class OrderStatus(BaseModel):
-    order_id: str
-    status: Literal["pending", "processing", "completed", "failed"]
-    customer_id: int | None = None
-    total: float | None = None
-    created_at: float | None = None
-    finished_at: float | None = None
-    duration: float | None = None
-    reason: str | None = None
-    worker: str | None = None
-    queue_position: int | None = None
-    estimated_completion_seconds: float | None = None
-    estimated_completion: str | None = None
+ESTIMATE: dict[str, Any] = {  # app.receiver.estimate's fields, added while the order is pending
+    "queue_position": (int | None, None),
+    "estimated_completion_seconds": (float | None, None),
+    "estimated_completion": (str | None, None),
+}
+
+
+def _values(hint: Any) -> Any:
+    """An enum as the literal values it is sent as (inline, as the status always was in the document)."""
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return Literal[tuple(member.value for member in hint)]
+    return hint
+
+
+def order_status_model() -> type[BaseModel]:
+    """GET /orders/{id}'s answer: the order record's shown fields (OrderRecord.shown: not INTERNAL; required where
+    the record requires them), then the estimate."""
+    record = contract.OrderRecord
+    hints = typing.get_type_hints(record)
+    shown: dict[str, Any] = {f.name: (_values(hints[f.name]), ... if f.default is MISSING else None)
+                             for f in fields(record) if not f.metadata.get(contract.INTERNAL)}
+    model: type[BaseModel] = create_model("OrderStatus", **shown, **ESTIMATE)
+    return model
 
 
 class Health(BaseModel):
@@ -72,11 +86,12 @@ class Health(BaseModel):
     num_workers: int | None = None
 
 
-MODELS: tuple[type[BaseModel], ...] = (OrderRequest, Error, Accepted, Paid, Declined, TimedOut, OrderStatus, Health)
+def _models() -> tuple[type[BaseModel], ...]:
+    return (OrderRequest, Error, Accepted, Paid, Declined, TimedOut, order_status_model(), Health)
 
 
 def _schemas() -> dict[str, Any]:
-    _, document = models_json_schema([(m, "validation") for m in MODELS], ref_template=REF)
+    _, document = models_json_schema([(m, "validation") for m in _models()], ref_template=REF)
     return dict(document["$defs"])
 
 
@@ -155,7 +170,7 @@ def receiver_document() -> dict[str, Any]:
         contract.ORDER_STATUS_PATH: {"get": {
             "summary": "An order's status, with queue position and estimated completion while pending",
             "parameters": [{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _json("the order", OrderStatus), "404": _json("unknown order", Error),
+            "responses": {"200": _json("the order", order_status_model()), "404": _json("unknown order", Error),
                           "503": unavailable},
         }},
         contract.HEALTH_PATH: _get("health", _ref(Health)),

@@ -253,17 +253,13 @@ def build(settings: ReceiverSettings) -> BufferedBody:
             return error_response(404, "unknown order")
         try:
             record = await blocking(backend.store.get, order_id)
-            body = {key: record[key] for key in ("order_id", "status", "customer_id", "total", "created_at",
-                                                 "finished_at", "duration", "reason", "worker")
-                    if record and record.get(key) not in (None, "")} if record else None
-            if body and body["status"] == "pending":
+            if record is None:
+                return error_response(404, "unknown order", order_id=order_id)
+            body = record.shown()
+            if not record.status.final:
                 body |= estimate(max(1, await blocking(backend.queue_depth)), settings)
         except BACKEND_ERRORS:
             return answer_response(UNAVAILABLE)
-        if body is None:
-            return error_response(404, "unknown order", order_id=order_id)
-        if "customer_id" in body:
-            body["customer_id"] = int(body["customer_id"])
         return JSONResponse(body)
 
     async def stats(request: Request) -> JSONResponse:

@@ -1,11 +1,17 @@
-"""The services' settings, read once from the environment (names and defaults from the contract)."""
+"""The services' settings, read once from the environment (names and defaults from the contract).
+
+One loader per role (`sync`, `receiver`, `worker` below); which one a role uses is its `settings` in the role registry
+(app.roles.ROLES), and `load` reads it.
+"""
 
 from __future__ import annotations
 
 import os
+import pkgutil
 from dataclasses import dataclass
+from typing import Any
 
-from app import contract
+from app import contract, roles
 
 D = contract.SERVICE_DEFAULTS
 
@@ -136,3 +142,9 @@ def worker() -> WorkerSettings:
         heartbeat_file=os.environ.get(contract.ENV_HEARTBEAT_FILE) or D.heartbeat_file,
         agent_uri=os.environ.get(contract.ENV_ECS_AGENT_URI) or None,
     )
+
+
+def load(role: str) -> Any:
+    """The settings of the registered role `role`, from its loader (SettingsError names a bad variable). Any: each
+    role has its own settings type, which only its entry reads."""
+    return pkgutil.resolve_name(roles.role(role).settings)()

@@ -1,30 +1,73 @@
 """The order store: one DynamoDB item per order, written with conditions so that retries and redeliveries are safe.
 
-Low-level client calls (no resource layer): they cost less CPU per order, which is what a worker task is sized by.
+The item is contract.OrderRecord, attribute for attribute: the statements' attribute lists and the conversions both
+ways come from its fields, so the record type is the only place its shape is written down. Low-level client calls (no
+resource layer, no boto3 TypeSerializer, which refuses floats): they cost less CPU per order, which is what a worker
+task is sized by.
 """
 
 from __future__ import annotations
 
+import operator
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from enum import Enum
+from types import NoneType
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from app import contract
+from app.contract import OrderRecord, OrderStatus
 
-FINAL_STATUSES = ("completed", "failed")
 KEY = contract.ORDER_KEY
 STATEMENT_BATCH = 25  # BatchExecuteStatement's maximum
+NOT_FINAL = tuple(status for status in OrderStatus if not status.final)  # what the status write may change
 
 
 def _conditional_failed(error: ClientError) -> bool:
     return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: float(v["N"]) if "N" in v else v.get("S") for name, v in item.items()}
+def _now() -> float:
+    return round(time.time(), 3)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One field of the record as a DynamoDB attribute: S for text (str, str enums), N for numbers (floats to the
+    millisecond: times and durations are rounded there, totals have cents). The conversions are chosen once per field:
+    the store converts every order's record both ways."""
+
+    name: str
+    write: Callable[[Any], dict[str, str]]
+    read: Callable[[dict[str, str]], Any]
+
+    @classmethod
+    def of(cls, name: str, kind: type) -> Attribute:
+        if kind is float:
+            return cls(name, lambda v: {"N": repr(round(v, 3))}, lambda a: float(a["N"]))
+        if kind is int:
+            return cls(name, lambda v: {"N": str(v)}, lambda a: int(a["N"]))
+        if kind is str:
+            return cls(name, lambda v: {"S": v}, lambda a: a["S"])
+        if issubclass(kind, Enum) and issubclass(kind, str):
+            return cls(name, lambda v: {"S": str(v)}, lambda a: kind(a["S"]))
+        raise TypeError(f"OrderRecord.{name}: {kind} is no DynamoDB S or N attribute")
+
+
+def attributes(record: type[OrderRecord]) -> dict[str, Attribute]:
+    """The record type's fields as attributes, in field order (an optional field's type is the one beside None)."""
+    hints = typing.get_type_hints(record)
+    found = {}
+    for f in fields(record):
+        kinds = [kind for kind in typing.get_args(hints[f.name]) or (hints[f.name],) if kind is not NoneType]
+        if len(kinds) != 1:
+            raise TypeError(f"OrderRecord.{f.name}: {hints[f.name]} is no DynamoDB S or N attribute")
+        found[f.name] = Attribute.of(f.name, kinds[0])
+    return found
 
 
 def statement_errors(response: dict[str, Any]) -> list[dict[str, str] | None]:
@@ -35,7 +78,10 @@ def statement_errors(response: dict[str, Any]) -> list[dict[str, str] | None]:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # completed | failed
+    """A payment's outcome: the status write's values (field names are OrderRecord's; finished_at is the write's
+    time)."""
+
+    status: OrderStatus  # completed | failed
     worker: str
     duration: float
     reason: str = ""
@@ -49,27 +95,46 @@ class OrderStore:
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._db = dynamodb
         self._table = table
+        self._record = contract.OrderRecord
+        self._attributes = attributes(self._record)
+        self._pending = self._record.pending_fields()
+        self._outcome = self._record.outcome_fields()
+        self._pending_values = operator.attrgetter(*self._pending)
+        self._pending_writers = [self._attributes[name].write for name in self._pending]
+        self._outcome_writers = [(name, self._attributes[name].write) for name in self._outcome]
+        self._readers = {name: attribute.read for name, attribute in self._attributes.items()}
         # Quoted names: `status`, `duration` and friends are reserved words. A PartiQL UPDATE never creates an item.
-        self._finish_statement = (
-            f'UPDATE "{table}" SET "status"=? SET "worker"=? SET "duration"=? SET "reason"=? SET "finished_at"=? '
-            f'WHERE "{KEY}"=? AND "status" IN [?, ?]')
+        sets = " ".join(f'SET "{name}"=?' for name in self._outcome)
+        not_final = ", ".join("?" for _ in NOT_FINAL)
+        self._finish_statement = f'UPDATE "{table}" {sets} WHERE "{KEY}"=? AND "status" IN [{not_final}]'
         # A PartiQL INSERT never overwrites: a key that exists fails that statement alone (DuplicateItem).
-        self._insert_statement = (
-            f"INSERT INTO \"{table}\" VALUE {{'{KEY}': ?, 'status': ?, 'customer_id': ?, 'items': ?, 'total': ?, "
-            "'created_at': ?}")
+        values = ", ".join(f"'{name}': ?" for name in self._pending)
+        self._insert_statement = f'INSERT INTO "{table}" VALUE {{{values}}}'
+
+    def pending(self, order_id: str, customer_id: int, items_json: str, total: float) -> OrderRecord:
+        """A new order's record, as the receiver writes it."""
+        return self._record(order_id=order_id, status=OrderStatus.PENDING, customer_id=customer_id, items=items_json,
+                            total=total, created_at=_now())
+
+    def item(self, record: OrderRecord) -> dict[str, dict[str, str]]:
+        """The record as a DynamoDB item (its unset fields absent)."""
+        return {name: attribute.write(value) for name, attribute in self._attributes.items()
+                if (value := getattr(record, name)) is not None}
+
+    def record(self, item: dict[str, dict[str, str]]) -> OrderRecord:
+        """A DynamoDB item back into its record; ValueError for an item that is not an order's. Attributes the
+        record does not have are ignored (a newer version's, during a rolling deployment)."""
+        readers = self._readers
+        try:
+            return self._record(**{name: readers[name](value) for name, value in item.items() if name in readers})
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"item {item.get(KEY, {}).get('S')} is not an order record: {e}") from None
 
     def put_pending(self, order_id: str, customer_id: int, items_json: str, total: float) -> None:
         """Record an order as pending; never overwrites (a retried put of the same id cannot reset a final status)."""
         self._db.put_item(
             TableName=self._table,
-            Item={
-                KEY: {"S": order_id},
-                "status": {"S": "pending"},
-                "customer_id": {"N": str(customer_id)},
-                "items": {"S": items_json},
-                "total": {"N": repr(total)},
-                "created_at": {"N": f"{time.time():.3f}"},
-            },
+            Item=self.item(self.pending(order_id, customer_id, items_json, total)),
             ConditionExpression="attribute_not_exists(#k)",
             ExpressionAttributeNames={"#k": KEY},
         )
@@ -77,9 +142,9 @@ class OrderStore:
     def pending_insert(self, order_id: str, customer_id: int, items_json: str, total: float) -> dict[str, Any]:
         """put_pending's record as one statement of a BatchExecuteStatement (the receiver writes up to
         STATEMENT_BATCH orders a call), just as safe: it fails, alone, if the order id exists."""
+        values = self._pending_values(self.pending(order_id, customer_id, items_json, total))
         return {"Statement": self._insert_statement,
-                "Parameters": [{"S": order_id}, {"S": "pending"}, {"N": str(customer_id)}, {"S": items_json},
-                               {"N": repr(total)}, {"N": f"{time.time():.3f}"}]}
+                "Parameters": [write(value) for write, value in zip(self._pending_writers, values)]}
 
     def remove_pending(self, order_id: str) -> bool:
         """Delete a record still pending (its publish failed); False when a worker has already taken it on."""
@@ -87,7 +152,8 @@ class OrderStore:
             self._db.delete_item(
                 TableName=self._table, Key={KEY: {"S": order_id}},
                 ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":pending": {"S": "pending"}},
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":pending": {"S": OrderStatus.PENDING.value}},
             )
         except ClientError as e:
             if _conditional_failed(e):
@@ -95,35 +161,41 @@ class OrderStore:
             raise
         return True
 
-    def get(self, order_id: str) -> dict[str, Any] | None:
-        """The order as plain JSON values, or None. Strongly consistent: a GET right after the 202 sees `pending`."""
+    def get(self, order_id: str) -> OrderRecord | None:
+        """The order's record, or None. Strongly consistent: a GET right after the 202 sees it pending."""
         item = self._db.get_item(TableName=self._table, Key={KEY: {"S": order_id}}, ConsistentRead=True).get("Item")
-        return None if item is None else _plain(item)
+        return None if item is None else self.record(item)
 
-    def get_many(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+    def get_many(self, order_ids: list[str]) -> dict[str, OrderRecord | ValueError]:
         """Several orders (at most 100) in one strongly consistent BatchGetItem, keyed by order id; unknown ids
-        are absent. The worker checks a whole receive batch this way: one call instead of ten."""
+        are absent, an item that is not an order's is its ValueError (it fails its own message, not the batch). The
+        worker checks a whole receive batch this way: one call instead of ten."""
         keys = [{KEY: {"S": order_id}} for order_id in dict.fromkeys(order_ids)]  # BatchGetItem refuses duplicates
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, OrderRecord | ValueError] = {}
         while keys:
             response = self._db.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
             for item in response["Responses"].get(self._table, []):
-                record = _plain(item)
-                found[record[KEY]] = record
+                try:
+                    found[item[KEY]["S"]] = self.record(item)
+                except ValueError as e:
+                    found[item[KEY]["S"]] = e
             keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
         return found
 
+    def _finish_parameters(self, order_id: str, outcome: Outcome, finished_at: float) -> list[dict[str, str]]:
+        values = vars(outcome) | {"finished_at": finished_at}  # Outcome's fields are the record's
+        return [*(write(values[name]) for name, write in self._outcome_writers), {"S": order_id},
+                *({"S": status.value} for status in NOT_FINAL)]
+
     def finish_many(self, finished: Sequence[tuple[str, Outcome]]) -> list[bool | WriteFailed]:
         """The one status write per order, up to STATEMENT_BATCH of them in one PartiQL BatchExecuteStatement (a call
-        costs the worker ~1 ms of CPU, whatever its size). Each statement has its own condition, pending/processing ->
+        costs the worker ~1 ms of CPU, whatever its size). Each statement has its own condition, pending ->
         completed|failed only if the order exists and is not final, and succeeds or fails on its own: True written,
         False the condition failed (already final, a redelivery, or never accepted), WriteFailed any other error.
         """
+        now = _now()
         response = self._db.batch_execute_statement(Statements=[{
-            "Statement": self._finish_statement,
-            "Parameters": [{"S": outcome.status}, {"S": outcome.worker}, {"N": f"{outcome.duration:.3f}"},
-                           {"S": outcome.reason}, {"N": f"{time.time():.3f}"}, {"S": order_id},
-                           {"S": "pending"}, {"S": "processing"}],
+            "Statement": self._finish_statement, "Parameters": self._finish_parameters(order_id, outcome, now),
         } for order_id, outcome in finished])
         results: list[bool | WriteFailed] = []
         for error in statement_errors(response):

@@ -39,11 +39,12 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import aws, contract, logs
+from app.contract import OrderRecord, OrderStatus
 from app.orders import Order, parse_order_message
 from app.payment import charge
 from app.protection import TaskProtection, expiry_minutes
 from app.settings import WorkerSettings
-from app.store import FINAL_STATUSES, STATEMENT_BATCH, OrderStore, Outcome, WriteFailed
+from app.store import STATEMENT_BATCH, OrderStore, Outcome, WriteFailed
 
 BATCH = contract.ORDER_QUEUE.receive_batch_size
 WAIT_SECONDS = contract.ORDER_QUEUE.receive_wait_time_seconds
@@ -282,13 +283,13 @@ class Worker:
                 self._in_flight[flight.message_id] = flight
                 flight.task = self._spawn(self._handle(message, flight, order, lookup))
 
-    async def _lookup(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+    async def _lookup(self, order_ids: list[str]) -> dict[str, OrderRecord | ValueError]:
         return await self._blocking(self._store.get_many, order_ids=order_ids) if order_ids else {}
 
     # --- one message ---------------------------------------------------------------------------------------------
 
     async def _handle(self, message: dict[str, Any], flight: InFlight, order: Order | str,
-                      lookup: asyncio.Task[dict[str, dict[str, Any]]]) -> None:
+                      lookup: asyncio.Task[dict[str, OrderRecord | ValueError]]) -> None:
         done = False
         try:
             done = await self._process(message, flight, order, lookup)
@@ -306,16 +307,18 @@ class Worker:
             self._deletes.put_nowait(flight)
 
     async def _process(self, message: dict[str, Any], flight: InFlight, order: Order | str,
-                       lookup: asyncio.Task[dict[str, dict[str, Any]]]) -> bool:
+                       lookup: asyncio.Task[dict[str, OrderRecord | ValueError]]) -> bool:
         """Returns True when the message is finished with and must be deleted."""
         if isinstance(order, str):
             self._poison(message, flight, order)
             return False
         # Checked on every delivery, not just redeliveries: SNS->SQS may also deliver a duplicate as a new message.
         record = (await lookup).get(order.order_id)
-        if record is None or record["status"] in FINAL_STATUSES:
+        if isinstance(record, ValueError):  # an item at that key that is no order: left for redelivery, the DLQ
+            raise record
+        if record is None or record.status.final:
             self.counters.skipped += 1
-            state = "unknown" if record is None else record["status"]
+            state = "unknown" if record is None else record.status.value
             logs.event("skipped", f"[WORKER-1] Order {order.order_id} is already {state}: not paid again",
                        order_id=order.order_id, status=state)
             return True
@@ -336,7 +339,7 @@ class Worker:
         finally:
             self._idle_ids.append(label)
             self._slots.release()
-        status = "completed" if result.approved else "failed"
+        status = OrderStatus.COMPLETED if result.approved else OrderStatus.FAILED
         # The conditional status write commits the charge, keyed by the order id (the idempotency key a real
         # gateway takes): a worker killed before it made no charge, and a second delivery cannot commit another.
         written = await self._record(order.order_id, Outcome(status, name, result.seconds, result.reason))

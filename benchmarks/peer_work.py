@@ -16,7 +16,8 @@ from app import logs
 from app.orders import parse_order_message
 from app.payment import DECLINE_REASON
 from app.settings import PaymentSettings
-from app.store import FINAL_STATUSES, OrderStore, Outcome, WriteFailed
+from app.contract import OrderStatus
+from app.store import OrderStore, Outcome, WriteFailed
 
 
 def pay_order(body: str, worker: str, store: OrderStore, payment: PaymentSettings) -> bool:
@@ -27,14 +28,14 @@ def pay_order(body: str, worker: str, store: OrderStore, payment: PaymentSetting
     except ValueError:
         return False
     record = store.get(order.order_id)
-    if record is None or record["status"] in FINAL_STATUSES:
+    if record is None or record.status.final:
         return True
     logs.event("processing", f"[{worker}] Processing order {order.order_id}", order_id=order.order_id,
                worker=worker)
     started = time.monotonic()
     time.sleep(payment.seconds)
     approved = random.random() >= payment.decline_rate
-    status = "completed" if approved else "failed"
+    status = OrderStatus.COMPLETED if approved else OrderStatus.FAILED
     outcome = Outcome(status, worker, time.monotonic() - started, "" if approved else DECLINE_REASON)
     (written,) = store.finish_many([(order.order_id, outcome)])
     if isinstance(written, WriteFailed):

@@ -19,6 +19,7 @@ from typing import Any
 
 from app import aws, contract
 from app.orders import Order
+from app.store import OrderStore
 from benchmarks.bed import Bed, cpu_seconds, log_time, peak_rss_mb, sample_order
 from local_runtime.tasks import Task
 
@@ -52,12 +53,11 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
 
 def _put_records(table: str, orders: list[Order]) -> None:
     dynamodb = aws.client("dynamodb", max_pool_connections=LOADER_THREADS)
+    store = OrderStore(dynamodb, table)
 
     def write(chunk: list[Order]) -> None:
-        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": {
-            contract.ORDER_KEY: {"S": o.order_id}, "status": {"S": "pending"},
-            "customer_id": {"N": str(o.customer_id)}, "items": {"S": o.items_json()}, "total": {"N": repr(o.total)},
-            "created_at": {"N": f"{time.time():.3f}"}}}} for o in chunk]
+        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": store.item(
+            store.pending(o.order_id, o.customer_id, o.items_json(), o.total))}} for o in chunk]
         while requests:
             unprocessed = dynamodb.batch_write_item(RequestItems={table: requests}).get("UnprocessedItems", {})
             requests = unprocessed.get(table, [])

@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import contract
+from app import contract, roles
 from app.notifier import COMPARISONS
 from local_runtime.logtail import LogTail
 from local_runtime.serving import ServingError, ThreadedServer
@@ -199,7 +199,7 @@ class LiveState:
     @staticmethod
     def _wait(services: list[LocalService], queue: Mapping[str, int | None]) -> dict[str, Any]:
         """Report 6.5's estimate for the whole worker service: the queue ahead of a new order, paid at full speed."""
-        workers = [s for s in services if s.spec.role == "worker"]
+        workers = [s for s in services if s.spec.role == roles.Role.WORKER]
         if not workers:
             return {"seconds": None, "why": "no worker service"}
         service = workers[0]

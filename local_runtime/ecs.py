@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app import contract
+from app import contract, roles
 from local_runtime.agent import Agent
 from local_runtime.deployer import Deployment
 from local_runtime.proxy import Balancer, Balancers
@@ -115,16 +115,15 @@ class TaskSpec:
     """What every task of a service runs, from its task definition as deployed."""
 
     task_definition: str
-    role: str
+    role: str  # a name in roles.ROLES
     command: tuple[str, ...]
     env: dict[str, str]
     cwd: Path
-    web: bool
     stop_timeout: float
 
     def task(self, log_path: Path, env: Mapping[str, str] | None = None, port: int = 0) -> Task:
         """A task of this spec (not started); `env` adds settings on top, for tests and benchmarks."""
-        return Task(TaskArgs(role=self.role, env={**self.env, **(env or {})}, log_path=log_path, web=self.web,
+        return Task(TaskArgs(role=self.role, env={**self.env, **(env or {})}, log_path=log_path,
                              command=self.command, cwd=self.cwd, port=port, stop_timeout=self.stop_timeout))
 
 
@@ -148,10 +147,23 @@ def task_spec(deployment: Deployment, task_definition: str, overrides: Mapping[s
     env |= {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE"}
     env |= deployment.endpoints.env()  # the task role's credentials, in effect
     env |= dict(overrides or {})
-    return TaskSpec(task_definition=task_definition, role=env.get(contract.ENV_ROLE, container["name"]),
+    return TaskSpec(task_definition=task_definition, role=role_of(task_definition, container, env).name,
                     command=(*docker.command, *container.get("command", [])), env=env, cwd=docker.cwd,
-                    web=bool(container.get("portMappings")),
                     stop_timeout=float(container.get("stopTimeout", DEFAULT_STOP_TIMEOUT)))
+
+
+def role_of(task_definition: str, container: Mapping[str, Any], env: Mapping[str, str]) -> roles.RoleSpec:
+    """The registered role the container runs (its ROLE); a task definition whose port mappings contradict the role
+    (a web role without a port, a port on any other) is the program's mistake, refused here as ECS would fail it."""
+    try:
+        role = roles.role(env.get(contract.ENV_ROLE, ""))
+    except roles.UnknownRole as e:
+        raise LocalEcsError(f"{task_definition}: {e}") from None
+    if bool(container.get("portMappings")) != role.web:
+        maps = container.get("portMappings") or "no port"
+        raise LocalEcsError(f"{task_definition}: role {role.name} is {'a' if role.web else 'not a'} web role "
+                            f"(app.roles.ROLES), but its container maps {maps}")
+    return role
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """One ECS task as a local process: the image's command, with the task's environment, on 127.0.0.1.
 
 The local ECS (`local_runtime.ecs`) starts tasks from the task definitions the program deployed; tests, the lab and the
-benchmarks start them the same way, through the deployment. A Task waits until it is healthy (GET /health for a
-container with a port, the worker's heartbeat file otherwise: what `app.healthcheck` checks in the container),
+benchmarks start them the same way, through the deployment. What a task is comes from its role in the registry
+(`app.roles.ROLES`): a web role gets a port, another its own heartbeat file, and a task is healthy when
+`app.healthcheck` (the container's health check: GET /health, or a fresh heartbeat) says so of its environment. It
 stops like ECS stops a task (SIGTERM, then SIGKILL after the container's stop timeout), can be SIGKILLed on demand
 like a crashed task, and exposes its pid (for CPU/RSS measurement), URL and log file.
 """
@@ -14,15 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from app import contract
+from app import contract, healthcheck, roles
 from local_runtime.emulators import LOOPBACK, free_port, port_in_use
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,10 +35,9 @@ class TaskError(RuntimeError):
 
 @dataclass(frozen=True)
 class TaskArgs:
-    role: str  # the container's ROLE: what the task is, in logs and messages
-    env: Mapping[str, str]  # the whole environment of the process
+    role: str  # the container's ROLE, a name in roles.ROLES: what the task runs and how its health is told
+    env: Mapping[str, str]  # the whole environment of the process (launch adds the port or the heartbeat file)
     log_path: Path
-    web: bool  # the container maps a port: it listens, and GET /health tells its health
     command: Sequence[str] = APP_COMMAND
     cwd: Path = ROOT
     port: int = 0  # web tasks; 0 picks a free one (each Fargate task has its own address; here, its own port)
@@ -54,10 +52,16 @@ class Task:
     port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     started_at: float = field(default=0.0, init=False)
+    env: dict[str, str] = field(default_factory=dict, init=False)  # the process's environment, once launched
 
     @property
     def role(self) -> str:
         return self.args.role
+
+    @property
+    def web(self) -> bool:
+        """The role listens on a port (a web role of the registry)."""
+        return roles.role(self.role).web
 
     @property
     def url(self) -> str:
@@ -88,8 +92,8 @@ class Task:
     def launch(self) -> Task:
         """Start the process without waiting for it to be healthy (the local ECS waits in its own loop)."""
         command = list(self.args.command)
-        env = dict(self.args.env)
-        if self.args.web:
+        env = dict(self.args.env) | {contract.ENV_ROLE: self.role}
+        if self.web:
             self.port = self.args.port or free_port()
             if self.args.port and port_in_use(self.port):
                 raise TaskError(f"port {self.port} is taken: stop what uses it or choose another port")
@@ -98,6 +102,7 @@ class Task:
         else:  # each task has its own /tmp on Fargate; here, its own heartbeat file
             self.heartbeat_file.unlink(missing_ok=True)
             env[contract.ENV_HEARTBEAT_FILE] = str(self.heartbeat_file)
+        self.env = env
         self.args.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.args.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=env, cwd=self.args.cwd, stdout=log, stderr=subprocess.STDOUT,
@@ -125,13 +130,9 @@ class Task:
         raise TaskError(f"{self.role} was not healthy within {timeout:.0f} s; see {self.log_path}")
 
     def healthy(self) -> bool:
-        if not self.args.web:
-            return self.heartbeat_file.exists()
-        try:
-            with urllib.request.urlopen(self.url + contract.HEALTH_PATH, timeout=1) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        """Running, and what the container health check would say of it (a short timeout: the local ECS asks of
+        every task each round)."""
+        return self.alive() and healthcheck.check(self.env, timeout=1.0) is None
 
     def terminate(self) -> None:
         """SIGTERM, as ECS's first step in stopping a task; `stop` waits for the exit."""

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
-from app import contract, settings
+from app import contract, roles, settings
 from local_runtime.console import ConsoleError
 from local_runtime.deployer import DeployError
 from local_runtime.ecs import LocalEcsError
@@ -227,7 +227,7 @@ class Lab:
         # Part I runs on the deployment the scheduled strategy uses: the calendar's notice passes meanwhile.
         with self._deploy(Deployment("sync", autoscaling=scheduled is not None, sale=scheduled)) as deployed:
             parts = [self._part_one(deployed, name) for name in self.args.profiles]
-            sync = deployed.system.ecs.service("sync")
+            sync = deployed.system.ecs.service(roles.Role.SYNC)
             slots = len(sync.tasks) * int(sync.spec.env.get(contract.ENV_PAYMENT_SLOTS,
                                                             contract.SERVICE_DEFAULTS.payment_slots))
             if scheduled is not None:
@@ -257,7 +257,7 @@ class Lab:
 
     def _watch(self, deployed: Deployed, worker_pid: int | None) -> Watch:
         system = deployed.system
-        service = system.ecs.service("worker")
+        service = system.ecs.service(roles.Role.WORKER)
 
         def tasks() -> tuple[int, int]:
             return len(service.healthy()), len(service.tasks) + system.ecs.provisioning(service)
@@ -270,7 +270,7 @@ class Lab:
         with self._deploy(Deployment(f"async-{workers}-workers", workers)) as deployed:
             stack.progress(f"lab: Part V, {workers} workers: flash sale on the async receiver")
             sqs, queue_url = deployed.client("sqs"), deployed.outputs[contract.OUTPUT_QUEUE_URL]
-            (worker,) = deployed.system.ecs.service("worker").tasks  # the worker service's one task
+            (worker,) = deployed.system.ecs.service(roles.Role.WORKER).tasks  # the worker service's one task
             watch = self._watch(deployed, worker.pid)
             try:
                 part = self._load(deployed.outputs[contract.OUTPUT_ASYNC_URL], "flashsale", "async",
@@ -386,7 +386,7 @@ class Lab:
     def _strategy(self, deployed: Deployed, strategy: Strategy, sale: Sale | None = None) -> StrategyRun:
         """One strategy's run of the flash sale on the async service, from its first move to the empty queue."""
         k, system = self.args.time_scale, deployed.system
-        model, service = system.autoscaling, system.ecs.service("worker")
+        model, service = system.autoscaling, system.ecs.service(roles.Role.WORKER)
         watch = self._watch(deployed, None)
         try:
             if strategy is Strategy.PRE_SCALED:

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import contract
+from app import contract, roles
 from local_runtime.console import ConsoleError
 from local_runtime.deployer import DeployError, parse_overrides
 from local_runtime.ecs import LocalEcsError
@@ -46,6 +46,9 @@ def describe(system: LocalSystem) -> str:
         tasks = f"{len(service.tasks)} task{'s' if len(service.tasks) != 1 else ''}"
         if service.balancers:
             lines.append(f"{service.spec.role}: {service.balancers[0].url} ({tasks} behind a local load balancer)")
+            continue
+        if service.spec.role != roles.Role.WORKER:
+            lines.append(f"{service.spec.role}: {tasks}")
             continue
         env = service.spec.env
         payment = float(env.get(contract.ENV_PAYMENT_SECONDS, contract.SERVICE_DEFAULTS.payment_seconds))
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         return up(LocalArgs(stack=args.stack, config=config, directory=args.dir, data_plane_port=args.emulator_port,
-                            ports={"sync": args.sync_port, "receiver": args.async_port},
+                            ports={roles.Role.SYNC: args.sync_port, roles.Role.RECEIVER: args.async_port},
                             console_port=args.console_port), stop)
     except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, ConsoleError) as error:
         print(f"{p.prog}: error: {error}", file=sys.stderr)

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import aws, contract
+from app import aws, contract, roles
 from app.worker import EXTEND_AT_SHARE, PREFETCH_VISIBILITY_SHARE
 from local_runtime.emulators import EMAIL_CONFIRMED_AT_ONCE, MUTED_ALARM_KEYS, MUTED_ALARM_REASON, NO_ROLLOUTS
 from ops import alarms, cost, stack
@@ -52,6 +52,9 @@ REQUIRED_OUTPUTS: Final = (
     contract.OUTPUT_ALERTS_TOPIC_ARN, contract.OUTPUT_ALARM_TOPIC_ARN, contract.OUTPUT_WORKER_COUNT,
     contract.OUTPUT_PAYMENT_SECONDS, contract.OUTPUT_ACCEPTABLE_LATENCY)
 OPTIONAL_OUTPUTS: Final = (contract.OUTPUT_NOTIFIER_FUNCTION_NAME, contract.OUTPUT_SALE_LEAD_SECONDS)
+# The sale's services, checked in this order: each role's ECS service, by the stack output naming it.
+SERVICE_OUTPUTS: Final = {roles.Role.WORKER: contract.OUTPUT_WORKER_SERVICE_NAME,
+                          roles.Role.RECEIVER: contract.OUTPUT_RECEIVER_SERVICE_NAME}
 # A payment must end before the worker extends its message's visibility, after waiting up to the prefetch share for a
 # slot: a visibility timeout of this many payments needs no extension calls in the usual case (app.worker).
 VISIBILITY_PAYMENTS: Final = 1 / (EXTEND_AT_SHARE - PREFETCH_VISIBILITY_SHARE)
@@ -144,8 +147,7 @@ class Live:
 
     def read(self) -> None:
         ecs = self.client("ecs")
-        names = {"worker": self.outputs[contract.OUTPUT_WORKER_SERVICE_NAME],
-                 "receiver": self.outputs[contract.OUTPUT_RECEIVER_SERVICE_NAME]}
+        names = {role: self.outputs[output] for role, output in SERVICE_OUTPUTS.items()}
         found = {s["serviceName"]: s for s in ecs.describe_services(cluster=self.cluster,
                                                                     services=list(names.values()))["services"]}
         for role, name in names.items():
@@ -227,8 +229,9 @@ def quota_result(needed: float, quota: QuotaValue, detail: str, region: str) -> 
 
 
 def check_quota(live: Live) -> list[Result]:
-    worker, receiver = task_vcpu(live.task_definitions.get("worker")), task_vcpu(live.task_definitions.get("receiver"))
-    receivers = int((live.services.get("receiver") or {}).get("desiredCount", 0))
+    worker = task_vcpu(live.task_definitions.get(roles.Role.WORKER))
+    receiver = task_vcpu(live.task_definitions.get(roles.Role.RECEIVER))
+    receivers = int((live.services.get(roles.Role.RECEIVER) or {}).get("desiredCount", 0))
     needed = live.planned * worker + receivers * receiver
     detail = (f"{live.planned} worker tasks x {worker:g} + {receivers} receiver task(s) x {receiver:g}; other Fargate "
               "tasks in the region count too")
@@ -655,10 +658,9 @@ def task_definition_result(live: Live, role: str) -> Result:
 
 def check_services(live: Live) -> list[Result]:
     results = []
-    for role in ("worker", "receiver"):
-        service_name = live.outputs[contract.OUTPUT_WORKER_SERVICE_NAME if role == "worker"
-                                    else contract.OUTPUT_RECEIVER_SERVICE_NAME]
-        scale = (f"python -m ops.prescale --tasks {live.planned} {live.source}" if role == "worker" else
+    for role, output in SERVICE_OUTPUTS.items():
+        service_name = live.outputs[output]
+        scale = (f"python -m ops.prescale --tasks {live.planned} {live.source}" if role is roles.Role.WORKER else
                  f"aws ecs update-service --cluster {live.cluster} --service {service_name} --desired-count N "
                  "(the stack's receiverTasks)")
         events = (f"aws ecs describe-services --cluster {live.cluster} --services {service_name} --query "

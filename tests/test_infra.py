@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_snake
 
 from app import contract
 from app.contract import AlarmSubject, System
+from app.roles import ROLES
 from components import cluster, pipeline
 from components.settings import ConfigError
 from components.watched import Watched
@@ -219,9 +220,9 @@ def test_the_stack_has_one_cluster_three_services_and_its_profiles_alarms(run: S
     thresholds = ALARM_PROFILES[setting(stack_file, "alarmProfile")]
     catalogue = [spec for spec in contract.ALARMS if getattr(thresholds, spec.key) is not None]
     assert counts["aws:ecs/cluster:Cluster"] == 1
-    assert counts[SERVICE] == counts[TASK_DEFINITION] == counts[FARGATE] == len(contract.ROLES)
+    assert counts[SERVICE] == counts[TASK_DEFINITION] == counts[FARGATE] == len(ROLES)
     assert counts["aws:lb/loadBalancer:LoadBalancer"] == counts["flashsale:web:PublicEndpoint"] == 2  # web roles
-    assert counts["aws:iam/role:Role"] == len(contract.ROLES) + 2 + 1  # executions, receiver and worker tasks, notifier
+    assert counts["aws:iam/role:Role"] == len(ROLES) + 2 + 1  # executions, receiver and worker tasks, notifier
     assert counts[ALARM] == len(catalogue) + 1  # and the scaling guardrail
 
 
@@ -322,7 +323,7 @@ def test_alarm_topic_key_lets_cloudwatch_publish(run: StackRun) -> None:
 # --- Compute ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", contract.ROLES)
+@pytest.mark.parametrize("role", ROLES)
 def test_task_definition_is_the_reports_size_and_hardened(run: StackRun, role: str) -> None:
     td = task_definition_of(run, role)
     assert (td["cpu"], td["memory"]) == ("256", "512"), td.urn
@@ -493,7 +494,7 @@ def test_managed_policies_are_only_the_ecs_execution_policy(run: StackRun) -> No
         assert attachment["policyArn"].endswith(":policy/service-role/AmazonECSTaskExecutionRolePolicy"), attachment.urn
 
 
-@pytest.mark.parametrize("role", contract.ROLES)
+@pytest.mark.parametrize("role", ROLES)
 def test_containers_stop_after_the_worker_drain_bound(run: StackRun, role: str) -> None:
     (container,) = containers(task_definition_of(run, role))
     assert container["stopTimeout"] == contract.STOP_TIMEOUT_SECONDS, task_definition_of(run, role).urn
