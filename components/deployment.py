@@ -21,6 +21,7 @@ import pulumi
 
 from app import contract
 from app.contract import AlarmSubject, System
+from app.roles import Role
 from components.alarms import Alarms, AlarmsArgs
 from components.alerts import Alerts, AlertsArgs, WorkerServiceRef
 from components.cluster import ServiceCluster, ServiceClusterArgs
@@ -60,7 +61,7 @@ class Deployment:
 def sync_service(s: Settings, placement: Placement) -> LoadBalancedService:
     """The report's Part I: the sync service calls no AWS API, so its tasks get no task role."""
     return LoadBalancedService("sync", LoadBalancedServiceArgs(placement=placement, task=TaskSpec(
-        role="sync",
+        role=Role.SYNC,
         desired_count=s.sync_task_count,
         environment={
             contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
@@ -78,7 +79,7 @@ def async_system(s: Settings, placement: Placement) -> AsyncSystem:
         pulumi.log.info(f"sale calendar: {note}")
     pipeline = OrderPipeline("orders", OrderPipelineArgs())
     receiver = LoadBalancedService("receiver", LoadBalancedServiceArgs(placement=placement, task=TaskSpec(
-        role="receiver",
+        role=Role.RECEIVER,
         desired_count=s.receiver_tasks,
         environment={
             contract.ENV_TOPIC_ARN: pipeline.topic.arn,
@@ -93,7 +94,7 @@ def async_system(s: Settings, placement: Placement) -> AsyncSystem:
     worker = QueueWorkerService("worker", QueueWorkerServiceArgs(
         placement=placement,
         task=TaskSpec(
-            role="worker",
+            role=Role.WORKER,
             desired_count=s.worker_tasks,
             environment={
                 contract.ENV_QUEUE_URL: pipeline.queue.url,

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from app import contract
+from app.roles import Role
 from components.cluster import ServiceCluster
 from components.defaults import LOG_RETENTION_DAYS
 from components.endpoint import PublicEndpointArgs
@@ -63,7 +64,7 @@ class Port:
 class TaskSpec:
     """What a service's tasks run: one role of the image, how many, with what environment and AWS access."""
 
-    role: str  # one of app.roles.ROLES: the ROLE the container runs
+    role: Role  # the ROLE the container runs
     desired_count: int = 1  # at deploy time; later changes (ops.prescale, auto-scaling) are not undone by `pulumi up`
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # on top of ROLE and PORT
     grants: Sequence[Grant] = ()  # the task role's policy; none: no task role (no AWS access)

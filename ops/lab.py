@@ -43,7 +43,7 @@ from local_runtime.tasks import TaskError
 from ops import alarms, cost, lab_report, lab_strategies, loadtest, stack
 from ops.lab_analysis import LevelWindow, epoch, in_queue, measure_level
 from ops.lab_report import LATENCY_SECONDS, LabResult, LevelResult, Notification, PartResult
-from ops.lab_strategies import OrderRecord, StrategyRun
+from ops.lab_strategies import OrderTimes, StrategyRun
 from ops.lab_watch import Watch, WatchArgs, queue_counts
 from planning import calendar, capacity, scaling, strategies
 from planning.report import REPORT_WORKER_LEVELS
@@ -299,7 +299,7 @@ class Lab:
                            measure=measure_level(workers, window, events, watch.samples),
                            window=window, samples=watch.samples, notifications=notifications, records=records)
 
-    def _records(self, deployed: Deployed) -> list[OrderRecord]:
+    def _records(self, deployed: Deployed) -> list[OrderTimes]:
         return lab_strategies.order_records(deployed.client("dynamodb"), deployed.outputs[contract.OUTPUT_ORDERS_TABLE])
 
     @staticmethod

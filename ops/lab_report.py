@@ -23,7 +23,7 @@ from app import contract  # noqa: E402
 from ops import lab_strategies, loadtest  # noqa: E402
 from ops.capacity import report_notes  # noqa: E402
 from ops.lab_analysis import LevelMeasure, LevelWindow, in_queue  # noqa: E402
-from ops.lab_strategies import OrderRecord, StrategyRun  # noqa: E402
+from ops.lab_strategies import OrderTimes, StrategyRun  # noqa: E402
 from ops.lab_watch import Sample  # noqa: E402
 from planning import capacity  # noqa: E402
 from planning.report import REPORT_ARRIVAL_RATE  # noqa: E402
@@ -71,7 +71,7 @@ class LevelResult:
     window: LevelWindow
     samples: list[Sample]
     notifications: list[Notification]
-    records: list[OrderRecord] = field(default_factory=list)  # the orders' records (the fixed strategy's level)
+    records: list[OrderTimes] = field(default_factory=list)  # the orders' records (the fixed strategy's level)
 
 
 @dataclass(frozen=True)

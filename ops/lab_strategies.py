@@ -40,27 +40,29 @@ PERCENTILES = (50, 95)
 
 
 @dataclass(frozen=True)
-class OrderRecord:
+class OrderTimes:
+    """The two fields of an order's record (contract.OrderRecord) that its wait until paid needs."""
+
     created_at: float  # epoch, lab clock
     finished_at: float | None  # None: not paid when the run stopped
 
 
-def order_records(dynamodb: Any, table: str) -> list[OrderRecord]:
+def order_records(dynamodb: Any, table: str) -> list[OrderTimes]:
     """Every order of the table (a Scan: the lab's table holds one sale)."""
-    found: list[OrderRecord] = []
+    found: list[OrderTimes] = []
     kwargs: dict[str, Any] = {"TableName": table, "ProjectionExpression": "created_at, finished_at"}
     while True:
         page = dynamodb.scan(**kwargs)
         for item in page.get("Items", []):
             if "created_at" in item:
                 finished = item.get("finished_at", {}).get("N")
-                found.append(OrderRecord(float(item["created_at"]["N"]), float(finished) if finished else None))
+                found.append(OrderTimes(float(item["created_at"]["N"]), float(finished) if finished else None))
         if "LastEvaluatedKey" not in page:
             return found
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def waits(records: Sequence[OrderRecord], k: float, stopped_at: float, rate: float,
+def waits(records: Sequence[OrderTimes], k: float, stopped_at: float, rate: float,
           payment_seconds: float) -> tuple[list[float], int]:
     """Each order's wait until paid (report seconds) and how many were extrapolated: unpaid orders, oldest first,
     are paid from `stopped_at` on at `rate` a second (lab clock), each one payment after it starts."""

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from ops import lab_strategies
-from ops.lab_strategies import OrderRecord
+from ops.lab_strategies import OrderTimes
 from ops.lab_watch import Sample
 from planning import capacity, scaling
 from planning.strategies import AutoScaling, Plan, SaleLoad, Strategy, WorkerService, predict, step_down_seconds
@@ -66,7 +66,7 @@ def test_scale_in_waits_for_fifteen_periods_below_and_the_cooldown() -> None:
 
 
 def test_waits_come_from_the_records_and_unpaid_orders_are_paid_in_arrival_order() -> None:
-    records = [OrderRecord(100.0, 101.5), OrderRecord(100.5, 103.0), OrderRecord(101.0, None), OrderRecord(100.8, None)]
+    records = [OrderTimes(100.0, 101.5), OrderTimes(100.5, 103.0), OrderTimes(101.0, None), OrderTimes(100.8, None)]
     waits, extrapolated = lab_strategies.waits(records, k=2, stopped_at=110.0, rate=2.0, payment_seconds=1.5)
     assert extrapolated == 2
     # Paid: 1.5 and 2.5 lab seconds, x 2. Unpaid, oldest (100.8) first: started at 110.5 and 111, paid 1.5 s later.
