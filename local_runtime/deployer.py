@@ -35,7 +35,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 from app import contract
 from local_runtime import naming, program
 from local_runtime.emulators import CONTROL_PLANE, DUMMY_CREDENTIALS, aws_env, control_plane_env, endpoint_for
-from local_runtime.resources import HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
+from local_runtime.resources import CONTROL, HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
 from stackconfig import schema
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
@@ -203,6 +203,10 @@ class LocalMonitor(MockMonitor):
                                 math_alarms=deployment.math_alarms)
         self._failed: set[str] = set()
         self._lock = threading.Lock()
+        # The engine registers resources from several threads. moto's backends are not thread-safe: a role created
+        # while another call looks roles up fails that call with a 500 ("dictionary changed size during
+        # iteration", seen in a lab run), so the control plane's resources are made one at a time.
+        self._control_plane = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the engine's RPC name)
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -240,7 +244,11 @@ class LocalMonitor(MockMonitor):
             if kind is None:
                 raise naming.NameRejected(f"the local deployer has no handler for {request.type}: add one to "
                                           "local/resources.py")
-            created_id, outputs = kind.handler(self._context, declared)
+            if kind.plane == CONTROL:
+                with self._control_plane:
+                    created_id, outputs = kind.handler(self._context, declared)
+            else:
+                created_id, outputs = kind.handler(self._context, declared)
         except Exception as error:  # noqa: BLE001 - any failure to create is this resource's rejection
             with self._lock:
                 self._failed.add(urn)
