@@ -515,7 +515,8 @@ def check_alarms(live: Live) -> list[Result]:
     missing = [name for name in names.values() if name not in found]
     results = [Result("alarms: present", FAIL if missing else PASS,
                       f"missing {', '.join(missing)}" if missing else f"{len(present)} of {len(names)}",
-                      f"{len(names)} of {len(names)} (app/contract.py ALARMS with a threshold in stackconfig/alarm_profiles.py {profile})",
+                      f"{len(names)} of {len(names)} (app/contract.py ALARMS with a threshold in "
+                      f"stackconfig/alarm_profiles.py {profile})",
                       f"{live.pulumi_up} (the program creates every alarm)")]
 
     topic = live.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
