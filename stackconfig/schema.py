@@ -268,6 +268,9 @@ def from_config(config: Mapping[str, Any], *, source: str, secret_keys: Collecti
     raw: dict[str, Any] = {}
     problems: list[str] = []
     for full_key, value in config.items():
+        if not isinstance(full_key, str):
+            problems.append(f"{full_key!r} is not a config key (keys are `{prefix}name` strings)")
+            continue
         if not full_key.startswith(prefix):
             continue  # another namespace (aws:region...): its owner checks it
         key = full_key.removeprefix(prefix)
@@ -297,14 +300,24 @@ def region_of(config: Mapping[str, Any], *, source: str) -> str:
     return region
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's message in one line: what is wrong and where (its own runs over several lines)."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"{error.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(error).split())
+
+
 def read_stack_file(path: Path) -> dict[str, Any]:
     """A stack file's `config:` block, as written (secure values stay {"secure": ciphertext})."""
     try:
         document = yaml.safe_load(path.read_text())
     except OSError as error:
         raise ConfigError(f"cannot read {path.name}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path.name}: not UTF-8 text") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path.name}: not YAML ({error})") from None
+        raise ConfigError(f"{path.name}: not YAML ({_yaml_problem(error)})") from None
     config = (document or {}).get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise ConfigError(f"{path.name}: no `config:` mapping")

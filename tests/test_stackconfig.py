@@ -78,10 +78,18 @@ def test_a_secret_must_be_encrypted_and_is_never_shown() -> None:
 def test_a_file_that_is_no_stack_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.a.yaml").write_text("config: [unclosed")
     (tmp_path / "Pulumi.b.yaml").write_text("name: flashsale\n")
-    with pytest.raises(schema.ConfigError, match=r"^Pulumi.a.yaml: not YAML"):
-        schema.read_stack_file(tmp_path / "Pulumi.a.yaml")
+    (tmp_path / "Pulumi.c.yaml").write_bytes(b"\xff\xfe")
+    with pytest.raises(schema.ConfigError, match=r"^Pulumi.a.yaml: not YAML \(.* at line 1, column \d+\)$"):
+        schema.read_stack_file(tmp_path / "Pulumi.a.yaml")  # PyYAML's own message spans lines: one here
     with pytest.raises(schema.ConfigError, match=r"^Pulumi.b.yaml: no `config:` mapping"):
         schema.read_stack_file(tmp_path / "Pulumi.b.yaml")
+    with pytest.raises(schema.ConfigError, match=r"^Pulumi.c.yaml: not UTF-8 text$"):
+        schema.read_stack_file(tmp_path / "Pulumi.c.yaml")
+
+
+def test_a_key_that_is_no_string_is_a_problem_not_a_crash() -> None:
+    with pytest.raises(schema.ConfigError, match=r"x.yaml: 1 is not a config key"):
+        schema.from_config({1: 2}, source="x.yaml")
 
 
 def test_ops_config_checks_stack_files_without_pulumi(tmp_path: Path) -> None:
