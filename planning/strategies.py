@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from planning import scaling
-from planning.calendar import step_down
+from planning.calendar import STEP_DOWN_PAUSE_SECONDS, STEP_DOWN_TASKS, step_down
 
 STEP_SECONDS = 0.5
 MAX_SECONDS = 6 * 3600.0  # a sale that has not drained by then is reported as not drained
@@ -78,8 +78,8 @@ class Plan:
     strategy: Strategy
     sale_tasks: int = 0  # pre-scaled / scheduled: the worker tasks during the sale
     lead_seconds: float = 0.0  # they are wanted this long before the sale (the stack's saleLeadSeconds)
-    step_tasks: int = 2  # stepped down after the drain by this many ...
-    step_pause_seconds: float = 60.0  # ... every this many seconds
+    step_tasks: int = STEP_DOWN_TASKS  # stepped down after the drain by this many ...
+    step_pause_seconds: float = STEP_DOWN_PAUSE_SECONDS  # ... every this many seconds
 
 
 @dataclass(frozen=True)
