@@ -44,7 +44,8 @@ test: setup
 
 ## The quick loop while developing: skips the slow end-to-end tests.
 test-fast: setup
-	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow and not serial"
+	$(PY) -m pytest -m "serial and not slow"
 
 ## The project's main job on a machine with no AWS account.
 lab: setup
