@@ -18,7 +18,7 @@ $(STAMP): requirements.txt app/requirements.txt
 	touch $(STAMP)
 
 ## A real browser for the live view's page tests (tests/test_console.py): Debian's chromium and chromedriver,
-## installed with apt-get once (as root); skipped when both are there (tests/browser.py looks at the same paths). It never fails setup: without them only the
+## installed with apt-get once (as root); skipped when both are there (bench/browser.py looks at the same paths). It never fails setup: without them only the
 ## page tests fail, saying how to install them.
 browser:
 	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then \
@@ -49,11 +49,11 @@ test-fast: setup
 
 ## The project's main job on a machine with no AWS account.
 lab: setup
-	$(PY) -m ops.lab
+	$(PY) -m bench.lab
 
 ## Start the local system (emulator + services) and leave it running until Ctrl-C.
 local: setup
-	$(PY) -m ops.local up
+	$(PY) -m bench.local up
 
 clean:
 	rm -rf $(VENV) results .local .pytest_cache .mypy_cache

@@ -378,7 +378,14 @@ OUTPUT_WORKER_COUNT: Final = "workerCount"
 OUTPUT_PAYMENT_SECONDS: Final = "paymentSeconds"
 OUTPUT_SALE_LEAD_SECONDS: Final = "saleLeadSeconds"  # how long before a sale the calendar raises the workers
 OUTPUT_ACCEPTABLE_LATENCY: Final = "acceptableLatencySeconds"  # the expected-wait alarms' thresholds are multiples
-# Local runtime only (local_runtime.deployer): where the emulators answer, so ops commands reading a local outputs file reach
+# Local runtime only (bench.localaws.deployer): where the emulators answer, so ops commands reading a local outputs file reach
 # them without exporting anything.
 OUTPUT_LOCAL_ENDPOINT: Final = "awsEndpointUrl"
 OUTPUT_LOCAL_SERVICE_ENDPOINTS: Final = "awsServiceEndpoints"  # {"AWS_ENDPOINT_URL_ECS": url, ...}
+OUTPUT_LOCAL_CREDENTIALS: Final = "awsCredentials"  # {"AWS_ACCESS_KEY_ID": ..., ...}: the emulators' keys
+# What the emulators behind a local outputs file do not model, so ops commands say it rather than judge it:
+# {CAVEAT_*: why}, and under CAVEAT_MUTED_ALARMS {alarm key: why the local system muted its actions}.
+OUTPUT_LOCAL_CAVEATS: Final = "localCaveats"
+CAVEAT_MUTED_ALARMS: Final = "mutedAlarms"
+CAVEAT_ROLLOUTS: Final = "ecsRollouts"
+CAVEAT_EMAIL: Final = "emailSubscriptions"

@@ -1,9 +1,9 @@
 """The alarm notifier: turns CloudWatch's raw alarm JSON into an e-mail people can act on.
 
 Alarm actions publish CloudWatch's JSON to the alarm topic; people subscribe to the alerts topic. In between,
-`handler` (the AWS Lambda entry, subscribed to the alarm topic) or, in the local runtime, `python -m app.notifier`
-(polling a queue subscribed with raw delivery to the alarm topic) renders each message with `render` and publishes
-the readable version to the alerts topic. Transitions from INSUFFICIENT_DATA to OK are dropped: nothing happened.
+`handler` (the AWS Lambda entry, subscribed to the alarm topic; on one machine, the bench's relay
+`bench.localaws.relay` calls `forward` the same way) renders each message with `render` and publishes the readable
+version to the alerts topic. Transitions from INSUFFICIENT_DATA to OK are dropped: nothing happened.
 
 With a chat webhook configured (Slack- or Teams-style incoming webhook: a JSON POST of `{"text": ...}`), the notifier
 also posts each alert there itself: an SNS HTTPS subscription would wait forever for a confirmation that a chat
@@ -14,13 +14,11 @@ It ships in a Lambda, so it imports only boto3 and the standard library (`app.co
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import re
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -32,7 +30,6 @@ from app import aws, contract
 
 SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters, no line breaks
 WEBHOOK_TIMEOUT_SECONDS = 5  # well inside the Lambda's 10 s
-RELAYED = "relayed: "  # the local relay's log line for an alert it published (the local runtime reads these)
 COMPARISONS = {
     "GreaterThanThreshold": ">",
     "GreaterThanOrEqualToThreshold": ">=",
@@ -213,55 +210,3 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     sent = sum(forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject"), webhook_url) is not None
                for r in event.get("Records", []))
     return {"received": len(event.get("Records", [])), "sent": sent}
-
-
-def relay(sqs: Any, sns: Any, queue_url: str, topic_arn: str, wait_seconds: int, webhook_url: str | None = None) -> int:
-    """One receive from the alarm-events queue; each message is deleted only after its alert was published."""
-    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                   WaitTimeSeconds=wait_seconds).get("Messages", [])
-    for message in messages:
-        subject = forward(sns, topic_arn, message["Body"], webhook_url=webhook_url)
-        print(f"{RELAYED}{subject}" if subject else "dropped: first OK after INSUFFICIENT_DATA", flush=True)
-        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return len(messages)
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m app.notifier", description="Local runtime: relay alarm messages from "
-                                "a queue subscribed (raw delivery) to the alarm topic to the alerts topic, readable.")
-    p.add_argument("--queue-url", default=os.environ.get(contract.ENV_ALARM_EVENTS_QUEUE_URL),
-                   help=f"alarm-events queue (default: ${contract.ENV_ALARM_EVENTS_QUEUE_URL})")
-    p.add_argument("--alerts-topic-arn", default=os.environ.get(contract.ENV_ALERTS_TOPIC_ARN),
-                   help=f"where readable alerts go (default: ${contract.ENV_ALERTS_TOPIC_ARN})")
-    p.add_argument("--webhook-url", default=os.environ.get(contract.ENV_ALERT_WEBHOOK_URL),
-                   help=f"also post each alert to this chat webhook (default: ${contract.ENV_ALERT_WEBHOOK_URL})")
-    p.add_argument("--once", action="store_true", help="relay what is waiting, then exit")
-    p.add_argument("--wait", type=int, default=contract.ORDER_QUEUE.receive_wait_time_seconds,
-                   help="long-poll seconds per receive (%(default)s)")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = parser()
-    args = p.parse_args(argv)
-    if not args.queue_url or not args.alerts_topic_arn:
-        p.error("--queue-url and --alerts-topic-arn (or their environment variables) are required")
-    sqs, sns = aws.client("sqs", read_timeout=args.wait + 10), aws.client("sns")
-    try:
-        while True:
-            try:
-                handled = relay(sqs, sns, args.queue_url, args.alerts_topic_arn, args.wait, args.webhook_url)
-            except (ClientError, BotoCoreError) as error:
-                print(f"{p.prog}: error: {error}", file=sys.stderr, flush=True)
-                if args.once:
-                    return 1
-                time.sleep(5)  # the emulator or AWS is briefly away: keep the relay alive
-                continue
-            if args.once and handled == 0:
-                return 0
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

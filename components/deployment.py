@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pulumi
 
@@ -35,8 +34,8 @@ from components.queue_worker import QueueWorkerService, QueueWorkerServiceArgs
 from components.settings import ConfigError, Settings, load_settings, stack_file, stack_prefix
 from components.watched import Dimensions, Watched
 from planning import calendar
+from stackconfig.files import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "app"
 
 

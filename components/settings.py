@@ -30,6 +30,7 @@ class Settings(StackConfig):
 
 
 def stack_file() -> str:
+    """The stack file's name as the user knows it, for messages: the engine's config comes from it."""
     return f"Pulumi.{pulumi.get_stack()}.yaml"
 
 

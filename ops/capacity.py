@@ -141,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
                         "(default %(default)s: the sync service's syncTaskCount; 0 without it)")
     p.add_argument("--receiver-cpu-ms", type=float, default=cost.RECEIVER_CPU_MS_PER_ORDER,
                    help="receiver CPU per order, which sizes the receiver tasks (default %(default)s ms, measured "
-                        "by python -m benchmarks on this machine)")
+                        "by python -m bench.benchmarks on this machine)")
     p.add_argument("--price", action="append", default=[], metavar="KEY=VALUE",
                    help="override a list price of ops/cost.py PRICES (repeatable), e.g. fargate_vcpu_second=0.0000125")
     p.add_argument("--quota", action="append", default=[], metavar="KEY=VALUE",

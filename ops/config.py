@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from local_runtime import program
+from stackconfig import files
 from ops import stack
 from planning import calendar
 from stackconfig import schema
@@ -70,7 +70,7 @@ def command(args: argparse.Namespace) -> int:
     if args.keys:
         stack.emit(args, schema.StackConfig.model_json_schema(by_alias=True), keys_table())
         return 0
-    results = check(args.files or program.stack_files())
+    results = check(args.files or files.stack_files())
     text = "\n".join(line for r in results for line in (r["problems"] or [f"{Path(r['file']).name}: ok"]))
     stack.emit(args, results, text)
     return 0 if all(r["ok"] for r in results) else 1

@@ -2,7 +2,7 @@
 
 `run_load()` runs ops/locustfile.py headless in its own process (importing Locust monkey-patches the standard library
 with gevent, which breaks asyncio, boto3 and pytest in the caller), then reads the per-request file it wrote and
-returns a LoadResult. Used by `python -m ops.validate`, the local lab and the benchmarks.
+returns a LoadResult. Used by `python -m ops.validate`, the local lab and the benchmarks (bench/).
 
 Open loop: orders arrive at the profile's rate whatever the response times, so a slow service cannot throttle its own
 load as the report's closed-loop Locust users did (see ops/locustfile.py).
@@ -28,9 +28,9 @@ from typing import Any
 from app import contract
 from ops import stack
 from planning.report import REPORT_ARRIVAL_RATE, REPORT_SALE_SECONDS
+from stackconfig.files import ROOT
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
-ROOT = LOCUSTFILE.parent.parent
 ENDPOINTS = ("sync", "async")
 PROFILE_NAMES = ("normal", "flashsale")
 PROGRESS_SECONDS = 5.0

@@ -13,7 +13,7 @@ DLQ), the alarms (all present, none muted, the stack profile's thresholds, a con
 topic), the worker and receiver services (running at their desired counts, the last deployment completed, their task
 definitions' WORKER_COUNT and PAYMENT_SECONDS the stack's), and with --send-test-alert the notifier.
 
-Against the local system (an outputs file written by `ops.local up`), what the emulators do not model is said rather
+Against the local system (an outputs file written by `bench.local up`), what the emulators do not model is said rather
 than judged: the DLQ alarm the local runtime mutes on purpose, ECS rollouts, e-mail confirmation, the Fargate quota.
 """
 
@@ -35,7 +35,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app import aws, contract, roles
 from app.worker import EXTEND_AT_SHARE, PREFETCH_VISIBILITY_SHARE
-from local_runtime.emulators import EMAIL_CONFIRMED_AT_ONCE, MUTED_ALARM_KEYS, MUTED_ALARM_REASON, NO_ROLLOUTS
 from ops import alarms, cost, stack
 from planning import calendar, capacity
 from planning.report import REPORT_SALE_SECONDS
@@ -111,7 +110,7 @@ class Live:
     """The deployed stack as the AWS APIs describe it, read once and shared by the checks."""
 
     outputs: dict[str, Any]
-    local: bool  # the outputs came from the local runtime: say what its emulators cannot show
+    local: stack.LocalCaveats | None  # the outputs came from the local system: what its emulators cannot show
     source: str  # how the operator named the stack: `--stack NAME` or `--outputs FILE`, for the fix commands
     stack_name: str
     plan: capacity.CapacityPlan
@@ -522,9 +521,10 @@ def check_alarms(live: Live) -> list[Result]:
     topic = live.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
     muted = {key for key, a in present.items() if not a.get("ActionsEnabled", True)}
     unwired = {key for key, a in present.items() if topic not in a.get("AlarmActions", [])}
-    local_muted = {key for key in muted if live.local and key in MUTED_ALARM_KEYS} - unwired
+    said = live.local.muted_alarms if live.local else {}
+    local_muted = {key for key in muted if key in said} - unwired
     wrong = sorted((muted | unwired) - local_muted)
-    note = "; ".join(f"{names[key]} muted by the local runtime on purpose ({MUTED_ALARM_REASON}); on AWS a muted "
+    note = "; ".join(f"{names[key]} muted by the local system on purpose ({said[key]}); on AWS a muted "
                      "alarm is a FAIL" for key in sorted(local_muted))
     if wrong:
         enable = [names[k] for k in wrong if k in muted]
@@ -589,14 +589,15 @@ def check_subscribers(live: Live) -> list[Result]:
         return [Result(name, FAIL, "no subscription: alarms reach nobody", expected,
                        f"pulumi config set --path 'alertEmails[0]' oncall@example.com -s {live.stack_name} && "
                        f"{live.pulumi_up}, then confirm the e-mail")]
-    note = EMAIL_CONFIRMED_AT_ONCE if live.local and any(s.get("Protocol") == "email" for s in confirmed) else ""
+    note = live.local.email if live.local and any(s.get("Protocol") == "email" for s in confirmed) else ""
     return [Result(name, PASS, f"confirmed: {said}", expected, note=note)]
 
 
 # --- the services --------------------------------------------------------------------------------------------------
 
 
-def service_results(role: str, service: dict[str, Any] | None, *, local: bool, scale: str, events: str) -> list[Result]:
+def service_results(role: str, service: dict[str, Any] | None, *, local: stack.LocalCaveats | None, scale: str,
+                    events: str) -> list[Result]:
     """Tasks running at the desired count, and the last deployment completed (no circuit-breaker rollback)."""
     if service is None:
         return [Result(f"service {role}: tasks", FAIL, "not found or not ACTIVE", "an ACTIVE service", scale)]
@@ -620,7 +621,7 @@ def service_results(role: str, service: dict[str, Any] | None, *, local: bool, s
     elif primary.get("rolloutState", "COMPLETED") == "COMPLETED":
         deployment = Result(name, PASS, shown or "no deployments listed", expected)
     elif local:
-        deployment = Result(name, WARN, shown, expected, note=f"{NO_ROLLOUTS}: not judged locally")
+        deployment = Result(name, WARN, shown, expected, note=f"{local.rollouts}: not judged locally")
     else:
         deployment = Result(name, FAIL, f"not completed: {shown}", expected, events)
     return [tasks, deployment]
@@ -808,8 +809,8 @@ def command(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     lead = parse_duration(args.lead_time, "--lead-time") if args.lead_time else None
     sale = parse_sale(args, now, lead or 0.0)  # bad input is refused before anything is read
-    outputs = stack.resolve_outputs(args, REQUIRED_OUTPUTS + OPTIONAL_OUTPUTS + (contract.OUTPUT_LOCAL_ENDPOINT,),
-                                    optional=OPTIONAL_OUTPUTS + (contract.OUTPUT_LOCAL_ENDPOINT,))
+    local = (contract.OUTPUT_LOCAL_ENDPOINT, contract.OUTPUT_LOCAL_CAVEATS)
+    outputs = stack.resolve_outputs(args, REQUIRED_OUTPUTS + OPTIONAL_OUTPUTS + local, optional=OPTIONAL_OUTPUTS + local)
     if lead is None:  # the calendar's own lead time (the config key saleLeadSeconds)
         stacked = contract.OUTPUT_SALE_LEAD_SECONDS in outputs
         sale = replace(sale, lead_from="the stack's saleLeadSeconds" if stacked else "saleLeadSeconds' default",
@@ -824,14 +825,14 @@ def command(args: argparse.Namespace) -> int:
         raise stack.OpsError(f"stack output `{contract.OUTPUT_ALARM_PROFILE}` must be one of "
                              f"{', '.join(ALARM_PROFILES)}, got {outputs[contract.OUTPUT_ALARM_PROFILE]!r}")
     number_output(outputs, contract.OUTPUT_ACCEPTABLE_LATENCY, float)
-    live = Live(outputs=outputs, local=contract.OUTPUT_LOCAL_ENDPOINT in outputs,
+    live = Live(outputs=outputs, local=stack.LocalCaveats.of(outputs),
                 source=f"--stack {args.stack}" if args.stack else f"--outputs {args.outputs}" if args.outputs else
                 "--stack STACK", stack_name=args.stack or prefix.split("-", 1)[-1], plan=plan, sale=sale, now=now)
     live.read()
     checks = CHECKS + ((("notifier: invoke", check_notifier),) if args.send_test_alert else ())
     results = run_checks(live, checks)
     failed = any(r.status == FAIL for r in results)
-    stack.emit(args, {"verdict": "NO-GO" if failed else "GO", "local": live.local,
+    stack.emit(args, {"verdict": "NO-GO" if failed else "GO", "local": live.local is not None,
                       "plan": {"rate": sale.rate, "workers": plan.recommended_workers, "tasks": live.planned},
                       "sale": {"start": sale.start.isoformat() if sale.start else None, "zone": sale.zone_label,
                                "duration_seconds": sale.duration_seconds, "lead_seconds": sale.lead_seconds},

@@ -1,12 +1,14 @@
 """The one way ops commands get the stack's outputs, and the error boundary they all share.
 
 Outputs come from `--stack NAME` (`pulumi stack output --json --show-secrets -s NAME`), from `--outputs FILE` (a JSON
-file of the same shape, e.g. `pulumi stack output --json > outputs.json` or the file `python -m ops.local up` writes),
+file of the same shape, e.g. `pulumi stack output --json > outputs.json` or the file `python -m bench.local up` writes),
 or from one explicit flag per value (`--queue-url ...`), which wins over both. Keys are `contract.OUTPUT_*`.
 
-An outputs file written by the local runtime (`python -m ops.local up`) also names its emulators (`awsEndpointUrl`,
-and `awsServiceEndpoints` for the services moto serves): reading it points this process's boto3 at them, with dummy
-credentials, unless AWS_ENDPOINT_URL is already set, so the same commands work locally without exporting anything.
+An outputs file written by the local system (`python -m bench.local up`) also names its emulators (`awsEndpointUrl`,
+and `awsServiceEndpoints` for the services moto serves) and their keys (`awsCredentials`): reading it points this
+process's boto3 at them unless AWS_ENDPOINT_URL is already set, so the same commands work locally without exporting
+anything. Its `localCaveats` say what the emulators do not model (`LocalCaveats`), so commands say it rather than
+judge it. Nothing here imports the bench: the file is the whole interface.
 
 Every command runs through `run()`: a failure, including an AWS error, is one line on stderr and exit code 1,
 never a traceback.
@@ -21,18 +23,39 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import contract
-from local_runtime.emulators import DUMMY_CREDENTIALS
 from planning.capacity import PlanError
 
 
 class OpsError(RuntimeError):
     """A failure with a message that tells the operator what is wrong; printed as one line."""
+
+
+@dataclass(frozen=True)
+class LocalCaveats:
+    """What the emulators behind a local outputs file do not model (`localCaveats`, written by the local system)."""
+
+    muted_alarms: Mapping[str, str] = field(default_factory=dict)  # alarm key -> why its actions are muted
+    rollouts: str = ""  # why ECS deployments are not judged
+    email: str = ""  # why a confirmed e-mail subscription proves nothing
+
+    @classmethod
+    def of(cls, outputs: Mapping[str, Any]) -> LocalCaveats | None:
+        """None for a real stack (its outputs carry no caveats)."""
+        said = outputs.get(contract.OUTPUT_LOCAL_CAVEATS)
+        if said is None:
+            return None
+        if not isinstance(said, Mapping):
+            raise OpsError(f"stack output `{contract.OUTPUT_LOCAL_CAVEATS}` must be a JSON object, got {said!r}")
+        muted = said.get(contract.CAVEAT_MUTED_ALARMS) or {}
+        return cls(muted_alarms={str(k): str(v) for k, v in dict(muted).items()},
+                   rollouts=str(said.get(contract.CAVEAT_ROLLOUTS) or ""), email=str(said.get(contract.CAVEAT_EMAIL) or ""))
 
 
 def flag(key: str) -> str:
@@ -107,8 +130,8 @@ def _use_local_endpoint(outputs: Mapping[str, Any]) -> None:
     if endpoint and not os.environ.get("AWS_ENDPOINT_URL"):
         os.environ["AWS_ENDPOINT_URL"] = str(endpoint)
         os.environ.update({str(k): str(v) for k, v in dict(outputs.get(contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS) or {}).items()})
-        for key, value in DUMMY_CREDENTIALS.items():
-            os.environ.setdefault(key, value)
+        for key, value in dict(outputs.get(contract.OUTPUT_LOCAL_CREDENTIALS) or {}).items():
+            os.environ.setdefault(str(key), str(value))
 
 
 def add_json_argument(parser: argparse.ArgumentParser) -> None:

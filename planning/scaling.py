@@ -1,6 +1,6 @@
 """Application Auto Scaling's rules for the worker service, as pure functions of what the program declares.
 
-Two users: the local model (`local_runtime.autoscaling`), which applies them to the emulated control plane, and the
+Two users: the local model (`bench.localaws.autoscaling`), which applies them to the emulated control plane, and the
 strategy predictions (`planning.strategies`), which apply them to a fluid model of the queue. Both therefore scale
 alike by construction; the lab compares either with what the local system measured.
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from local_runtime.deployer import Deployment, Endpoints, deploy
-from local_runtime.ecs import LocalService, deployed_services
-from local_runtime.emulators import Emulator
+from bench.localaws.deployer import Deployment, Endpoints, deploy
+from bench.localaws.ecs import LocalService, deployed_services
+from bench.localaws.emulators import Emulator
 
-ROOT = Path(__file__).resolve().parent.parent
 # Config overrides for the session's deployment, as `pulumi config set` would make them: fast payments, no declines.
 TEST_CONFIG = {"paymentSeconds": 0.3, "paymentDeclineRate": 0}
 

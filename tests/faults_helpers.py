@@ -14,12 +14,13 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Self
 
 import httpx
 
 from app import contract
-from local_runtime.tasks import Task
-from tests.helpers import ORDER, System, wait_for
+from bench.localaws.tasks import Task
+from tests.helpers import ORDER, ORDER_ITEM, System, wait_for
 
 RATE = 20.0  # orders per second, the report's flash-sale rate (Part I, 1.5)
 CLIENT_TIMEOUT = 10.0  # the report's client timeout
@@ -73,7 +74,7 @@ class Stream:
         with self._lock:
             return self.answers[answer]
 
-    def __enter__(self) -> Stream:
+    def __enter__(self) -> Self:
         self._thread = threading.Thread(target=self._run, name="order-stream", daemon=True)
         self._thread.start()
         return self
@@ -98,7 +99,7 @@ class RetryingStream(Stream):
 
     def _post(self, client: httpx.Client) -> None:
         key = str(uuid.uuid4())
-        body = {**ORDER, "items": [{**ORDER["items"][0], "product_id": key}]}
+        body = {**ORDER, "items": [{**ORDER_ITEM, "product_id": key}]}
         deadline = time.monotonic() + RETRY_SECONDS
         while time.monotonic() < deadline:
             with self._lock:

@@ -17,14 +17,16 @@ import httpx
 import pytest
 
 from app import aws, contract
-from local_runtime.deployer import Deployment, Endpoints, deploy
-from local_runtime.ecs import LocalService, deployed_services, service_of
-from local_runtime.emulators import Emulator
-from local_runtime.resources import DATA_PLANE
-from local_runtime.tasks import Task
+from bench.localaws.deployer import Deployment, Endpoints, deploy
+from bench.localaws.ecs import LocalService, deployed_services, service_of
+from bench.localaws.emulators import Emulator
+from bench.localaws.resources import DATA_PLANE
+from bench.localaws.tasks import Task
 from tests.conftest import TEST_CONFIG
 
-ORDER = {"customer_id": 1234, "items": [{"product_id": "PROD-001", "quantity": 2, "price": 49.99}]}
+CUSTOMER_ID = 1234
+ORDER_ITEM: dict[str, Any] = {"product_id": "PROD-001", "quantity": 2, "price": 49.99}
+ORDER: dict[str, Any] = {"customer_id": CUSTOMER_ID, "items": [ORDER_ITEM]}
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
@@ -78,8 +80,9 @@ class System:
         return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def wait_status(self, order_id: str, status: str, timeout: float = 15.0) -> dict[str, Any]:
-        return wait_for(lambda: (o := self.order(order_id)) and o["status"] == status and o, timeout,
-                        f"order {order_id} to be {status}")
+        found: dict[str, Any] = wait_for(lambda: (o := self.order(order_id)) and o["status"] == status and o, timeout,
+                                         f"order {order_id} to be {status}")
+        return found
 
 
 @contextlib.contextmanager

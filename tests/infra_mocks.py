@@ -2,7 +2,7 @@
 
 The mocks echo each resource's inputs and add only the computed fields the program reads (ARNs, names, URLs, the
 awsx default-VPC and image outputs). A stack transformation records every resource's options, which mocks never
-see (`ignore_changes`, `depends_on`). The run itself is `local_runtime.program.run`, the same entry point the local
+see (`ignore_changes`, `depends_on`). The run itself is `bench.localaws.program.run`, the same entry point the local
 deployer applies to the emulators (tests/test_deployer.py): these mocks see what the program asks for, the deployer
 what AWS would make of it.
 """
@@ -18,13 +18,12 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.rpc import _special_secret_sig as SECRET_MARK
 from pulumi.runtime.rpc import _special_sig_key as SECRET_SIG
 
-from local_runtime import program
-from local_runtime.program import ROOT, config_strings, stack_of  # noqa: F401  (re-exported)
-from stackconfig.schema import read_stack_file  # noqa: F401  (re-exported)
+from bench.localaws import program
+from stackconfig.files import stack_files
 
 ACCOUNT = "123456789012"
 REGION = "us-west-2"
-STACK_FILES = program.stack_files()
+STACK_FILES = stack_files()
 
 
 def _computed(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:

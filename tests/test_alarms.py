@@ -12,7 +12,7 @@ import pytest
 
 from app import aws, contract
 from stackconfig.alarm_profiles import ALARM_PROFILES, alarm_threshold
-from tests.conftest import ROOT
+from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
 
 
@@ -46,7 +46,7 @@ class AlarmWiring:
 
 def subscribed_queue(topic_arn: str, name: str, *, raw: bool) -> str:
     sqs = aws.client("sqs")
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn,
                                 Attributes={"RawMessageDelivery": "true" if raw else "false"})

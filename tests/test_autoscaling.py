@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from app import aws, contract
-from local_runtime.system import LocalArgs, LocalSystem
+from bench.localaws.system import LocalArgs, LocalSystem
 from planning import scaling
 from tests.helpers import ORDER, wait_for
 

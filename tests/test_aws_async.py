@@ -20,7 +20,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from app.aws_async import AsyncClient, SigV4
-from local_runtime.emulators import Emulator, free_port
+from bench.localaws.emulators import Emulator, free_port
 
 JSON_HEADERS = {"X-Amz-Target": "DynamoDB_20120810.BatchExecuteStatement", "Content-Type": "application/x-amz-json-1.0"}
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}

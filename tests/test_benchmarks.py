@@ -1,4 +1,4 @@
-"""`python -m benchmarks`: the quick run produces every figure, sane; the table judges goals from the figures."""
+"""`python -m bench.benchmarks`: the quick run produces every figure, sane; the table judges goals from the figures."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from benchmarks.__main__ import PEER_LEVELS, PEERS, QUICK, WORKER_LEVELS
-from benchmarks.receiver import failures
-from benchmarks.table import peer_rows, render, render_peers, rows
-from tests.conftest import ROOT
+from bench.benchmarks.__main__ import PEER_LEVELS, PEERS, QUICK, WORKER_LEVELS
+from bench.benchmarks.receiver import failures
+from bench.benchmarks.table import peer_rows, render, render_peers, rows
+from stackconfig.files import ROOT
 
 LOAD_FIELDS = ("offered_rate", "accepted_rate", "accepted", "requests", "cpu_ms_per_accepted", "p50_ms", "p95_ms",
                "p99_ms", "inside_p99_ms", "shed_share", "failures", "alive", "records_per_call", "events_per_call")
@@ -101,7 +101,7 @@ def _sane_load(load: dict[str, Any]) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_quick_run_reports_every_figure(tmp_path: Any) -> None:
-    run = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--json", "--logs", str(tmp_path)],
+    run = subprocess.run([sys.executable, "-m", "bench.benchmarks", "--quick", "--json", "--logs", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout)

@@ -15,14 +15,15 @@ import pytest
 import yaml
 
 from app import contract
-from local_runtime import program
-from local_runtime.deployer import Endpoints, deploy
+from stackconfig import files
+from bench.localaws.deployer import Endpoints, deploy
 from planning import calendar
 from planning.capacity import PlanInputs, plan
 from stackconfig import schema
 from stackconfig.schema import ConfigError
-from tests.conftest import ROOT
-from tests.infra_mocks import run_program, read_stack_file
+from stackconfig.files import ROOT
+from stackconfig.schema import read_stack_file
+from tests.infra_mocks import run_program
 
 NOW = datetime(2027, 11, 1, tzinfo=timezone.utc)
 INPUTS = calendar.CalendarInputs(workers_per_task=20, payment_seconds=3.0, min_tasks=1, max_tasks=20, lead_seconds=300)
@@ -89,10 +90,10 @@ def with_calendar(stack_file: Path, entries: list[dict[str, Any]]) -> dict[str, 
     return read_stack_file(stack_file) | {"flashsale:sales": entries, "flashsale:maxWorkerTasks": 20}
 
 
-@pytest.mark.parametrize("stack_file", program.stack_files(), ids=program.stack_of)
+@pytest.mark.parametrize("stack_file", files.stack_files(), ids=files.stack_of)
 def test_the_program_turns_the_calendar_into_scheduled_actions(stack_file: Path) -> None:
     config = with_calendar(stack_file, TWO_SALES)
-    run = run_program(program.stack_of(stack_file), config)
+    run = run_program(files.stack_of(stack_file), config)
     (target,) = run.of_type("aws:appautoscaling/target:Target")
     checked = schema.from_config(config, source=stack_file.name)
     expected, _ = calendar.schedule(checked.sales, calendar.inputs_of(checked), datetime.now(timezone.utc))

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from planning.capacity import PlanInputs, level, plan
-from tests.conftest import ROOT
+from stackconfig.files import ROOT
 
 
 def test_report_minimum_and_recommended_workers() -> None:

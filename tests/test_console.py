@@ -22,9 +22,9 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 
 from app import aws, contract
-from local_runtime.system import LocalArgs, LocalSystem
+from bench.localaws.system import LocalArgs, LocalSystem
 from stackconfig.alarm_profiles import ALARM_PROFILES
-from tests.browser import chromium, rgb
+from bench.browser import chromium, rgb
 from tests.helpers import ORDER, wait_for
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ops import cost
-from tests.conftest import ROOT
+from stackconfig.files import ROOT
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

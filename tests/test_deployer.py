@@ -16,12 +16,13 @@ import pulumi_aws as aws
 import pytest
 
 from app import contract
-from local_runtime import naming, program
-from local_runtime.deployer import DeployError, Deployment, Endpoints, deploy, parse_overrides
-from local_runtime.resources import DATA_PLANE
+from bench.localaws import naming, program
+from stackconfig import files
+from bench.localaws.deployer import DeployError, Deployment, Endpoints, deploy, parse_overrides
+from bench.localaws.resources import DATA_PLANE
 from stackconfig.schema import read_stack_file
 
-STACKS = [program.stack_of(path) for path in program.stack_files()]
+STACKS = [files.stack_of(path) for path in files.stack_files()]
 LONG_STACK = "flashsale-staging-01"  # 20 characters, the longest stack name the program promises to fit
 
 
@@ -60,7 +61,7 @@ def test_each_stack_file_deploys_with_zero_rejections(stack: str, endpoints: End
 
 
 def test_a_twenty_character_stack_name_deploys(endpoints: Endpoints) -> None:
-    config = read_stack_file(program.stack_file("flashsale"))
+    config = read_stack_file(files.stack_file("flashsale"))
     deployment = deploy(LONG_STACK, endpoints, config=config)
     assert deployment.ok, deployment.summary()
     names = [r.outputs["name"] for r in deployment.of_type("aws:lb/loadBalancer:LoadBalancer")]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from app import aws, contract
-from tests.conftest import ROOT
+from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
 
 

@@ -27,9 +27,9 @@ from app import aws, contract
 from app.orders import Order, parse_order
 from app.store import OrderStore
 from app.worker import MAX_BACKOFF_SECONDS
-from local_runtime.emulators import Emulator
-from local_runtime.tasks import Task
-from tests.conftest import ROOT
+from bench.localaws.emulators import Emulator
+from bench.localaws.tasks import Task
+from stackconfig.files import ROOT
 from tests.faults_helpers import CONNECTION_ERROR, RetryingStream, Stream, orders_per_key, paid_twice, settle
 from tests.helpers import ORDER, System, own_data_plane, system, wait_for  # noqa: F401
 

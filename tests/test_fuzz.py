@@ -22,11 +22,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app import contract, openapi
-from local_runtime.deployer import Deployment
-from local_runtime.ecs import LocalService, service_of
-from local_runtime.emulators import Emulator
-from local_runtime.resources import DATA_PLANE
-from local_runtime.tasks import Task
+from bench.localaws.deployer import Deployment
+from bench.localaws.ecs import LocalService, service_of
+from bench.localaws.emulators import Emulator
+from bench.localaws.resources import DATA_PLANE
+from bench.localaws.tasks import Task
 
 pytestmark = pytest.mark.slow
 

@@ -9,6 +9,7 @@ import re
 import select
 import socket
 import time
+from typing import Any
 
 import httpx
 import psutil
@@ -17,7 +18,7 @@ import pytest
 from app import contract
 from app.idempotency import RECORD_PREFIX
 from app.orders import MAX_CUSTOMER_ID
-from local_runtime.tasks import Task as Service
+from bench.localaws.tasks import Task as Service
 from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}
@@ -38,10 +39,10 @@ def post_raw(service: Service, body: bytes, **headers: str) -> httpx.Response:
                       headers={"Content-Type": "application/json", **headers})
 
 
-def assert_json_error(response: httpx.Response, status: int) -> dict:
+def assert_json_error(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, (response.status_code, response.text[:200])
     assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert isinstance(body["error"], str) and body["error"]
     return body
 

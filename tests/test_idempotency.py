@@ -11,6 +11,7 @@ import signal
 import socket
 import time
 import uuid
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -21,23 +22,23 @@ from app.idempotency import Answer, DynamoRecords, Idempotency, MemoryRecords, R
 from app.orders import parse_order
 from app.store import OrderStore
 from app.web import Submission
-from local_runtime.emulators import Emulator
-from tests.helpers import ORDER, System, system  # noqa: F401
+from bench.localaws.emulators import Emulator
+from tests.helpers import CUSTOMER_ID, ORDER, System, system  # noqa: F401
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}
 KEY = contract.IDEMPOTENCY_KEY_HEADER
 OTHER = {**ORDER, "items": [{"product_id": "PROD-002", "quantity": 1, "price": 5.0}]}
 
 
-def submit(url: str, key: str, body: dict = ORDER, timeout: float = 30) -> httpx.Response:
+def submit(url: str, key: str, body: dict[str, Any] = ORDER, timeout: float = 30) -> httpx.Response:
     return httpx.post(url, json=body, headers={KEY: key}, timeout=timeout)
 
 
-def orders_only(system: System) -> list[dict]:  # noqa: F811
+def orders_only(system: System) -> list[dict[str, Any]]:  # noqa: F811
     return [o for o in system.orders() if not o[contract.ORDER_KEY].startswith(idempotency.RECORD_PREFIX)]
 
 
-def records(system: System) -> list[dict]:  # noqa: F811
+def records(system: System) -> list[dict[str, Any]]:  # noqa: F811
     return [o for o in system.orders() if o[contract.ORDER_KEY].startswith(idempotency.RECORD_PREFIX)]
 
 
@@ -50,7 +51,7 @@ def test_the_same_key_twice_is_one_order_with_one_answer(system: System, role: s
     assert again.json() == first.json()  # the stored answer, duration included
     assert again.headers[contract.IDEMPOTENCY_REPLAYED_HEADER] == "true"
     assert contract.IDEMPOTENCY_REPLAYED_HEADER not in first.headers
-    other_customer = submit(url, "order-1", {**ORDER, "customer_id": ORDER["customer_id"] + 1})
+    other_customer = submit(url, "order-1", {**ORDER, "customer_id": CUSTOMER_ID + 1})
     assert other_customer.json()["order_id"] != first.json()["order_id"]  # keys are per customer
     stats = httpx.get(service.url + contract.STATS_PATH).json()
     assert stats["replayed"] == 1
@@ -76,7 +77,7 @@ def test_keys_that_break_the_rules_get_400(system: System, role: str) -> None:  
     service = system.start(role, PAYMENT_SECONDS="0.05")
     url = service.url + PATHS[role]
     for key in ("x" * 256, "", "naïve", 'a"b'):
-        response = httpx.post(url, json=ORDER, headers={KEY: key.encode("latin-1")})
+        response = httpx.post(url, json=ORDER, headers=[(KEY.encode(), key.encode("latin-1"))])
         assert response.status_code == 400 and response.json()["error"], (key, response.text)
     with socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock:  # a control character
         body = b'{"customer_id":1,"items":[{"product_id":"P","quantity":1,"price":1}]}'

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from app import contract
 from components.alerts import NOTIFIER_FILES, NOTIFIER_HANDLER
+from stackconfig.files import ROOT
 
-APP = Path(__file__).resolve().parent.parent / "app"
+APP = ROOT / "app"
 DOCKERFILE = (APP / "Dockerfile").read_text()
 # What the image runs: its ENTRYPOINT (`python -m app`) and its HEALTHCHECK (`python -m app.healthcheck`).
 IMAGE_ENTRY_POINTS = ("__main__", "healthcheck")

@@ -21,18 +21,10 @@ from components.settings import ConfigError
 from components.watched import Watched
 from stackconfig import schema
 from stackconfig.alarm_profiles import ALARM_PROFILES, alarm_threshold
-from tests.infra_mocks import (
-    ACCOUNT,
-    ROOT,
-    STACK_FILES,
-    Declared,
-    StackRun,
-    config_strings,
-    is_secret,
-    run_program,
-    read_stack_file,
-    stack_of,
-)
+from bench.localaws.program import config_strings
+from stackconfig.files import ROOT, stack_of
+from stackconfig.schema import read_stack_file
+from tests.infra_mocks import ACCOUNT, STACK_FILES, Declared, StackRun, is_secret, run_program
 
 SERVICE = "aws:ecs/service:Service"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"

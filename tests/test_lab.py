@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from app import aws, contract
-from ops import alarms, cost, lab
-from ops.lab_analysis import LevelWindow, measure_level
-from ops.lab_watch import Sample
-from tests.conftest import ROOT
+from bench.lab import run as lab
+from ops import alarms, cost
+from bench.lab.analysis import LevelWindow, measure_level
+from bench.lab.watch import Sample
+from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -86,14 +87,14 @@ def test_shortened_alarm_periods_keep_thresholds_and_actions(system: System) -> 
 def test_refuses_a_time_scale_the_emulator_cannot_carry(capsys: pytest.CaptureFixture[str]) -> None:
     assert lab.main(["--time-scale", "50"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("python -m ops.lab: error: --time-scale") and "\n" not in err
+    assert err.startswith("python -m bench.lab: error: --time-scale") and "\n" not in err
 
 
 @pytest.mark.slow
 @pytest.mark.serial  # its rates are checked against N/t: other tests' load beside it would skew them
 def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
     results = tmp_path / "lab"
-    done = subprocess.run([sys.executable, "-m", "ops.lab", "--quick", "--json", "--results", str(results)],
+    done = subprocess.run([sys.executable, "-m", "bench.lab", "--quick", "--json", "--results", str(results)],
                           cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)

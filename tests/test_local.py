@@ -1,4 +1,4 @@
-"""The local system: `ops.local up` as a person runs it, and the local ECS keeping the deployed services running.
+"""The local system: `bench.local up` as a person runs it, and the local ECS keeping the deployed services running.
 
 The in-process tests share one LocalSystem (the normal stack, fast payments, the flash-sale alarm profile, queue
 metrics fed every 0.2 s, and a worker drain bound far shorter than a payment, so that a busy task stopped by scale-in
@@ -25,9 +25,9 @@ import psutil
 import pytest
 
 from app import aws, contract
-from local_runtime.system import LocalArgs, LocalSystem
-from local_runtime.tasks import Task
-from tests.conftest import ROOT
+from bench.localaws.system import LocalArgs, LocalSystem
+from bench.localaws.tasks import Task
+from stackconfig.files import ROOT
 from tests.helpers import ORDER, wait_for
 from tests.test_alarms import subscribed_queue
 
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 
 def _up(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ops.local", "up", "--dir", str(tmp_path),
+    return subprocess.Popen([sys.executable, "-m", "bench.local", "up", "--dir", str(tmp_path),
                              "--config", "paymentSeconds=0.2", "--config", "paymentDeclineRate=0", *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -98,7 +98,7 @@ def test_a_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
         local = _up(tmp_path, "--async-port", str(port))
         out, err = local.communicate(timeout=30)
     assert local.returncode != 0
-    assert err.strip().splitlines() == [f"python -m ops.local: error: port {port} (--async-port) is taken: stop what "
+    assert err.strip().splitlines() == [f"python -m bench.local: error: port {port} (--async-port) is taken: stop what "
                                         "uses it or choose another port"]
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from app import aws, contract
 from app.notifier import forward, handler, render, should_notify
-from local_runtime.metric_math import evaluate_math_alarms
-from tests.conftest import ROOT
+from bench.localaws.metric_math import evaluate_math_alarms
+from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
 from tests.test_alarms import AlarmWiring, wire_alarms
 
@@ -93,7 +93,7 @@ def test_lambda_handler_publishes_readable_alerts(wiring: AlarmWiring, monkeypat
 def test_a_real_alarm_over_its_threshold_reaches_people_readable(wiring: AlarmWiring) -> None:
     aws.client("cloudwatch").put_metric_data(Namespace="AWS/SQS", MetricData=[{
         "MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": wiring.queue_dimensions, "Value": 1500}])
-    done = subprocess.run([sys.executable, "-m", "app.notifier", "--queue-url", wiring.alarm_events_url,
+    done = subprocess.run([sys.executable, "-m", "bench.localaws.relay", "--queue-url", wiring.alarm_events_url,
                            "--alerts-topic-arn", wiring.alerts_topic, "--once", "--wait", "2"],
                           cwd=ROOT, env=wiring.env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
@@ -112,7 +112,7 @@ def test_a_real_alarm_over_its_threshold_reaches_people_readable(wiring: AlarmWi
 
 
 def test_cli_needs_its_queue_and_topic() -> None:
-    done = subprocess.run([sys.executable, "-m", "app.notifier", "--once"], cwd=ROOT, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "bench.localaws.relay", "--once"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60, check=False, env={"PATH": "/usr/bin"})
     assert done.returncode == 2
     assert "--queue-url and --alerts-topic-arn" in done.stderr
@@ -136,7 +136,7 @@ def test_an_expected_wait_page_says_the_wait_and_the_tasks_to_add(wiring: AlarmW
     critical = contract.alarm_name(wiring.prefix, "expected_wait_critical")
     assert sorted(changed) == sorted([contract.alarm_name(wiring.prefix, "expected_wait_warning"), critical])
     (relay,) = system.deployment.relays
-    done = subprocess.run([sys.executable, "-m", "app.notifier", "--queue-url", relay.queue_url, "--once", "--wait", "2"],
+    done = subprocess.run([sys.executable, "-m", "bench.localaws.relay", "--queue-url", relay.queue_url, "--once", "--wait", "2"],
                           cwd=ROOT, env={**wiring.env, **relay.environment}, capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr

@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app import contract
-from local_runtime.emulators import MUTED_ALARM_KEYS, NO_ROLLOUTS
-from local_runtime.system import LocalArgs, LocalSystem
+from bench.localaws.emulators import MUTED_ALARM_KEYS, NO_ROLLOUTS
+from bench.localaws.system import LocalArgs, LocalSystem
 from ops import alarms, preflight, stack
 from planning import capacity
 from planning.calendar import ACTION_NAME
 from stackconfig.schema import CONFIG_DEFAULTS
-from tests.conftest import ROOT
+from stackconfig.files import ROOT
 from tests.helpers import wait_for
 
 RATE = 20.0
@@ -71,8 +71,11 @@ def deployment(status: str, rollout: str, revision: int, reason: str = "") -> di
             "desiredCount": 3, "runningCount": 1, "pendingCount": 2, "failedTasks": 0}
 
 
+LOCAL = stack.LocalCaveats(rollouts="the emulator models no rollouts")
+
+
 def judged(service: dict[str, Any], *, local: bool = False) -> dict[str, preflight.Result]:
-    return {r.check: r for r in preflight.service_results("worker", service, local=local, scale="SCALE",
+    return {r.check: r for r in preflight.service_results("worker", service, local=LOCAL if local else None, scale="SCALE",
                                                           events="EVENTS")}
 
 

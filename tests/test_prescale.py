@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from app import aws, contract
-from local_runtime.deployer import Endpoints, deploy
+from bench.localaws.deployer import Endpoints, deploy
 from stackconfig.schema import CONFIG_DEFAULTS
-from tests.conftest import ROOT, TEST_CONFIG
+from stackconfig.files import ROOT
+from tests.conftest import TEST_CONFIG
 
 MAX_TASKS = CONFIG_DEFAULTS.max_worker_tasks
 

@@ -6,8 +6,8 @@ import asyncio
 import threading
 
 from app.protection import IDLE_GRACE_SECONDS, TaskProtection, expiry_minutes
-from local_runtime.agent import Agent
-from local_runtime.emulators import LOOPBACK, free_port
+from bench.localaws.agent import Agent
+from bench.localaws.emulators import LOOPBACK, free_port
 
 
 def test_expiry_outlives_one_visibility_timeout_in_whole_minutes() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from app import aws
-from local_runtime.queue_metrics import QueueSampler, publish
+from bench.localaws.queue_metrics import QueueSampler, publish
 
 
 def make_queue(name: str) -> str:

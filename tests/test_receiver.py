@@ -22,8 +22,8 @@ from app.orders import Item, Order
 from app.receiver import Backend, BackendUnavailable
 from app.settings import ReceiverSettings
 from app.store import OrderStore
-from local_runtime.emulators import Emulator
-from local_runtime.resources import DATA_PLANE
+from bench.localaws.emulators import Emulator
+from bench.localaws.resources import DATA_PLANE
 from tests.helpers import ORDER, System, own_data_plane, payments, post, system  # noqa: F401
 
 

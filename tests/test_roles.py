@@ -16,8 +16,8 @@ import pytest
 
 from app import __main__ as dispatcher
 from app import contract, healthcheck, roles, settings
-from local_runtime.ecs import LocalEcsError, role_of
-from local_runtime.tasks import Task, TaskArgs
+from bench.localaws.ecs import LocalEcsError, role_of
+from bench.localaws.tasks import Task, TaskArgs
 
 PROBE = roles.RoleSpec("probe", web=False, entry=f"{__name__}:run_probe", settings=f"{__name__}:probe_settings")
 PROBE_WEB = roles.RoleSpec("probe-web", web=True, entry=f"{__name__}:build_probe",

@@ -1,5 +1,5 @@
 """The receiver's load-shedding guard: its adaptive cap (Little's law while the CPU is the bottleneck, MAX_IN_FLIGHT
-otherwise) and its 503 + Retry-After ahead of routing. Its effect under a real overload: `python -m benchmarks`."""
+otherwise) and its 503 + Retry-After ahead of routing. Its effect under a real overload: `python -m bench.benchmarks`."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime.program import ROOT, config_strings, stack_files, stack_of
+from bench.localaws.program import config_strings
+from stackconfig.files import ROOT, stack_files, stack_of
 from stackconfig import schema
 from stackconfig.alarm_profiles import ALARM_PROFILES
 
@@ -89,7 +90,7 @@ def test_a_file_that_is_no_stack_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_a_key_that_is_no_string_is_a_problem_not_a_crash() -> None:
     with pytest.raises(schema.ConfigError, match=r"x.yaml: 1 is not a config key"):
-        schema.from_config({1: 2}, source="x.yaml")
+        schema.from_config({1: 2}, source="x.yaml")  # type: ignore[dict-item]  # a YAML file can hold it
 
 
 def test_ops_config_checks_stack_files_without_pulumi(tmp_path: Path) -> None:

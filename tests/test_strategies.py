@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from ops import lab_strategies
-from ops.lab_strategies import OrderTimes
-from ops.lab_watch import Sample
+from bench.lab import strategies as lab_strategies
+from bench.lab.strategies import OrderTimes
+from bench.lab.watch import Sample
 from planning import capacity, scaling
 from planning.strategies import AutoScaling, Plan, SaleLoad, Strategy, WorkerService, predict, step_down_seconds
 

@@ -13,7 +13,7 @@ import pytest
 from app import contract
 from app.shedding import cpu_budget
 from app.task_limits import task_cpu_limit
-from local_runtime.emulators import LOOPBACK, free_port
+from bench.localaws.emulators import LOOPBACK, free_port
 
 # The shape of Fargate's task metadata v4 `/task` answer (AWS: "Amazon ECS task metadata v4 examples for tasks on
 # Fargate"), trimmed to what matters here.

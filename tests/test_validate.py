@@ -120,9 +120,15 @@ def test_retrying_clients_through_a_receiver_stall_make_no_duplicated_orders(sys
     outputs = outputs_file(system, tmp_path, **{contract.OUTPUT_ASYNC_URL: receiver.url,
                                                  contract.OUTPUT_WORKER_COUNT: WORKERS,
                                                  contract.OUTPUT_PAYMENT_SECONDS: float(PAYMENT)})
-    assert receiver.process is not None
-    stall = threading.Timer(2.5, lambda: (receiver.process.send_signal(signal.SIGSTOP), time.sleep(0.4),  # type: ignore[union-attr]
-                                          receiver.process.send_signal(signal.SIGCONT)))  # type: ignore[union-attr]
+    process = receiver.process
+    assert process is not None
+
+    def stall_the_receiver() -> None:
+        process.send_signal(signal.SIGSTOP)
+        time.sleep(0.4)  # the stall itself, not a wait
+        process.send_signal(signal.SIGCONT)
+
+    stall = threading.Timer(2.5, stall_the_receiver)
     stall.start()
     try:
         code = validate.main(["--endpoint", "async", "--profile", "flashsale", "--rate", "20", "--duration", "5",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from typing import Any
 
 from app.orders import MAX_BODY_BYTES, InvalidOrder, parse_order, parse_order_message
 from tests.helpers import ORDER, System, post, system  # noqa: F401
@@ -31,7 +32,7 @@ GOOD_ITEM = {"product_id": "P-1", "quantity": 1, "price": 1.5}
     ({"customer_id": -1, "items": [{"quantity": 0}]},
      {"customer_id", "items[0].product_id", "items[0].quantity", "items[0].price"}),
 ])
-def test_each_bad_field_is_named(body: dict, bad: set[str]) -> None:
+def test_each_bad_field_is_named(body: dict[str, Any], bad: set[str]) -> None:
     with pytest.raises(InvalidOrder) as caught:
         parse_order(body)
     assert set(caught.value.errors) == bad

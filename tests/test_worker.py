@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import signal
+from typing import Any
 
 from app import aws, contract
 from app.worker import receive_loops
 from tests.helpers import ORDER, System, payments, post, system, wait_for  # noqa: F401
 
 
-def _events(service, event: str) -> list[dict]:  # type: ignore[no-untyped-def]
+def _events(service, event: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     return [e for e in service.events() if e.get("event") == event]
 
 

@@ -1,0 +1,374 @@
+"""`python -m bench.localaws.deployer`: apply the Pulumi program, with a stack file's config, to the local AWS emulators.
+
+This is `pulumi up` without the CLI: the program (`__main__.py`) runs in this process under Pulumi's mock engine,
+and the resource monitor creates each declared resource in the emulators through boto3 (`bench.localaws.resources`), in the
+order the program's dependencies allow, returning the emulator's real outputs so that later resources reference
+real values. Physical names follow pulumi-aws's autonaming and AWS's name rules (`bench.localaws.naming`). Whatever the
+provider, AWS or the emulator would refuse is a rejection naming the resource's URN; resources that depend on a
+rejected one are not created, as the engine would skip them. The stack outputs are the program's own
+(`pulumi stack output --json`), plus the emulators' endpoints.
+
+The same deployment can be applied again to a reset data-plane emulator (`Deployment.reapply`): tests use it to
+get fresh queues and tables with the same names between tests without running the program again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+from app import contract
+from bench.localaws import naming, program
+from bench.localaws.emulators import (CONTROL_PLANE, DUMMY_CREDENTIALS, EMAIL_CONFIRMED_AT_ONCE, NO_ROLLOUTS, aws_env,
+                                      control_plane_env, endpoint_for)
+from bench.localaws.resources import CONTROL, HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
+from stackconfig import files, schema
+
+CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+REGION_KEY = "aws:region"
+
+
+class DeployError(RuntimeError):
+    """The program could not run at all (a config error, an unreadable stack file)."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the emulators answer: ministack for the data plane, moto's server for the control plane."""
+
+    data_plane: str
+    control_plane: str
+    region: str = contract.AWS_REGION_DEFAULT
+    ecs_api: str | None = None  # the local ECS's API facade (bench.localaws.ecs_api), once it serves
+
+    def client(self, service: str) -> Any:
+        """One client per service and endpoint, made once (making one costs ~50 ms; calls are thread-safe)."""
+        if service == "ecs" and self.ecs_api:
+            return _client(service, self.ecs_api, self.region)
+        return _client(service, endpoint_for(service, self.data_plane, self.control_plane), self.region)
+
+    def control_env(self) -> dict[str, str]:
+        """The per-service endpoints of the control plane (ECS: the facade, when it serves)."""
+        return control_plane_env(self.control_plane) | (
+            {f"AWS_ENDPOINT_URL_{CONTROL_PLANE['ecs']}": self.ecs_api} if self.ecs_api else {})
+
+    def env(self) -> dict[str, str]:
+        """The environment that points a process's boto3 at these emulators."""
+        return aws_env(self.data_plane, self.region) | self.control_env()
+
+
+_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client(service: str, endpoint_url: str, region: str) -> Any:
+    with _CLIENTS_LOCK:
+        key = (service, endpoint_url, region)
+        if key not in _CLIENTS:
+            config = Config(region_name=region, connect_timeout=2, read_timeout=30, max_pool_connections=20,
+                            retries={"total_max_attempts": 2, "mode": "standard"})
+            _CLIENTS[key] = boto3.session.Session().client(
+                service, endpoint_url=endpoint_url, config=config,
+                aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+        return _CLIENTS[key]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    urn: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.urn}: {self.message}"
+
+
+@dataclass(frozen=True)
+class DeployedResource:
+    urn: str
+    declared: Declared
+    id: str
+    outputs: dict[str, Any]
+
+    @property
+    def typ(self) -> str:
+        return self.declared.typ
+
+
+@dataclass
+class Deployment:
+    """What one deploy created, refused and stood in for, and the stack's outputs."""
+
+    stack: str
+    endpoints: Endpoints
+    resources: list[DeployedResource] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)  # URNs of component resources (nothing to create)
+    rejections: list[Rejection] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # URNs not created: they depend on a rejected resource
+    standins: list[Standin] = field(default_factory=list)
+    relays: list[Relay] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+    math_alarms: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # metric-math alarm -> its queries
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejections and not self.skipped
+
+    def counts(self) -> Counter[str]:
+        """Resources created, per Pulumi type."""
+        return Counter(r.typ for r in self.resources)
+
+    def of_type(self, typ: str) -> list[DeployedResource]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def reapply(self, plane: str) -> None:
+        """Create this deployment's resources of `plane` again, with the same names and inputs, on an emulator that
+        was reset; their ids and ARNs must come out as before (else later resources would point nowhere)."""
+        ctx = Context(client=self.endpoints.client, region=self.endpoints.region)
+        for resource in self.resources:
+            kind = HANDLERS[resource.typ]
+            if kind.plane != plane:
+                continue
+            created_id, outputs = kind.handler(ctx, resource.declared)
+            for key in ("arn", "url") if kind.stable else ():
+                if key in resource.outputs and outputs.get(key) != resource.outputs[key]:
+                    raise DeployError(f"{resource.urn}: re-created with {key} {outputs.get(key)}, "
+                                      f"was {resource.outputs[key]}")
+
+    def stack_outputs(self) -> dict[str, Any]:
+        """`pulumi stack output --json`, plus where the emulators are, their keys and what they do not model (ops commands
+        read it all from one file)."""
+        return {**self.outputs, contract.OUTPUT_LOCAL_ENDPOINT: self.endpoints.data_plane,
+                contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS: self.endpoints.control_env(),
+                contract.OUTPUT_LOCAL_CREDENTIALS: dict(DUMMY_CREDENTIALS),
+                contract.OUTPUT_LOCAL_CAVEATS: {contract.CAVEAT_ROLLOUTS: NO_ROLLOUTS,
+                                                contract.CAVEAT_EMAIL: EMAIL_CONFIRMED_AT_ONCE}}
+
+    def summary(self) -> str:
+        lines = [f"stack {self.stack}: {len(self.resources)} resources created, "
+                 f"{len(self.rejections)} rejected, {len(self.skipped)} not created"]
+        lines += [f"  {count:3} {typ}" for typ, count in sorted(self.counts().items())]
+        lines += [f"  stand-in: {s.what}" for s in self.standins]
+        lines += [f"  REJECTED {r}" for r in self.rejections]
+        lines += [f"  not created (depends on a rejected resource): {urn}" for urn in self.skipped]
+        return "\n".join(lines)
+
+
+def aws_error(error: Exception) -> str:
+    """The refusal as AWS (or the provider) words it; anything else with its type, since it is a bug to fix."""
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        return f"{error.operation_name}: {info.get('Code', '?')}: {info.get('Message', '')}"
+    if isinstance(error, (naming.NameRejected, Invalid, BotoCoreError)):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class _Invokes(Mocks):
+    """Provider functions the program calls (data sources), answered by the emulators."""
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == CALLER_IDENTITY:
+            found = self.endpoints.client("sts").get_caller_identity()
+            return {"accountId": found["Account"], "arn": found["Arn"], "userId": found["UserId"],
+                    "id": found["Account"]}, []
+        raise DeployError(f"the local deployer cannot answer the provider function {args.token}")
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        raise DeployError(f"the local deployer cannot read existing resources ({args.typ} {args.name})")
+
+
+class LocalMonitor(MockMonitor):
+    """The resource monitor of a local deploy: each registration becomes a real resource in the emulators."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        super().__init__(_Invokes(deployment.endpoints))
+        self.deployment = deployment
+        self._context = Context(client=deployment.endpoints.client, region=deployment.endpoints.region,
+                                standins=deployment.standins, relays=deployment.relays, images=deployment.images,
+                                math_alarms=deployment.math_alarms)
+        self._failed: set[str] = set()
+        self._lock = threading.Lock()
+        # The engine registers resources from several threads. moto's backends are not thread-safe: a role created
+        # while another call looks roles up fails that call with a 500 ("dictionary changed size during
+        # iteration", seen in a lab run), so the control plane's resources are made one at a time.
+        self._control_plane = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the engine's RPC name)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        _ensure_event_loop()  # type: ignore[no-untyped-call]
+        inputs = rpc.deserialize_properties(request.object)
+        created = self._create(urn, request, inputs)
+        if created is None:  # as the engine reports a failed resource: its outputs become unknown, the program goes on
+            return resource_pb2.RegisterResourceResponse(urn=urn, result=resource_pb2.Result.FAIL)
+        created_id, state = created
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, created_id, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=created_id,
+                                                     object=_sync_await(rpc.serialize_properties(state, {})))
+
+    def _create(self, urn: str, request: Any, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """(id, outputs) of the created resource, or None when it was rejected or not created."""
+        deployment = self.deployment
+        if not request.custom and request.type not in HANDLERS:  # our components; awsx's are remote: handled
+            with self._lock:
+                deployment.components.append(urn)
+            return "", {}
+        depends = set(request.dependencies) | {u for deps in request.propertyDependencies.values() for u in deps.urns}
+        with self._lock:
+            blocked = bool(depends & self._failed)
+            if blocked:
+                self._failed.add(urn)
+                deployment.skipped.append(urn)
+        if blocked:
+            return None
+        try:
+            prop, name = naming.physical_name(request.type, request.name, inputs.get(_name_input(request.type)))
+            declared = Declared(urn=urn, typ=request.type, logical=request.name, name=name or "", inputs=inputs)
+            kind = HANDLERS.get(request.type)
+            if kind is None:
+                raise naming.NameRejected(f"the local deployer has no handler for {request.type}: add one to "
+                                          "local/resources.py")
+            if kind.plane == CONTROL:
+                with self._control_plane:
+                    created_id, outputs = kind.handler(self._context, declared)
+            else:
+                created_id, outputs = kind.handler(self._context, declared)
+        except Exception as error:  # noqa: BLE001 - any failure to create is this resource's rejection
+            with self._lock:
+                self._failed.add(urn)
+                deployment.rejections.append(Rejection(urn, aws_error(error)))
+            return None
+        state = {**inputs, **({prop: name} if prop else {}), **outputs}
+        with self._lock:
+            deployment.resources.append(DeployedResource(urn, declared, created_id, state))
+        return created_id, state
+
+
+def _name_input(typ: str) -> str:
+    rule = naming.RULES.get(typ)
+    return rule.prop if rule else "name"
+
+
+def deploy(stack: str, endpoints: Endpoints, *, overrides: Mapping[str, Any] | None = None,
+           config: Mapping[str, Any] | None = None, run_program: Callable[[], None] = program.run_main) -> Deployment:
+    """Run the program for `stack` (its stack file's config, or `config` as given, with `overrides` by key, e.g.
+    {"workerCount": 200}) against the emulators. Raises DeployError when the program itself fails; rejections are in
+    the result."""
+    config = with_overrides(dict(config) if config is not None else load_config(stack), overrides or {})
+    region = str(config.get(REGION_KEY) or contract.AWS_REGION_DEFAULT)
+    deployment = Deployment(stack=stack, endpoints=Endpoints(endpoints.data_plane, endpoints.control_plane, region))
+    try:
+        deployment.outputs = program.run(stack, config, LocalMonitor(deployment), program=run_program)
+    except DeployError:
+        raise
+    except Exception as error:  # the program's own failure (a config error names the file and the key)
+        raise DeployError(str(error)) from error
+    return deployment
+
+
+def load_config(stack: str) -> dict[str, Any]:
+    """The stack file's config; secrets cannot be decrypted without the Pulumi CLI and are refused."""
+    path = files.stack_file(stack)
+    if not path.exists():
+        known = ", ".join(files.stack_of(p) for p in files.stack_files())
+        raise DeployError(f"no stack file {path.name} (stacks: {known})")
+    try:
+        config = schema.read_stack_file(path)
+    except schema.ConfigError as error:
+        raise DeployError(str(error)) from None
+    secrets = sorted(key for key, value in config.items() if isinstance(value, dict) and "secure" in value)
+    if secrets:
+        raise DeployError(f"{path.name}: {', '.join(secrets)} are secrets the local deployer cannot decrypt; "
+                          "override them with --config KEY=VALUE")
+    return config
+
+
+def with_overrides(config: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`overrides` given by bare key (`workerCount`, the project's) or namespaced (`aws:region`)."""
+    for key, value in overrides.items():
+        config[key if ":" in key else f"{schema.PROJECT}:{key}"] = value
+    return config
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """`KEY=VALUE` pairs; a value that is JSON (numbers, true, lists) is taken as such, else as a string."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise DeployError(f"--config takes KEY=VALUE, got {pair!r}")
+        try:
+            overrides[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[key] = raw
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.localaws.emulators import Emulator, EmulatorError
+
+    parser = argparse.ArgumentParser(prog="python -m bench.localaws.deployer", description=__doc__.splitlines()[0],
+                                     epilog="Without --data-plane/--control-plane it starts ministack and moto's server "
+                                            "for the deploy and stops them after: a check that both stacks deploy "
+                                            "(exit 1 on any rejection). `python -m bench.local up` keeps them running.")
+    parser.add_argument("--stack", default="normal", help="stack file Pulumi.STACK.yaml (default %(default)s)")
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (repeatable), e.g. workerCount=200")
+    parser.add_argument("--data-plane", metavar="URL", help="a running ministack (default: start one)")
+    parser.add_argument("--control-plane", metavar="URL", help="a running moto server (default: start one)")
+    parser.add_argument("--outputs", type=Path, help="write the stack outputs as JSON to this file")
+    parser.add_argument("--json", action="store_true", help="print the deployment as JSON")
+    args = parser.parse_args(argv)
+    started: list[Emulator] = []
+    try:
+        data_plane, control_plane = args.data_plane, args.control_plane
+        if not data_plane:
+            started.append(Emulator("ministack").start())
+            data_plane = started[-1].endpoint_url
+        if not control_plane:
+            started.append(Emulator("moto").start())
+            control_plane = started[-1].endpoint_url
+        deployment = deploy(args.stack, Endpoints(data_plane, control_plane),
+                            overrides=parse_overrides(args.config))
+    except (DeployError, EmulatorError) as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        for emulator in started:
+            emulator.stop()
+    if args.outputs:
+        args.outputs.parent.mkdir(parents=True, exist_ok=True)
+        args.outputs.write_text(json.dumps(deployment.stack_outputs(), indent=2, default=str) + "\n")
+    if args.json:
+        print(json.dumps({"stack": deployment.stack, "ok": deployment.ok, "counts": deployment.counts(),
+                          "rejections": [str(r) for r in deployment.rejections], "skipped": deployment.skipped,
+                          "standins": [s.what for s in deployment.standins], "outputs": deployment.outputs},
+                         indent=2, default=str))
+    else:
+        print(deployment.summary())
+    return 0 if deployment.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
