@@ -27,6 +27,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import aws, contract
+from app import alarm_catalogue
 
 SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters, no line breaks
 WEBHOOK_TIMEOUT_SECONDS = 5  # well inside the Lambda's 10 s
@@ -41,9 +42,9 @@ _VALUE_PATTERNS = (re.compile(r"\[\s*(-?[0-9.]+(?:[eE][-+]?\d+)?)"),
                    re.compile(r"Threshold Crossed: \w+ (-?[0-9.]+(?:[eE][-+]?\d+)?) "))
 
 
-def spec_for(alarm_name: str) -> contract.AlarmSpec | None:
-    """The catalogue entry whose key is the alarm name's suffix (names are `contract.alarm_name(prefix, key)`)."""
-    return next((s for s in contract.ALARMS if alarm_name.endswith(contract.alarm_name("", s.key))), None)
+def spec_for(alarm_name: str) -> alarm_catalogue.AlarmSpec | None:
+    """The catalogue entry whose key is the alarm name's suffix (names are `alarm_catalogue.alarm_name(prefix, key)`)."""
+    return next((s for s in alarm_catalogue.ALARMS if alarm_name.endswith(alarm_catalogue.alarm_name("", s.key))), None)
 
 
 def current_value(reason: str) -> float | None:
@@ -114,7 +115,7 @@ def render(alarm_message: dict[str, Any],
     comparison = COMPARISONS.get(str(trigger.get("ComparisonOperator")), str(trigger.get("ComparisonOperator", "")))
     statistic = trigger.get("Statistic") or trigger.get("ExtendedStatistic") or "?"
     value = current_value(reason)
-    wait = spec is not None and spec.subject is contract.AlarmSubject.EXPECTED_WAIT
+    wait = spec is not None and spec.subject is alarm_catalogue.AlarmSubject.EXPECTED_WAIT
     how = ("waiting orders x payment time / (running worker tasks x workers per task)" if wait
            else f"{metric}; {statistic} over {trigger.get('Period', '?')} s")
     unit = " s" if wait else ""

@@ -1,9 +1,9 @@
-"""Alarms: the catalogue's alarms (`contract.ALARMS`) as CloudWatch metric alarms, thresholds from the profile.
+"""Alarms: the catalogue's alarms (`alarm_catalogue.ALARMS`) as CloudWatch metric alarms, thresholds from the profile.
 
 Creates one alarm per catalogue entry whose subject's system the stack deploys (no async stack, no queue alarms;
-`Watched` guarantees the dimensions of every deployed subject) and whose threshold the profile sets, named `contract.alarm_name(prefix, key)` so `ops.alarms` finds them. The expected-wait
+`Watched` guarantees the dimensions of every deployed subject) and whose threshold the profile sets, named `alarm_catalogue.alarm_name(prefix, key)` so `ops.alarms` finds them. The expected-wait
 alarms are metric math over the order queue's waiting messages and the worker service's running tasks
-(`contract.expected_wait_expression`), with thresholds that are multiples of `acceptableLatencySeconds`: the same
+(`alarm_catalogue.expected_wait_expression`), with thresholds that are multiples of `acceptableLatencySeconds`: the same
 number the worker auto-scaling aims for, so a page means the scaling has had its chance. Alarm and OK actions
 publish to the alarm topic.
 """
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from app import contract
-from app.contract import AlarmSubject
+from app.alarm_catalogue import AlarmSubject
 from components.watched import Watched
 from stackconfig.alarm_profiles import AlarmThresholds, alarm_threshold
+from app import alarm_catalogue
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ def expected_wait_queries(watched: Watched, worker_count: int, payment_seconds: 
         "metric": {"namespace": "ECS/ContainerInsights", "metric_name": "RunningTaskCount",
                    "dimensions": dict(watched[AlarmSubject.WORKER_SERVICE]), "period": period, "stat": "Average"}}
     wait: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
-        "id": "e1", "return_data": True, "label": contract.EXPECTED_WAIT,
-        "expression": contract.expected_wait_expression(worker_count, payment_seconds)}
+        "id": "e1", "return_data": True, "label": alarm_catalogue.EXPECTED_WAIT,
+        "expression": alarm_catalogue.expected_wait_expression(worker_count, payment_seconds)}
     return [waiting, tasks, wait]
 
 
@@ -53,7 +53,7 @@ class Alarms(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("flashsale:monitoring:Alarms", name, None, opts)
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
-        for spec in contract.ALARMS:
+        for spec in alarm_catalogue.ALARMS:
             threshold = alarm_threshold(args.thresholds, spec, args.acceptable_latency_seconds)
             if threshold is None or not args.watched.has(spec.subject):  # not in the profile, or its system
                 continue
@@ -62,7 +62,7 @@ class Alarms(pulumi.ComponentResource):
                                              spec.period_seconds) if math else None)
             self.alarms[spec.key] = aws.cloudwatch.MetricAlarm(
                 f"{name}-{spec.key.replace('_', '-')}",
-                name=contract.alarm_name(args.prefix, spec.key),
+                name=alarm_catalogue.alarm_name(args.prefix, spec.key),
                 alarm_description=spec.description,
                 metric_queries=queries,
                 namespace=None if math else spec.namespace,  # a single metric's fields: unset for metric math

@@ -25,7 +25,7 @@ from stackconfig.schema import CONFIG_DEFAULTS
 NOTIFIER_RUNTIME = "python3.12"
 NOTIFIER_HANDLER = "app.notifier.handler"
 # The app/ files the notifier imports; boto3 comes with the Lambda runtime.
-NOTIFIER_FILES = ("app/__init__.py", "app/notifier.py", "app/contract.py", "app/aws.py")
+NOTIFIER_FILES = ("app/__init__.py", "app/notifier.py", "app/contract.py", "app/alarm_catalogue.py", "app/aws.py")
 NOTIFIER_TIMEOUT_SECONDS = 10
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from app.contract import AlarmSubject
+from app.alarm_catalogue import AlarmSubject
 from components.watched import Watched
 
 PERIOD_SECONDS = 60

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 import pulumi
 
 from app import contract
-from app.contract import AlarmSubject, System
+from app.alarm_catalogue import AlarmSubject, System
 from app.roles import Role
 from components.alarms import Alarms, AlarmsArgs
 from components.alerts import Alerts, AlertsArgs, WorkerServiceRef
@@ -35,6 +35,7 @@ from components.settings import ConfigError, Settings, load_settings, stack_file
 from components.watched import Dimensions, Watched
 from planning import calendar
 from stackconfig.files import ROOT
+from stackconfig import output_names
 
 APP_DIR = ROOT / "app"
 
@@ -54,7 +55,7 @@ class Deployment:
     cluster: ServiceCluster
     sync: LoadBalancedService | None
     orders: AsyncSystem | None
-    outputs: dict[str, pulumi.Input[object]]  # stack output name (contract.OUTPUT_*) -> value
+    outputs: dict[str, pulumi.Input[object]]  # stack output name (stackconfig.output_names) -> value
 
 
 def sync_service(s: Settings, placement: Placement) -> LoadBalancedService:
@@ -131,16 +132,16 @@ def build() -> Deployment:
         certificate_arn=s.certificate_arn,
         name_prefix=prefix,
     )
-    outputs: dict[str, pulumi.Input[object]] = {contract.OUTPUT_ALARM_PREFIX: prefix,
-                                                contract.OUTPUT_ALARM_PROFILE: s.alarm_profile,
-                                                contract.OUTPUT_CLUSTER_NAME: cluster.name}
+    outputs: dict[str, pulumi.Input[object]] = {output_names.ALARM_PREFIX: prefix,
+                                                output_names.ALARM_PROFILE: s.alarm_profile,
+                                                output_names.CLUSTER_NAME: cluster.name}
     systems: set[System] = set()
     dimensions: dict[AlarmSubject, Dimensions] = {}  # what alarms and the dashboard watch
     sync = sync_service(s, placement) if s.deploy_sync else None
     if sync is not None:
         systems.add(System.SYNC)
         dimensions |= {AlarmSubject.SYNC_ALB: sync.alb_dimensions, AlarmSubject.SYNC_SERVICE: sync.service.dimensions}
-        outputs[contract.OUTPUT_SYNC_URL] = sync.url
+        outputs[output_names.SYNC_URL] = sync.url
     orders = async_system(s, placement) if s.deploy_async else None
     worker_ref = None
     if orders is not None:
@@ -157,29 +158,29 @@ def build() -> Deployment:
         worker_ref = WorkerServiceRef(cluster_name=cluster.name, service_name=worker.service.service_name,
                                       service_arn=worker.service.service.id)
         outputs |= {
-            contract.OUTPUT_ASYNC_URL: receiver.url,
-            contract.OUTPUT_TOPIC_ARN: pipeline.topic.arn,
-            contract.OUTPUT_QUEUE_URL: pipeline.queue.url,
-            contract.OUTPUT_DLQ_URL: pipeline.dlq.url,
-            contract.OUTPUT_ORDERS_TABLE: pipeline.table.name,
-            contract.OUTPUT_WORKER_SERVICE_NAME: worker.service.service_name,
-            contract.OUTPUT_RECEIVER_SERVICE_NAME: receiver.service.service_name,
-            contract.OUTPUT_WORKER_COUNT: s.worker_count,
-            contract.OUTPUT_PAYMENT_SECONDS: s.payment_seconds,
-            contract.OUTPUT_ACCEPTABLE_LATENCY: s.acceptable_latency_seconds,
-            contract.OUTPUT_SALE_LEAD_SECONDS: s.sale_lead_seconds,
+            output_names.ASYNC_URL: receiver.url,
+            output_names.TOPIC_ARN: pipeline.topic.arn,
+            output_names.QUEUE_URL: pipeline.queue.url,
+            output_names.DLQ_URL: pipeline.dlq.url,
+            output_names.ORDERS_TABLE: pipeline.table.name,
+            output_names.WORKER_SERVICE_NAME: worker.service.service_name,
+            output_names.RECEIVER_SERVICE_NAME: receiver.service.service_name,
+            output_names.WORKER_COUNT: s.worker_count,
+            output_names.PAYMENT_SECONDS: s.payment_seconds,
+            output_names.ACCEPTABLE_LATENCY: s.acceptable_latency_seconds,
+            output_names.SALE_LEAD_SECONDS: s.sale_lead_seconds,
         }
 
     alerts = Alerts("alerts", AlertsArgs(
         source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_secret, worker_service=worker_ref,
         acceptable_latency_seconds=s.acceptable_latency_seconds))
-    outputs |= {contract.OUTPUT_ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
-                contract.OUTPUT_ALARM_TOPIC_ARN: alerts.alarm_topic_arn,
-                contract.OUTPUT_NOTIFIER_FUNCTION_NAME: alerts.notifier_name}
+    outputs |= {output_names.ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
+                output_names.ALARM_TOPIC_ARN: alerts.alarm_topic_arn,
+                output_names.NOTIFIER_FUNCTION_NAME: alerts.notifier_name}
     watched = Watched(systems=frozenset(systems), dimensions=dimensions)
     Alarms("alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, watched=watched, topic_arn=alerts.alarm_topic_arn,
                                 acceptable_latency_seconds=s.acceptable_latency_seconds, worker_count=s.worker_count,
                                 payment_seconds=s.payment_seconds))
     dashboard = Dashboard("dashboard", DashboardArgs(name=prefix, region=s.region, watched=watched))
-    outputs[contract.OUTPUT_DASHBOARD_URL] = dashboard.url
+    outputs[output_names.DASHBOARD_URL] = dashboard.url
     return Deployment(settings=s, cluster=cluster, sync=sync, orders=orders, outputs=outputs)

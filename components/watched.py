@@ -1,4 +1,4 @@
-"""Watched: what the alarms and the dashboard watch, as CloudWatch dimensions per `contract.AlarmSubject`.
+"""Watched: what the alarms and the dashboard watch, as CloudWatch dimensions per `alarm_catalogue.AlarmSubject`.
 
 Checked whole when made: every subject of each deployed system has its dimensions and no other subject has any. So
 an alarm or a dashboard line is left out only because its system is not deployed (no async stack, no queue alarms),
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from app.contract import AlarmSubject, System
+from app.alarm_catalogue import AlarmSubject, System
 
 Dimensions = Mapping[str, pulumi.Input[str]]
 

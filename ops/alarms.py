@@ -12,9 +12,11 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from app import aws, contract
+from app import aws
 from ops import stack
 from stackconfig.alarm_profiles import ALARM_KEYS, ALARM_PROFILES, alarm_threshold
+from stackconfig import output_names
+from app import alarm_catalogue
 
 
 # --- The CLI: apply / status / test-notification ------------------------------------------------------------------
@@ -28,7 +30,7 @@ _KEPT = ("AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmA
 
 def stack_alarms(cloudwatch: Any, prefix: str) -> dict[str, dict[str, Any]]:
     """The stack's catalogue alarms by key; refuses when there are none (wrong prefix, or not deployed)."""
-    by_name = {contract.alarm_name(prefix, key): key for key in ALARM_KEYS}
+    by_name = {alarm_catalogue.alarm_name(prefix, key): key for key in ALARM_KEYS}
     found: dict[str, dict[str, Any]] = {}
     for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{prefix}-",
                                                                      AlarmTypes=["MetricAlarm"]):
@@ -37,7 +39,7 @@ def stack_alarms(cloudwatch: Any, prefix: str) -> dict[str, dict[str, Any]]:
                 found[by_name[alarm["AlarmName"]]] = alarm
     if not found:
         raise stack.OpsError(f"no alarms named {prefix}-<key> found: check --alarm-prefix (the stack output "
-                             f"`{contract.OUTPUT_ALARM_PREFIX}`) and that the stack is deployed")
+                             f"`{output_names.ALARM_PREFIX}`) and that the stack is deployed")
     return found
 
 
@@ -47,7 +49,7 @@ def reput(cloudwatch: Any, alarm: dict[str, Any], **changes: Any) -> None:
     cloudwatch.put_metric_alarm(**(kept | changes))
 
 
-SPECS = {spec.key: spec for spec in contract.ALARMS}
+SPECS = {spec.key: spec for spec in alarm_catalogue.ALARMS}
 
 
 def profile_threshold(profile: str, key: str, latency: float | None) -> float | None:
@@ -55,9 +57,9 @@ def profile_threshold(profile: str, key: str, latency: float | None) -> float | 
     None when the profile has no such alarm."""
     spec, thresholds = SPECS[key], ALARM_PROFILES[profile]
     if spec.per_latency and getattr(thresholds, key) is not None and latency is None:
-        raise stack.OpsError(f"{contract.alarm_name('<prefix>', key)}'s threshold is a multiple of the stack's "
+        raise stack.OpsError(f"{alarm_catalogue.alarm_name('<prefix>', key)}'s threshold is a multiple of the stack's "
                              f"acceptable latency: pass --acceptable-latency-seconds or the stack output "
-                             f"`{contract.OUTPUT_ACCEPTABLE_LATENCY}`")
+                             f"`{output_names.ACCEPTABLE_LATENCY}`")
     return alarm_threshold(thresholds, spec, latency or 0.0)
 
 
@@ -98,7 +100,7 @@ def matching_profiles(alarms: dict[str, dict[str, Any]], latency: float | None) 
 
 
 def _latency(outputs: dict[str, Any]) -> float | None:
-    value = outputs.get(contract.OUTPUT_ACCEPTABLE_LATENCY)
+    value = outputs.get(output_names.ACCEPTABLE_LATENCY)
     return None if value is None else float(value)
 
 
@@ -112,8 +114,8 @@ def _threshold(value: Any) -> str:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    outputs = stack.resolve_outputs(args, ALARM_OUTPUTS, optional=(contract.OUTPUT_ACCEPTABLE_LATENCY,))
-    changes = apply_profile(aws.client("cloudwatch"), outputs[contract.OUTPUT_ALARM_PREFIX], args.profile,
+    outputs = stack.resolve_outputs(args, ALARM_OUTPUTS, optional=(output_names.ACCEPTABLE_LATENCY,))
+    changes = apply_profile(aws.client("cloudwatch"), outputs[output_names.ALARM_PREFIX], args.profile,
                             _latency(outputs))
     hint = pulumi_hint(args.profile, args.stack)
     lines = [f"Applied alarm profile {args.profile!r}:"]
@@ -124,8 +126,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    outputs = stack.resolve_outputs(args, ALARM_OUTPUTS, optional=(contract.OUTPUT_ACCEPTABLE_LATENCY,))
-    alarms = stack_alarms(aws.client("cloudwatch"), outputs[contract.OUTPUT_ALARM_PREFIX])
+    outputs = stack.resolve_outputs(args, ALARM_OUTPUTS, optional=(output_names.ACCEPTABLE_LATENCY,))
+    alarms = stack_alarms(aws.client("cloudwatch"), outputs[output_names.ALARM_PREFIX])
     rows = [{"alarm": a["AlarmName"], "key": key, "state": a.get("StateValue"), "threshold": a.get("Threshold"),
              "comparison": a.get("ComparisonOperator"), "metric": a.get("MetricName"),
              "actions": len(a.get("AlarmActions", [])), "reason": a.get("StateReason", "")}
@@ -147,8 +149,8 @@ def delivery_check(sent_by: str) -> tuple[str, str]:
 
 
 def cmd_test_notification(args: argparse.Namespace) -> int:
-    outputs = stack.resolve_outputs(args, (contract.OUTPUT_ALERTS_TOPIC_ARN,))
-    topic = outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
+    outputs = stack.resolve_outputs(args, (output_names.ALERTS_TOPIC_ARN,))
+    topic = outputs[output_names.ALERTS_TOPIC_ARN]
     subject, body = delivery_check("python -m ops.alarms test-notification")
     message_id = aws.client("sns").publish(TopicArn=topic, Subject=subject, Message=body)["MessageId"]
     stack.emit(args, {"topic": topic, "message_id": message_id, "subject": TEST_SUBJECT},
@@ -157,7 +159,7 @@ def cmd_test_notification(args: argparse.Namespace) -> int:
 
 
 TEST_SUBJECT = "[TEST] flashsale alert delivery check - no action needed"
-ALARM_OUTPUTS = (contract.OUTPUT_ALARM_PREFIX, contract.OUTPUT_ACCEPTABLE_LATENCY)
+ALARM_OUTPUTS = (output_names.ALARM_PREFIX, output_names.ACCEPTABLE_LATENCY)
 COMMANDS = {"apply": cmd_apply, "status": cmd_status, "test-notification": cmd_test_notification}
 
 
@@ -168,7 +170,7 @@ def parser() -> argparse.ArgumentParser:
     apply.add_argument("--profile", required=True, choices=sorted(ALARM_PROFILES))
     status = sub.add_parser("status", help="each alarm's state and threshold")
     test = sub.add_parser("test-notification", help="publish a clearly marked TEST alert to the alerts topic")
-    for command, keys in ((apply, ALARM_OUTPUTS), (status, ALARM_OUTPUTS), (test, (contract.OUTPUT_ALERTS_TOPIC_ARN,))):
+    for command, keys in ((apply, ALARM_OUTPUTS), (status, ALARM_OUTPUTS), (test, (output_names.ALERTS_TOPIC_ARN,))):
         stack.add_output_arguments(command, keys)
         stack.add_json_argument(command)
     return p

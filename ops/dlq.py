@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from app import aws, contract
 from ops import stack
+from stackconfig import output_names
 
 PEEK_VISIBILITY_SECONDS = 30  # long enough to page through the DLQ without seeing a message twice
 EXCERPT_CHARS = 80
@@ -115,8 +116,8 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, limit: int) -> tuple[int, in
 def cmd_list(args: argparse.Namespace) -> int:
     if args.max < 1:
         raise stack.OpsError("--max must be at least 1")
-    outputs = stack.resolve_outputs(args, (contract.OUTPUT_DLQ_URL,))
-    letters = peek(aws.client("sqs"), outputs[contract.OUTPUT_DLQ_URL], args.max)
+    outputs = stack.resolve_outputs(args, (output_names.DLQ_URL,))
+    letters = peek(aws.client("sqs"), outputs[output_names.DLQ_URL], args.max)
     lines = [f"{len(letters)} message(s) in the DLQ" + (f" (showing at most {args.max})" if len(letters) == args.max
                                                          else "")]
     for d in letters:
@@ -129,8 +130,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_redrive(args: argparse.Namespace) -> int:
     if args.max < 1:
         raise stack.OpsError("--max must be at least 1")
-    outputs = stack.resolve_outputs(args, (contract.OUTPUT_DLQ_URL, contract.OUTPUT_QUEUE_URL))
-    moved, returned, failures = redrive(aws.client("sqs"), outputs[contract.OUTPUT_DLQ_URL], outputs[contract.OUTPUT_QUEUE_URL],
+    outputs = stack.resolve_outputs(args, (output_names.DLQ_URL, output_names.QUEUE_URL))
+    moved, returned, failures = redrive(aws.client("sqs"), outputs[output_names.DLQ_URL], outputs[output_names.QUEUE_URL],
                               args.max)
     text = f"Moved {moved} message(s) back to the order queue."
     if returned:
@@ -149,10 +150,10 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="peek at dead-lettered orders without consuming them")
     listing.add_argument("--max", type=int, default=50, help="messages to show at most (%(default)s)")
-    stack.add_output_arguments(listing, (contract.OUTPUT_DLQ_URL,))
+    stack.add_output_arguments(listing, (output_names.DLQ_URL,))
     moving = sub.add_parser("redrive", help="move dead-lettered orders back to the order queue")
     moving.add_argument("--max", type=int, default=1000, help="messages to move at most (%(default)s)")
-    stack.add_output_arguments(moving, (contract.OUTPUT_DLQ_URL, contract.OUTPUT_QUEUE_URL))
+    stack.add_output_arguments(moving, (output_names.DLQ_URL, output_names.QUEUE_URL))
     for command in (listing, moving):
         stack.add_json_argument(command)
     return p

@@ -40,20 +40,22 @@ from planning import calendar, capacity
 from planning.report import REPORT_SALE_SECONDS
 from stackconfig.alarm_profiles import ALARM_KEYS, ALARM_PROFILES
 from stackconfig.schema import CONFIG_DEFAULTS, SALES_KEY
+from stackconfig import output_names
+from app import alarm_catalogue
 
 PASS: Final = "PASS"
 WARN: Final = "WARN"
 FAIL: Final = "FAIL"
 DIMENSION: Final = "ecs:service:DesiredCount"
 REQUIRED_OUTPUTS: Final = (
-    contract.OUTPUT_CLUSTER_NAME, contract.OUTPUT_WORKER_SERVICE_NAME, contract.OUTPUT_RECEIVER_SERVICE_NAME,
-    contract.OUTPUT_QUEUE_URL, contract.OUTPUT_DLQ_URL, contract.OUTPUT_ALARM_PREFIX, contract.OUTPUT_ALARM_PROFILE,
-    contract.OUTPUT_ALERTS_TOPIC_ARN, contract.OUTPUT_ALARM_TOPIC_ARN, contract.OUTPUT_WORKER_COUNT,
-    contract.OUTPUT_PAYMENT_SECONDS, contract.OUTPUT_ACCEPTABLE_LATENCY)
-OPTIONAL_OUTPUTS: Final = (contract.OUTPUT_NOTIFIER_FUNCTION_NAME, contract.OUTPUT_SALE_LEAD_SECONDS)
+    output_names.CLUSTER_NAME, output_names.WORKER_SERVICE_NAME, output_names.RECEIVER_SERVICE_NAME,
+    output_names.QUEUE_URL, output_names.DLQ_URL, output_names.ALARM_PREFIX, output_names.ALARM_PROFILE,
+    output_names.ALERTS_TOPIC_ARN, output_names.ALARM_TOPIC_ARN, output_names.WORKER_COUNT,
+    output_names.PAYMENT_SECONDS, output_names.ACCEPTABLE_LATENCY)
+OPTIONAL_OUTPUTS: Final = (output_names.NOTIFIER_FUNCTION_NAME, output_names.SALE_LEAD_SECONDS)
 # The sale's services, checked in this order: each role's ECS service, by the stack output naming it.
-SERVICE_OUTPUTS: Final = {roles.Role.WORKER: contract.OUTPUT_WORKER_SERVICE_NAME,
-                          roles.Role.RECEIVER: contract.OUTPUT_RECEIVER_SERVICE_NAME}
+SERVICE_OUTPUTS: Final = {roles.Role.WORKER: output_names.WORKER_SERVICE_NAME,
+                          roles.Role.RECEIVER: output_names.RECEIVER_SERVICE_NAME}
 # A payment must end before the worker extends its message's visibility, after waiting up to the prefetch share for a
 # slot: a visibility timeout of this many payments needs no extension calls in the usual case (app.worker).
 VISIBILITY_PAYMENTS: Final = 1 / (EXTEND_AT_SHARE - PREFETCH_VISIBILITY_SHARE)
@@ -130,11 +132,11 @@ class Live:
 
     @property
     def cluster(self) -> str:
-        return str(self.outputs[contract.OUTPUT_CLUSTER_NAME])
+        return str(self.outputs[output_names.CLUSTER_NAME])
 
     @property
     def resource_id(self) -> str:
-        return f"service/{self.cluster}/{self.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]}"
+        return f"service/{self.cluster}/{self.outputs[output_names.WORKER_SERVICE_NAME]}"
 
     @property
     def planned(self) -> int:
@@ -451,11 +453,11 @@ def days(seconds: int) -> str:
 
 def check_queue(live: Live) -> list[Result]:
     sqs = live.client("sqs")
-    queue = sqs.get_queue_attributes(QueueUrl=live.outputs[contract.OUTPUT_QUEUE_URL], AttributeNames=["All"])[
+    queue = sqs.get_queue_attributes(QueueUrl=live.outputs[output_names.QUEUE_URL], AttributeNames=["All"])[
         "Attributes"]
-    dlq = sqs.get_queue_attributes(QueueUrl=live.outputs[contract.OUTPUT_DLQ_URL], AttributeNames=["All"])[
+    dlq = sqs.get_queue_attributes(QueueUrl=live.outputs[output_names.DLQ_URL], AttributeNames=["All"])[
         "Attributes"]
-    q, payment = contract.ORDER_QUEUE, float(live.outputs[contract.OUTPUT_PAYMENT_SECONDS])
+    q, payment = contract.ORDER_QUEUE, float(live.outputs[output_names.PAYMENT_SECONDS])
     results = []
 
     visibility, enough = int(queue["VisibilityTimeout"]), payment * VISIBILITY_PAYMENTS
@@ -503,22 +505,22 @@ def check_queue(live: Live) -> list[Result]:
 
 def check_alarms(live: Live) -> list[Result]:
     """The alarms the program creates for this stack: each catalogue alarm the stack's profile sets a threshold for."""
-    prefix, profile = str(live.outputs[contract.OUTPUT_ALARM_PREFIX]), str(live.outputs[contract.OUTPUT_ALARM_PROFILE])
-    latency = float(live.outputs[contract.OUTPUT_ACCEPTABLE_LATENCY])
+    prefix, profile = str(live.outputs[output_names.ALARM_PREFIX]), str(live.outputs[output_names.ALARM_PROFILE])
+    latency = float(live.outputs[output_names.ACCEPTABLE_LATENCY])
     wanted = {key: threshold for key in ALARM_KEYS
               if (threshold := alarms.profile_threshold(profile, key, latency)) is not None}
-    names = {key: contract.alarm_name(prefix, key) for key in wanted}
+    names = {key: alarm_catalogue.alarm_name(prefix, key) for key in wanted}
     found = {a["AlarmName"]: a for a in live.client("cloudwatch").describe_alarms(
         AlarmNames=list(names.values()), AlarmTypes=["MetricAlarm"])["MetricAlarms"]}
     present = {key: found[name] for key, name in names.items() if name in found}
     missing = [name for name in names.values() if name not in found]
     results = [Result("alarms: present", FAIL if missing else PASS,
                       f"missing {', '.join(missing)}" if missing else f"{len(present)} of {len(names)}",
-                      f"{len(names)} of {len(names)} (app/contract.py ALARMS with a threshold in "
+                      f"{len(names)} of {len(names)} (app/alarm_catalogue.py ALARMS with a threshold in "
                       f"stackconfig/alarm_profiles.py {profile})",
                       f"{live.pulumi_up} (the program creates every alarm)")]
 
-    topic = live.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
+    topic = live.outputs[output_names.ALARM_TOPIC_ARN]
     muted = {key for key, a in present.items() if not a.get("ActionsEnabled", True)}
     unwired = {key for key, a in present.items() if topic not in a.get("AlarmActions", [])}
     said = live.local.muted_alarms if live.local else {}
@@ -574,7 +576,7 @@ def subscriptions(sns: Any, topic: str) -> tuple[list[dict[str, Any]], list[dict
 
 
 def check_subscribers(live: Live) -> list[Result]:
-    confirmed, pending = subscriptions(live.client("sns"), live.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN])
+    confirmed, pending = subscriptions(live.client("sns"), live.outputs[output_names.ALERTS_TOPIC_ARN])
     name, expected = "alerts: confirmed subscriber", ">= 1 confirmed subscription on the alerts topic, none pending"
     said = ", ".join(f"{s['Protocol']} {s['Endpoint']}" for s in confirmed) or "none"
     if pending:
@@ -636,7 +638,7 @@ def environment(task_definition: dict[str, Any], role: str) -> dict[str, str]:
 def task_definition_result(live: Live, role: str) -> Result:
     """The running task definition carries the stack's settings (a revision registered by hand would not)."""
     name = f"service {role}: task definition"
-    workers, payment = int(live.outputs[contract.OUTPUT_WORKER_COUNT]), float(live.outputs[contract.OUTPUT_PAYMENT_SECONDS])
+    workers, payment = int(live.outputs[output_names.WORKER_COUNT]), float(live.outputs[output_names.PAYMENT_SECONDS])
     expected = (f"{contract.ENV_WORKER_COUNT}={workers}, {contract.ENV_PAYMENT_SECONDS}={payment:g} (the stack's "
                 "workerCount, paymentSeconds)")
     found = live.task_definitions.get(role)
@@ -680,16 +682,16 @@ def check_notifier(live: Live) -> list[Result]:
     runs a Lambda) the message goes to the alarm topic, whose stand-in subscription the local relay reads."""
     subject, body = alarms.delivery_check(SENT_BY)
     name, expected = "notifier: test alert", "the notifier publishes 1 readable alert to the alerts topic"
-    alarm_topic = live.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
+    alarm_topic = live.outputs[output_names.ALARM_TOPIC_ARN]
     if live.local:
         message = live.client("sns").publish(TopicArn=alarm_topic, Subject=subject, Message=body)["MessageId"]
         return [Result(name, PASS, f"published {message} to the alarm topic", expected,
                        note="local path: the local relay runs the notifier's module on it and publishes the alert "
                             "(its log says `relayed: ...`); on AWS preflight invokes the Lambda")]
-    function = live.outputs.get(contract.OUTPUT_NOTIFIER_FUNCTION_NAME)
+    function = live.outputs.get(output_names.NOTIFIER_FUNCTION_NAME)
     if not function:
-        return [Result(name, FAIL, f"stack output {contract.OUTPUT_NOTIFIER_FUNCTION_NAME} missing", expected,
-                       f"{live.pulumi_up}, or pass {stack.flag(contract.OUTPUT_NOTIFIER_FUNCTION_NAME)}")]
+        return [Result(name, FAIL, f"stack output {output_names.NOTIFIER_FUNCTION_NAME} missing", expected,
+                       f"{live.pulumi_up}, or pass {stack.flag(output_names.NOTIFIER_FUNCTION_NAME)}")]
     event = {"Records": [{"EventSource": "aws:sns", "Sns": {"TopicArn": alarm_topic, "Subject": subject,
                                                             "Message": body}}]}
     answer = live.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
@@ -790,7 +792,7 @@ def render(live: Live, results: list[Result]) -> str:
     when = (f" from {sale.at(sale.start)}" if sale.start else "") + (
         f" for {capacity.duration(sale.duration_seconds)}" if sale.duration_seconds else "")
     verdict = "NO-GO" if counts[FAIL] else "GO"
-    lines = [f"Preflight of {live.outputs[contract.OUTPUT_ALARM_PREFIX]} for {sale.rate:g} orders/s{when}"
+    lines = [f"Preflight of {live.outputs[output_names.ALARM_PREFIX]} for {sale.rate:g} orders/s{when}"
              + (" (local system)" if live.local else ""),
              f"Plan: {plan_text(live.plan)} = {live.planned} worker tasks",
              ""]
@@ -809,22 +811,22 @@ def command(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     lead = parse_duration(args.lead_time, "--lead-time") if args.lead_time else None
     sale = parse_sale(args, now, lead or 0.0)  # bad input is refused before anything is read
-    local = (contract.OUTPUT_LOCAL_ENDPOINT, contract.OUTPUT_LOCAL_CAVEATS)
+    local = (output_names.LOCAL_ENDPOINT, output_names.LOCAL_CAVEATS)
     outputs = stack.resolve_outputs(args, REQUIRED_OUTPUTS + OPTIONAL_OUTPUTS + local, optional=OPTIONAL_OUTPUTS + local)
     if lead is None:  # the calendar's own lead time (the config key saleLeadSeconds)
-        stacked = contract.OUTPUT_SALE_LEAD_SECONDS in outputs
+        stacked = output_names.SALE_LEAD_SECONDS in outputs
         sale = replace(sale, lead_from="the stack's saleLeadSeconds" if stacked else "saleLeadSeconds' default",
-                       lead_seconds=number_output(outputs, contract.OUTPUT_SALE_LEAD_SECONDS, float) if stacked
+                       lead_seconds=number_output(outputs, output_names.SALE_LEAD_SECONDS, float) if stacked
                        else float(CONFIG_DEFAULTS.sale_lead_seconds))
     plan = capacity.plan(capacity.PlanInputs(
-        arrival_rate=args.rate, payment_seconds=number_output(outputs, contract.OUTPUT_PAYMENT_SECONDS, float),
+        arrival_rate=args.rate, payment_seconds=number_output(outputs, output_names.PAYMENT_SECONDS, float),
         sale_seconds=sale.duration_seconds or REPORT_SALE_SECONDS,
-        workers_per_task=number_output(outputs, contract.OUTPUT_WORKER_COUNT, int), safety_margin=args.margin))
-    prefix = str(outputs[contract.OUTPUT_ALARM_PREFIX])
-    if outputs[contract.OUTPUT_ALARM_PROFILE] not in ALARM_PROFILES:
-        raise stack.OpsError(f"stack output `{contract.OUTPUT_ALARM_PROFILE}` must be one of "
-                             f"{', '.join(ALARM_PROFILES)}, got {outputs[contract.OUTPUT_ALARM_PROFILE]!r}")
-    number_output(outputs, contract.OUTPUT_ACCEPTABLE_LATENCY, float)
+        workers_per_task=number_output(outputs, output_names.WORKER_COUNT, int), safety_margin=args.margin))
+    prefix = str(outputs[output_names.ALARM_PREFIX])
+    if outputs[output_names.ALARM_PROFILE] not in ALARM_PROFILES:
+        raise stack.OpsError(f"stack output `{output_names.ALARM_PROFILE}` must be one of "
+                             f"{', '.join(ALARM_PROFILES)}, got {outputs[output_names.ALARM_PROFILE]!r}")
+    number_output(outputs, output_names.ACCEPTABLE_LATENCY, float)
     live = Live(outputs=outputs, local=stack.LocalCaveats.of(outputs),
                 source=f"--stack {args.stack}" if args.stack else f"--outputs {args.outputs}" if args.outputs else
                 "--stack STACK", stack_name=args.stack or prefix.split("-", 1)[-1], plan=plan, sale=sale, now=now)

@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app import aws, contract
+from app import aws
 from ops import capacity, stack
 from planning import calendar
 from planning.capacity import PlanInputs, plan
 from stackconfig.schema import CONFIG_DEFAULTS
+from stackconfig import output_names
 
-SERVICE_OUTPUTS = (contract.OUTPUT_CLUSTER_NAME, contract.OUTPUT_WORKER_SERVICE_NAME)
+SERVICE_OUTPUTS = (output_names.CLUSTER_NAME, output_names.WORKER_SERVICE_NAME)
 # The planner's inputs from the stack; their flags are the planner's own (--workers-per-task, --payment-seconds).
-PLANNER_OUTPUTS = (contract.OUTPUT_WORKER_COUNT, contract.OUTPUT_PAYMENT_SECONDS)
+PLANNER_OUTPUTS = (output_names.WORKER_COUNT, output_names.PAYMENT_SECONDS)
 DIMENSION = "ecs:service:DesiredCount"
 
 
@@ -115,9 +116,9 @@ def needed_tasks(args: argparse.Namespace, outputs: dict[str, Any]) -> tuple[int
     defaults = PlanInputs()
     inputs = PlanInputs(
         arrival_rate=args.rate,
-        payment_seconds=args.payment_seconds or float(outputs.get(contract.OUTPUT_PAYMENT_SECONDS,
+        payment_seconds=args.payment_seconds or float(outputs.get(output_names.PAYMENT_SECONDS,
                                                                   defaults.payment_seconds)),
-        workers_per_task=args.workers_per_task or int(outputs.get(contract.OUTPUT_WORKER_COUNT,
+        workers_per_task=args.workers_per_task or int(outputs.get(output_names.WORKER_COUNT,
                                                                   defaults.workers_per_task)),
         safety_margin=args.margin,
     )
@@ -169,8 +170,8 @@ def command(args: argparse.Namespace) -> int:
         return 0
     outputs = stack.resolve_outputs(args, SERVICE_OUTPUTS + PLANNER_OUTPUTS, optional=PLANNER_OUTPUTS)
     ecs, autoscaling = aws.client("ecs"), aws.client("application-autoscaling")
-    state = read_state(ecs, autoscaling, outputs[contract.OUTPUT_CLUSTER_NAME],
-                       outputs[contract.OUTPUT_WORKER_SERVICE_NAME])
+    state = read_state(ecs, autoscaling, outputs[output_names.CLUSTER_NAME],
+                       outputs[output_names.WORKER_SERVICE_NAME])
     overrides = calendar_overrides(autoscaling, state.resource_id)
     if args.restore:
         if args.step < 1:

@@ -2,7 +2,7 @@
 
 Outputs come from `--stack NAME` (`pulumi stack output --json --show-secrets -s NAME`), from `--outputs FILE` (a JSON
 file of the same shape, e.g. `pulumi stack output --json > outputs.json` or the file `python -m bench.local up` writes),
-or from one explicit flag per value (`--queue-url ...`), which wins over both. Keys are `contract.OUTPUT_*`.
+or from one explicit flag per value (`--queue-url ...`), which wins over both. Keys are `stackconfig.output_names`.
 
 An outputs file written by the local system (`python -m bench.local up`) also names its emulators (`awsEndpointUrl`,
 and `awsServiceEndpoints` for the services moto serves) and their keys (`awsCredentials`): reading it points this
@@ -29,8 +29,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import contract
 from planning.capacity import PlanError
+from stackconfig import output_names
 
 
 class OpsError(RuntimeError):
@@ -48,14 +48,14 @@ class LocalCaveats:
     @classmethod
     def of(cls, outputs: Mapping[str, Any]) -> LocalCaveats | None:
         """None for a real stack (its outputs carry no caveats)."""
-        said = outputs.get(contract.OUTPUT_LOCAL_CAVEATS)
+        said = outputs.get(output_names.LOCAL_CAVEATS)
         if said is None:
             return None
         if not isinstance(said, Mapping):
-            raise OpsError(f"stack output `{contract.OUTPUT_LOCAL_CAVEATS}` must be a JSON object, got {said!r}")
-        muted = said.get(contract.CAVEAT_MUTED_ALARMS) or {}
+            raise OpsError(f"stack output `{output_names.LOCAL_CAVEATS}` must be a JSON object, got {said!r}")
+        muted = said.get(output_names.CAVEAT_MUTED_ALARMS) or {}
         return cls(muted_alarms={str(k): str(v) for k, v in dict(muted).items()},
-                   rollouts=str(said.get(contract.CAVEAT_ROLLOUTS) or ""), email=str(said.get(contract.CAVEAT_EMAIL) or ""))
+                   rollouts=str(said.get(output_names.CAVEAT_ROLLOUTS) or ""), email=str(said.get(output_names.CAVEAT_EMAIL) or ""))
 
 
 def flag(key: str) -> str:
@@ -126,11 +126,11 @@ def resolve_outputs(args: argparse.Namespace, keys: tuple[str, ...], *, optional
 
 
 def _use_local_endpoint(outputs: Mapping[str, Any]) -> None:
-    endpoint = outputs.get(contract.OUTPUT_LOCAL_ENDPOINT)
+    endpoint = outputs.get(output_names.LOCAL_ENDPOINT)
     if endpoint and not os.environ.get("AWS_ENDPOINT_URL"):
         os.environ["AWS_ENDPOINT_URL"] = str(endpoint)
-        os.environ.update({str(k): str(v) for k, v in dict(outputs.get(contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS) or {}).items()})
-        for key, value in dict(outputs.get(contract.OUTPUT_LOCAL_CREDENTIALS) or {}).items():
+        os.environ.update({str(k): str(v) for k, v in dict(outputs.get(output_names.LOCAL_SERVICE_ENDPOINTS) or {}).items()})
+        for key, value in dict(outputs.get(output_names.LOCAL_CREDENTIALS) or {}).items():
             os.environ.setdefault(str(key), str(value))
 
 

@@ -26,10 +26,11 @@ from app import aws, contract
 from ops import stack
 from ops.loadtest import ENDPOINTS, PROFILE_NAMES, LoadProfile, LoadResult, profile, run_load
 from planning.capacity import PlanInputs, plan
+from stackconfig import output_names
 
-URL_OUTPUTS = {"sync": contract.OUTPUT_SYNC_URL, "async": contract.OUTPUT_ASYNC_URL}
-DRAIN_OUTPUTS = (contract.OUTPUT_QUEUE_URL, contract.OUTPUT_WORKER_COUNT, contract.OUTPUT_PAYMENT_SECONDS)
-OUTPUT_KEYS = (contract.OUTPUT_SYNC_URL, contract.OUTPUT_ASYNC_URL, *DRAIN_OUTPUTS)
+URL_OUTPUTS = {"sync": output_names.SYNC_URL, "async": output_names.ASYNC_URL}
+DRAIN_OUTPUTS = (output_names.QUEUE_URL, output_names.WORKER_COUNT, output_names.PAYMENT_SECONDS)
+OUTPUT_KEYS = (output_names.SYNC_URL, output_names.ASYNC_URL, *DRAIN_OUTPUTS)
 MIN_ACCEPTANCE_PERCENT = 99.9
 # The report's async answers took 69 ms at p95 (3.4), its sync ones 3,090 ms under normal load (1.4): generous
 # ceilings over those, for a shared machine or a cold stack.
@@ -185,14 +186,14 @@ def command(args: argparse.Namespace) -> int:
     results_dir = args.results or Path("results") / f"validate-{datetime.now():%Y%m%d-%H%M%S}"
     check_reachable(url)
     sqs = aws.client("sqs") if args.endpoint == "async" else None
-    backlog_before = queue_depth(sqs, outputs[contract.OUTPUT_QUEUE_URL]) if sqs else 0
+    backlog_before = queue_depth(sqs, outputs[output_names.QUEUE_URL]) if sqs else 0
 
     result = run_load(url, load, results_dir, max_in_flight=args.max_in_flight, retry=args.retry)
 
     drain = None
     if sqs is not None:
-        queue_url = outputs[contract.OUTPUT_QUEUE_URL]
-        per_task, payment_seconds = int(outputs[contract.OUTPUT_WORKER_COUNT]), float(outputs[contract.OUTPUT_PAYMENT_SECONDS])
+        queue_url = outputs[output_names.QUEUE_URL]
+        per_task, payment_seconds = int(outputs[output_names.WORKER_COUNT]), float(outputs[output_names.PAYMENT_SECONDS])
         workers = per_task * args.worker_tasks
         predicted = predicted_drain(result, workers, per_task, payment_seconds, backlog_before)
         allowed = predicted + payment_seconds + args.drain_tolerance

@@ -1,6 +1,6 @@
 """The alarm threshold profiles a stack chooses with its `alarmProfile` key (report 4.4 and 6.3).
 
-What each alarm watches (metric, severity, what to do) is the alarm catalogue, `app.contract.ALARMS`: the notifier
+What each alarm watches (metric, severity, what to do) is the alarm catalogue, `app.alarm_catalogue.ALARMS`: the notifier
 needs it to word its alerts. The thresholds are deploy-time facts only the program and the ops commands read.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Final
 
-from app.contract import AlarmSpec
+from app.alarm_catalogue import AlarmSpec
 
 
 @dataclass(frozen=True)

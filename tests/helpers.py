@@ -23,6 +23,7 @@ from bench.localaws.emulators import Emulator
 from bench.localaws.resources import DATA_PLANE
 from bench.localaws.tasks import Task
 from tests.conftest import TEST_CONFIG
+from stackconfig import output_names
 
 CUSTOMER_ID = 1234
 ORDER_ITEM: dict[str, Any] = {"product_id": "PROD-001", "quantity": 2, "price": 49.99}
@@ -64,15 +65,15 @@ class System:
         return self.task(role, **settings).start()
 
     def order(self, order_id: str) -> dict[str, Any] | None:
-        item = aws.client("dynamodb").get_item(TableName=self.outputs[contract.OUTPUT_ORDERS_TABLE],
+        item = aws.client("dynamodb").get_item(TableName=self.outputs[output_names.ORDERS_TABLE],
                                                Key={contract.ORDER_KEY: {"S": order_id}}, ConsistentRead=True)
         return {k: v.get("S", v.get("N")) for k, v in item["Item"].items()} if "Item" in item else None
 
     def orders(self) -> list[dict[str, Any]]:
-        items = aws.client("dynamodb").scan(TableName=self.outputs[contract.OUTPUT_ORDERS_TABLE])["Items"]
+        items = aws.client("dynamodb").scan(TableName=self.outputs[output_names.ORDERS_TABLE])["Items"]
         return [{k: v.get("S", v.get("N")) for k, v in item.items()} for item in items]
 
-    def queue_counts(self, output: str = contract.OUTPUT_QUEUE_URL) -> tuple[int, int]:
+    def queue_counts(self, output: str = output_names.QUEUE_URL) -> tuple[int, int]:
         """(visible, in flight) messages of the order queue (or of the queue named by another output)."""
         attributes = aws.client("sqs").get_queue_attributes(
             QueueUrl=self.outputs[output],

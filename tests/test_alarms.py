@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
-from app import aws, contract
+from app import aws
 from stackconfig.alarm_profiles import ALARM_PROFILES, alarm_threshold
 from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
+from stackconfig import output_names
+from app import alarm_catalogue
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,13 @@ def wire_alarms(system: System) -> AlarmWiring:
     outputs = system.outputs
     (relay,) = system.deployment.relays
     return AlarmWiring(
-        env=system.aws_env, prefix=outputs[contract.OUTPUT_ALARM_PREFIX],
-        alarm_topic=outputs[contract.OUTPUT_ALARM_TOPIC_ARN], alerts_topic=outputs[contract.OUTPUT_ALERTS_TOPIC_ARN],
-        alarm_events_url=relay.queue_url, inbox_url=subscribed_queue(outputs[contract.OUTPUT_ALERTS_TOPIC_ARN], "inbox",
+        env=system.aws_env, prefix=outputs[output_names.ALARM_PREFIX],
+        alarm_topic=outputs[output_names.ALARM_TOPIC_ARN], alerts_topic=outputs[output_names.ALERTS_TOPIC_ARN],
+        alarm_events_url=relay.queue_url, inbox_url=subscribed_queue(outputs[output_names.ALERTS_TOPIC_ARN], "inbox",
                                                                      raw=False),
-        queue_dimensions=[{"Name": "QueueName", "Value": queue_name(outputs[contract.OUTPUT_QUEUE_URL])}],
-        dlq_dimensions=[{"Name": "QueueName", "Value": queue_name(outputs[contract.OUTPUT_DLQ_URL])}],
-        latency=float(outputs[contract.OUTPUT_ACCEPTABLE_LATENCY]))
+        queue_dimensions=[{"Name": "QueueName", "Value": queue_name(outputs[output_names.QUEUE_URL])}],
+        dlq_dimensions=[{"Name": "QueueName", "Value": queue_name(outputs[output_names.DLQ_URL])}],
+        latency=float(outputs[output_names.ACCEPTABLE_LATENCY]))
 
 
 @pytest.fixture
@@ -88,9 +90,9 @@ def thresholds(prefix: str) -> dict[str, float]:
 def test_the_deployed_alarms_are_the_catalogue_on_the_stack_resources(wiring: AlarmWiring) -> None:
     cloudwatch = aws.client("cloudwatch")
     found = cloudwatch.describe_alarms(AlarmNamePrefix=f"{wiring.prefix}-")["MetricAlarms"]
-    assert sorted(a["AlarmName"] for a in found) == sorted(contract.alarm_name(wiring.prefix, s.key)
-                                                           for s in contract.ALARMS)
-    alarm = cloudwatch.describe_alarms(AlarmNames=[contract.alarm_name(wiring.prefix, "dlq_not_empty")])[
+    assert sorted(a["AlarmName"] for a in found) == sorted(alarm_catalogue.alarm_name(wiring.prefix, s.key)
+                                                           for s in alarm_catalogue.ALARMS)
+    alarm = cloudwatch.describe_alarms(AlarmNames=[alarm_catalogue.alarm_name(wiring.prefix, "dlq_not_empty")])[
         "MetricAlarms"][0]
     assert alarm["Dimensions"] == wiring.dlq_dimensions
     assert alarm["AlarmActions"] == alarm["OKActions"] == [wiring.alarm_topic]
@@ -106,12 +108,12 @@ def test_apply_flashsale_then_normal_round_trips_thresholds_and_keeps_actions(wi
     flash, normal = ALARM_PROFILES["flashsale"], ALARM_PROFILES["normal"]
     latency = wiring.latency
     assert thresholds(prefix) == {  # the normal stack's raw-depth alarms are not in the flash-sale profile: kept
-        contract.alarm_name(prefix, s.key): alarm_threshold(flash, s, latency)
+        alarm_catalogue.alarm_name(prefix, s.key): alarm_threshold(flash, s, latency)
         if getattr(flash, s.key) is not None else alarm_threshold(normal, s, latency)
-        for s in contract.ALARMS}
+        for s in alarm_catalogue.ALARMS}
     assert "kept (not in this profile)" in done.stdout
     alarm = aws.client("cloudwatch").describe_alarms(
-        AlarmNames=[contract.alarm_name(prefix, "queue_depth_warning")])["MetricAlarms"][0]
+        AlarmNames=[alarm_catalogue.alarm_name(prefix, "queue_depth_warning")])["MetricAlarms"][0]
     assert alarm["AlarmActions"] == alarm["OKActions"] == [wiring.alarm_topic]
     assert alarm["Dimensions"] == wiring.queue_dimensions
 
@@ -120,13 +122,13 @@ def test_apply_flashsale_then_normal_round_trips_thresholds_and_keeps_actions(wi
     assert json.loads(status.stdout)["profiles"] == ["flashsale"]
 
     assert alarms_cli(wiring.env, "apply", "--profile", "normal", "--alarm-prefix", prefix, *wiring.latency_flag).returncode == 0
-    assert thresholds(prefix)[contract.alarm_name(prefix, "queue_depth_warning")] == 1_000
+    assert thresholds(prefix)[alarm_catalogue.alarm_name(prefix, "queue_depth_warning")] == 1_000
 
 
 def test_status_shows_state_and_threshold(wiring: AlarmWiring) -> None:
     done = alarms_cli(wiring.env, "status", "--alarm-prefix", wiring.prefix, *wiring.latency_flag)
     assert done.returncode == 0, done.stderr
-    critical = contract.alarm_name(wiring.prefix, "queue_depth_critical")
+    critical = alarm_catalogue.alarm_name(wiring.prefix, "queue_depth_critical")
     line = next(row for row in done.stdout.splitlines() if row.startswith(critical))
     assert "INSUFFICIENT_DATA" in line and "5000" in line
     assert "Thresholds match profile: normal" in done.stdout
@@ -141,7 +143,7 @@ def test_apply_refuses_an_unknown_prefix(wiring: AlarmWiring) -> None:
 
 def test_test_notification_lands_in_a_queue_subscribed_to_the_alerts_topic(wiring: AlarmWiring, tmp_path: Any) -> None:
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps({contract.OUTPUT_ALERTS_TOPIC_ARN: wiring.alerts_topic}))
+    outputs.write_text(json.dumps({output_names.ALERTS_TOPIC_ARN: wiring.alerts_topic}))
     done = alarms_cli(wiring.env, "test-notification", "--outputs", str(outputs))
     assert done.returncode == 0, done.stderr
     [alert] = wiring.inbox()

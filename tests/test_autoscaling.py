@@ -15,6 +15,7 @@ from app import aws, contract
 from bench.localaws.system import LocalArgs, LocalSystem
 from planning import scaling
 from tests.helpers import ORDER, wait_for
+from stackconfig import output_names
 
 pytestmark = pytest.mark.slow
 SCALE = 20.0  # the model's minute is 3 s
@@ -39,7 +40,7 @@ def test_a_burst_trips_the_guardrail_first_then_target_tracking_after_three_peri
     model = scaled_system.autoscaling
     assert model is not None and model.policy.target == 4
     workers = scaled_system.ecs.service("worker")
-    with httpx.Client(base_url=scaled_system.outputs[contract.OUTPUT_ASYNC_URL], timeout=10) as client, \
+    with httpx.Client(base_url=scaled_system.outputs[output_names.ASYNC_URL], timeout=10) as client, \
             ThreadPoolExecutor(8) as pool:
         sent_at = time.time()
         assert all(code == 202 for code in pool.map(
@@ -60,7 +61,7 @@ def test_a_burst_trips_the_guardrail_first_then_target_tracking_after_three_peri
 
 def test_a_scheduled_action_raises_the_minimum_when_it_is_due(scaled_system: LocalSystem) -> None:
     outputs = scaled_system.outputs
-    resource = f"service/{outputs[contract.OUTPUT_CLUSTER_NAME]}/{outputs[contract.OUTPUT_WORKER_SERVICE_NAME]}"
+    resource = f"service/{outputs[output_names.CLUSTER_NAME]}/{outputs[output_names.WORKER_SERVICE_NAME]}"
     due = datetime.now(timezone.utc) + timedelta(seconds=2)
     aws.client("application-autoscaling").put_scheduled_action(
         ServiceNamespace="ecs", ScheduledActionName="sale-raise-3", ResourceId=resource,
@@ -76,7 +77,7 @@ def test_the_ecs_api_counts_the_tasks_that_run_not_the_ones_wanted(scaled_system
     # moto alone would answer runningCount = desiredCount the moment it changes; the local system's ECS API says
     # what runs, so `ops.prescale` waits for the start-up as it does on AWS.
     outputs = scaled_system.outputs
-    cluster, name = outputs[contract.OUTPUT_CLUSTER_NAME], outputs[contract.OUTPUT_WORKER_SERVICE_NAME]
+    cluster, name = outputs[output_names.CLUSTER_NAME], outputs[output_names.WORKER_SERVICE_NAME]
     ecs = aws.client("ecs")
     desired = ecs.describe_services(cluster=cluster, services=[name])["services"][0]["desiredCount"]
     aws.client("application-autoscaling").register_scalable_target(  # the model may not scale it back in

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import yaml
 
-from app import contract
 from stackconfig import files
 from bench.localaws.deployer import Endpoints, deploy
 from planning import calendar
@@ -24,6 +23,7 @@ from stackconfig.schema import ConfigError
 from stackconfig.files import ROOT
 from stackconfig.schema import read_stack_file
 from tests.infra_mocks import run_program
+from stackconfig import output_names
 
 NOW = datetime(2027, 11, 1, tzinfo=timezone.utc)
 INPUTS = calendar.CalendarInputs(workers_per_task=20, payment_seconds=3.0, min_tasks=1, max_tasks=20, lead_seconds=300)
@@ -143,8 +143,8 @@ def test_prescale_says_when_a_calendar_entry_will_override_it(aws_env: dict[str,
     deployment = deploy("normal", endpoints, overrides={"sales": TWO_SALES, "maxWorkerTasks": 20})
     assert deployment.ok, deployment.summary()
     done = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "3", "--dry-run",
-                           "--cluster-name", deployment.outputs[contract.OUTPUT_CLUSTER_NAME],
-                           "--worker-service-name", deployment.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]],
+                           "--cluster-name", deployment.outputs[output_names.CLUSTER_NAME],
+                           "--worker-service-name", deployment.outputs[output_names.WORKER_SERVICE_NAME]],
                           cwd=ROOT, env=aws_env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "note: the sale calendar sets MinCapacity to 20 at 2030-11-29T13:55+00:00" in done.stdout

@@ -26,6 +26,8 @@ from bench.localaws.system import LocalArgs, LocalSystem
 from stackconfig.alarm_profiles import ALARM_PROFILES
 from bench.browser import chromium, rgb
 from tests.helpers import ORDER, wait_for
+from stackconfig import output_names
+from app import alarm_catalogue
 
 pytestmark = pytest.mark.slow
 
@@ -98,8 +100,8 @@ def post_orders(url: str, total: int, per_second: float) -> list[str]:
 
 
 def set_workers(system: LocalSystem, tasks: int) -> None:
-    aws.client("ecs").update_service(cluster=system.outputs[contract.OUTPUT_CLUSTER_NAME],
-                                     service=system.outputs[contract.OUTPUT_WORKER_SERVICE_NAME], desiredCount=tasks)
+    aws.client("ecs").update_service(cluster=system.outputs[output_names.CLUSTER_NAME],
+                                     service=system.outputs[output_names.WORKER_SERVICE_NAME], desiredCount=tasks)
 
 
 def test_the_page_loads_and_shows_the_system(page: webdriver.Chrome, local_system: LocalSystem) -> None:
@@ -109,7 +111,7 @@ def test_the_page_loads_and_shows_the_system(page: webdriver.Chrome, local_syste
     assert services == {"receiver": ["1", "1", "1"], "worker": ["1", "1", "1"], "sync": ["2", "2", "2"]}
     alarms = table(page, "alarms")
     profile = ALARM_PROFILES["flashsale"]
-    assert len(alarms) == sum(getattr(profile, spec.key) is not None for spec in contract.ALARMS)
+    assert len(alarms) == sum(getattr(profile, spec.key) is not None for spec in alarm_catalogue.ALARMS)
     assert count(page, "queue-visible") == 0
 
 
@@ -117,7 +119,7 @@ def test_the_numbers_follow_the_orders_and_agree_with_the_order_table(page: webd
                                                                       local_system: LocalSystem) -> None:
     wait_for(lambda: live(page), 15, "the page's first update")
     before = {name: count(page, f"total-{name}") for name in ("accepted", "paid", "failed")}
-    url = local_system.outputs[contract.OUTPUT_ASYNC_URL]
+    url = local_system.outputs[output_names.ASYNC_URL]
     sent: list[str] = []
     sender = threading.Thread(target=lambda: sent.extend(post_orders(url, 120, 30)))
     sender.start()
@@ -133,7 +135,7 @@ def test_the_numbers_follow_the_orders_and_agree_with_the_order_table(page: webd
     assert seen["rate-accepted"] > 10 and seen["rate-paid"] > 5 and seen["payments"] > 0, seen
     assert seen["rate-failed"] > 0, seen  # a quarter of the payments are declined
 
-    table_name = local_system.outputs[contract.OUTPUT_ORDERS_TABLE]
+    table_name = local_system.outputs[output_names.ORDERS_TABLE]
 
     def final() -> dict[str, int] | None:
         items = aws.client("dynamodb").scan(TableName=table_name)["Items"]
@@ -152,7 +154,7 @@ def test_the_numbers_follow_the_orders_and_agree_with_the_order_table(page: webd
 
 
 def test_the_expected_wait_alarm_turns_red_when_it_fires(page: webdriver.Chrome, local_system: LocalSystem) -> None:
-    warning = contract.alarm_name(str(local_system.outputs[contract.OUTPUT_ALARM_PREFIX]), "expected_wait_warning")
+    warning = alarm_catalogue.alarm_name(str(local_system.outputs[output_names.ALARM_PREFIX]), "expected_wait_warning")
 
     def warning_row() -> dict[str, Any]:
         return next(row for row in rows(page, "alarms") if row["cells"][0] == warning)
@@ -169,7 +171,7 @@ def test_the_expected_wait_alarm_turns_red_when_it_fires(page: webdriver.Chrome,
         set_workers(local_system, 1)
         wait_for(lambda: workers_running() == "1", 40, "the page to show the worker task again")
         # One task of 20 workers pays 40 orders/s at 0.5 s: a burst of 600 waits ~15 s at first, over the 5 s target.
-        with httpx.Client(base_url=local_system.outputs[contract.OUTPUT_ASYNC_URL], timeout=10) as client, \
+        with httpx.Client(base_url=local_system.outputs[output_names.ASYNC_URL], timeout=10) as client, \
                 ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda _: client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).status_code,
                                     range(600)))
@@ -181,4 +183,4 @@ def test_the_expected_wait_alarm_turns_red_when_it_fires(page: webdriver.Chrome,
             page.save_screenshot(screenshot)
     finally:
         set_workers(local_system, 1)
-        aws.client("sqs").purge_queue(QueueUrl=local_system.outputs[contract.OUTPUT_QUEUE_URL])
+        aws.client("sqs").purge_queue(QueueUrl=local_system.outputs[output_names.QUEUE_URL])

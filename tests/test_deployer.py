@@ -21,6 +21,7 @@ from stackconfig import files
 from bench.localaws.deployer import DeployError, Deployment, Endpoints, deploy, parse_overrides
 from bench.localaws.resources import DATA_PLANE
 from stackconfig.schema import read_stack_file
+from stackconfig import output_names
 
 STACKS = [files.stack_of(path) for path in files.stack_files()]
 LONG_STACK = "flashsale-staging-01"  # 20 characters, the longest stack name the program promises to fit
@@ -50,11 +51,11 @@ def test_each_stack_file_deploys_with_zero_rejections(stack: str, endpoints: End
     assert deployment.ok, deployment.summary()
     counts = deployment.counts()
     assert counts["aws:ecs/service:Service"] == 3 and counts["aws:lb/loadBalancer:LoadBalancer"] == 2
-    assert set(deployment.outputs) >= {contract.OUTPUT_ASYNC_URL, contract.OUTPUT_QUEUE_URL,
-                                       contract.OUTPUT_WORKER_SERVICE_NAME}
+    assert set(deployment.outputs) >= {output_names.ASYNC_URL, output_names.QUEUE_URL,
+                                       output_names.WORKER_SERVICE_NAME}
     # The outputs are the emulators' own values: the queue exists under that URL.
     sqs = endpoints.client("sqs")
-    attributes = sqs.get_queue_attributes(QueueUrl=deployment.outputs[contract.OUTPUT_QUEUE_URL],
+    attributes = sqs.get_queue_attributes(QueueUrl=deployment.outputs[output_names.QUEUE_URL],
                                           AttributeNames=["VisibilityTimeout", "RedrivePolicy"])["Attributes"]
     assert attributes["VisibilityTimeout"] == str(contract.ORDER_QUEUE.visibility_timeout_seconds)
     assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == contract.ORDER_QUEUE.max_receive_count
@@ -66,7 +67,7 @@ def test_a_twenty_character_stack_name_deploys(endpoints: Endpoints) -> None:
     assert deployment.ok, deployment.summary()
     names = [r.outputs["name"] for r in deployment.of_type("aws:lb/loadBalancer:LoadBalancer")]
     assert names and all(len(name) <= 32 for name in names)
-    assert deployment.outputs[contract.OUTPUT_ALARM_PREFIX] == f"flashsale-{LONG_STACK}"
+    assert deployment.outputs[output_names.ALARM_PREFIX] == f"flashsale-{LONG_STACK}"
 
 
 def test_autonames_follow_pulumi_aws() -> None:
@@ -138,4 +139,4 @@ def test_the_data_plane_can_be_applied_again_with_the_same_names(deployment: Dep
     sqs = endpoints.client("sqs")
     assert sqs.list_queues().get("QueueUrls", []) == []  # `aws_env` reset ministack
     deployment.reapply(DATA_PLANE)
-    assert deployment.outputs[contract.OUTPUT_QUEUE_URL] in sqs.list_queues()["QueueUrls"]
+    assert deployment.outputs[output_names.QUEUE_URL] in sqs.list_queues()["QueueUrls"]

@@ -13,6 +13,7 @@ import pytest
 from app import aws, contract
 from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
+from stackconfig import output_names
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Queues:
 @pytest.fixture
 def queues(system: System) -> Queues:  # noqa: F811
     """The order queue and its DLQ as the program deploys them (redrive after maxReceiveCount)."""
-    return Queues(system.aws_env, system.outputs[contract.OUTPUT_QUEUE_URL], system.outputs[contract.OUTPUT_DLQ_URL])
+    return Queues(system.aws_env, system.outputs[output_names.QUEUE_URL], system.outputs[output_names.DLQ_URL])
 
 
 def dead_letter(queues: Queues, body: str) -> None:

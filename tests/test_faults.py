@@ -30,8 +30,9 @@ from app.worker import MAX_BACKOFF_SECONDS
 from bench.localaws.emulators import Emulator
 from bench.localaws.tasks import Task
 from stackconfig.files import ROOT
-from tests.faults_helpers import CONNECTION_ERROR, RetryingStream, Stream, orders_per_key, paid_twice, settle
+from tests.faults_helpers import CONNECTION_ERROR, RetryingStream, Stream, orders_per_key, settle
 from tests.helpers import ORDER, System, own_data_plane, system, wait_for  # noqa: F401
+from stackconfig import output_names
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -40,7 +41,7 @@ WORKER = {contract.ENV_WORKER_COUNT: "10", contract.ENV_PAYMENT_DECLINE_RATE: "0
 
 
 def set_visibility(outputs: dict[str, str], seconds: int) -> None:
-    aws.client("sqs").set_queue_attributes(QueueUrl=outputs[contract.OUTPUT_QUEUE_URL],
+    aws.client("sqs").set_queue_attributes(QueueUrl=outputs[output_names.QUEUE_URL],
                                            Attributes={"VisibilityTimeout": str(seconds)})
 
 
@@ -187,7 +188,7 @@ def test_payments_outliving_the_visibility_timeout_are_not_paid_twice(system: Sy
     duplicates = stream.accepted[:3]
     template = parse_order(ORDER)
     for order_id in duplicates:  # as SNS may deliver a message twice
-        aws.client("sqs").send_message(QueueUrl=system.outputs[contract.OUTPUT_QUEUE_URL],
+        aws.client("sqs").send_message(QueueUrl=system.outputs[output_names.QUEUE_URL],
                                        MessageBody=Order.new(template, order_id).to_json())
     tally = settle(system, stream.accepted)
     handed_out = [e["order_id"] for w in workers for e in events(w, "processing")]
@@ -200,7 +201,7 @@ def test_payments_outliving_the_visibility_timeout_are_not_paid_twice(system: Sy
 
 def dlq_command(system: System, *args: str) -> Any:
     done = subprocess.run([sys.executable, "-m", "ops.dlq", *args, "--json",
-                           "--dlq-url", system.outputs[contract.OUTPUT_DLQ_URL]], cwd=ROOT, env=system.aws_env,
+                           "--dlq-url", system.outputs[output_names.DLQ_URL]], cwd=ROOT, env=system.aws_env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -215,12 +216,12 @@ def test_poison_messages_are_dead_lettered_logged_once_and_redriven(system: Syst
         "unknown schema": json.dumps({"sku": "PROD-001", "qty": 2}),
         "huge": json.dumps({"order_id": "huge", "customer_id": 1, "items": [item] * 3000}),
     }
-    queue = system.outputs[contract.OUTPUT_QUEUE_URL]
+    queue = system.outputs[output_names.QUEUE_URL]
     ids = {aws.client("sqs").send_message(QueueUrl=queue, MessageBody=body)["MessageId"]: kind
            for kind, body in poison.items()}
     with Stream(receiver.url) as stream:
         time.sleep(8)
-    wait_for(lambda: system.queue_counts(contract.OUTPUT_DLQ_URL)[0] == 3, 20, "the poison messages in the DLQ")
+    wait_for(lambda: system.queue_counts(output_names.DLQ_URL)[0] == 3, 20, "the poison messages in the DLQ")
     logged = events(worker, "poison")
     print("poison reasons: " + "; ".join(f"{ids[e['message_id']]}: {e['reason'][:60]}" for e in logged))
     assert sorted(e["message_id"] for e in logged) == sorted(ids)  # each logged once, with its reason
@@ -228,12 +229,12 @@ def test_poison_messages_are_dead_lettered_logged_once_and_redriven(system: Syst
     listed = dlq_command(system, "list")
     assert len(listed) == 3 and {d["size"] for d in listed} >= {len(poison["huge"])}
     stranded = parse_order(ORDER)  # accepted, then dead-lettered as if a since-fixed bug had failed it 3 times
-    OrderStore(aws.client("dynamodb"), system.outputs[contract.OUTPUT_ORDERS_TABLE]).put_pending(
+    OrderStore(aws.client("dynamodb"), system.outputs[output_names.ORDERS_TABLE]).put_pending(
         stranded.order_id, stranded.customer_id, stranded.items_json(), stranded.total)
-    aws.client("sqs").send_message(QueueUrl=system.outputs[contract.OUTPUT_DLQ_URL], MessageBody=stranded.to_json())
+    aws.client("sqs").send_message(QueueUrl=system.outputs[output_names.DLQ_URL], MessageBody=stranded.to_json())
     moved = dlq_command(system, "redrive", "--queue-url", queue)
     assert moved["moved"] == 4 and moved["failures"] == []  # poison that came straight back is not moved again
     tally = settle(system, [*stream.accepted, stranded.order_id])
-    wait_for(lambda: sum(system.queue_counts(contract.OUTPUT_DLQ_URL)) == 3, 20, "the poison back in the DLQ")
+    wait_for(lambda: sum(system.queue_counts(output_names.DLQ_URL)) == 3, 20, "the poison back in the DLQ")
     assert httpx.get(f"{receiver.url}/orders/{stranded.order_id}").json()["status"] in ("completed", "failed")
     assert tally.accepted >= 100 and tally.lost == 0 and tally.duplicated == 0

@@ -24,6 +24,7 @@ from app.store import OrderStore
 from app.web import Submission
 from bench.localaws.emulators import Emulator
 from tests.helpers import CUSTOMER_ID, ORDER, System, system  # noqa: F401
+from stackconfig import output_names
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}
 KEY = contract.IDEMPOTENCY_KEY_HEADER
@@ -92,7 +93,7 @@ def test_keys_that_break_the_rules_get_400(system: System, role: str) -> None:  
 def test_a_503_is_not_remembered(system: System) -> None:  # noqa: F811
     receiver = system.start("receiver")
     url = receiver.url + contract.ASYNC_ORDERS_PATH
-    topic = system.outputs[contract.OUTPUT_TOPIC_ARN]
+    topic = system.outputs[output_names.TOPIC_ARN]
     aws.client("sns").delete_topic(TopicArn=topic)
     refused = submit(url, "retry-me")
     assert refused.status_code == 503 and refused.headers["Retry-After"]
@@ -148,7 +149,7 @@ def test_records_expire_by_ttl_after_a_day(system: System) -> None:  # noqa: F81
     [record] = records(system)
     expires = float(record[contract.IDEMPOTENCY_TTL_ATTRIBUTE])
     assert contract.IDEMPOTENCY_KEEP_SECONDS - 60 <= expires - time.time() <= contract.IDEMPOTENCY_KEEP_SECONDS
-    ttl = aws.client("dynamodb").describe_time_to_live(TableName=system.outputs[contract.OUTPUT_ORDERS_TABLE])
+    ttl = aws.client("dynamodb").describe_time_to_live(TableName=system.outputs[output_names.ORDERS_TABLE])
     assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED",
                                             "AttributeName": contract.IDEMPOTENCY_TTL_ATTRIBUTE}
 
@@ -158,7 +159,7 @@ def _stale_claim(system: System, key: str, order_id: str, lease_until: float) ->
     now = time.time()
     scope = f"{ORDER['customer_id']}#{key}"
     payload = Submission(parse_order(ORDER), key).fingerprint
-    DynamoRecords(aws.client("dynamodb"), system.outputs[contract.OUTPUT_ORDERS_TABLE]).put_new(Record(
+    DynamoRecords(aws.client("dynamodb"), system.outputs[output_names.ORDERS_TABLE]).put_new(Record(
         scope=scope, state=idempotency.IN_FLIGHT, order_id=order_id, fingerprint=payload, token="dead",
         lease_until=lease_until, expires_at=now + 3600), now)
 
@@ -171,7 +172,7 @@ def test_a_claim_left_by_a_dead_receiver_is_resumed_under_the_same_order_id(syst
     _stale_claim(system, "orphan", order_id, lease_until=time.time() - 1)
     if recorded:  # it died between its put and its publish: the record is there, the message maybe not
         order = parse_order(ORDER, order_id)
-        OrderStore(aws.client("dynamodb"), system.outputs[contract.OUTPUT_ORDERS_TABLE]).put_pending(
+        OrderStore(aws.client("dynamodb"), system.outputs[output_names.ORDERS_TABLE]).put_pending(
             order_id, order.customer_id, order.items_json(), order.total)
     resumed = submit(receiver.url + contract.ASYNC_ORDERS_PATH, "orphan")
     assert resumed.status_code == 202 and resumed.json()["order_id"] == order_id

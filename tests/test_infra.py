@@ -14,7 +14,7 @@ import yaml
 from pydantic.alias_generators import to_snake
 
 from app import contract
-from app.contract import AlarmSubject, System
+from app.alarm_catalogue import AlarmSubject, System
 from app.roles import ROLES
 from components import cluster, pipeline
 from components.settings import ConfigError
@@ -25,6 +25,8 @@ from bench.localaws.program import config_strings
 from stackconfig.files import ROOT, stack_of
 from stackconfig.schema import read_stack_file
 from tests.infra_mocks import ACCOUNT, STACK_FILES, Declared, StackRun, is_secret, run_program
+from stackconfig import output_names
+from app import alarm_catalogue
 
 SERVICE = "aws:ecs/service:Service"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -48,7 +50,8 @@ PATTERNS = {
     "flashsale:compute:ServiceCluster": ["aws:ecs/cluster:Cluster"],
 }
 CERTIFICATE = "arn:aws:acm:us-west-2:123456789012:certificate/0c0ffee0-0000-4000-8000-000000000000"
-LOCAL_ONLY_OUTPUTS = {contract.OUTPUT_LOCAL_ENDPOINT, contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS}
+LOCAL_ONLY_OUTPUTS = {output_names.LOCAL_ENDPOINT, output_names.LOCAL_SERVICE_ENDPOINTS, output_names.LOCAL_CREDENTIALS,
+                      output_names.LOCAL_CAVEATS}
 
 
 @pytest.fixture(scope="module", params=STACK_FILES, ids=stack_of)
@@ -210,7 +213,7 @@ def test_each_pattern_holds_its_parts(run: StackRun) -> None:
 def test_the_stack_has_one_cluster_three_services_and_its_profiles_alarms(run: StackRun, stack_file: Path) -> None:
     counts = Counter(r.typ for r in run.resources)
     thresholds = ALARM_PROFILES[setting(stack_file, "alarmProfile")]
-    catalogue = [spec for spec in contract.ALARMS if getattr(thresholds, spec.key) is not None]
+    catalogue = [spec for spec in alarm_catalogue.ALARMS if getattr(thresholds, spec.key) is not None]
     assert counts["aws:ecs/cluster:Cluster"] == 1
     assert counts[SERVICE] == counts[TASK_DEFINITION] == counts[FARGATE] == len(ROLES)
     assert counts["aws:lb/loadBalancer:LoadBalancer"] == counts["flashsale:web:PublicEndpoint"] == 2  # web roles
@@ -231,19 +234,20 @@ def test_a_deployed_subject_without_dimensions_fails_instead_of_dropping_its_ala
 
 
 def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None:
-    names = {value for key, value in vars(contract).items() if key.startswith("OUTPUT_")} - LOCAL_ONLY_OUTPUTS
+    names = {value for key, value in vars(output_names).items()
+             if key.isupper() and not key.startswith("CAVEAT_")} - LOCAL_ONLY_OUTPUTS
     assert set(run.outputs) == names
-    assert run.outputs[contract.OUTPUT_WORKER_COUNT] == setting(stack_file, "workerCount")
-    assert run.outputs[contract.OUTPUT_ALARM_PREFIX] == f"flashsale-{run.stack}"
-    assert run.outputs[contract.OUTPUT_ALARM_PROFILE] == setting(stack_file, "alarmProfile")
-    assert run.outputs[contract.OUTPUT_SALE_LEAD_SECONDS] == setting(stack_file, "saleLeadSeconds")
+    assert run.outputs[output_names.WORKER_COUNT] == setting(stack_file, "workerCount")
+    assert run.outputs[output_names.ALARM_PREFIX] == f"flashsale-{run.stack}"
+    assert run.outputs[output_names.ALARM_PROFILE] == setting(stack_file, "alarmProfile")
+    assert run.outputs[output_names.SALE_LEAD_SECONDS] == setting(stack_file, "saleLeadSeconds")
     services = {s["name"]: s for s in run.of_type(SERVICE)}
-    assert services[run.outputs[contract.OUTPUT_RECEIVER_SERVICE_NAME]].name.startswith("receiver-")
-    assert services[run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]].name.startswith("worker-")
+    assert services[run.outputs[output_names.RECEIVER_SERVICE_NAME]].name.startswith("receiver-")
+    assert services[run.outputs[output_names.WORKER_SERVICE_NAME]].name.startswith("worker-")
     (function,) = run.of_type("aws:lambda/function:Function")
-    assert run.outputs[contract.OUTPUT_NOTIFIER_FUNCTION_NAME] == function["name"]
-    assert run.outputs[contract.OUTPUT_SYNC_URL].startswith("http://")
-    assert "#dashboards:name=" in run.outputs[contract.OUTPUT_DASHBOARD_URL]
+    assert run.outputs[output_names.NOTIFIER_FUNCTION_NAME] == function["name"]
+    assert run.outputs[output_names.SYNC_URL].startswith("http://")
+    assert "#dashboards:name=" in run.outputs[output_names.DASHBOARD_URL]
 
 
 # --- Messaging and storage -----------------------------------------------------------------------------------------
@@ -259,15 +263,15 @@ def test_order_queue_has_the_reports_timings_and_a_dlq(run: StackRun) -> None:
     redrive = json.loads(queue["redrivePolicy"])
     assert redrive == {"deadLetterTargetArn": dlq["arn"], "maxReceiveCount": 3}, f"{queue.urn}: redrive {redrive}"
     assert dlq["messageRetentionSeconds"] == 14 * 24 * 3600, dlq.urn
-    assert run.outputs[contract.OUTPUT_QUEUE_URL] == queue["url"]
-    assert run.outputs[contract.OUTPUT_DLQ_URL] == dlq["url"]
+    assert run.outputs[output_names.QUEUE_URL] == queue["url"]
+    assert run.outputs[output_names.DLQ_URL] == dlq["url"]
 
 
 def test_topic_delivers_raw_to_the_queue(run: StackRun) -> None:
     queue = run.one(QUEUE, "-orders-queue")
     (sub,) = [s for s in run.of_type(SUBSCRIPTION) if s["protocol"] == "sqs"]
     assert sub["endpoint"] == queue["arn"], sub.urn
-    assert sub["topic"] == run.outputs[contract.OUTPUT_TOPIC_ARN], sub.urn
+    assert sub["topic"] == run.outputs[output_names.TOPIC_ARN], sub.urn
     assert sub["rawMessageDelivery"] is True, f"{sub.urn}: raw delivery off"
 
 
@@ -282,7 +286,7 @@ def test_queue_policy_admits_only_its_topic(run: StackRun) -> None:
         assert statement["Action"] == "sqs:SendMessage", policy.urn
         assert statement["Resource"] == queue["arn"], policy.urn
         condition = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
-        assert condition == run.outputs[contract.OUTPUT_TOPIC_ARN], f"{policy.urn}: admits {condition}"
+        assert condition == run.outputs[output_names.TOPIC_ARN], f"{policy.urn}: admits {condition}"
 
 
 def test_orders_table_is_on_demand(run: StackRun) -> None:
@@ -291,7 +295,7 @@ def test_orders_table_is_on_demand(run: StackRun) -> None:
     assert table["hashKey"] == contract.ORDER_KEY, table.urn
     # Idempotency records live in this table and expire by TTL.
     assert table["ttl"] == {"attributeName": contract.IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True}, table.urn
-    assert run.outputs[contract.OUTPUT_ORDERS_TABLE] == table["name"]
+    assert run.outputs[output_names.ORDERS_TABLE] == table["name"]
 
 
 def test_everything_is_encrypted_at_rest(run: StackRun) -> None:
@@ -305,7 +309,7 @@ def test_everything_is_encrypted_at_rest(run: StackRun) -> None:
 
 def test_alarm_topic_key_lets_cloudwatch_publish(run: StackRun) -> None:
     (key,) = run.of_type("aws:kms/key:Key")
-    alarm_topic = run.by_arn(run.outputs[contract.OUTPUT_ALARM_TOPIC_ARN])
+    alarm_topic = run.by_arn(run.outputs[output_names.ALARM_TOPIC_ARN])
     assert alarm_topic["kmsMasterKeyId"] == key["arn"], alarm_topic.urn
     assert key["enableKeyRotation"] is True, key.urn
     principals = [st["Principal"] for st in json.loads(key["policy"])["Statement"]]
@@ -340,16 +344,16 @@ def test_worker_runs_worker_count_payments(run: StackRun, stack_file: Path) -> N
     td = task_definition_of(run, "worker")
     env = environment(td)
     assert env[contract.ENV_WORKER_COUNT] == str(setting(stack_file, "workerCount")), td.urn
-    assert env[contract.ENV_QUEUE_URL] == run.outputs[contract.OUTPUT_QUEUE_URL], td.urn
-    assert env[contract.ENV_ORDERS_TABLE] == run.outputs[contract.OUTPUT_ORDERS_TABLE], td.urn
+    assert env[contract.ENV_QUEUE_URL] == run.outputs[output_names.QUEUE_URL], td.urn
+    assert env[contract.ENV_ORDERS_TABLE] == run.outputs[output_names.ORDERS_TABLE], td.urn
     assert float(env[contract.ENV_PAYMENT_SECONDS]) == setting(stack_file, "paymentSeconds"), td.urn
 
 
 def test_receiver_publishes_to_its_topic(run: StackRun, stack_file: Path) -> None:
     td = task_definition_of(run, "receiver")
     env = environment(td)
-    assert env[contract.ENV_TOPIC_ARN] == run.outputs[contract.OUTPUT_TOPIC_ARN], td.urn
-    assert env[contract.ENV_ORDERS_TABLE] == run.outputs[contract.OUTPUT_ORDERS_TABLE], td.urn
+    assert env[contract.ENV_TOPIC_ARN] == run.outputs[output_names.TOPIC_ARN], td.urn
+    assert env[contract.ENV_ORDERS_TABLE] == run.outputs[output_names.ORDERS_TABLE], td.urn
     # The receiver reports num_workers and estimates completion times from the workers' settings.
     assert env[contract.ENV_WORKER_COUNT] == str(setting(stack_file, "workerCount")), td.urn
     assert float(env[contract.ENV_PAYMENT_SECONDS]) == setting(stack_file, "paymentSeconds"), td.urn
@@ -388,7 +392,7 @@ def test_web_services_sit_behind_their_alb(run: StackRun, role: str) -> None:
 def test_every_service_runs_in_the_one_cluster_with_container_insights(run: StackRun) -> None:
     (cluster,) = run.of_type("aws:ecs/cluster:Cluster")
     assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"], cluster.urn
-    assert run.outputs[contract.OUTPUT_CLUSTER_NAME] == cluster["name"]
+    assert run.outputs[output_names.CLUSTER_NAME] == cluster["name"]
     for service in run.of_type(SERVICE):
         assert service["cluster"] == cluster["arn"], f"{service.urn}: runs in {service['cluster']}"
 
@@ -396,7 +400,7 @@ def test_every_service_runs_in_the_one_cluster_with_container_insights(run: Stac
 def test_workers_scale_on_backlog_per_task(run: StackRun, stack_file: Path) -> None:
     (target,) = run.of_type("aws:appautoscaling/target:Target")
     worker = service_of(run, "worker")
-    cluster = run.outputs[contract.OUTPUT_CLUSTER_NAME]
+    cluster = run.outputs[output_names.CLUSTER_NAME]
     assert target["resourceId"] == f"service/{cluster}/{worker['name']}", target.urn
     assert target["scalableDimension"] == "ecs:service:DesiredCount", target.urn
     assert target["minCapacity"] == setting(stack_file, "minWorkerTasks"), target.urn
@@ -442,7 +446,7 @@ def test_no_alarm_reaches_critical_while_the_scaling_would_not_yet_act(run: Stac
     target = latency / setting(stack_file, "paymentSeconds") * setting(stack_file, "workerCount")  # per task
     scaling_backlog = setting(stack_file, "minWorkerTasks") * target  # waiting orders at which scaling acts
     by_key = {a["name"].removeprefix(f"flashsale-{run.stack}-").replace("-", "_"): a for a in run.of_type(ALARM)}
-    for spec in contract.ALARMS:
+    for spec in alarm_catalogue.ALARMS:
         if spec.severity != "CRITICAL" or spec.key not in by_key:
             continue
         threshold = by_key[spec.key]["threshold"]
@@ -494,11 +498,11 @@ def test_containers_stop_after_the_worker_drain_bound(run: StackRun, role: str) 
 
 
 def test_task_roles_hold_exactly_the_grants_of_their_uses(run: StackRun) -> None:
-    topic = run.outputs[contract.OUTPUT_TOPIC_ARN]
+    topic = run.outputs[output_names.TOPIC_ARN]
     queue = run.one(QUEUE, "-orders-queue")["arn"]
     table = run.one("aws:dynamodb/table:Table", "-orders-table")["arn"]
     # The agent protects a task with the task role's credentials: without this every call is refused on AWS.
-    cluster_tasks = f"arn:aws:ecs:us-west-2:123456789012:task/{run.outputs[contract.OUTPUT_CLUSTER_NAME]}/*"
+    cluster_tasks = f"arn:aws:ecs:us-west-2:123456789012:task/{run.outputs[output_names.CLUSTER_NAME]}/*"
     expected = {
         "receiver": {topic: pipeline.PUBLISH_ACTIONS, table: pipeline.WRITE_ORDERS_ACTIONS,
                      queue: pipeline.QUEUE_DEPTH_ACTIONS},
@@ -551,7 +555,7 @@ def test_alb_serves_https_and_redirects_http_with_a_certificate() -> None:
         assert action["redirect"] == {"port": "443", "protocol": "HTTPS", "statusCode": "HTTP_301"}, listener.urn
     ports = {r["fromPort"] for r in run.of_type(INGRESS) if r.get("cidrIpv4")}
     assert ports == {80, 443}
-    assert run.outputs[contract.OUTPUT_ASYNC_URL].startswith("https://")
+    assert run.outputs[output_names.ASYNC_URL].startswith("https://")
 
 
 # --- Alarms, alerts, dashboard -------------------------------------------------------------------------------------
@@ -562,19 +566,19 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
     latency = setting(stack_file, "acceptableLatencySeconds")
     prefix = f"flashsale-{run.stack}-"
     alarms = {a["name"]: a for a in run.of_type(ALARM) if a["name"].startswith(prefix)}
-    alarm_topic = run.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
+    alarm_topic = run.outputs[output_names.ALARM_TOPIC_ARN]
     dimensions = {
         AlarmSubject.QUEUE: {"QueueName": run.one(QUEUE, "-orders-queue")["name"]},
         AlarmSubject.DLQ: {"QueueName": run.one(QUEUE, "-orders-dlq")["name"]},
-        AlarmSubject.WORKER_SERVICE: {"ClusterName": run.outputs[contract.OUTPUT_CLUSTER_NAME],
-                                      "ServiceName": run.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]},
+        AlarmSubject.WORKER_SERVICE: {"ClusterName": run.outputs[output_names.CLUSTER_NAME],
+                                      "ServiceName": run.outputs[output_names.WORKER_SERVICE_NAME]},
         AlarmSubject.RECEIVER_ALB: {"LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer",
                                                             "-receiver-web-alb")["arnSuffix"]},
     }
-    expected = [s for s in contract.ALARMS if getattr(thresholds, s.key) is not None]
-    assert sorted(alarms) == sorted(contract.alarm_name(prefix.rstrip("-"), s.key) for s in expected)
+    expected = [s for s in alarm_catalogue.ALARMS if getattr(thresholds, s.key) is not None]
+    assert sorted(alarms) == sorted(alarm_catalogue.alarm_name(prefix.rstrip("-"), s.key) for s in expected)
     for spec in expected:
-        alarm = alarms[contract.alarm_name(prefix.rstrip("-"), spec.key)]
+        alarm = alarms[alarm_catalogue.alarm_name(prefix.rstrip("-"), spec.key)]
         threshold = alarm_threshold(thresholds, spec, latency)
         assert alarm["threshold"] == threshold, f"{alarm.urn}: threshold {alarm['threshold']}"
         assert alarm["comparisonOperator"] == spec.comparison, alarm.urn
@@ -582,7 +586,7 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
         assert spec.action in alarm["alarmDescription"], alarm.urn
         if spec.subject is AlarmSubject.EXPECTED_WAIT:
             queries = {q["id"]: q for q in alarm["metricQueries"]}
-            assert queries["e1"]["returnData"] and queries["e1"]["expression"] == contract.expected_wait_expression(
+            assert queries["e1"]["returnData"] and queries["e1"]["expression"] == alarm_catalogue.expected_wait_expression(
                 setting(stack_file, "workerCount"), setting(stack_file, "paymentSeconds")), alarm.urn
             assert queries["m1"]["metric"]["dimensions"] == dimensions[AlarmSubject.QUEUE], alarm.urn
             assert queries["m2"]["metric"]["dimensions"] == dimensions[AlarmSubject.WORKER_SERVICE], alarm.urn
@@ -607,18 +611,18 @@ def test_the_reports_alarm_levels_are_in_the_normal_stack() -> None:
 
 def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> None:
     (function,) = run.of_type("aws:lambda/function:Function")
-    alarm_topic = run.outputs[contract.OUTPUT_ALARM_TOPIC_ARN]
-    alerts_topic = run.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
+    alarm_topic = run.outputs[output_names.ALARM_TOPIC_ARN]
+    alerts_topic = run.outputs[output_names.ALERTS_TOPIC_ARN]
     assert function["runtime"] == "python3.12" and function["handler"] == "app.notifier.handler", function.urn
     worker = service_of(run, "worker")
     assert function["environment"]["variables"] == {
         contract.ENV_ALERTS_TOPIC_ARN: alerts_topic,
-        contract.ENV_WORKER_CLUSTER: run.outputs[contract.OUTPUT_CLUSTER_NAME],
+        contract.ENV_WORKER_CLUSTER: run.outputs[output_names.CLUSTER_NAME],
         contract.ENV_WORKER_SERVICE: worker["name"],
         contract.ENV_ACCEPTABLE_LATENCY: str(setting(stack_file, "acceptableLatencySeconds")),
     }, function.urn
     assets = function["code"].assets
-    assert set(assets) == {"app/__init__.py", "app/notifier.py", "app/contract.py", "app/aws.py"}, function.urn
+    assert set(assets) == {"app/__init__.py", "app/notifier.py", "app/contract.py", "app/alarm_catalogue.py", "app/aws.py"}, function.urn
     for name, asset in assets.items():
         assert Path(asset.path) == ROOT / name and Path(asset.path).is_file(), f"{function.urn}: {name} from {asset.path}"
     subs = run.of_type(SUBSCRIPTION)
@@ -641,7 +645,7 @@ def test_alert_emails_subscribe_and_the_notifier_posts_to_the_secret_webhook() -
         "flashsale:alertWebhookUrl": url,
     }
     run = run_program("normal", config, secret_keys=["flashsale:alertWebhookUrl"])
-    alerts_topic = run.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
+    alerts_topic = run.outputs[output_names.ALERTS_TOPIC_ARN]
     subs = [s for s in run.of_type(SUBSCRIPTION) if s["topic"] == alerts_topic]
     emails = {s["endpoint"] for s in subs if s["protocol"] == "email"}
     assert emails == {"oncall@example.com", "lead@example.com"}
@@ -673,7 +677,7 @@ def test_deploy_sync_false_builds_no_sync_resources() -> None:
     run = run_program("normal", config)
     sync = [r.urn for r in run.resources if r.name == "sync" or r.name.startswith("sync-")]
     assert sync == [], f"sync resources built: {sync}"
-    assert contract.OUTPUT_SYNC_URL not in run.outputs
+    assert output_names.SYNC_URL not in run.outputs
     assert len(run.of_type(SERVICE)) == 2 and len(run.of_type("aws:lb/loadBalancer:LoadBalancer")) == 1
     body = run.of_type("aws:cloudwatch/dashboard:Dashboard")[0]["dashboardBody"]
     assert "Sync ALB" not in body
@@ -684,4 +688,4 @@ def test_deploy_async_false_builds_only_the_sync_system() -> None:
     run = run_program("normal", config)
     assert run.of_type(QUEUE) == [] and run.of_type(ALARM) == []
     assert [environment(td)[contract.ENV_ROLE] for td in run.of_type(TASK_DEFINITION)] == ["sync"]
-    assert contract.OUTPUT_QUEUE_URL not in run.outputs and contract.OUTPUT_SYNC_URL in run.outputs
+    assert output_names.QUEUE_URL not in run.outputs and output_names.SYNC_URL in run.outputs

@@ -17,6 +17,8 @@ from bench.lab.analysis import LevelWindow, measure_level
 from bench.lab.watch import Sample
 from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
+from stackconfig import output_names
+from app import alarm_catalogue
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -68,17 +70,17 @@ def test_workers_that_keep_up_are_measured_at_the_arrival_rate() -> None:
 
 def test_shortened_alarm_periods_keep_thresholds_and_actions(system: System) -> None:  # noqa: F811
     cloudwatch = aws.client("cloudwatch")
-    prefix = system.outputs[contract.OUTPUT_ALARM_PREFIX]
-    latency = float(system.outputs[contract.OUTPUT_ACCEPTABLE_LATENCY])
+    prefix = system.outputs[output_names.ALARM_PREFIX]
+    latency = float(system.outputs[output_names.ACCEPTABLE_LATENCY])
     alarms.apply_profile(cloudwatch, prefix, "flashsale", latency)
     before = alarms.stack_alarms(cloudwatch, prefix)
     periods = alarms.shorten_periods(cloudwatch, prefix, 4)
     after = alarms.stack_alarms(cloudwatch, prefix)
     for key, alarm in after.items():
-        spec = next(s for s in contract.ALARMS if s.key == key)
+        spec = next(s for s in alarm_catalogue.ALARMS if s.key == key)
         assert alarm["Threshold"] == before[key]["Threshold"]
         assert alarm["AlarmActions"] == before[key]["AlarmActions"] != []
-        if spec.subject is contract.AlarmSubject.EXPECTED_WAIT:  # metric math: the local runtime shortens its queries' periods
+        if spec.subject is alarm_catalogue.AlarmSubject.EXPECTED_WAIT:  # metric math: the local runtime shortens its queries' periods
             assert alarm["AlarmName"] not in periods
             continue
         assert alarm["Period"] == spec.period_seconds // 4 == periods[alarm["AlarmName"]]
@@ -113,7 +115,7 @@ def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
 
     # Alarms: the expected-wait warning fired and cleared during that run, as people receive it.
     subjects = [n["subject"] for n in level["notifications"]]
-    warning = contract.alarm_name(f"flashsale-{lab.STACK}", "expected_wait_warning")
+    warning = alarm_catalogue.alarm_name(f"flashsale-{lab.STACK}", "expected_wait_warning")
     assert any(s.startswith("[WARNING] ALARM") and warning in s for s in subjects), subjects
     assert any(s.startswith("[RESOLVED]") and warning in s for s in subjects), subjects
 

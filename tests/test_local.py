@@ -30,6 +30,8 @@ from bench.localaws.tasks import Task
 from stackconfig.files import ROOT
 from tests.helpers import ORDER, wait_for
 from tests.test_alarms import subscribed_queue
+from stackconfig import output_names
+from app import alarm_catalogue
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +67,7 @@ def test_up_deploys_the_program_serves_orders_and_ctrl_c_stops_everything(tmp_pa
     assert "stand-in: image not built" in text
     urls = {m.group(1): m.group(2) for m in re.finditer(r"^(sync|receiver): (http://\S+) ", text, re.MULTILINE)}
     outputs = tmp_path / "outputs.json"
-    assert json.loads(outputs.read_text())[contract.OUTPUT_ASYNC_URL] == urls["receiver"]
+    assert json.loads(outputs.read_text())[output_names.ASYNC_URL] == urls["receiver"]
     assert _roles(psutil.Process(local.pid)) == ["receiver", "sync", "sync", "worker"]  # syncTaskCount 2
     live = re.search(r"^live view: (http://127\.0\.0\.1:\d+/) \(updated every second\)$", text, re.MULTILINE)
     assert live, text
@@ -82,7 +84,7 @@ def test_up_deploys_the_program_serves_orders_and_ctrl_c_stops_everything(tmp_pa
     status = subprocess.run([sys.executable, "-m", "ops.alarms", "status", "--json", "--outputs", str(outputs)],
                             cwd=ROOT, env=clean_env, capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stderr
-    assert len(json.loads(status.stdout)["alarms"]) == len(contract.ALARMS)
+    assert len(json.loads(status.stdout)["alarms"]) == len(alarm_catalogue.ALARMS)
 
     children = psutil.Process(local.pid).children(recursive=True)
     local.send_signal(signal.SIGINT)
@@ -128,9 +130,9 @@ def _all_completed(url: str, order_ids: list[str], timeout: float) -> None:
 
 def test_a_killed_worker_task_is_replaced_and_every_accepted_order_completes(local_system: LocalSystem) -> None:
     workers = local_system.ecs.service("worker")
-    url = local_system.outputs[contract.OUTPUT_ASYNC_URL]
+    url = local_system.outputs[output_names.ASYNC_URL]
     # Short visibility: the killed task's orders come back quickly (the program's 30 s would only make this slower).
-    aws.client("sqs").set_queue_attributes(QueueUrl=local_system.outputs[contract.OUTPUT_QUEUE_URL],
+    aws.client("sqs").set_queue_attributes(QueueUrl=local_system.outputs[output_names.QUEUE_URL],
                                            Attributes={"VisibilityTimeout": "3"})
     orders = _order_ids(30, url)
     (victim,) = workers.tasks
@@ -140,7 +142,7 @@ def test_a_killed_worker_task_is_replaced_and_every_accepted_order_completes(loc
     _all_completed(url, orders, 60)
     paid_by_replacement = {e["order_id"] for e in replacement.events() if e.get("event") == "payment_completed"}
     assert paid_by_replacement  # the replacement did pay (among them, what the killed task held)
-    aws.client("sqs").set_queue_attributes(QueueUrl=local_system.outputs[contract.OUTPUT_QUEUE_URL],
+    aws.client("sqs").set_queue_attributes(QueueUrl=local_system.outputs[output_names.QUEUE_URL],
                                            Attributes={"VisibilityTimeout": "30"})
 
 
@@ -151,7 +153,7 @@ def test_prescale_raises_the_worker_service_and_more_processes_pay(local_system:
                           env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
     assert done.returncode == 0, done.stderr
     tasks = wait_for(lambda: len(workers.healthy()) == 3 and workers.healthy(), 30, "three worker tasks")
-    url = local_system.outputs[contract.OUTPUT_ASYNC_URL]
+    url = local_system.outputs[output_names.ASYNC_URL]
     orders = _order_ids(120, url)  # 20 slots each: more than one task's worth at once
     _all_completed(url, orders, 60)
     paying = [t for t in tasks if any(e.get("event") == "payment_completed" for e in t.events())]
@@ -173,7 +175,7 @@ def _cut_off(task: Task) -> set[str]:
 
 def test_scale_in_during_a_stream_stops_only_idle_tasks_and_cuts_no_payment(local_system: LocalSystem) -> None:
     workers = local_system.ecs.service("worker")
-    url = local_system.outputs[contract.OUTPUT_ASYNC_URL]
+    url = local_system.outputs[output_names.ASYNC_URL]
     outputs = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     prescale = [sys.executable, "-m", "ops.prescale", "--poll", "0.2", "--outputs", str(local_system.outputs_file)]
     assert subprocess.run([*prescale, "--tasks", "3"], cwd=ROOT, env=outputs, capture_output=True, timeout=60).returncode == 0
@@ -212,10 +214,10 @@ def test_the_alarm_loop_pages_on_expected_wait_with_the_tasks_to_add(local_syste
     CloudWatch, the deployed expected-wait alarm (metric math) is evaluated and fires, and the notifier (the Lambda's
     module, with its environment as deployed) turns it into a readable page that says how many tasks to add."""
     outputs = local_system.outputs
-    inbox = subscribed_queue(outputs[contract.OUTPUT_ALERTS_TOPIC_ARN], "loop-inbox", raw=False)
-    warning = contract.alarm_name(outputs[contract.OUTPUT_ALARM_PREFIX], "expected_wait_warning")
+    inbox = subscribed_queue(outputs[output_names.ALERTS_TOPIC_ARN], "loop-inbox", raw=False)
+    warning = alarm_catalogue.alarm_name(outputs[output_names.ALARM_PREFIX], "expected_wait_warning")
     # One task of 20 workers pays 40 orders/s at 0.5 s: a burst of 600 waits ~15 s at first, over the 5 s target.
-    with httpx.Client(base_url=outputs[contract.OUTPUT_ASYNC_URL], timeout=10) as client, \
+    with httpx.Client(base_url=outputs[output_names.ASYNC_URL], timeout=10) as client, \
             ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).status_code, range(600)))
     assert answers.count(202) >= 500

@@ -18,6 +18,8 @@ from bench.localaws.metric_math import evaluate_math_alarms
 from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
 from tests.test_alarms import AlarmWiring, wire_alarms
+from stackconfig import output_names
+from app import alarm_catalogue
 
 # As CloudWatch on AWS sends it.
 AWS_ALARM: dict[str, Any] = {
@@ -100,8 +102,8 @@ def test_a_real_alarm_over_its_threshold_reaches_people_readable(wiring: AlarmWi
     alerts = {a["subject"].split(":")[1].strip(): a for a in wiring.inbox()}
     # 1,500 crosses the warning (1,000) but not the critical (5,000) threshold, whose first OK is dropped. (ministack
     # matches alarms to metrics without their dimensions, so the DLQ alarm fires as well; AWS would not.)
-    warning = contract.alarm_name(wiring.prefix, "queue_depth_warning")
-    assert warning in alerts and contract.alarm_name(wiring.prefix, "queue_depth_critical") not in alerts
+    warning = alarm_catalogue.alarm_name(wiring.prefix, "queue_depth_warning")
+    assert warning in alerts and alarm_catalogue.alarm_name(wiring.prefix, "queue_depth_critical") not in alerts
     assert alerts[warning]["subject"] == f"[WARNING] ALARM: {warning}: orders waiting in the order queue"
     body = alerts[warning]["body"]
     assert "Current value:    1,500" in body and "Threshold:        > 1,000" in body
@@ -124,7 +126,7 @@ def test_an_expected_wait_page_says_the_wait_and_the_tasks_to_add(wiring: AlarmW
     reads the worker service to say how many tasks bring the wait back to the acceptable latency."""
     outputs = system.outputs
     cloudwatch = aws.client("cloudwatch")
-    cluster, service = outputs[contract.OUTPUT_CLUSTER_NAME], outputs[contract.OUTPUT_WORKER_SERVICE_NAME]
+    cluster, service = outputs[output_names.CLUSTER_NAME], outputs[output_names.WORKER_SERVICE_NAME]
     # moto counts a service's running tasks only from an UpdateService on; on AWS one task of the normal stack runs.
     aws.client("ecs").update_service(cluster=cluster, service=service, desiredCount=1)
     cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=[{
@@ -133,8 +135,8 @@ def test_an_expected_wait_page_says_the_wait_and_the_tasks_to_add(wiring: AlarmW
         "MetricName": "RunningTaskCount", "Value": 1, "Dimensions": [
             {"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}]}])
     changed = evaluate_math_alarms(cloudwatch, system.deployment.math_alarms)
-    critical = contract.alarm_name(wiring.prefix, "expected_wait_critical")
-    assert sorted(changed) == sorted([contract.alarm_name(wiring.prefix, "expected_wait_warning"), critical])
+    critical = alarm_catalogue.alarm_name(wiring.prefix, "expected_wait_critical")
+    assert sorted(changed) == sorted([alarm_catalogue.alarm_name(wiring.prefix, "expected_wait_warning"), critical])
     (relay,) = system.deployment.relays
     done = subprocess.run([sys.executable, "-m", "bench.localaws.relay", "--queue-url", relay.queue_url, "--once", "--wait", "2"],
                           cwd=ROOT, env={**wiring.env, **relay.environment}, capture_output=True, text=True,

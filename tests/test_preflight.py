@@ -30,6 +30,8 @@ from planning.calendar import ACTION_NAME
 from stackconfig.schema import CONFIG_DEFAULTS
 from stackconfig.files import ROOT
 from tests.helpers import wait_for
+from stackconfig import output_names
+from app import alarm_catalogue
 
 RATE = 20.0
 PAYMENT_SECONDS = 2.0
@@ -71,7 +73,7 @@ def deployment(status: str, rollout: str, revision: int, reason: str = "") -> di
             "desiredCount": 3, "runningCount": 1, "pendingCount": 2, "failedTasks": 0}
 
 
-LOCAL = stack.LocalCaveats(rollouts="the emulator models no rollouts")
+LOCAL = stack.LocalCaveats(rollouts=NO_ROLLOUTS)  # as the local system writes it
 
 
 def judged(service: dict[str, Any], *, local: bool = False) -> dict[str, preflight.Result]:
@@ -154,7 +156,7 @@ class Local:
 
     @property
     def resource_id(self) -> str:
-        return f"service/{self.outputs[contract.OUTPUT_CLUSTER_NAME]}/{self.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]}"
+        return f"service/{self.outputs[output_names.CLUSTER_NAME]}/{self.outputs[output_names.WORKER_SERVICE_NAME]}"
 
     def actions(self, what: str) -> list[dict[str, Any]]:
         """The calendar's scheduled actions of one kind ("raise" or "down"), as moto describes them."""
@@ -180,22 +182,22 @@ class Local:
 
     def worker_task_definition(self) -> dict[str, Any]:
         ecs = self.client("ecs")
-        service = ecs.describe_services(cluster=self.outputs[contract.OUTPUT_CLUSTER_NAME],
-                                        services=[self.outputs[contract.OUTPUT_WORKER_SERVICE_NAME]])["services"][0]
+        service = ecs.describe_services(cluster=self.outputs[output_names.CLUSTER_NAME],
+                                        services=[self.outputs[output_names.WORKER_SERVICE_NAME]])["services"][0]
         return dict(ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"])
 
     def use_task_definition(self, arn: str) -> None:
-        self.client("ecs").update_service(cluster=self.outputs[contract.OUTPUT_CLUSTER_NAME],
-                                          service=self.outputs[contract.OUTPUT_WORKER_SERVICE_NAME],
+        self.client("ecs").update_service(cluster=self.outputs[output_names.CLUSTER_NAME],
+                                          service=self.outputs[output_names.WORKER_SERVICE_NAME],
                                           taskDefinition=arn)
 
     def worker_desired(self, count: int) -> None:
-        self.client("ecs").update_service(cluster=self.outputs[contract.OUTPUT_CLUSTER_NAME],
-                                          service=self.outputs[contract.OUTPUT_WORKER_SERVICE_NAME],
+        self.client("ecs").update_service(cluster=self.outputs[output_names.CLUSTER_NAME],
+                                          service=self.outputs[output_names.WORKER_SERVICE_NAME],
                                           desiredCount=count)
 
     def alarm(self, key: str) -> dict[str, Any]:
-        name = contract.alarm_name(self.outputs[contract.OUTPUT_ALARM_PREFIX], key)
+        name = alarm_catalogue.alarm_name(self.outputs[output_names.ALARM_PREFIX], key)
         return dict(self.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0])
 
     def set_queue(self, output: str, **attributes: str) -> None:
@@ -226,7 +228,7 @@ def test_the_deployed_local_system_is_a_go_and_says_what_the_emulators_cannot_sh
     assert quota["measured"] == f"{preflight.FARGATE_VCPU.value:g} vCPU (documented default, not this account's)"
     assert "the Service Quotas API did not answer" in quota["note"] and preflight.FARGATE_VCPU.as_of in quota["note"]
     (muted,) = MUTED_ALARM_KEYS
-    assert "muted by the local runtime on purpose" in baseline["alarms: actions enabled"]["note"]
+    assert "muted by the local system on purpose" in baseline["alarms: actions enabled"]["note"]
     assert baseline["alarms: actions enabled"]["measured"].endswith(f"-{muted.replace('_', '-')} muted")
     assert baseline["service worker: tasks"]["measured"] == "running 1 of 1"
     raise_at = (START - LEAD).astimezone(timezone.utc)
@@ -319,14 +321,14 @@ def _second_worker_gone(local: Local, saved: float) -> None:
 
 
 def _pending_subscription(local: Local) -> str:
-    return str(local.client("sns").subscribe(TopicArn=local.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN], Protocol="https",
+    return str(local.client("sns").subscribe(TopicArn=local.outputs[output_names.ALERTS_TOPIC_ARN], Protocol="https",
                                              Endpoint="https://127.0.0.1:9/hook", ReturnSubscriptionArn=True)[
         "SubscriptionArn"])
 
 
 def _unsubscribe_pending(local: Local, _: Any) -> None:
     sns = local.client("sns")
-    for sub in sns.list_subscriptions_by_topic(TopicArn=local.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN])["Subscriptions"]:
+    for sub in sns.list_subscriptions_by_topic(TopicArn=local.outputs[output_names.ALERTS_TOPIC_ARN])["Subscriptions"]:
         if sub["Protocol"] == "https":
             sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
 
@@ -338,9 +340,9 @@ def _scalable_max(local: Local, maximum: int) -> None:
 
 
 def _redrive(local: Local) -> str:
-    policy = local.client("sqs").get_queue_attributes(QueueUrl=local.outputs[contract.OUTPUT_QUEUE_URL],
+    policy = local.client("sqs").get_queue_attributes(QueueUrl=local.outputs[output_names.QUEUE_URL],
                                                      AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
-    local.set_queue(contract.OUTPUT_QUEUE_URL, RedrivePolicy="")
+    local.set_queue(output_names.QUEUE_URL, RedrivePolicy="")
     return str(policy)
 
 
@@ -367,20 +369,20 @@ CHANGES = {
         lambda local: _delete(local, "down"), _put_back, "the calendar declares the step-down after each sale"),
     "visibility timeout 2 s": Change(
         "queue: visibility timeout", "FAIL", "2 s",
-        lambda local: local.set_queue(contract.OUTPUT_QUEUE_URL, VisibilityTimeout="2"),
-        lambda local, _: local.set_queue(contract.OUTPUT_QUEUE_URL, VisibilityTimeout=str(Q.visibility_timeout_seconds))),
+        lambda local: local.set_queue(output_names.QUEUE_URL, VisibilityTimeout="2"),
+        lambda local, _: local.set_queue(output_names.QUEUE_URL, VisibilityTimeout=str(Q.visibility_timeout_seconds))),
     "redrive policy removed": Change(
         "queue: DLQ attached", "FAIL", "no redrive policy", _redrive,
-        lambda local, policy: local.set_queue(contract.OUTPUT_QUEUE_URL, RedrivePolicy=policy)),
+        lambda local, policy: local.set_queue(output_names.QUEUE_URL, RedrivePolicy=policy)),
     "DLQ retention 1 h": Change(
         "queue: retention", "FAIL", "DLQ 60.0 min",
-        lambda local: local.set_queue(contract.OUTPUT_DLQ_URL, MessageRetentionPeriod="3600"),
-        lambda local, _: local.set_queue(contract.OUTPUT_DLQ_URL, MessageRetentionPeriod=str(Q.dlq_retention_seconds))),
+        lambda local: local.set_queue(output_names.DLQ_URL, MessageRetentionPeriod="3600"),
+        lambda local, _: local.set_queue(output_names.DLQ_URL, MessageRetentionPeriod=str(Q.dlq_retention_seconds))),
     "a message in the DLQ": Change(
         "queue: DLQ empty", "WARN", "1 message(s) in the DLQ",
-        lambda local: local.client("sqs").send_message(QueueUrl=local.outputs[contract.OUTPUT_DLQ_URL],
+        lambda local: local.client("sqs").send_message(QueueUrl=local.outputs[output_names.DLQ_URL],
                                                        MessageBody='{"order_id": "dead-1"}'),
-        lambda local, _: local.client("sqs").purge_queue(QueueUrl=local.outputs[contract.OUTPUT_DLQ_URL])),
+        lambda local, _: local.client("sqs").purge_queue(QueueUrl=local.outputs[output_names.DLQ_URL])),
     "critical alarm deleted": Change(
         "alarms: present", "FAIL", "missing flashsale-normal-queue-depth-critical", _delete_critical_alarm,
         lambda local, saved: alarms.reput(local.client("cloudwatch"), saved)),
@@ -431,11 +433,11 @@ def test_one_change_in_the_emulators_fails_exactly_its_check(local: Local, basel
 
 @pytest.mark.slow
 def test_a_failing_run_prints_each_fix_and_exits_1(local: Local) -> None:
-    local.set_queue(contract.OUTPUT_QUEUE_URL, VisibilityTimeout="2")
+    local.set_queue(output_names.QUEUE_URL, VisibilityTimeout="2")
     try:
         done = run(*SALE, "--outputs", str(local.system.outputs_file))
     finally:
-        local.set_queue(contract.OUTPUT_QUEUE_URL, VisibilityTimeout=str(Q.visibility_timeout_seconds))
+        local.set_queue(output_names.QUEUE_URL, VisibilityTimeout=str(Q.visibility_timeout_seconds))
     assert done.returncode == 1 and done.stderr == ""
     lines = done.stdout.splitlines()
     failing = lines.index(next(line for line in lines if line.startswith("FAIL  queue: visibility timeout")))
@@ -458,7 +460,7 @@ def test_the_test_alert_goes_through_the_local_relay_to_people(local: Local) -> 
     sqs, sns = local.client("sqs"), local.client("sns")
     inbox = sqs.create_queue(QueueName="preflight-inbox")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    subscription = sns.subscribe(TopicArn=local.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN], Protocol="sqs",
+    subscription = sns.subscribe(TopicArn=local.outputs[output_names.ALERTS_TOPIC_ARN], Protocol="sqs",
                                  Endpoint=arn, ReturnSubscriptionArn=True)["SubscriptionArn"]
     try:
         code, checks = local.preflight("--send-test-alert")

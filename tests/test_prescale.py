@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from app import aws, contract
+from app import aws
 from bench.localaws.deployer import Endpoints, deploy
 from stackconfig.schema import CONFIG_DEFAULTS
 from stackconfig.files import ROOT
 from tests.conftest import TEST_CONFIG
+from stackconfig import output_names
 
 MAX_TASKS = CONFIG_DEFAULTS.max_worker_tasks
 
@@ -51,8 +52,8 @@ class Ecs:
 def ecs(aws_env: dict[str, str], endpoints: Endpoints) -> Ecs:
     deployed = deploy("normal", endpoints, overrides=TEST_CONFIG)
     assert deployed.ok, deployed.summary()
-    return Ecs(aws_env, deployed.outputs[contract.OUTPUT_CLUSTER_NAME],
-               deployed.outputs[contract.OUTPUT_WORKER_SERVICE_NAME])
+    return Ecs(aws_env, deployed.outputs[output_names.CLUSTER_NAME],
+               deployed.outputs[output_names.WORKER_SERVICE_NAME])
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(ecs: Ecs) -> None:

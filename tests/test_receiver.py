@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app import aws, contract
+from app import aws
 from app import settings as app_settings
 from app.orders import Item, Order
 from app.receiver import Backend, BackendUnavailable
@@ -25,6 +25,7 @@ from app.store import OrderStore
 from bench.localaws.emulators import Emulator
 from bench.localaws.resources import DATA_PLANE
 from tests.helpers import ORDER, System, own_data_plane, payments, post, system  # noqa: F401
+from stackconfig import output_names
 
 
 def test_async_order_goes_pending_then_completed(system: System) -> None:  # noqa: F811
@@ -63,7 +64,7 @@ def test_declined_payment_ends_failed_with_reason_and_is_not_retried(system: Sys
 
 def test_failed_publish_answers_503_and_leaves_no_pending_record(system: System) -> None:  # noqa: F811
     receiver = system.start("receiver")
-    aws.client("sns").delete_topic(TopicArn=system.outputs[contract.OUTPUT_TOPIC_ARN])
+    aws.client("sns").delete_topic(TopicArn=system.outputs[output_names.TOPIC_ARN])
     response = post(receiver, "/orders/async")
     assert response.status_code == 503 and response.headers["Retry-After"]
     assert system.orders() == []
@@ -83,7 +84,7 @@ def test_emulator_stopped_gives_503_and_the_receiver_recovers(tmp_path: Path, mo
             emulator.start()  # same port, empty state: the same resources again
             deployed.reapply(DATA_PLANE)
             assert post(receiver, "/orders/async").status_code == 202
-            table = deployed.outputs[contract.OUTPUT_ORDERS_TABLE]
+            table = deployed.outputs[output_names.ORDERS_TABLE]
             assert len(aws.client("dynamodb").scan(TableName=table)["Items"]) == 1
 
 
@@ -130,7 +131,7 @@ def test_orders_sent_together_share_calls_and_each_gets_its_record_and_event(sys
         assert stats[kind]["orders"] == orders, stats
         assert stats[kind]["calls"] < orders and stats[kind]["largest"] > 1, stats  # calls were shared
     assert {o["order_id"] for o in system.orders() if o["status"] == "pending"} == accepted
-    messages = _drain(system.outputs[contract.OUTPUT_QUEUE_URL])
+    messages = _drain(system.outputs[output_names.QUEUE_URL])
     assert sorted(json.loads(m)["order_id"] for m in messages) == sorted(accepted)
 
 
@@ -146,9 +147,9 @@ def test_a_failed_entry_of_a_batch_fails_only_its_own_order(system: System) -> N
     """Real per-entry failures from the emulator: an INSERT of an order id that exists (DuplicateItem) in a batch
     with others, and an event over SNS's 256 KiB message limit (too heavy for company, it goes alone)."""
     outputs = system.outputs
-    table = outputs[contract.OUTPUT_ORDERS_TABLE]
-    settings = ReceiverSettings(table=table, topic_arn=outputs[contract.OUTPUT_TOPIC_ARN],
-                                queue_url=outputs[contract.OUTPUT_QUEUE_URL], worker_count=1, payment_seconds=3,
+    table = outputs[output_names.ORDERS_TABLE]
+    settings = ReceiverSettings(table=table, topic_arn=outputs[output_names.TOPIC_ARN],
+                                queue_url=outputs[output_names.QUEUE_URL], worker_count=1, payment_seconds=3,
                                 max_in_flight=64, http=app_settings.http())
     item = Item(product_id="PROD-001", quantity=1, price=1.0)
     first, ok = (Order.model_construct(order_id=str(uuid.uuid4()), customer_id=1, items=[item]) for _ in range(2))
@@ -177,5 +178,5 @@ def test_a_failed_entry_of_a_batch_fails_only_its_own_order(system: System) -> N
     records = {o["order_id"]: o for o in system.orders()}
     assert set(records) == {first.order_id, ok.order_id, duplicate.order_id}  # the huge one's record was removed
     assert records[duplicate.order_id]["customer_id"] == "777"  # the existing record was not overwritten
-    messages = [json.loads(m)["order_id"] for m in _drain(outputs[contract.OUTPUT_QUEUE_URL])]
+    messages = [json.loads(m)["order_id"] for m in _drain(outputs[output_names.QUEUE_URL])]
     assert sorted(messages) == sorted([first.order_id, ok.order_id])

@@ -14,6 +14,7 @@ from app.contract import OrderRecord, OrderStatus
 from app.orders import parse_order
 from app.store import OrderStore, Outcome
 from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
+from stackconfig import output_names
 
 ESTIMATE = {"queue_position", "estimated_completion_seconds", "estimated_completion"}
 
@@ -92,7 +93,7 @@ def test_the_status_write_sets_the_outcome_only_while_pending() -> None:
 def test_an_item_that_is_no_order_fails_its_own_message_not_its_receive_batch(system: System) -> None:  # noqa: F811
     """A message naming a key that holds no order (an idempotency record's) arrives in the same receive batch as a
     real order: the real order is paid at once, the other message is an error of its own."""
-    table, queue = system.outputs[contract.OUTPUT_ORDERS_TABLE], system.outputs[contract.OUTPUT_QUEUE_URL]
+    table, queue = system.outputs[output_names.ORDERS_TABLE], system.outputs[output_names.QUEUE_URL]
     aws.client("dynamodb").put_item(TableName=table, Item={contract.ORDER_KEY: {"S": "idem#1#k"},
                                                            "state": {"S": "done"}})
     order = parse_order(ORDER)

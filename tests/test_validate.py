@@ -17,6 +17,7 @@ from app import contract
 from ops import validate
 from ops.loadtest import PROFILES, RequestRecord, summarize
 from tests.helpers import System, system  # noqa: F401  (the fixture)
+from stackconfig import output_names
 
 # The load generator's arrival rates are asserted: other tests' load beside it would starve it (make test runs these
 # alone, after the rest).
@@ -37,9 +38,9 @@ def test_validate_passes_against_the_async_service(system: System, tmp_path: Pat
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     receiver = system.start("receiver", **{contract.ENV_PAYMENT_SECONDS: PAYMENT})
     system.start("worker", **{contract.ENV_PAYMENT_SECONDS: PAYMENT, contract.ENV_WORKER_COUNT: str(WORKERS)})
-    outputs = outputs_file(system, tmp_path, **{contract.OUTPUT_ASYNC_URL: receiver.url,
-                                                 contract.OUTPUT_WORKER_COUNT: WORKERS,
-                                                 contract.OUTPUT_PAYMENT_SECONDS: float(PAYMENT)})
+    outputs = outputs_file(system, tmp_path, **{output_names.ASYNC_URL: receiver.url,
+                                                 output_names.WORKER_COUNT: WORKERS,
+                                                 output_names.PAYMENT_SECONDS: float(PAYMENT)})
     results = tmp_path / "results"
 
     code = validate.main(["--endpoint", "async", *SCALED_DOWN, "--outputs", str(outputs), "--results", str(results),
@@ -75,9 +76,9 @@ def test_validate_fails_against_the_sync_service(system: System, tmp_path: Path,
 def test_a_queue_that_does_not_drain_fails(system: System, tmp_path: Path,  # noqa: F811
                                            capsys: pytest.CaptureFixture[str]) -> None:
     receiver = system.start("receiver")  # no worker: accepted orders stay queued
-    outputs = outputs_file(system, tmp_path, **{contract.OUTPUT_ASYNC_URL: receiver.url,
-                                                 contract.OUTPUT_WORKER_COUNT: WORKERS,
-                                                 contract.OUTPUT_PAYMENT_SECONDS: float(PAYMENT)})
+    outputs = outputs_file(system, tmp_path, **{output_names.ASYNC_URL: receiver.url,
+                                                 output_names.WORKER_COUNT: WORKERS,
+                                                 output_names.PAYMENT_SECONDS: float(PAYMENT)})
 
     code = validate.main(["--endpoint", "async", "--profile", "normal", "--duration", "1", "--outputs", str(outputs),
                           "--results", str(tmp_path / "results"), "--drain-tolerance", "1"])
@@ -117,9 +118,9 @@ def test_retrying_clients_through_a_receiver_stall_make_no_duplicated_orders(sys
     order id)."""
     receiver = system.start("receiver", **{contract.ENV_PAYMENT_SECONDS: PAYMENT})
     system.start("worker", **{contract.ENV_PAYMENT_SECONDS: PAYMENT, contract.ENV_WORKER_COUNT: str(WORKERS)})
-    outputs = outputs_file(system, tmp_path, **{contract.OUTPUT_ASYNC_URL: receiver.url,
-                                                 contract.OUTPUT_WORKER_COUNT: WORKERS,
-                                                 contract.OUTPUT_PAYMENT_SECONDS: float(PAYMENT)})
+    outputs = outputs_file(system, tmp_path, **{output_names.ASYNC_URL: receiver.url,
+                                                 output_names.WORKER_COUNT: WORKERS,
+                                                 output_names.PAYMENT_SECONDS: float(PAYMENT)})
     process = receiver.process
     assert process is not None
 

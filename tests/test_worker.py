@@ -7,9 +7,10 @@ import json
 import signal
 from typing import Any
 
-from app import aws, contract
+from app import aws
 from app.worker import receive_loops
 from tests.helpers import ORDER, System, payments, post, system, wait_for  # noqa: F401
+from stackconfig import output_names
 
 
 def _events(service, event: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -17,7 +18,7 @@ def _events(service, event: str) -> list[dict[str, Any]]:  # type: ignore[no-unt
 
 
 def _short_visibility(system: System, seconds: int) -> None:
-    aws.client("sqs").set_queue_attributes(QueueUrl=system.outputs[contract.OUTPUT_QUEUE_URL],
+    aws.client("sqs").set_queue_attributes(QueueUrl=system.outputs[output_names.QUEUE_URL],
                                            Attributes={"VisibilityTimeout": str(seconds)})
 
 
@@ -48,7 +49,7 @@ def test_an_order_already_final_is_not_paid_again(system: System) -> None:  # no
     order_id = post(receiver, "/orders/async").json()["order_id"]
     system.wait_status(order_id, "completed")
     body = json.dumps({"order_id": order_id, **ORDER})  # a duplicate delivery of the same order event
-    aws.client("sqs").send_message(QueueUrl=system.outputs[contract.OUTPUT_QUEUE_URL], MessageBody=body)
+    aws.client("sqs").send_message(QueueUrl=system.outputs[output_names.QUEUE_URL], MessageBody=body)
     wait_for(lambda: _events(worker, "skipped"), 10, "the duplicate to be skipped")
     wait_for(lambda: system.queue_counts() == (0, 0), 5, "the duplicate to be deleted")
     assert payments([worker], order_id) == 1
@@ -59,10 +60,10 @@ def test_poison_messages_go_to_the_dlq_and_the_worker_keeps_going(system: System
     worker = system.start("worker")
     sqs = aws.client("sqs")
     for body in ("not json", json.dumps({"order_id": "x", "customer_id": -1, "items": []})):
-        sqs.send_message(QueueUrl=system.outputs[contract.OUTPUT_QUEUE_URL], MessageBody=body)
+        sqs.send_message(QueueUrl=system.outputs[output_names.QUEUE_URL], MessageBody=body)
     order_id = post(receiver, "/orders/async").json()["order_id"]
     system.wait_status(order_id, "completed")
-    wait_for(lambda: system.queue_counts(contract.OUTPUT_DLQ_URL)[0] == 2, 20, "both poison messages in the DLQ")
+    wait_for(lambda: system.queue_counts(output_names.DLQ_URL)[0] == 2, 20, "both poison messages in the DLQ")
     poison = _events(worker, "poison")
     assert len(poison) == 2 and all(e["reason"] for e in poison)  # logged once each, with the reason
     assert system.queue_counts() == (0, 0)

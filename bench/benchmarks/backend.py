@@ -13,10 +13,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from app import aws, contract
+from app import aws
 from app.receiver import PUBLISH_BATCH
 from app.store import STATEMENT_BATCH, OrderStore, statement_errors
 from bench.benchmarks.bed import Bed, sample_order
+from stackconfig import output_names
 
 THREADS = 8  # more threads only add GIL contention in this one client process
 
@@ -37,9 +38,9 @@ class Ceiling:
 def backend_ceiling(bed: Bed, seconds: float) -> Ceiling:
     outputs = bed.fresh()
     dynamodb = aws.client("dynamodb", max_pool_connections=THREADS)
-    store = OrderStore(dynamodb, outputs[contract.OUTPUT_ORDERS_TABLE])
+    store = OrderStore(dynamodb, outputs[output_names.ORDERS_TABLE])
     sns = aws.client("sns", max_pool_connections=THREADS)
-    topic_arn = outputs[contract.OUTPUT_TOPIC_ARN]
+    topic_arn = outputs[output_names.TOPIC_ARN]
     done = threading.Event()
 
     def orders_until_done() -> int:

@@ -22,13 +22,13 @@ from pathlib import Path
 import httpx
 import psutil
 
-from app import contract
 from bench.benchmarks.bed import cpu_seconds
 from bench.localaws.console import MIN_SAMPLE_SECONDS, STATE_PATH, Console
 from bench.localaws.system import LocalArgs, LocalSystem
 from ops import loadtest, stack
 from planning.report import REPORT_ARRIVAL_RATE
 from bench.browser import chromium
+from stackconfig import output_names
 
 IDLE_SECONDS = 10.0
 SAMPLES = 20
@@ -106,7 +106,7 @@ def _sale(system: LocalSystem, console: Console, emulator: psutil.Process, direc
         time.sleep(3)  # the page's first updates: its start-up is not the sale's cost
         before = (console.cpu_seconds(), _tree_cpu(browser), cpu_seconds(emulator.pid), cpu_seconds(me.pid))
         started = time.monotonic()
-        result = loadtest.run_load(system.outputs[contract.OUTPUT_ASYNC_URL], profile, directory / "sale")
+        result = loadtest.run_load(system.outputs[output_names.ASYNC_URL], profile, directory / "sale")
         elapsed = time.monotonic() - started
         after = (console.cpu_seconds(), _tree_cpu(browser), cpu_seconds(emulator.pid), cpu_seconds(me.pid))
         shown = str(page.find_element("id", "console-cpu").text).rstrip(" %")

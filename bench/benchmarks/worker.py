@@ -22,6 +22,7 @@ from app.orders import Order
 from app.store import OrderStore
 from bench.benchmarks.bed import Bed, cpu_seconds, log_time, peak_rss_mb, sample_order
 from bench.localaws.tasks import Task
+from stackconfig import output_names
 
 SQS_BATCH = contract.ORDER_QUEUE.receive_batch_size  # also SendMessageBatch's maximum
 DYNAMODB_BATCH = 25  # BatchWriteItem's maximum
@@ -122,13 +123,13 @@ def run_level(bed: Bed, workers: int, rounds: int, payment_seconds: float,
     """Drain `rounds x workers` pre-loaded orders with one worker process of `workers` concurrent payments."""
     outputs = bed.fresh()
     orders = [sample_order() for _ in range(rounds * workers)]
-    _put_records(outputs[contract.OUTPUT_ORDERS_TABLE], orders)
+    _put_records(outputs[output_names.ORDERS_TABLE], orders)
     ideal = rounds * payment_seconds
     name = f"{contender.name}-{workers}"
     with bed.service("worker", name, contender.command(workers), **{
             contract.ENV_WORKER_COUNT: str(workers), contract.ENV_PAYMENT_SECONDS: str(payment_seconds)}) as worker:
         cpu_before, emulator_before, wall_before = cpu_seconds(worker.pid), bed.emulator_cpu(), time.monotonic()
-        queue_url = contender.feed(outputs[contract.OUTPUT_QUEUE_URL], orders)
+        queue_url = contender.feed(outputs[output_names.QUEUE_URL], orders)
         deadline = time.monotonic() + 3 * ideal + 30
         while not _queue_empty(queue_url):
             if time.monotonic() > deadline or worker.process is None or worker.process.poll() is not None:

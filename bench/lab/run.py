@@ -23,8 +23,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NoReturn
@@ -47,12 +47,12 @@ from bench.lab.analysis import LevelWindow, epoch, in_queue, measure_level
 from bench.lab.args import DEFAULT_SCALE, LabArgs
 from bench.lab.report import LATENCY_SECONDS, LabResult, LevelResult, Notification, PartResult
 from bench.lab.strategies import OrderTimes, StrategyRun
-from bench.lab.watch import Watch, WatchArgs, queue_counts
+from bench.lab.watch import Watch, WatchArgs
 from planning import calendar, capacity, scaling, strategies
-from planning.report import REPORT_WORKER_LEVELS
 from planning.strategies import Strategy
 from stackconfig import files, schema
 from stackconfig.schema import SALES_KEY, Sale
+from stackconfig import output_names
 
 STACK = "normal"  # deployed with the flash-sale alarm profile; its syncTaskCount is the report's 2 tasks
 # --quick runs at 120 orders/s: it runs in CI beside pip's and pytest's own work, and its physics is asserted.
@@ -151,7 +151,7 @@ class Deployed:
 
     @property
     def prefix(self) -> str:
-        return str(self.outputs[contract.OUTPUT_ALARM_PREFIX])
+        return str(self.outputs[output_names.ALARM_PREFIX])
 
 
 class Lab:
@@ -186,7 +186,7 @@ class Lab:
                          emulators=self.emulators) as system:
             os.environ.update(system.env())
             cloudwatch = system.endpoints.client("cloudwatch")
-            prefix = str(system.outputs[contract.OUTPUT_ALARM_PREFIX])
+            prefix = str(system.outputs[output_names.ALARM_PREFIX])
             periods = alarms.shorten_periods(cloudwatch, prefix, self.args.time_scale)
             periods |= metric_math.shorten_periods(system.deployment.math_alarms, self.args.time_scale)
             if system.autoscaling is not None and system.autoscaling.guardrail_alarm:  # not a page: its own name
@@ -199,7 +199,7 @@ class Lab:
     def _inbox(self, system: LocalSystem) -> str:
         """A queue subscribed to the alerts topic: what a person's mailbox would receive (SNS envelope: subject)."""
         sqs, sns = system.endpoints.client("sqs"), system.endpoints.client("sns")
-        topic = system.outputs[contract.OUTPUT_ALERTS_TOPIC_ARN]
+        topic = system.outputs[output_names.ALERTS_TOPIC_ARN]
         url = str(sqs.create_queue(QueueName="lab-inbox")["QueueUrl"])
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(contract.queue_policy(arn, topic))})
@@ -238,7 +238,7 @@ class Lab:
 
     def _part_one(self, deployed: Deployed, name: str) -> PartResult:
         stack.progress(f"lab: Part I, sync service, {name} profile")
-        return self._load(deployed.outputs[contract.OUTPUT_SYNC_URL], name, "sync", f"sync-{name}")
+        return self._load(deployed.outputs[output_names.SYNC_URL], name, "sync", f"sync-{name}")
 
     def _watch(self, deployed: Deployed, worker_pid: int | None) -> Watch:
         system = deployed.system
@@ -247,18 +247,18 @@ class Lab:
         def tasks() -> tuple[int, int]:
             return len(service.healthy()), len(service.tasks) + system.ecs.provisioning(service)
 
-        return Watch(WatchArgs(queue_url=deployed.outputs[contract.OUTPUT_QUEUE_URL], worker_pid=worker_pid,
+        return Watch(WatchArgs(queue_url=deployed.outputs[output_names.QUEUE_URL], worker_pid=worker_pid,
                                sample_seconds=SAMPLE_SECONDS, tasks=tasks), deployed.client("sqs")).start()
 
     def _level(self, workers: int) -> LevelResult:
         args = self.args
         with self._deploy(Deployment(f"async-{workers}-workers", workers)) as deployed:
             stack.progress(f"lab: Part V, {workers} workers: flash sale on the async receiver")
-            sqs, queue_url = deployed.client("sqs"), deployed.outputs[contract.OUTPUT_QUEUE_URL]
+            sqs, queue_url = deployed.client("sqs"), deployed.outputs[output_names.QUEUE_URL]
             (worker,) = deployed.system.ecs.service(roles.Role.WORKER).tasks  # the worker service's one task
             watch = self._watch(deployed, worker.pid)
             try:
-                part = self._load(deployed.outputs[contract.OUTPUT_ASYNC_URL], "flashsale", "async",
+                part = self._load(deployed.outputs[output_names.ASYNC_URL], "flashsale", "async",
                                   f"async-{workers}-workers")
                 sent = [r.sent_at for r in part.records if r.outcome != "not_sent"]
                 sale_start, sale_end = min(sent), max(sent)
@@ -285,7 +285,7 @@ class Lab:
                            window=window, samples=watch.samples, notifications=notifications, records=records)
 
     def _records(self, deployed: Deployed) -> list[OrderTimes]:
-        return lab_strategies.order_records(deployed.client("dynamodb"), deployed.outputs[contract.OUTPUT_ORDERS_TABLE])
+        return lab_strategies.order_records(deployed.client("dynamodb"), deployed.outputs[output_names.ORDERS_TABLE])
 
     @staticmethod
     def _check(watch: Watch, run: str) -> None:
@@ -381,7 +381,7 @@ class Lab:
                 self._await_raise(service, sale)
             stack.progress(f"lab: Part VI, {strategy.value}: flash sale on the async receiver")
             evaluation_at = time.time() + (model.next_evaluation - time.monotonic()) if model else 0.0
-            part = self._load(deployed.outputs[contract.OUTPUT_ASYNC_URL], "flashsale", "async",
+            part = self._load(deployed.outputs[output_names.ASYNC_URL], "flashsale", "async",
                               f"strategy-{strategy.value}")
             sent = [r.sent_at for r in part.records if r.outcome != "not_sent"]
             sale_start, sale_end = min(sent), max(sent)

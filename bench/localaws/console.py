@@ -16,7 +16,7 @@ Where each number comes from (SOURCES; the page shows them too):
 - payments in flight: the workers' `processing` lines whose order has no outcome line yet, in running tasks;
 - expected wait: waiting (visible) orders / (running worker tasks x WORKER_COUNT / PAYMENT_SECONDS), the rate the
   worker service pays at when every slot is busy (the arithmetic of the expected-wait alarms'
-  `contract.expected_wait_expression`, here from the local ECS's processes);
+  `alarm_catalogue.expected_wait_expression`, here from the local ECS's processes);
 - alarms: CloudWatch DescribeAlarms of the stack's alarms; notifications: the alerts the notifier relay published.
 """
 
@@ -45,6 +45,8 @@ from bench.localaws.ecs import LocalEcs, LocalService
 from bench.localaws.logtail import LogTail
 from bench.localaws.relay import Alert
 from bench.localaws.serving import ServingError, ThreadedServer
+from stackconfig import output_names
+from app import alarm_catalogue
 
 STATE_PATH = "/api/state"
 STATIC = Path(__file__).with_name("console_static")
@@ -175,12 +177,12 @@ class LiveState:
         found: dict[str, int | None] = {"visible": None, "in_flight": None, "dlq": None}
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         try:
-            if contract.OUTPUT_QUEUE_URL in outputs:
-                counts = self._sqs.get_queue_attributes(QueueUrl=outputs[contract.OUTPUT_QUEUE_URL],
+            if output_names.QUEUE_URL in outputs:
+                counts = self._sqs.get_queue_attributes(QueueUrl=outputs[output_names.QUEUE_URL],
                                                         AttributeNames=names)["Attributes"]
                 found["visible"], found["in_flight"] = int(counts[names[0]]), int(counts[names[1]])
-            if contract.OUTPUT_DLQ_URL in outputs:
-                counts = self._sqs.get_queue_attributes(QueueUrl=outputs[contract.OUTPUT_DLQ_URL],
+            if output_names.DLQ_URL in outputs:
+                counts = self._sqs.get_queue_attributes(QueueUrl=outputs[output_names.DLQ_URL],
                                                         AttributeNames=names[:1])["Attributes"]
                 found["dlq"] = int(counts[names[0]])
         except (BotoCoreError, ClientError) as error:
@@ -231,7 +233,7 @@ class LiveState:
         return found | {"seconds": round(waiting / rate, 2), "why": ""}
 
     def _alarms(self, outputs: Mapping[str, Any], errors: list[str]) -> list[dict[str, Any]]:
-        prefix = outputs.get(contract.OUTPUT_ALARM_PREFIX)
+        prefix = outputs.get(output_names.ALARM_PREFIX)
         if not prefix:
             return []
         try:
@@ -239,7 +241,7 @@ class LiveState:
         except (BotoCoreError, ClientError) as error:
             errors.append(f"alarms: {error}")
             return []
-        specs = {contract.alarm_name(str(prefix), spec.key): spec for spec in contract.ALARMS}
+        specs = {alarm_catalogue.alarm_name(str(prefix), spec.key): spec for spec in alarm_catalogue.ALARMS}
         alarms = []
         for alarm in sorted(found, key=lambda a: str(a["AlarmName"])):
             spec = specs.get(alarm["AlarmName"])

@@ -38,6 +38,7 @@ from bench.localaws.emulators import (CONTROL_PLANE, DUMMY_CREDENTIALS, EMAIL_CO
                                       control_plane_env, endpoint_for)
 from bench.localaws.resources import CONTROL, HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
 from stackconfig import files, schema
+from stackconfig import output_names
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 REGION_KEY = "aws:region"
@@ -154,11 +155,11 @@ class Deployment:
     def stack_outputs(self) -> dict[str, Any]:
         """`pulumi stack output --json`, plus where the emulators are, their keys and what they do not model (ops commands
         read it all from one file)."""
-        return {**self.outputs, contract.OUTPUT_LOCAL_ENDPOINT: self.endpoints.data_plane,
-                contract.OUTPUT_LOCAL_SERVICE_ENDPOINTS: self.endpoints.control_env(),
-                contract.OUTPUT_LOCAL_CREDENTIALS: dict(DUMMY_CREDENTIALS),
-                contract.OUTPUT_LOCAL_CAVEATS: {contract.CAVEAT_ROLLOUTS: NO_ROLLOUTS,
-                                                contract.CAVEAT_EMAIL: EMAIL_CONFIRMED_AT_ONCE}}
+        return {**self.outputs, output_names.LOCAL_ENDPOINT: self.endpoints.data_plane,
+                output_names.LOCAL_SERVICE_ENDPOINTS: self.endpoints.control_env(),
+                output_names.LOCAL_CREDENTIALS: dict(DUMMY_CREDENTIALS),
+                output_names.LOCAL_CAVEATS: {output_names.CAVEAT_ROLLOUTS: NO_ROLLOUTS,
+                                                output_names.CAVEAT_EMAIL: EMAIL_CONFIRMED_AT_ONCE}}
 
     def summary(self) -> str:
         lines = [f"stack {self.stack}: {len(self.resources)} resources created, "

@@ -34,7 +34,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import contract
 from bench.localaws import metric_math, queue_metrics
 from bench.localaws.autoscaling import LocalAutoScaling
 from bench.localaws.console import Console
@@ -47,6 +46,8 @@ from bench.localaws.relay import RELAYED, Alert
 from bench.localaws.resources import Relay
 from stackconfig.files import ROOT
 from components.alerts import NOTIFIER_HANDLER
+from stackconfig import output_names
+from app import alarm_catalogue
 
 QUEUE = "aws:sqs/queue:Queue"
 DEFAULT_DIR = Path(".local")
@@ -76,7 +77,7 @@ class LocalArgs:
 def mute_false_dlq_alarm(outputs: Mapping[str, Any], cloudwatch: Any) -> str | None:
     """LOCAL ONLY: see the module docstring. Returns the muted alarm's name (None when the stack has no DLQ alarm)."""
     (key,) = MUTED_ALARM_KEYS
-    name = contract.alarm_name(str(outputs[contract.OUTPUT_ALARM_PREFIX]), key)
+    name = alarm_catalogue.alarm_name(str(outputs[output_names.ALARM_PREFIX]), key)
     if not cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
         return None
     cloudwatch.disable_alarm_actions(AlarmNames=[name])
@@ -148,7 +149,7 @@ class LocalSystem:
         self.ecs.start()
         self.outputs = self.ecs.local_outputs(self.deployment.stack_outputs())
         if self.muted:
-            self.outputs[contract.OUTPUT_LOCAL_CAVEATS][contract.CAVEAT_MUTED_ALARMS] = {
+            self.outputs[output_names.LOCAL_CAVEATS][output_names.CAVEAT_MUTED_ALARMS] = {
                 key: MUTED_ALARM_REASON for key in MUTED_ALARM_KEYS}
         self.outputs_file.write_text(json.dumps(self.outputs, indent=2, default=str) + "\n")
         self.relays = [self._relay(relay) for relay in self.deployment.relays]

@@ -1,0 +1,168 @@
+"""The alarm catalogue: what each alarm watches, how bad it is and what to do when it fires (report 4.4 and 6.3).
+
+Read by the Pulumi program (which creates the alarms), the notifier Lambda (which renders an alarm's message with its
+runbook text), `ops.alarms` and `ops.preflight`, and the local system. The thresholds are not here: each stack
+picks a profile (`stackconfig.alarm_profiles`). Standard library only, so the notifier Lambda can ship it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+
+class System(StrEnum):
+    """The two systems a stack may deploy (`deploySync`, `deployAsync`)."""
+
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+class AlarmSubject(StrEnum):
+    """What an alarm or a dashboard line watches: one resource's CloudWatch dimensions, or (EXPECTED_WAIT) metric
+    math over the order queue and the worker service (`expected_wait_expression`). A mistyped member is a type error
+    (mypy) and an AttributeError at import: it can never make the program drop an alarm."""
+
+    QUEUE = "queue"
+    DLQ = "dlq"
+    WORKER_SERVICE = "worker_service"
+    RECEIVER_SERVICE = "receiver_service"
+    RECEIVER_ALB = "receiver_alb"
+    SYNC_SERVICE = "sync_service"
+    SYNC_ALB = "sync_alb"
+    EXPECTED_WAIT = "expected_wait"
+
+    @property
+    def system(self) -> System:
+        """The system whose resources it watches: a stack without that system has no such alarm or line."""
+        return System.SYNC if self in (AlarmSubject.SYNC_SERVICE, AlarmSubject.SYNC_ALB) else System.ASYNC
+
+    @property
+    def metric_math(self) -> bool:
+        """Computed from other subjects' metrics, so it has no dimensions of its own."""
+        return self is AlarmSubject.EXPECTED_WAIT
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """What one alarm watches. `subject` says which resource's dimensions it takes, or that it is metric math."""
+
+    key: str  # a field of stackconfig.alarm_profiles.AlarmThresholds, and the alarm name's suffix
+    subject: AlarmSubject
+    namespace: str
+    metric_name: str
+    severity: str
+    measures: str  # for people: what the number means
+    action: str  # for people: what to do when it fires
+    statistic: str = "Maximum"
+    comparison: str = "GreaterThanThreshold"
+    period_seconds: int = 60
+    evaluation_periods: int = 1
+    per_latency: bool = False  # the profile's number is a multiple of acceptableLatencySeconds
+
+    @property
+    def description(self) -> str:
+        """The alarm's description, read in the console and in raw alarm messages: what it measures, what to do."""
+        return f"[{self.severity}] {self.measures}. What to do: {self.action}"
+
+
+EXPECTED_WAIT = "expected wait"  # the metric-math alarms' label and metric name
+
+
+def expected_wait_expression(worker_count: int, payment_seconds: float) -> str:
+    """Seconds a new order waits before a worker starts it: waiting (m1) / payments per second of the running tasks
+    (m2 x workers / payment time). With no running task CloudWatch gets no value (division by zero), and the oldest
+    message alarm is what pages."""
+    return f"m1 * {payment_seconds:g} / (m2 * {worker_count})"
+
+
+ALARMS: Final[tuple[AlarmSpec, ...]] = (
+    AlarmSpec(
+        key="expected_wait_warning",
+        subject=AlarmSubject.EXPECTED_WAIT,
+        namespace="",
+        metric_name=EXPECTED_WAIT,
+        severity="WARNING",
+        measures="seconds a new order waits before a worker starts it",
+        action="Buyers wait longer than the stack's acceptable latency: add worker tasks "
+        "(`python -m ops.prescale --tasks N`; the alert says how many), or check that auto-scaling is acting.",
+        per_latency=True,
+    ),
+    AlarmSpec(
+        key="expected_wait_critical",
+        subject=AlarmSubject.EXPECTED_WAIT,
+        namespace="",
+        metric_name=EXPECTED_WAIT,
+        severity="CRITICAL",
+        measures="seconds a new order waits before a worker starts it",
+        action="Buyers wait twice the acceptable latency and auto-scaling has not caught up: pre-scale now "
+        "(`python -m ops.prescale --tasks N`; the alert says how many) and check worker health and the DLQ.",
+        per_latency=True,
+    ),
+    AlarmSpec(
+        key="queue_depth_warning",
+        subject=AlarmSubject.QUEUE,
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        severity="WARNING",
+        measures="orders waiting in the order queue",
+        action="Workers are falling behind: run `python -m ops.capacity` for the needed workers, then "
+        "`python -m ops.prescale --tasks N`.",
+    ),
+    AlarmSpec(
+        key="queue_depth_critical",
+        subject=AlarmSubject.QUEUE,
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        severity="CRITICAL",
+        measures="orders waiting in the order queue",
+        action="Customers are waiting long for confirmation: pre-scale the workers now "
+        "(`python -m ops.prescale --tasks N`) and check worker health and the DLQ.",
+    ),
+    AlarmSpec(
+        key="oldest_message_age",
+        subject=AlarmSubject.QUEUE,
+        namespace="AWS/SQS",
+        metric_name="ApproximateAgeOfOldestMessage",
+        severity="CRITICAL",
+        measures="age in seconds of the oldest waiting order",
+        action="Orders are not being processed in time: check that the worker service is running, then pre-scale "
+        "(`python -m ops.prescale`).",
+    ),
+    AlarmSpec(
+        key="dlq_not_empty",
+        subject=AlarmSubject.DLQ,
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        severity="WARNING",
+        measures="orders that failed processing 3 times and were dead-lettered",
+        action="Inspect them with `python -m ops.dlq list`; after fixing the cause, `python -m ops.dlq redrive`.",
+    ),
+    AlarmSpec(
+        key="worker_cpu_high",
+        subject=AlarmSubject.WORKER_SERVICE,
+        namespace="AWS/ECS",
+        metric_name="CPUUtilization",
+        statistic="Average",
+        evaluation_periods=3,
+        severity="WARNING",
+        measures="worker tasks' average CPU in percent",
+        action="Each task is at its limit: add tasks (`python -m ops.prescale --tasks N`) rather than workers "
+        "per task.",
+    ),
+    AlarmSpec(
+        key="alb_5xx",
+        subject=AlarmSubject.RECEIVER_ALB,
+        namespace="AWS/ApplicationELB",
+        metric_name="HTTPCode_Target_5XX_Count",
+        statistic="Sum",
+        severity="WARNING",
+        measures="5xx answers from the order receiver (503 means it shed load or lost its backend)",
+        action="Check the receiver's logs and the order topic/table; add receiver tasks if it is shedding load.",
+    ),
+)
+
+def alarm_name(prefix: str, key: str) -> str:
+    """Physical alarm name, shared by the Pulumi program, `ops.alarms` and the notifier."""
+    return f"{prefix}-{key.replace('_', '-')}"
