@@ -129,10 +129,15 @@ def run_level(bed: Bed, workers: int, rounds: int, payment_seconds: float,
             contract.ENV_WORKER_COUNT: str(workers), contract.ENV_PAYMENT_SECONDS: str(payment_seconds)}) as worker:
         cpu_before, emulator_before, wall_before = cpu_seconds(worker.pid), bed.emulator_cpu(), time.monotonic()
         queue_url = contender.feed(outputs[contract.OUTPUT_QUEUE_URL], orders)
-        deadline = time.monotonic() + 3 * ideal + 30
+        allowed = 3 * ideal + 30
+        deadline = time.monotonic() + allowed
         while not _queue_empty(queue_url):
-            if time.monotonic() > deadline or worker.process is None or worker.process.poll() is not None:
-                raise WorkerBenchError(f"{name} did not drain {len(orders)} orders; see {worker.log_path}")
+            if worker.process is None or worker.process.poll() is not None:
+                raise WorkerBenchError(f"{name} exited while draining {len(orders)} orders; see {worker.log_path}")
+            if time.monotonic() > deadline:
+                worker.kill()  # failed already: a graceful stop would only wait for payments in flight
+                raise WorkerBenchError(f"{name} did not drain {len(orders)} orders within {allowed:.0f} s "
+                                       f"(3 x the ideal {ideal:g} s + 30 s); see {worker.log_path}")
             time.sleep(DRAIN_POLL_SECONDS)
         cpu = cpu_seconds(worker.pid) - cpu_before
         emulator_share = (bed.emulator_cpu() - emulator_before) / (time.monotonic() - wall_before)
