@@ -89,6 +89,24 @@ def test_a_receiver_that_crashes_or_sheds_without_retry_after_fails_the_overload
     assert "DEAD" in render(rows(result)) and "MISSING" in render(rows(result))
 
 
+def test_a_measurement_that_did_not_finish_is_one_row_with_why_and_the_others_are_still_judged() -> None:
+    result = _result()
+    result["worker"][-1] = {"contender": "flashsale", "workers": 1000, "error": "flashsale-1000 did not drain"}
+    result["peers"][-1] = {"contender": "report-threads", "workers": 1000, "error": "worker exited"}
+    result["receiver"] = {"error": "ConnectError: refused"}
+    table = {row.figure: row for row in rows(result)}
+    assert table["worker 1000"].ours == "did not finish: flashsale-1000 did not drain"
+    assert table["worker 1000"].met is False and table["receiver"].ours == "did not finish: ConnectError: refused"
+    assert not any(figure.startswith(("worker 1000:", "receiver:", "overload:")) for figure in table)
+    assert table["worker 200: CPU per processed order"].met is True  # the finished levels keep their rows
+    peers = {row.figure: row.values for row in peer_rows(result)}
+    assert peers["1000 workers"] == {"flashsale": "did not finish: flashsale-1000 did not drain",
+                                     "report-threads": "did not finish: worker exited"}
+    assert peers["1000 workers: peak RSS"] == {"flashsale": "-", "celery": "90 MB", "report-threads": "-"}
+    assert peers["200 workers: peak RSS"]["celery"] == "90 MB (1.50x)" and "200 workers" not in peers
+    assert "did not finish: worker exited" in render_peers(peer_rows(result))
+
+
 def _sane_load(load: dict[str, Any]) -> None:
     assert set(LOAD_FIELDS) <= set(load)
     assert load["requests"] > 0 and 0 < load["accepted"] <= load["requests"]
