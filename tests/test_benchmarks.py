@@ -1,18 +1,27 @@
-"""`python -m benchmarks`: the quick run produces every figure, sane; the table judges goals from the figures."""
+"""`python -m benchmarks`: the quick run produces every figure, sane; the table judges goals from the figures; a
+measurement that fails is a row that says why, and only our own services' failures fail the run."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks.__main__ import PEER_LEVELS, PEERS, QUICK, WORKER_LEVELS
+from app import contract
+from benchmarks import worker
+from benchmarks.__main__ import PEER_LEVELS, PEERS, QUICK, WORKER_LEVELS, measure, report
+from benchmarks.bed import Bed
 from benchmarks.receiver import failures
 from benchmarks.table import peer_rows, render, render_peers, rows
+from local_runtime.deployer import Deployment
+from local_runtime.emulators import Emulator
 from tests.conftest import ROOT
 
 LOAD_FIELDS = ("offered_rate", "accepted_rate", "accepted", "requests", "cpu_ms_per_accepted", "p50_ms", "p95_ms",
@@ -105,6 +114,49 @@ def test_a_measurement_that_did_not_finish_is_one_row_with_why_and_the_others_ar
     assert peers["1000 workers: peak RSS"] == {"flashsale": "-", "celery": "90 MB", "report-threads": "-"}
     assert peers["200 workers: peak RSS"]["celery"] == "90 MB (1.50x)" and "200 workers" not in peers
     assert "did not finish: worker exited" in render_peers(peer_rows(result))
+
+
+# The quick plan cut to its smallest: one order, one level, no receiver (the bench's own emulators not needed).
+SMALLEST = dataclasses.replace(QUICK, payment_seconds=0.3, worker_levels=(1,), peer_levels=(1,), receiver=False)
+# The report's thread peer given a worker count it refuses: it exits while starting.
+REFUSING_PEER = dataclasses.replace(worker.REPORT_THREADS, command=lambda workers: (
+    "env", f"{contract.ENV_WORKER_COUNT}=0", *worker.REPORT_THREADS.command(workers)))
+
+
+def _printed(result: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, dict[str, Any], str]:
+    """(exit status, the tables, the JSON, stderr) of one result."""
+    status = report(argparse.Namespace(json=False), result)
+    text = capsys.readouterr().out
+    assert report(argparse.Namespace(json=True), result) == status
+    printed = capsys.readouterr()
+    return status, text, json.loads(printed.out), printed.err
+
+
+def test_a_peer_that_fails_is_a_row_and_the_run_still_reports_and_exits_0(
+        ministack: Emulator, deployment: Deployment, aws_env: dict[str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    result = measure(Bed(ministack, deployment, tmp_path), SMALLEST, peers=(REFUSING_PEER,))
+    status, text, data, err = _printed(result, capsys)
+    assert status == 0, err
+    (peer,) = data["peers"]
+    assert peer["contender"] == "report-threads" and peer["workers"] == 1
+    assert "exited with code 1 while starting" in peer["error"] and "WORKER_COUNT" in peer["error"]
+    assert "error" not in data["worker"][0] and data["worker"][0]["orders"] == 1
+    assert {"figure": "1 workers", "report-threads": f"did not finish: {peer['error']}"} in data["peer_table"]
+    assert f"did not finish: {peer['error']}" in text and "worker 1: CPU per processed order" in text
+
+
+def test_a_failure_of_our_own_worker_fails_the_run_after_reporting(
+        ministack: Emulator, deployment: Deployment, aws_env: dict[str, str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    refused = dataclasses.replace(SMALLEST, payment_seconds=-1.0, peer_levels=())  # the worker refuses it
+    status, text, data, err = _printed(measure(Bed(ministack, deployment, tmp_path), refused), capsys)
+    assert status == 1
+    why = data["worker"][0]["error"]
+    assert "worker exited with code 2 while starting" in why and "PAYMENT_SECONDS must be within" in why
+    assert data["table"] == [{"figure": "worker 1", "report": "-", "ours": f"did not finish: {why}", "goal": "-",
+                              "met": False}]
+    assert "did not finish" in text and "flashsale's worker at 1 workers did not finish" in err
 
 
 def _sane_load(load: dict[str, Any]) -> None:
