@@ -180,7 +180,9 @@ def test_quick_run_reports_every_figure(tmp_path: Any) -> None:
     assert result["backend"]["rate"] > 0 and result["backend"]["orders"] > 0
     assert [level["workers"] for level in result["worker"]] == list(WORKER_LEVELS)
     assert [(p["contender"], p["workers"]) for p in result["peers"]] == [(c.name, n) for c in PEERS for n in PEER_LEVELS]
-    for level in result["worker"] + result["peers"]:
+    # A peer may not finish on a loaded machine (the thread port at 1000 workers): that is a result about the peer.
+    unfinished = {(p["contender"], p["workers"]): p["error"] for p in result["peers"] if "error" in p}
+    for level in result["worker"] + [p for p in result["peers"] if "error" not in p]:
         assert set(LEVEL_FIELDS) <= set(level)
         assert level["orders"] == QUICK.worker_rounds * level["workers"]
         # Each slot pays `rounds` times in a row, so the drain cannot beat the ideal (log stamps are to the ms).
@@ -206,5 +208,13 @@ def test_quick_run_reports_every_figure(tmp_path: Any) -> None:
     assert all(row["ours"] and row["met"] in (True, False, None) for row in table)
     assert any(row["report"] == "3.6 ms" for row in table)  # the report's Go worker, beside ours
     peer_table = result["peer_table"]
-    assert len(peer_table) == len(peer_rows(result)) == 3 * len(PEER_LEVELS)
-    assert all(row["flashsale"] and all(row[p.name].endswith("x)") for p in PEERS) for row in peer_table)
+    assert len(peer_table) == len(peer_rows(result)) == 3 * len(PEER_LEVELS) + len({n for _, n in unfinished})
+    for row in peer_table:
+        workers, _, figure = row["figure"].partition(" workers")
+        assert not figure or row["flashsale"].endswith(("ms", "%", "MB")), row
+        for peer in PEERS:
+            why = unfinished.get((peer.name, int(workers)))
+            if not figure:  # the level's row of the contenders that did not finish
+                assert row.get(peer.name) == (f"did not finish: {why}" if why else None), row
+            else:
+                assert row[peer.name] == "-" if why else row[peer.name].endswith("x)"), row
