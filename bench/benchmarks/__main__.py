@@ -1,19 +1,33 @@
-"""`python -m bench.benchmarks [--quick] [--receiver-only] [--json]`: run every benchmark against a fresh local ministack and
-print the tables (ours against the report's Go system and the goals; flashsale's worker beside its peers, Celery and
-the report's design ported literally, measured in the same run). `--receiver-only` runs the backend ceiling and the
-receiver's loads alone (60/s, capacity, 3x capacity), the same way, in about a third of the time.
+"""`python -m bench.benchmarks [--quick] [--receiver-only | --worker-only] [--json]`: run every benchmark against a fresh
+local ministack and print the tables (ours against the report's Go system and the goals; flashsale's worker beside
+its peers, Celery and the report's design ported literally, measured in the same run). `--receiver-only` runs the
+backend ceiling and the receiver's loads alone (60/s, capacity, 3x capacity), the same way, in about a third of the
+time; `--worker-only` runs the worker levels and the peers alone.
 
-Exits 0 when the benchmarks ran (goals missed are results, shown as NO in the table); 1 with a one-line error when
-they could not run.
+Each measurement stands alone: the backend ceiling, each level of flashsale's worker, each peer at each level, and
+the receiver (its loads, one after the other on one process). One that fails (does not drain, crashes, times out,
+any error) is a row `did not finish: <why>` in its table and `"error": "<why>"` in its place in the JSON, and the
+run goes on to print every table. The receiver is not run when the backend ceiling did not finish (its capacity
+search is sized from it); it is then a row that says so.
+
+Exit status:
+  0  the tables are printed and flashsale's own services were measured: every planned level of its worker and
+     the receiver finished. Goals missed are results (NO in the table), and so is a peer that did not finish.
+  1  the tables are printed, but a measurement of flashsale's own services (a level of its worker, or the
+     receiver, also when it was not run for want of the backend ceiling) did not finish, whatever the cause:
+     the run lacks our figures. stderr names them in one line.
+  1  the benchmarks could not start (the emulators, the deployment): a one-line error, no tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +40,12 @@ from bench.localaws.deployer import DeployError, Endpoints, deploy
 from bench.localaws.emulators import Emulator, EmulatorError
 from bench.localaws.tasks import TaskError
 
+PROG = "python -m bench.benchmarks"
 WORKER_LEVELS = (1, 20, 200, 1000)
 PEER_LEVELS = (200, 1000)  # the report's task limit, and the most flashsale's worker is measured at
 PEERS = (worker.CELERY, worker.REPORT_THREADS)
+# Errors whose message is written for people: a table shows the message alone; anything else gets its type too.
+TOLD = (worker.WorkerBenchError, backend.CeilingError, TaskError, stack.OpsError)
 
 
 @dataclass(frozen=True)
@@ -37,73 +54,121 @@ class Plan:
     payment_seconds: float
     ceiling_seconds: float
     receiver_seconds: float  # at the report's 60 orders/s; capacity and overload runs take half each
+    worker_levels: tuple[int, ...] = WORKER_LEVELS  # concurrent payments of flashsale's worker, one level each
+    peer_levels: tuple[int, ...] = PEER_LEVELS  # each peer's levels: some of worker_levels (the table's ratios)
+    receiver: bool = True  # the backend ceiling and the receiver's loads
 
 
 FULL = Plan(worker_rounds=5, payment_seconds=3.0, ceiling_seconds=10, receiver_seconds=60)
 QUICK = Plan(worker_rounds=1, payment_seconds=3.0, ceiling_seconds=3, receiver_seconds=10)
 
 
-def run_all(plan: Plan, logs: Path, quick: bool, receiver_only: bool = False) -> dict[str, Any]:
+def attempt(label: str, identity: dict[str, Any], measurement: Callable[[], Any]) -> dict[str, Any]:
+    """The measurement's figures, or `identity` and `"error": "<why>"` when it raised: whatever stops one
+    measurement is that measurement's result, and the others still run."""
+    try:
+        return asdict(measurement())
+    except Exception as error:  # noqa: BLE001 - any failure of this one measurement, by design; Ctrl-C ends the run
+        why = " ".join(str(error).split()) or "no message"
+        why = why if isinstance(error, TOLD) else f"{type(error).__name__}: {why}"
+        stack.progress(f"{label} did not finish: {why}")
+        return identity | {"error": why}
+
+
+def _level(bed: Bed, plan: Plan, contender: worker.Contender, workers: int) -> dict[str, Any]:
+    label = f"{contender.name} at {workers} workers"
+    stack.progress(f"{label}: {plan.worker_rounds * workers} orders")
+    return attempt(label, {"contender": contender.name, "workers": workers},
+                   lambda: worker.run_level(bed, workers, plan.worker_rounds, plan.payment_seconds, contender))
+
+
+def measure(bed: Bed, plan: Plan, peers: tuple[worker.Contender, ...] = PEERS) -> dict[str, Any]:
+    """Every measurement of the plan on the bed, as the JSON result (see `rows` and `peer_rows` for the tables)."""
     started = time.monotonic()
+    result: dict[str, Any] = {"plan": asdict(plan)}
+    if plan.receiver:
+        stack.progress("backend ceiling: the receiver's batched calls from a plain boto3 client")
+        result["backend"] = attempt("backend ceiling", {},
+                                    lambda: backend.backend_ceiling(bed, plan.ceiling_seconds))
+    result["worker"] = [_level(bed, plan, worker.FLASHSALE, workers) for workers in plan.worker_levels]
+    result["peers"] = [_level(bed, plan, contender, workers) for contender in peers for workers in plan.peer_levels]
+    if plan.receiver:
+        ceiling = result["backend"]
+        receivers: dict[str, Any]
+        if "error" in ceiling:
+            receivers = {"error": "not run: its capacity search is sized from the backend ceiling, which did not "
+                                  "finish"}
+        else:
+            stack.progress("receiver: the report's 60 orders/s, then its capacity, then 3x that")
+            receivers = attempt("receiver", {}, lambda: receiver.run(bed, seconds=plan.receiver_seconds,
+                                                                     ceiling_rate=ceiling["rate"]))
+        result["receiver"] = receivers
+        result["receiver_to_backend"] = (None if "error" in receivers
+                                         else round(receivers["capacity"]["accepted_rate"] / ceiling["rate"], 3))
+    return result | {"machine": {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
+                     "seconds": round(time.monotonic() - started, 1), "logs": str(bed.logs)}
+
+
+def run_all(plan: Plan, logs: Path) -> dict[str, Any]:
+    """Start the emulators, deploy the normal stack to them, and measure."""
     with Emulator("ministack", log_path=logs / "ministack.log") as emulator, \
             Emulator("moto", log_path=logs / "moto.log") as control_plane:
         deployment = deploy("normal", Endpoints(emulator.endpoint_url, control_plane.endpoint_url))
         if not deployment.ok:
             raise DeployError(deployment.summary())
-        bed = Bed(emulator, deployment, logs)
-        stack.progress("backend ceiling: the receiver's batched calls from a plain boto3 client")
-        ceiling = backend.backend_ceiling(bed, plan.ceiling_seconds)
-        levels = []
-        for workers in () if receiver_only else WORKER_LEVELS:
-            stack.progress(f"worker: {workers} concurrent payments, {plan.worker_rounds * workers} orders")
-            levels.append(worker.run_level(bed, workers, plan.worker_rounds, plan.payment_seconds))
-        peers = []
-        for contender in () if receiver_only else PEERS:
-            for workers in PEER_LEVELS:
-                stack.progress(f"peer {contender.name}: {workers} concurrent payments, "
-                               f"{plan.worker_rounds * workers} orders")
-                peers.append(worker.run_level(bed, workers, plan.worker_rounds, plan.payment_seconds, contender))
-        stack.progress("receiver: the report's 60 orders/s, then its capacity, then 3x that")
-        receivers = receiver.run(bed, seconds=plan.receiver_seconds, ceiling_rate=ceiling.rate)
-    return {
-        "quick": quick,
-        "machine": {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
-        "backend": asdict(ceiling),
-        "worker": [asdict(level) for level in levels],
-        "peers": [asdict(level) for level in peers],
-        "receiver": asdict(receivers),
-        "receiver_to_backend": round(receivers.capacity.accepted_rate / ceiling.rate, 3),
-        "seconds": round(time.monotonic() - started, 1),
-        "logs": str(logs),
-    }
+        return measure(Bed(emulator, deployment, logs), plan)
+
+
+def unfinished_ours(result: dict[str, Any]) -> list[str]:
+    """flashsale's own measurements that did not finish (they decide the exit status; the peers' do not)."""
+    return ([f"worker at {level['workers']} workers" for level in result["worker"] if "error" in level]
+            + (["receiver"] if "error" in result.get("receiver", {}) else []))
+
+
+def report(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    """Print the tables (or the JSON, with them) and return the exit status (see the module's docstring)."""
+    table, peers = rows(result), peer_rows(result)
+    result["table"] = [row.to_json() for row in table]
+    result["peer_table"] = [row.to_json() for row in peers]
+    cpus, load = result["machine"]["cpus"], result["machine"]["load_average_1m"]
+    peer_text = "" if not peers else (
+        f"The worker beside its peers (same emulator, same {result['plan']['payment_seconds']:g} s payment, same "
+        f"orders; in brackets: the peer's figure / flashsale's):\n{render_peers(peers)}\n\n")
+    text = (f"{render(table)}\n\n{peer_text}"
+            f"{cpus} CPUs, 1-minute load average {load:g} at the end (other work on the machine "
+            f"makes the figures noisy); {result['seconds']:g} s; logs in {result['logs']}")
+    stack.emit(args, result, text)
+    ours = unfinished_ours(result)
+    if ours:
+        print(f"{PROG}: error: flashsale's {', '.join(ours)} did not finish; see the table", file=sys.stderr)
+        return 1
+    return 0
 
 
 def command(args: argparse.Namespace) -> int:
     logs = args.logs or Path(tempfile.mkdtemp(prefix="flashsale-bench-"))
     logs.mkdir(parents=True, exist_ok=True)
+    plan = QUICK if args.quick else FULL
+    if args.receiver_only:
+        plan = dataclasses.replace(plan, worker_levels=(), peer_levels=())
+    if args.worker_only:
+        plan = dataclasses.replace(plan, receiver=False)
     try:
-        result = run_all(QUICK if args.quick else FULL, logs, args.quick, args.receiver_only)
-    except (EmulatorError, DeployError, TaskError, worker.WorkerBenchError) as e:
+        result = {"quick": args.quick} | run_all(plan, logs)
+    except (EmulatorError, DeployError) as e:
         raise stack.OpsError(str(e)) from e
-    table, peers = rows(result), peer_rows(result)
-    result["table"] = [row.to_json() for row in table]
-    result["peer_table"] = [row.to_json() for row in peers]
-    cpus, load = result["machine"]["cpus"], result["machine"]["load_average_1m"]
-    peer_text = "" if args.receiver_only else (
-        f"The worker beside its peers (same emulator, same {result['worker'][0]['payment_seconds']:g} s payment, same "
-        f"orders; in brackets: the peer's figure / flashsale's):\n{render_peers(peers)}\n\n")
-    text = (f"{render(table)}\n\n{peer_text}"
-            f"{cpus} CPUs, 1-minute load average {load:g} at the end (other work on the machine "
-            f"makes the figures noisy); {result['seconds']:g} s; logs in {logs}")
-    stack.emit(args, result, text)
-    return 0
+    return report(args, result)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.benchmarks", description="Benchmark the services against the report's Go system on a local ministack.")
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter runs (under 3 minutes on 2 cores), for CI")
-    parser.add_argument("--receiver-only", action="store_true",
-                        help="only the backend ceiling and the receiver (no worker levels, no peers)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--receiver-only", action="store_true",
+                      help="only the backend ceiling and the receiver (no worker levels, no peers)")
+    only.add_argument("--worker-only", action="store_true",
+                      help="only the worker levels and the peers (no backend ceiling, no receiver)")
     parser.add_argument("--logs", type=Path, help="where service, emulator and Locust logs go (default: a temp dir)")
     stack.add_json_argument(parser)
     return stack.run(parser, command, argv)

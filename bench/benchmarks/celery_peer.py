@@ -1,7 +1,7 @@
 """Celery with its SQS broker, a peer for `python -m bench.benchmarks`: the Python ecosystem's usual task queue doing
-flashsale's worker's per-order work (benchmarks.peer_work) as a task.
+flashsale's worker's per-order work (bench.benchmarks.peer_work) as a task.
 
-The worker: `celery -A benchmarks.celery_peer worker -P gevent -c N`. The gevent pool is the one Celery's
+The worker: `celery -A bench.benchmarks.celery_peer worker -P gevent -c N`. The gevent pool is the one Celery's
 documentation gives for I/O-bound work ("eventlet and gevent: designed for IO-bound tasks"; its gevent page runs
 `-P gevent -c 1000`), and a payment is a 3 s wait. Celery's defaults otherwise (prefetch multiplier 4, long polls of
 10 s), with two settings to match flashsale's guarantees and measurement: late acknowledgement (a message is deleted

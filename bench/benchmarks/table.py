@@ -1,5 +1,8 @@
 """The report's figures, the goals (issues 6 and 12), the table that puts our measurements beside them, and the
-table that puts flashsale's worker beside its peers measured in the same run."""
+table that puts flashsale's worker beside its peers measured in the same run.
+
+A measurement that did not finish is in the result as its identity and `"error": "<why>"` (benchmarks.__main__),
+and in the tables as a row `did not finish: <why>` in place of its figures."""
 
 from __future__ import annotations
 
@@ -47,11 +50,20 @@ def _at_most(value: float, limit: float) -> bool:
     return not math.isnan(value) and value <= limit
 
 
+def unfinished(measurement: dict[str, Any]) -> str:
+    """The cell of a measurement that did not finish."""
+    return f"did not finish: {measurement['error']}"
+
+
 def rows(result: dict[str, Any]) -> list[Row]:
     """The table, from the JSON result of a run (so `--json` and the table never disagree)."""
     out: list[Row] = []
+    biggest = max((level["workers"] for level in result["worker"]), default=0)  # where the memory goal applies
     for level in result["worker"]:
         n = level["workers"]
+        if "error" in level:
+            out.append(Row(f"worker {n}", "-", unfinished(level), "-", False))
+            continue
         big = n >= REPORT_WORKER_TASK_LIMIT
         out.append(Row(f"worker {n}: CPU per processed order",
                        f"{REPORT_WORKER_CPU_MS:.1f} ms" if n == REPORT_WORKER_TASK_LIMIT else "-",
@@ -65,14 +77,23 @@ def rows(result: dict[str, Any]) -> list[Row]:
                        level["efficiency"] >= GOAL_EFFICIENCY if big else None))
         out.append(Row(f"worker {n}: peak RSS", f"{REPORT_WORKER_MEMORY_MB:g} MB"
                        if n == REPORT_WORKER_TASK_LIMIT else "-", f"{level['peak_rss_mb']:.0f} MB",
-                       f"<= {GOAL_PEAK_RSS_MB:g} MB" if n == max(l["workers"] for l in result["worker"]) else "-",
-                       _at_most(level["peak_rss_mb"], GOAL_PEAK_RSS_MB)
-                       if n == max(l["workers"] for l in result["worker"]) else None))
-    at60, capacity, overload = (result["receiver"][k] for k in ("report_rate", "capacity", "overload"))
+                       f"<= {GOAL_PEAK_RSS_MB:g} MB" if n == biggest else "-",
+                       _at_most(level["peak_rss_mb"], GOAL_PEAK_RSS_MB) if n == biggest else None))
+    return out + (_receiver_rows(result) if "receiver" in result else [])
+
+
+def _receiver_rows(result: dict[str, Any]) -> list[Row]:
+    ceiling, bench = result["backend"], result["receiver"]
+    ceiling_row = Row("backend ceiling: the receiver's batched calls, plain boto3 client", "-",
+                      unfinished(ceiling) if "error" in ceiling else
+                      f"{ceiling['rate']:.0f} orders/s ({ceiling['threads']} threads, {ceiling['orders_per_call']} "
+                      "records a call)", "-", None)
+    if "error" in bench:
+        return [Row("receiver", "-", unfinished(bench), "-", False), ceiling_row]
+    at60, capacity, overload = (bench[k] for k in ("report_rate", "capacity", "overload"))
     latency = REPORT_ACCEPT_LATENCY_MS
-    ceiling = result["backend"]
     capacity_goal = min(GOAL_CAPACITY_RATE, GOAL_CAPACITY_SHARE * ceiling["rate"])
-    out += [
+    return [
         Row("receiver: CPU per accepted order (60/s)", "-", f"{at60['cpu_ms_per_accepted']:.2f} ms",
             f"<= {GOAL_RECEIVER_CPU_MS:g} ms", _at_most(at60["cpu_ms_per_accepted"], GOAL_RECEIVER_CPU_MS)),
         Row("receiver: CPU per accepted order (capacity)", "-", f"{capacity['cpu_ms_per_accepted']:.2f} ms",
@@ -87,9 +108,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
             f"p99 <= {GOAL_ACCEPT_P99_MS:g} ms", _at_most(at60["p99_ms"], GOAL_ACCEPT_P99_MS)),
         Row("receiver: accepted at 60/s offered", "100 %", f"{at60['accepted']} of {at60['requests']}",
             "all", at60["accepted"] == at60["requests"]),
-        Row("backend ceiling: the receiver's batched calls, plain boto3 client", "-",
-            f"{ceiling['rate']:.0f} orders/s ({ceiling['threads']} threads, {ceiling['orders_per_call']} records "
-            "a call)", "-", None),
+        ceiling_row,
         Row("receiver capacity (one process)", "-",
             f"{capacity['accepted_rate']:.0f} orders/s = {100 * result['receiver_to_backend']:.0f} % of the ceiling",
             f">= {capacity_goal:.0f}/s ({GOAL_CAPACITY_RATE:.0f}/s or {100 * GOAL_CAPACITY_SHARE:.0f} % of the "
@@ -103,13 +122,12 @@ def rows(result: dict[str, Any]) -> list[Row]:
             _at_most(overload["p99_ms"], GOAL_OVERLOAD_P99_MS)),
         Row("overload: shed with 503 (+ Retry-After)", "-",
             f"{100 * overload['shed_share']:.0f} % of requests, Retry-After "
-            f"{'on every 503' if result['receiver']['retry_after'] else 'MISSING'}", "503 + Retry-After",
-            overload["shed_share"] > 0 and result["receiver"]["retry_after"]),
+            f"{'on every 503' if bench['retry_after'] else 'MISSING'}", "503 + Retry-After",
+            overload["shed_share"] > 0 and bench["retry_after"]),
         Row("overload: timeouts, 5xx but 503, crash", "1,178 timeouts (sync)",
             f"{overload['failures']} failures, receiver {'alive' if overload['alive'] else 'DEAD'}", "none",
             overload["failures"] == 0 and overload["alive"]),
     ]
-    return out
 
 
 @dataclass(frozen=True)
@@ -133,18 +151,27 @@ PEER_FIGURES: tuple[tuple[str, str, str], ...] = (
 
 
 def peer_rows(result: dict[str, Any]) -> list[PeerRow]:
-    """flashsale's worker beside each peer at the peers' levels, each peer's figure with its ratio to ours."""
+    """flashsale's worker beside each peer at the peers' levels, each peer's figure with its ratio to ours (none
+    when ours did not finish); after a level's figures, a row with why each contender that did not finish stopped."""
     ours = {level["workers"]: level for level in result["worker"]}
-    levels = sorted({peer["workers"] for peer in result["peers"]})
     out: list[PeerRow] = []
-    for workers in levels:
+    for workers in sorted({peer["workers"] for peer in result["peers"]}):
+        base = ours[workers]
+        contenders = [base, *(p for p in result["peers"] if p["workers"] == workers)]
         for figure, key, fmt in PEER_FIGURES:
-            base = ours[workers][key]
-            values = {"flashsale": fmt.format(base)}
-            for peer in (p for p in result["peers"] if p["workers"] == workers):
-                ratio = peer[key] / base if base else float("nan")
-                values[peer["contender"]] = f"{fmt.format(peer[key])} ({ratio:.2f}x)"
+            values: dict[str, str] = {}
+            for level in contenders:
+                if "error" in level:
+                    values[level["contender"]] = "-"
+                elif level is base or "error" in base:
+                    values[level["contender"]] = fmt.format(level[key])
+                else:
+                    ratio = level[key] / base[key] if base[key] else float("nan")
+                    values[level["contender"]] = f"{fmt.format(level[key])} ({ratio:.2f}x)"
             out.append(PeerRow(f"{workers} workers: {figure}", values))
+        failed = {level["contender"]: unfinished(level) for level in contenders if "error" in level}
+        if failed:
+            out.append(PeerRow(f"{workers} workers", failed))
     return out
 
 

@@ -1,6 +1,6 @@
 """Worker benchmark: CPU per processed order, processed rate against `workers / payment_time`, peak RSS, for
 flashsale's worker and, measured the same way in the same run, its peers (Celery, and the report's design ported
-literally: benchmarks.celery_peer, benchmarks.thread_peer).
+literally: bench.benchmarks.celery_peer, bench.benchmarks.thread_peer).
 
 For each level the pending records are pre-loaded (BatchWriteItem) and the orders are sent at once (flashsale and the
 thread port: SendMessageBatch to the order queue; Celery: its own client, `apply_async`) while the worker process
@@ -130,10 +130,15 @@ def run_level(bed: Bed, workers: int, rounds: int, payment_seconds: float,
             contract.ENV_WORKER_COUNT: str(workers), contract.ENV_PAYMENT_SECONDS: str(payment_seconds)}) as worker:
         cpu_before, emulator_before, wall_before = cpu_seconds(worker.pid), bed.emulator_cpu(), time.monotonic()
         queue_url = contender.feed(outputs[output_names.QUEUE_URL], orders)
-        deadline = time.monotonic() + 3 * ideal + 30
+        allowed = 3 * ideal + 30
+        deadline = time.monotonic() + allowed
         while not _queue_empty(queue_url):
-            if time.monotonic() > deadline or worker.process is None or worker.process.poll() is not None:
-                raise WorkerBenchError(f"{name} did not drain {len(orders)} orders; see {worker.log_path}")
+            if worker.process is None or worker.process.poll() is not None:
+                raise WorkerBenchError(f"{name} exited while draining {len(orders)} orders; see {worker.log_path}")
+            if time.monotonic() > deadline:
+                worker.kill()  # failed already: a graceful stop would only wait for payments in flight
+                raise WorkerBenchError(f"{name} did not drain {len(orders)} orders within {allowed:.0f} s "
+                                       f"(3 x the ideal {ideal:g} s + 30 s); see {worker.log_path}")
             time.sleep(DRAIN_POLL_SECONDS)
         cpu = cpu_seconds(worker.pid) - cpu_before
         emulator_share = (bed.emulator_cpu() - emulator_before) / (time.monotonic() - wall_before)
