@@ -8,7 +8,7 @@ STAMP := $(VENV)/.requirements-installed
 CHROMIUM ?= /usr/bin/chromium
 CHROMEDRIVER ?= /usr/bin/chromedriver
 
-.PHONY: setup browser test test-fast lab local clean
+.PHONY: setup browser test test-fast soak lab local clean
 
 setup: $(STAMP) browser
 
@@ -46,6 +46,10 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow and not serial"
 	$(PY) -m pytest -m "serial and not slow"
+
+## Does the suite flake? `make test` three times in a row beside the quick benchmark (a loaded 2-core machine).
+soak: setup
+	bash .ci/soak 3
 
 ## The project's main job on a machine with no AWS account.
 lab: setup
