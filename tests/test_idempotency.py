@@ -22,7 +22,7 @@ from app.orders import parse_order
 from app.store import OrderStore
 from app.web import Submission
 from local_runtime.emulators import Emulator
-from tests.helpers import ORDER, System, system  # noqa: F401
+from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}
 KEY = contract.IDEMPOTENCY_KEY_HEADER
@@ -107,7 +107,8 @@ def test_a_second_request_while_the_first_pays_waits_then_gets_409(system: Syste
     url = sync.url + contract.SYNC_ORDERS_PATH
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(submit, url, "slow")
-        time.sleep(0.2)
+        wait_for(lambda: httpx.get(sync.url + contract.STATS_PATH).json()["status_breakdown"]["processing"] == 1, 10,
+                 "the first request to be paying")
         started = time.monotonic()
         second = submit(url, "slow")
         waited = time.monotonic() - started
