@@ -22,7 +22,7 @@ from app.orders import parse_order
 from app.store import OrderStore
 from app.web import Submission
 from local_runtime.emulators import Emulator
-from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
+from tests.helpers import ORDER, System, system, unread_bytes, wait_for  # noqa: F401
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}
 KEY = contract.IDEMPOTENCY_KEY_HEADER
@@ -129,7 +129,7 @@ def test_a_duplicate_during_a_backend_stall_waits_for_the_first(system: System, 
         os.kill(ministack.process.pid, signal.SIGSTOP)
         try:
             first = pool.submit(submit, url, "stalled")
-            time.sleep(0.2)
+            wait_for(lambda: unread_bytes(ministack.port) > 0, 10, "the first claim in the stalled backend")
             early = pool.submit(submit, url, "stalled")  # waits WAIT_SECONDS, then 409
             time.sleep(idempotency.WAIT_SECONDS + 0.3)
             assert early.result().status_code == 409
