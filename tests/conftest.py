@@ -3,14 +3,40 @@ stack deployed to them once by the local deployer (the Pulumi program itself, wi
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
-from collections.abc import Iterator
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from bench.localaws.deployer import Deployment, Endpoints, deploy
 from bench.localaws.ecs import LocalService, deployed_services
 from bench.localaws.emulators import Emulator
+
+
+def _one_thread_at_a_time(parse: Callable[..., Any]) -> Callable[..., Any]:
+    lock = threading.RLock()
+
+    @functools.wraps(parse)
+    def parse_alone(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return parse(*args, **kwargs)
+
+    return parse_alone
+
+
+# CPython before 3.11.8 counts the AST constructor's recursion in one place per interpreter (gh-106905): two threads
+# building AST objects at once can raise "SystemError: AST constructor recursion depth mismatch". A test process has
+# several parsers: pytest in the test's thread (assertion rewriting at import, failure reports), and Python 3.11's
+# traceback formatting in whichever thread logs an exception (uvicorn's servers in the local system's threads). One
+# such clash crashed an xdist worker while it reported a failure in tests/test_console.py (INTERNALERROR, every
+# later test of that worker lost).
+if sys.version_info < (3, 11, 8):
+    ast.parse = _one_thread_at_a_time(ast.parse)
 
 # Config overrides for the session's deployment, as `pulumi config set` would make them: fast payments, no declines.
 TEST_CONFIG = {"paymentSeconds": 0.3, "paymentDeclineRate": 0}

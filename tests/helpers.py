@@ -40,6 +40,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "c
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def unread_bytes(port: int) -> int:
+    """Bytes sent to 127.0.0.1:`port` that its server has not read yet, over every connection (Linux's
+    /proc/net/tcp): how a test sees that a call has reached an emulator it stopped with SIGSTOP."""
+    local = f"0100007F:{port:04X}"
+    total = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local and fields[3] == "01":  # ESTABLISHED, the server's end
+            total += int(fields[4].split(":")[1], 16)  # rx_queue
+    return total
+
+
 @dataclass
 class System:
     """The deployed stack with a fresh data plane, and the tasks started for one test (stopped at teardown)."""

@@ -23,7 +23,7 @@ from app.orders import parse_order
 from app.store import OrderStore
 from app.web import Submission
 from bench.localaws.emulators import Emulator
-from tests.helpers import CUSTOMER_ID, ORDER, System, system  # noqa: F401
+from tests.helpers import CUSTOMER_ID, ORDER, System, system, unread_bytes, wait_for  # noqa: F401
 from stackconfig import output_names
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}
@@ -109,7 +109,8 @@ def test_a_second_request_while_the_first_pays_waits_then_gets_409(system: Syste
     url = sync.url + contract.SYNC_ORDERS_PATH
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(submit, url, "slow")
-        time.sleep(0.2)
+        wait_for(lambda: httpx.get(sync.url + contract.STATS_PATH).json()["status_breakdown"]["processing"] == 1, 10,
+                 "the first request to be paying")
         started = time.monotonic()
         second = submit(url, "slow")
         waited = time.monotonic() - started
@@ -130,7 +131,7 @@ def test_a_duplicate_during_a_backend_stall_waits_for_the_first(system: System, 
         os.kill(ministack.process.pid, signal.SIGSTOP)
         try:
             first = pool.submit(submit, url, "stalled")
-            time.sleep(0.2)
+            wait_for(lambda: unread_bytes(ministack.port) > 0, 10, "the first claim in the stalled backend")
             early = pool.submit(submit, url, "stalled")  # waits WAIT_SECONDS, then 409
             time.sleep(idempotency.WAIT_SECONDS + 0.3)
             assert early.result().status_code == 409

@@ -140,7 +140,6 @@ class LocalAutoScaling:
             due = datetime.fromisoformat(schedule[3:-1]).replace(tzinfo=ZoneInfo(action.get("Timezone") or "UTC"))
             if due > now:
                 continue
-            self.state.done_actions.add(name)
             wanted = action.get("ScalableTargetAction", {})
             low, high = self.limits()
             low, high = int(wanted.get("MinCapacity", low)), int(wanted.get("MaxCapacity", high))
@@ -153,6 +152,9 @@ class LocalAutoScaling:
                 self.set_desired(low, f"scheduled action {name}")
             elif current > high:
                 self.set_desired(high, f"scheduled action {name}")
+            # Done only once its limits and desired count are written: whoever sees it done (the lab, a test) reads
+            # them as the action left them, and an action whose calls failed runs again at the next tick.
+            self.state.done_actions.add(name)
 
     def backlog_per_task(self) -> float | None:
         """The target-tracking metric, as the policy's metric math defines it (m1 / m2)."""

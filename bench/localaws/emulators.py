@@ -50,9 +50,32 @@ class EmulatorError(RuntimeError):
 
 
 def free_port() -> int:
+    """A port free now; nothing keeps it free (for a child process to listen on, use PortReservation)."""
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
+
+
+class PortReservation:
+    """A free loopback port held for a child process to listen on, until `release()`.
+
+    A port from free_port() is free again the moment it is returned: until the child binds it, another process's
+    free port (an xdist worker starting its emulators) or the automatic port of any outgoing connection can take it,
+    and the child fails to start, or a health check answered by someone else's server passes. Held here by a bound,
+    not listening socket with SO_REUSEADDR, it is skipped by both, while a server that sets SO_REUSEADDR (uvicorn,
+    hypercorn, werkzeug: every child of the local runtime) can still bind and listen on it.
+    """
+
+    def __init__(self) -> None:
+        self._socket: socket.socket | None = socket.socket()
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((LOOPBACK, 0))
+        self.port = int(self._socket.getsockname()[1])
+
+    def release(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
 
 def port_in_use(port: int) -> bool:
@@ -91,6 +114,8 @@ class Emulator:
     log_path: Path | None = None
     persist_dir: Path | None = None  # ministack only: keep state across restarts (PERSIST_STATE=1)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    # A port picked here stays reserved until the context ends, also while stopped (a restart gets it back).
+    _reservation: PortReservation | None = field(default=None, init=False, repr=False)
 
     @property
     def endpoint_url(self) -> str:
@@ -128,7 +153,8 @@ class Emulator:
 
     def start(self, timeout: float = 30.0) -> Emulator:
         if self.port == 0:
-            self.port = free_port()
+            self._reservation = PortReservation()
+            self.port = self._reservation.port
         elif port_in_use(self.port):
             raise EmulatorError(f"port {self.port} is taken: stop what uses it or choose another port")
         command, env = self._command()
@@ -169,3 +195,5 @@ class Emulator:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+        if self._reservation is not None:
+            self._reservation.release()

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from app import contract, healthcheck, roles
-from bench.localaws.emulators import LOOPBACK, free_port, port_in_use
+from bench.localaws.emulators import LOOPBACK, PortReservation, port_in_use
 from stackconfig.files import ROOT
 
 DEFAULT_STOP_TIMEOUT = 30.0  # ECS's default stopTimeout
@@ -53,6 +53,8 @@ class Task:
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     started_at: float = field(default=0.0, init=False)
     env: dict[str, str] = field(default_factory=dict, init=False)  # the process's environment, once launched
+    # The port picked for a web task, held until the task listens on it (healthy) or ends.
+    _reservation: PortReservation | None = field(default=None, init=False, repr=False)
 
     @property
     def role(self) -> str:
@@ -94,9 +96,13 @@ class Task:
         command = list(self.args.command)
         env = dict(self.args.env) | {contract.ENV_ROLE: self.role}
         if self.web:
-            self.port = self.args.port or free_port()
-            if self.args.port and port_in_use(self.port):
-                raise TaskError(f"port {self.port} is taken: stop what uses it or choose another port")
+            if self.args.port:
+                if port_in_use(self.args.port):
+                    raise TaskError(f"port {self.args.port} is taken: stop what uses it or choose another port")
+                self.port = self.args.port
+            else:
+                self._reservation = PortReservation()
+                self.port = self._reservation.port
             command += ["--host", LOOPBACK, "--port", str(self.port)]
             env[contract.ENV_PORT] = str(self.port)
         else:  # each task has its own /tmp on Fargate; here, its own heartbeat file
@@ -132,7 +138,15 @@ class Task:
     def healthy(self) -> bool:
         """Running, and what the container health check would say of it (a short timeout: the local ECS asks of
         every task each round)."""
-        return self.alive() and healthcheck.check(self.env, timeout=1.0) is None
+        healthy = self.alive() and healthcheck.check(self.env, timeout=1.0) is None
+        if healthy:  # it listens on its port now: the port is its own
+            self._release_port()
+        return healthy
+
+    def _release_port(self) -> None:
+        if self._reservation is not None:
+            self._reservation.release()
+            self._reservation = None
 
     def terminate(self) -> None:
         """SIGTERM, as ECS's first step in stopping a task; `stop` waits for the exit."""
@@ -142,6 +156,7 @@ class Task:
 
     def stop(self, timeout: float | None = None) -> int:
         """SIGTERM, then SIGKILL after the stop timeout; returns the exit code (negative: killed by that signal)."""
+        self._release_port()
         if self.process is None:
             return 0
         self.terminate()
@@ -153,6 +168,7 @@ class Task:
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, like a crashed task."""
+        self._release_port()
         if self.alive():
             assert self.process is not None
             self.process.kill()
