@@ -82,10 +82,13 @@ def test_the_lab_names_the_command_that_reproduces_its_figures() -> None:
 
 def test_the_benchmarks_docs_page_holds_the_printed_tables_row_for_row(tmp_path: Path) -> None:
     result = benchmark_result(cpu_ms_per_order=3.0) | {"quick": False, "machine": {"cpus": 2, "load_average_1m": 2.2}, "seconds": 376.0}
-    page = docs.write_page(tmp_path / docs.BENCHMARKS_PAGE, "python -m bench.benchmarks --docs", markdown(result),
-                           COMMIT).read_text()
+    benchmarks.write_docs(argparse.Namespace(quick=False, receiver_only=False, docs=tmp_path), result)
+    page = (tmp_path / docs.BENCHMARKS_PAGE).read_text()
+    assert result["docs"] == str(tmp_path / docs.BENCHMARKS_PAGE)
     first = page.splitlines()[0]
-    assert "python -m bench.benchmarks --docs" in first and COMMIT in first and "Do not edit" in first, first
+    at_commit = docs.commit().split()[0]
+    assert "python -m bench.benchmarks --docs" in first and at_commit in first and "Do not edit" in first, first
+    assert page.endswith(markdown(result))  # the page is the header, then the tables
     mark = {True: "yes", False: "NO", None: ""}
     table = rows(result)
     assert any(row.met is False for row in table) and any(row.met for row in table)

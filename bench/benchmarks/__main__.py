@@ -89,8 +89,7 @@ def command(args: argparse.Namespace) -> int:
     table, peers = rows(result), peer_rows(result)
     result["table"] = [row.to_json() for row in table]
     result["peer_table"] = [row.to_json() for row in peers]
-    if args.docs is not None:  # the docs' generated page, from the same rows
-        result["docs"] = str(docs.write_page(args.docs / docs.BENCHMARKS_PAGE, invocation(args), markdown(result)))
+    write_docs(args, result)
     cpus, load = result["machine"]["cpus"], result["machine"]["load_average_1m"]
     peer_text = "" if args.receiver_only else (
         f"The worker beside its peers (same emulator, same {result['worker'][0]['payment_seconds']:g} s payment, same "
@@ -113,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
                              "the checkout's docs/)")
     stack.add_json_argument(parser)
     return stack.run(parser, command, argv)
+
+
+def write_docs(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """--docs: both tables as the docs' generated page (the same rows as printed); its path goes in the result."""
+    if args.docs is not None:
+        result["docs"] = str(docs.write_page(args.docs / docs.BENCHMARKS_PAGE, invocation(args), markdown(result)))
 
 
 def invocation(args: argparse.Namespace) -> str:
