@@ -2,7 +2,7 @@
 conditions, a SigV4 signature identical to botocore's, sent over keep-alive HTTP/1.1 connections parsed by
 httptools, without a thread.
 
-Why not a boto3 client there: measured against ministack (the README's Performance section has the figures), a
+Why not a boto3 client there: measured against ministack (docs/performance.md has the figures), a
 boto3 call costs ~0.9 ms of CPU whatever the operation, aiobotocore the same, plus ~0.16 ms to hop to a worker
 thread and back; the receiver makes two calls per order. Why not aiohttp under botocore's signer (what this was):
 aiohttp's request machinery costs ~0.3 ms of CPU a call and botocore's `AWSRequest` + `SigV4Auth` ~0.07 ms (0.11 ms

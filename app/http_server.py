@@ -1,6 +1,6 @@
 """The web roles' HTTP server: uvicorn with its httptools protocol, plus the limits it lacks on slow and flooding
-clients (measured in the README: of uvicorn httptools/h11, hypercorn and granian, httptools costs the least CPU per
-request, and none of them had all of these).
+clients (measured in docs/reliability.md, "Why this server": of uvicorn httptools/h11, hypercorn and granian,
+httptools costs the least CPU per request, and none of them had all of these).
 
 `GuardedHttpToolsProtocol` adds, per connection:
 - a header deadline: the request line and headers must arrive within `header_timeout_seconds` of the connection or

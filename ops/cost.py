@@ -111,7 +111,7 @@ class RequestsPerOrder:
 
 
 REQUESTS_PER_ORDER = RequestsPerOrder()
-# What the receiver spends per accepted order: measured by `python -m bench.benchmarks` here (README "Performance":
+# What the receiver spends per accepted order: measured by `python -m bench.benchmarks` here (docs/performance.md:
 # 4.5-6.7 ms across runs, on this machine's cores, not a Fargate vCPU); sizes the receiver tasks of a plan.
 RECEIVER_CPU_MS_PER_ORDER = 4.85
 

@@ -34,7 +34,8 @@ from typing import Any
 
 from bench.benchmarks import backend, receiver, worker
 from bench.benchmarks.bed import Bed
-from bench.benchmarks.table import peer_rows, render, render_peers, rows
+from bench import docs
+from bench.benchmarks.table import markdown, peer_rows, render, render_peers, rows
 from ops import stack
 from bench.localaws.deployer import DeployError, Endpoints, deploy
 from bench.localaws.emulators import Emulator, EmulatorError
@@ -130,6 +131,7 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> int:
     table, peers = rows(result), peer_rows(result)
     result["table"] = [row.to_json() for row in table]
     result["peer_table"] = [row.to_json() for row in peers]
+    write_docs(args, result)
     cpus, load = result["machine"]["cpus"], result["machine"]["load_average_1m"]
     peer_text = "" if not peers else (
         f"The worker beside its peers (same emulator, same {result['plan']['payment_seconds']:g} s payment, same "
@@ -170,8 +172,24 @@ def main(argv: list[str] | None = None) -> int:
     only.add_argument("--worker-only", action="store_true",
                       help="only the worker levels and the peers (no backend ceiling, no receiver)")
     parser.add_argument("--logs", type=Path, help="where service, emulator and Locust logs go (default: a temp dir)")
+    parser.add_argument("--docs", type=Path, nargs="?", const=docs.DOCS, metavar="DIR",
+                        help=f"also write the tables as the docs' generated page {docs.BENCHMARKS_PAGE} (default DIR: "
+                             "the checkout's docs/)")
     stack.add_json_argument(parser)
     return stack.run(parser, command, argv)
+
+
+def write_docs(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """--docs: both tables as the docs' generated page (the same rows as printed); its path goes in the result."""
+    if args.docs is not None:
+        result["docs"] = str(docs.write_page(args.docs / docs.BENCHMARKS_PAGE, invocation(args), markdown(result)))
+
+
+def invocation(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run's figures, for the header of the docs page."""
+    flags = ("quick", "receiver_only", "worker_only")
+    options = [f"--{flag.replace('_', '-')}" for flag in flags if getattr(args, flag, False)]
+    return " ".join(["python -m bench.benchmarks", *options, "--docs"])
 
 
 if __name__ == "__main__":

@@ -193,3 +193,30 @@ def render_peers(table: list[PeerRow]) -> str:
     contenders = list(dict.fromkeys(name for row in table for name in row.values))
     return _grid([("figure", *(PEER_NAMES.get(c, c) for c in contenders)),
                   *((row.figure, *(row.values.get(c, "-") for c in contenders)) for row in table)])
+
+
+def _markdown_table(lines: list[tuple[str, ...]]) -> list[str]:
+    cells = [[cell.replace("|", "\\|") for cell in line] for line in lines]
+    return (["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---" for _ in cells[0]) + "|"]
+            + ["| " + " | ".join(line) + " |" for line in cells[1:]])
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The docs' page of a run (`python -m bench.benchmarks --docs`): both tables as Markdown, from the JSON result
+    (the same rows as the printed tables), and the machine they were measured on."""
+    mark = {True: "yes", False: "NO", None: ""}
+    table = rows(result)
+    lines = ["# Benchmarks, measured", "",
+             f"{'The quick run' if result.get('quick') else 'A full run'} on {result['machine']['cpus']} CPUs, "
+             f"1-minute load average {result['machine']['load_average_1m']:g} at the end, {result['seconds']:g} s. "
+             "What each figure means: [performance.md](performance.md).", "",
+             "## Our figures beside the report's Go system and the goals", "",
+             *_markdown_table([("figure", "report (Go)", "ours", "goal", "met"),
+                               *((r.figure, r.report, r.ours, r.goal, mark[r.met]) for r in table)])]
+    peers = peer_rows(result)
+    if peers:
+        contenders = list(dict.fromkeys(name for row in peers for name in row.values))
+        lines += ["", "## The worker beside its peers (same run; in brackets: the peer's figure / flashsale's)", "",
+                  *_markdown_table([("figure", *(PEER_NAMES.get(c, c) for c in contenders)),
+                                    *((row.figure, *(row.values.get(c, "-") for c in contenders)) for row in peers)])]
+    return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 from app import contract  # noqa: E402
+from bench import docs  # noqa: E402
 from bench.lab import strategies as lab_strategies  # noqa: E402
 from ops import loadtest  # noqa: E402
 from ops.capacity import report_notes  # noqa: E402
@@ -389,25 +390,40 @@ def plot_latency(sync: PartResult, async_: PartResult, k: float, path: Path) -> 
 # --- Output --------------------------------------------------------------------------------------------------------
 
 
-def write(result: LabResult, directory: Path) -> dict[str, str]:
-    """report.md, summary.json and the PNGs in `directory`; returns their paths by name."""
+def write_plots(result: LabResult, directory: Path, prefix: str = "") -> dict[str, str]:
+    """The PNGs in `directory`, each file name starting with `prefix`; returns their file names by plot."""
     k = result.args.time_scale
     plots: dict[str, str] = {}
     if result.levels:
-        plot_queue(result.levels, k, directory / "queue-depth.png")
-        plots["queue depth"] = "queue-depth.png"
+        plot_queue(result.levels, k, directory / f"{prefix}queue-depth.png")
+        plots["queue depth"] = f"{prefix}queue-depth.png"
     sync_flash = next((p for p in result.parts if p.profile.name == "flashsale"), None)
     if sync_flash is not None and result.levels:
-        plot_latency(sync_flash, result.levels[0].part, k, directory / "latency.png")
-        plots["latency"] = "latency.png"
+        plot_latency(sync_flash, result.levels[0].part, k, directory / f"{prefix}latency.png")
+        plots["latency"] = f"{prefix}latency.png"
     if result.strategies:
         sale = loadtest.profile("flashsale", "async").duration_seconds * result.args.sale_fraction
-        lab_strategies.plot(result.strategies, sale, directory / "strategies.png")
-        plots["strategies"] = "strategies.png"
+        lab_strategies.plot(result.strategies, sale, directory / f"{prefix}strategies.png")
+        plots["strategies"] = f"{prefix}strategies.png"
+    return plots
+
+
+def write(result: LabResult, directory: Path) -> dict[str, str]:
+    """report.md, summary.json and the PNGs in `directory`; returns their paths by name."""
+    plots = write_plots(result, directory)
     (directory / "report.md").write_text(markdown(result, plots))
     (directory / "summary.json").write_text(json.dumps(summary(result), indent=2) + "\n")
     return {"report": str(directory / "report.md"), "summary": str(directory / "summary.json"),
             **{name: str(directory / p) for name, p in plots.items()}}
+
+
+def write_docs(result: LabResult, directory: Path, command: str, at_commit: str | None = None) -> dict[str, str]:
+    """The lab's page of the docs (`python -m bench.lab --docs`): the report's tables as `docs.LAB_PAGE`, under a
+    header naming `command` and the commit, and its plots beside it as lab-*.png; returns their paths by name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(result, directory, prefix="lab-")
+    page = docs.write_page(directory / docs.LAB_PAGE, command, markdown(result, plots), at_commit)
+    return {"docs": str(page), **{f"docs {name}": str(directory / p) for name, p in plots.items()}}
 
 
 def summary(result: LabResult) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from bench.localaws.ecs import LocalService
 from bench.localaws.queue_metrics import FEED_SECONDS
 from bench.localaws.system import LocalArgs, LocalError, LocalSystem
 from bench.localaws.tasks import TaskError
+from bench import docs
 from bench.lab import report as lab_report
 from bench.lab import strategies as lab_strategies
 from ops import alarms, cost, loadtest, stack
@@ -509,8 +510,19 @@ def parser() -> argparse.ArgumentParser:
                         f"{scaling.FARGATE_STARTUP_SECONDS:g}, Fargate's; --quick {QUICK_STARTUP_SECONDS:g})")
     p.add_argument("--price", action="append", default=[], metavar="KEY=VALUE",
                    help="override a list price of ops/cost.py PRICES for Part VI's bills (repeatable)")
+    p.add_argument("--docs", type=Path, nargs="?", const=docs.DOCS, metavar="DIR",
+                   help=f"also write the tables and plots as the docs' generated page {docs.LAB_PAGE} and lab-*.png "
+                        f"(default DIR: the checkout's docs/)")
     stack.add_json_argument(p)
     return p
+
+
+def invocation(ns: argparse.Namespace) -> str:
+    """The command line that reproduces this run's figures, for the header of the docs page."""
+    words = ["python -m bench.lab", *(["--quick"] if ns.quick else []), f"--time-scale {ns.time_scale:g}"]
+    if ns.task_startup_seconds is not None:
+        words.append(f"--task-startup-seconds {ns.task_startup_seconds:g}")
+    return " ".join([*words, *(f"--price {price}" for price in ns.price), "--docs"])
 
 
 def command(ns: argparse.Namespace) -> int:
@@ -534,6 +546,8 @@ def command(ns: argparse.Namespace) -> int:
             settings.SettingsError) as e:
         raise LabError(str(e)) from None
     files = lab_report.write(result, args.results)
+    if ns.docs is not None:
+        files |= lab_report.write_docs(result, ns.docs, invocation(ns))
     elapsed = time.monotonic() - started
     summary = lab_report.summary(result) | {"results": str(args.results), "files": files,
                                             "elapsed_seconds": round(elapsed, 1)}
