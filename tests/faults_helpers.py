@@ -63,16 +63,29 @@ class Stream:
                 self.unavailable_without_retry_after += 1
 
     def _run(self) -> None:
-        with httpx.Client(timeout=self.client_timeout) as client, ThreadPoolExecutor(self.threads) as pool:
-            tick = time.monotonic()
-            while not self._stop.is_set():
-                pool.submit(self._post, client)
-                tick += 1 / self.rate
-                self._stop.wait(max(0.0, tick - time.monotonic()))
+        with httpx.Client(timeout=self.client_timeout) as client:
+            pool = ThreadPoolExecutor(self.threads)
+            try:
+                tick = time.monotonic()
+                while not self._stop.is_set():
+                    pool.submit(self._post, client)
+                    tick += 1 / self.rate
+                    self._stop.wait(max(0.0, tick - time.monotonic()))
+            finally:
+                # Orders queued behind a slow receiver are not sent once the stream ends, so the stream's records
+                # are final when `with` ends (they grew after the tally was taken).
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def count(self, answer: str) -> int:
         with self._lock:
             return self.answers[answer]
+
+    def wait_accepted(self, more: int, timeout: float = 60.0) -> None:
+        """Wait until `more` orders beyond those accepted so far are answered 202: a phase of a test lasts a number of
+        orders, not of seconds, so a loaded machine makes it longer instead of making the tally too small."""
+        with self._lock:
+            total = len(self.accepted) + more
+        wait_for(lambda: len(self.accepted) >= total, timeout, f"{more} more orders accepted")
 
     def __enter__(self) -> Self:
         self._thread = threading.Thread(target=self._run, name="order-stream", daemon=True)
@@ -83,7 +96,8 @@ class Stream:
                  tb: TracebackType | None) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=CLIENT_TIMEOUT + 5)
+            self._thread.join(timeout=RETRY_SECONDS + CLIENT_TIMEOUT)  # the longest a request in flight can take
+            assert not self._thread.is_alive(), "the order stream did not stop"
 
 
 @dataclass

@@ -79,12 +79,12 @@ def test_worker_sigkilled_mid_batch_twice_loses_and_doubles_nothing(system: Syst
     interrupted = 0
     with Stream(receiver.url) as stream:
         for _ in range(2):
-            time.sleep(6)
+            stream.wait_accepted(120)  # ~6 s at 20/s
             wait_for(lambda: unfinished(worker), 5, "payments in flight")
             worker.kill()
             interrupted += len(unfinished(worker))
             worker = restart(system, worker)
-        time.sleep(6)
+        stream.wait_accepted(120)
     tally = settle(system, stream.accepted)
     print(f"payments cut off by the two SIGKILLs: {interrupted}")
     assert interrupted > 0  # the kills really hit work in flight
@@ -96,11 +96,11 @@ def test_receiver_sigkilled_and_restarted_never_acknowledges_a_lost_order(system
     receiver = system.start("receiver")
     system.start("worker", **WORKER)
     with Stream(receiver.url) as stream:
-        time.sleep(6)
+        stream.wait_accepted(120)
         receiver.kill()
-        time.sleep(1)
+        time.sleep(1)  # the crash lasts a second before the restart
         receiver = restart(system, receiver)
-        time.sleep(6)
+        stream.wait_accepted(120)
     tally = settle(system, stream.accepted)
     orphans = [o for o in system.orders() if o[contract.ORDER_KEY] not in set(stream.accepted)]
     print(f"answers: {dict(stream.answers)}; records of unacknowledged orders: {len(orphans)}")
@@ -116,11 +116,11 @@ def test_clients_retrying_with_their_key_through_a_receiver_stall_get_one_order_
     system.start("worker", **WORKER)
     assert receiver.process is not None
     with RetryingStream(receiver.url) as stream:
-        time.sleep(4)
+        stream.wait_accepted(80)
         receiver.process.send_signal(signal.SIGSTOP)
-        time.sleep(1.5)
+        time.sleep(1.5)  # the stall's length
         receiver.process.send_signal(signal.SIGCONT)
-        time.sleep(4)
+        stream.wait_accepted(80)
     tally = settle(system, stream.accepted)
     found = orders_per_key(system, stream.keys)
     duplicated_orders = sum(len(ids) - 1 for ids in found.values() if len(ids) > 1)
@@ -155,14 +155,14 @@ def test_emulator_outage_answers_503_with_retry_after_and_everything_recovers(
     receiver = system.start("receiver")
     worker = system.start("worker", **{**WORKER, contract.ENV_WORKER_COUNT: "20"})  # two receive loops
     with Stream(receiver.url) as stream:
-        time.sleep(6)
+        stream.wait_accepted(120)
         emulator.stop()
         unavailable_before = stream.count("503")
-        time.sleep(5)
+        time.sleep(5)  # the outage's length
         unavailable = stream.count("503") - unavailable_before
         emulator.start()
         accepted_before = stream.count("202")
-        time.sleep(8)
+        stream.wait_accepted(160)  # ~8 s at 20/s: the receiver accepts again by itself
         recovered = stream.count("202") - accepted_before
     tally = settle(system, stream.accepted, timeout=90)
     delays = backoff_delays(worker)
@@ -184,7 +184,7 @@ def test_payments_outliving_the_visibility_timeout_are_not_paid_twice(system: Sy
     slow = {**WORKER, contract.ENV_PAYMENT_SECONDS: "3"}
     workers = [system.start("worker", **slow), system.start("worker", **slow)]
     with Stream(receiver.url, rate=4) as stream:
-        time.sleep(5)
+        stream.wait_accepted(20)
     duplicates = stream.accepted[:3]
     template = parse_order(ORDER)
     for order_id in duplicates:  # as SNS may deliver a message twice
@@ -220,7 +220,7 @@ def test_poison_messages_are_dead_lettered_logged_once_and_redriven(system: Syst
     ids = {aws.client("sqs").send_message(QueueUrl=queue, MessageBody=body)["MessageId"]: kind
            for kind, body in poison.items()}
     with Stream(receiver.url) as stream:
-        time.sleep(8)
+        stream.wait_accepted(160)
     wait_for(lambda: system.queue_counts(output_names.DLQ_URL)[0] == 3, 20, "the poison messages in the DLQ")
     logged = events(worker, "poison")
     print("poison reasons: " + "; ".join(f"{ids[e['message_id']]}: {e['reason'][:60]}" for e in logged))
