@@ -24,7 +24,8 @@ import pytest
 from app import contract
 from bench.localaws.emulators import MUTED_ALARM_KEYS, NO_ROLLOUTS
 from bench.localaws.system import LocalArgs, LocalSystem
-from ops import alarms, preflight, stack
+from ops import alarms, stack
+from ops.preflight import run as preflight
 from planning import capacity
 from planning.calendar import ACTION_NAME
 from stackconfig.schema import CONFIG_DEFAULTS
