@@ -36,7 +36,7 @@ from app import contract
 from bench.localaws import naming, program
 from bench.localaws.emulators import (CONTROL_PLANE, DUMMY_CREDENTIALS, EMAIL_CONFIRMED_AT_ONCE, NO_ROLLOUTS, aws_env,
                                       control_plane_env, endpoint_for)
-from bench.localaws.resources import CONTROL, HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
+from bench.localaws.resources.registry import CONTROL, HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
 from stackconfig import files, schema
 from stackconfig import output_names
 

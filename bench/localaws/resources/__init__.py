@@ -1,0 +1,1 @@
+"""How the local deployer creates each resource type the program declares: the handlers in `registry`."""
