@@ -249,7 +249,7 @@ class LocalMonitor(MockMonitor):
             kind = HANDLERS.get(request.type)
             if kind is None:
                 raise naming.NameRejected(f"the local deployer has no handler for {request.type}: add one to "
-                                          "local/resources.py")
+                                          "its AWS service's module in bench/localaws/resources/")
             if kind.plane == CONTROL:
                 with self._control_plane:
                     created_id, outputs = kind.handler(self._context, declared)
