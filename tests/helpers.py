@@ -20,7 +20,7 @@ from app import aws, contract
 from bench.localaws.deployer import Deployment, Endpoints, deploy
 from bench.localaws.ecs import LocalService, deployed_services, service_of
 from bench.localaws.emulators import Emulator
-from bench.localaws.resources import DATA_PLANE
+from bench.localaws.resources.registry import DATA_PLANE
 from bench.localaws.tasks import Task
 from tests.conftest import TEST_CONFIG
 from stackconfig import output_names

@@ -19,7 +19,7 @@ from app import contract
 from bench.localaws import naming, program
 from stackconfig import files
 from bench.localaws.deployer import DeployError, Deployment, Endpoints, deploy, parse_overrides
-from bench.localaws.resources import DATA_PLANE
+from bench.localaws.resources.registry import DATA_PLANE
 from stackconfig.schema import read_stack_file
 from stackconfig import output_names
 

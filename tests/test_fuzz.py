@@ -25,7 +25,7 @@ from app import contract, openapi
 from bench.localaws.deployer import Deployment
 from bench.localaws.ecs import LocalService, service_of
 from bench.localaws.emulators import Emulator
-from bench.localaws.resources import DATA_PLANE
+from bench.localaws.resources.registry import DATA_PLANE
 from bench.localaws.tasks import Task
 
 pytestmark = pytest.mark.slow

@@ -24,7 +24,12 @@ import pytest
 from app import contract
 from bench.localaws.emulators import MUTED_ALARM_KEYS, NO_ROLLOUTS
 from bench.localaws.system import LocalArgs, LocalSystem
-from ops import alarms, preflight, stack
+from ops import alarms, stack
+from ops.preflight.limits import FARGATE_VCPU, QuotaValue, quota_result
+from ops.preflight.live import Result
+from ops.preflight.notifier import SENT_BY
+from ops.preflight.run import OPTIONAL_OUTPUTS, REQUIRED_OUTPUTS
+from ops.preflight.services import service_results
 from planning import capacity
 from planning.calendar import ACTION_NAME
 from stackconfig.schema import CONFIG_DEFAULTS
@@ -76,9 +81,9 @@ def deployment(status: str, rollout: str, revision: int, reason: str = "") -> di
 LOCAL = stack.LocalCaveats(rollouts=NO_ROLLOUTS)  # as the local system writes it
 
 
-def judged(service: dict[str, Any], *, local: bool = False) -> dict[str, preflight.Result]:
-    return {r.check: r for r in preflight.service_results("worker", service, local=LOCAL if local else None, scale="SCALE",
-                                                          events="EVENTS")}
+def judged(service: dict[str, Any], *, local: bool = False) -> dict[str, Result]:
+    return {r.check: r for r in service_results("worker", service, local=LOCAL if local else None, scale="SCALE",
+                                                events="EVENTS")}
 
 
 def test_fewer_tasks_running_than_desired_is_a_fail() -> None:
@@ -107,15 +112,14 @@ def test_a_deployment_in_progress_fails_on_aws_and_is_said_locally() -> None:
 
 
 @pytest.mark.parametrize(("needed", "quota", "status"), [
-    (10, preflight.QuotaValue(24, True), "PASS"),
-    (30, preflight.QuotaValue(24, True), "FAIL"),
-    (preflight.FARGATE_VCPU.value, preflight.QuotaValue(preflight.FARGATE_VCPU.value, False, "AccessDenied"), "WARN"),
-    (preflight.FARGATE_VCPU.value + 1, preflight.QuotaValue(preflight.FARGATE_VCPU.value, False, "AccessDenied"),
-     "FAIL"),
+    (10, QuotaValue(24, True), "PASS"),
+    (30, QuotaValue(24, True), "FAIL"),
+    (FARGATE_VCPU.value, QuotaValue(FARGATE_VCPU.value, False, "AccessDenied"), "WARN"),
+    (FARGATE_VCPU.value + 1, QuotaValue(FARGATE_VCPU.value, False, "AccessDenied"), "FAIL"),
 ])
 def test_the_quota_verdict_trusts_the_api_and_only_warns_on_a_documented_default(
-        needed: float, quota: preflight.QuotaValue, status: str) -> None:
-    result = preflight.quota_result(needed, quota, "detail", "us-west-2")
+        needed: float, quota: QuotaValue, status: str) -> None:
+    result = quota_result(needed, quota, "detail", "us-west-2")
     assert result.status == status
     assert ("documented default" in result.measured) == (not quota.answered)
     if status == "FAIL":
@@ -225,8 +229,8 @@ def test_the_deployed_local_system_is_a_go_and_says_what_the_emulators_cannot_sh
     assert {name for name, c in baseline.items() if c["status"] != "PASS"} == LOCAL_WARNINGS
     assert {c["status"] for name, c in baseline.items() if name in LOCAL_WARNINGS} == {"WARN"}
     quota = baseline["capacity: Fargate vCPU quota"]
-    assert quota["measured"] == f"{preflight.FARGATE_VCPU.value:g} vCPU (documented default, not this account's)"
-    assert "the Service Quotas API did not answer" in quota["note"] and preflight.FARGATE_VCPU.as_of in quota["note"]
+    assert quota["measured"] == f"{FARGATE_VCPU.value:g} vCPU (documented default, not this account's)"
+    assert "the Service Quotas API did not answer" in quota["note"] and FARGATE_VCPU.as_of in quota["note"]
     (muted,) = MUTED_ALARM_KEYS
     assert "muted by the local system on purpose" in baseline["alarms: actions enabled"]["note"]
     assert baseline["alarms: actions enabled"]["measured"].endswith(f"-{muted.replace('_', '-')} muted")
@@ -451,7 +455,7 @@ def test_a_failing_run_prints_each_fix_and_exits_1(local: Local) -> None:
 def test_a_sale_beyond_the_quota_is_a_fail_on_the_documented_default(local: Local) -> None:
     done = run("--json", "--outputs", str(local.system.outputs_file), "--rate", "300")  # the last --rate wins
     quota = {c["check"]: c for c in json.loads(done.stdout)["checks"]}["capacity: Fargate vCPU quota"]
-    assert quota["status"] == "FAIL" and quota["measured"] == f"{preflight.FARGATE_VCPU.value:g} vCPU (documented default)"
+    assert quota["status"] == "FAIL" and quota["measured"] == f"{FARGATE_VCPU.value:g} vCPU (documented default)"
     assert "request-service-quota-increase" in quota["fix"]
 
 
@@ -477,15 +481,14 @@ def test_the_test_alert_goes_through_the_local_relay_to_people(local: Local) -> 
     notifier = checks["notifier: test alert"]
     assert notifier["status"] == "PASS" and notifier["note"].startswith("local path:")
     assert alert["Subject"] == alarms.TEST_SUBJECT
-    assert f"sent by `{preflight.SENT_BY}`" in alert["Message"]
+    assert f"sent by `{SENT_BY}`" in alert["Message"]
 
 
 @pytest.mark.slow
 def test_read_as_aws_the_same_stack_fails_where_the_emulators_fall_short(local: Local) -> None:
     """Without the local runtime's outputs file (explicit flags, the emulators' endpoints exported), preflight takes
     the AWS path: the notifier Lambda is invoked (moto cannot run it), and what the local run only said is judged."""
-    flags = [arg for key in preflight.REQUIRED_OUTPUTS + preflight.OPTIONAL_OUTPUTS
-             for arg in (stack.flag(key), str(local.outputs[key]))]
+    flags = [arg for key in REQUIRED_OUTPUTS + OPTIONAL_OUTPUTS for arg in (stack.flag(key), str(local.outputs[key]))]
     done = run(*SALE, "--json", "--send-test-alert", *flags, env=CLEAN_ENV | local.system.env())
     checks = {c["check"]: c for c in json.loads(done.stdout)["checks"]}
     assert done.returncode == 1

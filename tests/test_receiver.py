@@ -23,7 +23,7 @@ from app.receiver import Backend, BackendUnavailable
 from app.settings import ReceiverSettings
 from app.store import OrderStore
 from bench.localaws.emulators import Emulator
-from bench.localaws.resources import DATA_PLANE
+from bench.localaws.resources.registry import DATA_PLANE
 from tests.helpers import ORDER, System, own_data_plane, payments, post, system, unread_bytes, wait_for  # noqa: F401
 from stackconfig import output_names
 

@@ -18,7 +18,7 @@ from app.orders import Order, parse_order
 from bench.localaws.deployer import DeployError, Deployment, Endpoints, deploy
 from bench.localaws.ecs import LocalService, deployed_services, service_of
 from bench.localaws.emulators import Emulator
-from bench.localaws.resources import DATA_PLANE
+from bench.localaws.resources.registry import DATA_PLANE
 from bench.localaws.tasks import Task
 
 # The report's single-order test body (3.3): what every benchmark sends.

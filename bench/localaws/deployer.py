@@ -36,7 +36,7 @@ from app import contract
 from bench.localaws import naming, program
 from bench.localaws.emulators import (CONTROL_PLANE, DUMMY_CREDENTIALS, EMAIL_CONFIRMED_AT_ONCE, NO_ROLLOUTS, aws_env,
                                       control_plane_env, endpoint_for)
-from bench.localaws.resources import CONTROL, HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
+from bench.localaws.resources.registry import CONTROL, HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
 from stackconfig import files, schema
 from stackconfig import output_names
 
@@ -249,7 +249,7 @@ class LocalMonitor(MockMonitor):
             kind = HANDLERS.get(request.type)
             if kind is None:
                 raise naming.NameRejected(f"the local deployer has no handler for {request.type}: add one to "
-                                          "local/resources.py")
+                                          "its AWS service's module in bench/localaws/resources/")
             if kind.plane == CONTROL:
                 with self._control_plane:
                     created_id, outputs = kind.handler(self._context, declared)

@@ -34,7 +34,7 @@ from app import contract, roles
 from bench.localaws.agent import Agent
 from bench.localaws.deployer import Deployment
 from bench.localaws.proxy import Balancer, Balancers
-from bench.localaws.resources import Image
+from bench.localaws.resources.registry import Image
 from bench.localaws.tasks import DEFAULT_STOP_TIMEOUT, Task, TaskArgs, TaskError
 
 SERVICE = "aws:ecs/service:Service"

@@ -43,7 +43,7 @@ from bench.localaws.ecs_api import EcsApi
 from bench.localaws.emulators import MUTED_ALARM_KEYS, MUTED_ALARM_REASON, Emulator
 from bench.localaws.logtail import LogTail
 from bench.localaws.relay import RELAYED, Alert
-from bench.localaws.resources import Relay
+from bench.localaws.resources.registry import Relay
 from stackconfig.files import ROOT
 from components.alerts import NOTIFIER_HANDLER
 from stackconfig import output_names
