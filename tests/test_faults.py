@@ -109,8 +109,8 @@ def test_receiver_sigkilled_and_restarted_never_acknowledges_a_lost_order(system
 
 
 def test_clients_retrying_with_their_key_through_a_receiver_stall_get_one_order_each(system: System) -> None:  # noqa: F811
-    """Clients time out after 50 ms and retry with the same Idempotency-Key while the receiver is stalled (SIGSTOP
-    for 1.5 s): their requests pile up and all arrive when it resumes. Each key must end as exactly one order, the one
+    """Clients time out after 0.5 s and retry with the same Idempotency-Key while the receiver is stalled (SIGSTOP
+    for 2 s): their requests pile up and all arrive when it resumes. Each key must end as exactly one order, the one
     its 202 named, paid once."""
     receiver = system.start("receiver")
     system.start("worker", **WORKER)
@@ -118,7 +118,7 @@ def test_clients_retrying_with_their_key_through_a_receiver_stall_get_one_order_
     with RetryingStream(receiver.url) as stream:
         stream.wait_accepted(80)
         receiver.process.send_signal(signal.SIGSTOP)
-        time.sleep(1.5)  # the stall's length
+        time.sleep(2.0)  # the stall's length: 4 client timeouts
         receiver.process.send_signal(signal.SIGCONT)
         stream.wait_accepted(80)
     tally = settle(system, stream.accepted)
