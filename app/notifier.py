@@ -7,7 +7,9 @@ the readable version to the alerts topic. Transitions from INSUFFICIENT_DATA to 
 
 With a chat webhook configured (Slack- or Teams-style incoming webhook: a JSON POST of `{"text": ...}`), the notifier
 also posts each alert there itself: an SNS HTTPS subscription would wait forever for a confirmation that a chat
-webhook never sends. A failed post is logged, never fatal (the e-mail alert is already out).
+webhook never sends. A failed post is logged, never fatal (the e-mail alert is already out). The Lambda reads the
+webhook URL from the Secrets Manager secret its configuration names (a URL in an environment variable would be
+readable by anyone who may read the function's configuration).
 
 It ships in a Lambda, so it imports only boto3 and the standard library (`app.contract` and `app.aws` are both).
 """
@@ -205,11 +207,18 @@ def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None,
     return readable_subject
 
 
+def webhook_url_of(secret_arn: str | None) -> str | None:
+    """The chat webhook URL held by the secret, if one is configured."""
+    if not secret_arn:
+        return None
+    return str(aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]) or None
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """AWS Lambda entry: the function is subscribed to the alarm topic."""
     sns = aws.client("sns")
     topic_arn = os.environ[contract.ENV_ALERTS_TOPIC_ARN]
-    webhook_url = os.environ.get(contract.ENV_ALERT_WEBHOOK_URL) or None
+    webhook_url = webhook_url_of(os.environ.get(contract.ENV_ALERT_WEBHOOK_SECRET_ARN))
     sent = sum(forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject"), webhook_url) is not None
                for r in event.get("Records", []))
     return {"received": len(event.get("Records", [])), "sent": sent}
@@ -247,10 +256,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.queue_url or not args.alerts_topic_arn:
         p.error("--queue-url and --alerts-topic-arn (or their environment variables) are required")
     sqs, sns = aws.client("sqs", read_timeout=args.wait + 10), aws.client("sns")
+    # The deployed function's configuration names the secret (the local runtime hands it on): read the URL as it does.
+    try:
+        webhook_url = args.webhook_url or webhook_url_of(os.environ.get(contract.ENV_ALERT_WEBHOOK_SECRET_ARN))
+    except (ClientError, BotoCoreError) as error:
+        print(f"{p.prog}: error: cannot read the webhook secret: {error}", file=sys.stderr, flush=True)
+        return 1
     try:
         while True:
             try:
-                handled = relay(sqs, sns, args.queue_url, args.alerts_topic_arn, args.wait, args.webhook_url)
+                handled = relay(sqs, sns, args.queue_url, args.alerts_topic_arn, args.wait, webhook_url)
             except (ClientError, BotoCoreError) as error:
                 print(f"{p.prog}: error: {error}", file=sys.stderr, flush=True)
                 if args.once:

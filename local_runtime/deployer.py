@@ -40,6 +40,10 @@ from stackconfig import schema
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 REGION_KEY = "aws:region"
+ELB_SERVICE_ACCOUNT = "aws:elb/getServiceAccount:getServiceAccount"
+# The Elastic Load Balancing accounts that write access logs (AWS's "Enable access logs for your Application Load
+# Balancer"), for the regions the stacks are deployed in.
+ELB_ACCOUNTS = {"us-east-1": "127311923021", "us-west-2": "797873946194"}
 
 
 class DeployError(RuntimeError):
@@ -186,6 +190,12 @@ class _Invokes(Mocks):
             found = self.endpoints.client("sts").get_caller_identity()
             return {"accountId": found["Account"], "arn": found["Arn"], "userId": found["UserId"],
                     "id": found["Account"]}, []
+        if args.token == ELB_SERVICE_ACCOUNT:
+            region = args.args.get("region") or self.endpoints.region
+            if region not in ELB_ACCOUNTS:
+                raise DeployError(f"the local deployer knows the load balancer log account of {sorted(ELB_ACCOUNTS)} "
+                                  f"only, not {region}")
+            return {"arn": f"arn:aws:iam::{ELB_ACCOUNTS[region]}:root", "id": ELB_ACCOUNTS[region]}, []
         raise DeployError(f"the local deployer cannot answer the provider function {args.token}")
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:

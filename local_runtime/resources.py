@@ -208,14 +208,24 @@ def security_group(ctx: Context, r: Declared) -> Created:
     return group, {"arn": f"arn:aws:ec2:{ctx.region}:{owner}:security-group/{group}", "ownerId": owner}
 
 
+RULE_DESCRIPTION = re.compile(r"[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}")  # EC2's rule description
+
+
+def _rule_description(text: str) -> str:
+    if not RULE_DESCRIPTION.fullmatch(text):
+        raise Invalid(f"description must be at most 255 of a-zA-Z0-9. _-:/()#,@[]+=&;{{}}!$*, got {text!r}")
+    return text
+
+
 def _rule(ctx: Context, r: Declared, egress: bool) -> Created:
     ec2 = ctx.client("ec2")
     permission: dict[str, Any] = {"IpProtocol": r.inputs["ipProtocol"], "FromPort": whole(r.inputs["fromPort"]),
                                   "ToPort": whole(r.inputs["toPort"])}
+    described = {"Description": _rule_description(r.inputs["description"])} if r.inputs.get("description") else {}
     if r.inputs.get("cidrIpv4"):
-        permission["IpRanges"] = [{"CidrIp": r.inputs["cidrIpv4"]}]
+        permission["IpRanges"] = [{"CidrIp": r.inputs["cidrIpv4"], **described}]
     elif r.inputs.get("referencedSecurityGroupId"):
-        permission["UserIdGroupPairs"] = [{"GroupId": r.inputs["referencedSecurityGroupId"]}]
+        permission["UserIdGroupPairs"] = [{"GroupId": r.inputs["referencedSecurityGroupId"], **described}]
     else:
         raise Invalid("a rule needs cidrIpv4, cidrIpv6, prefixListId or referencedSecurityGroupId")
     authorize = ec2.authorize_security_group_egress if egress else ec2.authorize_security_group_ingress
@@ -246,9 +256,16 @@ def load_balancer(ctx: Context, r: Declared) -> Created:
         Scheme="internal" if r.inputs.get("internal") else "internet-facing",
         Type=r.inputs.get("loadBalancerType", "application"))["LoadBalancers"][0]
     arn = lb["LoadBalancerArn"]
+    attributes = []
     if r.inputs.get("dropInvalidHeaderFields"):
-        elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[
-            {"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"}])
+        attributes.append({"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"})
+    logs = r.inputs.get("accessLogs") or {}
+    if logs.get("enabled"):
+        attributes += [{"Key": "access_logs.s3.enabled", "Value": "true"},
+                       {"Key": "access_logs.s3.bucket", "Value": logs["bucket"]},
+                       {"Key": "access_logs.s3.prefix", "Value": logs.get("prefix", "")}]
+    if attributes:
+        elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attributes)
     return arn, {"arn": arn, "arnSuffix": arn.split(":loadbalancer/", 1)[1], "dnsName": lb["DNSName"],
                  "zoneId": lb["CanonicalHostedZoneId"]}
 
@@ -447,6 +464,9 @@ def queue(ctx: Context, r: Declared) -> Created:
             attributes[attribute] = str(value)
     if r.inputs.get("redrivePolicy"):
         attributes["RedrivePolicy"] = _redrive(r.inputs["redrivePolicy"])
+    if r.inputs.get("redriveAllowPolicy"):
+        json_text(r.inputs["redriveAllowPolicy"], "redriveAllowPolicy")
+        attributes["RedriveAllowPolicy"] = r.inputs["redriveAllowPolicy"]
     if r.inputs.get("sqsManagedSseEnabled") is not None:
         attributes["SqsManagedSseEnabled"] = str(bool(r.inputs["sqsManagedSseEnabled"])).lower()
     if r.inputs.get("fifoQueue"):
@@ -665,7 +685,8 @@ def kms_key(ctx: Context, r: Declared) -> Created:
 def repository(ctx: Context, r: Declared) -> Created:
     scanning = r.inputs.get("imageScanningConfiguration") or {}
     found = ctx.client("ecr").create_repository(
-        repositoryName=r.name, imageScanningConfiguration={"scanOnPush": bool(scanning.get("scanOnPush", False))})[
+        repositoryName=r.name, imageScanningConfiguration={"scanOnPush": bool(scanning.get("scanOnPush", False))},
+        imageTagMutability=r.inputs.get("imageTagMutability", "MUTABLE"))[
         "repository"]
     return r.name, {"arn": found["repositoryArn"], "repositoryUrl": found["repositoryUri"],
                     "registryId": found["registryId"]}
@@ -708,6 +729,8 @@ def function(ctx: Context, r: Declared) -> Created:
         arguments["Environment"] = {"Variables": dict(i["environment"].get("variables") or {})}
     if i.get("loggingConfig"):
         arguments["LoggingConfig"] = pascal(i["loggingConfig"])
+    if i.get("deadLetterConfig"):
+        arguments["DeadLetterConfig"] = {"TargetArn": i["deadLetterConfig"]["targetArn"]}
     found = ctx.client("lambda").create_function(**arguments)
     return r.name, {"arn": found["FunctionArn"], "invokeArn": found["FunctionArn"], "version": found.get("Version")}
 
@@ -721,3 +744,64 @@ def lambda_permission(ctx: Context, r: Declared) -> Created:
         arguments["SourceArn"] = r.inputs["sourceArn"]
     ctx.client("lambda").add_permission(**arguments)
     return statement, {"statementId": statement}
+
+
+# --- storage and secrets ------------------------------------------------------------------------------------------
+
+
+@handles("aws:s3/bucket:Bucket", CONTROL)
+def bucket(ctx: Context, r: Declared) -> Created:
+    s3 = ctx.client("s3")
+    location = {} if ctx.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": ctx.region}}
+    s3.create_bucket(Bucket=r.name, **location)
+    return r.name, {"arn": f"arn:aws:s3:::{r.name}", "bucket": r.name,
+                    "bucketDomainName": f"{r.name}.s3.amazonaws.com"}
+
+
+@handles("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", CONTROL)
+def bucket_encryption(ctx: Context, r: Declared) -> Created:
+    rules = [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": by_default["sseAlgorithm"]}
+              | ({"KMSMasterKeyID": by_default["kmsMasterKeyId"]} if by_default.get("kmsMasterKeyId") else {})}
+             for by_default in (rule["applyServerSideEncryptionByDefault"] for rule in r.inputs["rules"])]
+    ctx.client("s3").put_bucket_encryption(Bucket=r.inputs["bucket"],
+                                           ServerSideEncryptionConfiguration={"Rules": rules})
+    return r.inputs["bucket"], {}
+
+
+@handles("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", CONTROL)
+def bucket_public_access_block(ctx: Context, r: Declared) -> Created:
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    configuration = {flag[:1].upper() + flag[1:]: bool(r.inputs.get(flag)) for flag in flags}
+    ctx.client("s3").put_public_access_block(Bucket=r.inputs["bucket"], PublicAccessBlockConfiguration=configuration)
+    return r.inputs["bucket"], {}
+
+
+@handles("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", CONTROL)
+def bucket_lifecycle(ctx: Context, r: Declared) -> Created:
+    rules = [{("ID" if key == "Id" else key): value for key, value in rule.items()} for rule in pascal(r.inputs["rules"])]
+    ctx.client("s3").put_bucket_lifecycle_configuration(Bucket=r.inputs["bucket"],
+                                                        LifecycleConfiguration={"Rules": rules})
+    return r.inputs["bucket"], {}
+
+
+@handles("aws:s3/bucketPolicy:BucketPolicy", CONTROL)
+def bucket_policy(ctx: Context, r: Declared) -> Created:
+    policy_document(r.inputs["policy"], "the bucket policy")
+    ctx.client("s3").put_bucket_policy(Bucket=r.inputs["bucket"], Policy=r.inputs["policy"])
+    return r.inputs["bucket"], {}
+
+
+@handles("aws:secretsmanager/secret:Secret", DATA_PLANE)
+def secret(ctx: Context, r: Declared) -> Created:
+    window = r.inputs.get("recoveryWindowInDays")
+    if window is not None and whole(window) != 0:
+        _between("recoveryWindowInDays", whole(window), 7, 30)
+    found = ctx.client("secretsmanager").create_secret(Name=r.name, Description=r.inputs.get("description", ""))
+    return found["ARN"], {"arn": found["ARN"]}
+
+
+@handles("aws:secretsmanager/secretVersion:SecretVersion", DATA_PLANE, stable=False)
+def secret_version(ctx: Context, r: Declared) -> Created:
+    found = ctx.client("secretsmanager").put_secret_value(SecretId=r.inputs["secretId"],
+                                                          SecretString=r.inputs["secretString"])
+    return f"{found['ARN']}|{found['VersionId']}", {"arn": found["ARN"], "versionId": found["VersionId"]}

@@ -635,11 +635,13 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
     assert (permission["principal"], permission["sourceArn"]) == ("sns.amazonaws.com", alarm_topic), permission.urn
     emails = sorted(s["endpoint"] for s in subs if s["protocol"] == "email" and s["topic"] == alerts_topic)
     assert emails == sorted(setting(stack_file, "alertEmails"))
+    dlq = run.one(QUEUE, "-notifier-dlq")
+    assert function["deadLetterConfig"] == {"targetArn": dlq["arn"]}, f"{function.urn}: a failed alarm leaves no trace"
     grants = [st for p, st in statements(run) if p["role"] == run.by_arn(function["role"]).name + "-id"]
-    assert {r for st in grants for r in [st["Resource"]] if "log-stream" not in r} == {alerts_topic, worker.name + "-id"}, \
-        function.urn  # the worker service only to read its running tasks (how many to add)
+    assert {r for st in grants for r in [st["Resource"]] if "log-stream" not in r} == {
+        alerts_topic, worker.name + "-id", dlq["arn"]}, function.urn  # the worker service: its running tasks
     assert {a for st in grants for a in st["Action"]} == {"sns:Publish", "logs:CreateLogStream", "logs:PutLogEvents",
-                                                         "ecs:DescribeServices"}
+                                                         "ecs:DescribeServices", "sqs:SendMessage"}
 
 
 def test_alert_emails_subscribe_and_the_notifier_posts_to_the_secret_webhook() -> None:
@@ -655,9 +657,15 @@ def test_alert_emails_subscribe_and_the_notifier_posts_to_the_secret_webhook() -
     assert emails == {"oncall@example.com", "lead@example.com"}
     assert [s for s in subs if s["protocol"] in ("http", "https")] == [], "a chat webhook cannot confirm SNS"
     (function,) = run.of_type("aws:lambda/function:Function")
-    environment = function["environment"]  # a secret inside makes the whole environment secret
-    assert is_secret(environment), f"{function.urn}: webhook URL is not kept secret"
-    assert environment["value"]["variables"][contract.ENV_ALERT_WEBHOOK_URL] == url, function.urn
+    (secret,) = run.of_type("aws:secretsmanager/secret:Secret")
+    (version,) = run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert version["secretId"] == secret.name + "-id", version.urn
+    assert is_secret(version["secretString"]) and version["secretString"]["value"] == url, \
+        f"{version.urn}: webhook URL is not kept secret in the state"
+    assert function["environment"]["variables"][contract.ENV_ALERT_WEBHOOK_SECRET_ARN] == secret["arn"], function.urn
+    assert url not in json.dumps(function.state, default=str), f"{function.urn}: the URL is in the configuration"
+    grants = [st for p, st in statements(run) if p["role"] == run.by_arn(function["role"]).name + "-id"]
+    assert {"Resource": secret["arn"], "Action": ["secretsmanager:GetSecretValue"], "Effect": "Allow"} in grants
 
 
 def test_dashboard_shows_both_systems(run: StackRun) -> None:
@@ -690,6 +698,6 @@ def test_deploy_sync_false_builds_no_sync_resources() -> None:
 def test_deploy_async_false_builds_only_the_sync_system() -> None:
     config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:deployAsync": False}
     run = run_program("normal", config)
-    assert run.of_type(QUEUE) == [] and run.of_type(ALARM) == []
+    assert [q.name for q in run.of_type(QUEUE)] == ["alerts-notifier-dlq"] and run.of_type(ALARM) == []
     assert [environment(td)[contract.ENV_ROLE] for td in run.of_type(TASK_DEFINITION)] == ["sync"]
     assert contract.OUTPUT_QUEUE_URL not in run.outputs and contract.OUTPUT_SYNC_URL in run.outputs
