@@ -253,7 +253,7 @@ def test_the_pack_serves_its_policies_as_the_cli_starts_it() -> None:
         process.kill()
         process.wait(timeout=30)
     project = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())
-    assert project["runtime"] == "python" and project["description"]
+    assert project["runtime"]["name"] == "python" and project["description"]
     assert re.fullmatch(r"[A-Za-z0-9_.-]+", PACK_NAME)
 
 
