@@ -223,7 +223,8 @@ class LocalMonitor(MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
         _ensure_event_loop()  # type: ignore[no-untyped-call]
-        inputs = rpc.deserialize_properties(request.object)
+        # The provider gets secrets decrypted (the webhook URL into its Secrets Manager secret), as the engine hands them.
+        inputs, _ = rpc.deserialize_properties_unwrap_secrets(request.object)
         created = self._create(urn, request, inputs)
         if created is None:  # as the engine reports a failed resource: its outputs become unknown, the program goes on
             return resource_pb2.RegisterResourceResponse(urn=urn, result=resource_pb2.Result.FAIL)
@@ -282,9 +283,13 @@ def deploy(stack: str, endpoints: Endpoints, *, overrides: Mapping[str, Any] | N
     the result."""
     config = with_overrides(dict(config) if config is not None else load_config(stack), overrides or {})
     region = str(config.get(REGION_KEY) or contract.AWS_REGION_DEFAULT)
+    # A secret key can only come from `overrides` or `config` here (stack-file ciphertext is refused): it is handed
+    # to the program as the engine hands a decrypted secret.
+    secret_keys = [key for key in (f"{schema.PROJECT}:{k}" for k in schema.SECRET_KEYS) if key in config]
     deployment = Deployment(stack=stack, endpoints=Endpoints(endpoints.data_plane, endpoints.control_plane, region))
     try:
-        deployment.outputs = program.run(stack, config, LocalMonitor(deployment), program=run_program)
+        deployment.outputs = program.run(stack, config, LocalMonitor(deployment), program=run_program,
+                                         secret_keys=secret_keys)
     except DeployError:
         raise
     except Exception as error:  # the program's own failure (a config error names the file and the key)
