@@ -102,9 +102,13 @@ class Alerts(pulumi.ComponentResource):
             Grant(pulumi.Output.concat(logs.arn, ":log-stream:*"), ("logs:CreateLogStream", "logs:PutLogEvents")),
         ]
         # A dead-letter queue only: nothing may redrive into it (it is a function's, not a queue's).
-        self.dlq = aws.sqs.Queue(f"{name}-notifier-dlq", message_retention_seconds=contract.ORDER_QUEUE.dlq_retention_seconds,
-                                 sqs_managed_sse_enabled=True,
-                                 redrive_allow_policy=json.dumps({"redrivePermission": "denyAll"}), opts=child)
+        self.dlq = aws.sqs.Queue(
+            f"{name}-notifier-dlq",
+            message_retention_seconds=contract.ORDER_QUEUE.dlq_retention_seconds,  # kept as long as the orders' DLQ
+            sqs_managed_sse_enabled=True,
+            redrive_allow_policy=json.dumps({"redrivePermission": "denyAll"}),
+            opts=child,
+        )
         allowed.append(Grant(self.dlq.arn, ("sqs:SendMessage",)))
         environment: dict[str, pulumi.Input[str]] = {contract.ENV_ALERTS_TOPIC_ARN: self.alerts_topic.arn}
         if args.worker_service is not None:

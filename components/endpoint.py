@@ -1,8 +1,9 @@
 """PublicEndpoint: an internet-facing ALB in front of one service's tasks.
 
-Creates: the ALB (access logs on, into the stack's AccessLogBucket under `<name>/`), an IP target group health-checked on `/health` every 30 s (the report's Part I), and listeners:
-HTTP forwarding to the tasks when no certificate is configured (as in the report), or HTTPS with the certificate
-plus an HTTP listener that only redirects to HTTPS.
+Creates: the ALB (access logs on, into the stack's AccessLogBucket under `<name>/`), an IP target group
+health-checked on `/health` every 30 s (the report's Part I), and listeners: HTTP forwarding to the tasks when no
+certificate is configured (as in the report), or HTTPS with the certificate plus an HTTP listener that only redirects
+to HTTPS.
 """
 
 from __future__ import annotations

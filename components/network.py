@@ -41,8 +41,8 @@ class Network(pulumi.ComponentResource):
         self.tasks_sg = aws.ec2.SecurityGroup(
             f"{name}-tasks", vpc_id=self.vpc_id, description="Service tasks: only the load balancers", opts=child
         )
-        def rule(suffix: str, kind: type[Rule], group: aws.ec2.SecurityGroup, port: int, peer: str | aws.ec2.SecurityGroup,
-                 why: str) -> None:
+        def rule(suffix: str, kind: type[Rule], group: aws.ec2.SecurityGroup, port: int,
+                 peer: str | aws.ec2.SecurityGroup, why: str) -> None:
             """One TCP port to or from an address range (str) or another security group; `why` is the rule's
             description, what a reviewer of the group reads in the console."""
             kind(

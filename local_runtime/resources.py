@@ -778,7 +778,8 @@ def bucket_public_access_block(ctx: Context, r: Declared) -> Created:
 
 @handles("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", CONTROL)
 def bucket_lifecycle(ctx: Context, r: Declared) -> Created:
-    rules = [{("ID" if key == "Id" else key): value for key, value in rule.items()} for rule in pascal(r.inputs["rules"])]
+    rules = [{("ID" if key == "Id" else key): value for key, value in rule.items()}
+             for rule in pascal(r.inputs["rules"])]
     ctx.client("s3").put_bucket_lifecycle_configuration(Bucket=r.inputs["bucket"],
                                                         LifecycleConfiguration={"Rules": rules})
     return r.inputs["bucket"], {}

@@ -34,6 +34,7 @@ from policypack.flashsale_policies import PACK_NAME, POLICIES, policies
 from policypack.flashsale_policies.names import NAME_LIMITS
 from stackconfig import schema
 from tests.infra_mocks import ROOT, STACK_FILES, Declared, StackRun, is_secret, read_stack_file, run_program, stack_of
+from tests.test_infra import CERTIFICATE
 
 PACK = ROOT / "policypack"
 BY_NAME = {policy.name: policy for policy in POLICIES}
@@ -109,7 +110,7 @@ def test_the_shipped_stacks_say_they_have_no_certificate_and_no_alert_subscriber
 
 def test_a_certificate_and_a_subscriber_silence_the_advisories() -> None:
     config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {
-        "flashsale:certificateArn": "arn:aws:acm:us-west-2:123456789012:certificate/0c0ffee0-0000-4000-8000-000000000000",
+        "flashsale:certificateArn": CERTIFICATE,
         "flashsale:alertWebhookUrl": "https://hooks.example.com/services/T0/B0/XYZ"}
     run = run_program("normal", config, secret_keys=["flashsale:alertWebhookUrl"])
     found = check(run, "us-west-2")
@@ -280,7 +281,8 @@ def test_the_pack_knows_the_names_the_local_deployer_enforces() -> None:
 def test_the_packs_defaults_fit_the_program() -> None:
     assert policies.ALERT_RELAYS.schema["default"] == [contract.ENV_ALERT_WEBHOOK_SECRET_ARN]
     assert contract.AWS_REGION_DEFAULT in policies.ALLOWED_REGIONS.schema["default"]
-    assert policies.MIN_STOP_TIMEOUT.schema["default"] <= contract.STOP_TIMEOUT_SECONDS <= policies.FARGATE_STOP_TIMEOUT[1]
+    least, most = policies.MIN_STOP_TIMEOUT.schema["default"], policies.FARGATE_STOP_TIMEOUT[1]
+    assert least <= contract.STOP_TIMEOUT_SECONDS <= most
     ceiling = policies.MAX_TASKS.schema["default"]
     for key in ("maxWorkerTasks", "syncTaskCount", "receiverTasks"):
         bounds = schema.bounds(key)
