@@ -39,7 +39,9 @@ ENV_WORKER_CLUSTER: Final = "WORKER_CLUSTER"
 ENV_WORKER_SERVICE: Final = "WORKER_SERVICE"
 ENV_ACCEPTABLE_LATENCY: Final = "ACCEPTABLE_LATENCY_SECONDS"
 ENV_ALARM_EVENTS_QUEUE_URL: Final = "ALARM_EVENTS_QUEUE_URL"  # local runtime: the queue the notifier polls
-ENV_ALERT_WEBHOOK_URL: Final = "ALERT_WEBHOOK_URL"  # notifier: optional chat webhook (the secret alertWebhookUrl)
+ENV_ALERT_WEBHOOK_URL: Final = "ALERT_WEBHOOK_URL"  # local relay: optional chat webhook (the secret alertWebhookUrl)
+# The Lambda notifier: the Secrets Manager secret holding that webhook URL (the URL itself never sits in its config).
+ENV_ALERT_WEBHOOK_SECRET_ARN: Final = "ALERT_WEBHOOK_SECRET_ARN"
 ENV_MAX_IN_FLIGHT: Final = "MAX_IN_FLIGHT"  # receiver: requests in flight beyond this are shed with 503
 ENV_DRAIN_SECONDS: Final = "DRAIN_SECONDS"  # worker: how long SIGTERM waits for in-flight payments
 ENV_HEARTBEAT_FILE: Final = "HEARTBEAT_FILE"  # worker: touched while it polls; the container health check reads it

@@ -7,7 +7,9 @@ version to the alerts topic. Transitions from INSUFFICIENT_DATA to OK are droppe
 
 With a chat webhook configured (Slack- or Teams-style incoming webhook: a JSON POST of `{"text": ...}`), the notifier
 also posts each alert there itself: an SNS HTTPS subscription would wait forever for a confirmation that a chat
-webhook never sends. A failed post is logged, never fatal (the e-mail alert is already out).
+webhook never sends. A failed post is logged, never fatal (the e-mail alert is already out). The Lambda reads the
+webhook URL from the Secrets Manager secret its configuration names (a URL in an environment variable would be
+readable by anyone who may read the function's configuration).
 
 It ships in a Lambda, so it imports only boto3 and the standard library (`app.contract` and `app.aws` are both).
 """
@@ -203,11 +205,18 @@ def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None,
     return readable_subject
 
 
+def webhook_url_of(secret_arn: str | None) -> str | None:
+    """The chat webhook URL held by the secret, if one is configured."""
+    if not secret_arn:
+        return None
+    return str(aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]) or None
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     """AWS Lambda entry: the function is subscribed to the alarm topic."""
     sns = aws.client("sns")
     topic_arn = os.environ[contract.ENV_ALERTS_TOPIC_ARN]
-    webhook_url = os.environ.get(contract.ENV_ALERT_WEBHOOK_URL) or None
+    webhook_url = webhook_url_of(os.environ.get(contract.ENV_ALERT_WEBHOOK_SECRET_ARN))
     sent = sum(forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject"), webhook_url) is not None
                for r in event.get("Records", []))
     return {"received": len(event.get("Records", [])), "sent": sent}

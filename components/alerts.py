@@ -4,12 +4,16 @@ Creates: the alarm topic (alarm and OK actions publish raw alarm JSON here; encr
 because CloudWatch cannot publish to a topic under the AWS managed SNS key), the alerts topic (readable messages;
 e-mail subscriptions from `alertEmails`), and the notifier Lambda (`app.notifier.handler`) that turns each alarm into
 a readable message and, when the secret `alertWebhookUrl` is set, posts it to that chat webhook itself (a chat webhook
-cannot confirm an SNS HTTPS subscription). The Lambda's role may only publish to the alerts topic, write its own log
-group and read the worker service (to say how many tasks to add).
+cannot confirm an SNS HTTPS subscription). The webhook URL lives in a Secrets Manager secret, never in the function's
+configuration: the function holds only the secret's ARN and reads the URL when it runs. SNS invokes the function
+asynchronously, so an alarm it fails to relay (after Lambda's own retries) lands in the notifier's dead-letter queue
+instead of vanishing. The Lambda's role may only publish to the alerts topic, write its own log group, send to its
+dead-letter queue, read the webhook secret and read the worker service (to say how many tasks to add).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +101,15 @@ class Alerts(pulumi.ComponentResource):
             Grant(self.alerts_topic.arn, ("sns:Publish",)),
             Grant(pulumi.Output.concat(logs.arn, ":log-stream:*"), ("logs:CreateLogStream", "logs:PutLogEvents")),
         ]
+        # A dead-letter queue only: nothing may redrive into it (it is a function's, not a queue's).
+        self.dlq = aws.sqs.Queue(
+            f"{name}-notifier-dlq",
+            message_retention_seconds=contract.ORDER_QUEUE.dlq_retention_seconds,  # kept as long as the orders' DLQ
+            sqs_managed_sse_enabled=True,
+            redrive_allow_policy=json.dumps({"redrivePermission": "denyAll"}),
+            opts=child,
+        )
+        allowed.append(Grant(self.dlq.arn, ("sqs:SendMessage",)))
         environment: dict[str, pulumi.Input[str]] = {contract.ENV_ALERTS_TOPIC_ARN: self.alerts_topic.arn}
         if args.worker_service is not None:
             allowed.append(Grant(args.worker_service.service_arn, ("ecs:DescribeServices",)))
@@ -104,8 +117,12 @@ class Alerts(pulumi.ComponentResource):
                             contract.ENV_WORKER_SERVICE: args.worker_service.service_name,
                             contract.ENV_ACCEPTABLE_LATENCY: str(args.acceptable_latency_seconds)}
         if args.webhook_url is not None:
-            # The webhook URL stays a secret: Pulumi keeps the variable encrypted in its state, Lambda at rest.
-            environment[contract.ENV_ALERT_WEBHOOK_URL] = args.webhook_url
+            webhook = aws.secretsmanager.Secret(f"{name}-webhook", description="the alert chat webhook URL",
+                                                recovery_window_in_days=0, opts=child)  # destroy deletes it at once
+            aws.secretsmanager.SecretVersion(f"{name}-webhook-url", secret_id=webhook.id,
+                                             secret_string=args.webhook_url, opts=child)
+            allowed.append(Grant(webhook.arn, ("secretsmanager:GetSecretValue",)))
+            environment[contract.ENV_ALERT_WEBHOOK_SECRET_ARN] = webhook.arn
         inline_policy(f"{name}-notifier-policy", role, allowed, child)
         code = pulumi.AssetArchive({path: pulumi.FileAsset(args.source_root / path) for path in NOTIFIER_FILES})
         self.notifier = aws.lambda_.Function(
@@ -116,6 +133,7 @@ class Alerts(pulumi.ComponentResource):
             code=code,
             timeout=NOTIFIER_TIMEOUT_SECONDS,
             environment={"variables": environment},
+            dead_letter_config={"target_arn": self.dlq.arn},
             logging_config={"log_format": "Text", "log_group": logs.name},
             opts=child,
         )
@@ -143,5 +161,6 @@ class Alerts(pulumi.ComponentResource):
                 "alerts_topic_arn": self.alerts_topic_arn,
                 "notifier_arn": self.notifier.arn,
                 "notifier_name": self.notifier_name,
+                "notifier_dlq_arn": self.dlq.arn,
             }
         )

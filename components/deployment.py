@@ -21,6 +21,7 @@ import pulumi
 from app import contract
 from app.alarm_catalogue import AlarmSubject, System
 from app.roles import Role
+from components.access_logs import AccessLogBucket, AccessLogBucketArgs
 from components.alarms import Alarms, AlarmsArgs
 from components.alerts import Alerts, AlertsArgs, WorkerServiceRef
 from components.cluster import ServiceCluster, ServiceClusterArgs
@@ -129,6 +130,7 @@ def build() -> Deployment:
         subnet_ids=net.subnet_ids,
         alb_security_group_id=net.alb_sg.id,
         tasks_security_group_id=net.tasks_sg.id,
+        access_logs=AccessLogBucket("alb-logs", AccessLogBucketArgs()),
         certificate_arn=s.certificate_arn,
         name_prefix=prefix,
     )

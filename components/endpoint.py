@@ -1,8 +1,9 @@
 """PublicEndpoint: an internet-facing ALB in front of one service's tasks.
 
-Creates: the ALB, an IP target group health-checked on `/health` every 30 s (the report's Part I), and listeners:
-HTTP forwarding to the tasks when no certificate is configured (as in the report), or HTTPS with the certificate
-plus an HTTP listener that only redirects to HTTPS.
+Creates: the ALB (access logs on, into the stack's AccessLogBucket under `<name>/`), an IP target group
+health-checked on `/health` every 30 s (the report's Part I), and listeners: HTTP forwarding to the tasks when no
+certificate is configured (as in the report), or HTTPS with the certificate plus an HTTP listener that only redirects
+to HTTPS.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from app import contract
+from components.access_logs import AccessLogBucket
 from components.network import HTTP_PORT, HTTPS_PORT
 
 HEALTH_CHECK_INTERVAL_SECONDS = 30
@@ -26,6 +28,7 @@ class PublicEndpointArgs:
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[str]]
     security_group_id: pulumi.Input[str]
+    access_logs: AccessLogBucket
     certificate_arn: str = ""  # HTTPS when set
 
 
@@ -40,7 +43,9 @@ class PublicEndpoint(pulumi.ComponentResource):
             security_groups=[args.security_group_id],
             subnets=args.subnet_ids,
             drop_invalid_header_fields=True,
-            opts=child,
+            access_logs={"bucket": args.access_logs.bucket_name, "prefix": name, "enabled": True},
+            # The ALB checks at creation that it may write to the bucket: the bucket policy first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.access_logs.policy]),
         )
         self.target_group = aws.lb.TargetGroup(
             f"{name}-tg",

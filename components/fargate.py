@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from app import contract
 from app.roles import Role
+from components.access_logs import AccessLogBucket
 from components.cluster import ServiceCluster
 from components.defaults import LOG_RETENTION_DAYS
 from components.endpoint import PublicEndpointArgs
@@ -40,6 +41,7 @@ class Placement:
     subnet_ids: pulumi.Input[Sequence[str]]
     alb_security_group_id: pulumi.Input[str]
     tasks_security_group_id: pulumi.Input[str]
+    access_logs: AccessLogBucket  # every ALB's access logs
     certificate_arn: str = ""  # HTTPS on the ALBs when set
     name_prefix: str = "flashsale"  # of the names set explicitly (task families): two stacks never share one
 
@@ -48,6 +50,7 @@ class Placement:
             vpc_id=self.vpc_id,
             subnet_ids=self.subnet_ids,
             security_group_id=self.alb_security_group_id,
+            access_logs=self.access_logs,
             certificate_arn=self.certificate_arn,
         )
 

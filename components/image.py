@@ -1,6 +1,8 @@
 """Service image: one ECR repository and one image built from `app/`, shared by the sync, receiver and worker roles.
 
-The role is chosen at run time by the ROLE environment variable, so one build serves all three services.
+The role is chosen at run time by the ROLE environment variable, so one build serves all three services. Tags are
+immutable: a tag always names the image that was scanned and deployed (awsx tags each build with a fresh random tag,
+and the services run the image by digest).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class ServiceImage(pulumi.ComponentResource):
         self.repository = aws.ecr.Repository(
             f"{name}-repo",
             image_scanning_configuration={"scan_on_push": True},
+            image_tag_mutability="IMMUTABLE",
             force_delete=True,  # `pulumi destroy` removes the pushed images with the repository
             opts=child,
         )

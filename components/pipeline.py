@@ -49,8 +49,11 @@ class OrderPipeline(pulumi.ComponentResource):
         q = args.queue
         child = pulumi.ResourceOptions(parent=self)
         self.topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=SNS_MANAGED_KEY, opts=child)
+        # It declares itself a dead-letter queue (allowAll is SQS's default, said explicitly): "byQueue" would name the
+        # order queue, which itself names this one.
         self.dlq = aws.sqs.Queue(f"{name}-dlq", message_retention_seconds=q.dlq_retention_seconds,
-                                 sqs_managed_sse_enabled=True, opts=child)
+                                 sqs_managed_sse_enabled=True,
+                                 redrive_allow_policy=json.dumps({"redrivePermission": "allowAll"}), opts=child)
         self.queue = aws.sqs.Queue(
             f"{name}-queue",
             visibility_timeout_seconds=q.visibility_timeout_seconds,

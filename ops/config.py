@@ -3,7 +3,8 @@
 Every `Pulumi.<stack>.yaml` of the repository by default, or the files given: each problem is one line naming the
 file, the key, the value and what is allowed (exit 1 if any), with no Pulumi CLI needed. `--keys` lists every key
 with its type, default, allowed range and help text, as `stackconfig.schema` defines them (with --json, the model's
-JSON Schema).
+JSON Schema). `--project-config` prints the `config:` declarations of Pulumi.yaml made from the same model (the suite
+checks Pulumi.yaml holds exactly these).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from stackconfig import files
 from ops import stack
@@ -66,7 +69,15 @@ def keys_table() -> str:
     return "\n".join(lines)
 
 
+def project_config_yaml() -> str:
+    """Pulumi.yaml's `config:` block, as the model declares the keys."""
+    return str(yaml.safe_dump({"config": schema.project_config()}, sort_keys=False, width=116))
+
+
 def command(args: argparse.Namespace) -> int:
+    if args.project_config:
+        print(project_config_yaml(), end="")
+        return 0
     if args.keys:
         stack.emit(args, schema.StackConfig.model_json_schema(by_alias=True), keys_table())
         return 0
@@ -80,6 +91,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ops.config", description=__doc__.split("\n\n")[0])
     p.add_argument("files", nargs="*", type=Path, help="stack files (default: every Pulumi.*.yaml of the repository)")
     p.add_argument("--keys", action="store_true", help="list the config keys instead")
+    p.add_argument("--project-config", action="store_true",
+                   help="print Pulumi.yaml's config: declarations (type, default, help of every key)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 

@@ -220,6 +220,40 @@ def bounds(key: str) -> tuple[float, float] | None:
     return (low, high) if low is not None and high is not None else None
 
 
+# The types the Pulumi CLI checks a project's config declarations with (Pulumi.yaml `config:`); it has no number
+# type, so a number with a fraction is a string to it and the program checks it.
+_PULUMI_TYPES: Final = {"boolean": "boolean", "integer": "integer", "number": "string", "string": "string",
+                        "array": "array", "object": "object"}
+
+
+def _pulumi_type(prop: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON Schema property's type as a Pulumi config declaration (`type`, and `items` for a list)."""
+    kind = next((p["type"] for p in prop.get("anyOf", [prop]) if p.get("type") not in (None, "null")), "object")
+    declared: dict[str, Any] = {"type": _PULUMI_TYPES[kind]}
+    if kind == "array":
+        declared["items"] = _pulumi_type(prop["items"])
+    return declared
+
+
+def project_config() -> dict[str, dict[str, Any]]:
+    """The `config:` declarations of Pulumi.yaml, from this model: the CLI refuses a value of the wrong type
+    (`pulumi config set workerCount abc`) before the program runs, and `pulumi config` shows each key's help."""
+    declarations: dict[str, dict[str, Any]] = {}
+    for key, prop in StackConfig.model_json_schema(by_alias=True)["properties"].items():
+        declared = _pulumi_type(prop)
+        number = "a number, " if prop.get("type") == "number" else ""
+        limits = f" ({number}{prop['minimum']:g}..{prop['maximum']:g})" if "minimum" in prop else ""
+        declared["description"] = prop["description"] + limits
+        if key in SECRET_KEYS:
+            declared["secret"] = True
+        elif number:
+            declared["default"] = f"{prop['default']:g}"
+        else:
+            declared["default"] = prop["default"]
+        declarations[key] = declared
+    return declarations
+
+
 # pydantic's error types, as what the key allows.
 _ALLOWED: Final = {
     "int_parsing": "a whole number", "int_from_float": "a whole number", "int_type": "a whole number",

@@ -23,6 +23,7 @@ from stackconfig.files import stack_files
 
 ACCOUNT = "123456789012"
 REGION = "us-west-2"
+ELB_ACCOUNT = "797873946194"  # the region's load balancer log-delivery account
 STACK_FILES = stack_files()
 
 
@@ -43,6 +44,8 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         fields |= {"dnsName": f"{physical}.{REGION}.elb.amazonaws.com", "arnSuffix": f"app/{physical}/0123"}
     elif typ == "aws:lb/targetGroup:TargetGroup":
         fields |= {"arnSuffix": f"targetgroup/{physical}/0123"}
+    elif typ == "aws:s3/bucket:Bucket":
+        fields |= {"bucket": inputs.get("bucket") or physical}
     elif typ == "aws:cloudwatch/dashboard:Dashboard":
         fields |= {"dashboardName": inputs["dashboardName"]}
     return fields
@@ -55,6 +58,8 @@ class AwsMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "userId": "test", "id": ACCOUNT}, []
+        if args.token == "aws:elb/getServiceAccount:getServiceAccount":
+            return {"arn": f"arn:aws:iam::{ELB_ACCOUNT}:root", "id": ELB_ACCOUNT}, []
         return {}, []
 
 
@@ -67,6 +72,7 @@ class Declared:
     name: str
     state: dict[str, Any]
     opts: pulumi.ResourceOptions | None
+    id: str = ""  # the provider's id, as the mocks gave it
 
     def __getitem__(self, key: str) -> Any:
         return self.state[key]
@@ -118,5 +124,6 @@ def run_program(stack: str, config: Mapping[str, Any], secret_keys: Iterable[str
     for urn, registered in monitor.get_registered_resources().items():
         typ = urn.split("::")[2].split("$")[-1]
         name = urn.split("::")[3]
-        run.resources.append(Declared(urn, typ, name, dict(registered.state), options.get((typ, name))))
+        run.resources.append(Declared(urn, typ, name, dict(registered.state), options.get((typ, name)),
+                                      registered.id or ""))
     return run

@@ -70,6 +70,18 @@ def test_a_twenty_character_stack_name_deploys(endpoints: Endpoints) -> None:
     assert deployment.outputs[output_names.ALARM_PREFIX] == f"flashsale-{LONG_STACK}"
 
 
+def test_a_webhook_deploys_into_a_secret_the_notifier_reads(endpoints: Endpoints) -> None:
+    url = "https://hooks.example.com/services/T0/B0/XYZ"
+    deployment = deploy("normal", endpoints, overrides={"alertWebhookUrl": url})
+    assert deployment.ok, deployment.summary()
+    (secret,) = deployment.of_type("aws:secretsmanager/secret:Secret")
+    arn = secret.outputs["arn"]
+    assert endpoints.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"] == url
+    (relay,) = deployment.relays
+    assert relay.environment[contract.ENV_ALERT_WEBHOOK_SECRET_ARN] == arn
+    assert url not in json.dumps(dict(relay.environment)), "the URL is in the function's configuration"
+
+
 def test_autonames_follow_pulumi_aws() -> None:
     prop, name = naming.physical_name("aws:lb/targetGroup:TargetGroup", "sync-web-tg", None)
     assert prop == "name" and name is not None and len(name) == len("sync-web-tg-") + 7

@@ -185,7 +185,9 @@ def chat() -> Iterator[ChatWebhook]:
 def test_the_lambda_posts_each_alert_to_the_chat_webhook(wiring: AlarmWiring, chat: ChatWebhook,
                                                          monkeypatch: Any) -> None:
     monkeypatch.setenv(contract.ENV_ALERTS_TOPIC_ARN, wiring.alerts_topic)
-    monkeypatch.setenv(contract.ENV_ALERT_WEBHOOK_URL, chat.url)
+    # As deployed: the function's configuration names the secret, the URL is read from it at run time.
+    secret = aws.client("secretsmanager").create_secret(Name="flashsale-webhook", SecretString=chat.url)["ARN"]
+    monkeypatch.setenv(contract.ENV_ALERT_WEBHOOK_SECRET_ARN, secret)
     event = {"Records": [{"Sns": {"Subject": "x", "Message": json.dumps(AWS_ALARM)}}]}
     assert handler(event, None) == {"received": 1, "sent": 1}
     [post] = chat.posts

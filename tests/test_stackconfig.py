@@ -5,11 +5,14 @@ files with it, without Pulumi."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from bench.localaws.program import config_strings
 from stackconfig.files import ROOT, stack_files, stack_of
@@ -114,3 +117,61 @@ def test_ops_config_checks_stack_files_without_pulumi(tmp_path: Path) -> None:
     keys = subprocess.run([sys.executable, "-m", "ops.config", "--keys"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60, check=True).stdout
     assert "workerCount                integer 1..2000, default 20" in keys
+
+
+# --- Pulumi.yaml's config declarations (what the Pulumi CLI checks before the program runs) --------------------------
+
+PULUMI_TYPES = {"string", "integer", "boolean", "array", "object"}  # the CLI's, sdk/go/common/workspace/project.json
+
+
+def cli_accepts(declared: dict[str, Any], value: Any) -> bool:
+    """Whether the Pulumi CLI accepts a stack value for a declared key, as its ValidateConfigValue
+    (sdk/go/common/workspace/project.go) does: a scalar arrives as its text, a list or map as itself."""
+    kind = declared["type"]
+    if kind == "array":
+        return isinstance(value, list) and all(cli_accepts(declared["items"], item) for item in value)
+    if kind == "object":
+        return isinstance(value, dict)
+    if isinstance(value, (list, dict)):
+        return False
+    text = json.dumps(value) if isinstance(value, bool) else str(value)
+    if kind == "integer":
+        return re.fullmatch(r"[+-]?\d+", text) is not None
+    if kind == "boolean":
+        return text in ("true", "false")
+    return True
+
+
+def test_pulumi_yaml_declares_every_key_as_the_model_does() -> None:
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert declared == schema.project_config(), "regenerate it: python -m ops.config --project-config"
+    assert tuple(declared) == schema.KEYS
+
+
+def test_the_declarations_are_ones_the_pulumi_cli_takes() -> None:
+    for key, declared in schema.project_config().items():
+        assert declared["type"] in PULUMI_TYPES and declared["description"], key
+        assert declared["type"] != "array" or declared["items"]["type"] in PULUMI_TYPES, key
+        if key in schema.SECRET_KEYS:
+            assert declared["secret"] is True and "default" not in declared, key
+            continue
+        # The CLI checks a default's YAML type exactly (a string default must be a string), then hands it over.
+        yaml_type = {"string": str, "integer": int, "boolean": bool, "array": list}[declared["type"]]
+        assert type(declared["default"]) is yaml_type, key
+    defaults = {f"flashsale:{key}": d["default"] for key, d in schema.project_config().items() if "default" in d}
+    assert schema.from_config(config_strings(defaults), source="Pulumi.yaml") == schema.CONFIG_DEFAULTS
+
+
+@pytest.mark.parametrize("path", stack_files(), ids=stack_of)
+def test_the_cli_takes_the_stack_files(path: Path) -> None:
+    declared = schema.project_config()
+    for full_key, value in schema.read_stack_file(path).items():
+        key = full_key.removeprefix("flashsale:")
+        if key in declared:
+            assert cli_accepts(declared[key], value), f"{path.name}: {full_key}"
+
+
+@pytest.mark.parametrize(("key", "value"), [("workerCount", "abc"), ("workerCount", "2.5"), ("deploySync", "yes"),
+                                            ("alertEmails", "ops@example.com"), ("sales", ["not a sale"])])
+def test_the_cli_refuses_a_wrong_type_before_the_program_runs(key: str, value: Any) -> None:
+    assert not cli_accepts(schema.project_config()[key], value)

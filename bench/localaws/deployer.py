@@ -42,6 +42,10 @@ from stackconfig import output_names
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 REGION_KEY = "aws:region"
+ELB_SERVICE_ACCOUNT = "aws:elb/getServiceAccount:getServiceAccount"
+# The Elastic Load Balancing accounts that write access logs (AWS's "Enable access logs for your Application Load
+# Balancer"), for the regions the stacks are deployed in.
+ELB_ACCOUNTS = {"us-east-1": "127311923021", "us-west-2": "797873946194"}
 
 
 class DeployError(RuntimeError):
@@ -192,6 +196,12 @@ class _Invokes(Mocks):
             found = self.endpoints.client("sts").get_caller_identity()
             return {"accountId": found["Account"], "arn": found["Arn"], "userId": found["UserId"],
                     "id": found["Account"]}, []
+        if args.token == ELB_SERVICE_ACCOUNT:
+            region = args.args.get("region") or self.endpoints.region
+            if region not in ELB_ACCOUNTS:
+                raise DeployError(f"the local deployer knows the load balancer log account of {sorted(ELB_ACCOUNTS)} "
+                                  f"only, not {region}")
+            return {"arn": f"arn:aws:iam::{ELB_ACCOUNTS[region]}:root", "id": ELB_ACCOUNTS[region]}, []
         raise DeployError(f"the local deployer cannot answer the provider function {args.token}")
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
@@ -219,7 +229,8 @@ class LocalMonitor(MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
         _ensure_event_loop()  # type: ignore[no-untyped-call]
-        inputs = rpc.deserialize_properties(request.object)
+        # The provider gets secrets decrypted (the webhook URL into its Secrets Manager secret), as the engine hands them.
+        inputs, _ = rpc.deserialize_properties_unwrap_secrets(request.object)
         created = self._create(urn, request, inputs)
         if created is None:  # as the engine reports a failed resource: its outputs become unknown, the program goes on
             return resource_pb2.RegisterResourceResponse(urn=urn, result=resource_pb2.Result.FAIL)
@@ -278,9 +289,13 @@ def deploy(stack: str, endpoints: Endpoints, *, overrides: Mapping[str, Any] | N
     the result."""
     config = with_overrides(dict(config) if config is not None else load_config(stack), overrides or {})
     region = str(config.get(REGION_KEY) or contract.AWS_REGION_DEFAULT)
+    # A secret key can only come from `overrides` or `config` here (stack-file ciphertext is refused): it is handed
+    # to the program as the engine hands a decrypted secret.
+    secret_keys = [key for key in (f"{schema.PROJECT}:{k}" for k in schema.SECRET_KEYS) if key in config]
     deployment = Deployment(stack=stack, endpoints=Endpoints(endpoints.data_plane, endpoints.control_plane, region))
     try:
-        deployment.outputs = program.run(stack, config, LocalMonitor(deployment), program=run_program)
+        deployment.outputs = program.run(stack, config, LocalMonitor(deployment), program=run_program,
+                                         secret_keys=secret_keys)
     except DeployError:
         raise
     except Exception as error:  # the program's own failure (a config error names the file and the key)

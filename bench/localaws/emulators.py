@@ -27,11 +27,12 @@ from app import contract
 LOOPBACK = "127.0.0.1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 # The services ministack needs to serve for this project; the rest stay unloaded (faster start, fewer ports).
-MINISTACK_SERVICES = "sns,sqs,dynamodb,monitoring,sts,logs"
+MINISTACK_SERVICES = "sns,sqs,dynamodb,monitoring,sts,logs,secretsmanager"
 # boto3 service name -> the suffix of its AWS_ENDPOINT_URL_<SERVICE> variable, for the services moto serves.
 CONTROL_PLANE = {
     "ecs": "ECS", "ec2": "EC2", "elbv2": "ELASTIC_LOAD_BALANCING_V2", "iam": "IAM",
     "application-autoscaling": "APPLICATION_AUTO_SCALING", "lambda": "LAMBDA", "kms": "KMS", "ecr": "ECR", "sts": "STS",
+    "s3": "S3",
 }
 # moto loads AWS managed policies (AmazonECSTaskExecutionRolePolicy...) only when asked: the program attaches one.
 MOTO_ENV = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}

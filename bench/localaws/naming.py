@@ -92,6 +92,10 @@ RULES: dict[str, NameRule] = {
         "name", max_length=256, pattern=r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"),
     # aws_lambda_function: function_name, AutoName 64; lambda/validate.go validFunctionName (plain names)
     "aws:lambda/function:Function": NameRule("name", autoname_cap=64, max_length=64, pattern=r"[0-9A-Za-z_-]+"),
+    # aws_s3_bucket: AutoName("bucket", 63, "-") (lowercased); s3/bucket.go validBucketName: 3..63 of a-z 0-9 . -
+    "aws:s3/bucket:Bucket": NameRule("bucket", autoname_cap=63, max_length=63, pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
+    # aws_secretsmanager_secret: secretsmanager/secret.go: 512 of [0-9A-Za-z/_+=.@-]
+    "aws:secretsmanager/secret:Secret": NameRule("name", max_length=512, pattern=r"[0-9A-Za-z/_+=.@-]+"),
     # aws_appautoscaling_policy / scheduled_action: generic 255
     "aws:appautoscaling/policy:Policy": NameRule("name"),
     "aws:appautoscaling/scheduledAction:ScheduledAction": NameRule("name"),

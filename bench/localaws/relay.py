@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import aws, contract
-from app.notifier import forward
+from app.notifier import forward, webhook_url_of
 
 RELAYED = "relayed: "  # the log line for an alert the relay published
 
@@ -63,10 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.queue_url or not args.alerts_topic_arn:
         p.error("--queue-url and --alerts-topic-arn (or their environment variables) are required")
     sqs, sns = aws.client("sqs", read_timeout=args.wait + 10), aws.client("sns")
+    # The deployed function's configuration names the secret (the local system hands it on): read the URL as it does.
+    try:
+        webhook_url = args.webhook_url or webhook_url_of(os.environ.get(contract.ENV_ALERT_WEBHOOK_SECRET_ARN))
+    except (ClientError, BotoCoreError) as error:
+        print(f"{p.prog}: error: cannot read the webhook secret: {error}", file=sys.stderr, flush=True)
+        return 1
     try:
         while True:
             try:
-                handled = relay(sqs, sns, args.queue_url, args.alerts_topic_arn, args.wait, args.webhook_url)
+                handled = relay(sqs, sns, args.queue_url, args.alerts_topic_arn, args.wait, webhook_url)
             except (ClientError, BotoCoreError) as error:
                 print(f"{p.prog}: error: {error}", file=sys.stderr, flush=True)
                 if args.once:

@@ -3,6 +3,7 @@ default VPC), security groups and their ingress and egress rules."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bench.localaws.resources.registry import CONTROL, Context, Created, Declared, Invalid, Standin, handles, whole
@@ -33,14 +34,24 @@ def security_group(ctx: Context, r: Declared) -> Created:
     return group, {"arn": f"arn:aws:ec2:{ctx.region}:{owner}:security-group/{group}", "ownerId": owner}
 
 
+RULE_DESCRIPTION = re.compile(r"[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}")  # EC2's rule description
+
+
+def _rule_description(text: str) -> str:
+    if not RULE_DESCRIPTION.fullmatch(text):
+        raise Invalid(f"description must be at most 255 of a-zA-Z0-9. _-:/()#,@[]+=&;{{}}!$*, got {text!r}")
+    return text
+
+
 def _rule(ctx: Context, r: Declared, egress: bool) -> Created:
     ec2 = ctx.client("ec2")
     permission: dict[str, Any] = {"IpProtocol": r.inputs["ipProtocol"], "FromPort": whole(r.inputs["fromPort"]),
                                   "ToPort": whole(r.inputs["toPort"])}
+    described = {"Description": _rule_description(r.inputs["description"])} if r.inputs.get("description") else {}
     if r.inputs.get("cidrIpv4"):
-        permission["IpRanges"] = [{"CidrIp": r.inputs["cidrIpv4"]}]
+        permission["IpRanges"] = [{"CidrIp": r.inputs["cidrIpv4"], **described}]
     elif r.inputs.get("referencedSecurityGroupId"):
-        permission["UserIdGroupPairs"] = [{"GroupId": r.inputs["referencedSecurityGroupId"]}]
+        permission["UserIdGroupPairs"] = [{"GroupId": r.inputs["referencedSecurityGroupId"], **described}]
     else:
         raise Invalid("a rule needs cidrIpv4, cidrIpv6, prefixListId or referencedSecurityGroupId")
     authorize = ec2.authorize_security_group_egress if egress else ec2.authorize_security_group_ingress

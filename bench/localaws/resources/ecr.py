@@ -36,7 +36,8 @@ def image(ctx: Context, r: Declared) -> Created:
 def repository(ctx: Context, r: Declared) -> Created:
     scanning = r.inputs.get("imageScanningConfiguration") or {}
     found = ctx.client("ecr").create_repository(
-        repositoryName=r.name, imageScanningConfiguration={"scanOnPush": bool(scanning.get("scanOnPush", False))})[
+        repositoryName=r.name, imageScanningConfiguration={"scanOnPush": bool(scanning.get("scanOnPush", False))},
+        imageTagMutability=r.inputs.get("imageTagMutability", "MUTABLE"))[
         "repository"]
     return r.name, {"arn": found["repositoryArn"], "repositoryUrl": found["repositoryUri"],
                     "registryId": found["registryId"]}

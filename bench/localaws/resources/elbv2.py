@@ -17,9 +17,16 @@ def load_balancer(ctx: Context, r: Declared) -> Created:
         Scheme="internal" if r.inputs.get("internal") else "internet-facing",
         Type=r.inputs.get("loadBalancerType", "application"))["LoadBalancers"][0]
     arn = lb["LoadBalancerArn"]
+    attributes = []
     if r.inputs.get("dropInvalidHeaderFields"):
-        elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[
-            {"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"}])
+        attributes.append({"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"})
+    logs = r.inputs.get("accessLogs") or {}
+    if logs.get("enabled"):
+        attributes += [{"Key": "access_logs.s3.enabled", "Value": "true"},
+                       {"Key": "access_logs.s3.bucket", "Value": logs["bucket"]},
+                       {"Key": "access_logs.s3.prefix", "Value": logs.get("prefix", "")}]
+    if attributes:
+        elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attributes)
     return arn, {"arn": arn, "arnSuffix": arn.split(":loadbalancer/", 1)[1], "dnsName": lb["DNSName"],
                  "zoneId": lb["CanonicalHostedZoneId"]}
 

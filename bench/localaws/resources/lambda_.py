@@ -42,6 +42,8 @@ def function(ctx: Context, r: Declared) -> Created:
         arguments["Environment"] = {"Variables": dict(i["environment"].get("variables") or {})}
     if i.get("loggingConfig"):
         arguments["LoggingConfig"] = pascal(i["loggingConfig"])
+    if i.get("deadLetterConfig"):
+        arguments["DeadLetterConfig"] = {"TargetArn": i["deadLetterConfig"]["targetArn"]}
     found = ctx.client("lambda").create_function(**arguments)
     return r.name, {"arn": found["FunctionArn"], "invokeArn": found["FunctionArn"], "version": found.get("Version")}
 

@@ -32,6 +32,9 @@ def queue(ctx: Context, r: Declared) -> Created:
             attributes[attribute] = str(value)
     if r.inputs.get("redrivePolicy"):
         attributes["RedrivePolicy"] = _redrive(r.inputs["redrivePolicy"])
+    if r.inputs.get("redriveAllowPolicy"):
+        json_text(r.inputs["redriveAllowPolicy"], "redriveAllowPolicy")
+        attributes["RedriveAllowPolicy"] = r.inputs["redriveAllowPolicy"]
     if r.inputs.get("sqsManagedSseEnabled") is not None:
         attributes["SqsManagedSseEnabled"] = str(bool(r.inputs["sqsManagedSseEnabled"])).lower()
     if r.inputs.get("fifoQueue"):
