@@ -17,11 +17,20 @@ from app import contract, roles, settings
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="Run one flashsale order service.")
-    parser.add_argument("role", nargs="?", default=os.environ.get(contract.ENV_ROLE), choices=list(roles.ROLES),
-                        help=f"which service (default: ${contract.ENV_ROLE})")
+    parser.add_argument(
+        "role",
+        nargs="?",
+        default=os.environ.get(contract.ENV_ROLE),
+        choices=list(roles.ROLES),
+        help=f"which service (default: ${contract.ENV_ROLE})",
+    )
     parser.add_argument("--host", default="0.0.0.0", help="address the web roles listen on (default 0.0.0.0)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get(contract.ENV_PORT) or contract.CONTAINER_PORT),
-                        help=f"port of the web roles (default ${contract.ENV_PORT} or {contract.CONTAINER_PORT})")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get(contract.ENV_PORT) or contract.CONTAINER_PORT),
+        help=f"port of the web roles (default ${contract.ENV_PORT} or {contract.CONTAINER_PORT})",
+    )
     args = parser.parse_args(argv)
     if args.role is None:
         parser.error(f"give a ROLE ({' | '.join(roles.ROLES)}) or set ${contract.ENV_ROLE}")

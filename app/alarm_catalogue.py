@@ -163,6 +163,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
     ),
 )
 
+
 def alarm_name(prefix: str, key: str) -> str:
     """Physical alarm name, shared by the Pulumi program, `ops.alarms` and the notifier."""
     return f"{prefix}-{key.replace('_', '-')}"

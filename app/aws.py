@@ -13,12 +13,19 @@ from botocore.config import Config
 
 from app import contract
 
+
 def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or contract.AWS_REGION_DEFAULT
 
 
-def client(service: str, *, read_timeout: float = 10.0, max_pool_connections: int = 50, retries: int = 2,
-           session: boto3.session.Session | None = None) -> Any:
+def client(
+    service: str,
+    *,
+    read_timeout: float = 10.0,
+    max_pool_connections: int = 50,
+    retries: int = 2,
+    session: boto3.session.Session | None = None,
+) -> Any:
     """A client with bounded timeouts: a dead backend must surface as an error in seconds, not hang a request.
 
     Long-polling callers pass a read_timeout above the 20 s receive wait. A caller making clients for many services

@@ -84,8 +84,9 @@ class SigV4:
             self._key = (secret_key, day, key)
         return key
 
-    def headers(self, credentials: ReadOnlyCredentials, headers: dict[str, str], body: bytes,
-                amz_date: str) -> dict[str, str]:
+    def headers(
+        self, credentials: ReadOnlyCredentials, headers: dict[str, str], body: bytes, amz_date: str
+    ) -> dict[str, str]:
         """`headers` plus Host, X-Amz-Date, X-Amz-Security-Token (if any) and Authorization, all lower case;
         `amz_date` as `YYYYMMDDTHHMMSSZ` (UTC)."""
         signed = {name.lower(): " ".join(value.split()) for name, value in headers.items()}
@@ -96,12 +97,18 @@ class SigV4:
         signed_names = ";".join(names)
         canonical = "".join(f"{name}:{signed[name]}\n" for name in names)
         request_hash = hashlib.sha256(
-            f"POST\n/\n\n{canonical}\n{signed_names}\n{hashlib.sha256(body).hexdigest()}".encode()).hexdigest()
+            f"POST\n/\n\n{canonical}\n{signed_names}\n{hashlib.sha256(body).hexdigest()}".encode()
+        ).hexdigest()
         scope = amz_date[:8] + self._tail
-        signature = hmac.new(self._signing_key(credentials.secret_key, amz_date[:8]),
-                             f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{request_hash}".encode(), "sha256").hexdigest()
-        signed["authorization"] = (f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
-                                   f"SignedHeaders={signed_names}, Signature={signature}")
+        signature = hmac.new(
+            self._signing_key(credentials.secret_key, amz_date[:8]),
+            f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{request_hash}".encode(),
+            "sha256",
+        ).hexdigest()
+        signed["authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+            f"SignedHeaders={signed_names}, Signature={signature}"
+        )
         return signed
 
 
@@ -146,8 +153,9 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         if self._answer is not None and not self._answer.done():
-            self._answer.set_result((self._parser.get_status_code(), self._headers, b"".join(self._body),
-                                     self._parser.should_keep_alive()))
+            self._answer.set_result(
+                (self._parser.get_status_code(), self._headers, b"".join(self._body), self._parser.should_keep_alive())
+            )
 
     async def exchange(self, request: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
         """Send one request, return (status, headers, body, keep-alive); raises what the connection met."""
@@ -187,7 +195,8 @@ class _Pool:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, connection = await asyncio.get_running_loop().create_connection(
-                    _Connection, self._host, self._port, ssl=self._tls)
+                    _Connection, self._host, self._port, ssl=self._tls
+                )
         except TimeoutError as e:
             raise ConnectTimeoutError(endpoint_url=self.url, error=e) from e
         except OSError as e:
@@ -222,15 +231,23 @@ class AsyncClient:
     """`await call("PublishBatch", TopicArn=..., ...)`: the parsed response, or ClientError / a BotoCoreError.
     For operations sent as a POST to the endpoint's root (the JSON and query protocols: DynamoDB, SNS, SQS...)."""
 
-    def __init__(self, service: str, *, connect_timeout: float = 2.0, read_timeout: float = 5.0,
-                 max_connections: int = 16, retries: int = 1) -> None:
+    def __init__(
+        self,
+        service: str,
+        *,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 5.0,
+        max_connections: int = 16,
+        retries: int = 1,
+    ) -> None:
         sync = aws.client(service)  # resolves endpoint and region as every other client does; never called
         self._model = sync.meta.service_model
         url = sync.meta.endpoint_url.rstrip("/")
         self._url = url
         parts = urlsplit(url)
-        host = (parts.hostname or "") + (f":{parts.port}" if parts.port not in (None, DEFAULT_PORTS[parts.scheme])
-                                         else "")
+        host = (parts.hostname or "") + (
+            f":{parts.port}" if parts.port not in (None, DEFAULT_PORTS[parts.scheme]) else ""
+        )
         self._signer = SigV4(host, sync.meta.region_name, self._model.signing_name)
         self._request_head = f"POST / HTTP/1.1\r\nUser-Agent: {USER_AGENT}\r\n"
         self._credentials = boto3.session.Session().get_credentials()
@@ -240,8 +257,11 @@ class AsyncClient:
         self._operations: dict[str, OperationModel] = {}
         self._retryable = StandardRetryConditions(max_attempts=retries + 1)
         self._backoff = ExponentialBackoff(service_name=self._model.service_name)
-        self._pool_settings = {"size": max_connections, "connect_timeout": connect_timeout,
-                               "read_timeout": read_timeout}
+        self._pool_settings = {
+            "size": max_connections,
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+        }
         self._pool: _Pool | None = None  # made on the event loop, at the first call
 
     async def close(self) -> None:
@@ -251,7 +271,8 @@ class AsyncClient:
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         model = self._operations.get(operation) or self._operations.setdefault(
-            operation, self._model.operation_model(operation))
+            operation, self._model.operation_model(operation)
+        )
         request = self._serialize(model, params)
         attempt = 0
         while True:
@@ -265,9 +286,11 @@ class AsyncClient:
             else:
                 parsed: dict[str, Any] = self._parser.parse(
                     {"headers": response.headers, "status_code": response.status_code, "body": response.content},
-                    model.output_shape)
-                context = RetryContext(attempt_number=attempt, operation_model=model, parsed_response=parsed,
-                                       http_response=response)
+                    model.output_shape,
+                )
+                context = RetryContext(
+                    attempt_number=attempt, operation_model=model, parsed_response=parsed, http_response=response
+                )
                 if not self._retryable.is_retryable(context):
                     if response.status_code >= 300 or "Error" in parsed:
                         raise ClientError(parsed, operation)
@@ -295,6 +318,8 @@ class AsyncClient:
         if self._pool is None:
             self._pool = _Pool(self._url, **self._pool_settings)  # type: ignore[arg-type]
         status, raw_headers, content = await self._pool.send(
-            f"{self._request_head}{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        return _HttpResponse(status, {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in raw_headers},
-                             content)
+            f"{self._request_head}{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        return _HttpResponse(
+            status, {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in raw_headers}, content
+        )

@@ -36,13 +36,21 @@ class BatchCounters:
 class Batcher(Generic[T, R]):
     """`await submit(item)` gives that item's result, or raises its exception; `call` does whole batches."""
 
-    def __init__(self, call: BatchCall[T, R], *, max_batch: int, max_calls: int,
-                 weight: Callable[[T], int] | None = None, max_weight: int = 0) -> None:
+    def __init__(
+        self,
+        call: BatchCall[T, R],
+        *,
+        max_batch: int,
+        max_calls: int,
+        weight: Callable[[T], int] | None = None,
+        max_weight: int = 0,
+    ) -> None:
         """`weight` and `max_weight`: a call carries items of at most `max_weight` in all (an item heavier than
         that goes alone), e.g. SNS PublishBatch's 256 KiB for all its messages together."""
         if max_batch < 1 or max_calls < 1 or (weight is not None and max_weight < 1):
-            raise ValueError(f"max_batch, max_calls and max_weight must be at least 1, got {max_batch}, {max_calls} "
-                             f"and {max_weight}")
+            raise ValueError(
+                f"max_batch, max_calls and max_weight must be at least 1, got {max_batch}, {max_calls} and {max_weight}"
+            )
         self._call = call
         self.max_batch = max_batch
         self.max_calls = max_calls
@@ -70,8 +78,9 @@ class Batcher(Generic[T, R]):
 
     def _full(self) -> bool:
         """Enough waits for a whole call."""
-        return len(self._waiting) >= self.max_batch or (self._weight is not None
-                                                        and self._waiting_weight >= self._max_weight)
+        return len(self._waiting) >= self.max_batch or (
+            self._weight is not None and self._waiting_weight >= self._max_weight
+        )
 
     def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
         """The next call's items: the oldest, up to the batch size and (after the first) the weight limit."""
@@ -115,7 +124,7 @@ class Batcher(Generic[T, R]):
             raise
         finally:
             self._in_flight -= 1
-        for (_, future), result in zip(batch, results):
+        for (_, future), result in zip(batch, results, strict=False):
             if future.done():  # its caller went away (cancelled)
                 continue
             if isinstance(result, BaseException):

@@ -149,8 +149,11 @@ class OrderRecord:
 
     def shown(self) -> dict[str, Any]:
         """The record as GET /orders/{id} answers it."""
-        return {f.name: value for f in fields(self) if not f.metadata.get(INTERNAL)
-                and (value := getattr(self, f.name)) is not None and value != ""}
+        return {
+            f.name: value
+            for f in fields(self)
+            if not f.metadata.get(INTERNAL) and (value := getattr(self, f.name)) is not None and value != ""
+        }
 
     @classmethod
     def pending_fields(cls) -> tuple[str, ...]:
@@ -161,6 +164,7 @@ class OrderRecord:
     def outcome_fields(cls) -> tuple[str, ...]:
         """What the worker's status write sets: the status and the fields with a default."""
         return ("status", *(f.name for f in fields(cls) if f.default is not MISSING))
+
 
 # --- The order queue (report 3.1 and 6.5) -------------------------------------------------------------------------
 

@@ -24,8 +24,8 @@ from asyncio import TimerHandle, Transport
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from app import logs
 from app.settings import HttpSettings
@@ -42,8 +42,15 @@ class _Refused(Exception):
 def raw_response(status: int, error: str, *, retry_after: bool = False) -> bytes:
     body = json.dumps({"error": error}, separators=(",", ":")).encode()
     extra = b"retry-after: 1\r\n" if retry_after else b""
-    return (STATUS_LINE[status] + b"content-type: application/json\r\ncontent-length: " + str(len(body)).encode()
-            + b"\r\nconnection: close\r\n" + extra + b"\r\n" + body)
+    return (
+        STATUS_LINE[status]
+        + b"content-type: application/json\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\nconnection: close\r\n"
+        + extra
+        + b"\r\n"
+        + body
+    )
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -78,12 +85,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _make_room(self) -> None:
         """Too many connections: close the longest-idle other ones, or refuse this one when none is idle."""
-        idle = sorted((c for c in self.connections if c is not self and isinstance(c, GuardedHttpToolsProtocol)
-                       and c._idle() and not c.transport.is_closing()), key=lambda c: c.idle_since)
+        idle = sorted(
+            (
+                c
+                for c in self.connections
+                if c is not self
+                and isinstance(c, GuardedHttpToolsProtocol)
+                and c._idle()
+                and not c.transport.is_closing()
+            ),
+            key=lambda c: c.idle_since,
+        )
         excess = len(self.connections) - self.limits.max_connections
         if not idle:
-            logs.event("connections_full", f"[HTTP] {len(self.connections)} connections open, none idle: refused "
-                       "a new one", level="warning")
+            logs.event(
+                "connections_full",
+                f"[HTTP] {len(self.connections)} connections open, none idle: refused a new one",
+                level="warning",
+            )
             self.transport.write(raw_response(503, "too many connections, retry shortly", retry_after=True))
             self.transport.close()
             return
@@ -104,8 +123,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _header_timeout(self) -> None:
         self._header_timer = None
         if not self.transport.is_closing():
-            self._fail(raw_response(408, f"request headers not received within "
-                                         f"{self.limits.header_timeout_seconds:g} s"))
+            self._fail(
+                raw_response(408, f"request headers not received within {self.limits.header_timeout_seconds:g} s")
+            )
 
     def data_received(self, data: bytes) -> None:
         if self._awaiting_headers:
@@ -177,6 +197,13 @@ def serve(app: ASGIApp, *, host: str, port: int, limits: HttpSettings) -> None:
     only what requests leave behind."""
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, http=protocol_for(limits), log_level="warning", access_log=False,
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, timeout_keep_alive=int(limits.keep_alive_seconds))
-
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        http=protocol_for(limits),
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_keep_alive=int(limits.keep_alive_seconds),
+    )

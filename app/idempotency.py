@@ -54,8 +54,10 @@ def parse_key(value: str) -> str:
     if not value:
         raise InvalidKey(f"{contract.IDEMPOTENCY_KEY_HEADER} must not be empty")
     if len(value) > contract.MAX_IDEMPOTENCY_KEY:
-        raise InvalidKey(f"{contract.IDEMPOTENCY_KEY_HEADER} must be at most {contract.MAX_IDEMPOTENCY_KEY} "
-                         f"characters, got {len(value)}")
+        raise InvalidKey(
+            f"{contract.IDEMPOTENCY_KEY_HEADER} must be at most {contract.MAX_IDEMPOTENCY_KEY} "
+            f"characters, got {len(value)}"
+        )
     if not all(" " <= c <= "~" for c in value) or '"' in value or "\\" in value:
         raise InvalidKey(f"{contract.IDEMPOTENCY_KEY_HEADER} must be printable ASCII without quotes or backslashes")
     return value
@@ -77,13 +79,21 @@ class Answer:
 
 
 def in_flight() -> Answer:
-    return Answer(409, {"error": f"a request with this {contract.IDEMPOTENCY_KEY_HEADER} is still in progress; "
-                        "retry after Retry-After seconds"}, remember=False, retry_after=True)
+    return Answer(
+        409,
+        {
+            "error": f"a request with this {contract.IDEMPOTENCY_KEY_HEADER} is still in progress; "
+            "retry after Retry-After seconds"
+        },
+        remember=False,
+        retry_after=True,
+    )
 
 
 def mismatch() -> Answer:
-    return Answer(422, {"error": f"this {contract.IDEMPOTENCY_KEY_HEADER} was used with a different payload"},
-                  remember=False)
+    return Answer(
+        422, {"error": f"this {contract.IDEMPOTENCY_KEY_HEADER} was used with a different payload"}, remember=False
+    )
 
 
 @dataclass(frozen=True)
@@ -127,8 +137,9 @@ class Idempotency:
     wait_seconds: float = WAIT_SECONDS
     _local: dict[str, _Local] = field(default_factory=dict)
 
-    async def submit(self, key: str, customer_id: int, payload_fingerprint: str,
-                     attempt: Callable[[str, bool], Awaitable[Answer]]) -> Answer:
+    async def submit(
+        self, key: str, customer_id: int, payload_fingerprint: str, attempt: Callable[[str, bool], Awaitable[Answer]]
+    ) -> Answer:
         scope = f"{customer_id}#{key}"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait_seconds
@@ -152,16 +163,23 @@ class Idempotency:
             del self._local[scope]
             mine.answer.set_result(answer)
 
-    async def _claim_and_run(self, scope: str, payload_fingerprint: str,
-                             attempt: Callable[[str, bool], Awaitable[Answer]], deadline: float) -> Answer:
+    async def _claim_and_run(
+        self, scope: str, payload_fingerprint: str, attempt: Callable[[str, bool], Awaitable[Answer]], deadline: float
+    ) -> Answer:
         loop = asyncio.get_running_loop()
         token = uuid.uuid4().hex
         claimed, resumed, polls = None, False, iter(POLL_SECONDS)
         while claimed is None:
             now = time.time()
-            record = Record(scope=scope, state=IN_FLIGHT, order_id=str(uuid.uuid4()),
-                            fingerprint=payload_fingerprint, token=token, lease_until=now + LEASE_SECONDS,
-                            expires_at=now + contract.IDEMPOTENCY_KEEP_SECONDS)
+            record = Record(
+                scope=scope,
+                state=IN_FLIGHT,
+                order_id=str(uuid.uuid4()),
+                fingerprint=payload_fingerprint,
+                token=token,
+                lease_until=now + LEASE_SECONDS,
+                expires_at=now + contract.IDEMPOTENCY_KEEP_SECONDS,
+            )
             found: Record | None = await self.call(self.records.put_new, record, now)
             if found is None:
                 claimed = record
@@ -196,8 +214,11 @@ class Idempotency:
         try:
             await self.call(function, *args)
         except (BotoCoreError, ClientError) as e:
-            logs.event("idempotency_record_failed", f"[IDEMPOTENCY] could not update the record of {scope}: {e}",
-                       level="warning")
+            logs.event(
+                "idempotency_record_failed",
+                f"[IDEMPOTENCY] could not update the record of {scope}: {e}",
+                level="warning",
+            )
 
 
 async def direct(function: Callable[..., T], *args: Any) -> T:
@@ -272,15 +293,22 @@ class DynamoRecords:
         answer = None
         if "answer" in item:
             answer = Answer(int(item["answer_status"]["N"]), json.loads(item["answer"]["S"]))
-        return Record(scope=item[KEY]["S"].removeprefix(RECORD_PREFIX), state=item["state"]["S"],
-                      order_id=item["order"]["S"], fingerprint=item["fingerprint"]["S"], token=item["token"]["S"],
-                      lease_until=float(item["lease_until"]["N"]),
-                      expires_at=float(item[contract.IDEMPOTENCY_TTL_ATTRIBUTE]["N"]), answer=answer)
+        return Record(
+            scope=item[KEY]["S"].removeprefix(RECORD_PREFIX),
+            state=item["state"]["S"],
+            order_id=item["order"]["S"],
+            fingerprint=item["fingerprint"]["S"],
+            token=item["token"]["S"],
+            lease_until=float(item["lease_until"]["N"]),
+            expires_at=float(item[contract.IDEMPOTENCY_TTL_ATTRIBUTE]["N"]),
+            answer=answer,
+        )
 
     def put_new(self, record: Record, now: float) -> Record | None:
         try:
             self._db.put_item(
-                TableName=self._table, Item=self._item(record),
+                TableName=self._table,
+                Item=self._item(record),
                 ConditionExpression="attribute_not_exists(#k) OR #e <= :now",
                 ExpressionAttributeNames={"#k": KEY, "#e": contract.IDEMPOTENCY_TTL_ATTRIBUTE},
                 ExpressionAttributeValues={":now": {"N": str(int(now))}},
@@ -290,7 +318,9 @@ class DynamoRecords:
             if not _conditional_failed(e):
                 raise
             item = e.response.get("Item") or self._db.get_item(
-                TableName=self._table, Key={KEY: {"S": RECORD_PREFIX + record.scope}}, ConsistentRead=True,
+                TableName=self._table,
+                Key={KEY: {"S": RECORD_PREFIX + record.scope}},
+                ConsistentRead=True,
             ).get("Item")
             return self._record(item) if item else record  # gone meanwhile: the caller polls and tries again
         return None
@@ -298,8 +328,11 @@ class DynamoRecords:
     def put_over(self, record: Record, token: str) -> bool:
         try:
             self._db.put_item(
-                TableName=self._table, Item=self._item(record), ConditionExpression="#t = :token",
-                ExpressionAttributeNames={"#t": "token"}, ExpressionAttributeValues={":token": {"S": token}},
+                TableName=self._table,
+                Item=self._item(record),
+                ConditionExpression="#t = :token",
+                ExpressionAttributeNames={"#t": "token"},
+                ExpressionAttributeValues={":token": {"S": token}},
             )
         except ClientError as e:
             if _conditional_failed(e):
@@ -310,8 +343,11 @@ class DynamoRecords:
     def delete(self, scope: str, token: str) -> None:
         try:
             self._db.delete_item(
-                TableName=self._table, Key={KEY: {"S": RECORD_PREFIX + scope}}, ConditionExpression="#t = :token",
-                ExpressionAttributeNames={"#t": "token"}, ExpressionAttributeValues={":token": {"S": token}},
+                TableName=self._table,
+                Key={KEY: {"S": RECORD_PREFIX + scope}},
+                ConditionExpression="#t = :token",
+                ExpressionAttributeNames={"#t": "token"},
+                ExpressionAttributeValues={":token": {"S": token}},
             )
         except ClientError as e:
             if not _conditional_failed(e):

@@ -28,8 +28,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import aws, contract
-from app import alarm_catalogue
+from app import alarm_catalogue, aws, contract
 
 SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters, no line breaks
 WEBHOOK_TIMEOUT_SECONDS = 5  # well inside the Lambda's 10 s
@@ -39,13 +38,17 @@ COMPARISONS = {
     "LessThanThreshold": "<",
     "LessThanOrEqualToThreshold": "<=",
 }
-# CloudWatch: "... datapoints [1500.0 (25/11/26 13:28:00)] was greater ..."; ministack: "Threshold Crossed: Maximum 1500.0 ..."
-_VALUE_PATTERNS = (re.compile(r"\[\s*(-?[0-9.]+(?:[eE][-+]?\d+)?)"),
-                   re.compile(r"Threshold Crossed: \w+ (-?[0-9.]+(?:[eE][-+]?\d+)?) "))
+# CloudWatch: "... datapoints [1500.0 (25/11/26 13:28:00)] was greater ..."; ministack: "Threshold Crossed: Maximum
+# 1500.0 ..."
+_VALUE_PATTERNS = (
+    re.compile(r"\[\s*(-?[0-9.]+(?:[eE][-+]?\d+)?)"),
+    re.compile(r"Threshold Crossed: \w+ (-?[0-9.]+(?:[eE][-+]?\d+)?) "),
+)
 
 
 def spec_for(alarm_name: str) -> alarm_catalogue.AlarmSpec | None:
-    """The catalogue entry whose key is the alarm name's suffix (names are `alarm_catalogue.alarm_name(prefix, key)`)."""
+    """The catalogue entry whose key is the alarm name's suffix (names are `alarm_catalogue.alarm_name(prefix,
+    key)`)."""
     return next((s for s in alarm_catalogue.ALARMS if alarm_name.endswith(alarm_catalogue.alarm_name("", s.key))), None)
 
 
@@ -88,12 +91,13 @@ def tasks_to_add(wait_seconds: float) -> str | None:
     running = int(found[0]["runningCount"])
     needed = math.ceil(max(running, 1) * wait_seconds / latency)
     add = max(0, needed - running)
-    return (f"{add} ({running} running; {needed} bring the wait to {latency:g} s: "
-            f"`python -m ops.prescale --tasks {needed}`)")
+    return (
+        f"{add} ({running} running; {needed} bring the wait to {latency:g} s: "
+        f"`python -m ops.prescale --tasks {needed}`)"
+    )
 
 
-def render(alarm_message: dict[str, Any],
-           advice: Callable[[float], str | None] = lambda wait: None) -> tuple[str, str]:
+def render(alarm_message: dict[str, Any], advice: Callable[[float], str | None] = lambda wait: None) -> tuple[str, str]:
     """(subject, body) for one CloudWatch alarm state change, for people rather than machines. `advice` turns an
     expected wait into the tasks to add (`tasks_to_add` where the notifier runs; nothing in tests by default)."""
     name = str(alarm_message.get("AlarmName", "unnamed alarm"))
@@ -111,38 +115,48 @@ def render(alarm_message: dict[str, Any],
     else:
         subject = f"[{severity}] {state}: {name}: {measures}"
 
-    dimensions = ", ".join(f"{d.get('name') or d.get('Name')}={d.get('value') or d.get('Value')}"
-                           for d in trigger.get("Dimensions") or [])
-    metric = f"{trigger.get('Namespace', '?')} {trigger.get('MetricName', '?')}" + (f", {dimensions}" if dimensions else "")
+    dimensions = ", ".join(
+        f"{d.get('name') or d.get('Name')}={d.get('value') or d.get('Value')}" for d in trigger.get("Dimensions") or []
+    )
+    metric = f"{trigger.get('Namespace', '?')} {trigger.get('MetricName', '?')}" + (
+        f", {dimensions}" if dimensions else ""
+    )
     comparison = COMPARISONS.get(str(trigger.get("ComparisonOperator")), str(trigger.get("ComparisonOperator", "")))
     statistic = trigger.get("Statistic") or trigger.get("ExtendedStatistic") or "?"
     value = current_value(reason)
     wait = spec is not None and spec.subject is alarm_catalogue.AlarmSubject.EXPECTED_WAIT
-    how = ("waiting orders x payment time / (running worker tasks x workers per task)" if wait
-           else f"{metric}; {statistic} over {trigger.get('Period', '?')} s")
+    how = (
+        "waiting orders x payment time / (running worker tasks x workers per task)"
+        if wait
+        else f"{metric}; {statistic} over {trigger.get('Period', '?')} s"
+    )
     unit = " s" if wait else ""
     sizing = advice(value) if wait and value is not None and state == "ALARM" else None
-    body = "\n".join([
-        f"{state}: {name} ({severity})",
-        "",
-        f"What it measures: {measures}",
-        f"                  ({how})",
-        f"Current value:    {number(value)}{unit if value is not None else ''}",
-        f"Threshold:        {comparison} {number(trigger.get('Threshold'))}{unit}",
-        *([f"Tasks to add:     {sizing}"] if sizing else []),
-        f"State:            {old_state} -> {state} at {alarm_message.get('StateChangeTime', '?')}",
-        f"Reason:           {reason or 'not given'}",
-        "",
-        "What to do:" if state != "OK" else "What to do: nothing; if you acted on the alarm, check that it held:",
-        f"  {action}",
-        "",
-        f"Alarm {name} in {alarm_message.get('Region', '?')}, account {alarm_message.get('AWSAccountId', '?')}.",
-    ])
+    body = "\n".join(
+        [
+            f"{state}: {name} ({severity})",
+            "",
+            f"What it measures: {measures}",
+            f"                  ({how})",
+            f"Current value:    {number(value)}{unit if value is not None else ''}",
+            f"Threshold:        {comparison} {number(trigger.get('Threshold'))}{unit}",
+            *([f"Tasks to add:     {sizing}"] if sizing else []),
+            f"State:            {old_state} -> {state} at {alarm_message.get('StateChangeTime', '?')}",
+            f"Reason:           {reason or 'not given'}",
+            "",
+            "What to do:" if state != "OK" else "What to do: nothing; if you acted on the alarm, check that it held:",
+            f"  {action}",
+            "",
+            f"Alarm {name} in {alarm_message.get('Region', '?')}, account {alarm_message.get('AWSAccountId', '?')}.",
+        ]
+    )
     return _ascii_line(subject), body
 
 
 def should_notify(alarm_message: dict[str, Any]) -> bool:
-    return not (alarm_message.get("NewStateValue") == "OK" and alarm_message.get("OldStateValue") == "INSUFFICIENT_DATA")
+    return not (
+        alarm_message.get("NewStateValue") == "OK" and alarm_message.get("OldStateValue") == "INSUFFICIENT_DATA"
+    )
 
 
 def unwrap(text: str, subject: str | None = None) -> tuple[str, str | None]:
@@ -170,8 +184,7 @@ def post_webhook(url: str, subject: str, body: str) -> bool:
     logged and reported as False, never raised."""
     payload = json.dumps({"text": f"{subject}\n\n{body}"}).encode()
     try:
-        request = urllib.request.Request(url, data=payload, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(url, data=payload, method="POST", headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
             if 200 <= response.status < 300:
                 return True
@@ -180,13 +193,17 @@ def post_webhook(url: str, subject: str, body: str) -> bool:
         problem = f"HTTP {error.code}"
     except (urllib.error.URLError, OSError, ValueError) as error:
         problem = str(getattr(error, "reason", error))
-    print(f"notifier: chat webhook post failed ({problem}); the alert went to the alerts topic", file=sys.stderr,
-          flush=True)
+    print(
+        f"notifier: chat webhook post failed ({problem}); the alert went to the alerts topic",
+        file=sys.stderr,
+        flush=True,
+    )
     return False
 
 
-def forward(sns: Any, topic_arn: str, text: str, subject: str | None = None,
-            webhook_url: str | None = None) -> str | None:
+def forward(
+    sns: Any, topic_arn: str, text: str, subject: str | None = None, webhook_url: str | None = None
+) -> str | None:
     """Publish the readable version of one message on the alarm topic (and post it to the chat webhook, if any);
     its subject, or None when dropped.
 
@@ -217,6 +234,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     sns = aws.client("sns")
     topic_arn = os.environ[contract.ENV_ALERTS_TOPIC_ARN]
     webhook_url = webhook_url_of(os.environ.get(contract.ENV_ALERT_WEBHOOK_SECRET_ARN))
-    sent = sum(forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject"), webhook_url) is not None
-               for r in event.get("Records", []))
+    sent = sum(
+        forward(sns, topic_arn, r["Sns"]["Message"], r["Sns"].get("Subject"), webhook_url) is not None
+        for r in event.get("Records", [])
+    )
     return {"received": len(event.get("Records", [])), "sent": sent}

@@ -74,8 +74,11 @@ def order_status_model() -> type[BaseModel]:
     the record requires them), then the estimate."""
     record = contract.OrderRecord
     hints = typing.get_type_hints(record)
-    shown: dict[str, Any] = {f.name: (_values(hints[f.name]), ... if f.default is MISSING else None)
-                             for f in fields(record) if not f.metadata.get(contract.INTERNAL)}
+    shown: dict[str, Any] = {
+        f.name: (_values(hints[f.name]), ... if f.default is MISSING else None)
+        for f in fields(record)
+        if not f.metadata.get(contract.INTERNAL)
+    }
     model: type[BaseModel] = create_model("OrderStatus", **shown, **ESTIMATE)
     return model
 
@@ -100,79 +103,118 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds to wait before retrying"}}
-REPLAYED = {contract.IDEMPOTENCY_REPLAYED_HEADER: {
-    "schema": {"type": "string", "enum": ["true"]},
-    "description": "present when this is the stored answer to an earlier request with the same Idempotency-Key"}}
+REPLAYED = {
+    contract.IDEMPOTENCY_REPLAYED_HEADER: {
+        "schema": {"type": "string", "enum": ["true"]},
+        "description": "present when this is the stored answer to an earlier request with the same Idempotency-Key",
+    }
+}
 IDEMPOTENCY_KEY = {
-    "name": contract.IDEMPOTENCY_KEY_HEADER, "in": "header", "required": False,
+    "name": contract.IDEMPOTENCY_KEY_HEADER,
+    "in": "header",
+    "required": False,
     "description": f"Makes the submission idempotent: the same key and payload again (per customer, for at least "
-                   f"{contract.IDEMPOTENCY_KEEP_SECONDS // 3600} h) get the first answer and the same order_id instead "
-                   f"of a second order; while the first request is still in flight a second one waits up to "
-                   f"{idempotency.WAIT_SECONDS:g} s for its answer, then gets 409 + Retry-After. The same key with "
-                   "another payload gets 422. Answers that say to try again (503, 504) are not remembered.",
+    f"{contract.IDEMPOTENCY_KEEP_SECONDS // 3600} h) get the first answer and the same order_id instead "
+    f"of a second order; while the first request is still in flight a second one waits up to "
+    f"{idempotency.WAIT_SECONDS:g} s for its answer, then gets 409 + Retry-After. The same key with "
+    "another payload gets 422. Answers that say to try again (503, 504) are not remembered.",
     # Printable ASCII without quotes or backslashes (so also valid as a structured-field string).
-    "schema": {"type": "string", "minLength": 1, "maxLength": contract.MAX_IDEMPOTENCY_KEY,
-               "pattern": r"^[ !#-\[\]-~]+$"},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": contract.MAX_IDEMPOTENCY_KEY,
+        "pattern": r"^[ !#-\[\]-~]+$",
+    },
 }
 
 
 def _json(description: str, model: type[BaseModel], headers: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": _ref(model)}}} | (
-        {"headers": headers} if headers else {})
+        {"headers": headers} if headers else {}
+    )
 
 
 def _post_order(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
-    return {"post": {
-        "summary": summary,
-        "parameters": [IDEMPOTENCY_KEY],
-        "requestBody": {"required": True, "content": {JSON: {"schema": _ref(OrderRequest)}}},
-        "responses": responses | {
-            "400": _json("malformed JSON, or an invalid Idempotency-Key", Error),
-            "408": _json("the body did not arrive within the body timeout", Error),
-            "409": _json("a request with this Idempotency-Key is still in flight", Error, RETRY_AFTER),
-            "413": _json(f"body larger than {MAX_BODY_BYTES} bytes", Error),
-            "415": _json("content type is not application/json", Error),
-            "422": _json("invalid fields, each named in `fields`; or an Idempotency-Key reused with another payload",
-                         Error),
-        },
-    }}
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": [IDEMPOTENCY_KEY],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref(OrderRequest)}}},
+            "responses": responses
+            | {
+                "400": _json("malformed JSON, or an invalid Idempotency-Key", Error),
+                "408": _json("the body did not arrive within the body timeout", Error),
+                "409": _json("a request with this Idempotency-Key is still in flight", Error, RETRY_AFTER),
+                "413": _json(f"body larger than {MAX_BODY_BYTES} bytes", Error),
+                "415": _json("content type is not application/json", Error),
+                "422": _json(
+                    "invalid fields, each named in `fields`; or an Idempotency-Key reused with another payload", Error
+                ),
+            },
+        }
+    }
 
 
 def _get(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"get": {"summary": summary, "responses": {"200": {"description": summary,
-                                                              "content": {JSON: {"schema": schema}}}}}}
+    return {
+        "get": {
+            "summary": summary,
+            "responses": {"200": {"description": summary, "content": {JSON: {"schema": schema}}}},
+        }
+    }
 
 
 def _document(title: str, paths: dict[str, Any]) -> dict[str, Any]:
-    return {"openapi": "3.1.0", "info": {"title": title, "version": "1.0.0"}, "paths": paths,
-            "components": {"schemas": _schemas()}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1.0.0"},
+        "paths": paths,
+        "components": {"schemas": _schemas()},
+    }
 
 
 def sync_document() -> dict[str, Any]:
-    return _document("flashsale synchronous order service", {
-        contract.SYNC_ORDERS_PATH: _post_order("Place an order and wait for its payment (report Part I)", {
-            "201": _json("payment completed", Paid, REPLAYED),
-            "402": _json("payment declined", Declined, REPLAYED),
-            "504": _json("the payment could not finish within the request timeout", TimedOut),
-        }),
-        contract.HEALTH_PATH: _get("health", _ref(Health)),
-        contract.STATS_PATH: _get("counters", {"type": "object"}),
-    })
+    return _document(
+        "flashsale synchronous order service",
+        {
+            contract.SYNC_ORDERS_PATH: _post_order(
+                "Place an order and wait for its payment (report Part I)",
+                {
+                    "201": _json("payment completed", Paid, REPLAYED),
+                    "402": _json("payment declined", Declined, REPLAYED),
+                    "504": _json("the payment could not finish within the request timeout", TimedOut),
+                },
+            ),
+            contract.HEALTH_PATH: _get("health", _ref(Health)),
+            contract.STATS_PATH: _get("counters", {"type": "object"}),
+        },
+    )
 
 
 def receiver_document() -> dict[str, Any]:
     unavailable = _json("overloaded or backend unavailable: retry after Retry-After seconds", Error, RETRY_AFTER)
-    return _document("flashsale asynchronous order receiver", {
-        contract.ASYNC_ORDERS_PATH: _post_order("Accept an order for background payment (report Part III)", {
-            "202": _json("accepted: recorded as pending and queued", Accepted, REPLAYED),
-            "503": unavailable,
-        }),
-        contract.ORDER_STATUS_PATH: {"get": {
-            "summary": "An order's status, with queue position and estimated completion while pending",
-            "parameters": [{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": _json("the order", order_status_model()), "404": _json("unknown order", Error),
-                          "503": unavailable},
-        }},
-        contract.HEALTH_PATH: _get("health", _ref(Health)),
-        contract.STATS_PATH: _get("counters and queue depth", {"type": "object"}),
-    })
+    return _document(
+        "flashsale asynchronous order receiver",
+        {
+            contract.ASYNC_ORDERS_PATH: _post_order(
+                "Accept an order for background payment (report Part III)",
+                {
+                    "202": _json("accepted: recorded as pending and queued", Accepted, REPLAYED),
+                    "503": unavailable,
+                },
+            ),
+            contract.ORDER_STATUS_PATH: {
+                "get": {
+                    "summary": "An order's status, with queue position and estimated completion while pending",
+                    "parameters": [{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _json("the order", order_status_model()),
+                        "404": _json("unknown order", Error),
+                        "503": unavailable,
+                    },
+                }
+            },
+            contract.HEALTH_PATH: _get("health", _ref(Health)),
+            contract.STATS_PATH: _get("counters and queue depth", {"type": "object"}),
+        },
+    )

@@ -68,8 +68,9 @@ class Order(OrderRequest):
     @classmethod
     def new(cls, request: OrderRequest, order_id: str | None = None) -> Order:
         """The order for a validated request (no second validation), with a new id unless one is given."""
-        return cls.model_construct(order_id=order_id or str(uuid.uuid4()), customer_id=request.customer_id,
-                                   items=request.items)
+        return cls.model_construct(
+            order_id=order_id or str(uuid.uuid4()), customer_id=request.customer_id, items=request.items
+        )
 
 
 def is_order_id(text: str) -> bool:

@@ -3,7 +3,8 @@
 A payment is an asyncio sleep, not a thread, so one process holds thousands of them. In the async system a charge
 is committed by the worker's conditional status write, keyed by the order id: the simulated gateway's idempotency
 key. A real gateway must be called with the order id as its idempotency key for the same guarantee (a worker that
-dies between the gateway's answer and the status write is then answered, not charged, on redelivery). `PaymentProcessor` adds the
+dies between the gateway's answer and the status write is then answered, not charged, on redelivery).
+`PaymentProcessor` adds the
 report's bottleneck: a fixed number of slots (default 1), like the Go version's buffered channel.
 """
 
@@ -34,8 +35,9 @@ async def charge(settings: PaymentSettings) -> PaymentResult:
     started = time.monotonic()
     await asyncio.sleep(settings.seconds)
     approved = random.random() >= settings.decline_rate
-    return PaymentResult(approved=approved, seconds=time.monotonic() - started,
-                         reason="" if approved else DECLINE_REASON)
+    return PaymentResult(
+        approved=approved, seconds=time.monotonic() - started, reason="" if approved else DECLINE_REASON
+    )
 
 
 class PaymentProcessor:

@@ -72,13 +72,15 @@ class TaskProtection:
                     await self._set(False)
             try:
                 await asyncio.wait_for(stopping.wait(), CHECK_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         if self.state.protected:
             await self._set(False)
 
     async def _set(self, enabled: bool) -> None:
-        body: dict[str, object] = {"ProtectionEnabled": enabled} | ({"ExpiresInMinutes": self.expires_minutes} if enabled else {})
+        body: dict[str, object] = {"ProtectionEnabled": enabled} | (
+            {"ExpiresInMinutes": self.expires_minutes} if enabled else {}
+        )
         try:
             answer = await asyncio.get_running_loop().run_in_executor(None, self._put, body)
         except (OSError, ValueError) as error:  # urllib's errors are OSErrors; a non-JSON answer a ValueError
@@ -89,12 +91,17 @@ class TaskProtection:
             return
         self.state.protected, self.state.since = enabled, time.monotonic()
         self.state.calls += 1
-        logs.event("protection", f"[WORKER-1] Scale-in protection {'on' if enabled else 'off'}"
-                   + (f" for {self.expires_minutes} min" if enabled else ""), protected=enabled)
+        logs.event(
+            "protection",
+            f"[WORKER-1] Scale-in protection {'on' if enabled else 'off'}"
+            + (f" for {self.expires_minutes} min" if enabled else ""),
+            protected=enabled,
+        )
 
     def _put(self, body: dict[str, object]) -> dict[str, object]:
-        request = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="PUT",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url, data=json.dumps(body).encode(), method="PUT", headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
             answer = json.loads(response.read() or b"{}")
         return answer if isinstance(answer, dict) else {}
@@ -102,5 +109,9 @@ class TaskProtection:
     def _failed(self, enabled: bool, reason: str) -> None:
         self.state.failures += 1
         self.state.retry_at = time.monotonic() + RETRY_SECONDS  # a failing endpoint is not hammered
-        logs.event("protection_failed", f"[WORKER-1] Could not turn scale-in protection {'on' if enabled else 'off'}: "
-                   f"{reason}", level="warning", protected=enabled)
+        logs.event(
+            "protection_failed",
+            f"[WORKER-1] Could not turn scale-in protection {'on' if enabled else 'off'}: {reason}",
+            level="warning",
+            protected=enabled,
+        )

@@ -47,7 +47,7 @@ from app.batching import BatchCounters, Batcher
 from app.idempotency import Answer, DynamoRecords, Idempotency
 from app.orders import Order, is_order_id
 from app.settings import ReceiverSettings
-from app.shedding import CPU_SATURATED_SHARE, ShedPolicy, Shedder, cpu_budget
+from app.shedding import CPU_SATURATED_SHARE, Shedder, ShedPolicy, cpu_budget
 from app.store import STATEMENT_BATCH, OrderStore, statement_errors
 from app.web import (
     EXCEPTION_HANDLERS,
@@ -91,8 +91,12 @@ def _event_bytes(order: Order) -> int:
 
 
 def _batching(counters: BatchCounters) -> dict[str, float]:
-    return {"calls": counters.calls, "orders": counters.items, "largest": counters.largest,
-            "orders_per_call": round(counters.items / counters.calls, 2) if counters.calls else 0.0}
+    return {
+        "calls": counters.calls,
+        "orders": counters.items,
+        "largest": counters.largest,
+        "orders_per_call": round(counters.items / counters.calls, 2) if counters.calls else 0.0,
+    }
 
 
 class Backend:
@@ -101,16 +105,23 @@ class Backend:
     def __init__(self, settings: ReceiverSettings) -> None:
         self.settings = settings
         self.executor = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="aws")
-        self.store = OrderStore(aws.client("dynamodb", read_timeout=5, retries=1,
-                                           max_pool_connections=settings.max_in_flight), settings.table)
+        self.store = OrderStore(
+            aws.client("dynamodb", read_timeout=5, retries=1, max_pool_connections=settings.max_in_flight),
+            settings.table,
+        )
         self.sqs = aws.client("sqs", read_timeout=5, retries=1)
         self.dynamodb = AsyncClient("dynamodb", read_timeout=5, retries=1, max_connections=CALLS_IN_FLIGHT)
         self.sns = AsyncClient("sns", read_timeout=5, retries=1, max_connections=CALLS_IN_FLIGHT)
-        self.records: Batcher[Order, None] = Batcher(self._write_records, max_batch=STATEMENT_BATCH,
-                                                     max_calls=CALLS_IN_FLIGHT)
-        self.events: Batcher[Order, None] = Batcher(self._publish_events, max_batch=PUBLISH_BATCH,
-                                                    max_calls=CALLS_IN_FLIGHT, weight=_event_bytes,
-                                                    max_weight=PUBLISH_BATCH_BYTES)
+        self.records: Batcher[Order, None] = Batcher(
+            self._write_records, max_batch=STATEMENT_BATCH, max_calls=CALLS_IN_FLIGHT
+        )
+        self.events: Batcher[Order, None] = Batcher(
+            self._publish_events,
+            max_batch=PUBLISH_BATCH,
+            max_calls=CALLS_IN_FLIGHT,
+            weight=_event_bytes,
+            max_weight=PUBLISH_BATCH_BYTES,
+        )
         self._depth: tuple[float, int] = (0.0, 0)
 
     async def blocking(self, function: Any, *args: Any) -> Any:
@@ -146,24 +157,38 @@ class Backend:
             raise BackendUnavailable(f"order topic: {e}") from e
 
     async def _write_records(self, orders: list[Order]) -> list[None | EntryFailed]:
-        response = await self.dynamodb.call("BatchExecuteStatement", Statements=[
-            self.store.pending_insert(o.order_id, o.customer_id, o.items_json(), o.total) for o in orders])
-        return [None if error is None else EntryFailed(f"{error.get('Code')}: {error.get('Message', '')}")
-                for error in statement_errors(response)]
+        response = await self.dynamodb.call(
+            "BatchExecuteStatement",
+            Statements=[self.store.pending_insert(o.order_id, o.customer_id, o.items_json(), o.total) for o in orders],
+        )
+        return [
+            None if error is None else EntryFailed(f"{error.get('Code')}: {error.get('Message', '')}")
+            for error in statement_errors(response)
+        ]
 
     async def _publish_events(self, orders: list[Order]) -> list[None | EntryFailed]:
-        response = await self.sns.call("PublishBatch", TopicArn=self.settings.topic_arn, PublishBatchRequestEntries=[
-            {"Id": str(n), "Message": o.to_json()} for n, o in enumerate(orders)])
+        response = await self.sns.call(
+            "PublishBatch",
+            TopicArn=self.settings.topic_arn,
+            PublishBatchRequestEntries=[{"Id": str(n), "Message": o.to_json()} for n, o in enumerate(orders)],
+        )
         failed = {int(f["Id"]): f for f in response.get("Failed", [])}
-        return [EntryFailed(f"{failed[n].get('Code')}: {failed[n].get('Message', '')}") if n in failed else None
-                for n in range(len(orders))]
+        return [
+            EntryFailed(f"{failed[n].get('Code')}: {failed[n].get('Message', '')}") if n in failed else None
+            for n in range(len(orders))
+        ]
 
     def _compensate(self, order_id: str, publish_error: Exception) -> None:
         try:
             removed = self.store.remove_pending(order_id)
         except (BotoCoreError, ClientError) as e:
-            logs.event("orphan", f"[RECEIVER] Order {order_id} publish failed and its pending record could not be "
-                       "removed", level="error", order_id=order_id, error=str(e))
+            logs.event(
+                "orphan",
+                f"[RECEIVER] Order {order_id} publish failed and its pending record could not be removed",
+                level="error",
+                order_id=order_id,
+                error=str(e),
+            )
             raise BackendUnavailable(f"order topic: {publish_error}") from publish_error
         if removed:
             raise BackendUnavailable(f"order topic: {publish_error}") from publish_error
@@ -177,8 +202,9 @@ class Backend:
         """Orders waiting in the queue, cached for a second so status polling does not hammer SQS."""
         fetched_at, depth = self._depth
         if time.monotonic() - fetched_at > QUEUE_DEPTH_CACHE_SECONDS:
-            attributes = self.sqs.get_queue_attributes(QueueUrl=self.settings.queue_url,
-                                                       AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=self.settings.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
             depth = int(attributes["ApproximateNumberOfMessages"])
             self._depth = (time.monotonic(), depth)
         return depth
@@ -214,15 +240,30 @@ def build(settings: ReceiverSettings) -> BufferedBody:
                 await backend.accept(order)
         except (BackendUnavailable, *BACKEND_ERRORS) as e:
             counters.backend_errors += 1
-            logs.event("backend_error", f"[RECEIVER] Order {order.order_id} refused: {e}", level="warning",
-                       order_id=order.order_id)
+            logs.event(
+                "backend_error",
+                f"[RECEIVER] Order {order.order_id} refused: {e}",
+                level="warning",
+                order_id=order.order_id,
+            )
             return UNAVAILABLE
         counters.accepted += 1
         duration = round(time.monotonic() - started, 3)
-        logs.event("accepted", f"[RECEIVER] Order {order.order_id} accepted in {duration:.3f}s",
-                   order_id=order.order_id, duration=duration)
-        return Answer(202, {"order_id": order.order_id, "status": "pending",
-                            "message": "Order received and queued for processing", "duration": duration})
+        logs.event(
+            "accepted",
+            f"[RECEIVER] Order {order.order_id} accepted in {duration:.3f}s",
+            order_id=order.order_id,
+            duration=duration,
+        )
+        return Answer(
+            202,
+            {
+                "order_id": order.order_id,
+                "status": "pending",
+                "message": "Order received and queued for processing",
+                "duration": duration,
+            },
+        )
 
     async def create_order(request: Request) -> Response:
         started = time.monotonic()
@@ -235,16 +276,22 @@ def build(settings: ReceiverSettings) -> BufferedBody:
             return answer_response(await accept(Order.new(submission.order), False, started))
         try:
             answer = await idempotency.submit(
-                submission.key, submission.order.customer_id, submission.fingerprint,
-                lambda order_id, resumed: accept(Order.new(submission.order, order_id), resumed, started))
+                submission.key,
+                submission.order.customer_id,
+                submission.fingerprint,
+                lambda order_id, resumed: accept(Order.new(submission.order, order_id), resumed, started),
+            )
         except BACKEND_ERRORS as e:  # the idempotency record could not be read or written: nothing was accepted
             counters.backend_errors += 1
             logs.event("backend_error", f"[RECEIVER] idempotency record unavailable: {e}", level="warning")
             answer = UNAVAILABLE
         if answer.replayed:
             counters.replayed += 1
-            logs.event("replayed", f"[RECEIVER] {contract.IDEMPOTENCY_KEY_HEADER} seen before: answered "
-                       f"{answer.status} again", order_id=answer.body.get("order_id"))
+            logs.event(
+                "replayed",
+                f"[RECEIVER] {contract.IDEMPOTENCY_KEY_HEADER} seen before: answered {answer.status} again",
+                order_id=answer.body.get("order_id"),
+            )
         return answer_response(answer)
 
     async def order_status(request: Request) -> Response:
@@ -267,22 +314,26 @@ def build(settings: ReceiverSettings) -> BufferedBody:
             waiting: int | None = await blocking(backend.queue_depth)
         except BACKEND_ERRORS:
             waiting = None
-        return JSONResponse({
-            "total_orders": counters.accepted + counters.backend_errors,
-            "accepted": counters.accepted,
-            "rejected_invalid": counters.rejected,
-            "shed": counters.shed,
-            "backend_errors": counters.backend_errors,
-            "replayed": counters.replayed,
-            "in_flight": counters.in_flight,
-            "max_in_flight": settings.max_in_flight,
-            "queue_depth": waiting,
-            **backend.batching(),
-            "num_workers": settings.worker_count,
-            "throughput_limit": f"~{60 * settings.worker_count / settings.payment_seconds:g} orders/minute per "
-                                f"worker task ({settings.worker_count} workers, {settings.payment_seconds:g}s per "
-                                "payment)" if settings.payment_seconds else "unbounded",
-        })
+        return JSONResponse(
+            {
+                "total_orders": counters.accepted + counters.backend_errors,
+                "accepted": counters.accepted,
+                "rejected_invalid": counters.rejected,
+                "shed": counters.shed,
+                "backend_errors": counters.backend_errors,
+                "replayed": counters.replayed,
+                "in_flight": counters.in_flight,
+                "max_in_flight": settings.max_in_flight,
+                "queue_depth": waiting,
+                **backend.batching(),
+                "num_workers": settings.worker_count,
+                "throughput_limit": f"~{60 * settings.worker_count / settings.payment_seconds:g} orders/minute per "
+                f"worker task ({settings.worker_count} workers, {settings.payment_seconds:g}s per "
+                "payment)"
+                if settings.payment_seconds
+                else "unbounded",
+            }
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -291,12 +342,18 @@ def build(settings: ReceiverSettings) -> BufferedBody:
         watch.cancel()
         await backend.close()
 
-    app = Starlette(routes=[
-        Route(contract.ASYNC_ORDERS_PATH, create_order, methods=["POST"]),
-        Route(contract.ORDER_STATUS_PATH, order_status, methods=["GET"]),
-        Route(contract.STATS_PATH, stats, methods=["GET"]),
-        *common_routes({"mode": "async-enabled", "num_workers": settings.worker_count}, openapi.receiver_document()),
-    ], lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    app = Starlette(
+        routes=[
+            Route(contract.ASYNC_ORDERS_PATH, create_order, methods=["POST"]),
+            Route(contract.ORDER_STATUS_PATH, order_status, methods=["GET"]),
+            Route(contract.STATS_PATH, stats, methods=["GET"]),
+            *common_routes(
+                {"mode": "async-enabled", "num_workers": settings.worker_count}, openapi.receiver_document()
+            ),
+        ],
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
     policy = ShedPolicy(contract.ASYNC_ORDERS_PATH, settings.max_in_flight, CPU_SATURATED_SHARE * cpu_budget())
     guard = Shedder(app, policy=policy, counters=counters)
     return BufferedBody(guard, timeout_seconds=settings.http.body_timeout_seconds)

@@ -53,11 +53,14 @@ class Role(StrEnum):
 # The registry: everything that handles roles in general (the dispatcher, the settings, the health check, the local
 # runtime) reads it, so a role added here is known to all of them. Each role's IAM permissions stay with the grant
 # methods of the resources it uses (components/pipeline.py), which the program gives its service.
-ROLES: Final[dict[str, RoleSpec]] = {spec.name: spec for spec in (
-    RoleSpec(Role.SYNC.value, web=True, entry="app.sync_service:build", settings="app.settings:sync"),
-    RoleSpec(Role.RECEIVER.value, web=True, entry="app.receiver:build", settings="app.settings:receiver"),
-    RoleSpec(Role.WORKER.value, web=False, entry="app.worker:run", settings="app.settings:worker"),
-)}
+ROLES: Final[dict[str, RoleSpec]] = {
+    spec.name: spec
+    for spec in (
+        RoleSpec(Role.SYNC.value, web=True, entry="app.sync_service:build", settings="app.settings:sync"),
+        RoleSpec(Role.RECEIVER.value, web=True, entry="app.receiver:build", settings="app.settings:receiver"),
+        RoleSpec(Role.WORKER.value, web=False, entry="app.worker:run", settings="app.settings:worker"),
+    )
+}
 
 
 class UnknownRole(KeyError):

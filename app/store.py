@@ -113,13 +113,22 @@ class OrderStore:
 
     def pending(self, order_id: str, customer_id: int, items_json: str, total: float) -> OrderRecord:
         """A new order's record, as the receiver writes it."""
-        return self._record(order_id=order_id, status=OrderStatus.PENDING, customer_id=customer_id, items=items_json,
-                            total=total, created_at=_now())
+        return self._record(
+            order_id=order_id,
+            status=OrderStatus.PENDING,
+            customer_id=customer_id,
+            items=items_json,
+            total=total,
+            created_at=_now(),
+        )
 
     def item(self, record: OrderRecord) -> dict[str, dict[str, str]]:
         """The record as a DynamoDB item (its unset fields absent)."""
-        return {name: attribute.write(value) for name, attribute in self._attributes.items()
-                if (value := getattr(record, name)) is not None}
+        return {
+            name: attribute.write(value)
+            for name, attribute in self._attributes.items()
+            if (value := getattr(record, name)) is not None
+        }
 
     def record(self, item: dict[str, dict[str, str]]) -> OrderRecord:
         """A DynamoDB item back into its record; ValueError for an item that is not an order's. Attributes the
@@ -143,14 +152,17 @@ class OrderStore:
         """put_pending's record as one statement of a BatchExecuteStatement (the receiver writes up to
         STATEMENT_BATCH orders a call), just as safe: it fails, alone, if the order id exists."""
         values = self._pending_values(self.pending(order_id, customer_id, items_json, total))
-        return {"Statement": self._insert_statement,
-                "Parameters": [write(value) for write, value in zip(self._pending_writers, values)]}
+        return {
+            "Statement": self._insert_statement,
+            "Parameters": [write(value) for write, value in zip(self._pending_writers, values, strict=True)],
+        }
 
     def remove_pending(self, order_id: str) -> bool:
         """Delete a record still pending (its publish failed); False when a worker has already taken it on."""
         try:
             self._db.delete_item(
-                TableName=self._table, Key={KEY: {"S": order_id}},
+                TableName=self._table,
+                Key={KEY: {"S": order_id}},
                 ConditionExpression="#s = :pending",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":pending": {"S": OrderStatus.PENDING.value}},
@@ -184,8 +196,11 @@ class OrderStore:
 
     def _finish_parameters(self, order_id: str, outcome: Outcome, finished_at: float) -> list[dict[str, str]]:
         values = vars(outcome) | {"finished_at": finished_at}  # Outcome's fields are the record's
-        return [*(write(values[name]) for name, write in self._outcome_writers), {"S": order_id},
-                *({"S": status.value} for status in NOT_FINAL)]
+        return [
+            *(write(values[name]) for name, write in self._outcome_writers),
+            {"S": order_id},
+            *({"S": status.value} for status in NOT_FINAL),
+        ]
 
     def finish_many(self, finished: Sequence[tuple[str, Outcome]]) -> list[bool | WriteFailed]:
         """The one status write per order, up to STATEMENT_BATCH of them in one PartiQL BatchExecuteStatement (a call
@@ -194,9 +209,15 @@ class OrderStore:
         False the condition failed (already final, a redelivery, or never accepted), WriteFailed any other error.
         """
         now = _now()
-        response = self._db.batch_execute_statement(Statements=[{
-            "Statement": self._finish_statement, "Parameters": self._finish_parameters(order_id, outcome, now),
-        } for order_id, outcome in finished])
+        response = self._db.batch_execute_statement(
+            Statements=[
+                {
+                    "Statement": self._finish_statement,
+                    "Parameters": self._finish_parameters(order_id, outcome, now),
+                }
+                for order_id, outcome in finished
+            ]
+        )
         results: list[bool | WriteFailed] = []
         for error in statement_errors(response):
             if error is None:

@@ -60,8 +60,11 @@ def build(settings: SyncSettings) -> BufferedBody:
 
     async def pay(request: Request, order: Order, started: float) -> Answer:
         counters.total_orders += 1
-        logs.event("received", f"[SYNC] Order {order.order_id} received, starting payment verification...",
-                   order_id=order.order_id)
+        logs.event(
+            "received",
+            f"[SYNC] Order {order.order_id} received, starting payment verification...",
+            order_id=order.order_id,
+        )
         payment = asyncio.create_task(processor.verify(deadline=started + settings.request_timeout_seconds))
         hang_up = asyncio.create_task(_client_gone(request))
         await asyncio.wait((payment, hang_up), return_when=asyncio.FIRST_COMPLETED)
@@ -76,19 +79,43 @@ def build(settings: SyncSettings) -> BufferedBody:
             result: PaymentResult = payment.result()
         except PaymentTimeout:
             counters.timed_out += 1
-            logs.event("timeout", f"[TIMEOUT] Order {order.order_id} exceeded "
-                       f"{settings.request_timeout_seconds:g}s timeout", order_id=order.order_id, duration=duration)
-            return Answer(504, {"error": "Request timeout - system overloaded", "order_id": order.order_id,
-                                "duration": duration}, remember=False)
+            logs.event(
+                "timeout",
+                f"[TIMEOUT] Order {order.order_id} exceeded {settings.request_timeout_seconds:g}s timeout",
+                order_id=order.order_id,
+                duration=duration,
+            )
+            return Answer(
+                504,
+                {"error": "Request timeout - system overloaded", "order_id": order.order_id, "duration": duration},
+                remember=False,
+            )
         if not result.approved:
             counters.failed += 1
-            logs.event("declined", f"[SYNC] Order {order.order_id} payment DECLINED in {duration:.2f}s",
-                       order_id=order.order_id, duration=duration, reason=result.reason)
-            return Answer(402, {"error": "payment declined", "order_id": order.order_id, "status": "failed",
-                                "reason": result.reason, "duration": duration})
+            logs.event(
+                "declined",
+                f"[SYNC] Order {order.order_id} payment DECLINED in {duration:.2f}s",
+                order_id=order.order_id,
+                duration=duration,
+                reason=result.reason,
+            )
+            return Answer(
+                402,
+                {
+                    "error": "payment declined",
+                    "order_id": order.order_id,
+                    "status": "failed",
+                    "reason": result.reason,
+                    "duration": duration,
+                },
+            )
         counters.completed += 1
-        logs.event("completed", f"[SYNC] Order {order.order_id} COMPLETED in {duration:.2f}s",
-                   order_id=order.order_id, duration=duration)
+        logs.event(
+            "completed",
+            f"[SYNC] Order {order.order_id} COMPLETED in {duration:.2f}s",
+            order_id=order.order_id,
+            duration=duration,
+        )
         return Answer(201, {"order_id": order.order_id, "status": "completed", "duration": duration})
 
     async def create_order(request: Request) -> Response:
@@ -101,34 +128,45 @@ def build(settings: SyncSettings) -> BufferedBody:
             return answer_response(await pay(request, Order.new(submission.order), started))
         # A resumed claim cannot happen here (the records die with the process), so `resumed` is ignored.
         answer = await idempotency.submit(
-            submission.key, submission.order.customer_id, submission.fingerprint,
-            lambda order_id, resumed: pay(request, Order.new(submission.order, order_id), started))
+            submission.key,
+            submission.order.customer_id,
+            submission.fingerprint,
+            lambda order_id, resumed: pay(request, Order.new(submission.order, order_id), started),
+        )
         if answer.replayed:
             counters.replayed += 1
-            logs.event("replayed", f"[SYNC] {contract.IDEMPOTENCY_KEY_HEADER} seen before: answered "
-                       f"{answer.status} again", order_id=answer.body.get("order_id"))
+            logs.event(
+                "replayed",
+                f"[SYNC] {contract.IDEMPOTENCY_KEY_HEADER} seen before: answered {answer.status} again",
+                order_id=answer.body.get("order_id"),
+            )
         return answer_response(answer)
 
     async def stats(request: Request) -> JSONResponse:
-        return JSONResponse({
-            "total_orders": counters.total_orders,
-            "payments_processed": counters.completed,
-            "payments_failed": counters.failed,
-            "timeouts": counters.timed_out,
-            "abandoned": counters.abandoned,
-            "replayed": counters.replayed,
-            "status_breakdown": {
-                "pending": processor.waiting,
-                "processing": processor.processing,
-                "completed": counters.completed,
-                "failed": counters.failed,
-            },
-            "throughput_limit": throughput_limit,
-        })
+        return JSONResponse(
+            {
+                "total_orders": counters.total_orders,
+                "payments_processed": counters.completed,
+                "payments_failed": counters.failed,
+                "timeouts": counters.timed_out,
+                "abandoned": counters.abandoned,
+                "replayed": counters.replayed,
+                "status_breakdown": {
+                    "pending": processor.waiting,
+                    "processing": processor.processing,
+                    "completed": counters.completed,
+                    "failed": counters.failed,
+                },
+                "throughput_limit": throughput_limit,
+            }
+        )
 
-    app = Starlette(routes=[
-        Route(contract.SYNC_ORDERS_PATH, create_order, methods=["POST"]),
-        Route(contract.STATS_PATH, stats, methods=["GET"]),
-        *common_routes({"mode": "synchronous"}, openapi.sync_document()),
-    ], exception_handlers=EXCEPTION_HANDLERS)
+    app = Starlette(
+        routes=[
+            Route(contract.SYNC_ORDERS_PATH, create_order, methods=["POST"]),
+            Route(contract.STATS_PATH, stats, methods=["GET"]),
+            *common_routes({"mode": "synchronous"}, openapi.sync_document()),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
     return BufferedBody(app, timeout_seconds=settings.http.body_timeout_seconds)

@@ -38,8 +38,15 @@ class Rejected(Exception):
         self.response = error_response(code, error, fields=fields)
 
 
-def error_response(code: int, error: str, *, retry_after: bool = False, close: bool = False,
-                   headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def error_response(
+    code: int,
+    error: str,
+    *,
+    retry_after: bool = False,
+    close: bool = False,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
     body = {"error": error} | {k: v for k, v in extra.items() if v is not None}
     all_headers = dict(headers or {})
     if retry_after:
@@ -90,8 +97,12 @@ class BufferedBody:
                 while more:
                     message = await receive()
                     if message["type"] == "http.disconnect":
-                        logs.event("client_disconnected", f"[HTTP] client hung up during {scope['method']} "
-                                   f"{scope['path']} before sending its whole body", level="info")
+                        logs.event(
+                            "client_disconnected",
+                            f"[HTTP] client hung up during {scope['method']} "
+                            f"{scope['path']} before sending its whole body",
+                            level="info",
+                        )
                         return
                     chunk, more = message.get("body", b""), message.get("more_body", False)
                     size += len(chunk)
@@ -100,8 +111,9 @@ class BufferedBody:
                         return
                     chunks.append(chunk)
         except TimeoutError:
-            await error_response(408, f"request body not received within {self.timeout_seconds:g} s",
-                                 close=True)(scope, receive, send)
+            await error_response(408, f"request body not received within {self.timeout_seconds:g} s", close=True)(
+                scope, receive, send
+            )
             return
         body = b"".join(chunks)
         replayed = False
@@ -162,5 +174,7 @@ def common_routes(health: dict[str, Any], document: dict[str, Any]) -> list[Rout
     async def schema(request: Request) -> JSONResponse:
         return JSONResponse(document)
 
-    return [Route(contract.HEALTH_PATH, healthcheck, methods=["GET"]),
-            Route(contract.OPENAPI_PATH, schema, methods=["GET"])]
+    return [
+        Route(contract.HEALTH_PATH, healthcheck, methods=["GET"]),
+        Route(contract.OPENAPI_PATH, schema, methods=["GET"]),
+    ]

@@ -11,7 +11,8 @@ condition), finished messages are deleted in batches of 10: a boto3 call costs ~
 
 Delivery is at least once, so every message is checked against the store before paying (an order already final,
 or never accepted, is not paid) and the one status write is conditional (only a non-final order becomes
-completed|failed): a redelivered or duplicated order is never paid twice. A decline is a business outcome: status `failed`, message deleted. Any other error leaves the message: it
+completed|failed): a redelivered or duplicated order is never paid twice. A decline is a business outcome: status
+`failed`, message deleted. Any other error leaves the message: it
 returns after the visibility timeout and SQS dead-letters it after maxReceiveCount. Poison messages are logged once
 and made visible again at once, so they reach the DLQ in seconds instead of minutes. Payments that outlive half the
 visibility timeout get their messages' visibility extended.
@@ -30,10 +31,10 @@ import signal
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -100,7 +101,7 @@ def _parse(body: str) -> Order | str:
 
 def backoff(failures: int) -> float:
     """Full jitter: workers that failed together do not retry together."""
-    return random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** failures))
+    return random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures))
 
 
 def receive_loops(worker_count: int) -> int:
@@ -121,8 +122,9 @@ class Worker:
         self._polls = ThreadPoolExecutor(max_workers=loops, thread_name_prefix="poll")
         self._executor = ThreadPoolExecutor(max_workers=CALL_THREADS, thread_name_prefix="aws")
         self._sqs = aws.client("sqs", read_timeout=WAIT_SECONDS + 10, max_pool_connections=loops + CALL_THREADS)
-        self._store = OrderStore(aws.client("dynamodb", read_timeout=5, max_pool_connections=CALL_THREADS),
-                                 settings.table)
+        self._store = OrderStore(
+            aws.client("dynamodb", read_timeout=5, max_pool_connections=CALL_THREADS), settings.table
+        )
         self._loops = loops
         self._slots = asyncio.Semaphore(settings.worker_count)
         self._room = settings.worker_count  # messages it may hold: the slots plus the prefetch (set in run())
@@ -174,23 +176,32 @@ class Worker:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
-        attributes = await self._blocking(self._sqs.get_queue_attributes, QueueUrl=self.settings.queue_url,
-                                          AttributeNames=["VisibilityTimeout"])
+        attributes = await self._blocking(
+            self._sqs.get_queue_attributes, QueueUrl=self.settings.queue_url, AttributeNames=["VisibilityTimeout"]
+        )
         self._visibility = float(attributes["Attributes"]["VisibilityTimeout"])
         ahead = prefetch(self.settings.worker_count, self.settings.payment.seconds, self._visibility)
         self._room = self.settings.worker_count + ahead
         self._receive_room = min(BATCH, max(1, ahead))
-        logs.event("starting", f"[WORKER-1] Starting worker ({self.settings.worker_count} concurrent payments, "
-                   f"{self._loops} receive loops, {ahead} messages prefetched)", workers=self.settings.worker_count,
-                   loops=self._loops, prefetch=ahead)
+        logs.event(
+            "starting",
+            f"[WORKER-1] Starting worker ({self.settings.worker_count} concurrent payments, "
+            f"{self._loops} receive loops, {ahead} messages prefetched)",
+            workers=self.settings.worker_count,
+            loops=self._loops,
+            prefetch=ahead,
+        )
         receivers = [asyncio.create_task(self._receive_loop()) for _ in range(self._loops)]
-        helpers = [asyncio.create_task(self._batch_loop(self._writes, STATEMENT_BATCH, self._write)),
-                   asyncio.create_task(self._batch_loop(self._deletes, BATCH, self._delete)),
-                   asyncio.create_task(self._extend_loop()),
-                   asyncio.create_task(self._heartbeat_loop(receivers))]
+        helpers = [
+            asyncio.create_task(self._batch_loop(self._writes, STATEMENT_BATCH, self._write)),
+            asyncio.create_task(self._batch_loop(self._deletes, BATCH, self._delete)),
+            asyncio.create_task(self._extend_loop()),
+            asyncio.create_task(self._heartbeat_loop(receivers)),
+        ]
         if self.settings.agent_uri:
-            protection = TaskProtection(self.settings.agent_uri, expiry_minutes(self._visibility),
-                                        busy=lambda: bool(self._in_flight))  # received, not yet done with
+            protection = TaskProtection(
+                self.settings.agent_uri, expiry_minutes(self._visibility), busy=lambda: bool(self._in_flight)
+            )  # received, not yet done with
             self._spawn(protection.run(self._stopping))
         await self._stopping.wait()
         await self._drain(receivers, helpers)
@@ -203,8 +214,11 @@ class Worker:
                 flight.task.cancel()
         await self._release(waiting)
         payments = [f.task for f in self._in_flight.values() if f.task is not None and f.paying]
-        logs.event("draining", f"[WORKER-1] SIGTERM: draining {len(payments)} in-flight payments "
-                   f"(up to {self.settings.drain_seconds:g}s)", in_flight=len(payments))
+        logs.event(
+            "draining",
+            f"[WORKER-1] SIGTERM: draining {len(payments)} in-flight payments (up to {self.settings.drain_seconds:g}s)",
+            in_flight=len(payments),
+        )
         if payments:
             await asyncio.wait(payments, timeout=self.settings.drain_seconds)
         unfinished = list(self._in_flight.values())
@@ -222,10 +236,14 @@ class Worker:
             await asyncio.wait(self._background, timeout=5)
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._polls.shutdown(wait=False, cancel_futures=True)
-        logs.event("stopped", f"[WORKER-1] Stopped: {self.counters.completed} completed, {self.counters.failed} "
-                   f"failed, {len(self.counters.released)} released for redelivery",
-                   completed=self.counters.completed, failed=self.counters.failed,
-                   released=len(self.counters.released))
+        logs.event(
+            "stopped",
+            f"[WORKER-1] Stopped: {self.counters.completed} completed, {self.counters.failed} "
+            f"failed, {len(self.counters.released)} released for redelivery",
+            completed=self.counters.completed,
+            failed=self.counters.failed,
+            released=len(self.counters.released),
+        )
 
     async def _release(self, flights: list[InFlight]) -> None:
         """Make messages visible again at once (shutdown), so another worker takes them without waiting."""
@@ -235,15 +253,22 @@ class Worker:
         """ChangeMessageVisibility ten at a time; returns the messages changed (failures are logged, not raised)."""
         changed: list[InFlight] = []
         for start in range(0, len(flights), BATCH):
-            chunk = flights[start:start + BATCH]
+            chunk = flights[start : start + BATCH]
             try:
                 response = await self._blocking(
-                    self._sqs.change_message_visibility_batch, QueueUrl=self.settings.queue_url,
-                    Entries=[{"Id": str(n), "ReceiptHandle": f.receipt, "VisibilityTimeout": seconds}
-                             for n, f in enumerate(chunk)])
+                    self._sqs.change_message_visibility_batch,
+                    QueueUrl=self.settings.queue_url,
+                    Entries=[
+                        {"Id": str(n), "ReceiptHandle": f.receipt, "VisibilityTimeout": seconds}
+                        for n, f in enumerate(chunk)
+                    ],
+                )
             except (BotoCoreError, ClientError) as e:
-                logs.event("visibility_failed", f"[WORKER-1] Could not set visibility of {len(chunk)} messages to "
-                           f"{seconds}s: {e}", level="warning")
+                logs.event(
+                    "visibility_failed",
+                    f"[WORKER-1] Could not set visibility of {len(chunk)} messages to {seconds}s: {e}",
+                    level="warning",
+                )
                 continue
             failed = {int(f["Id"]) for f in response.get("Failed", [])}
             changed += [f for n, f in enumerate(chunk) if n not in failed]
@@ -256,14 +281,22 @@ class Worker:
         while wanted := await self._claim():
             try:
                 response = await self._blocking(
-                    self._sqs.receive_message, self._polls, QueueUrl=self.settings.queue_url,
-                    MaxNumberOfMessages=wanted, WaitTimeSeconds=WAIT_SECONDS)
+                    self._sqs.receive_message,
+                    self._polls,
+                    QueueUrl=self.settings.queue_url,
+                    MaxNumberOfMessages=wanted,
+                    WaitTimeSeconds=WAIT_SECONDS,
+                )
             except (BotoCoreError, ClientError) as e:
                 self._adjust(held=-wanted, waiting=-wanted)
                 failures += 1
                 delay = backoff(failures)
-                logs.event("receive_failed", f"[WORKER-1] Receive failed ({e}); retrying in {delay:.1f}s",
-                           level="warning", failures=failures)
+                logs.event(
+                    "receive_failed",
+                    f"[WORKER-1] Receive failed ({e}); retrying in {delay:.1f}s",
+                    level="warning",
+                    failures=failures,
+                )
                 await asyncio.sleep(delay)
                 continue
             failures = 0
@@ -279,7 +312,7 @@ class Worker:
             # One BatchGetItem for the whole receive batch, not one GetItem per message: half the calls per order.
             orders = [_parse(m["Body"]) for m in messages]
             lookup = self._spawn(self._lookup([o.order_id for o in orders if isinstance(o, Order)]))
-            for message, flight, order in zip(messages, flights, orders):
+            for message, flight, order in zip(messages, flights, orders, strict=True):
                 self._in_flight[flight.message_id] = flight
                 flight.task = self._spawn(self._handle(message, flight, order, lookup))
 
@@ -288,8 +321,13 @@ class Worker:
 
     # --- one message ---------------------------------------------------------------------------------------------
 
-    async def _handle(self, message: dict[str, Any], flight: InFlight, order: Order | str,
-                      lookup: asyncio.Task[dict[str, OrderRecord | ValueError]]) -> None:
+    async def _handle(
+        self,
+        message: dict[str, Any],
+        flight: InFlight,
+        order: Order | str,
+        lookup: asyncio.Task[dict[str, OrderRecord | ValueError]],
+    ) -> None:
         done = False
         try:
             done = await self._process(message, flight, order, lookup)
@@ -297,8 +335,12 @@ class Worker:
             raise  # shutdown: _drain releases the message
         except Exception as e:  # the message comes back after the visibility timeout; after 3 receives, the DLQ
             self.counters.errors += 1
-            logs.event("error", f"[WORKER-1] Message {flight.message_id} failed, left for redelivery: {e!r}",
-                       level="error", message_id=flight.message_id)
+            logs.event(
+                "error",
+                f"[WORKER-1] Message {flight.message_id} failed, left for redelivery: {e!r}",
+                level="error",
+                message_id=flight.message_id,
+            )
         finally:
             self._adjust(held=-1, waiting=0 if flight.paying else -1)
             if not done:
@@ -306,8 +348,13 @@ class Worker:
         if done:
             self._deletes.put_nowait(flight)
 
-    async def _process(self, message: dict[str, Any], flight: InFlight, order: Order | str,
-                       lookup: asyncio.Task[dict[str, OrderRecord | ValueError]]) -> bool:
+    async def _process(
+        self,
+        message: dict[str, Any],
+        flight: InFlight,
+        order: Order | str,
+        lookup: asyncio.Task[dict[str, OrderRecord | ValueError]],
+    ) -> bool:
         """Returns True when the message is finished with and must be deleted."""
         if isinstance(order, str):
             self._poison(message, flight, order)
@@ -319,8 +366,12 @@ class Worker:
         if record is None or record.status.final:
             self.counters.skipped += 1
             state = "unknown" if record is None else record.status.value
-            logs.event("skipped", f"[WORKER-1] Order {order.order_id} is already {state}: not paid again",
-                       order_id=order.order_id, status=state)
+            logs.event(
+                "skipped",
+                f"[WORKER-1] Order {order.order_id} is already {state}: not paid again",
+                order_id=order.order_id,
+                status=state,
+            )
             return True
         await self._pay(order, flight)
         return True
@@ -333,8 +384,9 @@ class Worker:
         label = self._idle_ids.pop()
         name = f"WORKER-{label}"
         try:
-            logs.event("processing", f"[{name}] Processing order {order.order_id}", order_id=order.order_id,
-                       worker=name)
+            logs.event(
+                "processing", f"[{name}] Processing order {order.order_id}", order_id=order.order_id, worker=name
+            )
             result = await charge(self.settings.payment)
         finally:
             self._idle_ids.append(label)
@@ -344,12 +396,22 @@ class Worker:
         # gateway takes): a worker killed before it made no charge, and a second delivery cannot commit another.
         written = await self._record(order.order_id, Outcome(status, name, result.seconds, result.reason))
         if not written:
-            logs.event("duplicate_payment", f"[{name}] Order {order.order_id} was already final or unknown: this "
-                       "payment is void", level="error", order_id=order.order_id)
+            logs.event(
+                "duplicate_payment",
+                f"[{name}] Order {order.order_id} was already final or unknown: this payment is void",
+                level="error",
+                order_id=order.order_id,
+            )
             return
         verb = "COMPLETED" if result.approved else "DECLINED"
-        logs.event(f"payment_{status}", f"[{name}] Order {order.order_id} payment {verb} in {result.seconds:.2f}s",
-                   order_id=order.order_id, worker=name, seconds=round(result.seconds, 3), reason=result.reason)
+        logs.event(
+            f"payment_{status}",
+            f"[{name}] Order {order.order_id} payment {verb} in {result.seconds:.2f}s",
+            order_id=order.order_id,
+            worker=name,
+            seconds=round(result.seconds, 3),
+            reason=result.reason,
+        )
         if result.approved:
             self.counters.completed += 1
         else:
@@ -370,8 +432,13 @@ class Worker:
                 delay = backoff(failures)
                 if time.monotonic() + delay > deadline:
                     raise
-                logs.event("record_failed", f"[{outcome.worker}] Order {order_id}: status write failed ({e}); "
-                           f"retrying in {delay:.1f}s", level="warning", order_id=order_id, failures=failures)
+                logs.event(
+                    "record_failed",
+                    f"[{outcome.worker}] Order {order_id}: status write failed ({e}); retrying in {delay:.1f}s",
+                    level="warning",
+                    order_id=order_id,
+                    failures=failures,
+                )
                 await asyncio.sleep(delay)
 
     def _poison(self, message: dict[str, Any], flight: InFlight, reason: str) -> None:
@@ -382,14 +449,19 @@ class Worker:
             self._poison_seen[message_id] = None
             if len(self._poison_seen) > POISON_MEMORY:
                 self._poison_seen.popitem(last=False)
-            logs.event("poison", f"[WORKER-1] Poison message {message_id} ({reason}): left for the DLQ",
-                       level="warning", message_id=message_id, reason=reason, body=message["Body"][:200])
+            logs.event(
+                "poison",
+                f"[WORKER-1] Poison message {message_id} ({reason}): left for the DLQ",
+                level="warning",
+                message_id=message_id,
+                reason=reason,
+                body=message["Body"][:200],
+            )
         self._spawn(self._set_visibility([flight], 0))
 
     # --- background ----------------------------------------------------------------------------------------------
 
-    async def _batch_loop(self, queue: asyncio.Queue[T], size: int,
-                          send: Callable[[list[T]], Awaitable[None]]) -> None:
+    async def _batch_loop(self, queue: asyncio.Queue[T], size: int, send: Callable[[list[T]], Awaitable[None]]) -> None:
         """Hand what the queue holds to `send` in batches of up to `size`, each batch its own task (a call costs
         ~1 ms of CPU whatever its size); a lone item waits LINGER_SECONDS for company."""
         while True:
@@ -402,11 +474,10 @@ class Worker:
 
     async def _write(self, batch: list[Write]) -> None:
         try:
-            results = await self._blocking(self._store.finish_many,
-                                           finished=[(w.order_id, w.outcome) for w in batch])
+            results = await self._blocking(self._store.finish_many, finished=[(w.order_id, w.outcome) for w in batch])
         except (BotoCoreError, ClientError) as e:
             results = [e] * len(batch)
-        for write, result in zip(batch, results):
+        for write, result in zip(batch, results, strict=False):
             if write.written.done():  # its payment was cancelled (shutdown)
                 continue
             if isinstance(result, Exception):
@@ -416,9 +487,11 @@ class Worker:
 
     async def _delete(self, batch: list[InFlight]) -> None:
         try:
-            response = await self._blocking(self._sqs.delete_message_batch, QueueUrl=self.settings.queue_url,
-                                            Entries=[{"Id": str(n), "ReceiptHandle": f.receipt}
-                                                     for n, f in enumerate(batch)])
+            response = await self._blocking(
+                self._sqs.delete_message_batch,
+                QueueUrl=self.settings.queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": f.receipt} for n, f in enumerate(batch)],
+            )
             for failure in response.get("Failed", []):
                 logs.event("delete_failed", f"[WORKER-1] Delete failed: {failure.get('Message')}", level="warning")
         except (BotoCoreError, ClientError) as e:  # redelivered later; the store check stops a second payment

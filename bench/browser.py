@@ -19,9 +19,18 @@ from selenium.webdriver.chrome.service import Service
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1280,1200")
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1200",
+)
 
 
 class NoBrowser(RuntimeError):
@@ -33,8 +42,10 @@ def chromium(profile: Path) -> Iterator[webdriver.Chrome]:
     """A headless Chromium with a fresh profile directory; quits on exit."""
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
     if missing:
-        raise NoBrowser(f"no browser for the page tests ({', '.join(missing)} missing): `make setup` installs Debian's "
-                        "chromium and chromium-driver (apt-get install -y chromium chromium-driver, as root)")
+        raise NoBrowser(
+            f"no browser for the page tests ({', '.join(missing)} missing): `make setup` installs Debian's "
+            "chromium and chromium-driver (apt-get install -y chromium chromium-driver, as root)"
+        )
     options = Options()
     options.binary_location = str(CHROMIUM)
     for flag in (*FLAGS, f"--user-data-dir={profile}"):

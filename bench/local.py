@@ -38,8 +38,9 @@ def _check_ports(ports: dict[str, int]) -> None:
 def describe(system: LocalSystem) -> str:
     """What was deployed and where it runs, for people."""
     deployment = system.deployment
-    lines = [f"deployed stack {deployment.stack} to the local emulators: {len(deployment.resources)} resources, "
-             "0 rejected"]
+    lines = [
+        f"deployed stack {deployment.stack} to the local emulators: {len(deployment.resources)} resources, 0 rejected"
+    ]
     lines += [f"  {count:3} {typ}" for typ, count in sorted(deployment.counts().items())]
     lines += [f"stand-in: {s.what}" for s in deployment.standins]
     for service in system.ecs.services:
@@ -52,10 +53,14 @@ def describe(system: LocalSystem) -> str:
             continue
         env = service.spec.env
         payment = float(env.get(contract.ENV_PAYMENT_SECONDS, contract.SERVICE_DEFAULTS.payment_seconds))
-        lines.append(f"{service.spec.role}: {tasks}, {env.get(contract.ENV_WORKER_COUNT, '1')} concurrent payments of "
-                     f"{payment:g} s each")
-    lines.append(f"aws: {system.endpoints.data_plane} (ministack: SNS, SQS, DynamoDB, CloudWatch); "
-                 f"{system.endpoints.control_plane} (moto: ECS, ELBv2, IAM, auto-scaling, Lambda...)")
+        lines.append(
+            f"{service.spec.role}: {tasks}, {env.get(contract.ENV_WORKER_COUNT, '1')} concurrent payments of "
+            f"{payment:g} s each"
+        )
+    lines.append(
+        f"aws: {system.endpoints.data_plane} (ministack: SNS, SQS, DynamoDB, CloudWatch); "
+        f"{system.endpoints.control_plane} (moto: ECS, ELBv2, IAM, auto-scaling, Lambda...)"
+    )
     if system.console is not None:
         lines.append(f"live view: {system.console.url} (updated every second)")
     lines.append(f"logs: {system.logs}")
@@ -77,11 +82,19 @@ def up(args: LocalArgs, stop: threading.Event) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.local", description=__doc__.splitlines()[0])
     commands = p.add_subparsers(dest="command", required=True)
-    start = commands.add_parser("up", help="start the emulators, deploy the stack, run its services; Ctrl-C stops",
-                                description="Deploy a stack file to local emulators and run its services.")
+    start = commands.add_parser(
+        "up",
+        help="start the emulators, deploy the stack, run its services; Ctrl-C stops",
+        description="Deploy a stack file to local emulators and run its services.",
+    )
     start.add_argument("--stack", default="normal", help="the stack file Pulumi.STACK.yaml to deploy (%(default)s)")
-    start.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key, as `pulumi config set` would (repeatable), e.g. paymentSeconds=0.5")
+    start.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, as `pulumi config set` would (repeatable), e.g. paymentSeconds=0.5",
+    )
     start.add_argument("--workers", type=int, help="shorthand for --config workerCount=N")
     start.add_argument("--sync-port", type=int, default=0, help="the sync service's local URL port (default: free)")
     start.add_argument("--async-port", type=int, default=0, help="the receiver's local URL port (default: free)")
@@ -100,14 +113,28 @@ def main(argv: list[str] | None = None) -> int:
         config: dict[str, Any] = parse_overrides(args.config)
         if args.workers is not None:
             config["workerCount"] = args.workers
-        _check_ports({"--sync-port": args.sync_port, "--async-port": args.async_port,
-                      "--emulator-port": args.emulator_port, "--console-port": args.console_port})
+        _check_ports(
+            {
+                "--sync-port": args.sync_port,
+                "--async-port": args.async_port,
+                "--emulator-port": args.emulator_port,
+                "--console-port": args.console_port,
+            }
+        )
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        return up(LocalArgs(stack=args.stack, config=config, directory=args.dir, data_plane_port=args.emulator_port,
-                            ports={roles.Role.SYNC: args.sync_port, roles.Role.RECEIVER: args.async_port},
-                            console_port=args.console_port), stop)
+        return up(
+            LocalArgs(
+                stack=args.stack,
+                config=config,
+                directory=args.dir,
+                data_plane_port=args.emulator_port,
+                ports={roles.Role.SYNC: args.sync_port, roles.Role.RECEIVER: args.async_port},
+                console_port=args.console_port,
+            ),
+            stop,
+        )
     except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, ConsoleError) as error:
         print(f"{p.prog}: error: {error}", file=sys.stderr)
     except (BotoCoreError, ClientError) as error:

@@ -22,19 +22,24 @@ class AccessLogBucketArgs:
     retention_days: int = ACCESS_LOG_RETENTION_DAYS
 
 
-def _delivery_policy(bucket_arn: pulumi.Input[str], elb_account_arn: pulumi.Input[str],
-                     account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+def _delivery_policy(
+    bucket_arn: pulumi.Input[str], elb_account_arn: pulumi.Input[str], account_id: pulumi.Input[str]
+) -> pulumi.Output[str]:
     """Only the region's load balancer service may put objects, and only under this account's log prefix."""
-    return pulumi.Output.json_dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "LoadBalancerAccessLogs",
-            "Effect": "Allow",
-            "Principal": {"AWS": elb_account_arn},
-            "Action": "s3:PutObject",
-            "Resource": pulumi.Output.concat(bucket_arn, "/AWSLogs/", account_id, "/*"),
-        }],
-    })
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "LoadBalancerAccessLogs",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": elb_account_arn},
+                    "Action": "s3:PutObject",
+                    "Resource": pulumi.Output.concat(bucket_arn, "/AWSLogs/", account_id, "/*"),
+                }
+            ],
+        }
+    )
 
 
 class AccessLogBucket(pulumi.ComponentResource):
@@ -44,19 +49,40 @@ class AccessLogBucket(pulumi.ComponentResource):
         invoke = pulumi.InvokeOutputOptions(parent=self)
         self.bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=True, opts=child)  # `pulumi destroy` empties it
         aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-sse", bucket=self.bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": LOG_ENCRYPTION}}], opts=child)
+            f"{name}-sse",
+            bucket=self.bucket.id,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": LOG_ENCRYPTION}}],
+            opts=child,
+        )
         aws.s3.BucketPublicAccessBlock(
-            f"{name}-private", bucket=self.bucket.id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+            f"{name}-private",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
         aws.s3.BucketLifecycleConfiguration(
-            f"{name}-expiry", bucket=self.bucket.id,
-            rules=[{"id": "expire-access-logs", "status": "Enabled", "filter": {"prefix": ""},
-                    "expiration": {"days": args.retention_days}}], opts=child)
+            f"{name}-expiry",
+            bucket=self.bucket.id,
+            rules=[
+                {
+                    "id": "expire-access-logs",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "expiration": {"days": args.retention_days},
+                }
+            ],
+            opts=child,
+        )
         account_id = aws.get_caller_identity_output(opts=invoke).account_id
         elb_account = aws.elb.get_service_account_output(opts=invoke).arn
         self.policy = aws.s3.BucketPolicy(
-            f"{name}-delivery", bucket=self.bucket.id,
-            policy=_delivery_policy(self.bucket.arn, elb_account, account_id), opts=child)
+            f"{name}-delivery",
+            bucket=self.bucket.id,
+            policy=_delivery_policy(self.bucket.arn, elb_account, account_id),
+            opts=child,
+        )
         self.bucket_name: pulumi.Output[str] = self.bucket.bucket
         self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket.arn})

@@ -113,14 +113,18 @@ class Alerts(pulumi.ComponentResource):
         environment: dict[str, pulumi.Input[str]] = {contract.ENV_ALERTS_TOPIC_ARN: self.alerts_topic.arn}
         if args.worker_service is not None:
             allowed.append(Grant(args.worker_service.service_arn, ("ecs:DescribeServices",)))
-            environment |= {contract.ENV_WORKER_CLUSTER: args.worker_service.cluster_name,
-                            contract.ENV_WORKER_SERVICE: args.worker_service.service_name,
-                            contract.ENV_ACCEPTABLE_LATENCY: str(args.acceptable_latency_seconds)}
+            environment |= {
+                contract.ENV_WORKER_CLUSTER: args.worker_service.cluster_name,
+                contract.ENV_WORKER_SERVICE: args.worker_service.service_name,
+                contract.ENV_ACCEPTABLE_LATENCY: str(args.acceptable_latency_seconds),
+            }
         if args.webhook_url is not None:
-            webhook = aws.secretsmanager.Secret(f"{name}-webhook", description="the alert chat webhook URL",
-                                                recovery_window_in_days=0, opts=child)  # destroy deletes it at once
-            aws.secretsmanager.SecretVersion(f"{name}-webhook-url", secret_id=webhook.id,
-                                             secret_string=args.webhook_url, opts=child)
+            webhook = aws.secretsmanager.Secret(
+                f"{name}-webhook", description="the alert chat webhook URL", recovery_window_in_days=0, opts=child
+            )  # destroy deletes it at once
+            aws.secretsmanager.SecretVersion(
+                f"{name}-webhook-url", secret_id=webhook.id, secret_string=args.webhook_url, opts=child
+            )
             allowed.append(Grant(webhook.arn, ("secretsmanager:GetSecretValue",)))
             environment[contract.ENV_ALERT_WEBHOOK_SECRET_ARN] = webhook.arn
         inline_policy(f"{name}-notifier-policy", role, allowed, child)

@@ -26,14 +26,18 @@ class ServiceClusterArgs:
 class ServiceCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("flashsale:compute:ServiceCluster", name, None, opts)
-        self.cluster = aws.ecs.Cluster(f"{name}-cluster", settings=[{"name": "containerInsights", "value": "enabled"}],
-                                       opts=pulumi.ResourceOptions(parent=self))
+        self.cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            settings=[{"name": "containerInsights", "value": "enabled"}],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.arn: pulumi.Output[str] = self.cluster.arn
         self.name: pulumi.Output[str] = self.cluster.name
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         # Task ids are only known at run time: the one wildcard is the task id within this cluster.
         self.tasks_arn: pulumi.Output[str] = pulumi.Output.concat(
-            "arn:aws:ecs:", args.region, ":", account_id, ":task/", self.cluster.name, "/*")
+            "arn:aws:ecs:", args.region, ":", account_id, ":task/", self.cluster.name, "/*"
+        )
         self.register_outputs({"cluster_name": self.name, "cluster_arn": self.arn})
 
     def grant_task_protection(self) -> Grant:

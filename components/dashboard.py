@@ -68,14 +68,20 @@ PANELS: list[tuple[str, list[Line]]] = [
             Line(AlarmSubject.DLQ, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "dead-lettered"),
         ],
     ),
-    ("Age of oldest order (s)", [Line(AlarmSubject.QUEUE, "AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", "oldest")]),
+    (
+        "Age of oldest order (s)",
+        [Line(AlarmSubject.QUEUE, "AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", "oldest")],
+    ),
     _usage(AlarmSubject.WORKER_SERVICE, "Workers"),
     (
         "Running tasks",
         [
             Line(subject, "ECS/ContainerInsights", "RunningTaskCount", "Average", label)
-            for subject, label in ((AlarmSubject.WORKER_SERVICE, "workers"), (AlarmSubject.RECEIVER_SERVICE, "receivers"),
-                                   (AlarmSubject.SYNC_SERVICE, "sync"))
+            for subject, label in (
+                (AlarmSubject.WORKER_SERVICE, "workers"),
+                (AlarmSubject.RECEIVER_SERVICE, "receivers"),
+                (AlarmSubject.SYNC_SERVICE, "sync"),
+            )
         ],
     ),
     *_alb(AlarmSubject.RECEIVER_ALB, "Receiver"),
@@ -129,7 +135,9 @@ class Dashboard(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),  # a set name, as the alarms'
         )
         self.url: pulumi.Output[str] = dashboard.dashboard_name.apply(
-            lambda dashboard_name: f"https://{args.region}.console.aws.amazon.com/cloudwatch/home"
-            f"?region={args.region}#dashboards:name={dashboard_name}"
+            lambda dashboard_name: (
+                f"https://{args.region}.console.aws.amazon.com/cloudwatch/home"
+                f"?region={args.region}#dashboards:name={dashboard_name}"
+            )
         )
         self.register_outputs({"url": self.url})

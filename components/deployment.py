@@ -14,7 +14,7 @@ commands look up carry the stack prefix (`flashsale-<stack>`): alarm names, the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pulumi
 
@@ -35,8 +35,8 @@ from components.queue_worker import QueueWorkerService, QueueWorkerServiceArgs
 from components.settings import ConfigError, Settings, load_settings, stack_file, stack_prefix
 from components.watched import Dimensions, Watched
 from planning import calendar
-from stackconfig.files import ROOT
 from stackconfig import output_names
+from stackconfig.files import ROOT
 
 APP_DIR = ROOT / "app"
 
@@ -61,58 +61,73 @@ class Deployment:
 
 def sync_service(s: Settings, placement: Placement) -> LoadBalancedService:
     """The report's Part I: the sync service calls no AWS API, so its tasks get no task role."""
-    return LoadBalancedService("sync", LoadBalancedServiceArgs(placement=placement, task=TaskSpec(
-        role=Role.SYNC,
-        desired_count=s.sync_task_count,
-        environment={
-            contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
-            contract.ENV_PAYMENT_DECLINE_RATE: str(s.payment_decline_rate),
-        },
-    )))
+    return LoadBalancedService(
+        "sync",
+        LoadBalancedServiceArgs(
+            placement=placement,
+            task=TaskSpec(
+                role=Role.SYNC,
+                desired_count=s.sync_task_count,
+                environment={
+                    contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
+                    contract.ENV_PAYMENT_DECLINE_RATE: str(s.payment_decline_rate),
+                },
+            ),
+        ),
+    )
 
 
 def async_system(s: Settings, placement: Placement) -> AsyncSystem:
     try:
-        steps, notes = calendar.schedule(s.sales, s.calendar_inputs(), datetime.now(timezone.utc))
+        steps, notes = calendar.schedule(s.sales, s.calendar_inputs(), datetime.now(UTC))
     except calendar.CalendarError as error:
         raise ConfigError(f"{stack_file()}: {error}") from None
     for note in notes:
         pulumi.log.info(f"sale calendar: {note}")
     pipeline = OrderPipeline("orders", OrderPipelineArgs())
-    receiver = LoadBalancedService("receiver", LoadBalancedServiceArgs(placement=placement, task=TaskSpec(
-        role=Role.RECEIVER,
-        desired_count=s.receiver_tasks,
-        environment={
-            contract.ENV_TOPIC_ARN: pipeline.topic.arn,
-            contract.ENV_QUEUE_URL: pipeline.queue.url,
-            contract.ENV_ORDERS_TABLE: pipeline.table.name,
-            # For /health's num_workers and the order-status estimate (queue position / workers x payment).
-            contract.ENV_WORKER_COUNT: str(s.worker_count),
-            contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
-        },
-        grants=(pipeline.grant_publish(), pipeline.grant_write_orders(), pipeline.grant_queue_depth()),
-    )))
-    worker = QueueWorkerService("worker", QueueWorkerServiceArgs(
-        placement=placement,
-        task=TaskSpec(
-            role=Role.WORKER,
-            desired_count=s.worker_tasks,
-            environment={
-                contract.ENV_QUEUE_URL: pipeline.queue.url,
-                contract.ENV_ORDERS_TABLE: pipeline.table.name,
-                contract.ENV_WORKER_COUNT: str(s.worker_count),
-                contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
-                contract.ENV_PAYMENT_DECLINE_RATE: str(s.payment_decline_rate),
-            },
-            grants=(pipeline.grant_consume(), pipeline.grant_settle_orders()),
+    receiver = LoadBalancedService(
+        "receiver",
+        LoadBalancedServiceArgs(
+            placement=placement,
+            task=TaskSpec(
+                role=Role.RECEIVER,
+                desired_count=s.receiver_tasks,
+                environment={
+                    contract.ENV_TOPIC_ARN: pipeline.topic.arn,
+                    contract.ENV_QUEUE_URL: pipeline.queue.url,
+                    contract.ENV_ORDERS_TABLE: pipeline.table.name,
+                    # For /health's num_workers and the order-status estimate (queue position / workers x payment).
+                    contract.ENV_WORKER_COUNT: str(s.worker_count),
+                    contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
+                },
+                grants=(pipeline.grant_publish(), pipeline.grant_write_orders(), pipeline.grant_queue_depth()),
+            ),
         ),
-        queue_name=pipeline.queue.name,
-        backlog_per_task_target=s.backlog_per_task_target,
-        acceptable_latency_seconds=s.acceptable_latency_seconds,
-        min_tasks=s.min_worker_tasks,
-        max_tasks=s.max_worker_tasks,
-        sale_schedule=tuple(steps),
-    ))
+    )
+    worker = QueueWorkerService(
+        "worker",
+        QueueWorkerServiceArgs(
+            placement=placement,
+            task=TaskSpec(
+                role=Role.WORKER,
+                desired_count=s.worker_tasks,
+                environment={
+                    contract.ENV_QUEUE_URL: pipeline.queue.url,
+                    contract.ENV_ORDERS_TABLE: pipeline.table.name,
+                    contract.ENV_WORKER_COUNT: str(s.worker_count),
+                    contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
+                    contract.ENV_PAYMENT_DECLINE_RATE: str(s.payment_decline_rate),
+                },
+                grants=(pipeline.grant_consume(), pipeline.grant_settle_orders()),
+            ),
+            queue_name=pipeline.queue.name,
+            backlog_per_task_target=s.backlog_per_task_target,
+            acceptable_latency_seconds=s.acceptable_latency_seconds,
+            min_tasks=s.min_worker_tasks,
+            max_tasks=s.max_worker_tasks,
+            sale_schedule=tuple(steps),
+        ),
+    )
     return AsyncSystem(pipeline=pipeline, receiver=receiver, worker=worker)
 
 
@@ -134,9 +149,11 @@ def build() -> Deployment:
         certificate_arn=s.certificate_arn,
         name_prefix=prefix,
     )
-    outputs: dict[str, pulumi.Input[object]] = {output_names.ALARM_PREFIX: prefix,
-                                                output_names.ALARM_PROFILE: s.alarm_profile,
-                                                output_names.CLUSTER_NAME: cluster.name}
+    outputs: dict[str, pulumi.Input[object]] = {
+        output_names.ALARM_PREFIX: prefix,
+        output_names.ALARM_PROFILE: s.alarm_profile,
+        output_names.CLUSTER_NAME: cluster.name,
+    }
     systems: set[System] = set()
     dimensions: dict[AlarmSubject, Dimensions] = {}  # what alarms and the dashboard watch
     sync = sync_service(s, placement) if s.deploy_sync else None
@@ -157,8 +174,9 @@ def build() -> Deployment:
             AlarmSubject.RECEIVER_ALB: receiver.alb_dimensions,
         }
         # What the alarm notifier needs to say how many worker tasks to add.
-        worker_ref = WorkerServiceRef(cluster_name=cluster.name, service_name=worker.service.service_name,
-                                      service_arn=worker.service.service.id)
+        worker_ref = WorkerServiceRef(
+            cluster_name=cluster.name, service_name=worker.service.service_name, service_arn=worker.service.service.id
+        )
         outputs |= {
             output_names.ASYNC_URL: receiver.url,
             output_names.TOPIC_ARN: pipeline.topic.arn,
@@ -173,16 +191,34 @@ def build() -> Deployment:
             output_names.SALE_LEAD_SECONDS: s.sale_lead_seconds,
         }
 
-    alerts = Alerts("alerts", AlertsArgs(
-        source_root=ROOT, emails=s.alert_emails, webhook_url=s.alert_webhook_secret, worker_service=worker_ref,
-        acceptable_latency_seconds=s.acceptable_latency_seconds))
-    outputs |= {output_names.ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
-                output_names.ALARM_TOPIC_ARN: alerts.alarm_topic_arn,
-                output_names.NOTIFIER_FUNCTION_NAME: alerts.notifier_name}
+    alerts = Alerts(
+        "alerts",
+        AlertsArgs(
+            source_root=ROOT,
+            emails=s.alert_emails,
+            webhook_url=s.alert_webhook_secret,
+            worker_service=worker_ref,
+            acceptable_latency_seconds=s.acceptable_latency_seconds,
+        ),
+    )
+    outputs |= {
+        output_names.ALERTS_TOPIC_ARN: alerts.alerts_topic_arn,
+        output_names.ALARM_TOPIC_ARN: alerts.alarm_topic_arn,
+        output_names.NOTIFIER_FUNCTION_NAME: alerts.notifier_name,
+    }
     watched = Watched(systems=frozenset(systems), dimensions=dimensions)
-    Alarms("alarms", AlarmsArgs(prefix=prefix, thresholds=s.thresholds, watched=watched, topic_arn=alerts.alarm_topic_arn,
-                                acceptable_latency_seconds=s.acceptable_latency_seconds, worker_count=s.worker_count,
-                                payment_seconds=s.payment_seconds))
+    Alarms(
+        "alarms",
+        AlarmsArgs(
+            prefix=prefix,
+            thresholds=s.thresholds,
+            watched=watched,
+            topic_arn=alerts.alarm_topic_arn,
+            acceptable_latency_seconds=s.acceptable_latency_seconds,
+            worker_count=s.worker_count,
+            payment_seconds=s.payment_seconds,
+        ),
+    )
     dashboard = Dashboard("dashboard", DashboardArgs(name=prefix, region=s.region, watched=watched))
     outputs[output_names.DASHBOARD_URL] = dashboard.url
     return Deployment(settings=s, cluster=cluster, sync=sync, orders=orders, outputs=outputs)

@@ -97,7 +97,11 @@ class FargateService(pulumi.ComponentResource):
             inline_policy(f"{name}-task-policy", task_role, task.grants, child)
             task_role_arn = task_role.arn
 
-        environment = {contract.ENV_ROLE: task.role, contract.ENV_PORT: str(contract.CONTAINER_PORT), **task.environment}
+        environment = {
+            contract.ENV_ROLE: task.role,
+            contract.ENV_PORT: str(contract.CONTAINER_PORT),
+            **task.environment,
+        }
         container = {
             "name": task.role,
             "image": args.placement.image,
@@ -107,7 +111,13 @@ class FargateService(pulumi.ComponentResource):
             "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": contract.WRITABLE_PATH}],
             "portMappings": [{"containerPort": contract.CONTAINER_PORT, "protocol": "tcp"}] if args.port else [],
             # ECS ignores the image's HEALTHCHECK; the same command checks /health (web) or the heartbeat (worker).
-            "healthCheck": {"command": HEALTH_CHECK_COMMAND, "interval": 30, "timeout": 5, "retries": 3, "startPeriod": 15},
+            "healthCheck": {
+                "command": HEALTH_CHECK_COMMAND,
+                "interval": 30,
+                "timeout": 5,
+                "retries": 3,
+                "startPeriod": 15,
+            },
             # Set, not left to ECS's default: the worker's drain bound (DRAIN_SECONDS) is derived from it.
             "stopTimeout": contract.STOP_TIMEOUT_SECONDS,
             "environment": [{"name": key, "value": value} for key, value in sorted(environment.items())],
@@ -166,8 +176,10 @@ class FargateService(pulumi.ComponentResource):
         )
         self.service_name: pulumi.Output[str] = self.service.name
         # What its alarms and dashboard lines watch (Container Insights' and AWS/ECS's dimensions).
-        self.dimensions: dict[str, pulumi.Output[str]] = {"ClusterName": args.placement.cluster.name,
-                                                          "ServiceName": self.service_name}
+        self.dimensions: dict[str, pulumi.Output[str]] = {
+            "ClusterName": args.placement.cluster.name,
+            "ServiceName": self.service_name,
+        }
         self.register_outputs(
             {
                 "service_name": self.service_name,

@@ -27,12 +27,14 @@ def assume_role_policy(service: str, account_id: pulumi.Input[str]) -> pulumi.Ou
     return pulumi.Output.json_dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Service": service},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }],
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                }
+            ],
         }
     )
 
@@ -42,7 +44,9 @@ def service_role(name: str, service: str, opts: pulumi.ResourceOptions) -> aws.i
     return aws.iam.Role(name, assume_role_policy=assume_role_policy(service, account_id), opts=opts)
 
 
-def inline_policy(name: str, role: aws.iam.Role, allowed: Sequence[Grant], opts: pulumi.ResourceOptions) -> aws.iam.RolePolicy:
+def inline_policy(
+    name: str, role: aws.iam.Role, allowed: Sequence[Grant], opts: pulumi.ResourceOptions
+) -> aws.iam.RolePolicy:
     statements = [{"Effect": "Allow", "Action": list(g.actions), "Resource": g.resource_arn} for g in allowed]
     document = pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
     return aws.iam.RolePolicy(name, role=role.id, policy=document, opts=opts)

@@ -44,7 +44,11 @@ class ServiceImage(pulumi.ComponentResource):
                         {
                             "rulePriority": 1,
                             "description": f"keep the last {KEPT_IMAGES} images",
-                            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEPT_IMAGES},
+                            "selection": {
+                                "tagStatus": "any",
+                                "countType": "imageCountMoreThan",
+                                "countNumber": KEPT_IMAGES,
+                            },
                             "action": {"type": "expire"},
                         }
                     ]

@@ -41,8 +41,15 @@ class Network(pulumi.ComponentResource):
         self.tasks_sg = aws.ec2.SecurityGroup(
             f"{name}-tasks", vpc_id=self.vpc_id, description="Service tasks: only the load balancers", opts=child
         )
-        def rule(suffix: str, kind: type[Rule], group: aws.ec2.SecurityGroup, port: int,
-                 peer: str | aws.ec2.SecurityGroup, why: str) -> None:
+
+        def rule(
+            suffix: str,
+            kind: type[Rule],
+            group: aws.ec2.SecurityGroup,
+            port: int,
+            peer: str | aws.ec2.SecurityGroup,
+            why: str,
+        ) -> None:
             """One TCP port to or from an address range (str) or another security group; `why` is the rule's
             description, what a reviewer of the group reads in the console."""
             kind(
@@ -58,14 +65,38 @@ class Network(pulumi.ComponentResource):
             )
 
         for port in [HTTP_PORT, HTTPS_PORT] if args.https else [HTTP_PORT]:
-            rule(f"alb-in-{port}", aws.vpc.SecurityGroupIngressRule, self.alb_sg, port, ANYWHERE,
-                 f"orders from the internet on {port}")
-        rule("alb-to-tasks", aws.vpc.SecurityGroupEgressRule, self.alb_sg, contract.CONTAINER_PORT, self.tasks_sg,
-             "forward requests to the service tasks")
-        rule("tasks-from-alb", aws.vpc.SecurityGroupIngressRule, self.tasks_sg, contract.CONTAINER_PORT, self.alb_sg,
-             "requests from the load balancers only")
-        rule("tasks-https-out", aws.vpc.SecurityGroupEgressRule, self.tasks_sg, HTTPS_PORT, ANYWHERE,
-             "AWS APIs and ECR over HTTPS")
+            rule(
+                f"alb-in-{port}",
+                aws.vpc.SecurityGroupIngressRule,
+                self.alb_sg,
+                port,
+                ANYWHERE,
+                f"orders from the internet on {port}",
+            )
+        rule(
+            "alb-to-tasks",
+            aws.vpc.SecurityGroupEgressRule,
+            self.alb_sg,
+            contract.CONTAINER_PORT,
+            self.tasks_sg,
+            "forward requests to the service tasks",
+        )
+        rule(
+            "tasks-from-alb",
+            aws.vpc.SecurityGroupIngressRule,
+            self.tasks_sg,
+            contract.CONTAINER_PORT,
+            self.alb_sg,
+            "requests from the load balancers only",
+        )
+        rule(
+            "tasks-https-out",
+            aws.vpc.SecurityGroupEgressRule,
+            self.tasks_sg,
+            HTTPS_PORT,
+            ANYWHERE,
+            "AWS APIs and ECR over HTTPS",
+        )
         self.register_outputs(
             {
                 "vpc_id": self.vpc_id,

@@ -51,9 +51,13 @@ class OrderPipeline(pulumi.ComponentResource):
         self.topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=SNS_MANAGED_KEY, opts=child)
         # It declares itself a dead-letter queue (allowAll is SQS's default, said explicitly): "byQueue" would name the
         # order queue, which itself names this one.
-        self.dlq = aws.sqs.Queue(f"{name}-dlq", message_retention_seconds=q.dlq_retention_seconds,
-                                 sqs_managed_sse_enabled=True,
-                                 redrive_allow_policy=json.dumps({"redrivePermission": "allowAll"}), opts=child)
+        self.dlq = aws.sqs.Queue(
+            f"{name}-dlq",
+            message_retention_seconds=q.dlq_retention_seconds,
+            sqs_managed_sse_enabled=True,
+            redrive_allow_policy=json.dumps({"redrivePermission": "allowAll"}),
+            opts=child,
+        )
         self.queue = aws.sqs.Queue(
             f"{name}-queue",
             visibility_timeout_seconds=q.visibility_timeout_seconds,
@@ -71,8 +75,14 @@ class OrderPipeline(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        aws.sns.TopicSubscription(f"{name}-to-queue", topic=self.topic.arn, protocol="sqs", endpoint=self.queue.arn,
-                                  raw_message_delivery=True, opts=child)  # raw: the message is the order's JSON
+        aws.sns.TopicSubscription(
+            f"{name}-to-queue",
+            topic=self.topic.arn,
+            protocol="sqs",
+            endpoint=self.queue.arn,
+            raw_message_delivery=True,
+            opts=child,
+        )  # raw: the message is the order's JSON
         self.table = aws.dynamodb.Table(
             f"{name}-table",
             billing_mode="PAY_PER_REQUEST",
@@ -87,8 +97,14 @@ class OrderPipeline(pulumi.ComponentResource):
         # What its alarms and dashboard lines watch.
         self.queue_dimensions: dict[str, pulumi.Output[str]] = {"QueueName": self.queue.name}
         self.dlq_dimensions: dict[str, pulumi.Output[str]] = {"QueueName": self.dlq.name}
-        self.register_outputs({"topic_arn": self.topic.arn, "queue_url": self.queue.url, "dlq_url": self.dlq.url,
-                               "table_name": self.table.name})
+        self.register_outputs(
+            {
+                "topic_arn": self.topic.arn,
+                "queue_url": self.queue.url,
+                "dlq_url": self.dlq.url,
+                "table_name": self.table.name,
+            }
+        )
 
     def grant_publish(self) -> Grant:
         """Publish orders to the topic (Publish and PublishBatch)."""

@@ -68,8 +68,11 @@ class QueueWorkerService(pulumi.ComponentResource):
             max_capacity=args.max_tasks,
             opts=child,
         )
-        on_target: ScalableTarget = {"service_namespace": target.service_namespace,
-                                     "scalable_dimension": target.scalable_dimension, "resource_id": target.resource_id}
+        on_target: ScalableTarget = {
+            "service_namespace": target.service_namespace,
+            "scalable_dimension": target.scalable_dimension,
+            "resource_id": target.resource_id,
+        }
         aws.appautoscaling.Policy(
             f"{name}-backlog",
             policy_type="TargetTrackingScaling",
@@ -108,7 +111,12 @@ class QueueWorkerService(pulumi.ComponentResource):
                                 },
                             },
                         },
-                        {"id": "backlog_per_task", "label": "orders waiting per task", "expression": "m1 / m2", "return_data": True},
+                        {
+                            "id": "backlog_per_task",
+                            "label": "orders waiting per task",
+                            "expression": "m1 / m2",
+                            "return_data": True,
+                        },
                     ]
                 },
             },
@@ -123,8 +131,9 @@ class QueueWorkerService(pulumi.ComponentResource):
                 "min_adjustment_magnitude": 1,
                 "cooldown": args.scale_out_cooldown_seconds,
                 "metric_aggregation_type": "Maximum",
-                "step_adjustments": [{"metric_interval_lower_bound": "0",
-                                      "scaling_adjustment": args.guardrail_step_percent}],
+                "step_adjustments": [
+                    {"metric_interval_lower_bound": "0", "scaling_adjustment": args.guardrail_step_percent}
+                ],
             },
             opts=child,
         )

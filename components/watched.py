@@ -26,8 +26,10 @@ class Watched:
         expected = {s for s in AlarmSubject if s.system in self.systems and not s.metric_math}
         missing, extra = expected - set(self.dimensions), set(self.dimensions) - expected
         if missing or extra:
-            raise ValueError(f"watched subjects of the {'/'.join(sorted(self.systems))} system(s): missing "
-                             f"{sorted(map(str, missing))}, not deployed {sorted(map(str, extra))}")
+            raise ValueError(
+                f"watched subjects of the {'/'.join(sorted(self.systems))} system(s): missing "
+                f"{sorted(map(str, missing))}, not deployed {sorted(map(str, extra))}"
+            )
 
     def has(self, subject: AlarmSubject) -> bool:
         """Whether the stack deploys what `subject` watches."""

@@ -9,37 +9,57 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from app import aws
+from app import alarm_catalogue, aws
 from ops import stack
-from stackconfig.alarm_profiles import ALARM_KEYS, ALARM_PROFILES, alarm_threshold
 from stackconfig import output_names
-from app import alarm_catalogue
-
+from stackconfig.alarm_profiles import ALARM_KEYS, ALARM_PROFILES, alarm_threshold
 
 # --- The CLI: apply / status / test-notification ------------------------------------------------------------------
 
 # What put_metric_alarm takes back from describe_alarms, so a re-put keeps everything it does not change.
-_KEPT = ("AlarmName", "AlarmDescription", "ActionsEnabled", "OKActions", "AlarmActions", "InsufficientDataActions",
-         "MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Dimensions", "Period", "Unit", "Threshold",
-         "EvaluationPeriods", "DatapointsToAlarm", "ComparisonOperator", "TreatMissingData",
-         "EvaluateLowSampleCountPercentile", "Metrics", "ThresholdMetricId")
+_KEPT = (
+    "AlarmName",
+    "AlarmDescription",
+    "ActionsEnabled",
+    "OKActions",
+    "AlarmActions",
+    "InsufficientDataActions",
+    "MetricName",
+    "Namespace",
+    "Statistic",
+    "ExtendedStatistic",
+    "Dimensions",
+    "Period",
+    "Unit",
+    "Threshold",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "EvaluateLowSampleCountPercentile",
+    "Metrics",
+    "ThresholdMetricId",
+)
 
 
 def stack_alarms(cloudwatch: Any, prefix: str) -> dict[str, dict[str, Any]]:
     """The stack's catalogue alarms by key; refuses when there are none (wrong prefix, or not deployed)."""
     by_name = {alarm_catalogue.alarm_name(prefix, key): key for key in ALARM_KEYS}
     found: dict[str, dict[str, Any]] = {}
-    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{prefix}-",
-                                                                     AlarmTypes=["MetricAlarm"]):
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(
+        AlarmNamePrefix=f"{prefix}-", AlarmTypes=["MetricAlarm"]
+    ):
         for alarm in page.get("MetricAlarms", []):
             if alarm["AlarmName"] in by_name:
                 found[by_name[alarm["AlarmName"]]] = alarm
     if not found:
-        raise stack.OpsError(f"no alarms named {prefix}-<key> found: check --alarm-prefix (the stack output "
-                             f"`{output_names.ALARM_PREFIX}`) and that the stack is deployed")
+        raise stack.OpsError(
+            f"no alarms named {prefix}-<key> found: check --alarm-prefix (the stack output "
+            f"`{output_names.ALARM_PREFIX}`) and that the stack is deployed"
+        )
     return found
 
 
@@ -57,9 +77,11 @@ def profile_threshold(profile: str, key: str, latency: float | None) -> float | 
     None when the profile has no such alarm."""
     spec, thresholds = SPECS[key], ALARM_PROFILES[profile]
     if spec.per_latency and getattr(thresholds, key) is not None and latency is None:
-        raise stack.OpsError(f"{alarm_catalogue.alarm_name('<prefix>', key)}'s threshold is a multiple of the stack's "
-                             f"acceptable latency: pass --acceptable-latency-seconds or the stack output "
-                             f"`{output_names.ACCEPTABLE_LATENCY}`")
+        raise stack.OpsError(
+            f"{alarm_catalogue.alarm_name('<prefix>', key)}'s threshold is a multiple of the stack's "
+            f"acceptable latency: pass --acceptable-latency-seconds or the stack output "
+            f"`{output_names.ACCEPTABLE_LATENCY}`"
+        )
     return alarm_threshold(thresholds, spec, latency or 0.0)
 
 
@@ -93,9 +115,11 @@ def shorten_periods(cloudwatch: Any, prefix: str, factor: float) -> dict[str, in
 
 def matching_profiles(alarms: dict[str, dict[str, Any]], latency: float | None) -> list[str]:
     """The profiles whose thresholds these alarms have (an alarm a profile has no threshold for is not compared)."""
+
     def matches(name: str, key: str, alarm: dict[str, Any]) -> bool:
         wanted = profile_threshold(name, key, latency)
         return wanted is None or alarm.get("Threshold") == wanted
+
     return [name for name in ALARM_PROFILES if all(matches(name, k, a) for k, a in alarms.items())]
 
 
@@ -105,8 +129,10 @@ def _latency(outputs: dict[str, Any]) -> float | None:
 
 
 def pulumi_hint(profile: str, stack_name: str | None) -> str:
-    return (f"Alarms are Pulumi resources: this live change is drift, and the next `pulumi up` restores the stack's "
-            f"thresholds. To make it permanent: pulumi config set alarmProfile {profile} -s {stack_name or 'STACK'}")
+    return (
+        f"Alarms are Pulumi resources: this live change is drift, and the next `pulumi up` restores the stack's "
+        f"thresholds. To make it permanent: pulumi config set alarmProfile {profile} -s {stack_name or 'STACK'}"
+    )
 
 
 def _threshold(value: Any) -> str:
@@ -115,12 +141,16 @@ def _threshold(value: Any) -> str:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     outputs = stack.resolve_outputs(args, ALARM_OUTPUTS, optional=(output_names.ACCEPTABLE_LATENCY,))
-    changes = apply_profile(aws.client("cloudwatch"), outputs[output_names.ALARM_PREFIX], args.profile,
-                            _latency(outputs))
+    changes = apply_profile(
+        aws.client("cloudwatch"), outputs[output_names.ALARM_PREFIX], args.profile, _latency(outputs)
+    )
     hint = pulumi_hint(args.profile, args.stack)
     lines = [f"Applied alarm profile {args.profile!r}:"]
-    lines += [f"  {c['alarm']:<44} {_threshold(c['old']):>8} -> "
-              f"{_threshold(c['new']) if c['new'] is not None else 'kept (not in this profile)'}" for c in changes]
+    lines += [
+        f"  {c['alarm']:<44} {_threshold(c['old']):>8} -> "
+        f"{_threshold(c['new']) if c['new'] is not None else 'kept (not in this profile)'}"
+        for c in changes
+    ]
     stack.emit(args, {"profile": args.profile, "changes": changes, "note": hint}, "\n".join(lines + ["", hint]))
     return 0
 
@@ -128,10 +158,19 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     outputs = stack.resolve_outputs(args, ALARM_OUTPUTS, optional=(output_names.ACCEPTABLE_LATENCY,))
     alarms = stack_alarms(aws.client("cloudwatch"), outputs[output_names.ALARM_PREFIX])
-    rows = [{"alarm": a["AlarmName"], "key": key, "state": a.get("StateValue"), "threshold": a.get("Threshold"),
-             "comparison": a.get("ComparisonOperator"), "metric": a.get("MetricName"),
-             "actions": len(a.get("AlarmActions", [])), "reason": a.get("StateReason", "")}
-            for key, a in sorted(alarms.items())]
+    rows = [
+        {
+            "alarm": a["AlarmName"],
+            "key": key,
+            "state": a.get("StateValue"),
+            "threshold": a.get("Threshold"),
+            "comparison": a.get("ComparisonOperator"),
+            "metric": a.get("MetricName"),
+            "actions": len(a.get("AlarmActions", [])),
+            "reason": a.get("StateReason", ""),
+        }
+        for key, a in sorted(alarms.items())
+    ]
     profiles = matching_profiles(alarms, _latency(outputs))
     lines = [f"{'alarm':<44} {'state':<17} {'threshold':>9}  reason"]
     lines += [f"{r['alarm']:<44} {r['state']:<17} {_threshold(r['threshold']):>9}  {r['reason'][:60]}" for r in rows]
@@ -142,10 +181,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def delivery_check(sent_by: str) -> tuple[str, str]:
     """(subject, body) of a clearly marked test alert; `sent_by` is the command that sends it."""
-    sent_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return TEST_SUBJECT, (f"TEST ALERT - no action needed.\n\nThis message checks that alerts reach the on-call. It "
-                          f"was sent by `{sent_by}` at {sent_at} from {socket.gethostname()}.\n"
-                          "If you received it, e-mail/chat delivery of real alarms works.")
+    sent_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return TEST_SUBJECT, (
+        f"TEST ALERT - no action needed.\n\nThis message checks that alerts reach the on-call. It "
+        f"was sent by `{sent_by}` at {sent_at} from {socket.gethostname()}.\n"
+        "If you received it, e-mail/chat delivery of real alarms works."
+    )
 
 
 def cmd_test_notification(args: argparse.Namespace) -> int:
@@ -153,8 +194,11 @@ def cmd_test_notification(args: argparse.Namespace) -> int:
     topic = outputs[output_names.ALERTS_TOPIC_ARN]
     subject, body = delivery_check("python -m ops.alarms test-notification")
     message_id = aws.client("sns").publish(TopicArn=topic, Subject=subject, Message=body)["MessageId"]
-    stack.emit(args, {"topic": topic, "message_id": message_id, "subject": TEST_SUBJECT},
-               f"Published a test alert to {topic} (message {message_id}).")
+    stack.emit(
+        args,
+        {"topic": topic, "message_id": message_id, "subject": TEST_SUBJECT},
+        f"Published a test alert to {topic} (message {message_id}).",
+    )
     return 0
 
 

@@ -12,16 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from stackconfig import files
 from ops import stack
 from planning import calendar
-from stackconfig import schema
+from stackconfig import files, schema
 
 
 def check(paths: list[Path]) -> list[dict[str, Any]]:
@@ -41,7 +40,7 @@ def check(paths: list[Path]) -> list[dict[str, Any]]:
         try:
             checked = schema.from_config(config, source=path.name)
             # What the program checks next, when it computes the calendar's scheduled actions.
-            calendar.schedule(checked.sales, calendar.inputs_of(checked), datetime.now(timezone.utc))
+            calendar.schedule(checked.sales, calendar.inputs_of(checked), datetime.now(UTC))
         except schema.ConfigError as error:
             problems += str(error).splitlines()
         except calendar.CalendarError as error:
@@ -62,8 +61,13 @@ def keys_table() -> str:
     """Every key: type, default, range or choices, help."""
     lines = []
     for key, prop in schema.StackConfig.model_json_schema(by_alias=True)["properties"].items():
-        allowed = (f" {prop['minimum']:g}..{prop['maximum']:g}" if "minimum" in prop else
-                   f" {' | '.join(prop['enum'])}" if "enum" in prop else "")
+        allowed = (
+            f" {prop['minimum']:g}..{prop['maximum']:g}"
+            if "minimum" in prop
+            else f" {' | '.join(prop['enum'])}"
+            if "enum" in prop
+            else ""
+        )
         default = "" if prop.get("default") in (None, "", []) else f", default {json.dumps(prop['default'])}"
         lines.append(f"{key:<26} {_kind(prop)}{allowed}{default}\n{'':<26} {prop['description']}")
     return "\n".join(lines)
@@ -91,8 +95,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ops.config", description=__doc__.split("\n\n")[0])
     p.add_argument("files", nargs="*", type=Path, help="stack files (default: every Pulumi.*.yaml of the repository)")
     p.add_argument("--keys", action="store_true", help="list the config keys instead")
-    p.add_argument("--project-config", action="store_true",
-                   help="print Pulumi.yaml's config: declarations (type, default, help of every key)")
+    p.add_argument(
+        "--project-config",
+        action="store_true",
+        help="print Pulumi.yaml's config: declarations (type, default, help of every key)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 

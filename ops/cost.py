@@ -45,55 +45,161 @@ class Figure:
 READ_HERE = "2026-12-01"  # the day the AWS documentation pages cited were read (from stored copies of them)
 
 PRICES: tuple[Figure, ...] = (
-    Figure("fargate_vcpu_second", 0.000011244, "USD per vCPU-second", "Fargate on-demand, Linux/x86, us-east-1",
-           "2026-10-09", "aws.amazon.com/fargate/pricing (its rate table is drawn by script, so read through copies: "
-           "the ECS pricing page's worked example, transcribed 2026-09-20; third-party 2026 pages give $0.04048 per "
-           "vCPU-hour); us-west-2, the stack's region, not confirmed here"),
-    Figure("fargate_gb_second", 0.000001235, "USD per GB-second", "Fargate on-demand, Linux/x86, us-east-1",
-           "2026-10-09", "aws.amazon.com/fargate/pricing, read through a copy of 2026-10-09; third-party 2026 pages "
-           "give $0.004445 per GB-hour; us-west-2 not confirmed here"),
-    Figure("fargate_minimum_seconds", 60, "seconds per task", "Fargate bills per second with a one-minute minimum",
-           "2026-09-20", "aws.amazon.com/ecs/pricing ('A minimum charge of one minute applies', transcribed copy)"),
-    Figure("sqs_request", 0.40e-6, "USD per request", "SQS standard queue, each 64 KB of a request, up to 100 "
-           "billion requests a month", "2026-06", "third-party pages (cloudburn.io 2026-03, factualminds.com "
-           "2026-06); not confirmed on aws.amazon.com/sqs/pricing here"),
-    Figure("sns_publish", 0.50e-6, "USD per publish", "SNS standard topic, each 64 KB of a publish", "2026-06-13",
-           "factualminds.com 2026-06-13 (third party); not confirmed on aws.amazon.com/sns/pricing here"),
-    Figure("sns_sqs_delivery", 0.0, "USD per delivery", "SNS delivery to an SQS queue", "-",
-           "not confirmed here: AWS's SNS pricing has listed deliveries to SQS as free; override if it changed"),
-    Figure("dynamodb_write_unit", 0.625e-6, "USD per write request unit", "DynamoDB on-demand, us-east-1 (after "
-           "the November 2024 cut)", "2025-07-21", "airbyte.com 2025-07-21 (third party); not confirmed on "
-           "aws.amazon.com/dynamodb/pricing here"),
-    Figure("dynamodb_read_unit", 0.125e-6, "USD per read request unit", "DynamoDB on-demand, us-east-1",
-           "2025-07-21", "airbyte.com 2025-07-21 (third party); not confirmed on aws.amazon.com/dynamodb/pricing here"),
+    Figure(
+        "fargate_vcpu_second",
+        0.000011244,
+        "USD per vCPU-second",
+        "Fargate on-demand, Linux/x86, us-east-1",
+        "2026-10-09",
+        "aws.amazon.com/fargate/pricing (its rate table is drawn by script, so read through copies: "
+        "the ECS pricing page's worked example, transcribed 2026-09-20; third-party 2026 pages give $0.04048 per "
+        "vCPU-hour); us-west-2, the stack's region, not confirmed here",
+    ),
+    Figure(
+        "fargate_gb_second",
+        0.000001235,
+        "USD per GB-second",
+        "Fargate on-demand, Linux/x86, us-east-1",
+        "2026-10-09",
+        "aws.amazon.com/fargate/pricing, read through a copy of 2026-10-09; third-party 2026 pages "
+        "give $0.004445 per GB-hour; us-west-2 not confirmed here",
+    ),
+    Figure(
+        "fargate_minimum_seconds",
+        60,
+        "seconds per task",
+        "Fargate bills per second with a one-minute minimum",
+        "2026-09-20",
+        "aws.amazon.com/ecs/pricing ('A minimum charge of one minute applies', transcribed copy)",
+    ),
+    Figure(
+        "sqs_request",
+        0.40e-6,
+        "USD per request",
+        "SQS standard queue, each 64 KB of a request, up to 100 billion requests a month",
+        "2026-06",
+        "third-party pages (cloudburn.io 2026-03, factualminds.com "
+        "2026-06); not confirmed on aws.amazon.com/sqs/pricing here",
+    ),
+    Figure(
+        "sns_publish",
+        0.50e-6,
+        "USD per publish",
+        "SNS standard topic, each 64 KB of a publish",
+        "2026-06-13",
+        "factualminds.com 2026-06-13 (third party); not confirmed on aws.amazon.com/sns/pricing here",
+    ),
+    Figure(
+        "sns_sqs_delivery",
+        0.0,
+        "USD per delivery",
+        "SNS delivery to an SQS queue",
+        "-",
+        "not confirmed here: AWS's SNS pricing has listed deliveries to SQS as free; override if it changed",
+    ),
+    Figure(
+        "dynamodb_write_unit",
+        0.625e-6,
+        "USD per write request unit",
+        "DynamoDB on-demand, us-east-1 (after the November 2024 cut)",
+        "2025-07-21",
+        "airbyte.com 2025-07-21 (third party); not confirmed on aws.amazon.com/dynamodb/pricing here",
+    ),
+    Figure(
+        "dynamodb_read_unit",
+        0.125e-6,
+        "USD per read request unit",
+        "DynamoDB on-demand, us-east-1",
+        "2025-07-21",
+        "airbyte.com 2025-07-21 (third party); not confirmed on aws.amazon.com/dynamodb/pricing here",
+    ),
 )
 
 QUOTAS: tuple[Figure, ...] = (
-    Figure("fargate_vcpu", 6, "vCPUs running at once", "Fargate On-Demand vCPU resource count, per Region (new "
-           "accounts may start lower)", "2026-10-09", "docs.aws.amazon.com/general/latest/gr/ecs-service.html, "
-           "quoted in a copy read 2026-10-09; the AWS Batch API reference says 'The default ... is 6 vCPUs'"),
-    Figure("fargate_launch_burst", 100, "tasks launched at once", "Fargate task launch rate: a bucket of 100, "
-           "refilled at 20 tasks/s", READ_HERE, "docs.aws.amazon.com/AmazonECS/latest/developerguide/throttling.html"),
-    Figure("ecs_tasks_per_service", 5000, "tasks", "Amazon ECS tasks per service", "-",
-           "not confirmed here: ecs-service.html found, its table not in the searched text; 5,000 from a "
-           "third-party planning note"),
-    Figure("alb_targets", 1000, "targets", "targets per Application Load Balancer (and per target group)", READ_HERE,
-           "docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html"),
-    Figure("sns_publish_rate", 9000, "publishes/s", "SNS Publish to standard topics, us-west-2 (30,000 in "
-           "us-east-1)", "-", "not confirmed here: docs.aws.amazon.com/general/latest/gr/sns.html found, its "
-           "quota table not in the searched text"),
-    Figure("sqs_in_flight", 120000, "messages", "in-flight messages (received, not deleted) per standard queue; "
-           "its API rate is 'nearly unlimited'", READ_HERE, "docs.aws.amazon.com/AWSSimpleQueueService/latest/"
-           "SQSDeveloperGuide/quotas-queues.html and quotas-messages.html"),
-    Figure("dynamodb_new_table_writes", 4000, "write units/s", "a new on-demand table's warm throughput (then up "
-           "to twice its previous peak; pre-warm before a sale)", READ_HERE, "docs.aws.amazon.com/amazondynamodb/"
-           "latest/developerguide/pre-warming-on-demand-capacity-mode.html"),
-    Figure("dynamodb_new_table_reads", 12000, "read units/s", "a new on-demand table's warm throughput (reads)",
-           READ_HERE, "pre-warming-on-demand-capacity-mode.html (as above)"),
-    Figure("dynamodb_table_writes", 40000, "write units/s", "table-level on-demand throughput quota", READ_HERE,
-           "docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode-max-throughput.html"),
-    Figure("dynamodb_table_reads", 40000, "read units/s", "table-level on-demand throughput quota", READ_HERE,
-           "on-demand-capacity-mode-max-throughput.html (as above)"),
+    Figure(
+        "fargate_vcpu",
+        6,
+        "vCPUs running at once",
+        "Fargate On-Demand vCPU resource count, per Region (new accounts may start lower)",
+        "2026-10-09",
+        "docs.aws.amazon.com/general/latest/gr/ecs-service.html, "
+        "quoted in a copy read 2026-10-09; the AWS Batch API reference says 'The default ... is 6 vCPUs'",
+    ),
+    Figure(
+        "fargate_launch_burst",
+        100,
+        "tasks launched at once",
+        "Fargate task launch rate: a bucket of 100, refilled at 20 tasks/s",
+        READ_HERE,
+        "docs.aws.amazon.com/AmazonECS/latest/developerguide/throttling.html",
+    ),
+    Figure(
+        "ecs_tasks_per_service",
+        5000,
+        "tasks",
+        "Amazon ECS tasks per service",
+        "-",
+        "not confirmed here: ecs-service.html found, its table not in the searched text; 5,000 from a "
+        "third-party planning note",
+    ),
+    Figure(
+        "alb_targets",
+        1000,
+        "targets",
+        "targets per Application Load Balancer (and per target group)",
+        READ_HERE,
+        "docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html",
+    ),
+    Figure(
+        "sns_publish_rate",
+        9000,
+        "publishes/s",
+        "SNS Publish to standard topics, us-west-2 (30,000 in us-east-1)",
+        "-",
+        "not confirmed here: docs.aws.amazon.com/general/latest/gr/sns.html found, its "
+        "quota table not in the searched text",
+    ),
+    Figure(
+        "sqs_in_flight",
+        120000,
+        "messages",
+        "in-flight messages (received, not deleted) per standard queue; its API rate is 'nearly unlimited'",
+        READ_HERE,
+        "docs.aws.amazon.com/AWSSimpleQueueService/latest/"
+        "SQSDeveloperGuide/quotas-queues.html and quotas-messages.html",
+    ),
+    Figure(
+        "dynamodb_new_table_writes",
+        4000,
+        "write units/s",
+        "a new on-demand table's warm throughput (then up to twice its previous peak; pre-warm before a sale)",
+        READ_HERE,
+        "docs.aws.amazon.com/amazondynamodb/latest/developerguide/pre-warming-on-demand-capacity-mode.html",
+    ),
+    Figure(
+        "dynamodb_new_table_reads",
+        12000,
+        "read units/s",
+        "a new on-demand table's warm throughput (reads)",
+        READ_HERE,
+        "pre-warming-on-demand-capacity-mode.html (as above)",
+    ),
+    Figure(
+        "dynamodb_table_writes",
+        40000,
+        "write units/s",
+        "table-level on-demand throughput quota",
+        READ_HERE,
+        "docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode-max-throughput.html",
+    ),
+    Figure(
+        "dynamodb_table_reads",
+        40000,
+        "read units/s",
+        "table-level on-demand throughput quota",
+        READ_HERE,
+        "on-demand-capacity-mode-max-throughput.html (as above)",
+    ),
 )
 
 
@@ -284,10 +390,19 @@ def hit_at(demand: Callable[[float], float], limit: float) -> float | None:
 def check_quotas(rate: float, sizing: Sizing, limits: Mapping[str, float]) -> list[QuotaCheck]:
     """Every quota at this peak rate, in the order the sale meets them as it grows."""
     figures = {f.key: f for f in QUOTAS}
-    checks = [QuotaCheck(key=key, what=figures[key].what, limit=limits[key], unit=figures[key].unit,
-                         demand=demand(rate), hit_at_rate=hit_at(demand, limits[key]),
-                         source=figures[key].source, as_of=figures[key].as_of)
-              for key, demand in demands(sizing).items()]
+    checks = [
+        QuotaCheck(
+            key=key,
+            what=figures[key].what,
+            limit=limits[key],
+            unit=figures[key].unit,
+            demand=demand(rate),
+            hit_at_rate=hit_at(demand, limits[key]),
+            source=figures[key].source,
+            as_of=figures[key].as_of,
+        )
+        for key, demand in demands(sizing).items()
+    ]
     return sorted(checks, key=lambda c: math.inf if c.hit_at_rate is None else c.hit_at_rate)
 
 
@@ -314,17 +429,32 @@ class SaleCost:
         return asdict(self)
 
 
-def plan_cost(*, rate: float, sale_seconds: float, drain_seconds: float, worker_tasks: int, sizing: Sizing,
-              price: Mapping[str, float]) -> SaleCost:
+def plan_cost(
+    *,
+    rate: float,
+    sale_seconds: float,
+    drain_seconds: float,
+    worker_tasks: int,
+    sizing: Sizing,
+    price: Mapping[str, float],
+) -> SaleCost:
     """The bill when `worker_tasks` run beside the receiver tasks the rate needs and the tasks that do not scale."""
     receivers = sizing.receiver_tasks(rate)
     billed = billed_seconds(sale_seconds + drain_seconds, price)
-    usage = Usage(task_seconds=billed * (worker_tasks + receivers + sizing.other_tasks),
-                  orders=rate * sale_seconds,
-                  idle_polls=idle_polls(worker_tasks, sizing.workers_per_task, billed),
-                  requests=sizing.requests)
-    return SaleCost(worker_tasks=worker_tasks, receiver_tasks=receivers, other_tasks=sizing.other_tasks,
-                    billed_seconds_per_task=billed, usage=usage, cost=cost(usage, price))
+    usage = Usage(
+        task_seconds=billed * (worker_tasks + receivers + sizing.other_tasks),
+        orders=rate * sale_seconds,
+        idle_polls=idle_polls(worker_tasks, sizing.workers_per_task, billed),
+        requests=sizing.requests,
+    )
+    return SaleCost(
+        worker_tasks=worker_tasks,
+        receiver_tasks=receivers,
+        other_tasks=sizing.other_tasks,
+        billed_seconds_per_task=billed,
+        usage=usage,
+        cost=cost(usage, price),
+    )
 
 
 # --- for people -------------------------------------------------------------------------------------------------
@@ -335,38 +465,56 @@ def _number(value: float) -> str:
 
 
 def render_cost(sale: SaleCost, price: Mapping[str, float], rate: float, sizing: Sizing) -> list[str]:
-    lines = [f"Cost of the sale: {sale.worker_tasks} worker + {sale.receiver_tasks} receiver + {sale.other_tasks} "
-             f"other tasks ({TASK_VCPU:g} vCPU, {TASK_MEMORY_GB:g} GB each), each billed "
-             f"{sale.billed_seconds_per_task:,.0f} s (receivers: {rate:g}/s x {sizing.receiver_cpu_ms:g} ms CPU per "
-             f"order, at most {CPU_SATURATED_SHARE:.0%} of a task's vCPU)",
-             f"  {'item':<22} {'quantity':>12} {'unit':<12} {'USD':>10}"]
-    lines += [f"  {line.item:<22} {_number(line.quantity):>12} {line.unit:<12} {line.usd:>10.4f}"
-              for line in sale.cost.lines]
-    lines.append(f"  {'total':<22} {'':>12} {'':<12} {sale.cost.total_usd:>10.4f}  "
-                 f"({sale.cost.usd_per_1000_orders:.4f} per 1,000 orders)")
+    lines = [
+        f"Cost of the sale: {sale.worker_tasks} worker + {sale.receiver_tasks} receiver + {sale.other_tasks} "
+        f"other tasks ({TASK_VCPU:g} vCPU, {TASK_MEMORY_GB:g} GB each), each billed "
+        f"{sale.billed_seconds_per_task:,.0f} s (receivers: {rate:g}/s x {sizing.receiver_cpu_ms:g} ms CPU per "
+        f"order, at most {CPU_SATURATED_SHARE:.0%} of a task's vCPU)",
+        f"  {'item':<22} {'quantity':>12} {'unit':<12} {'USD':>10}",
+    ]
+    lines += [
+        f"  {line.item:<22} {_number(line.quantity):>12} {line.unit:<12} {line.usd:>10.4f}" for line in sale.cost.lines
+    ]
+    lines.append(
+        f"  {'total':<22} {'':>12} {'':<12} {sale.cost.total_usd:>10.4f}  "
+        f"({sale.cost.usd_per_1000_orders:.4f} per 1,000 orders)"
+    )
     lines += ["", "Prices (ops/cost.py PRICES; --price KEY=VALUE overrides; sources in --json):"]
-    lines += [f"  {f.key:<24} {price[f.key]:<12g} {f.unit:<28} "
-              + ("not dated" if f.as_of == "-" else f"read {f.as_of}") for f in PRICES]
+    lines += [
+        f"  {f.key:<24} {price[f.key]:<12g} {f.unit:<28} " + ("not dated" if f.as_of == "-" else f"read {f.as_of}")
+        for f in PRICES
+    ]
     return lines
 
 
 def render_quotas(checks: Sequence[QuotaCheck], rate: float) -> list[str]:
     first = checks[0]
-    lines = [f"AWS default quotas as the sale grows (ops/cost.py QUOTAS; --quota KEY=VALUE overrides), at {rate:g}/s "
-             "and where each is first exceeded:",
-             f"  {'quota':<26} {'default':>9} {'at this rate':>13} {'exceeded at':>14}  source"]
+    lines = [
+        f"AWS default quotas as the sale grows (ops/cost.py QUOTAS; --quota KEY=VALUE overrides), at {rate:g}/s "
+        "and where each is first exceeded:",
+        f"  {'quota':<26} {'default':>9} {'at this rate':>13} {'exceeded at':>14}  source",
+    ]
     for n, check in enumerate(checks, 1):
         at = "never" if check.hit_at_rate is None else f"{check.hit_at_rate:,.0f}/s"
         lines.append(f"  {check.key:<26} {_number(check.limit):>9} {_number(check.demand):>13} {at:>14}  [{n}]")
     if first.hit_at_rate is not None:
-        verdict = "already exceeded at this rate" if first.hit_at_rate <= rate else \
-            f"{first.hit_at_rate / rate:.1f}x this rate"
-        lines += ["", f"First quota the sale meets: {first.key} ({first.what}: {_number(first.limit)} {first.unit}) "
-                      f"at {first.hit_at_rate:,.0f} orders/s ({verdict}): request an increase before the day."]
+        verdict = (
+            "already exceeded at this rate"
+            if first.hit_at_rate <= rate
+            else f"{first.hit_at_rate / rate:.1f}x this rate"
+        )
+        lines += [
+            "",
+            f"First quota the sale meets: {first.key} ({first.what}: {_number(first.limit)} {first.unit}) "
+            f"at {first.hit_at_rate:,.0f} orders/s ({verdict}): request an increase before the day.",
+        ]
     over = exceeded(checks)
     if over:
-        lines.append(f"Exceeded at {rate:g}/s, to raise or plan for before the day: "
-                     + "; ".join(f"{c.key} (needs {_number(c.demand)}, default {_number(c.limit)})" for c in over))
-    lines += ["", "Sources:"] + [f"  [{n}] {c.source}" + ("" if c.as_of == "-" else f" (read {c.as_of})")
-                                 for n, c in enumerate(checks, 1)]
+        lines.append(
+            f"Exceeded at {rate:g}/s, to raise or plan for before the day: "
+            + "; ".join(f"{c.key} (needs {_number(c.demand)}, default {_number(c.limit)})" for c in over)
+        )
+    lines += ["", "Sources:"] + [
+        f"  [{n}] {c.source}" + ("" if c.as_of == "-" else f" (read {c.as_of})") for n, c in enumerate(checks, 1)
+    ]
     return lines

@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -55,23 +55,34 @@ def dead_letter(message: dict[str, Any]) -> DeadLetter:
     attributes = message.get("Attributes", {})
     body = message["Body"]
     found = order_id(body)
-    sent = datetime.fromtimestamp(int(attributes.get("SentTimestamp", 0)) / 1000, tz=timezone.utc)
+    sent = datetime.fromtimestamp(int(attributes.get("SentTimestamp", 0)) / 1000, tz=UTC)
     custom = message.get("MessageAttributes", {})
-    reason = custom.get("reason", {}).get("StringValue") or ("not JSON or no order id" if found is None else
-                                                            "failed processing (see the worker's log)")
-    return DeadLetter(message_id=message["MessageId"], order_id=found,
-                      receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
-                      sent_at=sent.isoformat(timespec="seconds"), size=len(body.encode()),
-                      excerpt=body[:EXCERPT_CHARS].replace("\n", " "), reason=reason)
+    reason = custom.get("reason", {}).get("StringValue") or (
+        "not JSON or no order id" if found is None else "failed processing (see the worker's log)"
+    )
+    return DeadLetter(
+        message_id=message["MessageId"],
+        order_id=found,
+        receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
+        sent_at=sent.isoformat(timespec="seconds"),
+        size=len(body.encode()),
+        excerpt=body[:EXCERPT_CHARS].replace("\n", " "),
+        reason=reason,
+    )
 
 
 def receive(sqs: Any, dlq_url: str, limit: int, visibility: int) -> Iterator[dict[str, Any]]:
     """Up to `limit` distinct messages, each hidden for `visibility` seconds once received."""
     seen: set[str] = set()
     while len(seen) < limit:
-        batch = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=min(10, limit - len(seen)),
-                                    VisibilityTimeout=visibility, WaitTimeSeconds=1, AttributeNames=["All"],
-                                    MessageAttributeNames=["All"]).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=min(10, limit - len(seen)),
+            VisibilityTimeout=visibility,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
         fresh = [m for m in batch if m["MessageId"] not in seen]
         if not fresh:
             return
@@ -83,9 +94,13 @@ def receive(sqs: Any, dlq_url: str, limit: int, visibility: int) -> Iterator[dic
 def peek(sqs: Any, dlq_url: str, limit: int) -> list[DeadLetter]:
     messages = list(receive(sqs, dlq_url, limit, PEEK_VISIBILITY_SECONDS))
     for start in range(0, len(messages), 10):  # visible again now, not in 30 s
-        sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=[
-            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-            for n, m in enumerate(messages[start:start + 10])])
+        sqs.change_message_visibility_batch(
+            QueueUrl=dlq_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for n, m in enumerate(messages[start : start + 10])
+            ],
+        )
     return [dead_letter(m) for m in messages]
 
 
@@ -103,8 +118,11 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, limit: int) -> tuple[int, in
             returned += 1
             continue
         try:
-            sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=attributes | {
-                REDRIVE_MARK: {"DataType": "String", "StringValue": run_id}})
+            sqs.send_message(
+                QueueUrl=queue_url,
+                MessageBody=message["Body"],
+                MessageAttributes=attributes | {REDRIVE_MARK: {"DataType": "String", "StringValue": run_id}},
+            )
         except ClientError as error:  # leave it in the DLQ; it reappears after the visibility timeout
             failures.append(f"{message['MessageId']}: {error}")
             continue
@@ -118,11 +136,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         raise stack.OpsError("--max must be at least 1")
     outputs = stack.resolve_outputs(args, (output_names.DLQ_URL,))
     letters = peek(aws.client("sqs"), outputs[output_names.DLQ_URL], args.max)
-    lines = [f"{len(letters)} message(s) in the DLQ" + (f" (showing at most {args.max})" if len(letters) == args.max
-                                                         else "")]
+    lines = [
+        f"{len(letters)} message(s) in the DLQ" + (f" (showing at most {args.max})" if len(letters) == args.max else "")
+    ]
     for d in letters:
-        lines.append(f"- order {d.order_id or '?'}  received {d.receive_count}x  sent {d.sent_at}  {d.size} B  "
-                     f"{d.reason}\n    {d.excerpt}")
+        lines.append(
+            f"- order {d.order_id or '?'}  received {d.receive_count}x  sent {d.sent_at}  {d.size} B  "
+            f"{d.reason}\n    {d.excerpt}"
+        )
     stack.emit(args, [asdict(d) for d in letters], "\n".join(lines))
     return 0
 
@@ -131,8 +152,9 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     if args.max < 1:
         raise stack.OpsError("--max must be at least 1")
     outputs = stack.resolve_outputs(args, (output_names.DLQ_URL, output_names.QUEUE_URL))
-    moved, returned, failures = redrive(aws.client("sqs"), outputs[output_names.DLQ_URL], outputs[output_names.QUEUE_URL],
-                              args.max)
+    moved, returned, failures = redrive(
+        aws.client("sqs"), outputs[output_names.DLQ_URL], outputs[output_names.QUEUE_URL], args.max
+    )
     text = f"Moved {moved} message(s) back to the order queue."
     if returned:
         text += f" {returned} came straight back to the DLQ (poison: fix the cause, then redrive again)."

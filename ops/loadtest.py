@@ -71,14 +71,21 @@ PROFILES: dict[tuple[str, str], LoadProfile] = {
     ("normal", "sync"): LoadProfile("normal", "sync", rate=4.9, duration_seconds=30, users=5, spawn_rate=1),
     ("normal", "async"): LoadProfile("normal", "async", rate=4.9, duration_seconds=30, users=5, spawn_rate=1),
     # Report 3.4: 60 users, 10/s spawn, 60 s; its run offered 60.23 req/s, the sale's 60 orders/s.
-    ("flashsale", "async"): LoadProfile("flashsale", "async", rate=REPORT_ARRIVAL_RATE,
-                                        duration_seconds=_FLASH_SECONDS, users=60, spawn_rate=10),
+    ("flashsale", "async"): LoadProfile(
+        "flashsale", "async", rate=REPORT_ARRIVAL_RATE, duration_seconds=_FLASH_SECONDS, users=60, spawn_rate=10
+    ),
     # Report 1.5: 20 users, 10/s spawn, 60 s.
     ("flashsale", "sync"): LoadProfile(
-        "flashsale", "sync", rate=20, duration_seconds=_FLASH_SECONDS, users=20, spawn_rate=10,
+        "flashsale",
+        "sync",
+        rate=20,
+        duration_seconds=_FLASH_SECONDS,
+        users=20,
+        spawn_rate=10,
         note="The report's 20 closed-loop users could not have offered its 20 req/s: with 8.2 s answers Little's law "
-             "allows 20 / 8.2 = 2.4 req/s. This run offers the 20 orders/s the report meant, as an open-loop arrival "
-             "rate."),
+        "allows 20 / 8.2 = 2.4 req/s. This run offers the 20 orders/s the report meant, as an open-loop arrival "
+        "rate.",
+    ),
 }
 
 
@@ -86,8 +93,10 @@ def profile(name: str, endpoint: str) -> LoadProfile:
     try:
         return PROFILES[(name, endpoint)]
     except KeyError:
-        raise stack.OpsError(f"no load profile {name!r} for endpoint {endpoint!r}; profiles: "
-                             f"{', '.join(PROFILE_NAMES)}; endpoints: {', '.join(ENDPOINTS)}") from None
+        raise stack.OpsError(
+            f"no load profile {name!r} for endpoint {endpoint!r}; profiles: "
+            f"{', '.join(PROFILE_NAMES)}; endpoints: {', '.join(ENDPOINTS)}"
+        ) from None
 
 
 def default_max_in_flight(rate: float, timeout_seconds: float) -> int:
@@ -129,12 +138,20 @@ def outcome_of(status: int, error: BaseException | None) -> str:
 
 def read_records(path: Path) -> list[RequestRecord]:
     with open(path, newline="") as file:
-        return [RequestRecord(offset_s=float(row["offset_s"]), sent_at=float(row["sent_at"]),
-                              latency_ms=float(row["latency_ms"]) if row["latency_ms"] else None,
-                              status=int(row["status"]), outcome=row["outcome"], order_id=row["order_id"],
-                              key=row["key"], attempts=int(row["attempts"]),
-                              confirmed_order_id=row["confirmed_order_id"])
-                for row in csv.DictReader(file)]
+        return [
+            RequestRecord(
+                offset_s=float(row["offset_s"]),
+                sent_at=float(row["sent_at"]),
+                latency_ms=float(row["latency_ms"]) if row["latency_ms"] else None,
+                status=int(row["status"]),
+                outcome=row["outcome"],
+                order_id=row["order_id"],
+                key=row["key"],
+                attempts=int(row["attempts"]),
+                confirmed_order_id=row["confirmed_order_id"],
+            )
+            for row in csv.DictReader(file)
+        ]
 
 
 def duplicated_orders(records: Iterable[RequestRecord]) -> int:
@@ -165,8 +182,13 @@ def percentile(ordered: list[float], p: float) -> float:
 
 def latency(values: Iterable[float]) -> Latency:
     ordered = sorted(values)
-    return Latency(count=len(ordered), p50_ms=percentile(ordered, 50), p95_ms=percentile(ordered, 95),
-                   p99_ms=percentile(ordered, 99), max_ms=ordered[-1] if ordered else 0.0)
+    return Latency(
+        count=len(ordered),
+        p50_ms=percentile(ordered, 50),
+        p95_ms=percentile(ordered, 95),
+        p99_ms=percentile(ordered, 99),
+        max_ms=ordered[-1] if ordered else 0.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -195,33 +217,49 @@ class LoadResult:
         return asdict(self)
 
 
-def summarize(records: list[RequestRecord], load: LoadProfile, url: str,
-              files: dict[str, str] | None = None, retry: bool = False) -> LoadResult:
+def summarize(
+    records: list[RequestRecord], load: LoadProfile, url: str, files: dict[str, str] | None = None, retry: bool = False
+) -> LoadResult:
     sent = [r for r in records if r.outcome != "not_sent"]
     counts = Counter(r.outcome for r in sent)
     accepted, declined = counts.pop("accepted", 0), counts.pop("declined", 0)
     offsets = sorted(r.offset_s for r in sent)
     window = offsets[-1] - offsets[0] if len(offsets) > 1 else 0.0
     return LoadResult(
-        profile=load.name, endpoint=load.endpoint, url=url,
+        profile=load.name,
+        endpoint=load.endpoint,
+        url=url,
         offered_rate=load.rate,
         achieved_rate=round((len(offsets) - 1) / window, 3) if window > 0 else 0.0,
         duration_seconds=load.duration_seconds,
-        arrivals=len(records), requests=len(sent), not_sent=len(records) - len(sent),
-        accepted=accepted, declined=declined, errors=dict(sorted(counts.items())),
+        arrivals=len(records),
+        requests=len(sent),
+        not_sent=len(records) - len(sent),
+        accepted=accepted,
+        declined=declined,
+        errors=dict(sorted(counts.items())),
         acceptance_rate=accepted / len(sent) if sent else 0.0,
         latency_accepted=latency(r.latency_ms for r in sent if r.outcome == "accepted" and r.latency_ms is not None),
         latency_all=latency(r.latency_ms for r in sent if r.latency_ms is not None),
-        retries=sum(r.attempts - 1 for r in sent), duplicated_orders=duplicated_orders(sent) if retry else None,
-        note=load.note, files=files or {},
+        retries=sum(r.attempts - 1 for r in sent),
+        duplicated_orders=duplicated_orders(sent) if retry else None,
+        note=load.note,
+        files=files or {},
     )
 
 
 # --- Running Locust -------------------------------------------------------------------------------------------------
 
 
-def run_load(base_url: str, profile: LoadProfile, results_dir: Path, *, time_scale: float = 1.0,
-             max_in_flight: int = 0, retry: bool = False) -> LoadResult:
+def run_load(
+    base_url: str,
+    profile: LoadProfile,
+    results_dir: Path,
+    *,
+    time_scale: float = 1.0,
+    max_in_flight: int = 0,
+    retry: bool = False,
+) -> LoadResult:
     """Offer `profile.rate × time_scale` orders a second to base_url for the profile's duration; wait for the answers
     (in retrying mode, for the retries too, then ask each answered key again).
 
@@ -230,34 +268,74 @@ def run_load(base_url: str, profile: LoadProfile, results_dir: Path, *, time_sca
     load = replace(profile, rate=profile.rate * time_scale)
     load.check()
     results_dir.mkdir(parents=True, exist_ok=True)
-    files = {"html": results_dir / "locust.html", "stats_csv": results_dir / "locust_stats.csv",
-             "locust_json": results_dir / "locust.json", "requests_csv": results_dir / "requests.csv",
-             "log": results_dir / "locust.log"}
+    files = {
+        "html": results_dir / "locust.html",
+        "stats_csv": results_dir / "locust_stats.csv",
+        "locust_json": results_dir / "locust.json",
+        "requests_csv": results_dir / "requests.csv",
+        "log": results_dir / "locust.log",
+    }
     files["requests_csv"].unlink(missing_ok=True)
     command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", base_url,
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--host",
+        base_url,
         # One user carries the whole arrival rate: the report's users/spawn rate would only add a ramp-up.
-        "--users", "1", "--spawn-rate", "1", "--run-time", f"{round(load.duration_seconds)}s",
-        "--stop-timeout", "0", "--exit-code-on-error", "0", "--only-summary",
-        "--csv", str(results_dir / "locust"), "--html", str(files["html"]),
-        "--json-file", str(files["locust_json"].with_suffix("")),
-        "--endpoint", load.endpoint, "--rate", repr(load.rate), "--timeout", repr(load.timeout_seconds),
-        "--max-in-flight", str(max_in_flight or default_max_in_flight(load.rate, load.timeout_seconds)),
-        "--requests-file", str(files["requests_csv"]), "--progress-seconds", str(PROGRESS_SECONDS),
+        "--users",
+        "1",
+        "--spawn-rate",
+        "1",
+        "--run-time",
+        f"{round(load.duration_seconds)}s",
+        "--stop-timeout",
+        "0",
+        "--exit-code-on-error",
+        "0",
+        "--only-summary",
+        "--csv",
+        str(results_dir / "locust"),
+        "--html",
+        str(files["html"]),
+        "--json-file",
+        str(files["locust_json"].with_suffix("")),
+        "--endpoint",
+        load.endpoint,
+        "--rate",
+        repr(load.rate),
+        "--timeout",
+        repr(load.timeout_seconds),
+        "--max-in-flight",
+        str(max_in_flight or default_max_in_flight(load.rate, load.timeout_seconds)),
+        "--requests-file",
+        str(files["requests_csv"]),
+        "--progress-seconds",
+        str(PROGRESS_SECONDS),
         *(["--retry"] if retry else []),
     ]
-    stack.progress(f"load: {load.rate:g} orders/s to {base_url}{load.path} for {load.duration_seconds:g} s "
-                   f"(open loop; Locust log {files['log']})")
+    stack.progress(
+        f"load: {load.rate:g} orders/s to {base_url}{load.path} for {load.duration_seconds:g} s "
+        f"(open loop; Locust log {files['log']})"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "FLASHSALE_"))}  # only our flags
-    with open(files["log"], "w") as log, subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                                          stderr=subprocess.STDOUT, text=True) as child:
+    with (
+        open(files["log"], "w") as log,
+        subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as child,
+    ):
         for line in child.stdout or ():
             log.write(line)
             if line.startswith(PROGRESS_MARK):
-                stack.progress("load: " + line[len(PROGRESS_MARK):].rstrip())
+                stack.progress("load: " + line[len(PROGRESS_MARK) :].rstrip())
         code = child.wait(timeout=LOCUST_STARTUP_SECONDS)
     if code != 0 or not files["requests_csv"].exists():
         tail = files["log"].read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise stack.OpsError(f"Locust failed (exit code {code}): {tail[0]}; see {files['log']}")
-    return summarize(read_records(files["requests_csv"]), load, base_url, {k: str(v) for k, v in files.items()},
-                     retry=retry)
+    return summarize(
+        read_records(files["requests_csv"]), load, base_url, {k: str(v) for k, v in files.items()}, retry=retry
+    )

@@ -2,7 +2,8 @@
 
 Use it as the report did (1.4, 1.5, 3.4), from the repository root:
 
-    locust -f ops/locustfile.py --host URL --endpoint sync --load-profile normal --users 5 --spawn-rate 1 --run-time 30s --headless
+    locust -f ops/locustfile.py --host URL --endpoint sync --load-profile normal \\
+        --users 5 --spawn-rate 1 --run-time 30s --headless
 
 Why open loop: a closed-loop Locust user waits for each answer before sending the next, so a slow service throttles
 its own load (20 users waiting 8 s offer ~2.4 orders/s, not 20). Here every user fires `rate / users` orders a second
@@ -26,9 +27,9 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import gevent
@@ -67,24 +68,62 @@ def listener(hook: EventHook) -> Callable[[Handler], Handler]:
 
 @listener(events.init_command_line_parser)
 def _options(parser: Any) -> None:
-    parser.add_argument("--endpoint", choices=ENDPOINTS, default="async", env_var="FLASHSALE_ENDPOINT",
-                        help="which order endpoint to load (default async)")
-    parser.add_argument("--load-profile", choices=PROFILE_NAMES, default="normal", env_var="FLASHSALE_PROFILE",
-                        help="the report's load profile; gives the arrival rate unless --rate is set (default normal)")
-    parser.add_argument("--rate", type=float, default=0.0, env_var="FLASHSALE_RATE",
-                        help="offered orders per second over all users (default: the profile's)")
-    parser.add_argument("--timeout", type=float, default=0.0, env_var="FLASHSALE_TIMEOUT",
-                        help="client timeout in seconds (default: the profile's, the report's 10 s)")
-    parser.add_argument("--max-in-flight", type=int, default=0, env_var="FLASHSALE_MAX_IN_FLIGHT",
-                        help="cap on requests in flight; arrivals beyond it are counted as not sent "
-                             "(default: twice rate x timeout)")
-    parser.add_argument("--requests-file", default="", env_var="FLASHSALE_REQUESTS_FILE",
-                        help="write one CSV row per arrival (send time, latency, status, order_id) here")
-    parser.add_argument("--retry", action="store_true", default=False, env_var="FLASHSALE_RETRY",
-                        help="send each order with its own Idempotency-Key and retry it with that key on 503, 409, "
-                             "timeouts and connection errors")
-    parser.add_argument("--progress-seconds", type=float, default=0.0, include_in_web_ui=False,
-                        help="print a progress line this often (0: never)")
+    parser.add_argument(
+        "--endpoint",
+        choices=ENDPOINTS,
+        default="async",
+        env_var="FLASHSALE_ENDPOINT",
+        help="which order endpoint to load (default async)",
+    )
+    parser.add_argument(
+        "--load-profile",
+        choices=PROFILE_NAMES,
+        default="normal",
+        env_var="FLASHSALE_PROFILE",
+        help="the report's load profile; gives the arrival rate unless --rate is set (default normal)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        env_var="FLASHSALE_RATE",
+        help="offered orders per second over all users (default: the profile's)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=0.0,
+        env_var="FLASHSALE_TIMEOUT",
+        help="client timeout in seconds (default: the profile's, the report's 10 s)",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=0,
+        env_var="FLASHSALE_MAX_IN_FLIGHT",
+        help="cap on requests in flight; arrivals beyond it are counted as not sent (default: twice rate x timeout)",
+    )
+    parser.add_argument(
+        "--requests-file",
+        default="",
+        env_var="FLASHSALE_REQUESTS_FILE",
+        help="write one CSV row per arrival (send time, latency, status, order_id) here",
+    )
+    parser.add_argument(
+        "--retry",
+        action="store_true",
+        default=False,
+        env_var="FLASHSALE_RETRY",
+        help="send each order with its own Idempotency-Key and retry it with that key on 503, 409, "
+        "timeouts and connection errors",
+    )
+    parser.add_argument(
+        "--progress-seconds",
+        type=float,
+        default=0.0,
+        include_in_web_ui=False,
+        help="print a progress line this often (0: never)",
+    )
 
 
 @dataclass
@@ -113,9 +152,12 @@ class Arrivals:
             self.pool.spawn(self._order, user, offset)
 
     def _order(self, user: FastHttpUser, offset: float) -> None:
-        body = {"customer_id": random.randint(1, 100_000),
-                "items": [{"product_id": f"PROD-{random.randint(1, 50):03d}", "quantity": random.randint(1, 3),
-                           "price": 49.99}]}
+        body = {
+            "customer_id": random.randint(1, 100_000),
+            "items": [
+                {"product_id": f"PROD-{random.randint(1, 50):03d}", "quantity": random.randint(1, 3), "price": 49.99}
+            ],
+        }
         key = str(uuid.uuid4()) if self.retry else ""
         headers = {contract.IDEMPOTENCY_KEY_HEADER: key} if key else None
         sent_at = time.time()
@@ -133,16 +175,25 @@ class Arrivals:
         order_id = _order_id(response) if status else ""
         if key and order_id:
             self.bodies[key] = body
-        self.records.append(RequestRecord(round(offset, 4), round(sent_at, 4), round(latency_ms, 2), status,
-                                          outcome, order_id, key, attempts))
+        self.records.append(
+            RequestRecord(
+                round(offset, 4), round(sent_at, 4), round(latency_ms, 2), status, outcome, order_id, key, attempts
+            )
+        )
 
     def confirm(self, user: FastHttpUser) -> None:
         """Retrying mode, after the load: ask each answered key once more and record the order id it names now."""
+
         def ask(index: int, record: RequestRecord) -> None:
-            response = user.client.post(self.path, json=self.bodies[record.key], name=self.path + " (asked again)",
-                                        headers={contract.IDEMPOTENCY_KEY_HEADER: record.key})
-            self.records[index] = replace(record, confirmed_order_id=_order_id(response) if response.status_code
-                                          else "")
+            response = user.client.post(
+                self.path,
+                json=self.bodies[record.key],
+                name=self.path + " (asked again)",
+                headers={contract.IDEMPOTENCY_KEY_HEADER: record.key},
+            )
+            self.records[index] = replace(
+                record, confirmed_order_id=_order_id(response) if response.status_code else ""
+            )
 
         for index, record in enumerate(self.records):
             if record.key in self.bodies:
@@ -154,9 +205,11 @@ class Arrivals:
         answered = [r for r in self.records if r.outcome != "not_sent"]
         accepted = sum(r.outcome == "accepted" for r in answered)
         pace = self.arrivals / self.last_arrival if self.last_arrival > 0 else 0.0
-        return (f"{elapsed:5.0f}s  arrivals {self.arrivals} ({pace:.1f}/s of {self.rate:g}/s offered)  "
-                f"answered {len(answered)}  accepted {accepted}  in flight {len(self.pool)}  "
-                f"not sent {len(self.records) - len(answered)}")
+        return (
+            f"{elapsed:5.0f}s  arrivals {self.arrivals} ({pace:.1f}/s of {self.rate:g}/s offered)  "
+            f"answered {len(answered)}  accepted {accepted}  in flight {len(self.pool)}  "
+            f"not sent {len(self.records) - len(answered)}"
+        )
 
 
 def _order_id(response: Any) -> str:
@@ -189,8 +242,9 @@ def _init(environment: Environment, **_: Any) -> None:
     cap = options.max_in_flight or default_max_in_flight(rate, timeout)
     # As many connections as requests in flight, so no request waits for a connection (which would close the loop).
     OrderUser.client_pool = HTTPClientPool(concurrency=cap, network_timeout=timeout, connection_timeout=timeout)
-    STATE["arrivals"] = Arrivals(path=chosen.path, rate=rate, timeout=timeout, pool=gevent.pool.Pool(cap),
-                                 retry=options.retry)
+    STATE["arrivals"] = Arrivals(
+        path=chosen.path, rate=rate, timeout=timeout, pool=gevent.pool.Pool(cap), retry=options.retry
+    )
 
 
 @listener(events.test_start)
@@ -199,10 +253,12 @@ def _start(environment: Environment, **_: Any) -> None:
     arrivals.started = time.monotonic()
     every = environment.parsed_options.progress_seconds if environment.parsed_options else 0
     if every > 0:
+
         def report() -> None:
             while True:
                 gevent.sleep(every)
                 print(PROGRESS_MARK + arrivals.progress(), flush=True)
+
         arrivals.reporter = gevent.spawn(report)
 
 
@@ -210,8 +266,11 @@ def _start(environment: Environment, **_: Any) -> None:
 def _stop(environment: Environment, **_: Any) -> None:
     """Let the requests in flight finish (bounded by the client timeout), then write the per-request file."""
     arrivals = STATE["arrivals"]
-    arrivals.pool.join(timeout=RETRY_ATTEMPTS * (arrivals.timeout + MAX_RETRY_PAUSE_SECONDS) + 2 if arrivals.retry
-                       else arrivals.timeout + 2)
+    arrivals.pool.join(
+        timeout=RETRY_ATTEMPTS * (arrivals.timeout + MAX_RETRY_PAUSE_SECONDS) + 2
+        if arrivals.retry
+        else arrivals.timeout + 2
+    )
     arrivals.pool.kill()
     if arrivals.retry:
         arrivals.confirm(OrderUser(environment))

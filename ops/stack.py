@@ -54,8 +54,11 @@ class LocalCaveats:
         if not isinstance(said, Mapping):
             raise OpsError(f"stack output `{output_names.LOCAL_CAVEATS}` must be a JSON object, got {said!r}")
         muted = said.get(output_names.CAVEAT_MUTED_ALARMS) or {}
-        return cls(muted_alarms={str(k): str(v) for k, v in dict(muted).items()},
-                   rollouts=str(said.get(output_names.CAVEAT_ROLLOUTS) or ""), email=str(said.get(output_names.CAVEAT_EMAIL) or ""))
+        return cls(
+            muted_alarms={str(k): str(v) for k, v in dict(muted).items()},
+            rollouts=str(said.get(output_names.CAVEAT_ROLLOUTS) or ""),
+            email=str(said.get(output_names.CAVEAT_EMAIL) or ""),
+        )
 
 
 def flag(key: str) -> str:
@@ -68,8 +71,13 @@ def add_output_arguments(parser: argparse.ArgumentParser, keys: tuple[str, ...])
     group = parser.add_argument_group("stack outputs (explicit flags win over --outputs/--stack)")
     source = group.add_mutually_exclusive_group()
     source.add_argument("--stack", metavar="NAME", help="read `pulumi stack output` of this stack")
-    source.add_argument("--outputs", metavar="FILE", type=Path,
-                        help="JSON file of stack outputs (`pulumi stack output --json > FILE`, or the local runtime's .local/outputs.json)")
+    source.add_argument(
+        "--outputs",
+        metavar="FILE",
+        type=Path,
+        help="JSON file of stack outputs (`pulumi stack output --json > FILE`, or the local system's "
+        ".local/outputs.json)",
+    )
     for key in keys:
         group.add_argument(flag(key), dest=f"output_{key}", metavar="VALUE", help=f"the stack output `{key}`")
 
@@ -79,7 +87,9 @@ def pulumi_outputs(stack: str) -> dict[str, Any]:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     except FileNotFoundError:
-        raise OpsError("the pulumi CLI is not installed: install it, or pass --outputs FILE or explicit flags") from None
+        raise OpsError(
+            "the pulumi CLI is not installed: install it, or pass --outputs FILE or explicit flags"
+        ) from None
     if done.returncode != 0:
         detail = done.stderr.strip().splitlines()[-1:] or ["no output"]
         raise OpsError(f"`{' '.join(command)}` failed: {detail[0]}")
@@ -104,7 +114,9 @@ def _as_outputs(text: str, source: str) -> dict[str, Any]:
     return outputs
 
 
-def resolve_outputs(args: argparse.Namespace, keys: tuple[str, ...], *, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+def resolve_outputs(
+    args: argparse.Namespace, keys: tuple[str, ...], *, optional: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The outputs this command needs; a missing required one is an OpsError naming the ways to give it."""
     loaded: Mapping[str, Any] = {}
     missing = "is missing: pass {flag}, --outputs FILE or --stack NAME"
@@ -129,7 +141,9 @@ def _use_local_endpoint(outputs: Mapping[str, Any]) -> None:
     endpoint = outputs.get(output_names.LOCAL_ENDPOINT)
     if endpoint and not os.environ.get("AWS_ENDPOINT_URL"):
         os.environ["AWS_ENDPOINT_URL"] = str(endpoint)
-        os.environ.update({str(k): str(v) for k, v in dict(outputs.get(output_names.LOCAL_SERVICE_ENDPOINTS) or {}).items()})
+        os.environ.update(
+            {str(k): str(v) for k, v in dict(outputs.get(output_names.LOCAL_SERVICE_ENDPOINTS) or {}).items()}
+        )
         for key, value in dict(outputs.get(output_names.LOCAL_CREDENTIALS) or {}).items():
             os.environ.setdefault(str(key), str(value))
 

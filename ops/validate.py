@@ -66,19 +66,26 @@ class Drain:
 def queue_depth(sqs: Any, queue_url: str) -> int:
     """Orders waiting plus orders being paid (received, not yet deleted)."""
     attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
-def predicted_drain(result: LoadResult, workers: int, workers_per_task: int, payment_seconds: float,
-                    backlog_before: int) -> float:
+def predicted_drain(
+    result: LoadResult, workers: int, workers_per_task: int, payment_seconds: float, backlog_before: int
+) -> float:
     """The planner's drain time for the orders this run got accepted, plus the backlog that was already there."""
     if result.accepted == 0:
         return backlog_before * payment_seconds / workers
-    (row,) = plan(PlanInputs(
-        arrival_rate=result.accepted / result.duration_seconds, payment_seconds=payment_seconds,
-        sale_seconds=result.duration_seconds, workers_per_task=workers_per_task, worker_levels=(workers,))).levels
+    (row,) = plan(
+        PlanInputs(
+            arrival_rate=result.accepted / result.duration_seconds,
+            payment_seconds=payment_seconds,
+            sale_seconds=result.duration_seconds,
+            workers_per_task=workers_per_task,
+            worker_levels=(workers,),
+        )
+    ).levels
     return row.drain_seconds + backlog_before / row.processing_rate
 
 
@@ -96,8 +103,9 @@ def wait_for_drain(sqs: Any, queue_url: str, allowed_seconds: float) -> tuple[fl
         if now - started > allowed_seconds:
             return None, depth
         if now - last_report >= PROGRESS_EVERY_SECONDS:
-            stack.progress(f"drain: {depth} orders in the queue after {now - started:.0f} s "
-                           f"(allowed {allowed_seconds:.0f} s)")
+            stack.progress(
+                f"drain: {depth} orders in the queue after {now - started:.0f} s (allowed {allowed_seconds:.0f} s)"
+            )
             last_report = now
         time.sleep(POLL_SECONDS)
 
@@ -120,28 +128,48 @@ def goals(args: argparse.Namespace, result: LoadResult, drain: Drain | None) -> 
     p95 = result.latency_all.p95_ms
     max_p95 = args.max_p95_ms if args.max_p95_ms is not None else MAX_P95_MS[args.endpoint]
     found = [
-        Goal("acceptance rate", answered * 100 >= args.min_acceptance,
-             f"{answered:.1%}" + (" (402 declines count as answered)" if result.declined else ""),
-             f">= {args.min_acceptance:g} %"),
+        Goal(
+            "acceptance rate",
+            answered * 100 >= args.min_acceptance,
+            f"{answered:.1%}" + (" (402 declines count as answered)" if result.declined else ""),
+            f">= {args.min_acceptance:g} %",
+        ),
         Goal("p95 latency", p95 <= max_p95, f"{p95:,.0f} ms", f"<= {max_p95:,.0f} ms"),
-        Goal("every arrival sent", result.not_sent == 0, f"{result.not_sent} not sent",
-             "0 not sent, else raise --max-in-flight"),
+        Goal(
+            "every arrival sent",
+            result.not_sent == 0,
+            f"{result.not_sent} not sent",
+            "0 not sent, else raise --max-in-flight",
+        ),
     ]
     if result.duplicated_orders is not None:
-        found.append(Goal("no duplicated orders", result.duplicated_orders == 0,
-                          f"{result.duplicated_orders} duplicated ({result.retries:,} retries with the same key)",
-                          "0 orders beyond one per Idempotency-Key"))
+        found.append(
+            Goal(
+                "no duplicated orders",
+                result.duplicated_orders == 0,
+                f"{result.duplicated_orders} duplicated ({result.retries:,} retries with the same key)",
+                "0 orders beyond one per Idempotency-Key",
+            )
+        )
     if drain is not None:
-        measured = (f"empty after {drain.drained_seconds:.1f} s" if drain.drained_seconds is not None
-                    else f"{drain.left} orders left after {drain.allowed_seconds:.0f} s")
-        found.append(Goal("queue drained", drain.drained_seconds is not None, measured,
-                          f"<= {drain.allowed_seconds:.1f} s (predicted {drain.predicted_seconds:.1f} s + one payment "
-                          f"{drain.payment_seconds:g} s + tolerance {args.drain_tolerance:g} s)"))
+        measured = (
+            f"empty after {drain.drained_seconds:.1f} s"
+            if drain.drained_seconds is not None
+            else f"{drain.left} orders left after {drain.allowed_seconds:.0f} s"
+        )
+        found.append(
+            Goal(
+                "queue drained",
+                drain.drained_seconds is not None,
+                measured,
+                f"<= {drain.allowed_seconds:.1f} s (predicted {drain.predicted_seconds:.1f} s + one payment "
+                f"{drain.payment_seconds:g} s + tolerance {args.drain_tolerance:g} s)",
+            )
+        )
     return found
 
 
-def render(result: LoadResult, drain: Drain | None, checked: list[Goal], results_dir: Path,
-           report: LoadProfile) -> str:
+def render(result: LoadResult, drain: Drain | None, checked: list[Goal], results_dir: Path, report: LoadProfile) -> str:
     r = result
     lines = [
         f"{r.endpoint} {r.url} -- profile {r.profile} (the report's Locust run: {report.users} users, "
@@ -163,13 +191,19 @@ def render(result: LoadResult, drain: Drain | None, checked: list[Goal], results
         f"{'latency ms':<10} {'count':>7} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}",
     ]
     for label, lat in (("accepted", r.latency_accepted), ("all", r.latency_all)):
-        lines.append(f"{label:<10} {lat.count:>7,} {lat.p50_ms:>8,.0f} {lat.p95_ms:>8,.0f} {lat.p99_ms:>8,.0f} "
-                     f"{lat.max_ms:>8,.0f}")
+        lines.append(
+            f"{label:<10} {lat.count:>7,} {lat.p50_ms:>8,.0f} {lat.p95_ms:>8,.0f} {lat.p99_ms:>8,.0f} "
+            f"{lat.max_ms:>8,.0f}"
+        )
     if drain is not None:
-        lines += ["", f"Queue: {drain.backlog_before} before, {drain.backlog_after} when the load ended; "
-                      f"{drain.workers} workers x {drain.payment_seconds:g} s per payment"]
-    lines += ["", "Goals:"] + [f"  {'PASS' if g.passed else 'FAIL'}  {g.name}: {g.measured} (goal {g.target})"
-                               for g in checked]
+        lines += [
+            "",
+            f"Queue: {drain.backlog_before} before, {drain.backlog_after} when the load ended; "
+            f"{drain.workers} workers x {drain.payment_seconds:g} s per payment",
+        ]
+    lines += ["", "Goals:"] + [
+        f"  {'PASS' if g.passed else 'FAIL'}  {g.name}: {g.measured} (goal {g.target})" for g in checked
+    ]
     lines.append(f"Results: {results_dir}/ (locust.html, locust_stats.csv, requests.csv, summary.json)")
     return "\n".join(lines)
 
@@ -178,8 +212,12 @@ def command(args: argparse.Namespace) -> int:
     if args.worker_tasks < 1:
         raise stack.OpsError("--worker-tasks must be at least 1")
     report = profile(args.profile, args.endpoint)
-    load = replace(report, rate=args.rate or report.rate, duration_seconds=args.duration or report.duration_seconds,
-                   timeout_seconds=args.timeout or report.timeout_seconds)
+    load = replace(
+        report,
+        rate=args.rate or report.rate,
+        duration_seconds=args.duration or report.duration_seconds,
+        timeout_seconds=args.timeout or report.timeout_seconds,
+    )
     url_key = URL_OUTPUTS[args.endpoint]
     outputs = stack.resolve_outputs(args, (url_key, *DRAIN_OUTPUTS) if args.endpoint == "async" else (url_key,))
     url = str(outputs[url_key]).rstrip("/")
@@ -193,22 +231,39 @@ def command(args: argparse.Namespace) -> int:
     drain = None
     if sqs is not None:
         queue_url = outputs[output_names.QUEUE_URL]
-        per_task, payment_seconds = int(outputs[output_names.WORKER_COUNT]), float(outputs[output_names.PAYMENT_SECONDS])
+        per_task, payment_seconds = (
+            int(outputs[output_names.WORKER_COUNT]),
+            float(outputs[output_names.PAYMENT_SECONDS]),
+        )
         workers = per_task * args.worker_tasks
         predicted = predicted_drain(result, workers, per_task, payment_seconds, backlog_before)
         allowed = predicted + payment_seconds + args.drain_tolerance
         backlog_after = queue_depth(sqs, queue_url)
-        stack.progress(f"drain: {backlog_after} orders in the queue; predicted to drain in {predicted:.1f} s, "
-                       f"allowed {allowed:.1f} s")
+        stack.progress(
+            f"drain: {backlog_after} orders in the queue; predicted to drain in {predicted:.1f} s, "
+            f"allowed {allowed:.1f} s"
+        )
         drained, left = wait_for_drain(sqs, queue_url, allowed)
-        drain = Drain(backlog_before=backlog_before, backlog_after=backlog_after, predicted_seconds=predicted,
-                      allowed_seconds=allowed, drained_seconds=drained, left=left, workers=workers,
-                      payment_seconds=payment_seconds)
+        drain = Drain(
+            backlog_before=backlog_before,
+            backlog_after=backlog_after,
+            predicted_seconds=predicted,
+            allowed_seconds=allowed,
+            drained_seconds=drained,
+            left=left,
+            workers=workers,
+            payment_seconds=payment_seconds,
+        )
 
     checked = goals(args, result, drain)
     passed = all(g.passed for g in checked)
-    summary = {"passed": passed, "goals": [asdict(g) for g in checked], "load": result.to_json(),
-               "drain": asdict(drain) if drain else None, "results_dir": str(results_dir)}
+    summary = {
+        "passed": passed,
+        "goals": [asdict(g) for g in checked],
+        "load": result.to_json(),
+        "drain": asdict(drain) if drain else None,
+        "results_dir": str(results_dir),
+    }
     (results_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     stack.emit(args, summary, render(result, drain, checked, results_dir, report))
     if not passed:
@@ -221,24 +276,44 @@ def command(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ops.validate", description=__doc__.split("\n\n")[0])
     p.add_argument("--endpoint", choices=ENDPOINTS, default="async", help="which service to load (default async)")
-    p.add_argument("--profile", choices=PROFILE_NAMES, default="flashsale",
-                   help="the report's load profile (default flashsale)")
+    p.add_argument(
+        "--profile", choices=PROFILE_NAMES, default="flashsale", help="the report's load profile (default flashsale)"
+    )
     p.add_argument("--rate", type=float, help="offered orders/s instead of the profile's (e.g. a scaled-down run)")
     p.add_argument("--duration", type=float, help="seconds of load instead of the profile's (whole seconds, >= 1)")
     p.add_argument("--timeout", type=float, help="client timeout, s (default the profile's 10 s)")
-    p.add_argument("--max-in-flight", type=int, default=0, help="cap on requests in flight (default 2 x rate x timeout)")
-    p.add_argument("--retry", action="store_true",
-                   help="retrying clients: each order with its own Idempotency-Key, sent again with it on 503, 409, "
-                        "timeouts and connection errors; adds the goal: no duplicated orders")
-    p.add_argument("--min-acceptance", type=float, default=MIN_ACCEPTANCE_PERCENT, metavar="PERCENT",
-                   help="goal: answered requests, %% (default %(default)s)")
-    p.add_argument("--max-p95-ms", type=float,
-                   help=f"goal: p95 latency of all requests, ms (default {MAX_P95_MS['async']:g} async, "
-                        f"{MAX_P95_MS['sync']:g} sync)")
-    p.add_argument("--drain-tolerance", type=float, default=DRAIN_TOLERANCE_SECONDS, metavar="SECONDS",
-                   help="async goal: seconds allowed beyond the predicted drain time (default %(default)s)")
-    p.add_argument("--worker-tasks", type=int, default=1,
-                   help="worker tasks running; workers = workerCount x this (default 1)")
+    p.add_argument(
+        "--max-in-flight", type=int, default=0, help="cap on requests in flight (default 2 x rate x timeout)"
+    )
+    p.add_argument(
+        "--retry",
+        action="store_true",
+        help="retrying clients: each order with its own Idempotency-Key, sent again with it on 503, 409, "
+        "timeouts and connection errors; adds the goal: no duplicated orders",
+    )
+    p.add_argument(
+        "--min-acceptance",
+        type=float,
+        default=MIN_ACCEPTANCE_PERCENT,
+        metavar="PERCENT",
+        help="goal: answered requests, %% (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-p95-ms",
+        type=float,
+        help=f"goal: p95 latency of all requests, ms (default {MAX_P95_MS['async']:g} async, "
+        f"{MAX_P95_MS['sync']:g} sync)",
+    )
+    p.add_argument(
+        "--drain-tolerance",
+        type=float,
+        default=DRAIN_TOLERANCE_SECONDS,
+        metavar="SECONDS",
+        help="async goal: seconds allowed beyond the predicted drain time (default %(default)s)",
+    )
+    p.add_argument(
+        "--worker-tasks", type=int, default=1, help="worker tasks running; workers = workerCount x this (default 1)"
+    )
     p.add_argument("--results", type=Path, metavar="DIR", help="results folder (default results/validate-<timestamp>/)")
     stack.add_output_arguments(p, OUTPUT_KEYS)
     stack.add_json_argument(p)

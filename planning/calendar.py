@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -85,9 +85,13 @@ def from_calendar(action_name: str) -> bool:
 
 def inputs_of(config: StackConfig) -> CalendarInputs:
     """What the schedule needs from a stack's config."""
-    return CalendarInputs(workers_per_task=config.worker_count, payment_seconds=config.payment_seconds,
-                          min_tasks=config.min_worker_tasks, max_tasks=config.max_worker_tasks,
-                          lead_seconds=config.sale_lead_seconds)
+    return CalendarInputs(
+        workers_per_task=config.worker_count,
+        payment_seconds=config.payment_seconds,
+        min_tasks=config.min_worker_tasks,
+        max_tasks=config.max_worker_tasks,
+        lead_seconds=config.sale_lead_seconds,
+    )
 
 
 def step_down(current: int, normal: int, step: int) -> list[int]:
@@ -103,8 +107,14 @@ def sale_tasks(sale: Sale, inputs: CalendarInputs) -> int:
         return sale.tasks
     if sale.rate is None:  # the model's validator makes this unreachable; said for the type checker
         raise CalendarError(f"sale {sale.name} has neither rate nor tasks")
-    return plan(PlanInputs(arrival_rate=sale.rate, payment_seconds=inputs.payment_seconds,
-                           workers_per_task=inputs.workers_per_task, safety_margin=inputs.safety_margin)).recommended_tasks
+    return plan(
+        PlanInputs(
+            arrival_rate=sale.rate,
+            payment_seconds=inputs.payment_seconds,
+            workers_per_task=inputs.workers_per_task,
+            safety_margin=inputs.safety_margin,
+        )
+    ).recommended_tasks
 
 
 def schedule(sales: Sequence[Sale], inputs: CalendarInputs, now: datetime) -> tuple[list[ScheduledStep], list[str]]:
@@ -119,22 +129,28 @@ def schedule(sales: Sequence[Sale], inputs: CalendarInputs, now: datetime) -> tu
             continue
         tasks = sale_tasks(sale, inputs)
         if tasks > inputs.max_tasks:
-            raise CalendarError(f"{SALES_KEY}[{index}] {sale.name} needs {tasks} worker tasks, above "
-                                f"maxWorkerTasks {inputs.max_tasks}: raise maxWorkerTasks or lower the sale's rate")
+            raise CalendarError(
+                f"{SALES_KEY}[{index}] {sale.name} needs {tasks} worker tasks, above "
+                f"maxWorkerTasks {inputs.max_tasks}: raise maxWorkerTasks or lower the sale's rate"
+            )
         raise_at = sale.start - timedelta(seconds=inputs.lead_seconds)
         if raise_at < earliest:
-            notes.append(f"{SALES_KEY}[{index}] {sale.name}: less than the lead time left; raised at "
-                         f"{earliest.isoformat(timespec='seconds')} instead")
+            notes.append(
+                f"{SALES_KEY}[{index}] {sale.name}: less than the lead time left; raised at "
+                f"{earliest.isoformat(timespec='seconds')} instead"
+            )
             raise_at = earliest
-        sale_steps = [ScheduledStep(sale.name, "raise", raise_at.astimezone(timezone.utc), sale.timezone, tasks)]
+        sale_steps = [ScheduledStep(sale.name, "raise", raise_at.astimezone(UTC), sale.timezone, tasks)]
         after = max(sale.end, raise_at + timedelta(seconds=MIN_NOTICE_SECONDS))
         for n, count in enumerate(step_down(tasks, inputs.min_tasks, inputs.step_tasks)):
             at = after + timedelta(seconds=n * inputs.step_pause_seconds)
-            sale_steps.append(ScheduledStep(sale.name, "step down", at.astimezone(timezone.utc), sale.timezone, count))
+            sale_steps.append(ScheduledStep(sale.name, "step down", at.astimezone(UTC), sale.timezone, count))
         for other_start, other_end, other_index, other in windows:
             if sale_steps[0].at <= other_end and other_start <= sale_steps[-1].at:
-                raise CalendarError(f"{SALES_KEY}[{index}] {sale.name} overlaps {SALES_KEY}[{other_index}] "
-                                    f"{other.name} (from its raise to its last step down)")
+                raise CalendarError(
+                    f"{SALES_KEY}[{index}] {sale.name} overlaps {SALES_KEY}[{other_index}] "
+                    f"{other.name} (from its raise to its last step down)"
+                )
         windows.append((sale_steps[0].at, sale_steps[-1].at, index, sale))
         steps += sale_steps
     return sorted(steps, key=lambda step: step.at), notes

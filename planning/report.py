@@ -13,7 +13,8 @@ REPORT_SALE_SECONDS: Final = 60.0
 REPORT_SAFETY_MARGIN: Final = 0.11
 REPORT_WORKER_LEVELS: Final = (1, 5, 20, 100, 200)
 
-# --- The report's measured Go system (3.4 and 5.6): what `python -m bench.benchmarks` compares against ------------------
+# --- The report's measured Go system (3.4 and 5.6): what `python -m bench.benchmarks` compares against
+# ------------------
 
 REPORT_ACCEPT_LATENCY_MS: Final = {"avg": 47.0, "p50": 45.0, "p95": 69.0, "p99": 81.0}  # async, 60 orders/s
 REPORT_WORKER_TASK_LIMIT: Final = 200  # concurrent 3-s payments at which one 0.25 vCPU / 512 MB worker task topped out

@@ -55,8 +55,9 @@ def proportional(current: int, metric: float, target: float) -> int:
     return math.ceil(max(current, 1) * metric / target - 1e-9)
 
 
-def tracking_decision(policy: ScalingPolicy, state: ScalingState, now: float, current: int,
-                      metric: float | None) -> tuple[int, str] | None:
+def tracking_decision(
+    policy: ScalingPolicy, state: ScalingState, now: float, current: int, metric: float | None
+) -> tuple[int, str] | None:
     """One evaluation period of target tracking: the capacity it asks and why, or None. Updates `state`."""
     if metric is None:  # no datapoint: the alarms' missing data, neither above nor below
         return None
@@ -72,8 +73,9 @@ def tracking_decision(policy: ScalingPolicy, state: ScalingState, now: float, cu
     return None
 
 
-def guardrail_decision(policy: ScalingPolicy, state: ScalingState, now: float, current: int,
-                       alarm: bool) -> tuple[int, str] | None:
+def guardrail_decision(
+    policy: ScalingPolicy, state: ScalingState, now: float, current: int, alarm: bool
+) -> tuple[int, str] | None:
     """The step-scaling guardrail, while its alarm (the oldest order older than the acceptable latency) fires."""
     if policy.guardrail_percent is None or not alarm or now - state.last_guardrail < policy.guardrail_cooldown:
         return None
@@ -82,8 +84,9 @@ def guardrail_decision(policy: ScalingPolicy, state: ScalingState, now: float, c
     return current + step, "guardrail: the oldest order is older than the acceptable latency"
 
 
-def scale_in_due(policy: ScalingPolicy, state: ScalingState, next_evaluation: float,
-                 evaluation_seconds: float = EVALUATION_SECONDS) -> float:
+def scale_in_due(
+    policy: ScalingPolicy, state: ScalingState, next_evaluation: float, evaluation_seconds: float = EVALUATION_SECONDS
+) -> float:
     """When target tracking scales in if the metric stays below the target from now on (an empty queue does):
     the evaluation that completes LOW_PERIODS periods below, and no sooner than the scale-in cooldown."""
     remaining = max(0, LOW_PERIODS - state.below - 1)

@@ -31,7 +31,7 @@ STEP_SECONDS = 0.5
 MAX_SECONDS = 6 * 3600.0  # a sale that has not drained by then is reported as not drained
 
 
-class Strategy(str, Enum):
+class Strategy(str, Enum):  # noqa: UP042  (StrEnum would change str() and format() of the members, which are printed)
     FIXED = "fixed"
     AUTO_SCALED = "auto-scaled"
     PRE_SCALED = "pre-scaled"
@@ -163,7 +163,7 @@ class _Fluid:
         elif count < self.desired:
             cut = self.desired - count
             dropped = min(cut, len(self.wanted))
-            del self.wanted[len(self.wanted) - dropped:]
+            del self.wanted[len(self.wanted) - dropped :]
             self.running -= cut - dropped
 
     def waits(self) -> tuple[float, ...]:
@@ -227,7 +227,14 @@ def predict(plan: Plan, sale: SaleLoad, service: WorkerService, auto: AutoScalin
     elif auto is not None and fluid.desired > service.normal_tasks:
         due = scaling.scale_in_due(auto.policy, state, next_evaluation, auto.evaluation_seconds)
         after = fluid.desired * max(0.0, due - t)
-    return Prediction(strategy=plan.strategy, waits=fluid.waits(), peak_backlog=peak,
-                      drain_seconds=drained - sale.seconds, first_scale_out=first_scale_out,
-                      timeline=tuple(timeline), task_seconds_before=before_sale, task_seconds_during=during,
-                      task_seconds_after=after)
+    return Prediction(
+        strategy=plan.strategy,
+        waits=fluid.waits(),
+        peak_backlog=peak,
+        drain_seconds=drained - sale.seconds,
+        first_scale_out=first_scale_out,
+        timeline=tuple(timeline),
+        task_seconds_before=before_sale,
+        task_seconds_during=during,
+        task_seconds_after=after,
+    )

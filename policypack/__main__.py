@@ -5,8 +5,7 @@ Every policy is mandatory unless it says otherwise; a team changes a level or a 
 `--policy-pack-config <file>` (see docs/pulumi-conventions.md).
 """
 
-from pulumi_policy import EnforcementLevel, PolicyPack
-
 from flashsale_policies import PACK_NAME, POLICIES
+from pulumi_policy import EnforcementLevel, PolicyPack
 
 PolicyPack(name=PACK_NAME, enforcement_level=EnforcementLevel.MANDATORY, policies=list(POLICIES))

@@ -1,6 +1,7 @@
 """The alarm threshold profiles a stack chooses with its `alarmProfile` key (report 4.4 and 6.3).
 
-What each alarm watches (metric, severity, what to do) is the alarm catalogue, `app.alarm_catalogue.ALARMS`: the notifier
+What each alarm watches (metric, severity, what to do) is the alarm catalogue, `app.alarm_catalogue.ALARMS`: the
+notifier
 needs it to word its alerts. The thresholds are deploy-time facts only the program and the ops commands read.
 """
 

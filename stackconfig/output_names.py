@@ -27,7 +27,8 @@ WORKER_COUNT: Final = "workerCount"
 PAYMENT_SECONDS: Final = "paymentSeconds"
 SALE_LEAD_SECONDS: Final = "saleLeadSeconds"  # how long before a sale the calendar raises the workers
 ACCEPTABLE_LATENCY: Final = "acceptableLatencySeconds"  # the expected-wait alarms' thresholds are multiples
-# Local runtime only (bench.localaws.deployer): where the emulators answer, so ops commands reading a local outputs file reach
+# Local runtime only (bench.localaws.deployer): where the emulators answer, so ops commands reading a local outputs
+# file reach
 # them without exporting anything.
 LOCAL_ENDPOINT: Final = "awsEndpointUrl"
 LOCAL_SERVICE_ENDPOINTS: Final = "awsServiceEndpoints"  # {"AWS_ENDPOINT_URL_ECS": url, ...}

@@ -60,6 +60,7 @@ def _flag(value: Any) -> Any:
 
 def _list(what: str) -> Callable[[Any], Any]:
     """The engine hands structured values to the program as JSON text; a stack file as YAML."""
+
     def decode(value: Any) -> Any:
         if isinstance(value, str):
             try:
@@ -69,15 +70,18 @@ def _list(what: str) -> Callable[[Any], Any]:
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"must be {what}, got {value!r}")
         return value
+
     return decode
 
 
 def _not_flag(what: str) -> Callable[[Any], Any]:
     """pydantic would read true as 1."""
+
     def check(value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError(f"must be {what}, got {value!r}")
         return value
+
     return check
 
 
@@ -125,30 +129,43 @@ class StackConfig(BaseModel):
     worker_count: Whole = Field(20, ge=1, le=2000, description="concurrent payments per worker task (WORKER_COUNT)")
     worker_tasks: Whole = Field(1, ge=1, le=100, description="worker tasks at deploy time")
     min_worker_tasks: Whole = Field(1, ge=1, le=100, description="auto-scaling minimum worker tasks")
-    max_worker_tasks: Whole = Field(10, ge=1, le=100,
-                                  description="auto-scaling maximum worker tasks (the report's 6.5 used 10)")
+    max_worker_tasks: Whole = Field(
+        10, ge=1, le=100, description="auto-scaling maximum worker tasks (the report's 6.5 used 10)"
+    )
     receiver_tasks: Whole = Field(1, ge=1, le=100, description="receiver tasks")
-    payment_seconds: Number = Field(contract.SERVICE_DEFAULTS.payment_seconds, ge=0.001, le=60,
-                                   description="seconds per payment")
-    payment_decline_rate: Number = Field(contract.SERVICE_DEFAULTS.payment_decline_rate, ge=0, le=1,
-                                        description="share of payments declined")
-    acceptable_latency_seconds: Whole = Field(60, ge=1, le=86_400,
-                                            description="queueing delay the worker auto-scaling aims for")
-    alarm_profile: str = Field(DEFAULT_ALARM_PROFILE, description="alarm thresholds: " + " | ".join(ALARM_PROFILES),
-                               json_schema_extra={"enum": list(ALARM_PROFILES)})
+    payment_seconds: Number = Field(
+        contract.SERVICE_DEFAULTS.payment_seconds, ge=0.001, le=60, description="seconds per payment"
+    )
+    payment_decline_rate: Number = Field(
+        contract.SERVICE_DEFAULTS.payment_decline_rate, ge=0, le=1, description="share of payments declined"
+    )
+    acceptable_latency_seconds: Whole = Field(
+        60, ge=1, le=86_400, description="queueing delay the worker auto-scaling aims for"
+    )
+    alarm_profile: str = Field(
+        DEFAULT_ALARM_PROFILE,
+        description="alarm thresholds: " + " | ".join(ALARM_PROFILES),
+        json_schema_extra={"enum": list(ALARM_PROFILES)},
+    )
     alert_emails: Annotated[tuple[str, ...], BeforeValidator(_list("a list of strings"))] = Field(
-        (), description="e-mail addresses subscribed to the alerts topic")
+        (), description="e-mail addresses subscribed to the alerts topic"
+    )
     alert_webhook_url: SecretStr | None = Field(
-        None, description="optional HTTPS webhook (chat tool) for alerts; set it with --secret",
-        json_schema_extra={"secret": True})
+        None,
+        description="optional HTTPS webhook (chat tool) for alerts; set it with --secret",
+        json_schema_extra={"secret": True},
+    )
     certificate_arn: str = Field("", description="ACM certificate for HTTPS on the ALBs; HTTP only when empty")
     sales: Annotated[tuple[Sale, ...], BeforeValidator(_list("a list of sales"))] = Field(
-        (), description="the sale calendar: [{name, start, end, rate | tasks, timezone}], ISO 8601 times with a "
-        "zone; each becomes scheduled actions on the worker service")
+        (),
+        description="the sale calendar: [{name, start, end, rate | tasks, timezone}], ISO 8601 times with a "
+        "zone; each becomes scheduled actions on the worker service",
+    )
     # Fargate tasks take 1-2 minutes from RunTask to RUNNING behind a load balancer (image pull and start); the
     # raise lands well before the sale's first order, with room for a failed task to be replaced once.
-    sale_lead_seconds: Whole = Field(300, ge=60, le=86_400,
-                                   description="how long before a sale's start the calendar raises the worker service")
+    sale_lead_seconds: Whole = Field(
+        300, ge=60, le=86_400, description="how long before a sale's start the calendar raises the worker service"
+    )
 
     @field_validator("alarm_profile")
     @classmethod
@@ -185,8 +202,10 @@ class StackConfig(BaseModel):
     def _consistent(self) -> StackConfig:
         """Rules that span several keys."""
         if not self.min_worker_tasks <= self.worker_tasks <= self.max_worker_tasks:
-            raise ValueError(f"workerTasks must be within minWorkerTasks..maxWorkerTasks ({self.min_worker_tasks}.."
-                             f"{self.max_worker_tasks}), got {self.worker_tasks}")
+            raise ValueError(
+                f"workerTasks must be within minWorkerTasks..maxWorkerTasks ({self.min_worker_tasks}.."
+                f"{self.max_worker_tasks}), got {self.worker_tasks}"
+            )
         if not (self.deploy_sync or self.deploy_async):
             raise ValueError("deployAsync and deploySync are both false: nothing to deploy")
         return self
@@ -208,8 +227,11 @@ class StackConfig(BaseModel):
 CONFIG_DEFAULTS: Final = StackConfig()  # typed: CONFIG_DEFAULTS.worker_count
 _FIELDS: Final = {field.alias or name: field for name, field in StackConfig.model_fields.items()}
 KEYS: Final = tuple(_FIELDS)
-SECRET_KEYS: Final = frozenset(key for key, field in _FIELDS.items()
-                               if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret"))
+SECRET_KEYS: Final = frozenset(
+    key
+    for key, field in _FIELDS.items()
+    if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("secret")
+)
 
 
 def bounds(key: str) -> tuple[float, float] | None:
@@ -222,8 +244,14 @@ def bounds(key: str) -> tuple[float, float] | None:
 
 # The types the Pulumi CLI checks a project's config declarations with (Pulumi.yaml `config:`); it has no number
 # type, so a number with a fraction is a string to it and the program checks it.
-_PULUMI_TYPES: Final = {"boolean": "boolean", "integer": "integer", "number": "string", "string": "string",
-                        "array": "array", "object": "object"}
+_PULUMI_TYPES: Final = {
+    "boolean": "boolean",
+    "integer": "integer",
+    "number": "string",
+    "string": "string",
+    "array": "array",
+    "object": "object",
+}
 
 
 def _pulumi_type(prop: Mapping[str, Any]) -> dict[str, Any]:
@@ -256,10 +284,16 @@ def project_config() -> dict[str, dict[str, Any]]:
 
 # pydantic's error types, as what the key allows.
 _ALLOWED: Final = {
-    "int_parsing": "a whole number", "int_from_float": "a whole number", "int_type": "a whole number",
-    "float_parsing": "a number", "float_type": "a number",
-    "bool_parsing": "true or false", "bool_type": "true or false",
-    "string_type": "a string", "tuple_type": "a list", "list_type": "a list",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "int_type": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "tuple_type": "a list",
+    "list_type": "a list",
 }
 
 
@@ -290,8 +324,9 @@ def _problem(error: Any) -> str:
     return f"{where}: {message[0].lower()}{message[1:]}, got {shown}"
 
 
-def from_config(config: Mapping[str, Any], *, source: str, secret_keys: Collection[str] = (),
-                project: str = PROJECT) -> StackConfig:
+def from_config(
+    config: Mapping[str, Any], *, source: str, secret_keys: Collection[str] = (), project: str = PROJECT
+) -> StackConfig:
     """The project's keys of a stack's config (`project:key` -> value, YAML values or the engine's strings), checked.
 
     A secret key must be given as a secret: in `secret_keys` (the engine's list) or as a stack file's
@@ -329,8 +364,9 @@ def region_of(config: Mapping[str, Any], *, source: str) -> str:
     """The stack's AWS region (`aws:region`, the provider's key): required, the report's is us-west-2."""
     region = config.get(REGION_KEY)
     if not isinstance(region, str) or not region:
-        raise ConfigError(f"{source}: {REGION_KEY} is not set "
-                          f"(`pulumi config set {REGION_KEY} {contract.AWS_REGION_DEFAULT}`)")
+        raise ConfigError(
+            f"{source}: {REGION_KEY} is not set (`pulumi config set {REGION_KEY} {contract.AWS_REGION_DEFAULT}`)"
+        )
     return region
 
 

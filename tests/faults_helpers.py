@@ -92,8 +92,9 @@ class Stream:
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=RETRY_SECONDS + CLIENT_TIMEOUT)  # the longest a request in flight can take
@@ -121,8 +122,9 @@ class RetryingStream(Stream):
             with self._lock:
                 self.attempts += 1
             try:
-                response = client.post(self.url + contract.ASYNC_ORDERS_PATH, json=body,
-                                       headers={contract.IDEMPOTENCY_KEY_HEADER: key})
+                response = client.post(
+                    self.url + contract.ASYNC_ORDERS_PATH, json=body, headers={contract.IDEMPOTENCY_KEY_HEADER: key}
+                )
             except httpx.TransportError as error:
                 answer = "timeout" if isinstance(error, httpx.TimeoutException) else CONNECTION_ERROR
             else:
@@ -152,8 +154,12 @@ def orders_per_key(system: System, keys: dict[str, str]) -> dict[str, set[str]]:
 def payment_counts(workers: list[Task]) -> Counter[str]:
     """Committed payments per order id across every worker's log (a worker logs a payment once its conditional status
     write committed it; a voided second delivery logs `duplicate_payment` instead)."""
-    return Counter(event["order_id"] for worker in workers for event in worker.events()
-                   if event.get("event") in ("payment_completed", "payment_failed"))
+    return Counter(
+        event["order_id"]
+        for worker in workers
+        for event in worker.events()
+        if event.get("event") in ("payment_completed", "payment_failed")
+    )
 
 
 def paid_twice(system: System, order_ids: list[str]) -> set[str]:
@@ -170,8 +176,10 @@ class Tally:
     duplicated: int  # paid more than once
 
     def __str__(self) -> str:
-        return (f"accepted={self.accepted} completed={self.completed} failed={self.failed} lost={self.lost} "
-                f"duplicated={self.duplicated}")
+        return (
+            f"accepted={self.accepted} completed={self.completed} failed={self.failed} lost={self.lost} "
+            f"duplicated={self.duplicated}"
+        )
 
 
 def settle(system: System, accepted: list[str], timeout: float = 60.0) -> Tally:
@@ -182,14 +190,20 @@ def settle(system: System, accepted: list[str], timeout: float = 60.0) -> Tally:
         return {o[contract.ORDER_KEY]: o["status"] for o in system.orders() if o[contract.ORDER_KEY] in wanted}
 
     try:
-        wait_for(lambda: len(s := statuses()) == len(wanted) and all(v in FINAL for v in s.values()),
-                 timeout, "every accepted order to be final")
+        wait_for(
+            lambda: len(s := statuses()) == len(wanted) and all(v in FINAL for v in s.values()),
+            timeout,
+            "every accepted order to be final",
+        )
     except AssertionError:
         pass  # counted as lost below
     final = statuses()
-    tally = Tally(accepted=len(wanted), completed=sum(s == "completed" for s in final.values()),
-                  failed=sum(s == "failed" for s in final.values()),
-                  lost=sum(final.get(o) not in FINAL for o in wanted),
-                  duplicated=len(paid_twice(system, accepted)))
+    tally = Tally(
+        accepted=len(wanted),
+        completed=sum(s == "completed" for s in final.values()),
+        failed=sum(s == "failed" for s in final.values()),
+        lost=sum(final.get(o) not in FINAL for o in wanted),
+        duplicated=len(paid_twice(system, accepted)),
+    )
     print(tally)
     return tally

@@ -22,8 +22,8 @@ from bench.localaws.ecs import LocalService, deployed_services, service_of
 from bench.localaws.emulators import Emulator
 from bench.localaws.resources.registry import DATA_PLANE
 from bench.localaws.tasks import Task
-from tests.conftest import TEST_CONFIG
 from stackconfig import output_names
+from tests.conftest import TEST_CONFIG
 
 CUSTOMER_ID = 1234
 ORDER_ITEM: dict[str, Any] = {"product_id": "PROD-001", "quantity": 2, "price": 49.99}
@@ -77,8 +77,11 @@ class System:
         return self.task(role, **settings).start()
 
     def order(self, order_id: str) -> dict[str, Any] | None:
-        item = aws.client("dynamodb").get_item(TableName=self.outputs[output_names.ORDERS_TABLE],
-                                               Key={contract.ORDER_KEY: {"S": order_id}}, ConsistentRead=True)
+        item = aws.client("dynamodb").get_item(
+            TableName=self.outputs[output_names.ORDERS_TABLE],
+            Key={contract.ORDER_KEY: {"S": order_id}},
+            ConsistentRead=True,
+        )
         return {k: v.get("S", v.get("N")) for k, v in item["Item"].items()} if "Item" in item else None
 
     def orders(self) -> list[dict[str, Any]]:
@@ -89,18 +92,23 @@ class System:
         """(visible, in flight) messages of the order queue (or of the queue named by another output)."""
         attributes = aws.client("sqs").get_queue_attributes(
             QueueUrl=self.outputs[output],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def wait_status(self, order_id: str, status: str, timeout: float = 15.0) -> dict[str, Any]:
-        found: dict[str, Any] = wait_for(lambda: (o := self.order(order_id)) and o["status"] == status and o, timeout,
-                                         f"order {order_id} to be {status}")
+        found: dict[str, Any] = wait_for(
+            lambda: (o := self.order(order_id)) and o["status"] == status and o,
+            timeout,
+            f"order {order_id} to be {status}",
+        )
         return found
 
 
 @contextlib.contextmanager
-def own_data_plane(tmp_path: Path, moto: Emulator, monkeypatch: pytest.MonkeyPatch,
-                   persist_dir: Path | None = None) -> Iterator[tuple[Emulator, Deployment, list[LocalService]]]:
+def own_data_plane(
+    tmp_path: Path, moto: Emulator, monkeypatch: pytest.MonkeyPatch, persist_dir: Path | None = None
+) -> Iterator[tuple[Emulator, Deployment, list[LocalService]]]:
     """A ministack of the test's own (to stop and restart it) with the normal stack deployed to it and the session's
     moto, and this process's boto3 pointed at it."""
     with Emulator("ministack", log_path=tmp_path / "ministack.log", persist_dir=persist_dir) as emulator:
@@ -118,13 +126,19 @@ def post(task: Task, path: str, body: Any = ORDER, **kwargs: Any) -> httpx.Respo
 
 def payments(tasks: list[Task], order_id: str) -> int:
     """How many payments completed for an order, across every worker's log (proof against double payment)."""
-    return sum(1 for t in tasks if t.role == "worker" for e in t.events()
-               if e.get("event") == "payment_completed" and e.get("order_id") == order_id)
+    return sum(
+        1
+        for t in tasks
+        if t.role == "worker"
+        for e in t.events()
+        if e.get("event") == "payment_completed" and e.get("order_id") == order_id
+    )
 
 
 @pytest.fixture
-def system(deployment: Deployment, services: list[LocalService], ministack: Emulator, aws_env: dict[str, str],
-           tmp_path: Path) -> Iterator[System]:
+def system(
+    deployment: Deployment, services: list[LocalService], ministack: Emulator, aws_env: dict[str, str], tmp_path: Path
+) -> Iterator[System]:
     deployment.reapply(DATA_PLANE)  # `aws_env` reset ministack: the same queues, topics, table and alarms again
     running = System(deployment=deployment, aws_env=aws_env, logs=tmp_path, services=services)
     yield running

@@ -57,7 +57,12 @@ class AwsMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "userId": "test", "id": ACCOUNT}, []
+            return {
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/test",
+                "userId": "test",
+                "id": ACCOUNT,
+            }, []
         if args.token == "aws:elb/getServiceAccount:getServiceAccount":
             return {"arn": f"arn:aws:iam::{ELB_ACCOUNT}:root", "id": ELB_ACCOUNT}, []
         return {}, []
@@ -124,6 +129,7 @@ def run_program(stack: str, config: Mapping[str, Any], secret_keys: Iterable[str
     for urn, registered in monitor.get_registered_resources().items():
         typ = urn.split("::")[2].split("$")[-1]
         name = urn.split("::")[3]
-        run.resources.append(Declared(urn, typ, name, dict(registered.state), options.get((typ, name)),
-                                      registered.id or ""))
+        run.resources.append(
+            Declared(urn, typ, name, dict(registered.state), options.get((typ, name)), registered.id or "")
+        )
     return run

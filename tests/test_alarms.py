@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from app import aws
+from app import alarm_catalogue, aws
+from stackconfig import output_names
 from stackconfig.alarm_profiles import ALARM_PROFILES, alarm_threshold
 from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
-from stackconfig import output_names
-from app import alarm_catalogue
 
 
 @dataclass(frozen=True)
@@ -40,8 +39,9 @@ class AlarmWiring:
     def inbox(self, wait_seconds: int = 5) -> list[dict[str, Any]]:
         """Alerts delivered to people, as {subject, body} (the inbox queue gets SNS envelopes)."""
         sqs = aws.client("sqs", read_timeout=wait_seconds + 10)
-        found = sqs.receive_message(QueueUrl=self.inbox_url, MaxNumberOfMessages=10,
-                                    WaitTimeSeconds=wait_seconds).get("Messages", [])
+        found = sqs.receive_message(QueueUrl=self.inbox_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds).get(
+            "Messages", []
+        )
         envelopes = [json.loads(m["Body"]) for m in found]
         return [{"subject": e.get("Subject"), "body": e["Message"]} for e in envelopes]
 
@@ -50,8 +50,9 @@ def subscribed_queue(topic_arn: str, name: str, *, raw: bool) -> str:
     sqs = aws.client("sqs")
     url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn,
-                                Attributes={"RawMessageDelivery": "true" if raw else "false"})
+    aws.client("sns").subscribe(
+        TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true" if raw else "false"}
+    )
     return url
 
 
@@ -63,13 +64,16 @@ def wire_alarms(system: System) -> AlarmWiring:
     outputs = system.outputs
     (relay,) = system.deployment.relays
     return AlarmWiring(
-        env=system.aws_env, prefix=outputs[output_names.ALARM_PREFIX],
-        alarm_topic=outputs[output_names.ALARM_TOPIC_ARN], alerts_topic=outputs[output_names.ALERTS_TOPIC_ARN],
-        alarm_events_url=relay.queue_url, inbox_url=subscribed_queue(outputs[output_names.ALERTS_TOPIC_ARN], "inbox",
-                                                                     raw=False),
+        env=system.aws_env,
+        prefix=outputs[output_names.ALARM_PREFIX],
+        alarm_topic=outputs[output_names.ALARM_TOPIC_ARN],
+        alerts_topic=outputs[output_names.ALERTS_TOPIC_ARN],
+        alarm_events_url=relay.queue_url,
+        inbox_url=subscribed_queue(outputs[output_names.ALERTS_TOPIC_ARN], "inbox", raw=False),
         queue_dimensions=[{"Name": "QueueName", "Value": queue_name(outputs[output_names.QUEUE_URL])}],
         dlq_dimensions=[{"Name": "QueueName", "Value": queue_name(outputs[output_names.DLQ_URL])}],
-        latency=float(outputs[output_names.ACCEPTABLE_LATENCY]))
+        latency=float(outputs[output_names.ACCEPTABLE_LATENCY]),
+    )
 
 
 @pytest.fixture
@@ -78,8 +82,15 @@ def wiring(system: System) -> AlarmWiring:  # noqa: F811
 
 
 def alarms_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ops.alarms", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ops.alarms", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def thresholds(prefix: str) -> dict[str, float]:
@@ -90,10 +101,12 @@ def thresholds(prefix: str) -> dict[str, float]:
 def test_the_deployed_alarms_are_the_catalogue_on_the_stack_resources(wiring: AlarmWiring) -> None:
     cloudwatch = aws.client("cloudwatch")
     found = cloudwatch.describe_alarms(AlarmNamePrefix=f"{wiring.prefix}-")["MetricAlarms"]
-    assert sorted(a["AlarmName"] for a in found) == sorted(alarm_catalogue.alarm_name(wiring.prefix, s.key)
-                                                           for s in alarm_catalogue.ALARMS)
+    assert sorted(a["AlarmName"] for a in found) == sorted(
+        alarm_catalogue.alarm_name(wiring.prefix, s.key) for s in alarm_catalogue.ALARMS
+    )
     alarm = cloudwatch.describe_alarms(AlarmNames=[alarm_catalogue.alarm_name(wiring.prefix, "dlq_not_empty")])[
-        "MetricAlarms"][0]
+        "MetricAlarms"
+    ][0]
     assert alarm["Dimensions"] == wiring.dlq_dimensions
     assert alarm["AlarmActions"] == alarm["OKActions"] == [wiring.alarm_topic]
     assert "ops.dlq" in alarm["AlarmDescription"]
@@ -109,11 +122,14 @@ def test_apply_flashsale_then_normal_round_trips_thresholds_and_keeps_actions(wi
     latency = wiring.latency
     assert thresholds(prefix) == {  # the normal stack's raw-depth alarms are not in the flash-sale profile: kept
         alarm_catalogue.alarm_name(prefix, s.key): alarm_threshold(flash, s, latency)
-        if getattr(flash, s.key) is not None else alarm_threshold(normal, s, latency)
-        for s in alarm_catalogue.ALARMS}
+        if getattr(flash, s.key) is not None
+        else alarm_threshold(normal, s, latency)
+        for s in alarm_catalogue.ALARMS
+    }
     assert "kept (not in this profile)" in done.stdout
     alarm = aws.client("cloudwatch").describe_alarms(
-        AlarmNames=[alarm_catalogue.alarm_name(prefix, "queue_depth_warning")])["MetricAlarms"][0]
+        AlarmNames=[alarm_catalogue.alarm_name(prefix, "queue_depth_warning")]
+    )["MetricAlarms"][0]
     assert alarm["AlarmActions"] == alarm["OKActions"] == [wiring.alarm_topic]
     assert alarm["Dimensions"] == wiring.queue_dimensions
 
@@ -121,7 +137,12 @@ def test_apply_flashsale_then_normal_round_trips_thresholds_and_keeps_actions(wi
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["profiles"] == ["flashsale"]
 
-    assert alarms_cli(wiring.env, "apply", "--profile", "normal", "--alarm-prefix", prefix, *wiring.latency_flag).returncode == 0
+    assert (
+        alarms_cli(
+            wiring.env, "apply", "--profile", "normal", "--alarm-prefix", prefix, *wiring.latency_flag
+        ).returncode
+        == 0
+    )
     assert thresholds(prefix)[alarm_catalogue.alarm_name(prefix, "queue_depth_warning")] == 1_000
 
 
@@ -152,8 +173,9 @@ def test_test_notification_lands_in_a_queue_subscribed_to_the_alerts_topic(wirin
 
 
 def test_aws_errors_are_one_line(wiring: AlarmWiring) -> None:
-    done = alarms_cli(wiring.env, "test-notification", "--alerts-topic-arn",
-                      "arn:aws:sns:us-west-2:000000000000:missing")
+    done = alarms_cli(
+        wiring.env, "test-notification", "--alerts-topic-arn", "arn:aws:sns:us-west-2:000000000000:missing"
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("python -m ops.alarms: error: AWS Publish failed")
     assert len(done.stderr.strip().splitlines()) == 1

@@ -26,14 +26,18 @@ JSON_HEADERS = {"X-Amz-Target": "DynamoDB_20120810.BatchExecuteStatement", "Cont
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
 
 
-@pytest.mark.parametrize("url, service, headers, body", [
-    ("http://127.0.0.1:4566", "dynamodb", JSON_HEADERS, b'{"Statements": [{"Statement": "INSERT"}]}'),
-    ("https://sns.eu-west-1.amazonaws.com:443", "sns", FORM_HEADERS, b"Action=PublishBatch&Message=%7B%22a%22%7D"),
-    ("https://dynamodb.eu-west-1.amazonaws.com", "dynamodb", {**JSON_HEADERS, "X-Odd": "  two   spaces "}, b""),
-])
+@pytest.mark.parametrize(
+    "url, service, headers, body",
+    [
+        ("http://127.0.0.1:4566", "dynamodb", JSON_HEADERS, b'{"Statements": [{"Statement": "INSERT"}]}'),
+        ("https://sns.eu-west-1.amazonaws.com:443", "sns", FORM_HEADERS, b"Action=PublishBatch&Message=%7B%22a%22%7D"),
+        ("https://dynamodb.eu-west-1.amazonaws.com", "dynamodb", {**JSON_HEADERS, "X-Odd": "  two   spaces "}, b""),
+    ],
+)
 @pytest.mark.parametrize("token", [None, "FwoGZXIvYXdzEBYaDH+token/=="])
-def test_the_signature_is_botocores(url: str, service: str, headers: dict[str, str], body: bytes,
-                                    token: str | None) -> None:
+def test_the_signature_is_botocores(
+    url: str, service: str, headers: dict[str, str], body: bytes, token: str | None
+) -> None:
     credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
     frozen = credentials.get_frozen_credentials()
     now = datetime.datetime(2026, 12, 1, 23, 59, 59)
@@ -44,18 +48,23 @@ def test_the_signature_is_botocores(url: str, service: str, headers: dict[str, s
     signer = SigV4(host, "eu-west-1", service)
     for _ in range(2):  # the second time from the cached signing key
         ours = signer.headers(frozen, headers, body, now.strftime("%Y%m%dT%H%M%SZ"))
-        assert ours == {"host": host} | {name.lower(): " ".join(value.split())
-                                         for name, value in reference.headers.items()}
+        assert ours == {"host": host} | {
+            name.lower(): " ".join(value.split()) for name, value in reference.headers.items()
+        }
 
 
-def test_calls_share_one_keep_alive_connection_and_errors_parse_as_botocores(aws_env: dict[str, str],
-                                                                             ministack: Emulator) -> None:
+def test_calls_share_one_keep_alive_connection_and_errors_parse_as_botocores(
+    aws_env: dict[str, str], ministack: Emulator
+) -> None:
     topic = boto3.client("sns").create_topic(Name="aws-async")["TopicArn"]
     port = int(ministack.endpoint_url.rsplit(":", 1)[1])
 
     def local_ports() -> set[int]:
-        return {c.laddr.port for c in psutil.Process().net_connections("tcp")
-                if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED}
+        return {
+            c.laddr.port
+            for c in psutil.Process().net_connections("tcp")
+            if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+        }
 
     others = local_ports()  # this process's other clients' (earlier tests', boto3's)
 
@@ -64,14 +73,20 @@ def test_calls_share_one_keep_alive_connection_and_errors_parse_as_botocores(aws
         published, ports = [], set()
         try:
             for size in (1, 2, 10) * 5:
-                answer = await client.call("PublishBatch", TopicArn=topic, PublishBatchRequestEntries=[
-                    {"Id": str(n), "Message": f'{{"n": {n}, "text": "ä & = +"}}'} for n in range(size)])
+                answer = await client.call(
+                    "PublishBatch",
+                    TopicArn=topic,
+                    PublishBatchRequestEntries=[
+                        {"Id": str(n), "Message": f'{{"n": {n}, "text": "ä & = +"}}'} for n in range(size)
+                    ],
+                )
                 published.append(len(answer["Successful"]))
                 await asyncio.sleep(0.01)  # a connection closed after the call is gone by now
                 ports |= local_ports() - others
             with pytest.raises(ClientError) as missing:
-                await client.call("PublishBatch", TopicArn=topic + "-gone", PublishBatchRequestEntries=[
-                    {"Id": "0", "Message": "{}"}])
+                await client.call(
+                    "PublishBatch", TopicArn=topic + "-gone", PublishBatchRequestEntries=[{"Id": "0", "Message": "{}"}]
+                )
             return published, ports, missing.value.response["Error"]["Code"]
         finally:
             await client.close()
@@ -80,19 +95,23 @@ def test_calls_share_one_keep_alive_connection_and_errors_parse_as_botocores(aws
     assert published == [1, 2, 10] * 5
     assert len(connections) == 1  # the same connection (local port) all along
     with pytest.raises(ClientError) as boto3_missing:
-        boto3.client("sns").publish_batch(TopicArn=topic + "-gone", PublishBatchRequestEntries=[
-            {"Id": "0", "Message": "{}"}])
+        boto3.client("sns").publish_batch(
+            TopicArn=topic + "-gone", PublishBatchRequestEntries=[{"Id": "0", "Message": "{}"}]
+        )
     assert code == boto3_missing.value.response["Error"]["Code"]
 
 
 Handler = Callable[[int, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-EMPTY_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 16\r\n\r\n"
-                b'{"Responses":[]}')
+EMPTY_ANSWER = (
+    b'HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: 16\r\n\r\n{"Responses":[]}'
+)
 
 
 async def _read_request(reader: asyncio.StreamReader) -> None:
     head = await reader.readuntil(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
     await reader.readexactly(length)
 
 

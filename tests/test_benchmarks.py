@@ -24,42 +24,94 @@ from bench.localaws.deployer import Deployment
 from bench.localaws.emulators import Emulator
 from stackconfig.files import ROOT
 
-LOAD_FIELDS = ("offered_rate", "accepted_rate", "accepted", "requests", "cpu_ms_per_accepted", "p50_ms", "p95_ms",
-               "p99_ms", "inside_p99_ms", "shed_share", "failures", "alive", "records_per_call", "events_per_call")
-LEVEL_FIELDS = ("contender", "workers", "payment_seconds", "orders", "drain_seconds", "efficiency", "cpu_ms_per_order",
-                "peak_rss_mb", "emulator_cpu_share")
+LOAD_FIELDS = (
+    "offered_rate",
+    "accepted_rate",
+    "accepted",
+    "requests",
+    "cpu_ms_per_accepted",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "inside_p99_ms",
+    "shed_share",
+    "failures",
+    "alive",
+    "records_per_call",
+    "events_per_call",
+)
+LEVEL_FIELDS = (
+    "contender",
+    "workers",
+    "payment_seconds",
+    "orders",
+    "drain_seconds",
+    "efficiency",
+    "cpu_ms_per_order",
+    "peak_rss_mb",
+    "emulator_cpu_share",
+)
 
 
 def _load(**overrides: Any) -> dict[str, Any]:
-    return {"offered_rate": 60.0, "accepted_rate": 60.0, "accepted": 600, "requests": 600, "cpu_ms_per_accepted": 1.5,
-            "p50_ms": 5.0, "p95_ms": 9.0, "p99_ms": 12.0, "inside_p99_ms": 6.0, "shed_share": 0.0, "failures": 0,
-            "alive": True,
-            "records_per_call": 1.0, "events_per_call": 1.0} | overrides
+    return {
+        "offered_rate": 60.0,
+        "accepted_rate": 60.0,
+        "accepted": 600,
+        "requests": 600,
+        "cpu_ms_per_accepted": 1.5,
+        "p50_ms": 5.0,
+        "p95_ms": 9.0,
+        "p99_ms": 12.0,
+        "inside_p99_ms": 6.0,
+        "shed_share": 0.0,
+        "failures": 0,
+        "alive": True,
+        "records_per_call": 1.0,
+        "events_per_call": 1.0,
+    } | overrides
 
 
 def _level(contender: str, workers: int, **overrides: Any) -> dict[str, Any]:
-    return {"contender": contender, "workers": workers, "payment_seconds": 3.0, "orders": 2 * workers,
-            "drain_seconds": 6.1, "efficiency": 0.98, "cpu_ms_per_order": 1.5, "peak_rss_mb": 60.0,
-            "emulator_cpu_share": 0.3} | overrides
+    return {
+        "contender": contender,
+        "workers": workers,
+        "payment_seconds": 3.0,
+        "orders": 2 * workers,
+        "drain_seconds": 6.1,
+        "efficiency": 0.98,
+        "cpu_ms_per_order": 1.5,
+        "peak_rss_mb": 60.0,
+        "emulator_cpu_share": 0.3,
+    } | overrides
 
 
 def _result(**worker_overrides: Any) -> dict[str, Any]:
-    return {"worker": [_level("flashsale", n, **worker_overrides) for n in WORKER_LEVELS],
-            "peers": [_level(peer.name, n, cpu_ms_per_order=4.5, efficiency=0.49, peak_rss_mb=90.0)
-                      for peer in PEERS for n in PEER_LEVELS],
-            "backend": {"orders": 6000, "seconds": 3.0, "threads": 8, "orders_per_call": 25, "rate": 2000.0},
-            "receiver_to_backend": 0.35,
-            "receiver": {"report_rate": _load(),
-                         "capacity": _load(offered_rate=4000.0, accepted_rate=700.0, cpu_ms_per_accepted=0.6),
-                         "overload": _load(offered_rate=2100.0, accepted_rate=650.0, shed_share=0.6, p99_ms=120.0),
-                         "retry_after": True}}
+    return {
+        "worker": [_level("flashsale", n, **worker_overrides) for n in WORKER_LEVELS],
+        "peers": [
+            _level(peer.name, n, cpu_ms_per_order=4.5, efficiency=0.49, peak_rss_mb=90.0)
+            for peer in PEERS
+            for n in PEER_LEVELS
+        ],
+        "backend": {"orders": 6000, "seconds": 3.0, "threads": 8, "orders_per_call": 25, "rate": 2000.0},
+        "receiver_to_backend": 0.35,
+        "receiver": {
+            "report_rate": _load(),
+            "capacity": _load(offered_rate=4000.0, accepted_rate=700.0, cpu_ms_per_accepted=0.6),
+            "overload": _load(offered_rate=2100.0, accepted_rate=650.0, shed_share=0.6, p99_ms=120.0),
+            "retry_after": True,
+        },
+    }
 
 
 def test_the_table_marks_each_missed_goal_and_only_those() -> None:
     assert all(row.met in (True, None) for row in rows(_result()))
     slow = {row.figure for row in rows(_result(cpu_ms_per_order=2.5, efficiency=0.9)) if row.met is False}
     assert slow == {f"worker {n}: CPU per processed order" for n in WORKER_LEVELS} | {
-        "worker 200: processed rate / (workers / payment time)", "worker 1000: processed rate / (workers / payment time)"}
+        "worker 200: processed rate / (workers / payment time)",
+        "worker 1000: processed rate / (workers / payment time)",
+    }
 
 
 def test_the_receiver_goals_are_issue_12s() -> None:
@@ -67,8 +119,11 @@ def test_the_receiver_goals_are_issue_12s() -> None:
     result["receiver"]["report_rate"]["cpu_ms_per_accepted"] = 2.1
     result["receiver"]["capacity"] |= {"cpu_ms_per_accepted": 1.1, "accepted_rate": 590.0}
     missed = {row.figure for row in rows(result) if row.met is False}
-    assert missed == {"receiver: CPU per accepted order (60/s)", "receiver: CPU per accepted order (capacity)",
-                      "receiver capacity (one process)"}
+    assert missed == {
+        "receiver: CPU per accepted order (60/s)",
+        "receiver: CPU per accepted order (capacity)",
+        "receiver capacity (one process)",
+    }
     # The capacity goal is 600/s, or 90 % of the emulator's ceiling when that is lower.
     result["backend"]["rate"] = 600.0
     assert "receiver capacity (one process)" not in {row.figure for row in rows(result) if row.met is False}
@@ -81,8 +136,11 @@ def test_only_503_among_5xx_is_allowed_under_overload() -> None:
 
 def test_the_peer_table_puts_each_peer_beside_flashsale_with_the_ratio() -> None:
     table = peer_rows(_result())
-    assert [row.figure for row in table] == [f"{n} workers: {figure}" for n in PEER_LEVELS for figure in (
-        "CPU per processed order", "processed rate / (workers / payment time)", "peak RSS")]
+    assert [row.figure for row in table] == [
+        f"{n} workers: {figure}"
+        for n in PEER_LEVELS
+        for figure in ("CPU per processed order", "processed rate / (workers / payment time)", "peak RSS")
+    ]
     cpu = table[0].values
     assert cpu["flashsale"] == "1.50 ms" and all(cpu[p.name] == "4.50 ms (3.00x)" for p in PEERS)
     assert table[1].values["celery"] == "49.0% (0.50x)" and table[2].values["report-threads"] == "90 MB (1.50x)"
@@ -109,8 +167,10 @@ def test_a_measurement_that_did_not_finish_is_one_row_with_why_and_the_others_ar
     assert not any(figure.startswith(("worker 1000:", "receiver:", "overload:")) for figure in table)
     assert table["worker 200: CPU per processed order"].met is True  # the finished levels keep their rows
     peers = {row.figure: row.values for row in peer_rows(result)}
-    assert peers["1000 workers"] == {"flashsale": "did not finish: flashsale-1000 did not drain",
-                                     "report-threads": "did not finish: worker exited"}
+    assert peers["1000 workers"] == {
+        "flashsale": "did not finish: flashsale-1000 did not drain",
+        "report-threads": "did not finish: worker exited",
+    }
     assert peers["1000 workers: peak RSS"] == {"flashsale": "-", "celery": "90 MB", "report-threads": "-"}
     assert peers["200 workers: peak RSS"]["celery"] == "90 MB (1.50x)" and "200 workers" not in peers
     assert "did not finish: worker exited" in render_peers(peer_rows(result))
@@ -119,8 +179,10 @@ def test_a_measurement_that_did_not_finish_is_one_row_with_why_and_the_others_ar
 # The quick plan cut to its smallest: one order, one level, no receiver (the bench's own emulators not needed).
 SMALLEST = dataclasses.replace(QUICK, payment_seconds=0.3, worker_levels=(1,), peer_levels=(1,), receiver=False)
 # The report's thread peer given a worker count it refuses: it exits while starting.
-REFUSING_PEER = dataclasses.replace(worker.REPORT_THREADS, command=lambda workers: (
-    "env", f"{contract.ENV_WORKER_COUNT}=0", *worker.REPORT_THREADS.command(workers)))
+REFUSING_PEER = dataclasses.replace(
+    worker.REPORT_THREADS,
+    command=lambda workers: ("env", f"{contract.ENV_WORKER_COUNT}=0", *worker.REPORT_THREADS.command(workers)),
+)
 
 
 def _printed(result: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, dict[str, Any], str]:
@@ -133,8 +195,12 @@ def _printed(result: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tupl
 
 
 def test_a_peer_that_fails_is_a_row_and_the_run_still_reports_and_exits_0(
-        ministack: Emulator, deployment: Deployment, aws_env: dict[str, str], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    ministack: Emulator,
+    deployment: Deployment,
+    aws_env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     result = measure(Bed(ministack, deployment, tmp_path), SMALLEST, peers=(REFUSING_PEER,))
     status, text, data, err = _printed(result, capsys)
     assert status == 0, err
@@ -147,15 +213,20 @@ def test_a_peer_that_fails_is_a_row_and_the_run_still_reports_and_exits_0(
 
 
 def test_a_failure_of_our_own_worker_fails_the_run_after_reporting(
-        ministack: Emulator, deployment: Deployment, aws_env: dict[str, str], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    ministack: Emulator,
+    deployment: Deployment,
+    aws_env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     refused = dataclasses.replace(SMALLEST, payment_seconds=-1.0, peer_levels=())  # the worker refuses it
     status, text, data, err = _printed(measure(Bed(ministack, deployment, tmp_path), refused), capsys)
     assert status == 1
     why = data["worker"][0]["error"]
     assert "worker exited with code 2 while starting" in why and "PAYMENT_SECONDS must be within" in why
-    assert data["table"] == [{"figure": "worker 1", "report": "-", "ours": f"did not finish: {why}", "goal": "-",
-                              "met": False}]
+    assert data["table"] == [
+        {"figure": "worker 1", "report": "-", "ours": f"did not finish: {why}", "goal": "-", "met": False}
+    ]
     assert "did not finish" in text and "flashsale's worker at 1 workers did not finish" in err
 
 
@@ -171,15 +242,22 @@ def _sane_load(load: dict[str, Any]) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_quick_run_reports_every_figure(tmp_path: Any) -> None:
-    run = subprocess.run([sys.executable, "-m", "bench.benchmarks", "--quick", "--json", "--logs", str(tmp_path)],
-                         cwd=ROOT, capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.benchmarks", "--quick", "--json", "--logs", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout)
     assert result["quick"] is True and result["machine"]["cpus"] >= 1
 
     assert result["backend"]["rate"] > 0 and result["backend"]["orders"] > 0
     assert [level["workers"] for level in result["worker"]] == list(WORKER_LEVELS)
-    assert [(p["contender"], p["workers"]) for p in result["peers"]] == [(c.name, n) for c in PEERS for n in PEER_LEVELS]
+    assert [(p["contender"], p["workers"]) for p in result["peers"]] == [
+        (c.name, n) for c in PEERS for n in PEER_LEVELS
+    ]
     # A peer may not finish on a loaded machine (the thread port at 1000 workers): that is a result about the peer.
     unfinished = {(p["contender"], p["workers"]): p["error"] for p in result["peers"] if "error" in p}
     for level in result["worker"] + [p for p in result["peers"] if "error" not in p]:

@@ -51,8 +51,9 @@ def test_fractional_load_rounds_up() -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ops.capacity", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ops.capacity", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_cli_prints_plan_and_report_notes() -> None:
@@ -77,5 +78,7 @@ def test_cli_json_with_own_inputs_has_no_report_notes() -> None:
 def test_cli_refuses_a_rate_that_is_not_a_positive_number(rate: str) -> None:
     done = run_cli("--rate", rate)
     assert done.returncode == 1
-    assert done.stderr.strip() == "python -m ops.capacity: error: rate, payment seconds and sale seconds must be positive"
+    assert (
+        done.stderr.strip() == "python -m ops.capacity: error: rate, payment seconds and sale seconds must be positive"
+    )
     assert "Traceback" not in done.stderr

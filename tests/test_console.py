@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -21,13 +21,12 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from app import aws, contract
-from bench.localaws.system import LocalArgs, LocalSystem
-from stackconfig.alarm_profiles import ALARM_PROFILES
+from app import alarm_catalogue, aws, contract
 from bench.browser import chromium, rgb
-from tests.helpers import ORDER, wait_for
+from bench.localaws.system import LocalArgs, LocalSystem
 from stackconfig import output_names
-from app import alarm_catalogue
+from stackconfig.alarm_profiles import ALARM_PROFILES
+from tests.helpers import ORDER, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -36,10 +35,17 @@ ALARM_RED = (198, 40, 40)  # console.css --alarm
 
 @pytest.fixture(scope="module")
 def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    args = LocalArgs(config={"paymentSeconds": 0.5, "paymentDeclineRate": 0.25, "alarmProfile": "flashsale",
-                             "acceptableLatencySeconds": 5},
-                     env_overrides={contract.ENV_DRAIN_SECONDS: "0.05"},  # a task stops quickly when scaled in
-                     directory=tmp_path_factory.mktemp("console"), feed_seconds=0.2)
+    args = LocalArgs(
+        config={
+            "paymentSeconds": 0.5,
+            "paymentDeclineRate": 0.25,
+            "alarmProfile": "flashsale",
+            "acceptableLatencySeconds": 5,
+        },
+        env_overrides={contract.ENV_DRAIN_SECONDS: "0.05"},  # a task stops quickly when scaled in
+        directory=tmp_path_factory.mktemp("console"),
+        feed_seconds=0.2,
+    )
     with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as system:
         for key, value in system.env().items():
             monkeypatch.setenv(key, value)
@@ -100,8 +106,11 @@ def post_orders(url: str, total: int, per_second: float) -> list[str]:
 
 
 def set_workers(system: LocalSystem, tasks: int) -> None:
-    aws.client("ecs").update_service(cluster=system.outputs[output_names.CLUSTER_NAME],
-                                     service=system.outputs[output_names.WORKER_SERVICE_NAME], desiredCount=tasks)
+    aws.client("ecs").update_service(
+        cluster=system.outputs[output_names.CLUSTER_NAME],
+        service=system.outputs[output_names.WORKER_SERVICE_NAME],
+        desiredCount=tasks,
+    )
 
 
 def test_the_page_loads_and_shows_the_system(page: webdriver.Chrome, local_system: LocalSystem) -> None:
@@ -115,8 +124,9 @@ def test_the_page_loads_and_shows_the_system(page: webdriver.Chrome, local_syste
     assert count(page, "queue-visible") == 0
 
 
-def test_the_numbers_follow_the_orders_and_agree_with_the_order_table(page: webdriver.Chrome,
-                                                                      local_system: LocalSystem) -> None:
+def test_the_numbers_follow_the_orders_and_agree_with_the_order_table(
+    page: webdriver.Chrome, local_system: LocalSystem
+) -> None:
     wait_for(lambda: live(page), 15, "the page's first update")
     before = {name: count(page, f"total-{name}") for name in ("accepted", "paid", "failed")}
     url = local_system.outputs[output_names.ASYNC_URL]
@@ -126,8 +136,7 @@ def test_the_numbers_follow_the_orders_and_agree_with_the_order_table(page: webd
     seen: dict[str, float] = {"rate-accepted": 0, "rate-paid": 0, "rate-failed": 0, "payments": 0}
 
     def shown() -> bool:  # a quarter of the payments are declined: failures show too
-        return (seen["rate-accepted"] > 10 and seen["rate-paid"] > 5 and seen["payments"] > 0
-                and seen["rate-failed"] > 0)
+        return seen["rate-accepted"] > 10 and seen["rate-paid"] > 5 and seen["payments"] > 0 and seen["rate-failed"] > 0
 
     # The page shows the stream when its next update comes, which on a loaded machine can be after the last order
     # was sent (the view averages its rates over console.RATE_WINDOW_SECONDS): watch until it does, not only while
@@ -154,9 +163,11 @@ def test_the_numbers_follow_the_orders_and_agree_with_the_order_table(page: webd
     done = wait_for(final, 30, "every order paid or declined in the order table")
 
     def agrees() -> bool:
-        return (count(page, "total-accepted") - before["accepted"] == len(sent)
-                and count(page, "total-paid") - before["paid"] == done["completed"]
-                and count(page, "total-failed") - before["failed"] == done["failed"])
+        return (
+            count(page, "total-accepted") - before["accepted"] == len(sent)
+            and count(page, "total-paid") - before["paid"] == done["completed"]
+            and count(page, "total-failed") - before["failed"] == done["failed"]
+        )
 
     wait_for(agrees, 10, "the page's totals to equal the order table's")
 
@@ -179,10 +190,13 @@ def test_the_expected_wait_alarm_turns_red_when_it_fires(page: webdriver.Chrome,
         set_workers(local_system, 1)
         wait_for(lambda: workers_running() == "1", 40, "the page to show the worker task again")
         # One task of 20 workers pays 40 orders/s at 0.5 s: a burst of 600 waits ~15 s at first, over the 5 s target.
-        with httpx.Client(base_url=local_system.outputs[output_names.ASYNC_URL], timeout=10) as client, \
-                ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda _: client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).status_code,
-                                    range(600)))
+        with (
+            httpx.Client(base_url=local_system.outputs[output_names.ASYNC_URL], timeout=10) as client,
+            ThreadPoolExecutor(8) as pool,
+        ):
+            answers = list(
+                pool.map(lambda _: client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).status_code, range(600))
+            )
         assert answers.count(202) >= 500
         wait_for(lambda: warning_row()["cells"][1] == "ALARM", 30, "the expected-wait warning to fire on the page")
         assert rgb(warning_row()["background"]) == ALARM_RED

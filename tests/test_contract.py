@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from app import contract
+from app import alarm_catalogue, contract
 from stackconfig.alarm_profiles import ALARM_KEYS, ALARM_PROFILES
-from app import alarm_catalogue
 
 
 def test_every_threshold_has_an_alarm_and_every_alarm_a_threshold() -> None:
@@ -32,7 +31,9 @@ def test_queue_settings_are_the_reports() -> None:
     q = contract.ORDER_QUEUE
     assert (q.visibility_timeout_seconds, q.message_retention_seconds, q.receive_wait_time_seconds) == (30, 345_600, 20)
     assert json.loads(q.redrive_policy("arn:aws:sqs:us-west-2:1:dlq")) == {
-        "deadLetterTargetArn": "arn:aws:sqs:us-west-2:1:dlq", "maxReceiveCount": 3}
+        "deadLetterTargetArn": "arn:aws:sqs:us-west-2:1:dlq",
+        "maxReceiveCount": 3,
+    }
 
 
 def test_queue_policy_admits_only_its_topic() -> None:

@@ -17,11 +17,10 @@ import pytest
 
 from app import contract
 from bench.localaws import naming, program
-from stackconfig import files
 from bench.localaws.deployer import DeployError, Deployment, Endpoints, deploy, parse_overrides
 from bench.localaws.resources.registry import DATA_PLANE
+from stackconfig import files, output_names
 from stackconfig.schema import read_stack_file
-from stackconfig import output_names
 
 STACKS = [files.stack_of(path) for path in files.stack_files()]
 LONG_STACK = "flashsale-staging-01"  # 20 characters, the longest stack name the program promises to fit
@@ -29,13 +28,16 @@ LONG_STACK = "flashsale-staging-01"  # 20 characters, the longest stack name the
 
 def transformed(typ: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[], None]:
     """The real program, with one resource type's inputs changed by `change` (a stack transformation)."""
+
     def run() -> None:
         def transform(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
             if args.type_ != typ:
                 return None
             return pulumi.ResourceTransformationResult(change(dict(args.props)), args.opts)
+
         pulumi.runtime.register_stack_transformation(transform)
         program.run_main()
+
     return run
 
 
@@ -51,12 +53,12 @@ def test_each_stack_file_deploys_with_zero_rejections(stack: str, endpoints: End
     assert deployment.ok, deployment.summary()
     counts = deployment.counts()
     assert counts["aws:ecs/service:Service"] == 3 and counts["aws:lb/loadBalancer:LoadBalancer"] == 2
-    assert set(deployment.outputs) >= {output_names.ASYNC_URL, output_names.QUEUE_URL,
-                                       output_names.WORKER_SERVICE_NAME}
+    assert set(deployment.outputs) >= {output_names.ASYNC_URL, output_names.QUEUE_URL, output_names.WORKER_SERVICE_NAME}
     # The outputs are the emulators' own values: the queue exists under that URL.
     sqs = endpoints.client("sqs")
-    attributes = sqs.get_queue_attributes(QueueUrl=deployment.outputs[output_names.QUEUE_URL],
-                                          AttributeNames=["VisibilityTimeout", "RedrivePolicy"])["Attributes"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=deployment.outputs[output_names.QUEUE_URL], AttributeNames=["VisibilityTimeout", "RedrivePolicy"]
+    )["Attributes"]
     assert attributes["VisibilityTimeout"] == str(contract.ORDER_QUEUE.visibility_timeout_seconds)
     assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == contract.ORDER_QUEUE.max_receive_count
 
@@ -86,14 +88,19 @@ def test_autonames_follow_pulumi_aws() -> None:
     prop, name = naming.physical_name("aws:lb/targetGroup:TargetGroup", "sync-web-tg", None)
     assert prop == "name" and name is not None and len(name) == len("sync-web-tg-") + 7
     assert name.startswith("sync-web-tg-") and all(c in "0123456789abcdef" for c in name[-7:])
-    assert naming.physical_name("aws:ecs/taskDefinition:TaskDefinition", "t", "given-family") == ("family",
-                                                                                                 "given-family")
+    assert naming.physical_name("aws:ecs/taskDefinition:TaskDefinition", "t", "given-family") == (
+        "family",
+        "given-family",
+    )
     assert naming.physical_name("aws:kms/key:Key", "key", None) == (None, None)  # no name input at all
 
 
 def test_rejects_a_33_character_alb_name(endpoints: Endpoints) -> None:
-    deployment = deploy("normal", endpoints, run_program=transformed(
-        "aws:lb/loadBalancer:LoadBalancer", lambda props: props | {"name": "x" * 33}))
+    deployment = deploy(
+        "normal",
+        endpoints,
+        run_program=transformed("aws:lb/loadBalancer:LoadBalancer", lambda props: props | {"name": "x" * 33}),
+    )
     message = only_rejection(deployment, "aws:lb/loadBalancer:LoadBalancer")
     assert "::sync-web-alb: " in message or "::receiver-web-alb: " in message
     assert f'"name" cannot be longer than 32 characters: "{"x" * 33}"' in message
@@ -104,8 +111,9 @@ def test_rejects_a_33_character_alb_name(endpoints: Endpoints) -> None:
 def test_rejects_an_autoname_that_cannot_fit(endpoints: Endpoints) -> None:
     def program_with_a_long_target_group() -> None:
         program.run_main()
-        aws.lb.TargetGroup("orders-web-target-group-x", port=8080, protocol="HTTP", target_type="ip",
-                           vpc_id="vpc-unused")
+        aws.lb.TargetGroup(
+            "orders-web-target-group-x", port=8080, protocol="HTTP", target_type="ip", vpc_id="vpc-unused"
+        )
 
     deployment = deploy("normal", endpoints, run_program=program_with_a_long_target_group)
     message = only_rejection(deployment, "aws:lb/targetGroup:TargetGroup")
@@ -115,8 +123,14 @@ def test_rejects_an_autoname_that_cannot_fit(endpoints: Endpoints) -> None:
 
 def test_rejects_a_malformed_iam_policy(endpoints: Endpoints) -> None:
     def malformed(props: dict[str, Any]) -> dict[str, Any]:
-        return props | {"policy": json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Permit", "Action": "sqs:SendMessage", "Resource": "*"}]})}
+        return props | {
+            "policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Permit", "Action": "sqs:SendMessage", "Resource": "*"}],
+                }
+            )
+        }
 
     deployment = deploy("normal", endpoints, run_program=transformed("aws:iam/rolePolicy:RolePolicy", malformed))
     message = only_rejection(deployment, "aws:iam/rolePolicy:RolePolicy")
@@ -124,8 +138,11 @@ def test_rejects_a_malformed_iam_policy(endpoints: Endpoints) -> None:
 
 
 def test_rejects_a_fargate_task_with_an_invalid_cpu_memory_pair(endpoints: Endpoints) -> None:
-    deployment = deploy("normal", endpoints, run_program=transformed(
-        "aws:ecs/taskDefinition:TaskDefinition", lambda props: props | {"memory": "4096"}))
+    deployment = deploy(
+        "normal",
+        endpoints,
+        run_program=transformed("aws:ecs/taskDefinition:TaskDefinition", lambda props: props | {"memory": "4096"}),
+    )
     message = only_rejection(deployment, "aws:ecs/taskDefinition:TaskDefinition")
     assert "No Fargate configuration exists for given values: 256 CPU, 4096 memory" in message
     assert len(deployment.rejections) == 3  # one per service
@@ -140,14 +157,18 @@ def test_a_config_error_is_the_programs_own_message(endpoints: Endpoints) -> Non
 
 
 def test_overrides_take_json_values_or_strings() -> None:
-    assert parse_overrides(["workerCount=200", "alarmProfile=flashsale", "alertEmails=[\"a@b.c\"]"]) == {
-        "workerCount": 200, "alarmProfile": "flashsale", "alertEmails": ["a@b.c"]}
+    assert parse_overrides(["workerCount=200", "alarmProfile=flashsale", 'alertEmails=["a@b.c"]']) == {
+        "workerCount": 200,
+        "alarmProfile": "flashsale",
+        "alertEmails": ["a@b.c"],
+    }
     with pytest.raises(DeployError, match="KEY=VALUE"):
         parse_overrides(["workerCount"])
 
 
-def test_the_data_plane_can_be_applied_again_with_the_same_names(deployment: Deployment, aws_env: dict[str, str],
-                                                                 endpoints: Endpoints) -> None:
+def test_the_data_plane_can_be_applied_again_with_the_same_names(
+    deployment: Deployment, aws_env: dict[str, str], endpoints: Endpoints
+) -> None:
     sqs = endpoints.client("sqs")
     assert sqs.list_queues().get("QueueUrls", []) == []  # `aws_env` reset ministack
     deployment.reapply(DATA_PLANE)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import pytest
 
 from app import aws, contract
+from stackconfig import output_names
 from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
-from stackconfig import output_names
 
 
 @dataclass(frozen=True)
@@ -24,12 +24,20 @@ class Queues:
 
     def count(self, url: str) -> int:
         attributes = aws.client("sqs").get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )
         return sum(int(v) for v in attributes["Attributes"].values())
 
     def dlq(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ops.dlq", *args, "--dlq-url", self.dlq_url], cwd=ROOT,
-                              env=self.env, capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "ops.dlq", *args, "--dlq-url", self.dlq_url],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
 
 @pytest.fixture
@@ -101,8 +109,15 @@ def test_a_failed_send_leaves_the_message_in_the_dlq(queues: Queues) -> None:
 
 def test_stack_outputs_need_the_pulumi_cli(aws_env: dict[str, str]) -> None:
     env = aws_env | {"PATH": "/nonexistent"}
-    done = subprocess.run([sys.executable, "-m", "ops.dlq", "list", "--stack", "dev"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.dlq", "list", "--stack", "dev"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1
     assert "the pulumi CLI is not installed" in done.stderr
 
@@ -111,8 +126,10 @@ def test_redrive_does_not_loop_on_messages_that_come_straight_back(queues: Queue
     """A queue whose consumer fails every message at once sends the redriven poison straight back to the DLQ."""
     sqs = aws.client("sqs")
     dlq_arn = sqs.get_queue_attributes(QueueUrl=queues.dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bounce_url = sqs.create_queue(QueueName="bounce", Attributes={"RedrivePolicy": json.dumps(
-        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})})["QueueUrl"]
+    bounce_url = sqs.create_queue(
+        QueueName="bounce",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})},
+    )["QueueUrl"]
     stop = threading.Event()
 
     def failing_consumer() -> None:

@@ -9,6 +9,7 @@ Run alone with `pytest -m faults -s` (the tally lines are printed); each test pr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -29,10 +30,10 @@ from app.store import OrderStore
 from app.worker import MAX_BACKOFF_SECONDS
 from bench.localaws.emulators import Emulator
 from bench.localaws.tasks import Task
+from stackconfig import output_names
 from stackconfig.files import ROOT
 from tests.faults_helpers import CONNECTION_ERROR, RetryingStream, Stream, orders_per_key, settle
 from tests.helpers import ORDER, System, own_data_plane, system, wait_for  # noqa: F401
-from stackconfig import output_names
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -41,8 +42,9 @@ WORKER = {contract.ENV_WORKER_COUNT: "10", contract.ENV_PAYMENT_DECLINE_RATE: "0
 
 
 def set_visibility(outputs: dict[str, str], seconds: int) -> None:
-    aws.client("sqs").set_queue_attributes(QueueUrl=outputs[output_names.QUEUE_URL],
-                                           Attributes={"VisibilityTimeout": str(seconds)})
+    aws.client("sqs").set_queue_attributes(
+        QueueUrl=outputs[output_names.QUEUE_URL], Attributes={"VisibilityTimeout": str(seconds)}
+    )
 
 
 def events(service: Task, name: str) -> list[dict[str, Any]]:
@@ -80,7 +82,7 @@ def test_worker_sigkilled_mid_batch_twice_loses_and_doubles_nothing(system: Syst
     with Stream(receiver.url) as stream:
         for _ in range(2):
             stream.wait_accepted(120)  # ~6 s at 20/s
-            wait_for(lambda: unfinished(worker), 5, "payments in flight")
+            wait_for(functools.partial(unfinished, worker), 5, "payments in flight")
             worker.kill()
             interrupted += len(unfinished(worker))
             worker = restart(system, worker)
@@ -124,8 +126,10 @@ def test_clients_retrying_with_their_key_through_a_receiver_stall_get_one_order_
     tally = settle(system, stream.accepted)
     found = orders_per_key(system, stream.keys)
     duplicated_orders = sum(len(ids) - 1 for ids in found.values() if len(ids) > 1)
-    print(f"answers: {dict(stream.answers)}; attempts {stream.attempts} for {len(stream.keys)} keys; "
-          f"duplicated orders={duplicated_orders}")
+    print(
+        f"answers: {dict(stream.answers)}; attempts {stream.attempts} for {len(stream.keys)} keys; "
+        f"duplicated orders={duplicated_orders}"
+    )
     assert stream.count("timeout") > 0  # the stall really made clients time out and retry
     assert stream.attempts > len(stream.keys)
     assert duplicated_orders == 0
@@ -145,7 +149,8 @@ def outage_system(tmp_path: Path, moto: Emulator, monkeypatch: pytest.MonkeyPatc
 
 
 def test_emulator_outage_answers_503_with_retry_after_and_everything_recovers(
-        outage_system: tuple[System, Emulator]) -> None:
+    outage_system: tuple[System, Emulator],
+) -> None:
     """The emulator is stopped for 5 s and started again on the same port with PERSIST_STATE=1: its queues,
     in-flight messages, subscription and orders survive, as AWS's would (resources are not re-created).
 
@@ -188,8 +193,9 @@ def test_payments_outliving_the_visibility_timeout_are_not_paid_twice(system: Sy
     duplicates = stream.accepted[:3]
     template = parse_order(ORDER)
     for order_id in duplicates:  # as SNS may deliver a message twice
-        aws.client("sqs").send_message(QueueUrl=system.outputs[output_names.QUEUE_URL],
-                                       MessageBody=Order.new(template, order_id).to_json())
+        aws.client("sqs").send_message(
+            QueueUrl=system.outputs[output_names.QUEUE_URL], MessageBody=Order.new(template, order_id).to_json()
+        )
     tally = settle(system, stream.accepted)
     handed_out = [e["order_id"] for w in workers for e in events(w, "processing")]
     second_delivery = [e["order_id"] for w in workers for e in events(w, "skipped") + events(w, "duplicate_payment")]
@@ -200,9 +206,15 @@ def test_payments_outliving_the_visibility_timeout_are_not_paid_twice(system: Sy
 
 
 def dlq_command(system: System, *args: str) -> Any:
-    done = subprocess.run([sys.executable, "-m", "ops.dlq", *args, "--json",
-                           "--dlq-url", system.outputs[output_names.DLQ_URL]], cwd=ROOT, env=system.aws_env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.dlq", *args, "--json", "--dlq-url", system.outputs[output_names.DLQ_URL]],
+        cwd=ROOT,
+        env=system.aws_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -217,8 +229,10 @@ def test_poison_messages_are_dead_lettered_logged_once_and_redriven(system: Syst
         "huge": json.dumps({"order_id": "huge", "customer_id": 1, "items": [item] * 3000}),
     }
     queue = system.outputs[output_names.QUEUE_URL]
-    ids = {aws.client("sqs").send_message(QueueUrl=queue, MessageBody=body)["MessageId"]: kind
-           for kind, body in poison.items()}
+    ids = {
+        aws.client("sqs").send_message(QueueUrl=queue, MessageBody=body)["MessageId"]: kind
+        for kind, body in poison.items()
+    }
     with Stream(receiver.url) as stream:
         stream.wait_accepted(160)
     wait_for(lambda: system.queue_counts(output_names.DLQ_URL)[0] == 3, 20, "the poison messages in the DLQ")
@@ -230,7 +244,8 @@ def test_poison_messages_are_dead_lettered_logged_once_and_redriven(system: Syst
     assert len(listed) == 3 and {d["size"] for d in listed} >= {len(poison["huge"])}
     stranded = parse_order(ORDER)  # accepted, then dead-lettered as if a since-fixed bug had failed it 3 times
     OrderStore(aws.client("dynamodb"), system.outputs[output_names.ORDERS_TABLE]).put_pending(
-        stranded.order_id, stranded.customer_id, stranded.items_json(), stranded.total)
+        stranded.order_id, stranded.customer_id, stranded.items_json(), stranded.total
+    )
     aws.client("sqs").send_message(QueueUrl=system.outputs[output_names.DLQ_URL], MessageBody=stranded.to_json())
     moved = dlq_command(system, "redrive", "--queue-url", queue)
     assert moved["moved"] == 4 and moved["failures"] == []  # poison that came straight back is not moved again

@@ -64,8 +64,11 @@ def test_the_readme_gives_the_two_commands_and_ci_runs_the_one_it_says() -> None
     text = README.read_text()
     assert "make lab" in text and "make test" in text
     assert "`.ci/run` runs exactly `make test`" in text
-    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
-          if line.strip() and not line.lstrip().startswith("#")]
+    ci = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert ci[-1] == "make test", ci
 
 
@@ -73,8 +76,12 @@ def test_every_module_the_readme_names_answers_help() -> None:
     modules = sorted(set(MODULE.findall(README.read_text())))
     assert {"bench.lab", "bench.local", "bench.benchmarks", "ops.capacity"} <= set(modules), modules
     # All at once: each is a fresh interpreter importing boto3 and friends.
-    running = {m: subprocess.Popen([sys.executable, "-m", m, "--help"], cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True) for m in modules}
+    running = {
+        m: subprocess.Popen(
+            [sys.executable, "-m", m, "--help"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for m in modules
+    }
     failed = []
     for module, process in running.items():
         out, err = process.communicate(timeout=180)
@@ -91,6 +98,8 @@ def test_every_relative_link_points_at_a_file_that_exists(page: Path) -> None:
 def test_a_link_to_a_missing_file_or_heading_is_found(tmp_path: Path) -> None:
     (tmp_path / "there.md").write_text("# A heading, with `code`\n")
     page = tmp_path / "page.md"
-    page.write_text("[ok](there.md) [ok](there.md#a-heading-with-code) [web](https://example.com)\n"
-                    "[gone](missing.md) [no heading](there.md#nowhere)\n```\n[in a transcript](ignored.md)\n```\n")
+    page.write_text(
+        "[ok](there.md) [ok](there.md#a-heading-with-code) [web](https://example.com)\n"
+        "[gone](missing.md) [no heading](there.md#nowhere)\n```\n[in a transcript](ignored.md)\n```\n"
+    )
     assert broken_links(page) == ["missing.md: no such file", "there.md#nowhere: no heading #nowhere in there.md"]

@@ -31,15 +31,21 @@ from bench.localaws.tasks import Task
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = 300
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 # A quick payment (no 504 from waiting on the one slot) and no declines: the fuzzer exercises input handling.
 FUZZ_SETTINGS = {contract.ENV_PAYMENT_SECONDS: "0.01", contract.ENV_PAYMENT_DECLINE_RATE: "0"}
 
 
 @pytest.fixture(scope="module")
-def tasks(ministack: Emulator, deployment: Deployment, services: list[LocalService],
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Task]]:
+def tasks(
+    ministack: Emulator, deployment: Deployment, services: list[LocalService], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Task]]:
     """The sync service and the receiver as deployed, started once for the module on a fresh data plane."""
     logs: Path = tmp_path_factory.mktemp("fuzz")
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -47,8 +53,10 @@ def tasks(ministack: Emulator, deployment: Deployment, services: list[LocalServi
         for key, value in deployment.endpoints.env().items():
             monkeypatch.setenv(key, value)
         deployment.reapply(DATA_PLANE)
-        started = {role: service_of(services, role).spec.task(logs / f"{role}.log", FUZZ_SETTINGS).start()
-                   for role in ("sync", "receiver")}
+        started = {
+            role: service_of(services, role).spec.task(logs / f"{role}.log", FUZZ_SETTINGS).start()
+            for role in ("sync", "receiver")
+        }
         yield started
         for task in started.values():
             task.stop(timeout=10)
@@ -70,13 +78,11 @@ def test_served_documents_are_the_fuzzed_ones(tasks: dict[str, Task]) -> None:
 
 @sync.parametrize()
 @bounded
-def test_sync_service_never_5xx_and_matches_its_schema(case: schemathesis.Case[Any],
-                                                      tasks: dict[str, Task]) -> None:
+def test_sync_service_never_5xx_and_matches_its_schema(case: schemathesis.Case[Any], tasks: dict[str, Task]) -> None:
     case.call_and_validate(base_url=tasks["sync"].url, checks=CHECKS)
 
 
 @receiver.parametrize()
 @bounded
-def test_receiver_never_5xx_and_matches_its_schema(case: schemathesis.Case[Any],
-                                                   tasks: dict[str, Task]) -> None:
+def test_receiver_never_5xx_and_matches_its_schema(case: schemathesis.Case[Any], tasks: dict[str, Task]) -> None:
     case.call_and_validate(base_url=tasks["receiver"].url, checks=CHECKS)

@@ -23,8 +23,11 @@ from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}
 TIMEOUT = 0.5  # the HTTP header and body timeouts these tests run with (the services' defaults are 10 s)
-SHORT = {contract.ENV_HEADER_TIMEOUT_SECONDS: str(TIMEOUT), contract.ENV_BODY_TIMEOUT_SECONDS: str(TIMEOUT),
-         contract.ENV_PAYMENT_SECONDS: "0.05"}
+SHORT = {
+    contract.ENV_HEADER_TIMEOUT_SECONDS: str(TIMEOUT),
+    contract.ENV_BODY_TIMEOUT_SECONDS: str(TIMEOUT),
+    contract.ENV_PAYMENT_SECONDS: "0.05",
+}
 ITEM = b'{"product_id":"P-1","quantity":1,"price":1.5}'
 ORDER_BYTES = json.dumps(ORDER, separators=(",", ":")).encode()
 
@@ -35,8 +38,12 @@ def service(request: pytest.FixtureRequest, system: System) -> Service:  # noqa:
 
 
 def post_raw(service: Service, body: bytes, **headers: str) -> httpx.Response:
-    return httpx.post(service.url + PATHS[service.role], content=body, timeout=10,
-                      headers={"Content-Type": "application/json", **headers})
+    return httpx.post(
+        service.url + PATHS[service.role],
+        content=body,
+        timeout=10,
+        headers={"Content-Type": "application/json", **headers},
+    )
 
 
 def assert_json_error(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -52,8 +59,10 @@ def connect(service: Service) -> socket.socket:
 
 
 def request_head(service: Service, length: int, extra: bytes = b"") -> bytes:
-    return (b"POST " + PATHS[service.role].encode() + b" HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n" % length + extra + b"\r\n")
+    return (
+        b"POST " + PATHS[service.role].encode() + b" HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n" % length + extra + b"\r\n"
+    )
 
 
 def read_until_closed(sock: socket.socket, limit: float) -> tuple[bytes, float]:
@@ -103,10 +112,13 @@ def test_a_lone_surrogate_in_an_unknown_key_gets_a_json_error(service: Service) 
     response.content.decode("ascii")  # the error renders (as escaped ASCII) instead of failing to encode
 
 
-@pytest.mark.parametrize("customer_id", [b"123456789012345678901234567890123456789", b"1" + b"0" * 400,
-                                         str(MAX_CUSTOMER_ID + 1).encode()])
-def test_oversized_customer_ids_get_the_same_422_from_both_services(system: System,  # noqa: F811
-                                                                    customer_id: bytes) -> None:
+@pytest.mark.parametrize(
+    "customer_id", [b"123456789012345678901234567890123456789", b"1" + b"0" * 400, str(MAX_CUSTOMER_ID + 1).encode()]
+)
+def test_oversized_customer_ids_get_the_same_422_from_both_services(
+    system: System,  # noqa: F811
+    customer_id: bytes,
+) -> None:
     body = b'{"customer_id":' + customer_id + b',"items":[' + ITEM + b"]}"
     answers = [post_raw(system.start(role, **SHORT), body) for role in sorted(PATHS)]
     for response in answers:
@@ -117,6 +129,7 @@ def test_oversized_customer_ids_get_the_same_422_from_both_services(system: Syst
 
 # --- 5-6: what is accepted reads back exactly; odd ids are simply unknown -------------------------------------------
 
+
 def test_the_largest_customer_id_reads_back_exactly(system: System) -> None:  # noqa: F811
     receiver = system.start("receiver", **SHORT)
     body = {"customer_id": MAX_CUSTOMER_ID, "items": ORDER["items"]}
@@ -125,8 +138,9 @@ def test_the_largest_customer_id_reads_back_exactly(system: System) -> None:  # 
     status = httpx.get(f"{receiver.url}/orders/{accepted.json()['order_id']}").json()
     assert status["customer_id"] == MAX_CUSTOMER_ID == 9007199254740991
     # One more would be read back through a float as its neighbour: it is refused instead.
-    assert_json_error(httpx.post(receiver.url + contract.ASYNC_ORDERS_PATH,
-                                 json={**body, "customer_id": MAX_CUSTOMER_ID + 2}), 422)
+    assert_json_error(
+        httpx.post(receiver.url + contract.ASYNC_ORDERS_PATH, json={**body, "customer_id": MAX_CUSTOMER_ID + 2}), 422
+    )
 
 
 @pytest.mark.parametrize("order_id", ["x" * 2100, "idem%231%23key", "%00"])
@@ -137,16 +151,21 @@ def test_any_order_id_that_is_not_ours_is_404(system: System, order_id: str) -> 
 
 # --- 7: a complete request followed by garbage: the 202 is delivered, and the key recovers the order --------------
 
+
 def test_an_order_followed_by_garbage_still_gets_its_answer_and_its_key_recovers_it(system: System) -> None:  # noqa: F811
     receiver = system.start("receiver", **SHORT)
     with connect(receiver) as sock:
-        sock.sendall(request_head(receiver, len(ORDER_BYTES), b"Idempotency-Key: framing-1\r\n") + ORDER_BYTES
-                     + b"EXTRA BYTES\r\n\r\n")
+        sock.sendall(
+            request_head(receiver, len(ORDER_BYTES), b"Idempotency-Key: framing-1\r\n")
+            + ORDER_BYTES
+            + b"EXTRA BYTES\r\n\r\n"
+        )
         data, _ = read_until_closed(sock, 5)
     assert statuses(data)[0] == 202, data[:300]
     first = json.loads(data.split(b"\r\n\r\n", 1)[1].split(b"HTTP/1.1")[0])
-    retry = httpx.post(receiver.url + contract.ASYNC_ORDERS_PATH, json=ORDER,
-                       headers={contract.IDEMPOTENCY_KEY_HEADER: "framing-1"})
+    retry = httpx.post(
+        receiver.url + contract.ASYNC_ORDERS_PATH, json=ORDER, headers={contract.IDEMPOTENCY_KEY_HEADER: "framing-1"}
+    )
     assert retry.status_code == 202 and retry.json()["order_id"] == first["order_id"]
     orders = [o[contract.ORDER_KEY] for o in system.orders() if not o[contract.ORDER_KEY].startswith(RECORD_PREFIX)]
     assert orders == [first["order_id"]]
@@ -155,9 +174,11 @@ def test_an_order_followed_by_garbage_still_gets_its_answer_and_its_key_recovers
 
 # --- 8-9: stalled and slow clients are timed out and never hold the in-flight cap ----------------------------------
 
+
 def test_stalled_uploads_do_not_fill_the_in_flight_cap(system: System) -> None:  # noqa: F811
-    receiver = system.start("receiver", **{**SHORT, contract.ENV_MAX_IN_FLIGHT: "4",
-                                           contract.ENV_BODY_TIMEOUT_SECONDS: "5"})
+    receiver = system.start(
+        "receiver", **{**SHORT, contract.ENV_MAX_IN_FLIGHT: "4", contract.ENV_BODY_TIMEOUT_SECONDS: "5"}
+    )
     stalled = [connect(receiver) for _ in range(8)]
     try:
         for sock in stalled:
@@ -214,8 +235,9 @@ def test_slowloris_connections_are_all_closed_by_the_header_deadline(service: Se
 
 
 def test_idle_connections_beyond_the_cap_are_closed_oldest_first(system: System) -> None:  # noqa: F811
-    receiver = system.start("receiver", **{**SHORT, contract.ENV_MAX_CONNECTIONS: "20",
-                                           contract.ENV_HEADER_TIMEOUT_SECONDS: "30"})
+    receiver = system.start(
+        "receiver", **{**SHORT, contract.ENV_MAX_CONNECTIONS: "20", contract.ENV_HEADER_TIMEOUT_SECONDS: "30"}
+    )
     idle = [connect(receiver) for _ in range(40)]  # connected, never sending: idle until their header deadline
     try:
         time.sleep(0.3)
@@ -235,9 +257,12 @@ def test_idle_connections_beyond_the_cap_are_closed_oldest_first(system: System)
 
 # --- 10: header floods get 431, and memory stays flat ---------------------------------------------------------------
 
-@pytest.mark.parametrize("headers", [b"X-Big: " + b"a" * (1 << 20) + b"\r\n",
-                                     b"".join(b"X-H%d: v\r\n" % i for i in range(10_000))],
-                         ids=["1 MiB header", "10,000 headers"])
+
+@pytest.mark.parametrize(
+    "headers",
+    [b"X-Big: " + b"a" * (1 << 20) + b"\r\n", b"".join(b"X-H%d: v\r\n" % i for i in range(10_000))],
+    ids=["1 MiB header", "10,000 headers"],
+)
 def test_oversized_headers_get_431(service: Service, system: System, headers: bytes) -> None:  # noqa: F811
     with connect(service) as sock:
         try:
@@ -269,6 +294,7 @@ def test_unfinished_header_floods_do_not_grow_memory(service: Service) -> None:
 
 
 # --- 12 and disconnects: JSON for router errors; a hang-up is one log line -------------------------------------------
+
 
 def test_router_404_and_405_are_json(service: Service) -> None:
     assert_json_error(httpx.get(service.url + "/no-such-path"), 404)

@@ -11,8 +11,8 @@ import signal
 import socket
 import time
 import uuid
-from typing import Any
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -23,8 +23,8 @@ from app.orders import parse_order
 from app.store import OrderStore
 from app.web import Submission
 from bench.localaws.emulators import Emulator
-from tests.helpers import CUSTOMER_ID, ORDER, System, system, unread_bytes, wait_for  # noqa: F401
 from stackconfig import output_names
+from tests.helpers import CUSTOMER_ID, ORDER, System, system, unread_bytes, wait_for  # noqa: F401
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}
 KEY = contract.IDEMPOTENCY_KEY_HEADER
@@ -60,7 +60,8 @@ def test_the_same_key_twice_is_one_order_with_one_answer(system: System, role: s
         assert stats["total_orders"] == stats["payments_processed"] == 2  # one payment per customer's key
     else:
         assert sorted(o[contract.ORDER_KEY] for o in orders_only(system)) == sorted(
-            [first.json()["order_id"], other_customer.json()["order_id"]])
+            [first.json()["order_id"], other_customer.json()["order_id"]]
+        )
         assert system.queue_counts() == (2, 0)  # published once each
 
 
@@ -82,8 +83,10 @@ def test_keys_that_break_the_rules_get_400(system: System, role: str) -> None:  
         assert response.status_code == 400 and response.json()["error"], (key, response.text)
     with socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock:  # a control character
         body = b'{"customer_id":1,"items":[{"product_id":"P","quantity":1,"price":1}]}'
-        sock.sendall(b"POST " + PATHS[role].encode() + b" HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                     b"Idempotency-Key: a\x01b\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        sock.sendall(
+            b"POST " + PATHS[role].encode() + b" HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Idempotency-Key: a\x01b\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        )
         assert sock.recv(65536).startswith(b"HTTP/1.1 400 ")
     assert submit(url, "x" * 255).status_code < 300  # the longest key passes
     quoted = submit(url, '"sf-string"')  # a structured-field string is the same key as its content
@@ -109,8 +112,11 @@ def test_a_second_request_while_the_first_pays_waits_then_gets_409(system: Syste
     url = sync.url + contract.SYNC_ORDERS_PATH
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(submit, url, "slow")
-        wait_for(lambda: httpx.get(sync.url + contract.STATS_PATH).json()["status_breakdown"]["processing"] == 1, 10,
-                 "the first request to be paying")
+        wait_for(
+            lambda: httpx.get(sync.url + contract.STATS_PATH).json()["status_breakdown"]["processing"] == 1,
+            10,
+            "the first request to be paying",
+        )
         started = time.monotonic()
         second = submit(url, "slow")
         waited = time.monotonic() - started
@@ -151,8 +157,10 @@ def test_records_expire_by_ttl_after_a_day(system: System) -> None:  # noqa: F81
     expires = float(record[contract.IDEMPOTENCY_TTL_ATTRIBUTE])
     assert contract.IDEMPOTENCY_KEEP_SECONDS - 60 <= expires - time.time() <= contract.IDEMPOTENCY_KEEP_SECONDS
     ttl = aws.client("dynamodb").describe_time_to_live(TableName=system.outputs[output_names.ORDERS_TABLE])
-    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED",
-                                            "AttributeName": contract.IDEMPOTENCY_TTL_ATTRIBUTE}
+    assert ttl["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED",
+        "AttributeName": contract.IDEMPOTENCY_TTL_ATTRIBUTE,
+    }
 
 
 def _stale_claim(system: System, key: str, order_id: str, lease_until: float) -> None:  # noqa: F811
@@ -160,21 +168,33 @@ def _stale_claim(system: System, key: str, order_id: str, lease_until: float) ->
     now = time.time()
     scope = f"{ORDER['customer_id']}#{key}"
     payload = Submission(parse_order(ORDER), key).fingerprint
-    DynamoRecords(aws.client("dynamodb"), system.outputs[output_names.ORDERS_TABLE]).put_new(Record(
-        scope=scope, state=idempotency.IN_FLIGHT, order_id=order_id, fingerprint=payload, token="dead",
-        lease_until=lease_until, expires_at=now + 3600), now)
+    DynamoRecords(aws.client("dynamodb"), system.outputs[output_names.ORDERS_TABLE]).put_new(
+        Record(
+            scope=scope,
+            state=idempotency.IN_FLIGHT,
+            order_id=order_id,
+            fingerprint=payload,
+            token="dead",
+            lease_until=lease_until,
+            expires_at=now + 3600,
+        ),
+        now,
+    )
 
 
 @pytest.mark.parametrize("recorded", [False, True], ids=["before its put", "after its put"])
-def test_a_claim_left_by_a_dead_receiver_is_resumed_under_the_same_order_id(system: System,  # noqa: F811
-                                                                              recorded: bool) -> None:
+def test_a_claim_left_by_a_dead_receiver_is_resumed_under_the_same_order_id(
+    system: System,  # noqa: F811
+    recorded: bool,
+) -> None:
     receiver = system.start("receiver")
     order_id = str(uuid.uuid4())
     _stale_claim(system, "orphan", order_id, lease_until=time.time() - 1)
     if recorded:  # it died between its put and its publish: the record is there, the message maybe not
         order = parse_order(ORDER, order_id)
         OrderStore(aws.client("dynamodb"), system.outputs[output_names.ORDERS_TABLE]).put_pending(
-            order_id, order.customer_id, order.items_json(), order.total)
+            order_id, order.customer_id, order.items_json(), order.total
+        )
     resumed = submit(receiver.url + contract.ASYNC_ORDERS_PATH, "orphan")
     assert resumed.status_code == 202 and resumed.json()["order_id"] == order_id
     assert [o[contract.ORDER_KEY] for o in orders_only(system)] == [order_id]
@@ -220,7 +240,7 @@ def test_answers_that_say_try_again_are_not_remembered() -> None:
         return codes + [len(attempts)]
 
     loop = asyncio.new_event_loop()  # not asyncio.run: it leaves the main thread without a loop, which a later
-    try:                              # in-process deploy (Pulumi's runtime) needs
+    try:  # in-process deploy (Pulumi's runtime) needs
         assert loop.run_until_complete(run()) == [504, 201, 201, 2]
     finally:
         loop.close()

@@ -87,15 +87,19 @@ def test_the_build_context_holds_exactly_what_the_image_runs() -> None:
     shipped = _build_context()
     needed = _closure(*IMAGE_ENTRY_POINTS) | {"requirements.txt"}  # the Dockerfile installs requirements.txt
     assert not needed - shipped, f"the image lacks {sorted(needed - shipped)}: add them to app/ or to its imports"
-    assert not shipped - needed, (f"the image ships {sorted(shipped - needed)}, which no service imports: "
-                                  "move it out of app/ or list it in app/.dockerignore")
+    assert not shipped - needed, (
+        f"the image ships {sorted(shipped - needed)}, which no service imports: "
+        "move it out of app/ or list it in app/.dockerignore"
+    )
 
 
 def test_the_notifier_lambda_ships_exactly_what_its_handler_imports() -> None:
     module = NOTIFIER_HANDLER.rsplit(".", 1)[0].removeprefix("app.")
     needed = {f"app/{name}" for name in _closure(module)}
-    assert set(NOTIFIER_FILES) == needed, (f"NOTIFIER_FILES lacks {sorted(needed - set(NOTIFIER_FILES))}, ships "
-                                           f"{sorted(set(NOTIFIER_FILES) - needed)} it does not import")
+    assert set(NOTIFIER_FILES) == needed, (
+        f"NOTIFIER_FILES lacks {sorted(needed - set(NOTIFIER_FILES))}, ships "
+        f"{sorted(set(NOTIFIER_FILES) - needed)} it does not import"
+    )
     outside = set().union(*(_top_level_imports(APP.parent / f) for f in NOTIFIER_FILES)) - set(sys.stdlib_module_names)
     assert outside <= {"app"} | LAMBDA_RUNTIME_PACKAGES, f"the Lambda runtime has no {sorted(outside)}"
 

@@ -4,28 +4,26 @@ names the offending resource's URN."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from pydantic.alias_generators import to_snake
 
-from app import contract
+from app import alarm_catalogue, contract
 from app.alarm_catalogue import AlarmSubject, System
 from app.roles import ROLES
+from bench.localaws.program import config_strings
 from components import cluster, pipeline
 from components.settings import ConfigError
 from components.watched import Watched
-from stackconfig import schema
+from stackconfig import output_names, schema
 from stackconfig.alarm_profiles import ALARM_PROFILES, alarm_threshold
-from bench.localaws.program import config_strings
 from stackconfig.files import ROOT, stack_of
 from stackconfig.schema import read_stack_file
 from tests.infra_mocks import STACK_FILES, Declared, StackRun, is_secret, run_program
-from stackconfig import output_names
-from app import alarm_catalogue
 
 SERVICE = "aws:ecs/service:Service"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -43,14 +41,23 @@ SCALING_POLICY = "aws:appautoscaling/policy:Policy"
 # What each pattern holds itself (its direct children), as aws-ecs-patterns cut them.
 PATTERNS = {
     "flashsale:patterns:LoadBalancedService": ["flashsale:web:PublicEndpoint", FARGATE],
-    "flashsale:patterns:QueueWorkerService": [FARGATE, "aws:appautoscaling/target:Target", SCALING_POLICY,
-                                              SCALING_POLICY, ALARM],
+    "flashsale:patterns:QueueWorkerService": [
+        FARGATE,
+        "aws:appautoscaling/target:Target",
+        SCALING_POLICY,
+        SCALING_POLICY,
+        ALARM,
+    ],
     "flashsale:messaging:OrderPipeline": [TOPIC, QUEUE, QUEUE, "aws:sqs/queuePolicy:QueuePolicy", SUBSCRIPTION, TABLE],
     "flashsale:compute:ServiceCluster": ["aws:ecs/cluster:Cluster"],
 }
 CERTIFICATE = "arn:aws:acm:us-west-2:123456789012:certificate/0c0ffee0-0000-4000-8000-000000000000"
-LOCAL_ONLY_OUTPUTS = {output_names.LOCAL_ENDPOINT, output_names.LOCAL_SERVICE_ENDPOINTS, output_names.LOCAL_CREDENTIALS,
-                      output_names.LOCAL_CAVEATS}
+LOCAL_ONLY_OUTPUTS = {
+    output_names.LOCAL_ENDPOINT,
+    output_names.LOCAL_SERVICE_ENDPOINTS,
+    output_names.LOCAL_CREDENTIALS,
+    output_names.LOCAL_CAVEATS,
+}
 
 
 @pytest.fixture(scope="module", params=STACK_FILES, ids=stack_of)
@@ -100,11 +107,7 @@ def role_grants(run: StackRun, role: str) -> dict[str, tuple[str, ...]]:
     """The task role policy of one service: resource ARN -> actions."""
     role_arn = task_definition_of(run, role)["taskRoleArn"]
     role_id = run.by_arn(role_arn).name + "-id"
-    return {
-        st["Resource"]: tuple(st["Action"])
-        for p, st in statements(run)
-        if p["role"] == role_id
-    }
+    return {st["Resource"]: tuple(st["Action"]) for p, st in statements(run) if p["role"] == role_id}
 
 
 # --- The stack files --------------------------------------------------------------------------------------------
@@ -175,7 +178,10 @@ def test_bad_config_fails_naming_file_and_key(key: str, value: Any, says: str) -
 
 
 def test_nothing_to_deploy_fails() -> None:
-    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:deploySync": False, "flashsale:deployAsync": False}
+    config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {
+        "flashsale:deploySync": False,
+        "flashsale:deployAsync": False,
+    }
     with pytest.raises(ConfigError, match="deployAsync and deploySync are both false"):
         run_program("normal", config)
 
@@ -193,19 +199,25 @@ def test_every_resource_is_parented_and_named_after_its_component(run: StackRun)
         if parent_type == "pulumi:pulumi:Stack":
             assert r.typ.startswith("flashsale:"), f"{r.urn}: not parented to a component"
             continue
-        assert any(typ == parent_type and r.name.startswith(f"{name}-") for typ, name in components), \
+        assert any(typ == parent_type and r.name.startswith(f"{name}-") for typ, name in components), (
             f"{r.urn}: name does not start with its parent component's name"
+        )
 
 
 def test_each_pattern_holds_its_parts(run: StackRun) -> None:
     instances = [r for r in run.resources if r.typ in PATTERNS]
-    assert Counter(r.typ for r in instances) == {"flashsale:patterns:LoadBalancedService": 2,
-                                                 "flashsale:patterns:QueueWorkerService": 1,
-                                                 "flashsale:messaging:OrderPipeline": 1,
-                                                 "flashsale:compute:ServiceCluster": 1}
+    assert Counter(r.typ for r in instances) == {
+        "flashsale:patterns:LoadBalancedService": 2,
+        "flashsale:patterns:QueueWorkerService": 1,
+        "flashsale:messaging:OrderPipeline": 1,
+        "flashsale:compute:ServiceCluster": 1,
+    }
     for pattern in instances:
-        parts = [r.typ for r in run.resources
-                 if r.urn.split("::")[2].split("$")[-2] == pattern.typ and r.name.startswith(f"{pattern.name}-")]
+        parts = [
+            r.typ
+            for r in run.resources
+            if r.urn.split("::")[2].split("$")[-2] == pattern.typ and r.name.startswith(f"{pattern.name}-")
+        ]
         assert Counter(parts) == Counter(PATTERNS[pattern.typ]), f"{pattern.urn}: holds {sorted(parts)}"
 
 
@@ -221,20 +233,28 @@ def test_the_stack_has_one_cluster_three_services_and_its_profiles_alarms(run: S
 
 
 def test_a_deployed_subject_without_dimensions_fails_instead_of_dropping_its_alarms() -> None:
-    dims = {AlarmSubject.QUEUE: {"QueueName": "q"}, AlarmSubject.WORKER_SERVICE: {"ServiceName": "w"},
-            AlarmSubject.RECEIVER_SERVICE: {"ServiceName": "r"}, AlarmSubject.RECEIVER_ALB: {"LoadBalancer": "a"}}
+    dims = {
+        AlarmSubject.QUEUE: {"QueueName": "q"},
+        AlarmSubject.WORKER_SERVICE: {"ServiceName": "w"},
+        AlarmSubject.RECEIVER_SERVICE: {"ServiceName": "r"},
+        AlarmSubject.RECEIVER_ALB: {"LoadBalancer": "a"},
+    }
     with pytest.raises(ValueError, match=r"missing \['dlq'\]"):
         Watched(systems=frozenset({System.ASYNC}), dimensions=dims)
     with pytest.raises(ValueError, match=r"not deployed \['queue', 'receiver_alb'"):
-        Watched(systems=frozenset({System.SYNC}), dimensions=dims | {AlarmSubject.SYNC_ALB: {"LoadBalancer": "s"},
-                                                                     AlarmSubject.SYNC_SERVICE: {"ServiceName": "s"}})
+        Watched(
+            systems=frozenset({System.SYNC}),
+            dimensions=dims
+            | {AlarmSubject.SYNC_ALB: {"LoadBalancer": "s"}, AlarmSubject.SYNC_SERVICE: {"ServiceName": "s"}},
+        )
     watched = Watched(systems=frozenset({System.ASYNC}), dimensions=dims | {AlarmSubject.DLQ: {"QueueName": "d"}})
     assert watched.has(AlarmSubject.EXPECTED_WAIT) and not watched.has(AlarmSubject.SYNC_ALB)
 
 
 def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None:
-    names = {value for key, value in vars(output_names).items()
-             if key.isupper() and not key.startswith("CAVEAT_")} - LOCAL_ONLY_OUTPUTS
+    names = {
+        value for key, value in vars(output_names).items() if key.isupper() and not key.startswith("CAVEAT_")
+    } - LOCAL_ONLY_OUTPUTS
     assert set(run.outputs) == names
     assert run.outputs[output_names.WORKER_COUNT] == setting(stack_file, "workerCount")
     assert run.outputs[output_names.ALARM_PREFIX] == f"flashsale-{run.stack}"
@@ -391,7 +411,9 @@ def test_workers_scale_on_backlog_per_task(run: StackRun, stack_file: Path) -> N
     assert target["scalableDimension"] == "ecs:service:DesiredCount", target.urn
     assert target["minCapacity"] == setting(stack_file, "minWorkerTasks"), target.urn
     assert target["maxCapacity"] == setting(stack_file, "maxWorkerTasks"), target.urn
-    (policy,) = [p for p in run.of_type("aws:appautoscaling/policy:Policy") if p["policyType"] == "TargetTrackingScaling"]
+    (policy,) = [
+        p for p in run.of_type("aws:appautoscaling/policy:Policy") if p["policyType"] == "TargetTrackingScaling"
+    ]
     assert policy["resourceId"] == target["resourceId"], policy.urn
     tracking = policy["targetTrackingScalingPolicyConfiguration"]
     expected = (
@@ -411,7 +433,8 @@ def test_workers_scale_on_backlog_per_task(run: StackRun, stack_file: Path) -> N
 
 
 def test_a_guardrail_adds_tasks_when_the_oldest_order_is_older_than_the_acceptable_latency(
-        run: StackRun, stack_file: Path) -> None:
+    run: StackRun, stack_file: Path
+) -> None:
     (target,) = run.of_type("aws:appautoscaling/target:Target")
     (step,) = [p for p in run.of_type("aws:appautoscaling/policy:Policy") if p["policyType"] == "StepScaling"]
     assert step["resourceId"] == target["resourceId"], step.urn
@@ -439,8 +462,9 @@ def test_no_alarm_reaches_critical_while_the_scaling_would_not_yet_act(run: Stac
         if spec.subject is AlarmSubject.EXPECTED_WAIT:
             assert threshold >= latency, f"{by_key[spec.key].urn}: pages at {threshold} s of wait, scaling at {latency}"
         elif spec.metric_name == "ApproximateNumberOfMessagesVisible":
-            assert threshold >= scaling_backlog, (f"{by_key[spec.key].urn}: pages at {threshold:g} waiting, the "
-                                                  f"scaling acts above {scaling_backlog:g}")
+            assert threshold >= scaling_backlog, (
+                f"{by_key[spec.key].urn}: pages at {threshold:g} waiting, the scaling acts above {scaling_backlog:g}"
+            )
         elif spec.metric_name == "ApproximateAgeOfOldestMessage":
             assert threshold >= latency, f"{by_key[spec.key].urn}: pages at age {threshold}, guardrail at {latency}"
 
@@ -462,10 +486,16 @@ def test_task_roles_hold_exactly_the_grants_of_their_uses(run: StackRun) -> None
     # The agent protects a task with the task role's credentials: without this every call is refused on AWS.
     cluster_tasks = f"arn:aws:ecs:us-west-2:123456789012:task/{run.outputs[output_names.CLUSTER_NAME]}/*"
     expected = {
-        "receiver": {topic: pipeline.PUBLISH_ACTIONS, table: pipeline.WRITE_ORDERS_ACTIONS,
-                     queue: pipeline.QUEUE_DEPTH_ACTIONS},
-        "worker": {queue: pipeline.CONSUME_ACTIONS, table: pipeline.SETTLE_ORDERS_ACTIONS,
-                   cluster_tasks: cluster.TASK_PROTECTION_ACTIONS},
+        "receiver": {
+            topic: pipeline.PUBLISH_ACTIONS,
+            table: pipeline.WRITE_ORDERS_ACTIONS,
+            queue: pipeline.QUEUE_DEPTH_ACTIONS,
+        },
+        "worker": {
+            queue: pipeline.CONSUME_ACTIONS,
+            table: pipeline.SETTLE_ORDERS_ACTIONS,
+            cluster_tasks: cluster.TASK_PROTECTION_ACTIONS,
+        },
     }
     for role, grants in expected.items():
         assert role_grants(run, role) == grants, f"{task_definition_of(run, role).urn}: task role grants"
@@ -528,10 +558,13 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
     dimensions = {
         AlarmSubject.QUEUE: {"QueueName": run.one(QUEUE, "-orders-queue")["name"]},
         AlarmSubject.DLQ: {"QueueName": run.one(QUEUE, "-orders-dlq")["name"]},
-        AlarmSubject.WORKER_SERVICE: {"ClusterName": run.outputs[output_names.CLUSTER_NAME],
-                                      "ServiceName": run.outputs[output_names.WORKER_SERVICE_NAME]},
-        AlarmSubject.RECEIVER_ALB: {"LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer",
-                                                            "-receiver-web-alb")["arnSuffix"]},
+        AlarmSubject.WORKER_SERVICE: {
+            "ClusterName": run.outputs[output_names.CLUSTER_NAME],
+            "ServiceName": run.outputs[output_names.WORKER_SERVICE_NAME],
+        },
+        AlarmSubject.RECEIVER_ALB: {
+            "LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer", "-receiver-web-alb")["arnSuffix"]
+        },
     }
     expected = [s for s in alarm_catalogue.ALARMS if getattr(thresholds, s.key) is not None]
     assert sorted(alarms) == sorted(alarm_catalogue.alarm_name(prefix.rstrip("-"), s.key) for s in expected)
@@ -544,8 +577,11 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
         assert spec.action in alarm["alarmDescription"], alarm.urn
         if spec.subject is AlarmSubject.EXPECTED_WAIT:
             queries = {q["id"]: q for q in alarm["metricQueries"]}
-            assert queries["e1"]["returnData"] and queries["e1"]["expression"] == alarm_catalogue.expected_wait_expression(
-                setting(stack_file, "workerCount"), setting(stack_file, "paymentSeconds")), alarm.urn
+            assert queries["e1"]["returnData"] and queries["e1"][
+                "expression"
+            ] == alarm_catalogue.expected_wait_expression(
+                setting(stack_file, "workerCount"), setting(stack_file, "paymentSeconds")
+            ), alarm.urn
             assert queries["m1"]["metric"]["dimensions"] == dimensions[AlarmSubject.QUEUE], alarm.urn
             assert queries["m2"]["metric"]["dimensions"] == dimensions[AlarmSubject.WORKER_SERVICE], alarm.urn
             assert queries["m2"]["metric"]["metricName"] == "RunningTaskCount", alarm.urn
@@ -558,8 +594,11 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
 
 def test_the_reports_alarm_levels_are_in_the_normal_stack() -> None:
     run = run_program("normal", read_stack_file(ROOT / "Pulumi.normal.yaml"))
-    thresholds = {a["name"].removeprefix("flashsale-normal-"): a["threshold"] for a in run.of_type(ALARM)
-                  if a["name"].startswith("flashsale-normal-")}
+    thresholds = {
+        a["name"].removeprefix("flashsale-normal-"): a["threshold"]
+        for a in run.of_type(ALARM)
+        if a["name"].startswith("flashsale-normal-")
+    }
     assert thresholds["queue-depth-warning"] == 1_000
     assert thresholds["queue-depth-critical"] == 5_000
     assert thresholds["oldest-message-age"] == 30 * 60
@@ -580,11 +619,21 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
         contract.ENV_ACCEPTABLE_LATENCY: str(setting(stack_file, "acceptableLatencySeconds")),
     }, function.urn
     assets = function["code"].assets
-    assert set(assets) == {"app/__init__.py", "app/notifier.py", "app/contract.py", "app/alarm_catalogue.py", "app/aws.py"}, function.urn
+    assert set(assets) == {
+        "app/__init__.py",
+        "app/notifier.py",
+        "app/contract.py",
+        "app/alarm_catalogue.py",
+        "app/aws.py",
+    }, function.urn
     for name, asset in assets.items():
-        assert Path(asset.path) == ROOT / name and Path(asset.path).is_file(), f"{function.urn}: {name} from {asset.path}"
+        assert Path(asset.path) == ROOT / name and Path(asset.path).is_file(), (
+            f"{function.urn}: {name} from {asset.path}"
+        )
     subs = run.of_type(SUBSCRIPTION)
-    assert [s for s in subs if s["protocol"] == "lambda" and s["topic"] == alarm_topic and s["endpoint"] == function["arn"]]
+    assert [
+        s for s in subs if s["protocol"] == "lambda" and s["topic"] == alarm_topic and s["endpoint"] == function["arn"]
+    ]
     (permission,) = run.of_type("aws:lambda/permission:Permission")
     assert (permission["principal"], permission["sourceArn"]) == ("sns.amazonaws.com", alarm_topic), permission.urn
     emails = sorted(s["endpoint"] for s in subs if s["protocol"] == "email" and s["topic"] == alerts_topic)
@@ -593,9 +642,17 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
     assert function["deadLetterConfig"] == {"targetArn": dlq["arn"]}, f"{function.urn}: a failed alarm leaves no trace"
     grants = [st for p, st in statements(run) if p["role"] == run.by_arn(function["role"]).name + "-id"]
     assert {r for st in grants for r in [st["Resource"]] if "log-stream" not in r} == {
-        alerts_topic, worker.name + "-id", dlq["arn"]}, function.urn  # the worker service: its running tasks
-    assert {a for st in grants for a in st["Action"]} == {"sns:Publish", "logs:CreateLogStream", "logs:PutLogEvents",
-                                                         "ecs:DescribeServices", "sqs:SendMessage"}
+        alerts_topic,
+        worker.name + "-id",
+        dlq["arn"],
+    }, function.urn  # the worker service: its running tasks
+    assert {a for st in grants for a in st["Action"]} == {
+        "sns:Publish",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "ecs:DescribeServices",
+        "sqs:SendMessage",
+    }
 
 
 def test_alert_emails_subscribe_and_the_notifier_posts_to_the_secret_webhook() -> None:
@@ -614,8 +671,9 @@ def test_alert_emails_subscribe_and_the_notifier_posts_to_the_secret_webhook() -
     (secret,) = run.of_type("aws:secretsmanager/secret:Secret")
     (version,) = run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
     assert version["secretId"] == secret.name + "-id", version.urn
-    assert is_secret(version["secretString"]) and version["secretString"]["value"] == url, \
+    assert is_secret(version["secretString"]) and version["secretString"]["value"] == url, (
         f"{version.urn}: webhook URL is not kept secret in the state"
+    )
     assert function["environment"]["variables"][contract.ENV_ALERT_WEBHOOK_SECRET_ARN] == secret["arn"], function.urn
     assert url not in json.dumps(function.state, default=str), f"{function.urn}: the URL is in the configuration"
     grants = [st for p, st in statements(run) if p["role"] == run.by_arn(function["role"]).name + "-id"]
@@ -626,12 +684,27 @@ def test_dashboard_shows_both_systems(run: StackRun) -> None:
     (dashboard,) = run.of_type("aws:cloudwatch/dashboard:Dashboard")
     body = json.loads(dashboard["dashboardBody"])
     titles = {w["properties"]["title"] for w in body["widgets"]}
-    assert {"Order queue", "Age of oldest order (s)", "Workers CPU and memory (%)", "Running tasks",
-            "Receiver ALB requests and 5xx", "Receiver ALB latency (s)", "Sync ALB requests and 5xx"} <= titles
+    assert {
+        "Order queue",
+        "Age of oldest order (s)",
+        "Workers CPU and memory (%)",
+        "Running tasks",
+        "Receiver ALB requests and 5xx",
+        "Receiver ALB latency (s)",
+        "Sync ALB requests and 5xx",
+    } <= titles
     metrics = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]}
-    assert {"ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateAgeOfOldestMessage", "CPUUtilization", "MemoryUtilization", "RunningTaskCount",
-            "RequestCount", "TargetResponseTime", "HTTPCode_Target_5XX_Count"} <= metrics
+    assert {
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateAgeOfOldestMessage",
+        "CPUUtilization",
+        "MemoryUtilization",
+        "RunningTaskCount",
+        "RequestCount",
+        "TargetResponseTime",
+        "HTTPCode_Target_5XX_Count",
+    } <= metrics
     assert run.one(QUEUE, "-orders-queue")["name"] in dashboard["dashboardBody"]
 
 

@@ -6,27 +6,27 @@ import json
 import math
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
-from app import aws, contract
+from app import alarm_catalogue, aws, contract
 from bench.lab import run as lab
-from ops import alarms, cost
 from bench.lab.analysis import LevelWindow, measure_level
 from bench.lab.watch import Sample
+from ops import alarms, cost
+from stackconfig import output_names
 from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
-from stackconfig import output_names
-from app import alarm_catalogue
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _stamp(t: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _payments(times: list[float]) -> list[dict[str, str]]:
@@ -80,7 +80,9 @@ def test_shortened_alarm_periods_keep_thresholds_and_actions(system: System) -> 
         spec = next(s for s in alarm_catalogue.ALARMS if s.key == key)
         assert alarm["Threshold"] == before[key]["Threshold"]
         assert alarm["AlarmActions"] == before[key]["AlarmActions"] != []
-        if spec.subject is alarm_catalogue.AlarmSubject.EXPECTED_WAIT:  # metric math: the local runtime shortens its queries' periods
+        if (
+            spec.subject is alarm_catalogue.AlarmSubject.EXPECTED_WAIT
+        ):  # metric math: the local runtime shortens its queries' periods
             assert alarm["AlarmName"] not in periods
             continue
         assert alarm["Period"] == spec.period_seconds // 4 == periods[alarm["AlarmName"]]
@@ -96,8 +98,13 @@ def test_refuses_a_time_scale_the_emulator_cannot_carry(capsys: pytest.CaptureFi
 @pytest.mark.serial  # its rates are checked against N/t: other tests' load beside it would skew them
 def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
     results = tmp_path / "lab"
-    done = subprocess.run([sys.executable, "-m", "bench.lab", "--quick", "--json", "--results", str(results)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.lab", "--quick", "--json", "--results", str(results)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
     assert "lab: time scale" in done.stderr  # the scale used is printed
@@ -137,8 +144,17 @@ def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
         assert run["cost_usd"] == pytest.approx(recomputed_cost(usage))
 
     report = (results / "report.md").read_text()
-    for heading in ("## Part I", "## Part III", "## Part V", "## Part VI", "## Alarms and notifications",
-                    "Processing rate /s", "(extrapolated)", "Little's law", "Wait until paid"):
+    for heading in (
+        "## Part I",
+        "## Part III",
+        "## Part V",
+        "## Part VI",
+        "## Alarms and notifications",
+        "Processing rate /s",
+        "(extrapolated)",
+        "Little's law",
+        "Wait until paid",
+    ):
         assert heading in report
     for png in ("queue-depth.png", "latency.png", "strategies.png"):
         assert (results / png).read_bytes().startswith(PNG_MAGIC)
@@ -149,7 +165,10 @@ def recomputed_cost(usage: dict[str, float]) -> float:
     """A sale's bill by hand: task-seconds at 0.25 vCPU and 0.5 GB, and each order's five requests."""
     price = {f.key: f.value for f in cost.PRICES}
     orders = usage["orders"]
-    return (usage["task_seconds"] * (0.25 * price["fargate_vcpu_second"] + 0.5 * price["fargate_gb_second"])
-            + orders * (price["sns_publish"] + price["sns_sqs_delivery"])
-            + (orders * 2 / 10 + usage["idle_polls"]) * price["sqs_request"]
-            + orders * 2 * price["dynamodb_write_unit"] + orders * price["dynamodb_read_unit"])
+    return (
+        usage["task_seconds"] * (0.25 * price["fargate_vcpu_second"] + 0.5 * price["fargate_gb_second"])
+        + orders * (price["sns_publish"] + price["sns_sqs_delivery"])
+        + (orders * 2 / 10 + usage["idle_polls"]) * price["sqs_request"]
+        + orders * 2 * price["dynamodb_write_unit"]
+        + orders * price["dynamodb_read_unit"]
+    )

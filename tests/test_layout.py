@@ -17,15 +17,23 @@ PACKAGES = ("app", "stackconfig", "planning", "components", "ops", "bench", "tes
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """import-linter over the packages under `root`, with the contracts of its pyproject.toml."""
     command = [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"]
-    return subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=120, check=False,
-                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        command,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def copy_of_the_tree(tmp_path: Path) -> Path:
     """The packages' Python files and the contracts, to break on purpose without touching the checkout."""
     for package in PACKAGES:
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "*.css",
-                                                                                           "*.js", "*.html"))
+        shutil.copytree(
+            ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "*.css", "*.js", "*.html")
+        )
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     return tmp_path
 

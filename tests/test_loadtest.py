@@ -18,8 +18,11 @@ from tests.helpers import System, system  # noqa: F401  (the fixture)
 pytestmark = pytest.mark.serial
 
 # One payment slot of 1 s: the sync service answers at most 1 order a second, and each waits up to 3 s.
-SLOW_SYNC = {contract.ENV_PAYMENT_SECONDS: "1", contract.ENV_PAYMENT_SLOTS: "1",
-             contract.ENV_REQUEST_TIMEOUT_SECONDS: "3"}
+SLOW_SYNC = {
+    contract.ENV_PAYMENT_SECONDS: "1",
+    contract.ENV_PAYMENT_SLOTS: "1",
+    contract.ENV_REQUEST_TIMEOUT_SECONDS: "3",
+}
 RATE, SECONDS = 10.0, 3.0
 
 
@@ -75,9 +78,10 @@ def test_time_scale_multiplies_the_rate(system: System, tmp_path: Path) -> None:
 
 
 def test_summary_of_known_records() -> None:
-    records = [RequestRecord(i * 0.5, 1000 + i * 0.5, latency, status, loadtest.outcome_of(status, None), "x")
-               for i, (latency, status) in enumerate([(10.0, 202), (20.0, 202), (30.0, 402), (3000.0, 504),
-                                                      (10000.0, 0)])]
+    records = [
+        RequestRecord(i * 0.5, 1000 + i * 0.5, latency, status, loadtest.outcome_of(status, None), "x")
+        for i, (latency, status) in enumerate([(10.0, 202), (20.0, 202), (30.0, 402), (3000.0, 504), (10000.0, 0)])
+    ]
     records.append(RequestRecord(2.5, 1002.5, None, 0, "not_sent", ""))
 
     result = summarize(records, PROFILES[("normal", "async")], "http://127.0.0.1:1")
@@ -103,8 +107,16 @@ def test_outcomes_name_timeouts_apart_from_connection_errors() -> None:
 
 def test_profiles_are_the_reports() -> None:
     flash_async, flash_sync = PROFILES[("flashsale", "async")], PROFILES[("flashsale", "sync")]
-    assert (flash_async.rate, flash_async.users, flash_async.spawn_rate, flash_async.duration_seconds) == (60, 60, 10, 60)
+    assert (flash_async.rate, flash_async.users, flash_async.spawn_rate, flash_async.duration_seconds) == (
+        60,
+        60,
+        10,
+        60,
+    )
     assert (flash_sync.rate, flash_sync.users) == (20, 20) and "Little's law" in flash_sync.note
-    assert all((p.users, p.spawn_rate, p.duration_seconds, p.rate) == (5, 1, 30, 4.9)
-               for (name, _), p in PROFILES.items() if name == "normal")
+    assert all(
+        (p.users, p.spawn_rate, p.duration_seconds, p.rate) == (5, 1, 30, 4.9)
+        for (name, _), p in PROFILES.items()
+        if name == "normal"
+    )
     assert all(p.timeout_seconds == 10 for p in PROFILES.values())

@@ -24,22 +24,37 @@ import httpx
 import psutil
 import pytest
 
-from app import aws, contract
+from app import alarm_catalogue, aws, contract
 from bench.localaws.system import LocalArgs, LocalSystem
 from bench.localaws.tasks import Task
+from stackconfig import output_names
 from stackconfig.files import ROOT
 from tests.helpers import ORDER, wait_for
 from tests.test_alarms import subscribed_queue
-from stackconfig import output_names
-from app import alarm_catalogue
 
 pytestmark = pytest.mark.slow
 
 
 def _up(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bench.local", "up", "--dir", str(tmp_path),
-                             "--config", "paymentSeconds=0.2", "--config", "paymentDeclineRate=0", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.local",
+            "up",
+            "--dir",
+            str(tmp_path),
+            "--config",
+            "paymentSeconds=0.2",
+            "--config",
+            "paymentDeclineRate=0",
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _roles(process: psutil.Process) -> list[str]:
@@ -75,14 +90,25 @@ def test_up_deploys_the_program_serves_orders_and_ctrl_c_stops_everything(tmp_pa
     assert httpx.get(live.group(1) + "api/state", timeout=10).json()["stack"] == "normal"
 
     accepted = httpx.post(urls["receiver"] + "/orders/async", json=ORDER, timeout=10).json()
-    status = wait_for(lambda: (s := httpx.get(f"{urls['receiver']}/orders/{accepted['order_id']}").json())["status"]
-                      == "completed" and s, 10, "the order to complete")
+    status = wait_for(
+        lambda: (
+            (s := httpx.get(f"{urls['receiver']}/orders/{accepted['order_id']}").json())["status"] == "completed" and s
+        ),
+        10,
+        "the order to complete",
+    )
     assert status["worker"].startswith("WORKER-")
     assert httpx.post(urls["sync"] + "/orders/sync", json=ORDER, timeout=10).status_code == 201
     # The outputs file names the emulators, so ops commands reach them with nothing exported.
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    status = subprocess.run([sys.executable, "-m", "ops.alarms", "status", "--json", "--outputs", str(outputs)],
-                            cwd=ROOT, env=clean_env, capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [sys.executable, "-m", "ops.alarms", "status", "--json", "--outputs", str(outputs)],
+        cwd=ROOT,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert status.returncode == 0, status.stderr
     assert len(json.loads(status.stdout)["alarms"]) == len(alarm_catalogue.ALARMS)
 
@@ -100,16 +126,24 @@ def test_a_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
         local = _up(tmp_path, "--async-port", str(port))
         out, err = local.communicate(timeout=30)
     assert local.returncode != 0
-    assert err.strip().splitlines() == [f"python -m bench.local: error: port {port} (--async-port) is taken: stop what "
-                                        "uses it or choose another port"]
+    assert err.strip().splitlines() == [
+        f"python -m bench.local: error: port {port} (--async-port) is taken: stop what uses it or choose another port"
+    ]
 
 
 @pytest.fixture(scope="module")
 def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    args = LocalArgs(config={"paymentSeconds": 0.5, "paymentDeclineRate": 0, "alarmProfile": "flashsale",
-                             "acceptableLatencySeconds": 5},
-                     env_overrides={contract.ENV_DRAIN_SECONDS: "0.05"},
-                     directory=tmp_path_factory.mktemp("local"), feed_seconds=0.2)
+    args = LocalArgs(
+        config={
+            "paymentSeconds": 0.5,
+            "paymentDeclineRate": 0,
+            "alarmProfile": "flashsale",
+            "acceptableLatencySeconds": 5,
+        },
+        env_overrides={contract.ENV_DRAIN_SECONDS: "0.05"},
+        directory=tmp_path_factory.mktemp("local"),
+        feed_seconds=0.2,
+    )
     with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as system:
         for key, value in system.env().items():
             monkeypatch.setenv(key, value)
@@ -125,6 +159,7 @@ def _all_completed(url: str, order_ids: list[str], timeout: float) -> None:
     def done() -> bool:
         with httpx.Client(base_url=url, timeout=10) as client:
             return all(client.get(f"/orders/{o}").json()["status"] == "completed" for o in order_ids)
+
     wait_for(done, timeout, "every accepted order to complete")
 
 
@@ -132,8 +167,9 @@ def test_a_killed_worker_task_is_replaced_and_every_accepted_order_completes(loc
     workers = local_system.ecs.service("worker")
     url = local_system.outputs[output_names.ASYNC_URL]
     # Short visibility: the killed task's orders come back quickly (the program's 30 s would only make this slower).
-    aws.client("sqs").set_queue_attributes(QueueUrl=local_system.outputs[output_names.QUEUE_URL],
-                                           Attributes={"VisibilityTimeout": "3"})
+    aws.client("sqs").set_queue_attributes(
+        QueueUrl=local_system.outputs[output_names.QUEUE_URL], Attributes={"VisibilityTimeout": "3"}
+    )
     orders = _order_ids(30, url)
     (victim,) = workers.tasks
     wait_for(lambda: any(e.get("event") == "processing" for e in victim.events()), 10, "the worker to start paying")
@@ -142,15 +178,31 @@ def test_a_killed_worker_task_is_replaced_and_every_accepted_order_completes(loc
     _all_completed(url, orders, 60)
     paid_by_replacement = {e["order_id"] for e in replacement.events() if e.get("event") == "payment_completed"}
     assert paid_by_replacement  # the replacement did pay (among them, what the killed task held)
-    aws.client("sqs").set_queue_attributes(QueueUrl=local_system.outputs[output_names.QUEUE_URL],
-                                           Attributes={"VisibilityTimeout": "30"})
+    aws.client("sqs").set_queue_attributes(
+        QueueUrl=local_system.outputs[output_names.QUEUE_URL], Attributes={"VisibilityTimeout": "30"}
+    )
 
 
 def test_prescale_raises_the_worker_service_and_more_processes_pay(local_system: LocalSystem) -> None:
     workers = local_system.ecs.service("worker")
-    done = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "3", "--poll", "0.2", "--outputs",
-                           str(local_system.outputs_file)], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ops.prescale",
+            "--tasks",
+            "3",
+            "--poll",
+            "0.2",
+            "--outputs",
+            str(local_system.outputs_file),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+    )
     assert done.returncode == 0, done.stderr
     tasks = wait_for(lambda: len(workers.healthy()) == 3 and workers.healthy(), 30, "three worker tasks")
     url = local_system.outputs[output_names.ASYNC_URL]
@@ -158,10 +210,29 @@ def test_prescale_raises_the_worker_service_and_more_processes_pay(local_system:
     _all_completed(url, orders, 60)
     paying = [t for t in tasks if any(e.get("event") == "payment_completed" for e in t.events())]
     assert len(paying) >= 2
-    restore = subprocess.run([sys.executable, "-m", "ops.prescale", "--restore", "--step", "2", "--pause", "0",
-                              "--normal-tasks", "1", "--poll", "0.2", "--outputs", str(local_system.outputs_file)],
-                             cwd=ROOT, capture_output=True, text=True, timeout=60,
-                             env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
+    restore = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ops.prescale",
+            "--restore",
+            "--step",
+            "2",
+            "--pause",
+            "0",
+            "--normal-tasks",
+            "1",
+            "--poll",
+            "0.2",
+            "--outputs",
+            str(local_system.outputs_file),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+    )
     assert restore.returncode == 0, restore.stderr
     wait_for(lambda: len(workers.running()) == 1, 40, "the worker service back at one task")
 
@@ -178,14 +249,23 @@ def test_scale_in_during_a_stream_stops_only_idle_tasks_and_cuts_no_payment(loca
     url = local_system.outputs[output_names.ASYNC_URL]
     outputs = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     prescale = [sys.executable, "-m", "ops.prescale", "--poll", "0.2", "--outputs", str(local_system.outputs_file)]
-    assert subprocess.run([*prescale, "--tasks", "3"], cwd=ROOT, env=outputs, capture_output=True, timeout=60).returncode == 0
+    assert (
+        subprocess.run([*prescale, "--tasks", "3"], cwd=ROOT, env=outputs, capture_output=True, timeout=60).returncode
+        == 0
+    )
     tasks = wait_for(lambda: len(workers.healthy()) == 3 and list(workers.healthy()), 30, "three worker tasks")
     accepted: list[str] = []
     stream = threading.Thread(target=lambda: accepted.extend(_stream(url, rate=12, seconds=8)), daemon=True)
     stream.start()
     time.sleep(2)  # every task is paying now
-    restore = subprocess.run([*prescale, "--restore", "--step", "2", "--pause", "0", "--normal-tasks", "1"], cwd=ROOT,
-                             env=outputs, capture_output=True, text=True, timeout=60)
+    restore = subprocess.run(
+        [*prescale, "--restore", "--step", "2", "--pause", "0", "--normal-tasks", "1"],
+        cwd=ROOT,
+        env=outputs,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert restore.returncode == 0, restore.stderr
     stream.join()
     wait_for(lambda: len(workers.running()) == 1, 60, "the scale-in to one task")
@@ -217,16 +297,18 @@ def test_the_alarm_loop_pages_on_expected_wait_with_the_tasks_to_add(local_syste
     inbox = subscribed_queue(outputs[output_names.ALERTS_TOPIC_ARN], "loop-inbox", raw=False)
     warning = alarm_catalogue.alarm_name(outputs[output_names.ALARM_PREFIX], "expected_wait_warning")
     # One task of 20 workers pays 40 orders/s at 0.5 s: a burst of 600 waits ~15 s at first, over the 5 s target.
-    with httpx.Client(base_url=outputs[output_names.ASYNC_URL], timeout=10) as client, \
-            ThreadPoolExecutor(8) as pool:
+    with httpx.Client(base_url=outputs[output_names.ASYNC_URL], timeout=10) as client, ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda _: client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).status_code, range(600)))
     assert answers.count(202) >= 500
     sqs = aws.client("sqs")
 
     def relayed() -> list[str]:
         found = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-        return [json.loads(m["Body"])["Message"] for m in found
-                if json.loads(m["Body"]).get("Subject", "").startswith(f"[WARNING] ALARM: {warning}")]
+        return [
+            json.loads(m["Body"])["Message"]
+            for m in found
+            if json.loads(m["Body"]).get("Subject", "").startswith(f"[WARNING] ALARM: {warning}")
+        ]
 
     [body] = wait_for(relayed, 90, "the expected-wait page")
     assert "Threshold:        > 5 s" in body and "(1 running;" in body

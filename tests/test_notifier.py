@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 
-from app import aws, contract
+from app import alarm_catalogue, aws, contract
 from app.notifier import forward, handler, render, should_notify
 from bench.localaws.metric_math import evaluate_math_alarms
+from stackconfig import output_names
 from stackconfig.files import ROOT
 from tests.helpers import System, system  # noqa: F401  (the fixture)
 from tests.test_alarms import AlarmWiring, wire_alarms
-from stackconfig import output_names
-from app import alarm_catalogue
 
 # As CloudWatch on AWS sends it.
 AWS_ALARM: dict[str, Any] = {
@@ -28,13 +27,20 @@ AWS_ALARM: dict[str, Any] = {
     "AWSAccountId": "123456789012",
     "NewStateValue": "ALARM",
     "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [5432.0 (25/11/26 13:28:00)] was greater "
-                      "than the threshold (5000.0) (minimum 1 datapoint for OK -> ALARM transition).",
+    "than the threshold (5000.0) (minimum 1 datapoint for OK -> ALARM transition).",
     "StateChangeTime": "2026-11-25T13:28:01.123+0000",
     "Region": "US West (Oregon)",
     "OldStateValue": "OK",
-    "Trigger": {"MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS", "Statistic": "MAXIMUM",
-                "Period": 60, "EvaluationPeriods": 1, "ComparisonOperator": "GreaterThanThreshold",
-                "Threshold": 5000.0, "Dimensions": [{"value": "flashsale-prod-orders", "name": "QueueName"}]},
+    "Trigger": {
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Namespace": "AWS/SQS",
+        "Statistic": "MAXIMUM",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Threshold": 5000.0,
+        "Dimensions": [{"value": "flashsale-prod-orders", "name": "QueueName"}],
+    },
 }
 
 
@@ -76,8 +82,11 @@ def test_forward_unwraps_sns_envelopes_and_passes_non_alarms_on(wiring: AlarmWir
     assert forward(sns, wiring.alerts_topic, envelope)
     assert forward(sns, wiring.alerts_topic, "plain words", subject="hello")
     # A test alert published to the alarm topic reaches the relay's queue in an envelope: passed on as it was sent.
-    assert forward(sns, wiring.alerts_topic, json.dumps({"Type": "Notification", "Subject": "[TEST] check",
-                                                         "Message": "no action needed"}))
+    assert forward(
+        sns,
+        wiring.alerts_topic,
+        json.dumps({"Type": "Notification", "Subject": "[TEST] check", "Message": "no action needed"}),
+    )
     alerts = wiring.inbox()
     assert alerts[0]["subject"].startswith("[CRITICAL] ALARM:")
     assert alerts[1] == {"subject": "hello", "body": "plain words"}
@@ -93,11 +102,32 @@ def test_lambda_handler_publishes_readable_alerts(wiring: AlarmWiring, monkeypat
 
 
 def test_a_real_alarm_over_its_threshold_reaches_people_readable(wiring: AlarmWiring) -> None:
-    aws.client("cloudwatch").put_metric_data(Namespace="AWS/SQS", MetricData=[{
-        "MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": wiring.queue_dimensions, "Value": 1500}])
-    done = subprocess.run([sys.executable, "-m", "bench.localaws.relay", "--queue-url", wiring.alarm_events_url,
-                           "--alerts-topic-arn", wiring.alerts_topic, "--once", "--wait", "2"],
-                          cwd=ROOT, env=wiring.env, capture_output=True, text=True, timeout=60, check=False)
+    aws.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SQS",
+        MetricData=[
+            {"MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": wiring.queue_dimensions, "Value": 1500}
+        ],
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.localaws.relay",
+            "--queue-url",
+            wiring.alarm_events_url,
+            "--alerts-topic-arn",
+            wiring.alerts_topic,
+            "--once",
+            "--wait",
+            "2",
+        ],
+        cwd=ROOT,
+        env=wiring.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     alerts = {a["subject"].split(":")[1].strip(): a for a in wiring.inbox()}
     # 1,500 crosses the warning (1,000) but not the critical (5,000) threshold, whose first OK is dropped. (ministack
@@ -108,14 +138,22 @@ def test_a_real_alarm_over_its_threshold_reaches_people_readable(wiring: AlarmWi
     body = alerts[warning]["body"]
     assert "Current value:    1,500" in body and "Threshold:        > 1,000" in body
     assert "python -m ops.capacity" in body
-    leftover = aws.client("sqs").get_queue_attributes(QueueUrl=wiring.alarm_events_url,
-                                                     AttributeNames=["ApproximateNumberOfMessages"])
+    leftover = aws.client("sqs").get_queue_attributes(
+        QueueUrl=wiring.alarm_events_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
     assert leftover["Attributes"]["ApproximateNumberOfMessages"] == "0"
 
 
 def test_cli_needs_its_queue_and_topic() -> None:
-    done = subprocess.run([sys.executable, "-m", "bench.localaws.relay", "--once"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False, env={"PATH": "/usr/bin"})
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.localaws.relay", "--once"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin"},
+    )
     assert done.returncode == 2
     assert "--queue-url and --alerts-topic-arn" in done.stderr
 
@@ -129,18 +167,35 @@ def test_an_expected_wait_page_says_the_wait_and_the_tasks_to_add(wiring: AlarmW
     cluster, service = outputs[output_names.CLUSTER_NAME], outputs[output_names.WORKER_SERVICE_NAME]
     # moto counts a service's running tasks only from an UpdateService on; on AWS one task of the normal stack runs.
     aws.client("ecs").update_service(cluster=cluster, service=service, desiredCount=1)
-    cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=[{
-        "MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": wiring.queue_dimensions, "Value": 10_000}])
-    cloudwatch.put_metric_data(Namespace="ECS/ContainerInsights", MetricData=[{
-        "MetricName": "RunningTaskCount", "Value": 1, "Dimensions": [
-            {"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}]}])
+    cloudwatch.put_metric_data(
+        Namespace="AWS/SQS",
+        MetricData=[
+            {"MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": wiring.queue_dimensions, "Value": 10_000}
+        ],
+    )
+    cloudwatch.put_metric_data(
+        Namespace="ECS/ContainerInsights",
+        MetricData=[
+            {
+                "MetricName": "RunningTaskCount",
+                "Value": 1,
+                "Dimensions": [{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}],
+            }
+        ],
+    )
     changed = evaluate_math_alarms(cloudwatch, system.deployment.math_alarms)
     critical = alarm_catalogue.alarm_name(wiring.prefix, "expected_wait_critical")
     assert sorted(changed) == sorted([alarm_catalogue.alarm_name(wiring.prefix, "expected_wait_warning"), critical])
     (relay,) = system.deployment.relays
-    done = subprocess.run([sys.executable, "-m", "bench.localaws.relay", "--queue-url", relay.queue_url, "--once", "--wait", "2"],
-                          cwd=ROOT, env={**wiring.env, **relay.environment}, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.localaws.relay", "--queue-url", relay.queue_url, "--once", "--wait", "2"],
+        cwd=ROOT,
+        env={**wiring.env, **relay.environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     alerts = {a["subject"].split(":")[1].strip(): a for a in wiring.inbox()}
     body = alerts[critical]["body"]
@@ -159,7 +214,9 @@ class ChatWebhook:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
                 length = int(self.headers["Content-Length"])
-                posts.append({"content_type": self.headers["Content-Type"], "json": json.loads(self.rfile.read(length))})
+                posts.append(
+                    {"content_type": self.headers["Content-Type"], "json": json.loads(self.rfile.read(length))}
+                )
                 self.send_response(status)
                 self.end_headers()
 
@@ -182,8 +239,9 @@ def chat() -> Iterator[ChatWebhook]:
     webhook.close()
 
 
-def test_the_lambda_posts_each_alert_to_the_chat_webhook(wiring: AlarmWiring, chat: ChatWebhook,
-                                                         monkeypatch: Any) -> None:
+def test_the_lambda_posts_each_alert_to_the_chat_webhook(
+    wiring: AlarmWiring, chat: ChatWebhook, monkeypatch: Any
+) -> None:
     monkeypatch.setenv(contract.ENV_ALERTS_TOPIC_ARN, wiring.alerts_topic)
     # As deployed: the function's configuration names the secret, the URL is read from it at run time.
     secret = aws.client("secretsmanager").create_secret(Name="flashsale-webhook", SecretString=chat.url)["ARN"]

@@ -78,11 +78,13 @@ def check(run: StackRun, region: str, only: Iterable[str] = tuple(BY_NAME)) -> V
 
         if isinstance(policy, ResourceValidationPolicy):
             for r in resources:
+
                 def report_at(message: str, urn: str | None = None, at: str | None = r.urn) -> None:
                     report(message, at)
 
-                policy.validate(ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, provider),
-                                report_at)
+                policy.validate(
+                    ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, provider), report_at
+                )
         else:
             policy.validate(StackValidationArgs(resources), report)
     return found
@@ -98,13 +100,15 @@ def shipped(request: pytest.FixtureRequest) -> tuple[StackRun, Violations]:
 
 def test_every_mandatory_policy_passes_both_stack_files(shipped: tuple[StackRun, Violations]) -> None:
     run, found = shipped
-    mandatory = {name: v for name, v in found.items()
-                 if BY_NAME[name].enforcement_level is EnforcementLevel.MANDATORY and v}
+    mandatory = {
+        name: v for name, v in found.items() if BY_NAME[name].enforcement_level is EnforcementLevel.MANDATORY and v
+    }
     assert mandatory == {}, f"{run.stack}: {mandatory}"
 
 
 def test_the_shipped_stacks_say_they_have_no_certificate_and_no_alert_subscriber(
-        shipped: tuple[StackRun, Violations]) -> None:
+    shipped: tuple[StackRun, Violations],
+) -> None:
     run, found = shipped
     advisories = {name for name, v in found.items() if v}
     assert advisories == ADVISORIES_OF_THE_SHIPPED_STACKS, run.stack
@@ -115,7 +119,8 @@ def test_the_shipped_stacks_say_they_have_no_certificate_and_no_alert_subscriber
 def test_a_certificate_and_a_subscriber_silence_the_advisories() -> None:
     config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {
         "flashsale:certificateArn": CERTIFICATE,
-        "flashsale:alertWebhookUrl": "https://hooks.example.com/services/T0/B0/XYZ"}
+        "flashsale:alertWebhookUrl": "https://hooks.example.com/services/T0/B0/XYZ",
+    }
     run = run_program("normal", config, secret_keys=["flashsale:alertWebhookUrl"])
     found = check(run, "us-west-2")
     assert {name for name, v in found.items() if v} == set(), found
@@ -128,29 +133,34 @@ Change = Callable[[dict[str, Any]], None]
 
 def edit(typ: str, change: Change, pick: str = "") -> Callable[[StackRun], StackRun]:
     """The run with one resource of `typ` (whose name contains `pick`) changed."""
+
     def broken(run: StackRun) -> StackRun:
         resources = [replace(r, state=copy.deepcopy(r.state)) for r in run.resources]
         target = next(r for r in resources if r.typ == typ and pick in r.name)
         change(target.state)
         return StackRun(run.stack, resources, run.outputs)
+
     return broken
 
 
 def without(typ: str) -> Callable[[StackRun], StackRun]:
     def broken(run: StackRun) -> StackRun:
         return StackRun(run.stack, [r for r in run.resources if r.typ != typ], run.outputs)
+
     return broken
 
 
 def in_json(key: str, change: Callable[[Any], Any]) -> Change:
     def apply(state: dict[str, Any]) -> None:
         state[key] = json.dumps(change(json.loads(state[key])))
+
     return apply
 
 
 def setting(key: str, value: Any) -> Change:
     def apply(state: dict[str, Any]) -> None:
         state[key] = value
+
     return apply
 
 
@@ -158,6 +168,7 @@ def first_statement(change: Callable[[dict[str, Any]], None]) -> Callable[[Any],
     def apply(document: dict[str, Any]) -> dict[str, Any]:
         change(document["Statement"][0])
         return document
+
     return apply
 
 
@@ -166,6 +177,7 @@ def each_container(change: Callable[[dict[str, Any]], None]) -> Callable[[Any], 
         for container in containers:
             change(container)
         return containers
+
     return apply
 
 
@@ -176,40 +188,85 @@ def no_protection(document: dict[str, Any]) -> dict[str, Any]:
 
 # policy -> (how to break the normal stack, a phrase its message must hold)
 BREAKAGES: dict[str, tuple[Callable[[StackRun], StackRun], str]] = {
-    "iam-least-privilege": (edit("aws:iam/rolePolicy:RolePolicy", in_json("policy", first_statement(
-        lambda s: s.update(Action=["sqs:*"], Resource="*")))), "list the exact actions"),
-    "iam-trust-own-account": (edit("aws:iam/role:Role", in_json("assumeRolePolicy", first_statement(
-        lambda s: s.pop("Condition")))), "confused deputy"),
-    "iam-managed-policies-allowed": (edit("aws:iam/rolePolicyAttachment:RolePolicyAttachment", setting(
-        "policyArn", "arn:aws:iam::aws:policy/AdministratorAccess")), "inline policy"),
-    "encrypted-at-rest": (edit("aws:sqs/queue:Queue", setting("sqsManagedSseEnabled", False)),
-                          "sqs_managed_sse_enabled"),
-    "queue-dead-letter": (edit("aws:sqs/queue:Queue", lambda s: s.pop("redriveAllowPolicy"), "notifier-dlq"),
-                          "redrive_policy"),
-    "lambda-keeps-failures": (edit("aws:lambda/function:Function", lambda s: s.pop("deadLetterConfig")),
-                              "dead_letter_config"),
-    "lambda-no-plain-secrets": (edit("aws:lambda/function:Function", lambda s: s["environment"]["variables"].update(
-        {contract.ENV_ALERT_WEBHOOK_URL: "https://hooks.example.com/services/T0/B0/XYZ"})), "Secrets Manager"),
-    "alb-logged-and-strict": (edit("aws:lb/loadBalancer:LoadBalancer", lambda s: s.pop("accessLogs")),
-                              "access logs"),
+    "iam-least-privilege": (
+        edit(
+            "aws:iam/rolePolicy:RolePolicy",
+            in_json("policy", first_statement(lambda s: s.update(Action=["sqs:*"], Resource="*"))),
+        ),
+        "list the exact actions",
+    ),
+    "iam-trust-own-account": (
+        edit("aws:iam/role:Role", in_json("assumeRolePolicy", first_statement(lambda s: s.pop("Condition")))),
+        "confused deputy",
+    ),
+    "iam-managed-policies-allowed": (
+        edit(
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            setting("policyArn", "arn:aws:iam::aws:policy/AdministratorAccess"),
+        ),
+        "inline policy",
+    ),
+    "encrypted-at-rest": (
+        edit("aws:sqs/queue:Queue", setting("sqsManagedSseEnabled", False)),
+        "sqs_managed_sse_enabled",
+    ),
+    "queue-dead-letter": (
+        edit("aws:sqs/queue:Queue", lambda s: s.pop("redriveAllowPolicy"), "notifier-dlq"),
+        "redrive_policy",
+    ),
+    "lambda-keeps-failures": (
+        edit("aws:lambda/function:Function", lambda s: s.pop("deadLetterConfig")),
+        "dead_letter_config",
+    ),
+    "lambda-no-plain-secrets": (
+        edit(
+            "aws:lambda/function:Function",
+            lambda s: s["environment"]["variables"].update(
+                {contract.ENV_ALERT_WEBHOOK_URL: "https://hooks.example.com/services/T0/B0/XYZ"}
+            ),
+        ),
+        "Secrets Manager",
+    ),
+    "alb-logged-and-strict": (edit("aws:lb/loadBalancer:LoadBalancer", lambda s: s.pop("accessLogs")), "access logs"),
     "alb-https": (lambda run: run, "certificateArn"),  # the shipped stacks themselves
-    "no-public-services": (edit("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", lambda s: s.update(
-        cidrIpv4="0.0.0.0/0", referencedSecurityGroupId=None), "tasks-from-alb"), "open to the internet"),
-    "security-rules-described": (edit("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
-                                      lambda s: s.pop("description")), "no description"),
-    "ecr-immutable-scanned": (edit("aws:ecr/repository:Repository", setting("imageTagMutability", "MUTABLE")),
-                              "IMMUTABLE"),
-    "ecs-containers-hardened": (edit("aws:ecs/taskDefinition:TaskDefinition", in_json(
-        "containerDefinitions", each_container(lambda c: c.pop("stopTimeout")))), "stopTimeout"),
+    "no-public-services": (
+        edit(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            lambda s: s.update(cidrIpv4="0.0.0.0/0", referencedSecurityGroupId=None),
+            "tasks-from-alb",
+        ),
+        "open to the internet",
+    ),
+    "security-rules-described": (
+        edit("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", lambda s: s.pop("description")),
+        "no description",
+    ),
+    "ecr-immutable-scanned": (
+        edit("aws:ecr/repository:Repository", setting("imageTagMutability", "MUTABLE")),
+        "IMMUTABLE",
+    ),
+    "ecs-containers-hardened": (
+        edit(
+            "aws:ecs/taskDefinition:TaskDefinition",
+            in_json("containerDefinitions", each_container(lambda c: c.pop("stopTimeout"))),
+        ),
+        "stopTimeout",
+    ),
     "ecs-services-bounded": (edit("aws:appautoscaling/target:Target", setting("maxCapacity", 500)), "maxTasks"),
-    "alarms-have-actions": (edit("aws:cloudwatch/metricAlarm:MetricAlarm", setting("alarmActions", [])),
-                            "no alarm action"),
+    "alarms-have-actions": (
+        edit("aws:cloudwatch/metricAlarm:MetricAlarm", setting("alarmActions", [])),
+        "no alarm action",
+    ),
     "allowed-regions": (edit("aws:sqs/queue:Queue", setting("region", "eu-north-1")), "aws:region"),
-    "aws-name-limits": (edit("aws:lb/targetGroup:TargetGroup", setting("name", "receiver-web-tg-with-a-longer-name")),
-                        "AWS allows 32"),
+    "aws-name-limits": (
+        edit("aws:lb/targetGroup:TargetGroup", setting("name", "receiver-web-tg-with-a-longer-name")),
+        "AWS allows 32",
+    ),
     "s3-buckets-protected": (without(policies.BUCKET_LIFECYCLE), "expires them"),
-    "scale-in-protection-granted": (edit("aws:iam/rolePolicy:RolePolicy", in_json("policy", no_protection),
-                                         "worker"), "UpdateTaskProtection"),
+    "scale-in-protection-granted": (
+        edit("aws:iam/rolePolicy:RolePolicy", in_json("policy", no_protection), "worker"),
+        "UpdateTaskProtection",
+    ),
     "alerts-reach-someone": (lambda run: run, "reach no one"),  # the shipped stacks themselves
 }
 
@@ -242,8 +299,9 @@ def test_config_changes_what_a_policy_allows(normal: StackRun) -> None:
     def report(message: str, urn: str | None = None) -> None:
         reported.append(message)
 
-    args = ResourceValidationArgs(target.resource_type, target.props, target.urn, target.name, target.opts, None,
-                                  config={"maxTasks": 5})
+    args = ResourceValidationArgs(
+        target.resource_type, target.props, target.urn, target.name, target.opts, None, config={"maxTasks": 5}
+    )
     policy.validate(args, report)
     assert reported and "above maxTasks 5" in reported[0]
 
@@ -253,8 +311,9 @@ def test_config_changes_what_a_policy_allows(normal: StackRun) -> None:
 
 def test_the_pack_serves_its_policies_as_the_cli_starts_it() -> None:
     """The CLI runs the pack's folder with Python and reads the port of its analyzer from the first line."""
-    process = subprocess.Popen([sys.executable, str(PACK / "__main__.py")], cwd=PACK, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(PACK / "__main__.py")], cwd=PACK, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -285,7 +344,8 @@ def test_the_pack_pins_what_the_project_pins() -> None:
 def test_the_pack_knows_the_names_the_local_deployer_enforces() -> None:
     """The pack stands alone (it is published without the project), so it carries AWS's name rules itself."""
     assert {typ: (r.prop, r.max_length, r.pattern, r.forbidden) for typ, r in naming.RULES.items()} == {
-        typ: (r.prop, r.max_length, r.pattern, r.forbidden) for typ, r in NAME_LIMITS.items()}
+        typ: (r.prop, r.max_length, r.pattern, r.forbidden) for typ, r in NAME_LIMITS.items()
+    }
 
 
 def test_the_packs_defaults_fit_the_program() -> None:
@@ -297,4 +357,3 @@ def test_the_packs_defaults_fit_the_program() -> None:
     for key in ("maxWorkerTasks", "syncTaskCount", "receiverTasks"):
         bounds = schema.bounds(key)
         assert bounds is not None and bounds[1] <= ceiling, key
-

@@ -12,10 +12,10 @@ import pytest
 
 from app import aws
 from bench.localaws.deployer import Endpoints, deploy
-from stackconfig.schema import CONFIG_DEFAULTS
-from stackconfig.files import ROOT
-from tests.conftest import TEST_CONFIG
 from stackconfig import output_names
+from stackconfig.files import ROOT
+from stackconfig.schema import CONFIG_DEFAULTS
+from tests.conftest import TEST_CONFIG
 
 MAX_TASKS = CONFIG_DEFAULTS.max_worker_tasks
 
@@ -38,22 +38,35 @@ class Ecs:
 
     def min_capacity(self) -> int:
         targets = aws.client("application-autoscaling").describe_scalable_targets(
-            ServiceNamespace="ecs", ResourceIds=[self.resource_id])["ScalableTargets"]
+            ServiceNamespace="ecs", ResourceIds=[self.resource_id]
+        )["ScalableTargets"]
         return int(targets[0]["MinCapacity"])
 
     def prescale(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "ops.prescale", "--cluster-name", self.cluster, "--worker-service-name",
-                   self.service_name, "--workers-per-task", "20", "--poll", "0.1", "--timeout", "20", *args]
-        return subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60,
-                              check=False)
+        command = [
+            sys.executable,
+            "-m",
+            "ops.prescale",
+            "--cluster-name",
+            self.cluster,
+            "--worker-service-name",
+            self.service_name,
+            "--workers-per-task",
+            "20",
+            "--poll",
+            "0.1",
+            "--timeout",
+            "20",
+            *args,
+        ]
+        return subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.fixture
 def ecs(aws_env: dict[str, str], endpoints: Endpoints) -> Ecs:
     deployed = deploy("normal", endpoints, overrides=TEST_CONFIG)
     assert deployed.ok, deployed.summary()
-    return Ecs(aws_env, deployed.outputs[output_names.CLUSTER_NAME],
-               deployed.outputs[output_names.WORKER_SERVICE_NAME])
+    return Ecs(aws_env, deployed.outputs[output_names.CLUSTER_NAME], deployed.outputs[output_names.WORKER_SERVICE_NAME])
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(ecs: Ecs) -> None:
@@ -79,7 +92,9 @@ def test_restore_steps_down_gradually_to_the_normal_level(ecs: Ecs) -> None:
     done = ecs.prescale("--restore", "--step", "3", "--pause", "0", "--normal-tasks", "1")
     assert done.returncode == 0, done.stderr
     assert [line.split("desiredCount -> ")[1] for line in done.stderr.splitlines() if "desiredCount" in line] == [
-        "4", "1"]
+        "4",
+        "1",
+    ]
     assert ecs.service() == {"desired": 1, "running": 1}
     assert ecs.min_capacity() == 1
 
@@ -100,15 +115,23 @@ def test_refuses_a_missing_service(ecs: Ecs) -> None:
 
 def test_refuses_a_service_without_scalable_target(ecs: Ecs) -> None:
     aws.client("application-autoscaling").deregister_scalable_target(
-        ServiceNamespace="ecs", ResourceId=ecs.resource_id, ScalableDimension="ecs:service:DesiredCount")
+        ServiceNamespace="ecs", ResourceId=ecs.resource_id, ScalableDimension="ecs:service:DesiredCount"
+    )
     done = ecs.prescale("--tasks", "2")
     assert done.returncode == 1
     assert "no Application Auto Scaling target" in done.stderr
 
 
 def test_needs_the_cluster_from_somewhere(aws_env: dict[str, str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "2"], cwd=ROOT, env=aws_env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.prescale", "--tasks", "2"],
+        cwd=ROOT,
+        env=aws_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1
     assert "stack output `clusterName` is missing: pass --cluster-name, --outputs FILE or --stack NAME" in done.stderr
 
@@ -116,7 +139,14 @@ def test_needs_the_cluster_from_somewhere(aws_env: dict[str, str]) -> None:
 def test_names_the_outputs_file_that_lacks_a_value(aws_env: dict[str, str], tmp_path: Path) -> None:
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps({"queueUrl": "x"}))
-    done = subprocess.run([sys.executable, "-m", "ops.prescale", "--tasks", "2", "--outputs", str(outputs)], cwd=ROOT,
-                          env=aws_env, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.prescale", "--tasks", "2", "--outputs", str(outputs)],
+        cwd=ROOT,
+        env=aws_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1
     assert f"stack output `clusterName` is not in {outputs}: pass --cluster-name" in done.stderr

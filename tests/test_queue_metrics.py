@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from app import aws
 from bench.localaws.queue_metrics import QueueSampler, publish
@@ -35,9 +35,14 @@ def test_publish_lands_each_queues_numbers_in_aws_sqs(aws_env: dict[str, str]) -
     cloudwatch = aws.client("cloudwatch")
     samples = publish(sqs, cloudwatch, [QueueSampler(queue_url), QueueSampler(dlq_url)])
     assert [(s.queue_name, s.visible) for s in samples] == [("orders", 3), ("orders-dlq", 0)]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     points = cloudwatch.get_metric_statistics(
-        Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible", Statistics=["Maximum"], Period=60,
-        Dimensions=[{"Name": "QueueName", "Value": "orders"}], StartTime=now - timedelta(minutes=5),
-        EndTime=now + timedelta(minutes=1))["Datapoints"]
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Statistics=["Maximum"],
+        Period=60,
+        Dimensions=[{"Name": "QueueName", "Value": "orders"}],
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=1),
+    )["Datapoints"]
     assert max(p["Maximum"] for p in points) == 3

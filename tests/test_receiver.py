@@ -24,8 +24,8 @@ from app.settings import ReceiverSettings
 from app.store import OrderStore
 from bench.localaws.emulators import Emulator
 from bench.localaws.resources.registry import DATA_PLANE
-from tests.helpers import ORDER, System, own_data_plane, payments, post, system, unread_bytes, wait_for  # noqa: F401
 from stackconfig import output_names
+from tests.helpers import ORDER, System, own_data_plane, payments, post, system, unread_bytes, wait_for  # noqa: F401
 
 
 def test_async_order_goes_pending_then_completed(system: System) -> None:  # noqa: F811
@@ -70,8 +70,9 @@ def test_failed_publish_answers_503_and_leaves_no_pending_record(system: System)
     assert system.orders() == []
 
 
-def test_emulator_stopped_gives_503_and_the_receiver_recovers(tmp_path: Path, moto: Emulator,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_emulator_stopped_gives_503_and_the_receiver_recovers(
+    tmp_path: Path, moto: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with own_data_plane(tmp_path, moto, monkeypatch) as (emulator, deployed, services):
         receiver_service = next(s for s in services if s.spec.role == "receiver")
         with receiver_service.spec.task(tmp_path / "receiver.log") as receiver:
@@ -110,8 +111,11 @@ def test_too_many_in_flight_sheds_with_503_at_once(system: System, ministack: Em
 
 def test_health_and_schema(system: System) -> None:  # noqa: F811
     receiver = system.start("receiver", WORKER_COUNT="7")
-    assert httpx.get(receiver.url + "/health").json() == {"status": "healthy", "mode": "async-enabled",
-                                                          "num_workers": 7}
+    assert httpx.get(receiver.url + "/health").json() == {
+        "status": "healthy",
+        "mode": "async-enabled",
+        "num_workers": 7,
+    }
     paths = httpx.get(receiver.url + "/openapi.json").json()["paths"]
     assert {"/orders/async", "/orders/{order_id}", "/health", "/stats"} <= set(paths)
 
@@ -121,8 +125,9 @@ def test_orders_sent_together_share_calls_and_each_gets_its_record_and_event(sys
     orders = 40
 
     async def burst() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=receiver.url, timeout=30,
-                                     limits=httpx.Limits(max_connections=orders)) as client:
+        async with httpx.AsyncClient(
+            base_url=receiver.url, timeout=30, limits=httpx.Limits(max_connections=orders)
+        ) as client:
             return await asyncio.gather(*(client.post("/orders/async", json=ORDER) for _ in range(orders)))
 
     responses = asyncio.run(burst())
@@ -139,8 +144,9 @@ def test_orders_sent_together_share_calls_and_each_gets_its_record_and_event(sys
 
 def _drain(queue_url: str) -> list[str]:
     sqs, bodies = aws.client("sqs"), []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=1).get("Messages", []):
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    ):
         bodies += [m["Body"] for m in batch]
     return bodies
 
@@ -150,23 +156,33 @@ def test_a_failed_entry_of_a_batch_fails_only_its_own_order(system: System) -> N
     with others, and an event over SNS's 256 KiB message limit (too heavy for company, it goes alone)."""
     outputs = system.outputs
     table = outputs[output_names.ORDERS_TABLE]
-    settings = ReceiverSettings(table=table, topic_arn=outputs[output_names.TOPIC_ARN],
-                                queue_url=outputs[output_names.QUEUE_URL], worker_count=1, payment_seconds=3,
-                                max_in_flight=64, http=app_settings.http())
+    settings = ReceiverSettings(
+        table=table,
+        topic_arn=outputs[output_names.TOPIC_ARN],
+        queue_url=outputs[output_names.QUEUE_URL],
+        worker_count=1,
+        payment_seconds=3,
+        max_in_flight=64,
+        http=app_settings.http(),
+    )
     item = Item(product_id="PROD-001", quantity=1, price=1.0)
     first, ok = (Order.model_construct(order_id=str(uuid.uuid4()), customer_id=1, items=[item]) for _ in range(2))
     duplicate = Order.model_construct(order_id=str(uuid.uuid4()), customer_id=2, items=[item])
     # Built without the input rules (a product id that long is refused at the door): only its event is too big.
-    huge = Order.model_construct(order_id=str(uuid.uuid4()), customer_id=3,
-                                 items=[Item.model_construct(product_id="x" * 270_000, quantity=1, price=1.0)])
+    huge = Order.model_construct(
+        order_id=str(uuid.uuid4()),
+        customer_id=3,
+        items=[Item.model_construct(product_id="x" * 270_000, quantity=1, price=1.0)],
+    )
     OrderStore(aws.client("dynamodb"), table).put_pending(duplicate.order_id, 777, "[]", 0.0)
 
     async def accept_together() -> tuple[list[BaseException | None], dict[str, dict[str, float]]]:
         backend = Backend(settings)
         try:
             # `first` goes alone (the backend is idle); the other three arrive during its call and share the next.
-            results = await asyncio.gather(*(backend.accept(o) for o in (first, duplicate, ok, huge)),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                *(backend.accept(o) for o in (first, duplicate, ok, huge)), return_exceptions=True
+            )
             return list(results), backend.batching()
         finally:
             await backend.close()
@@ -175,8 +191,12 @@ def test_a_failed_entry_of_a_batch_fails_only_its_own_order(system: System) -> N
     assert r_first is None and r_ok is None
     assert isinstance(r_duplicate, BackendUnavailable) and "DuplicateItem" in str(r_duplicate)
     assert isinstance(r_huge, BackendUnavailable) and "order topic" in str(r_huge)
-    assert batching["record_writes"] | {"orders_per_call": 0} == {"calls": 2, "orders": 4, "largest": 3,
-                                                                    "orders_per_call": 0}
+    assert batching["record_writes"] | {"orders_per_call": 0} == {
+        "calls": 2,
+        "orders": 4,
+        "largest": 3,
+        "orders_per_call": 0,
+    }
     records = {o["order_id"]: o for o in system.orders()}
     assert set(records) == {first.order_id, ok.order_id, duplicate.order_id}  # the huge one's record was removed
     assert records[duplicate.order_id]["customer_id"] == "777"  # the existing record was not overwritten

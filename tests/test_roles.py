@@ -20,8 +20,9 @@ from bench.localaws.ecs import LocalEcsError, role_of
 from bench.localaws.tasks import Task, TaskArgs
 
 PROBE = roles.RoleSpec("probe", web=False, entry=f"{__name__}:run_probe", settings=f"{__name__}:probe_settings")
-PROBE_WEB = roles.RoleSpec("probe-web", web=True, entry=f"{__name__}:build_probe",
-                              settings=f"{__name__}:probe_settings")
+PROBE_WEB = roles.RoleSpec(
+    "probe-web", web=True, entry=f"{__name__}:build_probe", settings=f"{__name__}:probe_settings"
+)
 RAN: list[ProbeSettings] = []  # what run_probe was given
 
 
@@ -127,8 +128,11 @@ def test_the_settings_load_a_registered_roles_settings(monkeypatch: pytest.Monke
 @pytest.mark.usefixtures("probes")
 def test_the_health_check_follows_the_registered_role(tmp_path: Path, health_server: int) -> None:
     heartbeat = tmp_path / "heartbeat"
-    role_without_port = {contract.ENV_ROLE: "probe", contract.ENV_HEARTBEAT_FILE: str(heartbeat),
-                         contract.ENV_PORT: str(health_server)}
+    role_without_port = {
+        contract.ENV_ROLE: "probe",
+        contract.ENV_HEARTBEAT_FILE: str(heartbeat),
+        contract.ENV_PORT: str(health_server),
+    }
     assert healthcheck.check(role_without_port) == f"no heartbeat file {heartbeat}"  # its port is not asked
     heartbeat.touch()
     assert healthcheck.check(role_without_port) is None
@@ -140,8 +144,15 @@ def test_the_health_check_follows_the_registered_role(tmp_path: Path, health_ser
 @pytest.mark.usefixtures("probes")
 def test_the_local_runtime_runs_a_registered_role_as_the_registry_says(tmp_path: Path) -> None:
     for role, script in (("probe-web", WEB_TASK), ("probe", HEARTBEAT_TASK)):
-        task = Task(TaskArgs(role=role, env={}, log_path=tmp_path / f"{role}.log",
-                             command=(sys.executable, "-c", script), stop_timeout=2))
+        task = Task(
+            TaskArgs(
+                role=role,
+                env={},
+                log_path=tmp_path / f"{role}.log",
+                command=(sys.executable, "-c", script),
+                stop_timeout=2,
+            )
+        )
         with task.start(timeout=10):  # healthy by the container's health check, or TaskError
             assert task.web is roles.ROLES[role].web
             assert (task.port != 0) is task.web

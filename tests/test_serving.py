@@ -73,10 +73,16 @@ def probe() -> None:
 
 
 def test_the_servers_import_nothing_while_they_serve() -> None:
-    done = subprocess.run([sys.executable, "-c", "from tests.test_serving import probe; probe()"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", "from tests.test_serving import probe; probe()"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.splitlines()[-1])
     assert seen["answers"] == [200] * 6
     assert seen["imported"] == [], "imported while serving (thread, module): " + ", ".join(
-        f"{thread} {module}" for thread, module in seen["imported"])
+        f"{thread} {module}" for thread, module in seen["imported"]
+    )

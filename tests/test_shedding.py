@@ -1,5 +1,6 @@
 """The receiver's load-shedding guard: its adaptive cap (Little's law while the CPU is the bottleneck, MAX_IN_FLIGHT
-otherwise) and its 503 + Retry-After ahead of routing. Its effect under a real overload: `python -m bench.benchmarks`."""
+otherwise) and its 503 + Retry-After ahead of routing. Its effect under a real overload: `python -m
+bench.benchmarks`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app import contract
-from app.shedding import MIN_LIMIT, CpuWindow, ShedPolicy, Shedder
+from app.shedding import MIN_LIMIT, CpuWindow, Shedder, ShedPolicy
 
 POLICY = ShedPolicy(contract.ASYNC_ORDERS_PATH, max_in_flight=64, cpu_saturated=0.8)
 
@@ -38,8 +39,12 @@ async def accept(request: Request) -> JSONResponse:
 
 
 def guard(cores: float, counters: Counters) -> Shedder:
-    app = Starlette(routes=[Route(contract.ASYNC_ORDERS_PATH, accept, methods=["POST"]),
-                            Route(contract.HEALTH_PATH, accept, methods=["GET"])])
+    app = Starlette(
+        routes=[
+            Route(contract.ASYNC_ORDERS_PATH, accept, methods=["POST"]),
+            Route(contract.HEALTH_PATH, accept, methods=["GET"]),
+        ]
+    )
     shedder = Shedder(app, policy=POLICY, counters=counters)
     shedder.cpu = FixedCpu(cores)
     return shedder

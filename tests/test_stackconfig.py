@@ -15,16 +15,29 @@ import pytest
 import yaml
 
 from bench.localaws.program import config_strings
-from stackconfig.files import ROOT, stack_files, stack_of
 from stackconfig import schema
 from stackconfig.alarm_profiles import ALARM_PROFILES
+from stackconfig.files import ROOT, stack_files, stack_of
 
 # The keys and defaults stack files and `pulumi config set` have always used: renaming one breaks existing stacks.
 PUBLISHED_DEFAULTS = {
-    "deploySync": True, "deployAsync": True, "syncTaskCount": 2, "workerCount": 20, "workerTasks": 1,
-    "minWorkerTasks": 1, "maxWorkerTasks": 10, "receiverTasks": 1, "paymentSeconds": 3.0, "paymentDeclineRate": 0.05,
-    "acceptableLatencySeconds": 60, "alarmProfile": "normal", "alertEmails": (), "alertWebhookUrl": None,
-    "certificateArn": "", "sales": (), "saleLeadSeconds": 300,
+    "deploySync": True,
+    "deployAsync": True,
+    "syncTaskCount": 2,
+    "workerCount": 20,
+    "workerTasks": 1,
+    "minWorkerTasks": 1,
+    "maxWorkerTasks": 10,
+    "receiverTasks": 1,
+    "paymentSeconds": 3.0,
+    "paymentDeclineRate": 0.05,
+    "acceptableLatencySeconds": 60,
+    "alarmProfile": "normal",
+    "alertEmails": (),
+    "alertWebhookUrl": None,
+    "certificateArn": "",
+    "sales": (),
+    "saleLeadSeconds": 300,
 }
 
 
@@ -51,17 +64,30 @@ def test_a_stack_file_reads_the_same_as_yaml_and_as_the_engines_strings(path: Pa
 
 
 def test_pulumi_config_set_strings_become_typed_values() -> None:
-    config = schema.from_config({"flashsale:workerCount": "200", "flashsale:deploySync": "false",
-                                 "flashsale:paymentSeconds": "0.5", "flashsale:alertEmails": '["ops@example.com"]',
-                                 "aws:region": "eu-west-1"}, source="Pulumi.x.yaml")
+    config = schema.from_config(
+        {
+            "flashsale:workerCount": "200",
+            "flashsale:deploySync": "false",
+            "flashsale:paymentSeconds": "0.5",
+            "flashsale:alertEmails": '["ops@example.com"]',
+            "aws:region": "eu-west-1",
+        },
+        source="Pulumi.x.yaml",
+    )
     assert (config.worker_count, config.deploy_sync, config.payment_seconds, config.alert_emails) == (
-        200, False, 0.5, ("ops@example.com",))
+        200,
+        False,
+        0.5,
+        ("ops@example.com",),
+    )
 
 
 def test_every_problem_is_its_own_line_naming_the_file_the_key_and_the_value() -> None:
     with pytest.raises(schema.ConfigError) as error:
-        schema.from_config({"flashsale:workerCount": "0", "flashsale:paymentDeclineRate": "half",
-                            "flashsale:receiverTasks": True}, source="Pulumi.x.yaml")
+        schema.from_config(
+            {"flashsale:workerCount": "0", "flashsale:paymentDeclineRate": "half", "flashsale:receiverTasks": True},
+            source="Pulumi.x.yaml",
+        )
     assert str(error.value).splitlines() == [
         "Pulumi.x.yaml: workerCount must be 1..2000, got 0",
         "Pulumi.x.yaml: receiverTasks must be a whole number, got True",
@@ -70,12 +96,17 @@ def test_every_problem_is_its_own_line_naming_the_file_the_key_and_the_value() -
 
 
 def test_a_secret_must_be_encrypted_and_is_never_shown() -> None:
-    with pytest.raises(schema.ConfigError, match="alertWebhookUrl is a secret: set it with `pulumi config set --secret"):
+    with pytest.raises(
+        schema.ConfigError, match="alertWebhookUrl is a secret: set it with `pulumi config set --secret"
+    ):
         schema.from_config({"flashsale:alertWebhookUrl": "https://hooks.example.com/T0/B0/x"}, source="s")
     config = schema.from_config({"flashsale:alertWebhookUrl": {"secure": "v1:AAAA"}}, source="s")
     assert config.alert_webhook_url is not None and "v1:AAAA" not in repr(config)
-    given = schema.from_config({"flashsale:alertWebhookUrl": "https://hooks.example.com/T0/B0/x"}, source="s",
-                               secret_keys=["flashsale:alertWebhookUrl"])
+    given = schema.from_config(
+        {"flashsale:alertWebhookUrl": "https://hooks.example.com/T0/B0/x"},
+        source="s",
+        secret_keys=["flashsale:alertWebhookUrl"],
+    )
     assert "hooks.example.com" not in repr(given)
 
 
@@ -100,22 +131,33 @@ def test_ops_config_checks_stack_files_without_pulumi(tmp_path: Path) -> None:
     bad = tmp_path / "Pulumi.bad.yaml"
     bad.write_text("config:\n  flashsale:workerCount: 5000\n  flashsale:wrkers: 1\n")
     too_big = tmp_path / "Pulumi.sale.yaml"  # valid keys, but a sale above maxWorkerTasks: the program's next check
-    too_big.write_text("config:\n  aws:region: us-west-2\n  flashsale:sales:\n"
-                       '  - {name: a, start: "2030-01-01T10:00:00Z", end: "2030-01-01T11:00:00Z", tasks: 50}\n')
-    done = subprocess.run([sys.executable, "-m", "ops.config", "--json", str(bad), str(too_big),
-                           *map(str, stack_files())], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    too_big.write_text(
+        "config:\n  aws:region: us-west-2\n  flashsale:sales:\n"
+        '  - {name: a, start: "2030-01-01T10:00:00Z", end: "2030-01-01T11:00:00Z", tasks: 50}\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.config", "--json", str(bad), str(too_big), *map(str, stack_files())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     first, sale, *stacks = json.loads(done.stdout)
-    assert sale["problems"] == ["Pulumi.sale.yaml: sales[0] a needs 50 worker tasks, above maxWorkerTasks 10: raise "
-                                "maxWorkerTasks or lower the sale's rate"]
+    assert sale["problems"] == [
+        "Pulumi.sale.yaml: sales[0] a needs 50 worker tasks, above maxWorkerTasks 10: raise "
+        "maxWorkerTasks or lower the sale's rate"
+    ]
     assert first["problems"] == [
         "Pulumi.bad.yaml: aws:region is not set (`pulumi config set aws:region us-west-2`)",
         "Pulumi.bad.yaml: workerCount must be 1..2000, got 5000",
         "Pulumi.bad.yaml: unknown key flashsale:wrkers (known keys: " + ", ".join(schema.KEYS) + ")",
     ]
     assert all(s["ok"] for s in stacks) and len(stacks) >= 2
-    keys = subprocess.run([sys.executable, "-m", "ops.config", "--keys"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=True).stdout
+    keys = subprocess.run(
+        [sys.executable, "-m", "ops.config", "--keys"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     assert "workerCount                integer 1..2000, default 20" in keys
 
 
@@ -171,7 +213,15 @@ def test_the_cli_takes_the_stack_files(path: Path) -> None:
             assert cli_accepts(declared[key], value), f"{path.name}: {full_key}"
 
 
-@pytest.mark.parametrize(("key", "value"), [("workerCount", "abc"), ("workerCount", "2.5"), ("deploySync", "yes"),
-                                            ("alertEmails", "ops@example.com"), ("sales", ["not a sale"])])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("workerCount", "abc"),
+        ("workerCount", "2.5"),
+        ("deploySync", "yes"),
+        ("alertEmails", "ops@example.com"),
+        ("sales", ["not a sale"]),
+    ],
+)
 def test_the_cli_refuses_a_wrong_type_before_the_program_runs(key: str, value: Any) -> None:
     assert not cli_accepts(schema.project_config()[key], value)

@@ -15,8 +15,14 @@ from planning.strategies import AutoScaling, Plan, SaleLoad, Strategy, WorkerSer
 
 SALE = SaleLoad(rate=60, seconds=60)  # the report's flash sale
 SERVICE = WorkerService(workers_per_task=20, payment_seconds=3, normal_tasks=1, max_tasks=10, startup_seconds=60)
-POLICY = scaling.ScalingPolicy(target=200, scale_out_cooldown=60, scale_in_cooldown=300, guardrail_percent=50,
-                               guardrail_min_adjustment=1, guardrail_cooldown=60)
+POLICY = scaling.ScalingPolicy(
+    target=200,
+    scale_out_cooldown=60,
+    scale_in_cooldown=300,
+    guardrail_percent=50,
+    guardrail_min_adjustment=1,
+    guardrail_cooldown=60,
+)
 AUTO = AutoScaling(policy=POLICY, guardrail_age_seconds=30, guardrail_period_seconds=60, first_evaluation=60)
 
 
@@ -76,7 +82,9 @@ def test_waits_come_from_the_records_and_unpaid_orders_are_paid_in_arrival_order
 
 
 def test_task_seconds_integrate_the_tasks_wanted_between_samples() -> None:
-    samples = [Sample(0, 0, 0, math.nan, math.nan, running=1, wanted=1),
-               Sample(10, 0, 0, math.nan, math.nan, running=1, wanted=4),  # 3 more starting: billed
-               Sample(20, 0, 0, math.nan, math.nan, running=4, wanted=4)]
+    samples = [
+        Sample(0, 0, 0, math.nan, math.nan, running=1, wanted=1),
+        Sample(10, 0, 0, math.nan, math.nan, running=1, wanted=4),  # 3 more starting: billed
+        Sample(20, 0, 0, math.nan, math.nan, running=4, wanted=4),
+    ]
     assert lab_strategies.task_seconds(samples, 5, 25) == 1 * 5 + 4 * 10 + 4 * 5

@@ -14,6 +14,7 @@ PAYMENT = 0.4
 
 def _concurrent_orders(url: str, n: int) -> list[tuple[int, float]]:
     """(status, seconds) of n orders sent at once, in completion order."""
+
     def one(_: int) -> tuple[int, float]:
         started = time.monotonic()
         response = httpx.post(url + "/orders/sync", json=ORDER, timeout=30)
@@ -64,8 +65,9 @@ def test_a_client_that_hangs_up_stops_its_payment(system: System) -> None:  # no
         httpx.post(sync.url + "/orders/sync", json=ORDER, timeout=0.5)
     except httpx.TimeoutException:
         pass
-    stats = wait_for(lambda: (s := httpx.get(sync.url + "/stats").json())["abandoned"] == 1 and s, 2,
-                     "the abandoned payment to stop")
+    stats = wait_for(
+        lambda: (s := httpx.get(sync.url + "/stats").json())["abandoned"] == 1 and s, 2, "the abandoned payment to stop"
+    )
     assert stats["status_breakdown"]["processing"] == 0
 
 

@@ -17,8 +17,12 @@ from bench.localaws.emulators import LOOPBACK, free_port
 
 # The shape of Fargate's task metadata v4 `/task` answer (AWS: "Amazon ECS task metadata v4 examples for tasks on
 # Fargate"), trimmed to what matters here.
-TASK_DOCUMENT = {"Cluster": "arn:aws:ecs:us-west-2:123456789012:cluster/c", "Family": "flashsale-normal-receiver",
-                 "Limits": {"CPU": 0.25, "Memory": 512}, "Containers": [{"Name": "receiver", "Limits": {"CPU": 0}}]}
+TASK_DOCUMENT = {
+    "Cluster": "arn:aws:ecs:us-west-2:123456789012:cluster/c",
+    "Family": "flashsale-normal-receiver",
+    "Limits": {"CPU": 0.25, "Memory": 512},
+    "Containers": [{"Name": "receiver", "Limits": {"CPU": 0}}],
+}
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ the tests."""
 
 from __future__ import annotations
 
-import tomllib
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -19,7 +19,9 @@ POLICY_PACK = "policypack/flashsale_policies"  # the pack's rules: a package ins
 def test_the_type_check_covers_every_package() -> None:
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"])
     packages = {path.name for path in ROOT.iterdir() if (path / "__init__.py").exists()}
-    assert listed == packages | {"__main__.py", POLICY_PACK}, f"pyproject.toml mypy files: {sorted(listed)}; packages: {sorted(packages)}"
+    assert listed == packages | {"__main__.py", POLICY_PACK}, (
+        f"pyproject.toml mypy files: {sorted(listed)}; packages: {sorted(packages)}"
+    )
 
 
 @pytest.mark.slow  # ~3 min cold on 2 cores (pulumi_aws is large); seconds with a warm .mypy_cache

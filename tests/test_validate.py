@@ -16,8 +16,8 @@ import pytest
 from app import contract
 from ops import validate
 from ops.loadtest import PROFILES, RequestRecord, summarize
-from tests.helpers import System, system  # noqa: F401  (the fixture)
 from stackconfig import output_names
+from tests.helpers import System, system  # noqa: F401  (the fixture)
 
 # The load generator's arrival rates are asserted: other tests' load beside it would starve it (make test runs these
 # alone, after the rest).
@@ -34,24 +34,49 @@ def outputs_file(system: System, tmp_path: Path, **extra: Any) -> Path:  # noqa:
     return path
 
 
-def test_validate_passes_against_the_async_service(system: System, tmp_path: Path,  # noqa: F811
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_passes_against_the_async_service(
+    system: System,
+    tmp_path: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     receiver = system.start("receiver", **{contract.ENV_PAYMENT_SECONDS: PAYMENT})
     system.start("worker", **{contract.ENV_PAYMENT_SECONDS: PAYMENT, contract.ENV_WORKER_COUNT: str(WORKERS)})
-    outputs = outputs_file(system, tmp_path, **{output_names.ASYNC_URL: receiver.url,
-                                                 output_names.WORKER_COUNT: WORKERS,
-                                                 output_names.PAYMENT_SECONDS: float(PAYMENT)})
+    outputs = outputs_file(
+        system,
+        tmp_path,
+        **{
+            output_names.ASYNC_URL: receiver.url,
+            output_names.WORKER_COUNT: WORKERS,
+            output_names.PAYMENT_SECONDS: float(PAYMENT),
+        },
+    )
     results = tmp_path / "results"
 
-    code = validate.main(["--endpoint", "async", *SCALED_DOWN, "--outputs", str(outputs), "--results", str(results),
-                          "--drain-tolerance", "10", "--json"])
+    code = validate.main(
+        [
+            "--endpoint",
+            "async",
+            *SCALED_DOWN,
+            "--outputs",
+            str(outputs),
+            "--results",
+            str(results),
+            "--drain-tolerance",
+            "10",
+            "--json",
+        ]
+    )
 
     captured = capsys.readouterr()
     assert captured.out, captured.err
     summary = json.loads(captured.out)
     assert code == 0, summary["goals"]
     assert summary["passed"] and {g["name"] for g in summary["goals"]} == {
-        "acceptance rate", "p95 latency", "every arrival sent", "queue drained"}
+        "acceptance rate",
+        "p95 latency",
+        "every arrival sent",
+        "queue drained",
+    }
     assert summary["load"]["accepted"] == summary["load"]["requests"] >= 40
     assert summary["drain"]["drained_seconds"] is not None and system.queue_counts() == (0, 0)
     assert json.loads((results / "summary.json").read_text()) == summary
@@ -59,12 +84,16 @@ def test_validate_passes_against_the_async_service(system: System, tmp_path: Pat
         assert (results / name).stat().st_size > 0, name
 
 
-def test_validate_fails_against_the_sync_service(system: System, tmp_path: Path,  # noqa: F811
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_fails_against_the_sync_service(
+    system: System,
+    tmp_path: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     sync = system.start("sync", **{contract.ENV_PAYMENT_SECONDS: PAYMENT, contract.ENV_REQUEST_TIMEOUT_SECONDS: "2"})
 
-    code = validate.main(["--endpoint", "sync", *SCALED_DOWN, "--sync-url", sync.url,
-                          "--results", str(tmp_path / "results")])
+    code = validate.main(
+        ["--endpoint", "sync", *SCALED_DOWN, "--sync-url", sync.url, "--results", str(tmp_path / "results")]
+    )
 
     out, err = capsys.readouterr()
     assert code == 1
@@ -73,15 +102,38 @@ def test_validate_fails_against_the_sync_service(system: System, tmp_path: Path,
     assert "Little's law" in out  # the note on the report's sync flash-sale rate
 
 
-def test_a_queue_that_does_not_drain_fails(system: System, tmp_path: Path,  # noqa: F811
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_queue_that_does_not_drain_fails(
+    system: System,
+    tmp_path: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     receiver = system.start("receiver")  # no worker: accepted orders stay queued
-    outputs = outputs_file(system, tmp_path, **{output_names.ASYNC_URL: receiver.url,
-                                                 output_names.WORKER_COUNT: WORKERS,
-                                                 output_names.PAYMENT_SECONDS: float(PAYMENT)})
+    outputs = outputs_file(
+        system,
+        tmp_path,
+        **{
+            output_names.ASYNC_URL: receiver.url,
+            output_names.WORKER_COUNT: WORKERS,
+            output_names.PAYMENT_SECONDS: float(PAYMENT),
+        },
+    )
 
-    code = validate.main(["--endpoint", "async", "--profile", "normal", "--duration", "1", "--outputs", str(outputs),
-                          "--results", str(tmp_path / "results"), "--drain-tolerance", "1"])
+    code = validate.main(
+        [
+            "--endpoint",
+            "async",
+            "--profile",
+            "normal",
+            "--duration",
+            "1",
+            "--outputs",
+            str(outputs),
+            "--results",
+            str(tmp_path / "results"),
+            "--drain-tolerance",
+            "1",
+        ]
+    )
 
     out, err = capsys.readouterr()
     assert code == 1
@@ -103,24 +155,34 @@ def test_predicted_drain_is_the_planners() -> None:
     records = [RequestRecord(i / 60, 0, 5.0, 202, "accepted", "") for i in range(3600)]
     result = replace(summarize(records, PROFILES[("flashsale", "async")], "http://x"), duration_seconds=60)
 
-    assert validate.predicted_drain(result, workers=1, workers_per_task=1, payment_seconds=3,
-                                    backlog_before=0) / 3600 == pytest.approx(2.98, abs=0.01)
-    assert validate.predicted_drain(result, workers=200, workers_per_task=20, payment_seconds=3,
-                                    backlog_before=0) == 0
-    assert validate.predicted_drain(result, workers=200, workers_per_task=20, payment_seconds=3,
-                                    backlog_before=200) == pytest.approx(3)  # 200 old orders at 66.7/s
+    assert validate.predicted_drain(
+        result, workers=1, workers_per_task=1, payment_seconds=3, backlog_before=0
+    ) / 3600 == pytest.approx(2.98, abs=0.01)
+    assert validate.predicted_drain(result, workers=200, workers_per_task=20, payment_seconds=3, backlog_before=0) == 0
+    assert validate.predicted_drain(
+        result, workers=200, workers_per_task=20, payment_seconds=3, backlog_before=200
+    ) == pytest.approx(3)  # 200 old orders at 66.7/s
 
 
-def test_retrying_clients_through_a_receiver_stall_make_no_duplicated_orders(system: System, tmp_path: Path,  # noqa: F811
-                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_retrying_clients_through_a_receiver_stall_make_no_duplicated_orders(
+    system: System,
+    tmp_path: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """--retry: 50 ms client timeouts and a 0.4 s receiver stall in the middle of the run force retries with the same
     key; the goal 'no duplicated orders' holds (each key's answers, and the key asked again after the load, name one
     order id)."""
     receiver = system.start("receiver", **{contract.ENV_PAYMENT_SECONDS: PAYMENT})
     system.start("worker", **{contract.ENV_PAYMENT_SECONDS: PAYMENT, contract.ENV_WORKER_COUNT: str(WORKERS)})
-    outputs = outputs_file(system, tmp_path, **{output_names.ASYNC_URL: receiver.url,
-                                                 output_names.WORKER_COUNT: WORKERS,
-                                                 output_names.PAYMENT_SECONDS: float(PAYMENT)})
+    outputs = outputs_file(
+        system,
+        tmp_path,
+        **{
+            output_names.ASYNC_URL: receiver.url,
+            output_names.WORKER_COUNT: WORKERS,
+            output_names.PAYMENT_SECONDS: float(PAYMENT),
+        },
+    )
     process = receiver.process
     assert process is not None
 
@@ -132,9 +194,28 @@ def test_retrying_clients_through_a_receiver_stall_make_no_duplicated_orders(sys
     stall = threading.Timer(2.5, stall_the_receiver)
     stall.start()
     try:
-        code = validate.main(["--endpoint", "async", "--profile", "flashsale", "--rate", "20", "--duration", "5",
-                              "--timeout", "0.05", "--retry", "--outputs", str(outputs),
-                              "--results", str(tmp_path / "results"), "--drain-tolerance", "10", "--json"])
+        code = validate.main(
+            [
+                "--endpoint",
+                "async",
+                "--profile",
+                "flashsale",
+                "--rate",
+                "20",
+                "--duration",
+                "5",
+                "--timeout",
+                "0.05",
+                "--retry",
+                "--outputs",
+                str(outputs),
+                "--results",
+                str(tmp_path / "results"),
+                "--drain-tolerance",
+                "10",
+                "--json",
+            ]
+        )
     finally:
         stall.join()
     summary = json.loads(capsys.readouterr().out)
@@ -146,9 +227,11 @@ def test_retrying_clients_through_a_receiver_stall_make_no_duplicated_orders(sys
 
 
 def test_duplicated_orders_are_counted_per_key() -> None:
-    records = [RequestRecord(0, 0, 5.0, 202, "accepted", "o1", key="k1", attempts=2, confirmed_order_id="o1"),
-               RequestRecord(0, 0, 5.0, 202, "accepted", "o2", key="k2", attempts=1, confirmed_order_id="o3"),
-               RequestRecord(0, 0, 5.0, 202, "accepted", "o4")]
+    records = [
+        RequestRecord(0, 0, 5.0, 202, "accepted", "o1", key="k1", attempts=2, confirmed_order_id="o1"),
+        RequestRecord(0, 0, 5.0, 202, "accepted", "o2", key="k2", attempts=1, confirmed_order_id="o3"),
+        RequestRecord(0, 0, 5.0, 202, "accepted", "o4"),
+    ]
     result = summarize(records, PROFILES[("flashsale", "async")], "http://x", retry=True)
     assert (result.duplicated_orders, result.retries) == (1, 1)
     assert summarize(records, PROFILES[("flashsale", "async")], "http://x").duplicated_orders is None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
-from typing import Any
 
 from app.orders import MAX_BODY_BYTES, InvalidOrder, parse_order, parse_order_message
 from tests.helpers import ORDER, System, post, system  # noqa: F401
@@ -12,26 +13,31 @@ from tests.helpers import ORDER, System, post, system  # noqa: F401
 GOOD_ITEM = {"product_id": "P-1", "quantity": 1, "price": 1.5}
 
 
-@pytest.mark.parametrize(("body", "bad"), [
-    ({"customer_id": 0, "items": [GOOD_ITEM]}, {"customer_id"}),
-    ({"customer_id": True, "items": [GOOD_ITEM]}, {"customer_id"}),
-    ({"customer_id": "7", "items": [GOOD_ITEM]}, {"customer_id"}),
-    ({"customer_id": 1, "items": []}, {"items"}),
-    ({"customer_id": 1, "items": [GOOD_ITEM] * 101}, {"items"}),
-    ({"customer_id": 1}, {"items"}),
-    ({"customer_id": 1, "items": [{**GOOD_ITEM, "product_id": ""}]}, {"items[0].product_id"}),
-    ({"customer_id": 1, "items": [{**GOOD_ITEM, "product_id": "x" * 65}]}, {"items[0].product_id"}),
-    ({"customer_id": 1, "items": [GOOD_ITEM, {**GOOD_ITEM, "quantity": 0}]}, {"items[1].quantity"}),
-    ({"customer_id": 1, "items": [{**GOOD_ITEM, "quantity": 1001}]}, {"items[0].quantity"}),
-    ({"customer_id": 1, "items": [{**GOOD_ITEM, "quantity": 2.0}]}, {"items[0].quantity"}),
-    ({"customer_id": 1, "items": [{**GOOD_ITEM, "price": -0.01}]}, {"items[0].price"}),
-    ({"customer_id": 1, "items": [{**GOOD_ITEM, "price": 1_000_000.01}]}, {"items[0].price"}),
-    ({"customer_id": 1, "items": [{**GOOD_ITEM, "price": "1"}]}, {"items[0].price"}),
-    ({"customer_id": 1, "items": ["P-1"]}, {"items[0]"}),
-    ({"customer_id": 1, "items": [GOOD_ITEM], "coupon": "x"}, {"coupon"}),
-    ({"customer_id": -1, "items": [{"quantity": 0}]},
-     {"customer_id", "items[0].product_id", "items[0].quantity", "items[0].price"}),
-])
+@pytest.mark.parametrize(
+    ("body", "bad"),
+    [
+        ({"customer_id": 0, "items": [GOOD_ITEM]}, {"customer_id"}),
+        ({"customer_id": True, "items": [GOOD_ITEM]}, {"customer_id"}),
+        ({"customer_id": "7", "items": [GOOD_ITEM]}, {"customer_id"}),
+        ({"customer_id": 1, "items": []}, {"items"}),
+        ({"customer_id": 1, "items": [GOOD_ITEM] * 101}, {"items"}),
+        ({"customer_id": 1}, {"items"}),
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "product_id": ""}]}, {"items[0].product_id"}),
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "product_id": "x" * 65}]}, {"items[0].product_id"}),
+        ({"customer_id": 1, "items": [GOOD_ITEM, {**GOOD_ITEM, "quantity": 0}]}, {"items[1].quantity"}),
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "quantity": 1001}]}, {"items[0].quantity"}),
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "quantity": 2.0}]}, {"items[0].quantity"}),
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "price": -0.01}]}, {"items[0].price"}),
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "price": 1_000_000.01}]}, {"items[0].price"}),
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "price": "1"}]}, {"items[0].price"}),
+        ({"customer_id": 1, "items": ["P-1"]}, {"items[0]"}),
+        ({"customer_id": 1, "items": [GOOD_ITEM], "coupon": "x"}, {"coupon"}),
+        (
+            {"customer_id": -1, "items": [{"quantity": 0}]},
+            {"customer_id", "items[0].product_id", "items[0].quantity", "items[0].price"},
+        ),
+    ],
+)
 def test_each_bad_field_is_named(body: dict[str, Any], bad: set[str]) -> None:
     with pytest.raises(InvalidOrder) as caught:
         parse_order(body)
@@ -44,9 +50,16 @@ def test_limits_themselves_are_accepted() -> None:
     assert len(order.items) == 100 and order.order_id
 
 
-@pytest.mark.parametrize("body", ["not json", "[1]", '{"order_id": "a"}', '{"customer_id": 1, "items": []}',
-                                  '{"order_id": "a", "customer_id": 1, "items": [{"product_id": "p", '
-                                  '"quantity": 1, "price": NaN}]}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[1]",
+        '{"order_id": "a"}',
+        '{"customer_id": 1, "items": []}',
+        '{"order_id": "a", "customer_id": 1, "items": [{"product_id": "p", "quantity": 1, "price": NaN}]}',
+    ],
+)
 def test_poison_messages_are_recognised(body: str) -> None:
     with pytest.raises(ValueError):
         parse_order_message(body)

@@ -9,8 +9,8 @@ from typing import Any
 
 from app import aws
 from app.worker import receive_loops
-from tests.helpers import ORDER, System, payments, post, system, wait_for  # noqa: F401
 from stackconfig import output_names
+from tests.helpers import ORDER, System, payments, post, system, wait_for  # noqa: F401
 
 
 def _events(service, event: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -18,8 +18,9 @@ def _events(service, event: str) -> list[dict[str, Any]]:  # type: ignore[no-unt
 
 
 def _short_visibility(system: System, seconds: int) -> None:
-    aws.client("sqs").set_queue_attributes(QueueUrl=system.outputs[output_names.QUEUE_URL],
-                                           Attributes={"VisibilityTimeout": str(seconds)})
+    aws.client("sqs").set_queue_attributes(
+        QueueUrl=system.outputs[output_names.QUEUE_URL], Attributes={"VisibilityTimeout": str(seconds)}
+    )
 
 
 def test_receive_loops_scale_with_workers_but_stay_few() -> None:

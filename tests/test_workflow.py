@@ -5,9 +5,9 @@ OIDC instead of stored cloud keys."""
 
 from __future__ import annotations
 
-import tomllib
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,13 @@ LOCAL_SETUP = "./.github/actions/pulumi-setup"
 
 
 def lint(path: Path, schema: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def load(path: Path) -> dict[Any, Any]:
@@ -41,8 +46,9 @@ def uses(job: dict[str, Any], action: str) -> dict[str, Any]:
     return step
 
 
-@pytest.mark.parametrize(("path", "schema"), [(WORKFLOW, "vendor.github-workflows"),
-                                              (SETUP_ACTION, "vendor.github-actions")])
+@pytest.mark.parametrize(
+    ("path", "schema"), [(WORKFLOW, "vendor.github-workflows"), (SETUP_ACTION, "vendor.github-actions")]
+)
 def test_the_workflow_passes_the_offline_lint(path: Path, schema: str) -> None:
     done = lint(path, schema)
     assert done.returncode == 0, done.stdout + done.stderr

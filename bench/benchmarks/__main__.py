@@ -1,4 +1,5 @@
-"""`python -m bench.benchmarks [--quick] [--receiver-only | --worker-only] [--json]`: run every benchmark against a fresh
+"""`python -m bench.benchmarks [--quick] [--receiver-only | --worker-only] [--json]`: run every benchmark against a
+fresh
 local ministack and print the tables (ours against the report's Go system and the goals; flashsale's worker beside
 its peers, Celery and the report's design ported literally, measured in the same run). `--receiver-only` runs the
 backend ceiling and the receiver's loads alone (60/s, capacity, 3x capacity), the same way, in about a third of the
@@ -32,14 +33,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import docs
 from bench.benchmarks import backend, receiver, worker
 from bench.benchmarks.bed import Bed
-from bench import docs
 from bench.benchmarks.table import markdown, peer_rows, render, render_peers, rows
-from ops import stack
 from bench.localaws.deployer import DeployError, Endpoints, deploy
 from bench.localaws.emulators import Emulator, EmulatorError
 from bench.localaws.tasks import TaskError
+from ops import stack
 
 PROG = "python -m bench.benchmarks"
 WORKER_LEVELS = (1, 20, 200, 1000)
@@ -79,8 +80,11 @@ def attempt(label: str, identity: dict[str, Any], measurement: Callable[[], Any]
 def _level(bed: Bed, plan: Plan, contender: worker.Contender, workers: int) -> dict[str, Any]:
     label = f"{contender.name} at {workers} workers"
     stack.progress(f"{label}: {plan.worker_rounds * workers} orders")
-    return attempt(label, {"contender": contender.name, "workers": workers},
-                   lambda: worker.run_level(bed, workers, plan.worker_rounds, plan.payment_seconds, contender))
+    return attempt(
+        label,
+        {"contender": contender.name, "workers": workers},
+        lambda: worker.run_level(bed, workers, plan.worker_rounds, plan.payment_seconds, contender),
+    )
 
 
 def measure(bed: Bed, plan: Plan, peers: tuple[worker.Contender, ...] = PEERS) -> dict[str, Any]:
@@ -89,31 +93,38 @@ def measure(bed: Bed, plan: Plan, peers: tuple[worker.Contender, ...] = PEERS) -
     result: dict[str, Any] = {"plan": asdict(plan)}
     if plan.receiver:
         stack.progress("backend ceiling: the receiver's batched calls from a plain boto3 client")
-        result["backend"] = attempt("backend ceiling", {},
-                                    lambda: backend.backend_ceiling(bed, plan.ceiling_seconds))
+        result["backend"] = attempt("backend ceiling", {}, lambda: backend.backend_ceiling(bed, plan.ceiling_seconds))
     result["worker"] = [_level(bed, plan, worker.FLASHSALE, workers) for workers in plan.worker_levels]
     result["peers"] = [_level(bed, plan, contender, workers) for contender in peers for workers in plan.peer_levels]
     if plan.receiver:
         ceiling = result["backend"]
         receivers: dict[str, Any]
         if "error" in ceiling:
-            receivers = {"error": "not run: its capacity search is sized from the backend ceiling, which did not "
-                                  "finish"}
+            receivers = {
+                "error": "not run: its capacity search is sized from the backend ceiling, which did not finish"
+            }
         else:
             stack.progress("receiver: the report's 60 orders/s, then its capacity, then 3x that")
-            receivers = attempt("receiver", {}, lambda: receiver.run(bed, seconds=plan.receiver_seconds,
-                                                                     ceiling_rate=ceiling["rate"]))
+            receivers = attempt(
+                "receiver", {}, lambda: receiver.run(bed, seconds=plan.receiver_seconds, ceiling_rate=ceiling["rate"])
+            )
         result["receiver"] = receivers
-        result["receiver_to_backend"] = (None if "error" in receivers
-                                         else round(receivers["capacity"]["accepted_rate"] / ceiling["rate"], 3))
-    return result | {"machine": {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
-                     "seconds": round(time.monotonic() - started, 1), "logs": str(bed.logs)}
+        result["receiver_to_backend"] = (
+            None if "error" in receivers else round(receivers["capacity"]["accepted_rate"] / ceiling["rate"], 3)
+        )
+    return result | {
+        "machine": {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
+        "seconds": round(time.monotonic() - started, 1),
+        "logs": str(bed.logs),
+    }
 
 
 def run_all(plan: Plan, logs: Path) -> dict[str, Any]:
     """Start the emulators, deploy the normal stack to them, and measure."""
-    with Emulator("ministack", log_path=logs / "ministack.log") as emulator, \
-            Emulator("moto", log_path=logs / "moto.log") as control_plane:
+    with (
+        Emulator("ministack", log_path=logs / "ministack.log") as emulator,
+        Emulator("moto", log_path=logs / "moto.log") as control_plane,
+    ):
         deployment = deploy("normal", Endpoints(emulator.endpoint_url, control_plane.endpoint_url))
         if not deployment.ok:
             raise DeployError(deployment.summary())
@@ -122,8 +133,9 @@ def run_all(plan: Plan, logs: Path) -> dict[str, Any]:
 
 def unfinished_ours(result: dict[str, Any]) -> list[str]:
     """flashsale's own measurements that did not finish (they decide the exit status; the peers' do not)."""
-    return ([f"worker at {level['workers']} workers" for level in result["worker"] if "error" in level]
-            + (["receiver"] if "error" in result.get("receiver", {}) else []))
+    return [f"worker at {level['workers']} workers" for level in result["worker"] if "error" in level] + (
+        ["receiver"] if "error" in result.get("receiver", {}) else []
+    )
 
 
 def report(args: argparse.Namespace, result: dict[str, Any]) -> int:
@@ -133,12 +145,19 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> int:
     result["peer_table"] = [row.to_json() for row in peers]
     write_docs(args, result)
     cpus, load = result["machine"]["cpus"], result["machine"]["load_average_1m"]
-    peer_text = "" if not peers else (
-        f"The worker beside its peers (same emulator, same {result['plan']['payment_seconds']:g} s payment, same "
-        f"orders; in brackets: the peer's figure / flashsale's):\n{render_peers(peers)}\n\n")
-    text = (f"{render(table)}\n\n{peer_text}"
-            f"{cpus} CPUs, 1-minute load average {load:g} at the end (other work on the machine "
-            f"makes the figures noisy); {result['seconds']:g} s; logs in {result['logs']}")
+    peer_text = (
+        ""
+        if not peers
+        else (
+            f"The worker beside its peers (same emulator, same {result['plan']['payment_seconds']:g} s payment, same "
+            f"orders; in brackets: the peer's figure / flashsale's):\n{render_peers(peers)}\n\n"
+        )
+    )
+    text = (
+        f"{render(table)}\n\n{peer_text}"
+        f"{cpus} CPUs, 1-minute load average {load:g} at the end (other work on the machine "
+        f"makes the figures noisy); {result['seconds']:g} s; logs in {result['logs']}"
+    )
     stack.emit(args, result, text)
     ours = unfinished_ours(result)
     if ours:
@@ -163,18 +182,31 @@ def command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="shorter runs (under 3 minutes on 2 cores), for CI")
     only = parser.add_mutually_exclusive_group()
-    only.add_argument("--receiver-only", action="store_true",
-                      help="only the backend ceiling and the receiver (no worker levels, no peers)")
-    only.add_argument("--worker-only", action="store_true",
-                      help="only the worker levels and the peers (no backend ceiling, no receiver)")
+    only.add_argument(
+        "--receiver-only",
+        action="store_true",
+        help="only the backend ceiling and the receiver (no worker levels, no peers)",
+    )
+    only.add_argument(
+        "--worker-only",
+        action="store_true",
+        help="only the worker levels and the peers (no backend ceiling, no receiver)",
+    )
     parser.add_argument("--logs", type=Path, help="where service, emulator and Locust logs go (default: a temp dir)")
-    parser.add_argument("--docs", type=Path, nargs="?", const=docs.DOCS, metavar="DIR",
-                        help=f"also write the tables as the docs' generated page {docs.BENCHMARKS_PAGE} (default DIR: "
-                             "the checkout's docs/)")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        nargs="?",
+        const=docs.DOCS,
+        metavar="DIR",
+        help=f"also write the tables as the docs' generated page {docs.BENCHMARKS_PAGE} (default DIR: "
+        "the checkout's docs/)",
+    )
     stack.add_json_argument(parser)
     return stack.run(parser, command, argv)
 

@@ -47,13 +47,19 @@ def backend_ceiling(bed: Bed, seconds: float) -> Ceiling:
         count = 0
         while not done.is_set():
             orders = [sample_order() for _ in range(STATEMENT_BATCH)]
-            response = dynamodb.batch_execute_statement(Statements=[
-                store.pending_insert(o.order_id, o.customer_id, o.items_json(), o.total) for o in orders])
+            response = dynamodb.batch_execute_statement(
+                Statements=[store.pending_insert(o.order_id, o.customer_id, o.items_json(), o.total) for o in orders]
+            )
             if any(statement_errors(response)):
                 raise CeilingError(f"an INSERT failed: {next(e for e in statement_errors(response) if e)}")
             for start in range(0, len(orders), PUBLISH_BATCH):
-                published = sns.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=[
-                    {"Id": str(n), "Message": o.to_json()} for n, o in enumerate(orders[start:start + PUBLISH_BATCH])])
+                published = sns.publish_batch(
+                    TopicArn=topic_arn,
+                    PublishBatchRequestEntries=[
+                        {"Id": str(n), "Message": o.to_json()}
+                        for n, o in enumerate(orders[start : start + PUBLISH_BATCH])
+                    ],
+                )
                 if published.get("Failed"):
                     raise CeilingError(f"a publish failed: {published['Failed'][0]}")
             count += len(orders)
@@ -66,5 +72,10 @@ def backend_ceiling(bed: Bed, seconds: float) -> Ceiling:
         done.set()
         total = sum(f.result() for f in futures)
         elapsed = time.monotonic() - started
-    return Ceiling(orders=total, seconds=round(elapsed, 3), threads=THREADS, orders_per_call=STATEMENT_BATCH,
-                   rate=round(total / elapsed, 1))
+    return Ceiling(
+        orders=total,
+        seconds=round(elapsed, 3),
+        threads=THREADS,
+        orders_per_call=STATEMENT_BATCH,
+        rate=round(total / elapsed, 1),
+    )

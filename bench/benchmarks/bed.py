@@ -8,7 +8,7 @@ import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,10 @@ from bench.localaws.resources.registry import DATA_PLANE
 from bench.localaws.tasks import Task
 
 # The report's single-order test body (3.3): what every benchmark sends.
-SAMPLE_ORDER: dict[str, Any] = {"customer_id": 1234, "items": [{"product_id": "PROD-001", "quantity": 2,
-                                                                 "price": 49.99}]}
+SAMPLE_ORDER: dict[str, Any] = {
+    "customer_id": 1234,
+    "items": [{"product_id": "PROD-001", "quantity": 2, "price": 49.99}],
+}
 
 
 def sample_order() -> Order:
@@ -47,7 +49,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def log_time(stamp: str) -> float:
     """A service log line's `ts` (app.logs) as epoch seconds."""
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 @dataclass
@@ -91,8 +93,10 @@ class Bed:
 def deployed_task_env(role: str, logs: Path) -> Iterator[dict[str, str]]:
     """The emulators with the normal stack deployed to them, and the whole environment a task of `role` runs with
     (for benchmarks that start the service their own way)."""
-    with Emulator("ministack", log_path=logs / "ministack.log") as emulator, \
-            Emulator("moto", log_path=logs / "moto.log") as control_plane:
+    with (
+        Emulator("ministack", log_path=logs / "ministack.log") as emulator,
+        Emulator("moto", log_path=logs / "moto.log") as control_plane,
+    ):
         deployment = deploy("normal", Endpoints(emulator.endpoint_url, control_plane.endpoint_url))
         if not deployment.ok:
             raise DeployError(deployment.summary())

@@ -36,16 +36,28 @@ def broker_url(endpoint_url: str) -> str:
 
 app = Celery("flashsale-peer", broker=broker_url(os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")))
 app.conf.update(
-    broker_transport_options={"region": aws.region(), "is_secure": False,
-                              "client-config": {"max_pool_connections": int(os.environ.get(
-                                  contract.ENV_WORKER_COUNT) or contract.SERVICE_DEFAULTS.worker_count)}},
-    task_acks_late=True, task_ignore_result=True, worker_redirect_stdouts=False,
+    broker_transport_options={
+        "region": aws.region(),
+        "is_secure": False,
+        "client-config": {
+            "max_pool_connections": int(
+                os.environ.get(contract.ENV_WORKER_COUNT) or contract.SERVICE_DEFAULTS.worker_count
+            )
+        },
+    },
+    task_acks_late=True,
+    task_ignore_result=True,
+    worker_redirect_stdouts=False,
 )
+
+
 @functools.cache
 def _worker() -> tuple[OrderStore, PaymentSettings]:
     config = settings.worker()
-    return (OrderStore(aws.client("dynamodb", read_timeout=5, max_pool_connections=config.worker_count), config.table),
-            config.payment)
+    return (
+        OrderStore(aws.client("dynamodb", read_timeout=5, max_pool_connections=config.worker_count), config.table),
+        config.payment,
+    )
 
 
 @app.task(name="flashsale.pay")

@@ -23,11 +23,11 @@ import httpx
 import psutil
 
 from bench.benchmarks.bed import cpu_seconds
+from bench.browser import chromium
 from bench.localaws.console import MIN_SAMPLE_SECONDS, STATE_PATH, Console
 from bench.localaws.system import LocalArgs, LocalSystem
 from ops import loadtest, stack
 from planning.report import REPORT_ARRIVAL_RATE
-from bench.browser import chromium
 from stackconfig import output_names
 
 IDLE_SECONDS = 10.0
@@ -89,16 +89,23 @@ def measure(directory: Path) -> ConsoleCost:
                 time.sleep(MIN_SAMPLE_SECONDS)
         polled_seconds = time.monotonic() - started
         extra = cpu_seconds(emulator.pid) - emulated - emulator_idle * polled_seconds
-        stack.progress(f"sale: {REPORT_ARRIVAL_RATE:g} orders/s for {SALE_SECONDS:g} s with the page open "
-                       "in headless Chromium")
+        stack.progress(
+            f"sale: {REPORT_ARRIVAL_RATE:g} orders/s for {SALE_SECONDS:g} s with the page open in headless Chromium"
+        )
         return _sale(system, console, emulator, directory, unwatched, max(0.0, extra) / SAMPLES)
 
 
-def _sale(system: LocalSystem, console: Console, emulator: psutil.Process, directory: Path, unwatched: float,
-          per_sample: float) -> ConsoleCost:
-    profile = loadtest.LoadProfile("console-benchmark", "async", rate=REPORT_ARRIVAL_RATE,
-                                   duration_seconds=SALE_SECONDS,
-                                   users=1, spawn_rate=1)
+def _sale(
+    system: LocalSystem,
+    console: Console,
+    emulator: psutil.Process,
+    directory: Path,
+    unwatched: float,
+    per_sample: float,
+) -> ConsoleCost:
+    profile = loadtest.LoadProfile(
+        "console-benchmark", "async", rate=REPORT_ARRIVAL_RATE, duration_seconds=SALE_SECONDS, users=1, spawn_rate=1
+    )
     me = psutil.Process()
     with chromium(directory / "chromium") as page:
         page.get(console.url)
@@ -110,28 +117,36 @@ def _sale(system: LocalSystem, console: Console, emulator: psutil.Process, direc
         elapsed = time.monotonic() - started
         after = (console.cpu_seconds(), _tree_cpu(browser), cpu_seconds(emulator.pid), cpu_seconds(me.pid))
         shown = str(page.find_element("id", "console-cpu").text).rstrip(" %")
-    view, browser_cpu, emulated, runtime = ((a - b) / elapsed for a, b in zip(after, before))
+    view, browser_cpu, emulated, runtime = ((a - b) / elapsed for a, b in zip(after, before, strict=True))
     return ConsoleCost(
-        unwatched_percent=round(100 * unwatched, 2), ministack_ms_per_sample=round(1000 * per_sample, 2),
-        sale_rate=profile.rate, sale_accepted=result.accepted, view_percent=round(100 * view, 2),
+        unwatched_percent=round(100 * unwatched, 2),
+        ministack_ms_per_sample=round(1000 * per_sample, 2),
+        sale_rate=profile.rate,
+        sale_accepted=result.accepted,
+        view_percent=round(100 * view, 2),
         view_self_reported_percent=float(shown) if shown.replace(".", "", 1).isdigit() else float("nan"),
-        browser_percent=round(100 * browser_cpu, 1), ministack_percent=round(100 * emulated, 1),
-        runtime_percent=round(100 * runtime, 1), load_average_1m=round(psutil.getloadavg()[0], 2))
+        browser_percent=round(100 * browser_cpu, 1),
+        ministack_percent=round(100 * emulated, 1),
+        runtime_percent=round(100 * runtime, 1),
+        load_average_1m=round(psutil.getloadavg()[0], 2),
+    )
 
 
 def render(cost: ConsoleCost) -> str:
-    return "\n".join([
-        "The live view's cost, in % of one core (2 cores here):",
-        f"  unwatched (nobody polling):                   {cost.unwatched_percent:.2f} %",
-        f"  emulator CPU per sample (3 calls):            {cost.ministack_ms_per_sample:.2f} ms, at 1 sample/s "
-        f"{cost.ministack_ms_per_sample / 10:.2f} %",
-        f"  during a {cost.sale_rate:g} orders/s sale ({cost.sale_accepted:,} accepted), page open and polling:",
-        f"    the view's thread:                          {cost.view_percent:.2f} % "
-        f"(the page said {cost.view_self_reported_percent:g} %)",
-        f"    headless Chromium showing the page:         {cost.browser_percent:.1f} %",
-        f"    for scale: ministack {cost.ministack_percent:.1f} %, the local runtime process "
-        f"{cost.runtime_percent:.1f} % (load average {cost.load_average_1m:g})",
-    ])
+    return "\n".join(
+        [
+            "The live view's cost, in % of one core (2 cores here):",
+            f"  unwatched (nobody polling):                   {cost.unwatched_percent:.2f} %",
+            f"  emulator CPU per sample (3 calls):            {cost.ministack_ms_per_sample:.2f} ms, at 1 sample/s "
+            f"{cost.ministack_ms_per_sample / 10:.2f} %",
+            f"  during a {cost.sale_rate:g} orders/s sale ({cost.sale_accepted:,} accepted), page open and polling:",
+            f"    the view's thread:                          {cost.view_percent:.2f} % "
+            f"(the page said {cost.view_self_reported_percent:g} %)",
+            f"    headless Chromium showing the page:         {cost.browser_percent:.1f} %",
+            f"    for scale: ministack {cost.ministack_percent:.1f} %, the local runtime process "
+            f"{cost.runtime_percent:.1f} % (load average {cost.load_average_1m:g})",
+        ]
+    )
 
 
 def command(args: argparse.Namespace) -> int:

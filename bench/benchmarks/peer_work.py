@@ -13,10 +13,10 @@ import random
 import time
 
 from app import logs
+from app.contract import OrderStatus
 from app.orders import parse_order_message
 from app.payment import DECLINE_REASON
 from app.settings import PaymentSettings
-from app.contract import OrderStatus
 from app.store import OrderStore, Outcome, WriteFailed
 
 
@@ -30,8 +30,7 @@ def pay_order(body: str, worker: str, store: OrderStore, payment: PaymentSetting
     record = store.get(order.order_id)
     if record is None or record.status.final:
         return True
-    logs.event("processing", f"[{worker}] Processing order {order.order_id}", order_id=order.order_id,
-               worker=worker)
+    logs.event("processing", f"[{worker}] Processing order {order.order_id}", order_id=order.order_id, worker=worker)
     started = time.monotonic()
     time.sleep(payment.seconds)
     approved = random.random() >= payment.decline_rate
@@ -40,7 +39,12 @@ def pay_order(body: str, worker: str, store: OrderStore, payment: PaymentSetting
     (written,) = store.finish_many([(order.order_id, outcome)])
     if isinstance(written, WriteFailed):
         raise written
-    logs.event(f"payment_{status}", f"[{worker}] Order {order.order_id} payment "
-               f"{'COMPLETED' if approved else 'DECLINED'} in {outcome.duration:.2f}s", order_id=order.order_id,
-               worker=worker, seconds=round(outcome.duration, 3))
+    logs.event(
+        f"payment_{status}",
+        f"[{worker}] Order {order.order_id} payment "
+        f"{'COMPLETED' if approved else 'DECLINED'} in {outcome.duration:.2f}s",
+        order_id=order.order_id,
+        worker=worker,
+        seconds=round(outcome.duration, 3),
+    )
     return True

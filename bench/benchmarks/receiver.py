@@ -16,8 +16,8 @@ import httpx
 
 from app import contract
 from bench.benchmarks.bed import SAMPLE_ORDER, Bed, cpu_seconds, log_time
-from ops.loadtest import LoadProfile, LoadResult, percentile, run_load
 from bench.localaws.tasks import Task
+from ops.loadtest import LoadProfile, LoadResult, percentile, run_load
 from planning.report import REPORT_ARRIVAL_RATE
 
 WARM_UP_ORDERS = 50
@@ -31,8 +31,11 @@ SHED = "503"  # the only 5xx the receiver may answer
 
 def failures(errors: dict[str, int]) -> int:
     """What overload must never produce: timeouts, connection errors, any 5xx but 503."""
-    return sum(n for kind, n in errors.items()
-               if kind in ("timeout", "connection_error") or (kind.startswith("5") and kind != SHED))
+    return sum(
+        n
+        for kind, n in errors.items()
+        if kind in ("timeout", "connection_error") or (kind.startswith("5") and kind != SHED)
+    )
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,11 @@ def _per_call(before: dict[str, dict[str, float]], after: dict[str, dict[str, fl
 def _inside_p99_ms(receiver: Task, since: float, until: float) -> float:
     """p99 of the handler times the receiver logged for the orders it accepted between `since` and `until`: what
     the receiver itself adds, without the load generator's own delays (it shares the machine's cores)."""
-    took = sorted(1000 * float(e["duration"]) for e in receiver.events()
-                  if e.get("event") == "accepted" and since <= log_time(e["ts"]) <= until)
+    took = sorted(
+        1000 * float(e["duration"])
+        for e in receiver.events()
+        if e.get("event") == "accepted" and since <= log_time(e["ts"]) <= until
+    )
     return round(percentile(took, 99), 1)
 
 
@@ -92,22 +98,29 @@ def _load(receiver: Task, rate: float, seconds: float, results: Path) -> Receive
     batched = _batching(receiver) if alive else batching
     window = result.requests / result.achieved_rate if result.achieved_rate else seconds
     return ReceiverLoad(
-        offered_rate=round(rate, 1), accepted_rate=round(result.accepted / window, 1), accepted=result.accepted,
+        offered_rate=round(rate, 1),
+        accepted_rate=round(result.accepted / window, 1),
+        accepted=result.accepted,
         requests=result.requests,
         cpu_ms_per_accepted=round(1000 * cpu / result.accepted, 3) if result.accepted else float("nan"),
-        p50_ms=result.latency_accepted.p50_ms, p95_ms=result.latency_accepted.p95_ms,
-        p99_ms=result.latency_accepted.p99_ms, inside_p99_ms=_inside_p99_ms(receiver, since, until),
+        p50_ms=result.latency_accepted.p50_ms,
+        p95_ms=result.latency_accepted.p95_ms,
+        p99_ms=result.latency_accepted.p99_ms,
+        inside_p99_ms=_inside_p99_ms(receiver, since, until),
         shed_share=round(result.errors.get(SHED, 0) / result.requests, 4) if result.requests else 0.0,
-        failures=failures(result.errors), alive=alive,
+        failures=failures(result.errors),
+        alive=alive,
         records_per_call=_per_call(batching, batched, "record_writes"),
-        events_per_call=_per_call(batching, batched, "event_publishes"))
+        events_per_call=_per_call(batching, batched, "event_publishes"),
+    )
 
 
 async def _burst(url: str, requests: int) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=requests)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        return await asyncio.gather(*(client.post(contract.ASYNC_ORDERS_PATH, json=SAMPLE_ORDER)
-                                      for _ in range(requests)))
+        return await asyncio.gather(
+            *(client.post(contract.ASYNC_ORDERS_PATH, json=SAMPLE_ORDER) for _ in range(requests))
+        )
 
 
 def retry_after_on_shed(receiver: Task, max_in_flight: int) -> bool:

@@ -1,4 +1,5 @@
-"""`python -m bench.benchmarks.receiver_ab SOURCE... [--seconds S] [--rounds N] [--json]`: the receiver's CPU per accepted
+"""`python -m bench.benchmarks.receiver_ab SOURCE... [--seconds S] [--rounds N] [--json]`: the receiver's CPU per
+accepted
 order, source tree against source tree (e.g. an export of main and this checkout), runs alternating so that other
 work on the machine hits them alike.
 
@@ -39,6 +40,7 @@ WARM_UP_ORDERS = 50
 async def offer(url: str, seconds: float, keyed: bool) -> int:
     """RATE orders a second for `seconds`, each sent on schedule whatever the answers; returns how many got 202."""
     async with httpx.AsyncClient(base_url=url, timeout=10, limits=httpx.Limits(max_connections=64)) as client:
+
         async def one() -> bool:
             headers = {contract.IDEMPOTENCY_KEY_HEADER: str(uuid.uuid4())} if keyed else None
             response = await client.post(contract.ASYNC_ORDERS_PATH, json=SAMPLE_ORDER, headers=headers)
@@ -55,8 +57,13 @@ async def offer(url: str, seconds: float, keyed: bool) -> int:
 def run_once(source: Path, env: dict[str, str], seconds: float, keyed: bool, log: Path) -> float:
     port = free_port()
     with open(log, "ab") as out:
-        child = subprocess.Popen([sys.executable, "-m", "app", "receiver", "--host", "127.0.0.1", "--port", str(port)],
-                                 cwd=source, env=env, stdout=out, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "app", "receiver", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=source,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -94,16 +101,27 @@ def command(args: argparse.Namespace) -> int:
         for n in range(args.rounds):
             for i, source in enumerate(sources):
                 stack.progress(f"round {n + 1}/{args.rounds}: {source}")
-                figures[str(source)].append(round(run_once(source, env, args.seconds, args.key,
-                                                           logs / f"receiver-{i}.log"), 3))
-    result = {"rate": RATE, "seconds": args.seconds, "keyed": args.key,
-              "cpu_ms_per_accepted": {s: {"median": statistics.median(v), "rounds": v} for s, v in figures.items()},
-              "load_average_1m": round(os.getloadavg()[0], 2)}
-    text = "\n".join(f"{s}: {statistics.median(v):.2f} ms CPU per accepted order (rounds: "
-                     f"{', '.join(f'{x:.2f}' for x in v)})" for s, v in figures.items())
-    stack.emit(args, result, f"{text}\n{RATE:g} orders/s for {args.seconds:g} s per run"
-                             f"{', each with an Idempotency-Key' if args.key else ''}; 1-minute load average "
-                             f"{result['load_average_1m']:g}")
+                figures[str(source)].append(
+                    round(run_once(source, env, args.seconds, args.key, logs / f"receiver-{i}.log"), 3)
+                )
+    result = {
+        "rate": RATE,
+        "seconds": args.seconds,
+        "keyed": args.key,
+        "cpu_ms_per_accepted": {s: {"median": statistics.median(v), "rounds": v} for s, v in figures.items()},
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    text = "\n".join(
+        f"{s}: {statistics.median(v):.2f} ms CPU per accepted order (rounds: {', '.join(f'{x:.2f}' for x in v)})"
+        for s, v in figures.items()
+    )
+    stack.emit(
+        args,
+        result,
+        f"{text}\n{RATE:g} orders/s for {args.seconds:g} s per run"
+        f"{', each with an Idempotency-Key' if args.key else ''}; 1-minute load average "
+        f"{result['load_average_1m']:g}",
+    )
     return 0
 
 

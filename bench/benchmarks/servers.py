@@ -56,17 +56,44 @@ def serve(candidate: str, port: int) -> None:
 
         sys.exit(main(["receiver", "--host", "127.0.0.1", "--port", str(port)]))
     if candidate == "granian":
-        os.execv(sys.executable, [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
-                                  "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--http", "1",
-                                  "--no-ws", "--log-level", "warning",
-                                  "--http1-header-read-timeout", str(TIMEOUT_SETTING * 1000),
-                                  "bench.benchmarks.servers:receiver_app"])
+        os.execv(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--http",
+                "1",
+                "--no-ws",
+                "--log-level",
+                "warning",
+                "--http1-header-read-timeout",
+                str(TIMEOUT_SETTING * 1000),
+                "bench.benchmarks.servers:receiver_app",
+            ],
+        )
     app = receiver_app()
     if candidate.startswith("uvicorn-"):
         import uvicorn
 
-        uvicorn.run(app, host="127.0.0.1", port=port, http=candidate.removeprefix("uvicorn-"), log_level="warning",
-                    access_log=False, timeout_keep_alive=75)
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=port,
+            http=candidate.removeprefix("uvicorn-"),
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=75,
+        )
     elif candidate == "hypercorn":
         from hypercorn.asyncio import serve as hypercorn_serve
         from hypercorn.config import Config
@@ -136,15 +163,19 @@ def _probe(port: int, name: str) -> str:
         return _seen(sock, PROBE_SECONDS)
 
 
-PROBES = ("stalled header line", "stalled body", "idle keep-alive", "1 MiB header", "10,000 headers",
-          "order + garbage")
+PROBES = ("stalled header line", "stalled body", "idle keep-alive", "1 MiB header", "10,000 headers", "order + garbage")
 
 
 def measure(candidate: str, env: dict[str, str], requests: int, logs: Path) -> ServerFigures:
     port = free_port()
     with open(logs / f"{candidate}.log", "wb") as log:
-        child = subprocess.Popen([sys.executable, "-m", "bench.benchmarks.servers", "--serve", candidate, "--port", str(port)],
-                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "bench.benchmarks.servers", "--serve", candidate, "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -186,15 +217,21 @@ def command(args: argparse.Namespace) -> int:
     logs = Path(tempfile.mkdtemp(prefix="flashsale-servers-"))
     installed = [c for c in CANDIDATES if c not in NEEDS or importlib.util.find_spec(NEEDS[c]) is not None]
     with deployed_task_env("receiver", logs) as task_env:
-        env = task_env | {contract.ENV_HEADER_TIMEOUT_SECONDS: str(TIMEOUT_SETTING),
-                          contract.ENV_BODY_TIMEOUT_SECONDS: str(TIMEOUT_SETTING)}
+        env = task_env | {
+            contract.ENV_HEADER_TIMEOUT_SECONDS: str(TIMEOUT_SETTING),
+            contract.ENV_BODY_TIMEOUT_SECONDS: str(TIMEOUT_SETTING),
+        }
         figures = []
         for candidate in installed:
             stack.progress(f"{candidate}: {args.requests} requests x 3, then the probes")
             figures.append(measure(candidate, env, args.requests, logs))
     skipped = [c for c in CANDIDATES if c not in installed]
-    result = {"servers": [asdict(f) for f in figures], "skipped": skipped, "requests": args.requests,
-              "load_average_1m": round(os.getloadavg()[0], 2)}
+    result = {
+        "servers": [asdict(f) for f in figures],
+        "skipped": skipped,
+        "requests": args.requests,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
     stack.emit(args, result, render(figures, skipped) + f"\n1-minute load average {result['load_average_1m']:g}")
     return 0
 

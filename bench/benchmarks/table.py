@@ -20,8 +20,7 @@ from planning.report import (
 
 # The report's worker task at its limit: 97.1 % of 0.25 vCPU for 200 / 3 s = 66.6 orders/s, i.e. ~3.6 ms per order.
 REPORT_WORKER_RATE = REPORT_WORKER_TASK_LIMIT / contract.SERVICE_DEFAULTS.payment_seconds
-REPORT_WORKER_CPU_MS = (1000 * contract.TASK_CPU_UNITS / 1024 * REPORT_WORKER_CPU_PERCENT / 100
-                        / REPORT_WORKER_RATE)
+REPORT_WORKER_CPU_MS = 1000 * contract.TASK_CPU_UNITS / 1024 * REPORT_WORKER_CPU_PERCENT / 100 / REPORT_WORKER_RATE
 GOAL_WORKER_CPU_MS = 2.0
 GOAL_EFFICIENCY = 0.95  # at and above REPORT_WORKER_TASK_LIMIT workers
 GOAL_PEAK_RSS_MB = 200.0
@@ -65,68 +64,129 @@ def rows(result: dict[str, Any]) -> list[Row]:
             out.append(Row(f"worker {n}", "-", unfinished(level), "-", False))
             continue
         big = n >= REPORT_WORKER_TASK_LIMIT
-        out.append(Row(f"worker {n}: CPU per processed order",
-                       f"{REPORT_WORKER_CPU_MS:.1f} ms" if n == REPORT_WORKER_TASK_LIMIT else "-",
-                       f"{level['cpu_ms_per_order']:.2f} ms", f"<= {GOAL_WORKER_CPU_MS:g} ms",
-                       _at_most(level["cpu_ms_per_order"], GOAL_WORKER_CPU_MS)))
-        out.append(Row(f"worker {n}: processed rate / (workers / payment time)",
-                       "100 %" if n == REPORT_WORKER_TASK_LIMIT else "-",
-                       f"{100 * level['efficiency']:.1f} % ({level['orders'] / level['drain_seconds']:.1f}/s of "
-                       f"{n / level['payment_seconds']:.1f}/s)",
-                       f">= {100 * GOAL_EFFICIENCY:g} %" if big else "-",
-                       level["efficiency"] >= GOAL_EFFICIENCY if big else None))
-        out.append(Row(f"worker {n}: peak RSS", f"{REPORT_WORKER_MEMORY_MB:g} MB"
-                       if n == REPORT_WORKER_TASK_LIMIT else "-", f"{level['peak_rss_mb']:.0f} MB",
-                       f"<= {GOAL_PEAK_RSS_MB:g} MB" if n == biggest else "-",
-                       _at_most(level["peak_rss_mb"], GOAL_PEAK_RSS_MB) if n == biggest else None))
+        out.append(
+            Row(
+                f"worker {n}: CPU per processed order",
+                f"{REPORT_WORKER_CPU_MS:.1f} ms" if n == REPORT_WORKER_TASK_LIMIT else "-",
+                f"{level['cpu_ms_per_order']:.2f} ms",
+                f"<= {GOAL_WORKER_CPU_MS:g} ms",
+                _at_most(level["cpu_ms_per_order"], GOAL_WORKER_CPU_MS),
+            )
+        )
+        out.append(
+            Row(
+                f"worker {n}: processed rate / (workers / payment time)",
+                "100 %" if n == REPORT_WORKER_TASK_LIMIT else "-",
+                f"{100 * level['efficiency']:.1f} % ({level['orders'] / level['drain_seconds']:.1f}/s of "
+                f"{n / level['payment_seconds']:.1f}/s)",
+                f">= {100 * GOAL_EFFICIENCY:g} %" if big else "-",
+                level["efficiency"] >= GOAL_EFFICIENCY if big else None,
+            )
+        )
+        out.append(
+            Row(
+                f"worker {n}: peak RSS",
+                f"{REPORT_WORKER_MEMORY_MB:g} MB" if n == REPORT_WORKER_TASK_LIMIT else "-",
+                f"{level['peak_rss_mb']:.0f} MB",
+                f"<= {GOAL_PEAK_RSS_MB:g} MB" if n == biggest else "-",
+                _at_most(level["peak_rss_mb"], GOAL_PEAK_RSS_MB) if n == biggest else None,
+            )
+        )
     return out + (_receiver_rows(result) if "receiver" in result else [])
 
 
 def _receiver_rows(result: dict[str, Any]) -> list[Row]:
     ceiling, bench = result["backend"], result["receiver"]
-    ceiling_row = Row("backend ceiling: the receiver's batched calls, plain boto3 client", "-",
-                      unfinished(ceiling) if "error" in ceiling else
-                      f"{ceiling['rate']:.0f} orders/s ({ceiling['threads']} threads, {ceiling['orders_per_call']} "
-                      "records a call)", "-", None)
+    ceiling_row = Row(
+        "backend ceiling: the receiver's batched calls, plain boto3 client",
+        "-",
+        unfinished(ceiling)
+        if "error" in ceiling
+        else f"{ceiling['rate']:.0f} orders/s ({ceiling['threads']} threads, {ceiling['orders_per_call']} "
+        "records a call)",
+        "-",
+        None,
+    )
     if "error" in bench:
         return [Row("receiver", "-", unfinished(bench), "-", False), ceiling_row]
     at60, capacity, overload = (bench[k] for k in ("report_rate", "capacity", "overload"))
     latency = REPORT_ACCEPT_LATENCY_MS
     capacity_goal = min(GOAL_CAPACITY_RATE, GOAL_CAPACITY_SHARE * ceiling["rate"])
     return [
-        Row("receiver: CPU per accepted order (60/s)", "-", f"{at60['cpu_ms_per_accepted']:.2f} ms",
-            f"<= {GOAL_RECEIVER_CPU_MS:g} ms", _at_most(at60["cpu_ms_per_accepted"], GOAL_RECEIVER_CPU_MS)),
-        Row("receiver: CPU per accepted order (capacity)", "-", f"{capacity['cpu_ms_per_accepted']:.2f} ms",
+        Row(
+            "receiver: CPU per accepted order (60/s)",
+            "-",
+            f"{at60['cpu_ms_per_accepted']:.2f} ms",
+            f"<= {GOAL_RECEIVER_CPU_MS:g} ms",
+            _at_most(at60["cpu_ms_per_accepted"], GOAL_RECEIVER_CPU_MS),
+        ),
+        Row(
+            "receiver: CPU per accepted order (capacity)",
+            "-",
+            f"{capacity['cpu_ms_per_accepted']:.2f} ms",
             f"<= {GOAL_RECEIVER_CAPACITY_CPU_MS:g} ms",
-            _at_most(capacity["cpu_ms_per_accepted"], GOAL_RECEIVER_CAPACITY_CPU_MS)),
-        Row("receiver: orders per call, records / events (60/s; capacity)", "-",
+            _at_most(capacity["cpu_ms_per_accepted"], GOAL_RECEIVER_CAPACITY_CPU_MS),
+        ),
+        Row(
+            "receiver: orders per call, records / events (60/s; capacity)",
+            "-",
             f"{at60['records_per_call']:.1f} / {at60['events_per_call']:.1f}; "
-            f"{capacity['records_per_call']:.1f} / {capacity['events_per_call']:.1f}", "-", None),
-        Row("receiver: accept latency p50 / p95 / p99 (p99 inside the receiver) (60/s)",
+            f"{capacity['records_per_call']:.1f} / {capacity['events_per_call']:.1f}",
+            "-",
+            None,
+        ),
+        Row(
+            "receiver: accept latency p50 / p95 / p99 (p99 inside the receiver) (60/s)",
             f"{latency['p50']:g} / {latency['p95']:g} / {latency['p99']:g} ms",
             f"{at60['p50_ms']:.1f} / {at60['p95_ms']:.1f} / {at60['p99_ms']:.1f} ms ({at60['inside_p99_ms']:.1f} ms)",
-            f"p99 <= {GOAL_ACCEPT_P99_MS:g} ms", _at_most(at60["p99_ms"], GOAL_ACCEPT_P99_MS)),
-        Row("receiver: accepted at 60/s offered", "100 %", f"{at60['accepted']} of {at60['requests']}",
-            "all", at60["accepted"] == at60["requests"]),
+            f"p99 <= {GOAL_ACCEPT_P99_MS:g} ms",
+            _at_most(at60["p99_ms"], GOAL_ACCEPT_P99_MS),
+        ),
+        Row(
+            "receiver: accepted at 60/s offered",
+            "100 %",
+            f"{at60['accepted']} of {at60['requests']}",
+            "all",
+            at60["accepted"] == at60["requests"],
+        ),
         ceiling_row,
-        Row("receiver capacity (one process)", "-",
+        Row(
+            "receiver capacity (one process)",
+            "-",
             f"{capacity['accepted_rate']:.0f} orders/s = {100 * result['receiver_to_backend']:.0f} % of the ceiling",
             f">= {capacity_goal:.0f}/s ({GOAL_CAPACITY_RATE:.0f}/s or {100 * GOAL_CAPACITY_SHARE:.0f} % of the "
-            "ceiling, the lower)", capacity["accepted_rate"] >= capacity_goal),
-        Row("overload: accepted rate at 3x capacity", "-",
+            "ceiling, the lower)",
+            capacity["accepted_rate"] >= capacity_goal,
+        ),
+        Row(
+            "overload: accepted rate at 3x capacity",
+            "-",
             f"{overload['accepted_rate']:.0f}/s of {overload['offered_rate']:.0f}/s offered",
             f">= {100 * GOAL_OVERLOAD_KEPT:g} % of capacity",
-            overload["accepted_rate"] >= GOAL_OVERLOAD_KEPT * capacity["accepted_rate"]),
-        Row("overload: p99 of accepted (inside the receiver)", "-",
-            f"{overload['p99_ms']:.0f} ms ({overload['inside_p99_ms']:.0f} ms)", f"<= {GOAL_OVERLOAD_P99_MS:g} ms",
-            _at_most(overload["p99_ms"], GOAL_OVERLOAD_P99_MS)),
-        Row("overload: shed with 503 (+ Retry-After)", "-",
+            overload["accepted_rate"] >= GOAL_OVERLOAD_KEPT * capacity["accepted_rate"],
+        ),
+        Row(
+            "overload: p99 of accepted (inside the receiver)",
+            "-",
+            f"{overload['p99_ms']:.0f} ms ({overload['inside_p99_ms']:.0f} ms)",
+            f"<= {GOAL_OVERLOAD_P99_MS:g} ms",
+            _at_most(overload["p99_ms"], GOAL_OVERLOAD_P99_MS),
+        ),
+        Row(
+            "overload: shed with 503 (+ Retry-After)",
+            "-",
             f"{100 * overload['shed_share']:.0f} % of requests, Retry-After "
-            f"{'on every 503' if bench['retry_after'] else 'MISSING'}", "503 + Retry-After",
-            overload["shed_share"] > 0 and bench["retry_after"]),
-        Row("overload: timeouts, 5xx but 503, crash", "1,178 timeouts (sync)",
-            f"{overload['failures']} failures, receiver {'alive' if overload['alive'] else 'DEAD'}", "none",
-            overload["failures"] == 0 and overload["alive"]),
+            f"{'on every 503' if bench['retry_after'] else 'MISSING'}",
+            "503 + Retry-After",
+            overload["shed_share"] > 0 and bench["retry_after"],
+        ),
+        Row(
+            "overload: timeouts, 5xx but 503, crash",
+            "1,178 timeouts (sync)",
+            f"{overload['failures']} failures, receiver {'alive' if overload['alive'] else 'DEAD'}",
+            "none",
+            overload["failures"] == 0 and overload["alive"],
+        ),
     ]
 
 
@@ -177,28 +237,37 @@ def peer_rows(result: dict[str, Any]) -> list[PeerRow]:
 
 def _grid(lines: list[tuple[str, ...]]) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=False)).rstrip() for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(text)
 
 
 def render(table: list[Row]) -> str:
     mark = {True: "yes", False: "NO", None: ""}
-    return _grid([("figure", "report (Go)", "ours", "goal", "met"),
-                  *((r.figure, r.report, r.ours, r.goal, mark[r.met]) for r in table)])
+    return _grid(
+        [
+            ("figure", "report (Go)", "ours", "goal", "met"),
+            *((r.figure, r.report, r.ours, r.goal, mark[r.met]) for r in table),
+        ]
+    )
 
 
 def render_peers(table: list[PeerRow]) -> str:
     """Columns: flashsale, then each peer as `value (peer / flashsale)`."""
     contenders = list(dict.fromkeys(name for row in table for name in row.values))
-    return _grid([("figure", *(PEER_NAMES.get(c, c) for c in contenders)),
-                  *((row.figure, *(row.values.get(c, "-") for c in contenders)) for row in table)])
+    return _grid(
+        [
+            ("figure", *(PEER_NAMES.get(c, c) for c in contenders)),
+            *((row.figure, *(row.values.get(c, "-") for c in contenders)) for row in table),
+        ]
+    )
 
 
 def _markdown_table(lines: list[tuple[str, ...]]) -> list[str]:
     cells = [[cell.replace("|", "\\|") for cell in line] for line in lines]
-    return (["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---" for _ in cells[0]) + "|"]
-            + ["| " + " | ".join(line) + " |" for line in cells[1:]])
+    return ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---" for _ in cells[0]) + "|"] + [
+        "| " + " | ".join(line) + " |" for line in cells[1:]
+    ]
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -206,17 +275,34 @@ def markdown(result: dict[str, Any]) -> str:
     (the same rows as the printed tables), and the machine they were measured on."""
     mark = {True: "yes", False: "NO", None: ""}
     table = rows(result)
-    lines = ["# Benchmarks, measured", "",
-             f"{'The quick run' if result.get('quick') else 'A full run'} on {result['machine']['cpus']} CPUs, "
-             f"1-minute load average {result['machine']['load_average_1m']:g} at the end, {result['seconds']:g} s. "
-             "What each figure means: [performance.md](performance.md).", "",
-             "## Our figures beside the report's Go system and the goals", "",
-             *_markdown_table([("figure", "report (Go)", "ours", "goal", "met"),
-                               *((r.figure, r.report, r.ours, r.goal, mark[r.met]) for r in table)])]
+    lines = [
+        "# Benchmarks, measured",
+        "",
+        f"{'The quick run' if result.get('quick') else 'A full run'} on {result['machine']['cpus']} CPUs, "
+        f"1-minute load average {result['machine']['load_average_1m']:g} at the end, {result['seconds']:g} s. "
+        "What each figure means: [performance.md](performance.md).",
+        "",
+        "## Our figures beside the report's Go system and the goals",
+        "",
+        *_markdown_table(
+            [
+                ("figure", "report (Go)", "ours", "goal", "met"),
+                *((r.figure, r.report, r.ours, r.goal, mark[r.met]) for r in table),
+            ]
+        ),
+    ]
     peers = peer_rows(result)
     if peers:
         contenders = list(dict.fromkeys(name for row in peers for name in row.values))
-        lines += ["", "## The worker beside its peers (same run; in brackets: the peer's figure / flashsale's)", "",
-                  *_markdown_table([("figure", *(PEER_NAMES.get(c, c) for c in contenders)),
-                                    *((row.figure, *(row.values.get(c, "-") for c in contenders)) for row in peers)])]
+        lines += [
+            "",
+            "## The worker beside its peers (same run; in brackets: the peer's figure / flashsale's)",
+            "",
+            *_markdown_table(
+                [
+                    ("figure", *(PEER_NAMES.get(c, c) for c in contenders)),
+                    *((row.figure, *(row.values.get(c, "-") for c in contenders)) for row in peers),
+                ]
+            ),
+        ]
     return "\n".join(lines) + "\n"

@@ -1,7 +1,9 @@
-"""`python -m bench.benchmarks.thread_peer`: the report's worker design ported literally, a peer for `python -m bench.benchmarks`.
+"""`python -m bench.benchmarks.thread_peer`: the report's worker design ported literally, a peer for `python -m
+bench.benchmarks`.
 
 WORKER_COUNT threads (the Go version's goroutines), each on its own: long-poll the order queue for one message (20 s),
-pay it (bench.benchmarks.peer_work: flashsale's per-order work), delete it, again. One boto3 client per service, shared by
+pay it (bench.benchmarks.peer_work: flashsale's per-order work), delete it, again. One boto3 client per service, shared
+by
 the threads (boto3 clients are thread-safe), with a connection for each thread. Ready once every thread runs: it
 touches $HEARTBEAT_FILE. SIGTERM ends it at once (the benchmark stops it only after the queue is drained).
 """
@@ -31,8 +33,9 @@ def work(n: int, config: WorkerSettings, sqs: Any, store: OrderStore) -> None:
     worker = f"WORKER-{n}"
     while True:
         try:
-            messages = sqs.receive_message(QueueUrl=config.queue_url, MaxNumberOfMessages=1,
-                                           WaitTimeSeconds=WAIT_SECONDS).get("Messages", [])
+            messages = sqs.receive_message(
+                QueueUrl=config.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=WAIT_SECONDS
+            ).get("Messages", [])
             for message in messages:
                 if pay_order(message["Body"], worker, store, config.payment):
                     sqs.delete_message(QueueUrl=config.queue_url, ReceiptHandle=message["ReceiptHandle"])

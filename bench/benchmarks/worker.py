@@ -49,7 +49,7 @@ class WorkerLevel:
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[n:n + size] for n in range(0, len(items), size)]
+    return [items[n : n + size] for n in range(0, len(items), size)]
 
 
 def _put_records(table: str, orders: list[Order]) -> None:
@@ -57,8 +57,10 @@ def _put_records(table: str, orders: list[Order]) -> None:
     store = OrderStore(dynamodb, table)
 
     def write(chunk: list[Order]) -> None:
-        requests: list[dict[str, Any]] = [{"PutRequest": {"Item": store.item(
-            store.pending(o.order_id, o.customer_id, o.items_json(), o.total))}} for o in chunk]
+        requests: list[dict[str, Any]] = [
+            {"PutRequest": {"Item": store.item(store.pending(o.order_id, o.customer_id, o.items_json(), o.total))}}
+            for o in chunk
+        ]
         while requests:
             unprocessed = dynamodb.batch_write_item(RequestItems={table: requests}).get("UnprocessedItems", {})
             requests = unprocessed.get(table, [])
@@ -71,8 +73,9 @@ def _send_messages(queue_url: str, orders: list[Order]) -> None:
     sqs = aws.client("sqs", max_pool_connections=LOADER_THREADS)
 
     def send(chunk: list[Order]) -> None:
-        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=[
-            {"Id": str(n), "MessageBody": o.to_json()} for n, o in enumerate(chunk)])
+        response = sqs.send_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(n), "MessageBody": o.to_json()} for n, o in enumerate(chunk)]
+        )
         if response.get("Failed"):
             raise WorkerBenchError(f"SendMessageBatch failed: {response['Failed'][0]}")
 
@@ -82,7 +85,8 @@ def _send_messages(queue_url: str, orders: list[Order]) -> None:
 
 def _queue_empty(queue_url: str) -> bool:
     attributes = aws.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )
     return all(v == "0" for v in attributes["Attributes"].values())
 
 
@@ -110,24 +114,47 @@ def _stack_queue_feed(queue_url: str, orders: list[Order]) -> str:
 
 
 FLASHSALE = Contender("flashsale", lambda workers: (), _stack_queue_feed)
-CELERY = Contender("celery", lambda workers: (
-    sys.executable, "-m", "celery", "-A", "bench.benchmarks.celery_peer", "worker", "--pool", "gevent", "--concurrency",
-    str(workers), "--loglevel", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"),
-    lambda queue_url, orders: _celery_feed(orders))
-REPORT_THREADS = Contender("report-threads", lambda workers: (sys.executable, "-m", "bench.benchmarks.thread_peer"),
-                           _stack_queue_feed)
+CELERY = Contender(
+    "celery",
+    lambda workers: (
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "bench.benchmarks.celery_peer",
+        "worker",
+        "--pool",
+        "gevent",
+        "--concurrency",
+        str(workers),
+        "--loglevel",
+        "warning",
+        "--without-heartbeat",
+        "--without-gossip",
+        "--without-mingle",
+    ),
+    lambda queue_url, orders: _celery_feed(orders),
+)
+REPORT_THREADS = Contender(
+    "report-threads", lambda workers: (sys.executable, "-m", "bench.benchmarks.thread_peer"), _stack_queue_feed
+)
 
 
-def run_level(bed: Bed, workers: int, rounds: int, payment_seconds: float,
-              contender: Contender = FLASHSALE) -> WorkerLevel:
+def run_level(
+    bed: Bed, workers: int, rounds: int, payment_seconds: float, contender: Contender = FLASHSALE
+) -> WorkerLevel:
     """Drain `rounds x workers` pre-loaded orders with one worker process of `workers` concurrent payments."""
     outputs = bed.fresh()
     orders = [sample_order() for _ in range(rounds * workers)]
     _put_records(outputs[output_names.ORDERS_TABLE], orders)
     ideal = rounds * payment_seconds
     name = f"{contender.name}-{workers}"
-    with bed.service("worker", name, contender.command(workers), **{
-            contract.ENV_WORKER_COUNT: str(workers), contract.ENV_PAYMENT_SECONDS: str(payment_seconds)}) as worker:
+    with bed.service(
+        "worker",
+        name,
+        contender.command(workers),
+        **{contract.ENV_WORKER_COUNT: str(workers), contract.ENV_PAYMENT_SECONDS: str(payment_seconds)},
+    ) as worker:
         cpu_before, emulator_before, wall_before = cpu_seconds(worker.pid), bed.emulator_cpu(), time.monotonic()
         queue_url = contender.feed(outputs[output_names.QUEUE_URL], orders)
         allowed = 3 * ideal + 30
@@ -137,8 +164,10 @@ def run_level(bed: Bed, workers: int, rounds: int, payment_seconds: float,
                 raise WorkerBenchError(f"{name} exited while draining {len(orders)} orders; see {worker.log_path}")
             if time.monotonic() > deadline:
                 worker.kill()  # failed already: a graceful stop would only wait for payments in flight
-                raise WorkerBenchError(f"{name} did not drain {len(orders)} orders within {allowed:.0f} s "
-                                       f"(3 x the ideal {ideal:g} s + 30 s); see {worker.log_path}")
+                raise WorkerBenchError(
+                    f"{name} did not drain {len(orders)} orders within {allowed:.0f} s "
+                    f"(3 x the ideal {ideal:g} s + 30 s); see {worker.log_path}"
+                )
             time.sleep(DRAIN_POLL_SECONDS)
         cpu = cpu_seconds(worker.pid) - cpu_before
         emulator_share = (bed.emulator_cpu() - emulator_before) / (time.monotonic() - wall_before)
@@ -147,8 +176,16 @@ def run_level(bed: Bed, workers: int, rounds: int, payment_seconds: float,
     return _level(contender, worker, workers, payment_seconds, len(orders), cpu, peak, emulator_share)
 
 
-def _level(contender: Contender, worker: Task, workers: int, payment_seconds: float, orders: int, cpu: float,
-           peak: float, emulator_share: float) -> WorkerLevel:
+def _level(
+    contender: Contender,
+    worker: Task,
+    workers: int,
+    payment_seconds: float,
+    orders: int,
+    cpu: float,
+    peak: float,
+    emulator_share: float,
+) -> WorkerLevel:
     events = worker.events()
     started = [log_time(e["ts"]) for e in events if e.get("event") == "processing"]
     paid = [log_time(e["ts"]) for e in events if e.get("event") in PAYMENT_LINES]
@@ -156,7 +193,14 @@ def _level(contender: Contender, worker: Task, workers: int, payment_seconds: fl
         raise WorkerBenchError(f"{len(paid)} of {orders} orders were paid; see {worker.log_path}")
     drain = max(paid) - min(started)
     ideal = orders / workers * payment_seconds
-    return WorkerLevel(contender=contender.name, workers=workers, payment_seconds=payment_seconds, orders=orders,
-                       drain_seconds=round(drain, 3), efficiency=round(ideal / drain, 4),
-                       cpu_ms_per_order=round(1000 * cpu / orders, 3), peak_rss_mb=round(peak, 1),
-                       emulator_cpu_share=round(emulator_share, 2))
+    return WorkerLevel(
+        contender=contender.name,
+        workers=workers,
+        payment_seconds=payment_seconds,
+        orders=orders,
+        drain_seconds=round(drain, 3),
+        efficiency=round(ideal / drain, 4),
+        cpu_ms_per_order=round(1000 * cpu / orders, 3),
+        peak_rss_mb=round(peak, 1),
+        emulator_cpu_share=round(emulator_share, 2),
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from bench.lab.watch import Sample
@@ -47,7 +47,7 @@ class LevelMeasure:
 
 def epoch(ts: str) -> float:
     """The services' log timestamps (`2025-10-30T19:15:25.123Z`) as epoch seconds."""
-    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 def payment_ends(events: Sequence[dict[str, Any]]) -> list[float]:
@@ -84,8 +84,9 @@ def is_saturated(workers: int, sale: Sequence[Sample]) -> bool:
     return busy > len(sale) / 2
 
 
-def measure_level(workers: int, window: LevelWindow, events: Sequence[dict[str, Any]],
-                  samples: Sequence[Sample]) -> LevelMeasure:
+def measure_level(
+    workers: int, window: LevelWindow, events: Sequence[dict[str, Any]], samples: Sequence[Sample]
+) -> LevelMeasure:
     ends = payment_ends(events)
     during = [s for s in samples if window.sale_start <= s.t <= window.observe_end] or list(samples)
     at_end = in_queue(at_or_after(samples, window.sale_end))

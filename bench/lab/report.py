@@ -22,12 +22,12 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 from app import contract  # noqa: E402
 from bench import docs  # noqa: E402
 from bench.lab import strategies as lab_strategies  # noqa: E402
-from ops import loadtest  # noqa: E402
-from ops.capacity import report_notes  # noqa: E402
 from bench.lab.analysis import LevelMeasure, LevelWindow, in_queue  # noqa: E402
 from bench.lab.args import LabArgs  # noqa: E402
 from bench.lab.strategies import OrderTimes, StrategyRun  # noqa: E402
 from bench.lab.watch import Sample  # noqa: E402
+from ops import loadtest  # noqa: E402
+from ops.capacity import report_notes  # noqa: E402
 from planning import capacity  # noqa: E402
 from planning.report import REPORT_ARRIVAL_RATE  # noqa: E402
 from stackconfig.alarm_profiles import ALARM_PROFILES  # noqa: E402
@@ -36,14 +36,36 @@ LATENCY_SECONDS = 30  # the flash-sale stack's acceptableLatencySeconds (Pulumi.
 
 D = contract.SERVICE_DEFAULTS
 # What the lab report itself measured (its sections 1.4, 1.5, 3.4, 5.2-5.7), to print beside our measurements.
-REPORT_SYNC = {"normal": {"requests": 147, "paid": 147, "accepted": 140, "timeouts": 0, "rate": 4.90, "p50": 3020,
-                          "p95": 3090, "max": 3189},
-               "flashsale": {"requests": 1203, "paid": math.nan, "accepted": 25, "timeouts": 1178, "rate": 20.05,
-                             "p50": 9890, "p95": 10098, "max": 10127}}
+REPORT_SYNC = {
+    "normal": {
+        "requests": 147,
+        "paid": 147,
+        "accepted": 140,
+        "timeouts": 0,
+        "rate": 4.90,
+        "p50": 3020,
+        "p95": 3090,
+        "max": 3189,
+    },
+    "flashsale": {
+        "requests": 1203,
+        "paid": math.nan,
+        "accepted": 25,
+        "timeouts": 1178,
+        "rate": 20.05,
+        "p50": 9890,
+        "p95": 10098,
+        "max": 10127,
+    },
+}
 REPORT_ASYNC = {"requests": 3614, "accepted": 3614, "rate": 60.23, "p50": 45, "p95": 69, "p99": 81, "max": 89}
-REPORT_LEVELS = {1: (0.33, 20, 3594, 3594, 10782, 5.2, 112), 5: (1.67, 100, 3519, 3519, 2111, 18.7, 156),
-                 20: (6.67, 400, 3207, 3207, 481, 47.3, 198), 100: (33.3, 2000, 1598, 1598, 48, 89.4, 367),
-                 200: (66.6, 3612, 0, 87, 0, 97.1, 478)}  # rate, processed, queue at end, peak, drain s, CPU %, MB
+REPORT_LEVELS = {
+    1: (0.33, 20, 3594, 3594, 10782, 5.2, 112),
+    5: (1.67, 100, 3519, 3519, 2111, 18.7, 156),
+    20: (6.67, 400, 3207, 3207, 481, 47.3, 198),
+    100: (33.3, 2000, 1598, 1598, 48, 89.4, 367),
+    200: (66.6, 3612, 0, 87, 0, 97.1, 478),
+}  # rate, processed, queue at end, peak, drain s, CPU %, MB
 RATE_TOLERANCE = 0.10
 
 
@@ -135,17 +157,42 @@ def part_one(part: PartResult, k: float, slots: int) -> list[str]:
     pred = sync_prediction(part, slots)
     rep = REPORT_SYNC[p.name]
     rows = [
-        ("Offered rate (orders/s)", _n(rep["rate"], 2), _n(p.rate, 2), _n(r.achieved_rate / k, 2),
-         ratio(r.achieved_rate / k, p.rate)),
-        ("Requests", _n(rep["requests"]), _n(p.rate * p.duration_seconds * _fraction(part)), _n(r.requests),
-         ratio(r.requests, p.rate * p.duration_seconds * _fraction(part))),
-        ("Paid in time (201 + 402)", _n(rep["paid"]), _n(pred.paid),
-         _n(r.accepted + r.declined), ratio(r.accepted + r.declined, pred.paid)),
+        (
+            "Offered rate (orders/s)",
+            _n(rep["rate"], 2),
+            _n(p.rate, 2),
+            _n(r.achieved_rate / k, 2),
+            ratio(r.achieved_rate / k, p.rate),
+        ),
+        (
+            "Requests",
+            _n(rep["requests"]),
+            _n(p.rate * p.duration_seconds * _fraction(part)),
+            _n(r.requests),
+            ratio(r.requests, p.rate * p.duration_seconds * _fraction(part)),
+        ),
+        (
+            "Paid in time (201 + 402)",
+            _n(rep["paid"]),
+            _n(pred.paid),
+            _n(r.accepted + r.declined),
+            ratio(r.accepted + r.declined, pred.paid),
+        ),
         ("Accepted (201)", _n(rep["accepted"]), _n(pred.accepted), _n(r.accepted), ratio(r.accepted, pred.accepted)),
-        ("Acceptance rate", _pct(rep["accepted"] / rep["requests"]), _pct(pred.accepted / max(1, r.requests)),
-         _pct(r.acceptance_rate), ratio(r.acceptance_rate, pred.accepted / max(1, r.requests))),
-        ("Timeouts (504 or client timeout)", _n(rep["timeouts"]), _n(pred.timeouts), _n(_timeouts(r)),
-         ratio(_timeouts(r), pred.timeouts)),
+        (
+            "Acceptance rate",
+            _pct(rep["accepted"] / rep["requests"]),
+            _pct(pred.accepted / max(1, r.requests)),
+            _pct(r.acceptance_rate),
+            ratio(r.acceptance_rate, pred.accepted / max(1, r.requests)),
+        ),
+        (
+            "Timeouts (504 or client timeout)",
+            _n(rep["timeouts"]),
+            _n(pred.timeouts),
+            _n(_timeouts(r)),
+            ratio(_timeouts(r), pred.timeouts),
+        ),
         ("Median response (ms)", _n(rep["p50"]), "-", _n(r.latency_all.p50_ms * k), "-"),
         ("95th percentile (ms)", _n(rep["p95"]), "-", _n(r.latency_all.p95_ms * k), "-"),
         ("Max (ms)", _n(rep["max"]), "-", _n(r.latency_all.max_ms * k), "-"),
@@ -162,18 +209,49 @@ def part_three(sync: PartResult, flash: LevelResult, k: float) -> list[str]:
     s, a = sync.result, flash.part.result
     rep = REPORT_SYNC["flashsale"]
     rows = [
-        ("Acceptance rate", _pct(rep["accepted"] / rep["requests"]), _pct(s.acceptance_rate),
-         _pct(REPORT_ASYNC["accepted"] / REPORT_ASYNC["requests"]), _pct(a.acceptance_rate)),
+        (
+            "Acceptance rate",
+            _pct(rep["accepted"] / rep["requests"]),
+            _pct(s.acceptance_rate),
+            _pct(REPORT_ASYNC["accepted"] / REPORT_ASYNC["requests"]),
+            _pct(a.acceptance_rate),
+        ),
         ("Requests", _n(rep["requests"]), _n(s.requests), _n(REPORT_ASYNC["requests"]), _n(a.requests)),
-        ("Failed requests", _n(rep["requests"] - rep["accepted"]), _n(s.requests - s.accepted), "0",
-         _n(a.requests - a.accepted)),
-        ("Median response (ms)", _n(rep["p50"]), _n(s.latency_all.p50_ms * k), _n(REPORT_ASYNC["p50"]),
-         _n(a.latency_all.p50_ms, 1)),
-        ("95th percentile (ms)", _n(rep["p95"]), _n(s.latency_all.p95_ms * k), _n(REPORT_ASYNC["p95"]),
-         _n(a.latency_all.p95_ms, 1)),
-        ("99th percentile (ms)", "-", _n(s.latency_all.p99_ms * k), _n(REPORT_ASYNC["p99"]),
-         _n(a.latency_all.p99_ms, 1)),
-        ("Max (ms)", _n(rep["max"]), _n(s.latency_all.max_ms * k), _n(REPORT_ASYNC["max"]), _n(a.latency_all.max_ms, 1)),
+        (
+            "Failed requests",
+            _n(rep["requests"] - rep["accepted"]),
+            _n(s.requests - s.accepted),
+            "0",
+            _n(a.requests - a.accepted),
+        ),
+        (
+            "Median response (ms)",
+            _n(rep["p50"]),
+            _n(s.latency_all.p50_ms * k),
+            _n(REPORT_ASYNC["p50"]),
+            _n(a.latency_all.p50_ms, 1),
+        ),
+        (
+            "95th percentile (ms)",
+            _n(rep["p95"]),
+            _n(s.latency_all.p95_ms * k),
+            _n(REPORT_ASYNC["p95"]),
+            _n(a.latency_all.p95_ms, 1),
+        ),
+        (
+            "99th percentile (ms)",
+            "-",
+            _n(s.latency_all.p99_ms * k),
+            _n(REPORT_ASYNC["p99"]),
+            _n(a.latency_all.p99_ms, 1),
+        ),
+        (
+            "Max (ms)",
+            _n(rep["max"]),
+            _n(s.latency_all.max_ms * k),
+            _n(REPORT_ASYNC["max"]),
+            _n(a.latency_all.max_ms, 1),
+        ),
     ]
     return _table(("Metric", "Sync (report)", "Sync (measured)", "Async (report)", "Async (measured)"), rows)
 
@@ -190,15 +268,17 @@ def part_five(levels: Sequence[LevelResult], k: float) -> list[str]:
         m, p = lv.measure, lv.prediction
         rate_pred = predicted_rate(lv)
         drain = capacity.duration(m.drain_seconds * k) + (" (extrapolated)" if m.extrapolated else "")
-        rows.append((
-            str(lv.workers),
-            f"{_n(rate_pred, 2)} / {_n(m.rate / k, 2)} / {ratio(m.rate / k, rate_pred)}",
-            f"{_n(p.processed_during_sale)} / {_n(m.processed_during_sale)} / "
-            f"{ratio(m.processed_during_sale, p.processed_during_sale)}",
-            f"{_n(p.queue_peak)} / {_n(m.queue_at_end)} / {ratio(m.queue_at_end, p.queue_peak)}",
-            f"{_n(p.queue_peak)} / {_n(m.peak)} / {ratio(m.peak, p.queue_peak)}",
-            f"{capacity.duration(p.drain_seconds)} / {drain} / {ratio(m.drain_seconds * k, p.drain_seconds)}",
-        ))
+        rows.append(
+            (
+                str(lv.workers),
+                f"{_n(rate_pred, 2)} / {_n(m.rate / k, 2)} / {ratio(m.rate / k, rate_pred)}",
+                f"{_n(p.processed_during_sale)} / {_n(m.processed_during_sale)} / "
+                f"{ratio(m.processed_during_sale, p.processed_during_sale)}",
+                f"{_n(p.queue_peak)} / {_n(m.queue_at_end)} / {ratio(m.queue_at_end, p.queue_peak)}",
+                f"{_n(p.queue_peak)} / {_n(m.peak)} / {ratio(m.peak, p.queue_peak)}",
+                f"{capacity.duration(p.drain_seconds)} / {drain} / {ratio(m.drain_seconds * k, p.drain_seconds)}",
+            )
+        )
     header = ("Workers", "Processing rate /s", "Processed during sale", "Queue at sale end", "Queue peak", "Drain time")
     return _table(header, rows)
 
@@ -207,30 +287,59 @@ def resources(levels: Sequence[LevelResult]) -> list[str]:
     rows = []
     for lv in levels:
         rep = REPORT_LEVELS.get(lv.workers)
-        rows.append((str(lv.workers), f"{rep[5]} %" if rep else "-", f"{_n(lv.measure.cpu_percent, 1)} %",
-                     f"{rep[6]} MB" if rep else "-", f"{_n(lv.measure.rss_mb)} MB"))
-    return _table(("Workers", "CPU (report, of 0.25 vCPU)", "CPU (measured, of one core)", "Memory (report)",
-                   "Memory (measured, peak RSS)"), rows)
+        rows.append(
+            (
+                str(lv.workers),
+                f"{rep[5]} %" if rep else "-",
+                f"{_n(lv.measure.cpu_percent, 1)} %",
+                f"{rep[6]} MB" if rep else "-",
+                f"{_n(lv.measure.rss_mb)} MB",
+            )
+        )
+    return _table(
+        (
+            "Workers",
+            "CPU (report, of 0.25 vCPU)",
+            "CPU (measured, of one core)",
+            "Memory (report)",
+            "Memory (measured, peak RSS)",
+        ),
+        rows,
+    )
 
 
 def alarm_section(result: LabResult) -> list[str]:
     k = result.args.time_scale
     flash = ALARM_PROFILES["flashsale"]
-    lines = [f"The stack deployed with `alarmProfile=flashsale`: the pages are on the expected wait of a new order "
-             f"(warning above {flash.expected_wait_warning:g} x, critical above {flash.expected_wait_critical:g} x "
-             f"the acceptable latency of the flash-sale stack, {LATENCY_SECONDS} s in report time, a config key "
-             f"scaled by {k:g} like every duration). Alarm periods divided by {k:g} "
-             "(`ops.alarms.shorten_periods`): " + ", ".join(sorted({f'{v} s' for v in result.periods.values()}))
-             + f"; the local runtime's metrics feeder (`bench.localaws.queue_metrics`) ran every "
-             f"{result.feed_seconds:g} s. The lab waits for the alarms to clear after the first level's sale "
-             "only; the other levels list what had fired when their run ended.", ""]
+    lines = [
+        f"The stack deployed with `alarmProfile=flashsale`: the pages are on the expected wait of a new order "
+        f"(warning above {flash.expected_wait_warning:g} x, critical above {flash.expected_wait_critical:g} x "
+        f"the acceptable latency of the flash-sale stack, {LATENCY_SECONDS} s in report time, a config key "
+        f"scaled by {k:g} like every duration). Alarm periods divided by {k:g} "
+        "(`ops.alarms.shorten_periods`): "
+        + ", ".join(sorted({f"{v} s" for v in result.periods.values()}))
+        + f"; the local runtime's metrics feeder (`bench.localaws.queue_metrics`) ran every "
+        f"{result.feed_seconds:g} s. The lab waits for the alarms to clear after the first level's sale "
+        "only; the other levels list what had fired when their run ended.",
+        "",
+    ]
     notes = [(lv.workers, n) for lv in result.levels for n in lv.notifications]
-    rows = [(str(w), f"T+{(n.at - n.since) * k:,.0f} s", datetime.fromtimestamp(n.at).strftime("%H:%M:%S"), n.subject)
-            for w, n in notes]
+    rows = [
+        (str(w), f"T+{(n.at - n.since) * k:,.0f} s", datetime.fromtimestamp(n.at).strftime("%H:%M:%S"), n.subject)
+        for w, n in notes
+    ]
     lines += _table(("Workers", "Fired (report time after sale start)", "Wall clock", "Notification subject"), rows)
     if notes:
-        lines += ["", "The first notification, exactly as a person receives it:", "", "```",
-                  f"Subject: {notes[0][1].subject}", "", notes[0][1].body, "```"]
+        lines += [
+            "",
+            "The first notification, exactly as a person receives it:",
+            "",
+            "```",
+            f"Subject: {notes[0][1].subject}",
+            "",
+            notes[0][1].body,
+            "```",
+        ]
     return lines
 
 
@@ -263,14 +372,16 @@ def notes(result: LabResult) -> list[str]:
 
 
 def part_six(result: LabResult) -> list[str]:
-    a, k = result.args, result.args.time_scale
+    a = result.args
     runs = result.strategies
     sale = loadtest.profile("flashsale", "async")
     lines = [
         f"The same flash sale ({sale.rate:g} orders/s for {sale.duration_seconds * a.sale_fraction:g} s) on the "
         f"{D.payment_seconds:g} s payments of the normal stack's worker service, under each strategy "
-        "(predicted by `planning.strategies` / measured; times in report seconds):", "",
-        *lab_strategies.table(runs, a.prices), "",
+        "(predicted by `planning.strategies` / measured; times in report seconds):",
+        "",
+        *lab_strategies.table(runs, a.prices),
+        "",
         "- **fixed**: the stack's own worker tasks all along, no scaling (the report's situation): Part V's run at the "
         "stack's `workerCount`.",
         "- **auto-scaled**: the stack as declared, with the LOCAL MODEL of Application Auto Scaling acting on it "
@@ -284,8 +395,8 @@ def part_six(result: LabResult) -> list[str]:
         "time before the start and step it down after, carried out by the same local model.",
         "",
         f"New tasks start {a.startup_seconds:g} s after they are wanted (report time; `--task-startup-seconds`): "
-        "\"It is normal for new AWS Fargate tasks to take 30-45 seconds or longer to start\" (AWS's answer on "
-        "repost.aws, \"How to speed up provisioning of ECS Fargate task\"), plus the pull of this project's image. "
+        '"It is normal for new AWS Fargate tasks to take 30-45 seconds or longer to start" (AWS\'s answer on '
+        'repost.aws, "How to speed up provisioning of ECS Fargate task"), plus the pull of this project\'s image. '
         "Waits until paid are from each order's record (`finished_at - created_at`); a drain too long to wait for "
         "(fixed) is extrapolated at the measured rate, oldest order first.",
         "",
@@ -299,11 +410,14 @@ def part_six(result: LabResult) -> list[str]:
     ]
     auto = next((r for r in runs if r.strategy.value == "auto-scaled"), None)
     if auto is not None:
-        lines += ["", f"Auto-scaling's lag: its first new task was wanted {lab_strategies.duration(auto.first_scale_out)}"
-                  f" after the sale started (predicted {lab_strategies.duration(auto.prediction.first_scale_out)}) "
-                  f"and ran {a.startup_seconds:g} s later; a {sale.duration_seconds * a.sale_fraction:g} s sale is "
-                  "over before target tracking's three periods above its target have passed, which is why the "
-                  "report's 6.3 says to pre-scale."]
+        lines += [
+            "",
+            f"Auto-scaling's lag: its first new task was wanted {lab_strategies.duration(auto.first_scale_out)}"
+            f" after the sale started (predicted {lab_strategies.duration(auto.prediction.first_scale_out)}) "
+            f"and ran {a.startup_seconds:g} s later; a {sale.duration_seconds * a.sale_fraction:g} s sale is "
+            "over before target tracking's three periods above its target have passed, which is why the "
+            "report's 6.3 says to pre-scale.",
+        ]
     return lines
 
 
@@ -312,7 +426,8 @@ def markdown(result: LabResult, plots: dict[str, str]) -> str:
     by_name = {p.profile.name: p for p in result.parts}
     first = result.levels[0] if result.levels else None
     lines = [
-        "# The flash-sale lab, measured", "",
+        "# The flash-sale lab, measured",
+        "",
         f"`python -m bench.lab{' --quick' if a.quick else ''} --time-scale {k:g}` on {datetime.now():%Y-%m-%d %H:%M}. "
         f"Time scale {k:g}: every duration / {k:g}, every rate x {k:g} (payment {D.payment_seconds / k:g} s, "
         f"client timeout {D.request_timeout_seconds / k:g} s, flash sale {60 * a.sale_fraction / k:g} s at "
@@ -326,16 +441,27 @@ def markdown(result: LabResult, plots: dict[str, str]) -> str:
         lines += ["", f"### {name} load ({part.profile.rate:g} orders/s open loop)", ""]
         lines += part_one(part, k, result.sync_slots)
     if first is not None and "flashsale" in by_name:
-        lines += ["", f"## Part III: async vs sync under the flash sale (async with {first.workers} worker(s), as in "
-                  "the report's 3.4)", ""]
+        lines += [
+            "",
+            f"## Part III: async vs sync under the flash sale (async with {first.workers} worker(s), as in "
+            "the report's 3.4)",
+            "",
+        ]
         lines += part_three(by_name["flashsale"], first, k)
-        lines += ["", "Async response times are as measured (accepting an order involves no payment, nothing to "
-                  "scale); sync ones are converted to the report's time."]
+        lines += [
+            "",
+            "Async response times are as measured (accepting an order involves no payment, nothing to "
+            "scale); sync ones are converted to the report's time.",
+        ]
     lines += ["", "## Part V: worker scaling (predicted by `ops.capacity` / measured / ratio)", ""]
     lines += part_five(result.levels, k)
-    lines += ["", "Processing rate: payments per second while every worker was busy (saturated); where the workers "
-              "outpace the arrivals, the predicted rate is the arrival rate. Drains longer than the wall-clock limit "
-              "are measured over a window at steady rate and extrapolated.", ""]
+    lines += [
+        "",
+        "Processing rate: payments per second while every worker was busy (saturated); where the workers "
+        "outpace the arrivals, the predicted rate is the arrival rate. Drains longer than the wall-clock limit "
+        "are measured over a window at steady rate and extrapolated.",
+        "",
+    ]
     lines += resources(result.levels)
     if result.strategies:
         lines += ["", "## Part VI: scaling strategies for the same flash sale", ""] + part_six(result)
@@ -354,12 +480,17 @@ def plot_queue(levels: Sequence[LevelResult], k: float, path: Path) -> None:
     for lv in levels:
         t0 = lv.window.sale_start
         shown = [s for s in lv.samples if s.t <= lv.window.observe_end + 1]
-        label = f"{lv.workers} workers (drain {capacity.duration(lv.measure.drain_seconds * k)}" \
-                + (", extrapolated)" if lv.measure.extrapolated else ")")
+        label = f"{lv.workers} workers (drain {capacity.duration(lv.measure.drain_seconds * k)}" + (
+            ", extrapolated)" if lv.measure.extrapolated else ")"
+        )
         ax.plot([(s.t - t0) * k for s in shown], [in_queue(s) for s in shown], label=label)
     if levels:
-        ax.axvline((levels[0].window.sale_end - levels[0].window.sale_start) * k, color="grey", linestyle="--",
-                   label="sale ends")
+        ax.axvline(
+            (levels[0].window.sale_end - levels[0].window.sale_start) * k,
+            color="grey",
+            linestyle="--",
+            label="sale ends",
+        )
     ax.set_xlabel("report time since the sale started (s)")
     ax.set_ylabel("orders in the queue (waiting + being paid)")
     ax.set_title("Queue depth during the flash sale, per worker count")
@@ -413,8 +544,11 @@ def write(result: LabResult, directory: Path) -> dict[str, str]:
     plots = write_plots(result, directory)
     (directory / "report.md").write_text(markdown(result, plots))
     (directory / "summary.json").write_text(json.dumps(summary(result), indent=2) + "\n")
-    return {"report": str(directory / "report.md"), "summary": str(directory / "summary.json"),
-            **{name: str(directory / p) for name, p in plots.items()}}
+    return {
+        "report": str(directory / "report.md"),
+        "summary": str(directory / "summary.json"),
+        **{name: str(directory / p) for name, p in plots.items()},
+    }
 
 
 def write_docs(result: LabResult, directory: Path, command: str, at_commit: str | None = None) -> dict[str, str]:
@@ -431,27 +565,37 @@ def summary(result: LabResult) -> dict[str, Any]:
     return {
         "time_scale": k,
         "quick": result.args.quick,
-        "sync": {p.profile.name: {"requests": p.result.requests, "acceptance_rate": p.result.acceptance_rate,
-                                  "timeouts": _timeouts(p.result), "p50_ms_report_time": p.result.latency_all.p50_ms * k}
-                 for p in result.parts},
-        "levels": [{
-            "workers": lv.workers,
-            "acceptance_rate": lv.part.result.acceptance_rate,
-            "requests": lv.part.result.requests,
-            "saturated": lv.measure.saturated,
-            "rate_measured": lv.measure.rate / k,
-            "rate_predicted": predicted_rate(lv),
-            "processed_during_sale": lv.measure.processed_during_sale,
-            "queue_at_end": lv.measure.queue_at_end,
-            "peak": lv.measure.peak,
-            "drain_seconds": lv.measure.drain_seconds * k,
-            "drain_predicted_seconds": lv.prediction.drain_seconds,
-            "extrapolated": lv.measure.extrapolated,
-            "cpu_percent": lv.measure.cpu_percent,
-            "rss_mb": lv.measure.rss_mb,
-            "notifications": [{"subject": n.subject, "after_sale_start_seconds": (n.at - n.since) * k}
-                              for n in lv.notifications],
-        } for lv in result.levels],
+        "sync": {
+            p.profile.name: {
+                "requests": p.result.requests,
+                "acceptance_rate": p.result.acceptance_rate,
+                "timeouts": _timeouts(p.result),
+                "p50_ms_report_time": p.result.latency_all.p50_ms * k,
+            }
+            for p in result.parts
+        },
+        "levels": [
+            {
+                "workers": lv.workers,
+                "acceptance_rate": lv.part.result.acceptance_rate,
+                "requests": lv.part.result.requests,
+                "saturated": lv.measure.saturated,
+                "rate_measured": lv.measure.rate / k,
+                "rate_predicted": predicted_rate(lv),
+                "processed_during_sale": lv.measure.processed_during_sale,
+                "queue_at_end": lv.measure.queue_at_end,
+                "peak": lv.measure.peak,
+                "drain_seconds": lv.measure.drain_seconds * k,
+                "drain_predicted_seconds": lv.prediction.drain_seconds,
+                "extrapolated": lv.measure.extrapolated,
+                "cpu_percent": lv.measure.cpu_percent,
+                "rss_mb": lv.measure.rss_mb,
+                "notifications": [
+                    {"subject": n.subject, "after_sale_start_seconds": (n.at - n.since) * k} for n in lv.notifications
+                ],
+            }
+            for lv in result.levels
+        ],
         "strategies": [lab_strategies.to_json(run, result.args.prices) for run in result.strategies],
     }
 
@@ -460,14 +604,17 @@ def console(result: LabResult, files: dict[str, str], elapsed: float) -> str:
     k = result.args.time_scale
     lines = [f"Time scale {k:g}; finished in {elapsed:.0f} s.", ""]
     for p in result.parts:
-        lines.append(f"sync {p.profile.name}: {p.result.requests} requests, acceptance "
-                     f"{_pct(p.result.acceptance_rate)}, {_timeouts(p.result)} timeouts")
+        lines.append(
+            f"sync {p.profile.name}: {p.result.requests} requests, acceptance "
+            f"{_pct(p.result.acceptance_rate)}, {_timeouts(p.result)} timeouts"
+        )
     if result.levels:
         lines.append(f"async flash sale: acceptance {_pct(result.levels[0].part.result.acceptance_rate)}")
         lines += ["", "Part V (predicted / measured / ratio, report time):"] + part_five(result.levels, k)
     if result.strategies:
-        lines += ["", "Part VI (predicted / measured, report time):"] + lab_strategies.table(result.strategies,
-                                                                                          result.args.prices)
+        lines += ["", "Part VI (predicted / measured, report time):"] + lab_strategies.table(
+            result.strategies, result.args.prices
+        )
     count = sum(len(lv.notifications) for lv in result.levels)
     lines += ["", f"{count} alarm notifications captured.", ""]
     lines += [f"{name}: {path}" for name, path in files.items()]

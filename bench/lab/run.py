@@ -3,7 +3,8 @@
 Starts the local system as bench.local does (the normal stack deployed by the local deployer, its services on the local
 ECS) with the flash-sale alarm profile, redeployed with `workerCount` N for each worker level as the report did, and
 runs, with every duration divided and every rate multiplied by --time-scale K (so workers needed = rate x payment
-time, and orders per test, stay the report's): Part I (the sync service, normal and flash-sale load), Part III/V (the async receiver under
+time, and orders per test, stay the report's): Part I (the sync service, normal and flash-sale load), Part III/V (the
+async receiver under
 the flash sale with 1, 5, 20, 100 and 200 workers; queue depth, drain, the worker's CPU and memory, next to
 ops.capacity's predictions) while the expected-wait alarms fire and clear and their notifications are captured as a
 person receives them, and Part VI (the same sale under each scaling strategy: fixed, auto-scaled by the local model of
@@ -25,35 +26,33 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
 from app import contract, roles, settings
-from bench.localaws.console import ConsoleError
-from bench.localaws.deployer import DeployError
-from bench.localaws.ecs import LocalEcsError
-from bench.localaws.emulators import LOOPBACK, Emulator, EmulatorError, free_port
-from bench.localaws import metric_math
-from bench.localaws.autoscaling import declared_scaling
-from bench.localaws.ecs import LocalService
-from bench.localaws.queue_metrics import FEED_SECONDS
-from bench.localaws.system import LocalArgs, LocalError, LocalSystem
-from bench.localaws.tasks import TaskError
 from bench import docs
 from bench.lab import report as lab_report
 from bench.lab import strategies as lab_strategies
-from ops import alarms, cost, loadtest, stack
 from bench.lab.analysis import LevelWindow, epoch, in_queue, measure_level
 from bench.lab.args import DEFAULT_SCALE, LabArgs
 from bench.lab.report import LATENCY_SECONDS, LabResult, LevelResult, Notification, PartResult
 from bench.lab.strategies import OrderTimes, StrategyRun
 from bench.lab.watch import Watch, WatchArgs
+from bench.localaws import metric_math
+from bench.localaws.autoscaling import declared_scaling
+from bench.localaws.console import ConsoleError
+from bench.localaws.deployer import DeployError
+from bench.localaws.ecs import LocalEcsError, LocalService
+from bench.localaws.emulators import LOOPBACK, Emulator, EmulatorError, free_port
+from bench.localaws.queue_metrics import FEED_SECONDS
+from bench.localaws.system import LocalArgs, LocalError, LocalSystem
+from bench.localaws.tasks import TaskError
+from ops import alarms, cost, loadtest, stack
 from planning import calendar, capacity, scaling, strategies
 from planning.strategies import Strategy
-from stackconfig import files, schema
+from stackconfig import files, output_names, schema
 from stackconfig.schema import SALES_KEY, Sale
-from stackconfig import output_names
 
 STACK = "normal"  # deployed with the flash-sale alarm profile; its syncTaskCount is the report's 2 tasks
 # --quick runs at 120 orders/s: it runs in CI beside pip's and pytest's own work, and its physics is asserted.
@@ -72,20 +71,26 @@ def stack_service(startup_seconds: float) -> tuple[strategies.WorkerService, cal
         inputs = calendar.inputs_of(schema.load_stack_file(path))
     except schema.ConfigError as error:
         raise stack.OpsError(str(error)) from None
-    return strategies.WorkerService(workers_per_task=inputs.workers_per_task, payment_seconds=inputs.payment_seconds,
-                                    normal_tasks=inputs.min_tasks, max_tasks=inputs.max_tasks,
-                                    startup_seconds=startup_seconds), inputs
+    return strategies.WorkerService(
+        workers_per_task=inputs.workers_per_task,
+        payment_seconds=inputs.payment_seconds,
+        normal_tasks=inputs.min_tasks,
+        max_tasks=inputs.max_tasks,
+        startup_seconds=startup_seconds,
+    ), inputs
 
 
 QUICK_SALE_FRACTION = 1 / 3
 QUICK_STARTUP_SECONDS = 10.0
-QUICK_CHANGES = ("each load runs a third of the report's duration (a 20 s sale: 1,200 orders instead of 3,600)",
-                 "Part I under the flash-sale load only",
-                 "Part V at the stack's own worker count only (20 workers, also Part VI's fixed strategy); its drain "
-                 "extrapolated from a 5 s window (default: drains predicted longer than 150 s wall clock, from a 10 s "
-                 "window)",
-                 f"Part VI: fixed and pre-scaled only, new tasks starting {QUICK_STARTUP_SECONDS:g} s after they are "
-                 f"wanted (default {scaling.FARGATE_STARTUP_SECONDS:g} s)")
+QUICK_CHANGES = (
+    "each load runs a third of the report's duration (a 20 s sale: 1,200 orders instead of 3,600)",
+    "Part I under the flash-sale load only",
+    "Part V at the stack's own worker count only (20 workers, also Part VI's fixed strategy); its drain "
+    "extrapolated from a 5 s window (default: drains predicted longer than 150 s wall clock, from a 10 s "
+    "window)",
+    f"Part VI: fixed and pre-scaled only, new tasks starting {QUICK_STARTUP_SECONDS:g} s after they are "
+    f"wanted (default {scaling.FARGATE_STARTUP_SECONDS:g} s)",
+)
 
 
 class LabError(stack.OpsError):
@@ -95,15 +100,26 @@ class LabError(stack.OpsError):
 def quick(args: LabArgs) -> LabArgs:
     """--quick: what QUICK_CHANGES says."""
     service, _ = stack_service(QUICK_STARTUP_SECONDS)
-    return replace(args, sale_fraction=QUICK_SALE_FRACTION, profiles=("flashsale",), levels=(service.workers_per_task,),
-                   strategies=(Strategy.FIXED, Strategy.PRE_SCALED), startup_seconds=QUICK_STARTUP_SECONDS,
-                   drain_limit_seconds=20.0, window_seconds=5.0, quick=True)
+    return replace(
+        args,
+        sale_fraction=QUICK_SALE_FRACTION,
+        profiles=("flashsale",),
+        levels=(service.workers_per_task,),
+        strategies=(Strategy.FIXED, Strategy.PRE_SCALED),
+        startup_seconds=QUICK_STARTUP_SECONDS,
+        drain_limit_seconds=20.0,
+        window_seconds=5.0,
+        quick=True,
+    )
 
 
 def scaled(profile: loadtest.LoadProfile, args: LabArgs) -> loadtest.LoadProfile:
     """The report's profile in lab time: durations / K (rates x K are run_load's time_scale)."""
-    return replace(profile, duration_seconds=profile.duration_seconds * args.sale_fraction / args.time_scale,
-                   timeout_seconds=profile.timeout_seconds / args.time_scale)
+    return replace(
+        profile,
+        duration_seconds=profile.duration_seconds * args.sale_fraction / args.time_scale,
+        timeout_seconds=profile.timeout_seconds / args.time_scale,
+    )
 
 
 @dataclass(frozen=True)
@@ -121,18 +137,27 @@ def local_args(args: LabArgs, directory: Path, deployment: Deployment, console_p
     them: payment time, acceptable latency, the level's workers per task, a calendar's sale and its lead) and,
     LOCAL ONLY, the sync service's request deadline scaled with them (the program leaves it at its default)."""
     d = contract.SERVICE_DEFAULTS
-    config: dict[str, Any] = {"paymentSeconds": d.payment_seconds / args.time_scale, "alarmProfile": "flashsale",
-                              "acceptableLatencySeconds": max(1, round(LATENCY_SECONDS / args.time_scale))}
+    config: dict[str, Any] = {
+        "paymentSeconds": d.payment_seconds / args.time_scale,
+        "alarmProfile": "flashsale",
+        "acceptableLatencySeconds": max(1, round(LATENCY_SECONDS / args.time_scale)),
+    }
     if deployment.workers is not None:
         config["workerCount"] = deployment.workers
     if deployment.sale is not None:
         config[SALES_KEY] = [deployment.sale.model_dump(mode="json", exclude_none=True)]
         config["saleLeadSeconds"] = LAB_LEAD_SECONDS
-    return LocalArgs(stack=STACK, config=config,
-                     env_overrides={contract.ENV_REQUEST_TIMEOUT_SECONDS: repr(d.request_timeout_seconds / args.time_scale)},
-                     directory=directory, feed_seconds=FEED_SECONDS / args.time_scale, console_port=console_port,
-                     autoscaling=deployment.autoscaling, time_scale=args.time_scale,
-                     task_startup_seconds=args.startup_seconds / args.time_scale)
+    return LocalArgs(
+        stack=STACK,
+        config=config,
+        env_overrides={contract.ENV_REQUEST_TIMEOUT_SECONDS: repr(d.request_timeout_seconds / args.time_scale)},
+        directory=directory,
+        feed_seconds=FEED_SECONDS / args.time_scale,
+        console_port=console_port,
+        autoscaling=deployment.autoscaling,
+        time_scale=args.time_scale,
+        task_startup_seconds=args.startup_seconds / args.time_scale,
+    )
 
 
 @dataclass
@@ -163,18 +188,24 @@ class Lab:
         self.args = args
         self.logs = args.results / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        stack.progress(f"lab: time scale {args.time_scale:g} (payment {3 / args.time_scale:g} s, flash sale "
-                       f"{60 * args.sale_fraction / args.time_scale:g} s at {60 * args.time_scale:g} orders/s)")
+        stack.progress(
+            f"lab: time scale {args.time_scale:g} (payment {3 / args.time_scale:g} s, flash sale "
+            f"{60 * args.sale_fraction / args.time_scale:g} s at {60 * args.time_scale:g} orders/s)"
+        )
         self.service, self.stack_inputs = stack_service(args.startup_seconds)
         self.stack = stack_
         self.periods: dict[str, int] = {}
         # One pair of emulators for every deployment of the lab (starting them costs seconds each time).
-        self.emulators = (stack_.enter_context(Emulator("ministack", log_path=self.logs / "ministack.log")),
-                          stack_.enter_context(Emulator("moto", log_path=self.logs / "moto.log")))
+        self.emulators = (
+            stack_.enter_context(Emulator("ministack", log_path=self.logs / "ministack.log")),
+            stack_.enter_context(Emulator("moto", log_path=self.logs / "moto.log")),
+        )
         # One live view URL for the whole lab: each deployment serves it on the same port in turn.
         self.console_port = free_port()
-        stack.progress(f"lab: live view at http://{LOOPBACK}:{self.console_port}/ (open it in a browser to watch; "
-                       "it pauses while the stack is redeployed between parts)")
+        stack.progress(
+            f"lab: live view at http://{LOOPBACK}:{self.console_port}/ (open it in a browser to watch; "
+            "it pauses while the stack is redeployed between parts)"
+        )
 
     @contextlib.contextmanager
     def _deploy(self, deployment: Deployment) -> Iterator[Deployed]:
@@ -183,8 +214,10 @@ class Lab:
         changes += ["auto-scaling (local model)"] if deployment.autoscaling else []
         changes += [f"sale {deployment.sale.name} in its calendar"] if deployment.sale else []
         stack.progress(f"lab: deploying the {STACK} stack" + (f" with {', '.join(changes)}" if changes else ""))
-        with LocalSystem(local_args(self.args, self.args.results / deployment.name, deployment, self.console_port),
-                         emulators=self.emulators) as system:
+        with LocalSystem(
+            local_args(self.args, self.args.results / deployment.name, deployment, self.console_port),
+            emulators=self.emulators,
+        ) as system:
             os.environ.update(system.env())
             cloudwatch = system.endpoints.client("cloudwatch")
             prefix = str(system.outputs[output_names.ALARM_PREFIX])
@@ -192,7 +225,8 @@ class Lab:
             periods |= metric_math.shorten_periods(system.deployment.math_alarms, self.args.time_scale)
             if system.autoscaling is not None and system.autoscaling.guardrail_alarm:  # not a page: its own name
                 (guardrail,) = cloudwatch.describe_alarms(AlarmNames=[system.autoscaling.guardrail_alarm])[
-                    "MetricAlarms"]
+                    "MetricAlarms"
+                ]
                 alarms.reput(cloudwatch, guardrail, Period=max(1, round(guardrail["Period"] / self.args.time_scale)))
             self.periods = periods
             yield Deployed(system=system, periods=periods, inbox=self._inbox(system))
@@ -214,8 +248,9 @@ class Lab:
         with self._deploy(Deployment("sync", autoscaling=scheduled is not None, sale=scheduled)) as deployed:
             parts = [self._part_one(deployed, name) for name in self.args.profiles]
             sync = deployed.system.ecs.service(roles.Role.SYNC)
-            slots = len(sync.tasks) * int(sync.spec.env.get(contract.ENV_PAYMENT_SLOTS,
-                                                            contract.SERVICE_DEFAULTS.payment_slots))
+            slots = len(sync.tasks) * int(
+                sync.spec.env.get(contract.ENV_PAYMENT_SLOTS, contract.SERVICE_DEFAULTS.payment_slots)
+            )
             if scheduled is not None:
                 runs[Strategy.SCHEDULED] = self._strategy(deployed, Strategy.SCHEDULED, scheduled)
         levels = [self._level(workers) for workers in self.args.levels]
@@ -225,17 +260,25 @@ class Lab:
             if strategy in self.args.strategies:
                 with self._deploy(Deployment(f"strategy-{strategy.value}", autoscaling=True)) as deployed:
                     runs[strategy] = self._strategy(deployed, strategy)
-        return LabResult(args=self.args, parts=parts, levels=levels,
-                         periods=self.periods, feed_seconds=FEED_SECONDS / self.args.time_scale,
-                         sync_slots=slots, quick_changes=QUICK_CHANGES if self.args.quick else (),
-                         strategies=[runs[s] for s in Strategy if s in runs])
+        return LabResult(
+            args=self.args,
+            parts=parts,
+            levels=levels,
+            periods=self.periods,
+            feed_seconds=FEED_SECONDS / self.args.time_scale,
+            sync_slots=slots,
+            quick_changes=QUICK_CHANGES if self.args.quick else (),
+            strategies=[runs[s] for s in Strategy if s in runs],
+        )
 
     def _load(self, url: str, name: str, endpoint: str, directory: str) -> PartResult:
         profile = loadtest.profile(name, endpoint)
-        result = loadtest.run_load(url, scaled(profile, self.args), self.args.results / directory,
-                                   time_scale=self.args.time_scale)
-        return PartResult(profile=profile, result=result,
-                          records=loadtest.read_records(Path(result.files["requests_csv"])))
+        result = loadtest.run_load(
+            url, scaled(profile, self.args), self.args.results / directory, time_scale=self.args.time_scale
+        )
+        return PartResult(
+            profile=profile, result=result, records=loadtest.read_records(Path(result.files["requests_csv"]))
+        )
 
     def _part_one(self, deployed: Deployed, name: str) -> PartResult:
         stack.progress(f"lab: Part I, sync service, {name} profile")
@@ -248,8 +291,15 @@ class Lab:
         def tasks() -> tuple[int, int]:
             return len(service.healthy()), len(service.tasks) + system.ecs.provisioning(service)
 
-        return Watch(WatchArgs(queue_url=deployed.outputs[output_names.QUEUE_URL], worker_pid=worker_pid,
-                               sample_seconds=SAMPLE_SECONDS, tasks=tasks), deployed.client("sqs")).start()
+        return Watch(
+            WatchArgs(
+                queue_url=deployed.outputs[output_names.QUEUE_URL],
+                worker_pid=worker_pid,
+                sample_seconds=SAMPLE_SECONDS,
+                tasks=tasks,
+            ),
+            deployed.client("sqs"),
+        ).start()
 
     def _level(self, workers: int) -> LevelResult:
         args = self.args
@@ -259,31 +309,42 @@ class Lab:
             (worker,) = deployed.system.ecs.service(roles.Role.WORKER).tasks  # the worker service's one task
             watch = self._watch(deployed, worker.pid)
             try:
-                part = self._load(deployed.outputs[output_names.ASYNC_URL], "flashsale", "async",
-                                  f"async-{workers}-workers")
+                part = self._load(
+                    deployed.outputs[output_names.ASYNC_URL], "flashsale", "async", f"async-{workers}-workers"
+                )
                 sent = [r.sent_at for r in part.records if r.outcome != "not_sent"]
                 sale_start, sale_end = min(sent), max(sent)
                 prediction = self._plan().levels[args.levels.index(workers)]
                 extrapolated = prediction.drain_seconds / args.time_scale > args.drain_limit_seconds
-                observe_end = self._observe(watch, sale_end, prediction.drain_seconds / args.time_scale,
-                                            extrapolated)
+                observe_end = self._observe(watch, sale_end, prediction.drain_seconds / args.time_scale, extrapolated)
                 if extrapolated:
                     stack.progress("lab: purging the rest of the queue (drain extrapolated)")
                     sqs.purge_queue(QueueUrl=queue_url)
                 # The first level shows the alarms clearing too (a scaled period after the empty queue, ~30 s); the
                 # others keep what fired by then.
-                notifications = (self._alarms_clear(deployed, sale_start) if workers == args.levels[0]
-                                 else self._read_inbox(deployed, sale_start))
+                notifications = (
+                    self._alarms_clear(deployed, sale_start)
+                    if workers == args.levels[0]
+                    else self._read_inbox(deployed, sale_start)
+                )
                 events = worker.events()
                 records = self._records(deployed) if workers == self.service.workers_per_task else []
             finally:
                 watch.stop()
         self._check(watch, f"the {workers}-worker run")
-        window = LevelWindow(sale_start, sale_end, contract.SERVICE_DEFAULTS.payment_seconds / args.time_scale,
-                             observe_end, extrapolated)
-        return LevelResult(workers=workers, part=part, prediction=prediction,
-                           measure=measure_level(workers, window, events, watch.samples),
-                           window=window, samples=watch.samples, notifications=notifications, records=records)
+        window = LevelWindow(
+            sale_start, sale_end, contract.SERVICE_DEFAULTS.payment_seconds / args.time_scale, observe_end, extrapolated
+        )
+        return LevelResult(
+            workers=workers,
+            part=part,
+            prediction=prediction,
+            measure=measure_level(workers, window, events, watch.samples),
+            window=window,
+            samples=watch.samples,
+            notifications=notifications,
+            records=records,
+        )
 
     def _records(self, deployed: Deployed) -> list[OrderTimes]:
         return lab_strategies.order_records(deployed.client("dynamodb"), deployed.outputs[output_names.ORDERS_TABLE])
@@ -294,8 +355,11 @@ class Lab:
             raise LabError(f"sampling the queue failed during {run}: {watch.error}")
 
     def _plan(self) -> capacity.CapacityPlan:
-        return capacity.plan(capacity.PlanInputs(arrival_rate=self._sale().rate, sale_seconds=self._sale().seconds,
-                                                 worker_levels=self.args.levels))
+        return capacity.plan(
+            capacity.PlanInputs(
+                arrival_rate=self._sale().rate, sale_seconds=self._sale().seconds, worker_levels=self.args.levels
+            )
+        )
 
     # --- Part VI ---------------------------------------------------------------------------------------------------
 
@@ -306,17 +370,22 @@ class Lab:
 
     def _sale_tasks(self) -> int:
         """What the planner recommends for the sale (what ops.prescale and the calendar raise the service to)."""
-        recommended = capacity.plan(capacity.PlanInputs(
-            arrival_rate=self._sale().rate, payment_seconds=self.service.payment_seconds,
-            workers_per_task=self.service.workers_per_task)).recommended_tasks
+        recommended = capacity.plan(
+            capacity.PlanInputs(
+                arrival_rate=self._sale().rate,
+                payment_seconds=self.service.payment_seconds,
+                workers_per_task=self.service.workers_per_task,
+            )
+        ).recommended_tasks
         return min(self.service.max_tasks, recommended)
 
     def _calendar_sale(self) -> Sale:
         """The scheduled strategy's sale, as a person would add it to the stack's `sales`: its raise is due at the
         calendar's earliest (one minute's notice), so the sale starts once its tasks have started after that."""
         k = self.args.time_scale
-        start = (datetime.now(timezone.utc) + timedelta(seconds=calendar.MIN_NOTICE_SECONDS + 1
-                                                         + self.args.startup_seconds / k + SALE_MARGIN_SECONDS))
+        start = datetime.now(UTC) + timedelta(
+            seconds=calendar.MIN_NOTICE_SECONDS + 1 + self.args.startup_seconds / k + SALE_MARGIN_SECONDS
+        )
         start = start.replace(microsecond=0)
         # The calendar steps down after its end: declared a minute after the load's end, so a late start stays covered.
         end = start + timedelta(seconds=self._sale().seconds / k + 60)
@@ -324,21 +393,29 @@ class Lab:
 
     def _plan_of(self, strategy: Strategy) -> strategies.Plan:
         raised = strategy in (Strategy.PRE_SCALED, Strategy.SCHEDULED)
-        return strategies.Plan(strategy, sale_tasks=self._sale_tasks() if raised else 0,
-                               lead_seconds=self.stack_inputs.lead_seconds if raised else 0.0,
-                               step_tasks=calendar.STEP_DOWN_TASKS, step_pause_seconds=calendar.STEP_DOWN_PAUSE_SECONDS)
+        return strategies.Plan(
+            strategy,
+            sale_tasks=self._sale_tasks() if raised else 0,
+            lead_seconds=self.stack_inputs.lead_seconds if raised else 0.0,
+            step_tasks=calendar.STEP_DOWN_TASKS,
+            step_pause_seconds=calendar.STEP_DOWN_PAUSE_SECONDS,
+        )
 
-    def _predict(self, strategy: Strategy, deployed: Deployed | None = None,
-                 first_evaluation: float = scaling.EVALUATION_SECONDS) -> strategies.Prediction:
+    def _predict(
+        self, strategy: Strategy, deployed: Deployed | None = None, first_evaluation: float = scaling.EVALUATION_SECONDS
+    ) -> strategies.Prediction:
         auto = None
         if deployed is not None and deployed.system.autoscaling is not None:
             declared = declared_scaling(deployed.system.deployment)  # report time: the program's own constants
-            auto = strategies.AutoScaling(policy=declared.policy,
-                                          guardrail_age_seconds=declared.guardrail_age_seconds * self.args.time_scale,
-                                          guardrail_period_seconds=declared.guardrail_period_seconds,
-                                          first_evaluation=first_evaluation)
-        return strategies.predict(self._plan_of(strategy), self._sale(), self.service,
-                                  auto if strategy is Strategy.AUTO_SCALED else None)
+            auto = strategies.AutoScaling(
+                policy=declared.policy,
+                guardrail_age_seconds=declared.guardrail_age_seconds * self.args.time_scale,
+                guardrail_period_seconds=declared.guardrail_period_seconds,
+                first_evaluation=first_evaluation,
+            )
+        return strategies.predict(
+            self._plan_of(strategy), self._sale(), self.service, auto if strategy is Strategy.AUTO_SCALED else None
+        )
 
     def _fixed(self, levels: list[LevelResult]) -> StrategyRun:
         """The stack's own worker tasks all along: Part V's level at the stack's workerCount is that run."""
@@ -351,18 +428,40 @@ class Lab:
         points = lab_strategies.timeline([s for s in level.samples if s.t <= w.observe_end], w.sale_start, k)
         if m.extrapolated:
             points += ((self._sale().seconds + drain, 0, self.service.normal_tasks),)
-        return StrategyRun(strategy=Strategy.FIXED, requests=level.part.result.requests,
-                           accepted=level.part.result.accepted, waits=tuple(waits), extrapolated_waits=extra,
-                           peak_backlog=m.peak, drain_seconds=drain, drain_extrapolated=m.extrapolated,
-                           first_scale_out=None, timeline=points, task_seconds_before=0.0,
-                           task_seconds_during=self.service.normal_tasks * (self._sale().seconds + drain),
-                           task_seconds_after=0.0, sale_tasks=self.service.normal_tasks,
-                           prediction=self._predict(Strategy.FIXED), workers_per_task=self.service.workers_per_task)
+        return StrategyRun(
+            strategy=Strategy.FIXED,
+            requests=level.part.result.requests,
+            accepted=level.part.result.accepted,
+            waits=tuple(waits),
+            extrapolated_waits=extra,
+            peak_backlog=m.peak,
+            drain_seconds=drain,
+            drain_extrapolated=m.extrapolated,
+            first_scale_out=None,
+            timeline=points,
+            task_seconds_before=0.0,
+            task_seconds_during=self.service.normal_tasks * (self._sale().seconds + drain),
+            task_seconds_after=0.0,
+            sale_tasks=self.service.normal_tasks,
+            prediction=self._predict(Strategy.FIXED),
+            workers_per_task=self.service.workers_per_task,
+        )
 
     def _prescale(self, deployed: Deployed, *more: str) -> dict[str, Any]:
         """`python -m ops.prescale` against the deployment, as an operator runs it (the lab's rate: orders/s x K)."""
-        command = [sys.executable, "-m", "ops.prescale", "--rate", f"{self._sale().rate * self.args.time_scale:g}",
-                   "--poll", "0.5", "--outputs", str(deployed.system.outputs_file), "--json", *more]
+        command = [
+            sys.executable,
+            "-m",
+            "ops.prescale",
+            "--rate",
+            f"{self._sale().rate * self.args.time_scale:g}",
+            "--poll",
+            "0.5",
+            "--outputs",
+            str(deployed.system.outputs_file),
+            "--json",
+            *more,
+        ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # from the outputs file, as a user
         done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
         if done.returncode != 0:
@@ -382,8 +481,9 @@ class Lab:
                 self._await_raise(service, sale)
             stack.progress(f"lab: Part VI, {strategy.value}: flash sale on the async receiver")
             evaluation_at = time.time() + (model.next_evaluation - time.monotonic()) if model else 0.0
-            part = self._load(deployed.outputs[output_names.ASYNC_URL], "flashsale", "async",
-                              f"strategy-{strategy.value}")
+            part = self._load(
+                deployed.outputs[output_names.ASYNC_URL], "flashsale", "async", f"strategy-{strategy.value}"
+            )
             sent = [r.sent_at for r in part.records if r.outcome != "not_sent"]
             sale_start, sale_end = min(sent), max(sent)
             prediction = self._predict(strategy, deployed, (evaluation_at - sale_start) * k)
@@ -394,8 +494,9 @@ class Lab:
                 scale_in_at = time.time() + model.scale_in_due()
                 after = max(0, wanted_at_end) * max(0.0, scale_in_at - drained) * k
             elif strategy is Strategy.PRE_SCALED:
-                steps = self._prescale(deployed, "--restore", "--dry-run", "--normal-tasks",
-                                       str(self.service.normal_tasks))["steps"]
+                steps = self._prescale(
+                    deployed, "--restore", "--dry-run", "--normal-tasks", str(self.service.normal_tasks)
+                )["steps"]
                 after = sum(steps[:-1]) * calendar.STEP_DOWN_PAUSE_SECONDS
             else:
                 after = strategies.step_down_seconds(wanted_at_end, self.service.normal_tasks, self._plan_of(strategy))
@@ -403,44 +504,64 @@ class Lab:
             watch.stop()
         self._check(watch, f"the {strategy.value} run")
         samples = watch.samples
-        first_scale_out = next(((at - sale_start) * k for at, _, why in (model.state.history if model else [])
-                                if at >= sale_start and not why.startswith("MinCapacity")), None)
+        first_scale_out = next(
+            (
+                (at - sale_start) * k
+                for at, _, why in (model.state.history if model else [])
+                if at >= sale_start and not why.startswith("MinCapacity")
+            ),
+            None,
+        )
         try:
             waits, extra = lab_strategies.waits(records, k, drained, math.nan, 0.0)
         except ValueError:
-            raise LabError(f"accepted orders still unpaid after the queue drained in the {strategy.value} run; see "
-                           f"{self.logs}") from None
+            raise LabError(
+                f"accepted orders still unpaid after the queue drained in the {strategy.value} run; see {self.logs}"
+            ) from None
         plan = self._plan_of(strategy)
         return StrategyRun(
-            strategy=strategy, requests=part.result.requests, accepted=part.result.accepted, waits=tuple(waits),
-            extrapolated_waits=extra, peak_backlog=max(in_queue(s) for s in samples if s.t >= sale_start),
-            drain_seconds=(drained - sale_end) * k, drain_extrapolated=False,
+            strategy=strategy,
+            requests=part.result.requests,
+            accepted=part.result.accepted,
+            waits=tuple(waits),
+            extrapolated_waits=extra,
+            peak_backlog=max(in_queue(s) for s in samples if s.t >= sale_start),
+            drain_seconds=(drained - sale_end) * k,
+            drain_extrapolated=False,
             first_scale_out=first_scale_out if strategy is Strategy.AUTO_SCALED else None,
             timeline=lab_strategies.timeline(samples, sale_start, k),
             task_seconds_before=plan.sale_tasks * plan.lead_seconds,
             task_seconds_during=lab_strategies.task_seconds(samples, sale_start, drained) * k,
-            task_seconds_after=after, sale_tasks=max(lab_strategies.wanted_tasks(s) for s in samples),
-            prediction=prediction, workers_per_task=self.service.workers_per_task)
+            task_seconds_after=after,
+            sale_tasks=max(lab_strategies.wanted_tasks(s) for s in samples),
+            prediction=prediction,
+            workers_per_task=self.service.workers_per_task,
+        )
 
     def _await_raise(self, service: LocalService, sale: Sale) -> None:
         """Until the calendar's sale starts; by then its raise must have started the sale's tasks."""
         wait = sale.start.timestamp() - time.time()
         if wait > 0:
-            stack.progress(f"lab: Part VI, scheduled: the calendar raises the worker service; the sale starts in "
-                           f"{wait:.0f} s")
+            stack.progress(
+                f"lab: Part VI, scheduled: the calendar raises the worker service; the sale starts in {wait:.0f} s"
+            )
             time.sleep(wait)
         deadline = time.time() + HEALTHY_SECONDS
         while len(service.healthy()) < self._sale_tasks():
             if time.time() > deadline:
-                raise LabError(f"the calendar's raise did not run {self._sale_tasks()} worker tasks by the sale's "
-                               f"start ({len(service.healthy())} running); see {self.logs}")
+                raise LabError(
+                    f"the calendar's raise did not run {self._sale_tasks()} worker tasks by the sale's "
+                    f"start ({len(service.healthy())} running); see {self.logs}"
+                )
             time.sleep(SAMPLE_SECONDS)
 
     def _observe(self, watch: Watch, sale_end: float, predicted_drain: float, extrapolated: bool) -> float:
         """Wait for the drain (bounded) or, when it would take too long, for the observation window."""
         if extrapolated:
-            stack.progress(f"lab: drain predicted {capacity.duration(predicted_drain)} wall clock: measuring "
-                           f"{self.args.window_seconds:g} s at steady rate, then extrapolating")
+            stack.progress(
+                f"lab: drain predicted {capacity.duration(predicted_drain)} wall clock: measuring "
+                f"{self.args.window_seconds:g} s at steady rate, then extrapolating"
+            )
             time.sleep(max(0.0, sale_end + self.args.window_seconds - time.time()))
             return time.time()
         deadline = sale_end + 2 * predicted_drain + 30
@@ -450,12 +571,16 @@ class Lab:
             if sample is not None and sample.t > sale_end and in_queue(sample) == 0:
                 return sample.t
             if sample is not None and time.time() >= next_report:
-                stack.progress(f"lab: draining, {in_queue(sample):,} orders in the queue"
-                               + (f", {sample.running} worker tasks" if sample.running > 1 else ""))
+                stack.progress(
+                    f"lab: draining, {in_queue(sample):,} orders in the queue"
+                    + (f", {sample.running} worker tasks" if sample.running > 1 else "")
+                )
                 next_report = time.time() + 10
             time.sleep(SAMPLE_SECONDS)
-        raise LabError(f"the queue did not drain within {deadline - sale_end:.0f} s (predicted "
-                       f"{predicted_drain:.0f} s); see {self.logs}")
+        raise LabError(
+            f"the queue did not drain within {deadline - sale_end:.0f} s (predicted "
+            f"{predicted_drain:.0f} s); see {self.logs}"
+        )
 
     def _alarms_clear(self, deployed: Deployed, since: float) -> list[Notification]:
         """Wait until no alarm is in ALARM (the feeder keeps publishing the now empty queue), then read the inbox."""
@@ -463,8 +588,12 @@ class Lab:
         deadline = time.time() + timeout
         cloudwatch = deployed.client("cloudwatch")
         while True:
-            firing = [a["AlarmName"] for a in cloudwatch.describe_alarms(
-                AlarmNamePrefix=f"{deployed.prefix}-", StateValue="ALARM")["MetricAlarms"]]
+            firing = [
+                a["AlarmName"]
+                for a in cloudwatch.describe_alarms(AlarmNamePrefix=f"{deployed.prefix}-", StateValue="ALARM")[
+                    "MetricAlarms"
+                ]
+            ]
             if not firing:
                 break
             if time.time() > deadline:
@@ -477,12 +606,19 @@ class Lab:
         quiet_until = time.time() + QUIET_SECONDS
         sqs = deployed.client("sqs")
         while time.time() < quiet_until:
-            messages = sqs.receive_message(QueueUrl=deployed.inbox, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=1).get("Messages", [])
+            messages = sqs.receive_message(QueueUrl=deployed.inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                "Messages", []
+            )
             for message in messages:
                 envelope = json.loads(message["Body"])
-                found.append(Notification(at=epoch(envelope["Timestamp"]), since=since,
-                                          subject=envelope.get("Subject", ""), body=envelope["Message"]))
+                found.append(
+                    Notification(
+                        at=epoch(envelope["Timestamp"]),
+                        since=since,
+                        subject=envelope.get("Subject", ""),
+                        body=envelope["Message"],
+                    )
+                )
                 sqs.delete_message(QueueUrl=deployed.inbox, ReceiptHandle=message["ReceiptHandle"])
             if messages:
                 quiet_until = time.time() + QUIET_SECONDS
@@ -500,19 +636,37 @@ def run_lab(args: LabArgs) -> LabResult:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.lab", description=__doc__.split("\n\n")[0])
-    p.add_argument("--time-scale", type=float, metavar="K",
-                   help=f"divide every duration and multiply every rate by K (default {DEFAULT_SCALE:g}; --quick "
-                        f"{QUICK_SCALE:g})")
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        metavar="K",
+        help=f"divide every duration and multiply every rate by K (default {DEFAULT_SCALE:g}; --quick {QUICK_SCALE:g})",
+    )
     p.add_argument("--quick", action="store_true", help="under 2 minutes, for CI: " + "; ".join(QUICK_CHANGES))
     p.add_argument("--results", type=Path, help="results folder (default results/lab-<timestamp>/)")
-    p.add_argument("--task-startup-seconds", type=float, metavar="S",
-                   help="report seconds from a worker task wanted to its container running (default "
-                        f"{scaling.FARGATE_STARTUP_SECONDS:g}, Fargate's; --quick {QUICK_STARTUP_SECONDS:g})")
-    p.add_argument("--price", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a list price of ops/cost.py PRICES for Part VI's bills (repeatable)")
-    p.add_argument("--docs", type=Path, nargs="?", const=docs.DOCS, metavar="DIR",
-                   help=f"also write the tables and plots as the docs' generated page {docs.LAB_PAGE} and lab-*.png "
-                        f"(default DIR: the checkout's docs/)")
+    p.add_argument(
+        "--task-startup-seconds",
+        type=float,
+        metavar="S",
+        help="report seconds from a worker task wanted to its container running (default "
+        f"{scaling.FARGATE_STARTUP_SECONDS:g}, Fargate's; --quick {QUICK_STARTUP_SECONDS:g})",
+    )
+    p.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a list price of ops/cost.py PRICES for Part VI's bills (repeatable)",
+    )
+    p.add_argument(
+        "--docs",
+        type=Path,
+        nargs="?",
+        const=docs.DOCS,
+        metavar="DIR",
+        help=f"also write the tables and plots as the docs' generated page {docs.LAB_PAGE} and lab-*.png "
+        f"(default DIR: the checkout's docs/)",
+    )
     stack.add_json_argument(p)
     return p
 
@@ -533,8 +687,9 @@ def command(ns: argparse.Namespace) -> int:
     if ns.task_startup_seconds is not None and not 0 <= ns.task_startup_seconds <= 600:
         raise LabError("--task-startup-seconds must be within 0..600")
     results = ns.results or Path("results") / f"lab-{datetime.now():%Y%m%d-%H%M%S}"
-    args = LabArgs(results=results.resolve(), time_scale=ns.time_scale,
-                   prices=cost.prices(cost.parse_overrides(ns.price, "price")))
+    args = LabArgs(
+        results=results.resolve(), time_scale=ns.time_scale, prices=cost.prices(cost.parse_overrides(ns.price, "price"))
+    )
     args = quick(args) if ns.quick else args
     if ns.task_startup_seconds is not None:
         args = replace(args, startup_seconds=ns.task_startup_seconds)
@@ -542,19 +697,28 @@ def command(ns: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         result = run_lab(args)
-    except (LocalError, DeployError, EmulatorError, LocalEcsError, TaskError, ConsoleError,
-            settings.SettingsError) as e:
+    except (
+        LocalError,
+        DeployError,
+        EmulatorError,
+        LocalEcsError,
+        TaskError,
+        ConsoleError,
+        settings.SettingsError,
+    ) as e:
         raise LabError(str(e)) from None
     files = lab_report.write(result, args.results)
     if ns.docs is not None:
         files |= lab_report.write_docs(result, ns.docs, invocation(ns))
     elapsed = time.monotonic() - started
-    summary = lab_report.summary(result) | {"results": str(args.results), "files": files,
-                                            "elapsed_seconds": round(elapsed, 1)}
+    summary = lab_report.summary(result) | {
+        "results": str(args.results),
+        "files": files,
+        "elapsed_seconds": round(elapsed, 1),
+    }
     stack.emit(ns, summary, lab_report.console(result, files, elapsed))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     return stack.run(parser(), command, argv)
-

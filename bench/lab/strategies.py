@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
-from app import contract  # noqa: E402
-from ops import cost  # noqa: E402
 from bench.lab.watch import Sample  # noqa: E402
+from ops import cost  # noqa: E402
 from planning import calendar, capacity  # noqa: E402
 from planning.strategies import Prediction, Strategy, percentile  # noqa: E402
 
@@ -62,8 +62,9 @@ def order_records(dynamodb: Any, table: str) -> list[OrderTimes]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def waits(records: Sequence[OrderTimes], k: float, stopped_at: float, rate: float,
-          payment_seconds: float) -> tuple[list[float], int]:
+def waits(
+    records: Sequence[OrderTimes], k: float, stopped_at: float, rate: float, payment_seconds: float
+) -> tuple[list[float], int]:
     """Each order's wait until paid (report seconds) and how many were extrapolated: unpaid orders, oldest first,
     are paid from `stopped_at` on at `rate` a second (lab clock), each one payment after it starts."""
     paid = [(r.finished_at - r.created_at) * k for r in records if r.finished_at is not None]
@@ -81,7 +82,7 @@ def wanted_tasks(sample: Sample) -> int:
 def task_seconds(samples: Sequence[Sample], start: float, end: float) -> float:
     """The integral of the wanted worker tasks over [start, end] (lab seconds), step-wise between samples."""
     total = 0.0
-    for before, after in zip(samples, samples[1:]):
+    for before, after in pairwise(samples):
         low, high = max(before.t, start), min(after.t, end)
         if high > low:
             total += wanted_tasks(before) * (high - low)
@@ -122,14 +123,18 @@ class StrategyRun:
         """What the bill counts: the worker task-seconds, the orders, and the empty long polls while the tasks wait
         for the sale or for their scale-in (an upper bound: every receive loop, every receive wait)."""
         idle = self.task_seconds_before + self.task_seconds_after
-        return cost.Usage(task_seconds=self.task_seconds, orders=self.accepted,
-                          idle_polls=cost.idle_polls(1, self.workers_per_task, idle))
+        return cost.Usage(
+            task_seconds=self.task_seconds,
+            orders=self.accepted,
+            idle_polls=cost.idle_polls(1, self.workers_per_task, idle),
+        )
 
     def predicted_usage(self) -> cost.Usage:
         p = self.prediction
         idle = p.task_seconds_before + p.task_seconds_after
-        return cost.Usage(task_seconds=p.task_seconds, orders=len(p.waits),
-                          idle_polls=cost.idle_polls(1, self.workers_per_task, idle))
+        return cost.Usage(
+            task_seconds=p.task_seconds, orders=len(p.waits), idle_polls=cost.idle_polls(1, self.workers_per_task, idle)
+        )
 
 
 def timeline(samples: Sequence[Sample], sale_start: float, k: float) -> tuple[tuple[float, int, int], ...]:
@@ -155,25 +160,37 @@ def _minutes(seconds: float) -> str:
 
 def table(runs: Sequence[StrategyRun], prices: Mapping[str, float]) -> list[str]:
     """The Part VI table: predicted / measured for each strategy, then the bill."""
-    header = ("Strategy", "Accepted", "Wait until paid p50", "p95", "max", "Peak backlog", "Drain",
-              "First scale-out", "Worker task-min (before + during + after)", "Cost USD (per 1,000 orders)")
+    header = (
+        "Strategy",
+        "Accepted",
+        "Wait until paid p50",
+        "p95",
+        "max",
+        "Peak backlog",
+        "Drain",
+        "First scale-out",
+        "Worker task-min (before + during + after)",
+        "Cost USD (per 1,000 orders)",
+    )
     rows = []
     for run in runs:
         p = run.prediction
         bill, predicted_bill = cost.cost(run.usage(), prices), cost.cost(run.predicted_usage(), prices)
-        rows.append((
-            run.strategy.value + (f" ({run.sale_tasks} tasks)" if run.sale_tasks > 1 else ""),
-            f"{run.accepted:,} of {run.requests:,}",
-            *(_pair(p.wait_percentile(q), run.wait(q)) for q in PERCENTILES),
-            _pair(max(p.waits, default=math.nan), max(run.waits, default=math.nan))
-            + (f" ({run.extrapolated_waits:,} extrapolated)" if run.extrapolated_waits else ""),
-            f"{p.peak_backlog:,.0f} / {run.peak_backlog:,}",
-            _pair(p.drain_seconds, run.drain_seconds) + (" (extrapolated)" if run.drain_extrapolated else ""),
-            _pair(p.first_scale_out, run.first_scale_out) if run.strategy is Strategy.AUTO_SCALED else "-",
-            f"{_minutes(p.task_seconds)} / {_minutes(run.task_seconds)} ({_minutes(run.task_seconds_before)} + "
-            f"{_minutes(run.task_seconds_during)} + {_minutes(run.task_seconds_after)})",
-            f"{predicted_bill.total_usd:.4f} / {bill.total_usd:.4f} ({bill.usd_per_1000_orders:.4f})",
-        ))
+        rows.append(
+            (
+                run.strategy.value + (f" ({run.sale_tasks} tasks)" if run.sale_tasks > 1 else ""),
+                f"{run.accepted:,} of {run.requests:,}",
+                *(_pair(p.wait_percentile(q), run.wait(q)) for q in PERCENTILES),
+                _pair(max(p.waits, default=math.nan), max(run.waits, default=math.nan))
+                + (f" ({run.extrapolated_waits:,} extrapolated)" if run.extrapolated_waits else ""),
+                f"{p.peak_backlog:,.0f} / {run.peak_backlog:,}",
+                _pair(p.drain_seconds, run.drain_seconds) + (" (extrapolated)" if run.drain_extrapolated else ""),
+                _pair(p.first_scale_out, run.first_scale_out) if run.strategy is Strategy.AUTO_SCALED else "-",
+                f"{_minutes(p.task_seconds)} / {_minutes(run.task_seconds)} ({_minutes(run.task_seconds_before)} + "
+                f"{_minutes(run.task_seconds_during)} + {_minutes(run.task_seconds_after)})",
+                f"{predicted_bill.total_usd:.4f} / {bill.total_usd:.4f} ({bill.usd_per_1000_orders:.4f})",
+            )
+        )
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
@@ -192,8 +209,11 @@ def to_json(run: StrategyRun, prices: Mapping[str, float]) -> dict[str, Any]:
         "drain_seconds": run.drain_seconds,
         "drain_extrapolated": run.drain_extrapolated,
         "first_scale_out_seconds": run.first_scale_out,
-        "task_seconds": {"before": run.task_seconds_before, "during": run.task_seconds_during,
-                         "after": run.task_seconds_after},
+        "task_seconds": {
+            "before": run.task_seconds_before,
+            "during": run.task_seconds_during,
+            "after": run.task_seconds_after,
+        },
         "usage": {"task_seconds": usage.task_seconds, "orders": usage.orders, "idle_polls": usage.idle_polls},
         "cost_usd": cost.cost(usage, prices).total_usd,
         "predicted": {
@@ -217,12 +237,14 @@ def plot(runs: Sequence[StrategyRun], sale_seconds: float, path: Path) -> None:
         shown = [point for point in run.timeline if point[0] >= -30]
         label = run.strategy.value + (" (its drain extrapolated: the straight end)" if run.drain_extrapolated else "")
         top.plot([t for t, _, _ in shown], [q for _, q, _ in shown], color=colour, label=label)
-        bottom.step([t for t, _, _ in shown], [w for _, _, w in shown], where="post", color=colour,
-                    label=run.strategy.value)
+        bottom.step(
+            [t for t, _, _ in shown], [w for _, _, w in shown], where="post", color=colour, label=run.strategy.value
+        )
         predicted = run.prediction.timeline
         top.plot([t for t, _, _, _ in predicted], [q for _, q, _, _ in predicted], color=colour, linestyle=":")
-        bottom.step([t for t, _, _, _ in predicted], [w for _, _, _, w in predicted], where="post", color=colour,
-                    linestyle=":")
+        bottom.step(
+            [t for t, _, _, _ in predicted], [w for _, _, _, w in predicted], where="post", color=colour, linestyle=":"
+        )
     for ax in (top, bottom):
         ax.axvspan(0, sale_seconds, color="grey", alpha=0.12)
         ax.grid(alpha=0.3)
@@ -237,9 +259,11 @@ def plot(runs: Sequence[StrategyRun], sale_seconds: float, path: Path) -> None:
 
 
 def cost_note(prices: Mapping[str, float]) -> str:
-    return (f"Prices (`ops/cost.py` PRICES, `--price KEY=VALUE` overrides): Fargate "
-            f"{prices['fargate_vcpu_second']:g} USD per vCPU-second and {prices['fargate_gb_second']:g} per "
-            f"GB-second for {cost.TASK_VCPU:g} vCPU / {cost.TASK_MEMORY_GB:g} GB tasks; SQS "
-            f"{prices['sqs_request']:g}, SNS {prices['sns_publish']:g}, DynamoDB writes "
-            f"{prices['dynamodb_write_unit']:g} and reads {prices['dynamodb_read_unit']:g} per request. Steps down "
-            f"by {calendar.STEP_DOWN_TASKS} tasks every {calendar.STEP_DOWN_PAUSE_SECONDS} s.")
+    return (
+        f"Prices (`ops/cost.py` PRICES, `--price KEY=VALUE` overrides): Fargate "
+        f"{prices['fargate_vcpu_second']:g} USD per vCPU-second and {prices['fargate_gb_second']:g} per "
+        f"GB-second for {cost.TASK_VCPU:g} vCPU / {cost.TASK_MEMORY_GB:g} GB tasks; SQS "
+        f"{prices['sqs_request']:g}, SNS {prices['sns_publish']:g}, DynamoDB writes "
+        f"{prices['dynamodb_write_unit']:g} and reads {prices['dynamodb_read_unit']:g} per request. Steps down "
+        f"by {calendar.STEP_DOWN_TASKS} tasks every {calendar.STEP_DOWN_PAUSE_SECONDS} s."
+    )

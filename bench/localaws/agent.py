@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -101,7 +101,7 @@ class Agent:
     def describe(self, task_id: str) -> dict[str, Any]:
         with self._lock:
             left = self._until.get(task_id, 0.0) - time.monotonic()
-        expires = (datetime.now(timezone.utc) + timedelta(seconds=left)).isoformat() if left > 0 else None
+        expires = (datetime.now(UTC) + timedelta(seconds=left)).isoformat() if left > 0 else None
         return {"ProtectionEnabled": left > 0, "ExpirationDate": expires, "TaskArn": task_id}
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,30 +55,41 @@ def declared_scaling(deployment: Deployment, time_scale: float = 1.0) -> Declare
     configuration = tracking["targetTrackingScalingPolicyConfiguration"]
     step = next((p.outputs for p in policies if p.outputs["policyType"] == "StepScaling"), None)
     step_configuration = step["stepScalingPolicyConfiguration"] if step else {}
-    alarm = next((a.outputs for a in deployment.of_type(ALARM)
-                  if step is not None and a.outputs.get("alarmActions") == [step["arn"]]), None)
+    alarm = next(
+        (
+            a.outputs
+            for a in deployment.of_type(ALARM)
+            if step is not None and a.outputs.get("alarmActions") == [step["arn"]]
+        ),
+        None,
+    )
     if step_configuration and step_configuration.get("adjustmentType") != "PercentChangeInCapacity":
         raise ValueError("the local model knows the guardrail as a PercentChangeInCapacity step policy")
     policy = scaling.ScalingPolicy(
         target=float(configuration["targetValue"]),
         scale_out_cooldown=float(configuration.get("scaleOutCooldown", 0)) / time_scale,
         scale_in_cooldown=float(configuration.get("scaleInCooldown", 0)) / time_scale,
-        guardrail_percent=(float(step_configuration["stepAdjustments"][0]["scalingAdjustment"])
-                           if step_configuration else None),
+        guardrail_percent=(
+            float(step_configuration["stepAdjustments"][0]["scalingAdjustment"]) if step_configuration else None
+        ),
         guardrail_min_adjustment=int(step_configuration.get("minAdjustmentMagnitude", 1)),
-        guardrail_cooldown=float(step_configuration.get("cooldown", 0)) / time_scale)
-    return DeclaredScaling(policy=policy,
-                           queries={m["id"]: m for m in configuration["customizedMetricSpecification"]["metrics"]},
-                           guardrail_alarm=alarm["name"] if alarm else None,
-                           guardrail_period_seconds=float(alarm["period"]) / time_scale if alarm else 0.0,
-                           guardrail_age_seconds=float(alarm["threshold"]) if alarm else 0.0)
+        guardrail_cooldown=float(step_configuration.get("cooldown", 0)) / time_scale,
+    )
+    return DeclaredScaling(
+        policy=policy,
+        queries={m["id"]: m for m in configuration["customizedMetricSpecification"]["metrics"]},
+        guardrail_alarm=alarm["name"] if alarm else None,
+        guardrail_period_seconds=float(alarm["period"]) / time_scale if alarm else 0.0,
+        guardrail_age_seconds=float(alarm["threshold"]) if alarm else 0.0,
+    )
 
 
 class LocalAutoScaling:
     """The worker service's scaling as AWS would do it; `tick()` once a second (a thread in the local runtime)."""
 
-    def __init__(self, deployment: Deployment, *, time_scale: float = 1.0,
-                 on_event: Callable[[str], None] = lambda message: None) -> None:
+    def __init__(
+        self, deployment: Deployment, *, time_scale: float = 1.0, on_event: Callable[[str], None] = lambda message: None
+    ) -> None:
         endpoints = deployment.endpoints
         self.ecs, self.scaling = endpoints.client("ecs"), endpoints.client("application-autoscaling")
         self.cloudwatch = endpoints.client("cloudwatch")
@@ -88,8 +99,11 @@ class LocalAutoScaling:
         self.resource_id = target.outputs["resourceId"]
         _, self.cluster, self.service = self.resource_id.split("/")
         self.declared = declared_scaling(deployment, time_scale)
-        self.policy, self.queries, self.guardrail_alarm = (self.declared.policy, self.declared.queries,
-                                                           self.declared.guardrail_alarm)
+        self.policy, self.queries, self.guardrail_alarm = (
+            self.declared.policy,
+            self.declared.queries,
+            self.declared.guardrail_alarm,
+        )
         self.evaluation_seconds = scaling.EVALUATION_SECONDS / time_scale
         self.state = ModelState()
         self.next_evaluation = time.monotonic() + self.evaluation_seconds
@@ -98,12 +112,14 @@ class LocalAutoScaling:
 
     def limits(self) -> tuple[int, int]:
         (target,) = self.scaling.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[self.resource_id])[
-            "ScalableTargets"]
+            "ScalableTargets"
+        ]
         return int(target["MinCapacity"]), int(target["MaxCapacity"])
 
     def desired(self) -> int:
-        return int(self.ecs.describe_services(cluster=self.cluster, services=[self.service])["services"][0][
-            "desiredCount"])
+        return int(
+            self.ecs.describe_services(cluster=self.cluster, services=[self.service])["services"][0]["desiredCount"]
+        )
 
     def set_desired(self, count: int, why: str) -> None:
         low, high = self.limits()
@@ -127,13 +143,16 @@ class LocalAutoScaling:
 
     def scale_in_due(self) -> float:
         """Seconds (this clock) until target tracking scales in, if the queue stays empty from now on."""
-        return scaling.scale_in_due(self.policy, self.state, self.next_evaluation,
-                                    self.evaluation_seconds) - time.monotonic()
+        return (
+            scaling.scale_in_due(self.policy, self.state, self.next_evaluation, self.evaluation_seconds)
+            - time.monotonic()
+        )
 
     def _scheduled_actions(self) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for action in self.scaling.describe_scheduled_actions(ServiceNamespace="ecs", ResourceId=self.resource_id)[
-                "ScheduledActions"]:
+            "ScheduledActions"
+        ]:
             name, schedule = action["ScheduledActionName"], action.get("Schedule", "")
             if name in self.state.done_actions or not schedule.startswith("at("):
                 continue
@@ -143,9 +162,13 @@ class LocalAutoScaling:
             wanted = action.get("ScalableTargetAction", {})
             low, high = self.limits()
             low, high = int(wanted.get("MinCapacity", low)), int(wanted.get("MaxCapacity", high))
-            self.scaling.register_scalable_target(ServiceNamespace="ecs", ResourceId=self.resource_id,
-                                                  ScalableDimension="ecs:service:DesiredCount", MinCapacity=low,
-                                                  MaxCapacity=max(low, high))
+            self.scaling.register_scalable_target(
+                ServiceNamespace="ecs",
+                ResourceId=self.resource_id,
+                ScalableDimension="ecs:service:DesiredCount",
+                MinCapacity=low,
+                MaxCapacity=max(low, high),
+            )
             self.on_event(f"auto-scaling (local model): scheduled action {name}: MinCapacity -> {low}")
             current = self.desired()
             if current < low:
@@ -158,16 +181,26 @@ class LocalAutoScaling:
 
     def backlog_per_task(self) -> float | None:
         """The target-tracking metric, as the policy's metric math defines it (m1 / m2)."""
-        stamp = datetime.now(timezone.utc)
+        stamp = datetime.now(UTC)
         values = []
         for key in ("m1", "m2"):
             stat = self.queries[key]["metricStat"]
             metric = stat["metric"]
-            values.append(metric_value(self.cloudwatch, {
-                "Metric": {"Namespace": metric["namespace"], "MetricName": metric["metricName"],
-                           "Dimensions": [{"Name": d["name"], "Value": d["value"]} for d in metric["dimensions"]]},
-                "Period": max(1, round(self.evaluation_seconds)), "Stat": stat["stat"]},
-                stamp))
+            values.append(
+                metric_value(
+                    self.cloudwatch,
+                    {
+                        "Metric": {
+                            "Namespace": metric["namespace"],
+                            "MetricName": metric["metricName"],
+                            "Dimensions": [{"Name": d["name"], "Value": d["value"]} for d in metric["dimensions"]],
+                        },
+                        "Period": max(1, round(self.evaluation_seconds)),
+                        "Stat": stat["stat"],
+                    },
+                    stamp,
+                )
+            )
         waiting, tasks = values
         if waiting is None or not tasks:
             return None

@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import contract, roles
+from app import alarm_catalogue, contract, roles
 from app.notifier import COMPARISONS
 from bench.localaws.deployer import Deployment, Endpoints
 from bench.localaws.ecs import LocalEcs, LocalService
@@ -46,7 +46,6 @@ from bench.localaws.logtail import LogTail
 from bench.localaws.relay import Alert
 from bench.localaws.serving import ServingError, ThreadedServer
 from stackconfig import output_names
-from app import alarm_catalogue
 
 STATE_PATH = "/api/state"
 STATIC = Path(__file__).with_name("console_static")
@@ -64,7 +63,7 @@ SOURCES = {
     "payments": "worker `processing` lines without their order's outcome line yet, in running tasks",
     "wait": "waiting orders / (running worker tasks x WORKER_COUNT / PAYMENT_SECONDS)",
     "alarms": "CloudWatch DescribeAlarms (muted: actions disabled locally, as ministack pools every queue's series); "
-              "notifications: what the notifier relay published",
+    "notifications: what the notifier relay published",
 }
 
 
@@ -160,15 +159,20 @@ class LiveState:
             "payments_in_flight": paying,
             "services": [self._service(service) for service in services],
             "totals": {name: totals[name] for name in COUNTED.values()},
-            "rates": {name: round((totals[name] - before[name]) / elapsed, 2) if elapsed > 0 else None
-                      for name in COUNTED.values()},
+            "rates": {
+                name: round((totals[name] - before[name]) / elapsed, 2) if elapsed > 0 else None
+                for name in COUNTED.values()
+            },
             "rate_window_seconds": round(elapsed, 2),
             "expected_wait": self._wait(services, queue),
             "alarms": self._alarms(outputs, errors),
-            "notifications": [{"seen_at": alert.seen_at, "subject": alert.subject}
-                              for alert in list(self.system.alerts)[-NOTIFICATIONS_SHOWN:][::-1]],
-            "console": {"cpu_percent": round(100 * (time.thread_time() - cpu_before) / elapsed, 2)
-                        if elapsed > 0 else None},
+            "notifications": [
+                {"seen_at": alert.seen_at, "subject": alert.subject}
+                for alert in list(self.system.alerts)[-NOTIFICATIONS_SHOWN:][::-1]
+            ],
+            "console": {
+                "cpu_percent": round(100 * (time.thread_time() - cpu_before) / elapsed, 2) if elapsed > 0 else None
+            },
             "sources": SOURCES,
             "errors": errors,
         }
@@ -178,12 +182,14 @@ class LiveState:
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         try:
             if output_names.QUEUE_URL in outputs:
-                counts = self._sqs.get_queue_attributes(QueueUrl=outputs[output_names.QUEUE_URL],
-                                                        AttributeNames=names)["Attributes"]
+                counts = self._sqs.get_queue_attributes(QueueUrl=outputs[output_names.QUEUE_URL], AttributeNames=names)[
+                    "Attributes"
+                ]
                 found["visible"], found["in_flight"] = int(counts[names[0]]), int(counts[names[1]])
             if output_names.DLQ_URL in outputs:
-                counts = self._sqs.get_queue_attributes(QueueUrl=outputs[output_names.DLQ_URL],
-                                                        AttributeNames=names[:1])["Attributes"]
+                counts = self._sqs.get_queue_attributes(
+                    QueueUrl=outputs[output_names.DLQ_URL], AttributeNames=names[:1]
+                )["Attributes"]
                 found["dlq"] = int(counts[names[0]])
         except (BotoCoreError, ClientError) as error:
             errors.append(f"queue depth: {error}")
@@ -195,8 +201,10 @@ class LiveState:
         paying = 0
         for service in services:
             env = service.spec.env
-            longest = (float(env.get(contract.ENV_PAYMENT_SECONDS, contract.SERVICE_DEFAULTS.payment_seconds))
-                       + contract.ORDER_QUEUE.visibility_timeout_seconds)
+            longest = (
+                float(env.get(contract.ENV_PAYMENT_SECONDS, contract.SERVICE_DEFAULTS.payment_seconds))
+                + contract.ORDER_QUEUE.visibility_timeout_seconds
+            )
             alive = {task.log_path for task in list(service.tasks) if task.alive()}
             for path in list(service.logs):
                 log = self._logs.setdefault(path, TaskLog(path))
@@ -208,8 +216,13 @@ class LiveState:
 
     @staticmethod
     def _service(service: LocalService) -> dict[str, Any]:
-        return {"role": service.spec.role, "name": service.name, "desired": service.desired,
-                "running": sum(task.alive() for task in list(service.tasks)), "healthy": service.healthy_count}
+        return {
+            "role": service.spec.role,
+            "name": service.name,
+            "desired": service.desired,
+            "running": sum(task.alive() for task in list(service.tasks)),
+            "healthy": service.healthy_count,
+        }
 
     @staticmethod
     def _wait(services: list[LocalService], queue: Mapping[str, int | None]) -> dict[str, Any]:
@@ -224,8 +237,13 @@ class LiveState:
         tasks = sum(task.alive() for task in list(service.tasks))
         rate = tasks * per_task / payment
         waiting = queue["visible"]
-        found = {"waiting": waiting, "worker_tasks": tasks, "workers_per_task": per_task, "payment_seconds": payment,
-                 "paid_per_second": round(rate, 2)}
+        found = {
+            "waiting": waiting,
+            "worker_tasks": tasks,
+            "workers_per_task": per_task,
+            "payment_seconds": payment,
+            "paid_per_second": round(rate, 2),
+        }
         if waiting is None:
             return found | {"seconds": None, "why": "queue depth unknown"}
         if rate == 0:
@@ -246,11 +264,17 @@ class LiveState:
         for alarm in sorted(found, key=lambda a: str(a["AlarmName"])):
             spec = specs.get(alarm["AlarmName"])
             comparison = str(alarm.get("ComparisonOperator", ""))
-            alarms.append({"name": alarm["AlarmName"], "state": alarm.get("StateValue"),
-                           "since": _iso(alarm.get("StateUpdatedTimestamp")),
-                           "threshold": f"{COMPARISONS.get(comparison, comparison)} {alarm.get('Threshold', 0):g}",
-                           "severity": spec.severity if spec else None, "measures": spec.measures if spec else None,
-                           "actions_enabled": bool(alarm.get("ActionsEnabled", True))})
+            alarms.append(
+                {
+                    "name": alarm["AlarmName"],
+                    "state": alarm.get("StateValue"),
+                    "since": _iso(alarm.get("StateUpdatedTimestamp")),
+                    "threshold": f"{COMPARISONS.get(comparison, comparison)} {alarm.get('Threshold', 0):g}",
+                    "severity": spec.severity if spec else None,
+                    "measures": spec.measures if spec else None,
+                    "actions_enabled": bool(alarm.get("ActionsEnabled", True)),
+                }
+            )
         return alarms
 
 
@@ -274,8 +298,9 @@ class Console:
             # Sampled in the server's own thread (a few emulator calls): its CPU is the view's, measured in the JSON.
             return JSONResponse(self.live.state(), headers={"Cache-Control": "no-store"})
 
-        return Starlette(routes=[Route(STATE_PATH, state, methods=["GET"]),
-                                 Mount("/", StaticFiles(directory=STATIC, html=True))])
+        return Starlette(
+            routes=[Route(STATE_PATH, state, methods=["GET"]), Mount("/", StaticFiles(directory=STATIC, html=True))]
+        )
 
     def start(self) -> Console:
         try:

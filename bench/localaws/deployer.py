@@ -1,7 +1,9 @@
-"""`python -m bench.localaws.deployer`: apply the Pulumi program, with a stack file's config, to the local AWS emulators.
+"""`python -m bench.localaws.deployer`: apply the Pulumi program, with a stack file's config, to the local AWS
+emulators.
 
 This is `pulumi up` without the CLI: the program (`__main__.py`) runs in this process under Pulumi's mock engine,
-and the resource monitor creates each declared resource in the emulators through boto3 (`bench.localaws.resources`), in the
+and the resource monitor creates each declared resource in the emulators through boto3 (`bench.localaws.resources`), in
+the
 order the program's dependencies allow, returning the emulator's real outputs so that later resources reference
 real values. Physical names follow pulumi-aws's autonaming and AWS's name rules (`bench.localaws.naming`). Whatever the
 provider, AWS or the emulator would refuse is a rejection naming the resource's URN; resources that depend on a
@@ -34,11 +36,17 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from app import contract
 from bench.localaws import naming, program
-from bench.localaws.emulators import (CONTROL_PLANE, DUMMY_CREDENTIALS, EMAIL_CONFIRMED_AT_ONCE, NO_ROLLOUTS, aws_env,
-                                      control_plane_env, endpoint_for)
+from bench.localaws.emulators import (
+    CONTROL_PLANE,
+    DUMMY_CREDENTIALS,
+    EMAIL_CONFIRMED_AT_ONCE,
+    NO_ROLLOUTS,
+    aws_env,
+    control_plane_env,
+    endpoint_for,
+)
 from bench.localaws.resources.registry import CONTROL, HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
-from stackconfig import files, schema
-from stackconfig import output_names
+from stackconfig import files, output_names, schema
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 REGION_KEY = "aws:region"
@@ -70,7 +78,8 @@ class Endpoints:
     def control_env(self) -> dict[str, str]:
         """The per-service endpoints of the control plane (ECS: the facade, when it serves)."""
         return control_plane_env(self.control_plane) | (
-            {f"AWS_ENDPOINT_URL_{CONTROL_PLANE['ecs']}": self.ecs_api} if self.ecs_api else {})
+            {f"AWS_ENDPOINT_URL_{CONTROL_PLANE['ecs']}": self.ecs_api} if self.ecs_api else {}
+        )
 
     def env(self) -> dict[str, str]:
         """The environment that points a process's boto3 at these emulators."""
@@ -85,12 +94,20 @@ def _client(service: str, endpoint_url: str, region: str) -> Any:
     with _CLIENTS_LOCK:
         key = (service, endpoint_url, region)
         if key not in _CLIENTS:
-            config = Config(region_name=region, connect_timeout=2, read_timeout=30, max_pool_connections=20,
-                            retries={"total_max_attempts": 2, "mode": "standard"})
+            config = Config(
+                region_name=region,
+                connect_timeout=2,
+                read_timeout=30,
+                max_pool_connections=20,
+                retries={"total_max_attempts": 2, "mode": "standard"},
+            )
             _CLIENTS[key] = boto3.session.Session().client(
-                service, endpoint_url=endpoint_url, config=config,
+                service,
+                endpoint_url=endpoint_url,
+                config=config,
                 aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+                aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            )
         return _CLIENTS[key]
 
 
@@ -153,21 +170,30 @@ class Deployment:
             created_id, outputs = kind.handler(ctx, resource.declared)
             for key in ("arn", "url") if kind.stable else ():
                 if key in resource.outputs and outputs.get(key) != resource.outputs[key]:
-                    raise DeployError(f"{resource.urn}: re-created with {key} {outputs.get(key)}, "
-                                      f"was {resource.outputs[key]}")
+                    raise DeployError(
+                        f"{resource.urn}: re-created with {key} {outputs.get(key)}, was {resource.outputs[key]}"
+                    )
 
     def stack_outputs(self) -> dict[str, Any]:
-        """`pulumi stack output --json`, plus where the emulators are, their keys and what they do not model (ops commands
+        """`pulumi stack output --json`, plus where the emulators are, their keys and what they do not model (ops
+        commands
         read it all from one file)."""
-        return {**self.outputs, output_names.LOCAL_ENDPOINT: self.endpoints.data_plane,
-                output_names.LOCAL_SERVICE_ENDPOINTS: self.endpoints.control_env(),
-                output_names.LOCAL_CREDENTIALS: dict(DUMMY_CREDENTIALS),
-                output_names.LOCAL_CAVEATS: {output_names.CAVEAT_ROLLOUTS: NO_ROLLOUTS,
-                                                output_names.CAVEAT_EMAIL: EMAIL_CONFIRMED_AT_ONCE}}
+        return {
+            **self.outputs,
+            output_names.LOCAL_ENDPOINT: self.endpoints.data_plane,
+            output_names.LOCAL_SERVICE_ENDPOINTS: self.endpoints.control_env(),
+            output_names.LOCAL_CREDENTIALS: dict(DUMMY_CREDENTIALS),
+            output_names.LOCAL_CAVEATS: {
+                output_names.CAVEAT_ROLLOUTS: NO_ROLLOUTS,
+                output_names.CAVEAT_EMAIL: EMAIL_CONFIRMED_AT_ONCE,
+            },
+        }
 
     def summary(self) -> str:
-        lines = [f"stack {self.stack}: {len(self.resources)} resources created, "
-                 f"{len(self.rejections)} rejected, {len(self.skipped)} not created"]
+        lines = [
+            f"stack {self.stack}: {len(self.resources)} resources created, "
+            f"{len(self.rejections)} rejected, {len(self.skipped)} not created"
+        ]
         lines += [f"  {count:3} {typ}" for typ, count in sorted(self.counts().items())]
         lines += [f"  stand-in: {s.what}" for s in self.standins]
         lines += [f"  REJECTED {r}" for r in self.rejections]
@@ -194,13 +220,19 @@ class _Invokes(Mocks):
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == CALLER_IDENTITY:
             found = self.endpoints.client("sts").get_caller_identity()
-            return {"accountId": found["Account"], "arn": found["Arn"], "userId": found["UserId"],
-                    "id": found["Account"]}, []
+            return {
+                "accountId": found["Account"],
+                "arn": found["Arn"],
+                "userId": found["UserId"],
+                "id": found["Account"],
+            }, []
         if args.token == ELB_SERVICE_ACCOUNT:
             region = args.args.get("region") or self.endpoints.region
             if region not in ELB_ACCOUNTS:
-                raise DeployError(f"the local deployer knows the load balancer log account of {sorted(ELB_ACCOUNTS)} "
-                                  f"only, not {region}")
+                raise DeployError(
+                    f"the local deployer knows the load balancer log account of {sorted(ELB_ACCOUNTS)} "
+                    f"only, not {region}"
+                )
             return {"arn": f"arn:aws:iam::{ELB_ACCOUNTS[region]}:root", "id": ELB_ACCOUNTS[region]}, []
         raise DeployError(f"the local deployer cannot answer the provider function {args.token}")
 
@@ -214,9 +246,14 @@ class LocalMonitor(MockMonitor):
     def __init__(self, deployment: Deployment) -> None:
         super().__init__(_Invokes(deployment.endpoints))
         self.deployment = deployment
-        self._context = Context(client=deployment.endpoints.client, region=deployment.endpoints.region,
-                                standins=deployment.standins, relays=deployment.relays, images=deployment.images,
-                                math_alarms=deployment.math_alarms)
+        self._context = Context(
+            client=deployment.endpoints.client,
+            region=deployment.endpoints.region,
+            standins=deployment.standins,
+            relays=deployment.relays,
+            images=deployment.images,
+            math_alarms=deployment.math_alarms,
+        )
         self._failed: set[str] = set()
         self._lock = threading.Lock()
         # The engine registers resources from several threads. moto's backends are not thread-safe: a role created
@@ -229,15 +266,17 @@ class LocalMonitor(MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
         _ensure_event_loop()  # type: ignore[no-untyped-call]
-        # The provider gets secrets decrypted (the webhook URL into its Secrets Manager secret), as the engine hands them.
+        # The provider gets secrets decrypted (the webhook URL into its Secrets Manager secret), as the engine hands
+        # them.
         inputs, _ = rpc.deserialize_properties_unwrap_secrets(request.object)
         created = self._create(urn, request, inputs)
         if created is None:  # as the engine reports a failed resource: its outputs become unknown, the program goes on
             return resource_pb2.RegisterResourceResponse(urn=urn, result=resource_pb2.Result.FAIL)
         created_id, state = created
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, created_id, state)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=created_id,
-                                                     object=_sync_await(rpc.serialize_properties(state, {})))
+        return resource_pb2.RegisterResourceResponse(
+            urn=urn, id=created_id, object=_sync_await(rpc.serialize_properties(state, {}))
+        )
 
     def _create(self, urn: str, request: Any, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """(id, outputs) of the created resource, or None when it was rejected or not created."""
@@ -259,8 +298,10 @@ class LocalMonitor(MockMonitor):
             declared = Declared(urn=urn, typ=request.type, logical=request.name, name=name or "", inputs=inputs)
             kind = HANDLERS.get(request.type)
             if kind is None:
-                raise naming.NameRejected(f"the local deployer has no handler for {request.type}: add one to "
-                                          "its AWS service's module in bench/localaws/resources/")
+                raise naming.NameRejected(
+                    f"the local deployer has no handler for {request.type}: add one to "
+                    "its AWS service's module in bench/localaws/resources/"
+                )
             if kind.plane == CONTROL:
                 with self._control_plane:
                     created_id, outputs = kind.handler(self._context, declared)
@@ -282,8 +323,14 @@ def _name_input(typ: str) -> str:
     return rule.prop if rule else "name"
 
 
-def deploy(stack: str, endpoints: Endpoints, *, overrides: Mapping[str, Any] | None = None,
-           config: Mapping[str, Any] | None = None, run_program: Callable[[], None] = program.run_main) -> Deployment:
+def deploy(
+    stack: str,
+    endpoints: Endpoints,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    run_program: Callable[[], None] = program.run_main,
+) -> Deployment:
     """Run the program for `stack` (its stack file's config, or `config` as given, with `overrides` by key, e.g.
     {"workerCount": 200}) against the emulators. Raises DeployError when the program itself fails; rejections are in
     the result."""
@@ -294,8 +341,9 @@ def deploy(stack: str, endpoints: Endpoints, *, overrides: Mapping[str, Any] | N
     secret_keys = [key for key in (f"{schema.PROJECT}:{k}" for k in schema.SECRET_KEYS) if key in config]
     deployment = Deployment(stack=stack, endpoints=Endpoints(endpoints.data_plane, endpoints.control_plane, region))
     try:
-        deployment.outputs = program.run(stack, config, LocalMonitor(deployment), program=run_program,
-                                         secret_keys=secret_keys)
+        deployment.outputs = program.run(
+            stack, config, LocalMonitor(deployment), program=run_program, secret_keys=secret_keys
+        )
     except DeployError:
         raise
     except Exception as error:  # the program's own failure (a config error names the file and the key)
@@ -315,8 +363,10 @@ def load_config(stack: str) -> dict[str, Any]:
         raise DeployError(str(error)) from None
     secrets = sorted(key for key, value in config.items() if isinstance(value, dict) and "secure" in value)
     if secrets:
-        raise DeployError(f"{path.name}: {', '.join(secrets)} are secrets the local deployer cannot decrypt; "
-                          "override them with --config KEY=VALUE")
+        raise DeployError(
+            f"{path.name}: {', '.join(secrets)} are secrets the local deployer cannot decrypt; "
+            "override them with --config KEY=VALUE"
+        )
     return config
 
 
@@ -344,13 +394,21 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from bench.localaws.emulators import Emulator, EmulatorError
 
-    parser = argparse.ArgumentParser(prog="python -m bench.localaws.deployer", description=__doc__.splitlines()[0],
-                                     epilog="Without --data-plane/--control-plane it starts ministack and moto's server "
-                                            "for the deploy and stops them after: a check that both stacks deploy "
-                                            "(exit 1 on any rejection). `python -m bench.local up` keeps them running.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.localaws.deployer",
+        description=__doc__.splitlines()[0],
+        epilog="Without --data-plane/--control-plane it starts ministack and moto's server "
+        "for the deploy and stops them after: a check that both stacks deploy "
+        "(exit 1 on any rejection). `python -m bench.local up` keeps them running.",
+    )
     parser.add_argument("--stack", default="normal", help="stack file Pulumi.STACK.yaml (default %(default)s)")
-    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (repeatable), e.g. workerCount=200")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable), e.g. workerCount=200",
+    )
     parser.add_argument("--data-plane", metavar="URL", help="a running ministack (default: start one)")
     parser.add_argument("--control-plane", metavar="URL", help="a running moto server (default: start one)")
     parser.add_argument("--outputs", type=Path, help="write the stack outputs as JSON to this file")
@@ -365,8 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         if not control_plane:
             started.append(Emulator("moto").start())
             control_plane = started[-1].endpoint_url
-        deployment = deploy(args.stack, Endpoints(data_plane, control_plane),
-                            overrides=parse_overrides(args.config))
+        deployment = deploy(args.stack, Endpoints(data_plane, control_plane), overrides=parse_overrides(args.config))
     except (DeployError, EmulatorError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
@@ -377,10 +434,21 @@ def main(argv: list[str] | None = None) -> int:
         args.outputs.parent.mkdir(parents=True, exist_ok=True)
         args.outputs.write_text(json.dumps(deployment.stack_outputs(), indent=2, default=str) + "\n")
     if args.json:
-        print(json.dumps({"stack": deployment.stack, "ok": deployment.ok, "counts": deployment.counts(),
-                          "rejections": [str(r) for r in deployment.rejections], "skipped": deployment.skipped,
-                          "standins": [s.what for s in deployment.standins], "outputs": deployment.outputs},
-                         indent=2, default=str))
+        print(
+            json.dumps(
+                {
+                    "stack": deployment.stack,
+                    "ok": deployment.ok,
+                    "counts": deployment.counts(),
+                    "rejections": [str(r) for r in deployment.rejections],
+                    "skipped": deployment.skipped,
+                    "standins": [s.what for s in deployment.standins],
+                    "outputs": deployment.outputs,
+                },
+                indent=2,
+                default=str,
+            )
+        )
     else:
         print(deployment.summary())
     return 0 if deployment.ok else 1

@@ -123,22 +123,34 @@ class TaskSpec:
 
     def task(self, log_path: Path, env: Mapping[str, str] | None = None, port: int = 0) -> Task:
         """A task of this spec (not started); `env` adds settings on top, for tests and benchmarks."""
-        return Task(TaskArgs(role=self.role, env={**self.env, **(env or {})}, log_path=log_path,
-                             command=self.command, cwd=self.cwd, port=port, stop_timeout=self.stop_timeout))
+        return Task(
+            TaskArgs(
+                role=self.role,
+                env={**self.env, **(env or {})},
+                log_path=log_path,
+                command=self.command,
+                cwd=self.cwd,
+                port=port,
+                stop_timeout=self.stop_timeout,
+            )
+        )
 
 
 def task_spec(deployment: Deployment, task_definition: str, overrides: Mapping[str, str] | None = None) -> TaskSpec:
     """What a task of `task_definition` runs, read back from the control plane as the program deployed it."""
     found = deployment.endpoints.client("ecs").describe_task_definition(taskDefinition=task_definition)[
-        "taskDefinition"]
+        "taskDefinition"
+    ]
     containers = found["containerDefinitions"]
     if len(containers) != 1:
         raise LocalEcsError(f"{task_definition}: the local ECS runs one container per task, found {len(containers)}")
     (container,) = containers
     image = next((i for i in deployment.images if i.uri == container["image"]), None)
     if image is None:
-        raise LocalEcsError(f"{task_definition}: image {container['image']} is not one this deployment built; "
-                            "the local ECS can only run the program's own images")
+        raise LocalEcsError(
+            f"{task_definition}: image {container['image']} is not one this deployment built; "
+            "the local ECS can only run the program's own images"
+        )
     docker = read_image(image)
     region = deployment.endpoints.region
     env = {key: os.environ[key] for key in PASS_THROUGH if key in os.environ}
@@ -147,9 +159,14 @@ def task_spec(deployment: Deployment, task_definition: str, overrides: Mapping[s
     env |= {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE"}
     env |= deployment.endpoints.env()  # the task role's credentials, in effect
     env |= dict(overrides or {})
-    return TaskSpec(task_definition=task_definition, role=role_of(task_definition, container, env).name,
-                    command=(*docker.command, *container.get("command", [])), env=env, cwd=docker.cwd,
-                    stop_timeout=float(container.get("stopTimeout", DEFAULT_STOP_TIMEOUT)))
+    return TaskSpec(
+        task_definition=task_definition,
+        role=role_of(task_definition, container, env).name,
+        command=(*docker.command, *container.get("command", [])),
+        env=env,
+        cwd=docker.cwd,
+        stop_timeout=float(container.get("stopTimeout", DEFAULT_STOP_TIMEOUT)),
+    )
 
 
 def role_of(task_definition: str, container: Mapping[str, Any], env: Mapping[str, str]) -> roles.RoleSpec:
@@ -161,8 +178,10 @@ def role_of(task_definition: str, container: Mapping[str, Any], env: Mapping[str
         raise LocalEcsError(f"{task_definition}: {e}") from None
     if bool(container.get("portMappings")) != role.web:
         maps = container.get("portMappings") or "no port"
-        raise LocalEcsError(f"{task_definition}: role {role.name} is {'a' if role.web else 'not a'} web role "
-                            f"(app.roles.ROLES), but its container maps {maps}")
+        raise LocalEcsError(
+            f"{task_definition}: role {role.name} is {'a' if role.web else 'not a'} web role "
+            f"(app.roles.ROLES), but its container maps {maps}"
+        )
     return role
 
 
@@ -191,10 +210,14 @@ def deployed_services(deployment: Deployment, overrides: Mapping[str, str] | Non
     services = []
     for resource in deployment.of_type(SERVICE):
         declared = resource.outputs
-        services.append(LocalService(
-            cluster=declared["cluster"], name=declared["name"],
-            spec=task_spec(deployment, declared["taskDefinition"], overrides),
-            target_groups=tuple(lb["targetGroupArn"] for lb in declared.get("loadBalancers", []))))
+        services.append(
+            LocalService(
+                cluster=declared["cluster"],
+                name=declared["name"],
+                spec=task_spec(deployment, declared["taskDefinition"], overrides),
+                target_groups=tuple(lb["targetGroupArn"] for lb in declared.get("loadBalancers", [])),
+            )
+        )
     return services
 
 
@@ -208,9 +231,16 @@ def service_of(services: list[LocalService], role: str) -> LocalService:
 class LocalEcs:
     """The deployment's ECS services as processes; `start()` runs them and keeps them at their desired counts."""
 
-    def __init__(self, deployment: Deployment, logs: Path, *, overrides: Mapping[str, str] | None = None,
-                 on_event: Callable[[str], None] = lambda message: None, ports: Mapping[str, int] | None = None,
-                 startup_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        deployment: Deployment,
+        logs: Path,
+        *,
+        overrides: Mapping[str, str] | None = None,
+        on_event: Callable[[str], None] = lambda message: None,
+        ports: Mapping[str, int] | None = None,
+        startup_seconds: float = 0.0,
+    ) -> None:
         """`startup_seconds`: a task wanted after start() is launched that long after (Fargate's provisioning and
         image pull take about a minute); the tasks of the first deployment start at once."""
         self.deployment = deployment
@@ -281,21 +311,20 @@ class LocalEcs:
                     service.tasks.remove(task)
                     code = task.process.returncode if task.process else None
                     if not self._stop.is_set():
-                        self.on_event(f"{service.spec.role} task {task.task_id} exited with code {code}: "
-                                      "ECS starts a replacement")
+                        self.on_event(
+                            f"{service.spec.role} task {task.task_id} exited with code {code}: ECS starts a replacement"
+                        )
                 while self._provisioned(service) and len(service.tasks) < service.desired and not self._stop.is_set():
                     task = self._launch(service)
                     service.tasks.append(task)
                     if self._loop is not None:  # after start(): a change people should see
-                        self.on_event(f"{service.spec.role} task {task.task_id} starting (desired "
-                                      f"{service.desired})")
+                        self.on_event(f"{service.spec.role} task {task.task_id} starting (desired {service.desired})")
                 extra = self._scale_in_choice(service)
                 if extra:
                     service.tasks = [task for task in service.tasks if task not in extra]
                     self._update_balancers(service)
                     for task in extra:
-                        self.on_event(f"{service.spec.role} task {task.task_id} stopping (desired "
-                                      f"{service.desired})")
+                        self.on_event(f"{service.spec.role} task {task.task_id} stopping (desired {service.desired})")
                         threading.Thread(target=task.stop, name=f"stop-{task.task_id}", daemon=True).start()
                 self._update_balancers(service)
 
@@ -306,7 +335,7 @@ class LocalEcs:
         if self._loop is None or not self.startup_seconds:
             return missing > 0
         wanted = self._provisioning.setdefault(service.name, [])
-        del wanted[max(0, missing):]  # no longer wanted: the newest requests go first
+        del wanted[max(0, missing) :]  # no longer wanted: the newest requests go first
         now = time.monotonic()
         wanted += [now] * (missing - len(wanted))
         if wanted and now - wanted[0] >= self.startup_seconds:

@@ -63,8 +63,9 @@ class EcsApi:
             headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED}
             if self._client is None:
                 self._client = httpx.AsyncClient(base_url=self.moto_url, timeout=30)
-            answer = await self._client.request(request.method, request.url.path, params=request.query_params,
-                                                content=body, headers=headers)
+            answer = await self._client.request(
+                request.method, request.url.path, params=request.query_params, content=body, headers=headers
+            )
             content = answer.content
             if request.headers.get("x-amz-target") == DESCRIBE_SERVICES and answer.status_code == 200:
                 content = json.dumps(with_counts(answer.json(), self.counts)).encode()

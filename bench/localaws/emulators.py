@@ -30,8 +30,15 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test
 MINISTACK_SERVICES = "sns,sqs,dynamodb,monitoring,sts,logs,secretsmanager"
 # boto3 service name -> the suffix of its AWS_ENDPOINT_URL_<SERVICE> variable, for the services moto serves.
 CONTROL_PLANE = {
-    "ecs": "ECS", "ec2": "EC2", "elbv2": "ELASTIC_LOAD_BALANCING_V2", "iam": "IAM",
-    "application-autoscaling": "APPLICATION_AUTO_SCALING", "lambda": "LAMBDA", "kms": "KMS", "ecr": "ECR", "sts": "STS",
+    "ecs": "ECS",
+    "ec2": "EC2",
+    "elbv2": "ELASTIC_LOAD_BALANCING_V2",
+    "iam": "IAM",
+    "application-autoscaling": "APPLICATION_AUTO_SCALING",
+    "lambda": "LAMBDA",
+    "kms": "KMS",
+    "ecr": "ECR",
+    "sts": "STS",
     "s3": "S3",
 }
 # moto loads AWS managed policies (AmazonECSTaskExecutionRolePolicy...) only when asked: the program attaches one.
@@ -160,13 +167,14 @@ class Emulator:
             raise EmulatorError(f"port {self.port} is taken: stop what uses it or choose another port")
         command, env = self._command()
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise EmulatorError(f"{self.kind} exited with code {self.process.returncode} while starting"
-                                    + (f"; see {self.log_path}" if self.log_path else ""))
+                raise EmulatorError(
+                    f"{self.kind} exited with code {self.process.returncode} while starting"
+                    + (f"; see {self.log_path}" if self.log_path else "")
+                )
             if self._ready():
                 return self
             time.sleep(0.1)
@@ -193,8 +201,9 @@ class Emulator:
     def __enter__(self) -> Emulator:
         return self.start() if self.process is None else self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
         if self._reservation is not None:
             self._reservation.release()

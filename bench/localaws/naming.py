@@ -57,11 +57,15 @@ _IAM = r"[\w+=,.@-]+"
 RULES: dict[str, NameRule] = {
     # aws_lb: generic cap 255; elbv2/validate.go validName: 32, letters digits hyphens, no edge hyphen, not internal-
     "aws:lb/loadBalancer:LoadBalancer": NameRule(
-        "name", max_length=32, pattern=_ELB,
-        forbidden=(*_NO_EDGE_HYPHEN, (r"^internal-", 'cannot begin with "internal-"'))),
+        "name",
+        max_length=32,
+        pattern=_ELB,
+        forbidden=(*_NO_EDGE_HYPHEN, (r"^internal-", 'cannot begin with "internal-"')),
+    ),
     # aws_lb_target_group: AutoName("name", 32, "-"); elbv2/validate.go validTargetGroupName
-    "aws:lb/targetGroup:TargetGroup": NameRule("name", autoname_cap=32, max_length=32, pattern=_ELB,
-                                               forbidden=_NO_EDGE_HYPHEN),
+    "aws:lb/targetGroup:TargetGroup": NameRule(
+        "name", autoname_cap=32, max_length=32, pattern=_ELB, forbidden=_NO_EDGE_HYPHEN
+    ),
     # aws_sqs_queue: custom autoname 80; sqs/queue.go CustomizeDiff ^[0-9A-Za-z_-]{1,80}$ (FIFO: 75 + .fifo)
     "aws:sqs/queue:Queue": NameRule("name", autoname_cap=80, max_length=80, pattern=r"[0-9A-Za-z_-]+(\.fifo)?"),
     # aws_sns_topic: custom autoname 80; sns/topic.go ^[0-9A-Za-z_-]{1,256}$
@@ -89,11 +93,14 @@ RULES: dict[str, NameRule] = {
     "aws:ec2/securityGroup:SecurityGroup": NameRule("name", forbidden=((r"^sg-", 'cannot begin with "sg-"'),)),
     # aws_ecr_repository: no Terraform check; AWS CreateRepository regex (lowercase), 2..256
     "aws:ecr/repository:Repository": NameRule(
-        "name", max_length=256, pattern=r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"),
+        "name", max_length=256, pattern=r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
+    ),
     # aws_lambda_function: function_name, AutoName 64; lambda/validate.go validFunctionName (plain names)
     "aws:lambda/function:Function": NameRule("name", autoname_cap=64, max_length=64, pattern=r"[0-9A-Za-z_-]+"),
     # aws_s3_bucket: AutoName("bucket", 63, "-") (lowercased); s3/bucket.go validBucketName: 3..63 of a-z 0-9 . -
-    "aws:s3/bucket:Bucket": NameRule("bucket", autoname_cap=63, max_length=63, pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
+    "aws:s3/bucket:Bucket": NameRule(
+        "bucket", autoname_cap=63, max_length=63, pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+    ),
     # aws_secretsmanager_secret: secretsmanager/secret.go: 512 of [0-9A-Za-z/_+=.@-]
     "aws:secretsmanager/secret:Secret": NameRule("name", max_length=512, pattern=r"[0-9A-Za-z/_+=.@-]+"),
     # aws_appautoscaling_policy / scheduled_action: generic 255

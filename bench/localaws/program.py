@@ -31,8 +31,14 @@ def run_main() -> None:
     runpy.run_path(str(MAIN), run_name="__main__")
 
 
-def run(stack: str, config: Mapping[str, Any], monitor: MockMonitor, *, program: Callable[[], None] = run_main,
-        secret_keys: Iterable[str] = ()) -> dict[str, Any]:
+def run(
+    stack: str,
+    config: Mapping[str, Any],
+    monitor: MockMonitor,
+    *,
+    program: Callable[[], None] = run_main,
+    secret_keys: Iterable[str] = (),
+) -> dict[str, Any]:
     """Run `program` for `stack` with `config` against `monitor`; returns the stack outputs (`pulumi.export`).
 
     Raises what the program raises (e.g. a config error naming the stack file and the key).

@@ -17,8 +17,10 @@ from bench.localaws.emulators import LOOPBACK
 
 CHUNK = 64 * 1024
 _NO_TARGET_BODY = b'{"error":"no healthy task behind the load balancer"}'
-NO_TARGET = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
-             b"Content-Length: %d\r\n\r\n%s" % (len(_NO_TARGET_BODY), _NO_TARGET_BODY))
+NO_TARGET = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_NO_TARGET_BODY), _NO_TARGET_BODY)
+)
 
 
 class Balancer:
@@ -96,6 +98,7 @@ class Balancers:
             server = await asyncio.start_server(balancer.handle, LOOPBACK, port)
             balancer.port = int(server.sockets[0].getsockname()[1])
             self._servers.append(server)
+
         asyncio.run_coroutine_threadsafe(listen(), self._loop).result(timeout=10)
         return balancer
 
@@ -103,6 +106,7 @@ class Balancers:
         async def shutdown() -> None:
             for server in self._servers:
                 server.close()
+
         if self._loop.is_running():
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)

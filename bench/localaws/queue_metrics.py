@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
-
 
 NAMESPACE = "AWS/SQS"
 FEED_SECONDS = 10.0  # how often the local runtime publishes (SQS publishes every minute, at 1-minute resolution)
 COUNTS = ("ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible")
 # GetQueueAttributes names for the metrics of COUNTS
-ATTRIBUTES = {"ApproximateNumberOfMessagesVisible": "ApproximateNumberOfMessages",
-              "ApproximateNumberOfMessagesNotVisible": "ApproximateNumberOfMessagesNotVisible"}
+ATTRIBUTES = {
+    "ApproximateNumberOfMessagesVisible": "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible": "ApproximateNumberOfMessagesNotVisible",
+}
 AGE = "ApproximateAgeOfOldestMessage"
 
 
@@ -55,25 +56,35 @@ class QueueSampler:
         visible = int(found[ATTRIBUTES[COUNTS[0]]])
         if visible == 0 or self.last_empty is None:
             self.last_empty = now
-        return Sample(queue_name=queue_name(self.url), visible=visible, not_visible=int(found[ATTRIBUTES[COUNTS[1]]]),
-                      oldest_age_seconds=round(now - self.last_empty, 3))
+        return Sample(
+            queue_name=queue_name(self.url),
+            visible=visible,
+            not_visible=int(found[ATTRIBUTES[COUNTS[1]]]),
+            oldest_age_seconds=round(now - self.last_empty, 3),
+        )
 
 
 def metric_data(sample: Sample, timestamp: datetime) -> list[dict[str, Any]]:
     dimensions = [{"Name": "QueueName", "Value": sample.queue_name}]
-    values = {COUNTS[0]: (sample.visible, "Count"), COUNTS[1]: (sample.not_visible, "Count"),
-              AGE: (sample.oldest_age_seconds, "Seconds")}
-    return [{"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Value": float(value),
-             "Unit": unit} for name, (value, unit) in values.items()]
+    values = {
+        COUNTS[0]: (sample.visible, "Count"),
+        COUNTS[1]: (sample.not_visible, "Count"),
+        AGE: (sample.oldest_age_seconds, "Seconds"),
+    }
+    return [
+        {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Value": float(value), "Unit": unit}
+        for name, (value, unit) in values.items()
+    ]
 
 
 def publish(sqs: Any, cloudwatch: Any, samplers: list[QueueSampler]) -> list[Sample]:
     """Sample every queue and publish the metrics in one PutMetricData call."""
     now = time.monotonic()
     samples = [sampler.sample(sqs, now) for sampler in samplers]
-    timestamp = datetime.now(timezone.utc)
-    cloudwatch.put_metric_data(Namespace=NAMESPACE,
-                               MetricData=[d for sample in samples for d in metric_data(sample, timestamp)])
+    timestamp = datetime.now(UTC)
+    cloudwatch.put_metric_data(
+        Namespace=NAMESPACE, MetricData=[d for sample in samples for d in metric_data(sample, timestamp)]
+    )
     return samples
 
 
@@ -83,8 +94,17 @@ CONTAINER_INSIGHTS = "ECS/ContainerInsights"
 def publish_task_counts(cloudwatch: Any, running: dict[tuple[str, str], int]) -> None:
     """Container Insights' RunningTaskCount per (cluster name, service name): what the worker scaling and the
     expected-wait alarms divide by. On AWS, Container Insights publishes it (the clusters enable it)."""
-    timestamp = datetime.now(timezone.utc)
-    cloudwatch.put_metric_data(Namespace=CONTAINER_INSIGHTS, MetricData=[
-        {"MetricName": "RunningTaskCount", "Timestamp": timestamp, "Value": float(count), "Unit": "Count",
-         "Dimensions": [{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}]}
-        for (cluster, service), count in running.items()])
+    timestamp = datetime.now(UTC)
+    cloudwatch.put_metric_data(
+        Namespace=CONTAINER_INSIGHTS,
+        MetricData=[
+            {
+                "MetricName": "RunningTaskCount",
+                "Timestamp": timestamp,
+                "Value": float(count),
+                "Unit": "Count",
+                "Dimensions": [{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}],
+            }
+            for (cluster, service), count in running.items()
+        ],
+    )

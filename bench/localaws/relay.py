@@ -33,8 +33,9 @@ class Alert:
 
 def relay(sqs: Any, sns: Any, queue_url: str, topic_arn: str, wait_seconds: int, webhook_url: str | None = None) -> int:
     """One receive from the alarm-events queue; each message is deleted only after its alert was published."""
-    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                   WaitTimeSeconds=wait_seconds).get("Messages", [])
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds).get(
+        "Messages", []
+    )
     for message in messages:
         subject = forward(sns, topic_arn, message["Body"], webhook_url=webhook_url)
         print(f"{RELAYED}{subject}" if subject else "dropped: first OK after INSUFFICIENT_DATA", flush=True)
@@ -43,17 +44,33 @@ def relay(sqs: Any, sns: Any, queue_url: str, topic_arn: str, wait_seconds: int,
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.localaws.relay", description="Local system: relay alarm messages from "
-                                "a queue subscribed (raw delivery) to the alarm topic to the alerts topic, readable.")
-    p.add_argument("--queue-url", default=os.environ.get(contract.ENV_ALARM_EVENTS_QUEUE_URL),
-                   help=f"alarm-events queue (default: ${contract.ENV_ALARM_EVENTS_QUEUE_URL})")
-    p.add_argument("--alerts-topic-arn", default=os.environ.get(contract.ENV_ALERTS_TOPIC_ARN),
-                   help=f"where readable alerts go (default: ${contract.ENV_ALERTS_TOPIC_ARN})")
-    p.add_argument("--webhook-url", default=os.environ.get(contract.ENV_ALERT_WEBHOOK_URL),
-                   help=f"also post each alert to this chat webhook (default: ${contract.ENV_ALERT_WEBHOOK_URL})")
+    p = argparse.ArgumentParser(
+        prog="python -m bench.localaws.relay",
+        description="Local system: relay alarm messages from "
+        "a queue subscribed (raw delivery) to the alarm topic to the alerts topic, readable.",
+    )
+    p.add_argument(
+        "--queue-url",
+        default=os.environ.get(contract.ENV_ALARM_EVENTS_QUEUE_URL),
+        help=f"alarm-events queue (default: ${contract.ENV_ALARM_EVENTS_QUEUE_URL})",
+    )
+    p.add_argument(
+        "--alerts-topic-arn",
+        default=os.environ.get(contract.ENV_ALERTS_TOPIC_ARN),
+        help=f"where readable alerts go (default: ${contract.ENV_ALERTS_TOPIC_ARN})",
+    )
+    p.add_argument(
+        "--webhook-url",
+        default=os.environ.get(contract.ENV_ALERT_WEBHOOK_URL),
+        help=f"also post each alert to this chat webhook (default: ${contract.ENV_ALERT_WEBHOOK_URL})",
+    )
     p.add_argument("--once", action="store_true", help="relay what is waiting, then exit")
-    p.add_argument("--wait", type=int, default=contract.ORDER_QUEUE.receive_wait_time_seconds,
-                   help="long-poll seconds per receive (%(default)s)")
+    p.add_argument(
+        "--wait",
+        type=int,
+        default=contract.ORDER_QUEUE.receive_wait_time_seconds,
+        help="long-poll seconds per receive (%(default)s)",
+    )
     return p
 
 

@@ -65,8 +65,12 @@ class ThreadedServer:
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
         import_before_serving(config)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [listener]},
-                                        name=f"local-{self.name.replace(' ', '-')}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [listener]},
+            name=f"local-{self.name.replace(' ', '-')}",
+            daemon=True,
+        )
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not self._server.started:

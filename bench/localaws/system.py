@@ -34,6 +34,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from app import alarm_catalogue
 from bench.localaws import metric_math, queue_metrics
 from bench.localaws.autoscaling import LocalAutoScaling
 from bench.localaws.console import Console
@@ -44,10 +45,9 @@ from bench.localaws.emulators import MUTED_ALARM_KEYS, MUTED_ALARM_REASON, Emula
 from bench.localaws.logtail import LogTail
 from bench.localaws.relay import RELAYED, Alert
 from bench.localaws.resources.registry import Relay
-from stackconfig.files import ROOT
 from components.alerts import NOTIFIER_HANDLER
 from stackconfig import output_names
-from app import alarm_catalogue
+from stackconfig.files import ROOT
 
 QUEUE = "aws:sqs/queue:Queue"
 DEFAULT_DIR = Path(".local")
@@ -87,8 +87,12 @@ def mute_false_dlq_alarm(outputs: Mapping[str, Any], cloudwatch: Any) -> str | N
 class LocalSystem:
     """Use as a context manager: everything it started is stopped on exit, on error and on Ctrl-C."""
 
-    def __init__(self, args: LocalArgs, on_event: Callable[[str], None] = lambda message: None,
-                 emulators: tuple[Emulator, Emulator] | None = None) -> None:
+    def __init__(
+        self,
+        args: LocalArgs,
+        on_event: Callable[[str], None] = lambda message: None,
+        emulators: tuple[Emulator, Emulator] | None = None,
+    ) -> None:
         """`emulators` (ministack, moto) already running are used instead of starting new ones: the data plane is
         reset first, the control plane keeps what earlier deploys made (their names are their own)."""
         self.args = args
@@ -131,11 +135,13 @@ class LocalSystem:
             data, control = self._given
             data.reset()
         else:
-            data = self._stack.enter_context(Emulator("ministack", port=self.args.data_plane_port,
-                                                      log_path=_fresh(self.logs / "ministack.log")))
+            data = self._stack.enter_context(
+                Emulator("ministack", port=self.args.data_plane_port, log_path=_fresh(self.logs / "ministack.log"))
+            )
             control = self._stack.enter_context(Emulator("moto", log_path=_fresh(self.logs / "moto.log")))
-        self.deployment = deploy(self.args.stack, Endpoints(data.endpoint_url, control.endpoint_url),
-                                 overrides=self.args.config)
+        self.deployment = deploy(
+            self.args.stack, Endpoints(data.endpoint_url, control.endpoint_url), overrides=self.args.config
+        )
         if not self.deployment.ok:
             raise LocalError(f"the program does not deploy:\n{self.deployment.summary()}")
         ecs_api = EcsApi(control.endpoint_url, self._task_counts).start()
@@ -143,14 +149,21 @@ class LocalSystem:
         self.deployment.endpoints = replace(self.deployment.endpoints, ecs_api=ecs_api.url)
         if self.args.mute_dlq_alarm:
             self.muted = mute_false_dlq_alarm(self.deployment.outputs, self.endpoints.client("cloudwatch"))
-        self.ecs = LocalEcs(self.deployment, self.logs, overrides=self.args.env_overrides, on_event=self.on_event,
-                            ports=self.args.ports, startup_seconds=self.args.task_startup_seconds)
+        self.ecs = LocalEcs(
+            self.deployment,
+            self.logs,
+            overrides=self.args.env_overrides,
+            on_event=self.on_event,
+            ports=self.args.ports,
+            startup_seconds=self.args.task_startup_seconds,
+        )
         self._stack.callback(self.ecs.stop)
         self.ecs.start()
         self.outputs = self.ecs.local_outputs(self.deployment.stack_outputs())
         if self.muted:
             self.outputs[output_names.LOCAL_CAVEATS][output_names.CAVEAT_MUTED_ALARMS] = {
-                key: MUTED_ALARM_REASON for key in MUTED_ALARM_KEYS}
+                key: MUTED_ALARM_REASON for key in MUTED_ALARM_KEYS
+            }
         self.outputs_file.write_text(json.dumps(self.outputs, indent=2, default=str) + "\n")
         self.relays = [self._relay(relay) for relay in self.deployment.relays]
         self._relay_logs = [LogTail(self.logs / f"{relay.function_name}.log") for relay in self.deployment.relays]
@@ -168,8 +181,11 @@ class LocalSystem:
     def _task_counts(self, cluster: str, name: str) -> tuple[int, int] | None:
         """What the local ECS runs of a service, for the ECS API facade: (running and healthy, starting)."""
         ecs: LocalEcs | None = getattr(self, "ecs", None)  # None while the local ECS is being made
-        service = next((s for s in ecs.services if s.name == name
-                        and cluster.endswith(s.cluster.rsplit("/", 1)[-1])), None) if ecs is not None else None
+        service = (
+            next((s for s in ecs.services if s.name == name and cluster.endswith(s.cluster.rsplit("/", 1)[-1])), None)
+            if ecs is not None
+            else None
+        )
         if ecs is None or service is None:
             return None
         running = len(service.healthy())
@@ -178,14 +194,22 @@ class LocalSystem:
     def _relay(self, relay: Relay) -> subprocess.Popen[bytes]:
         """The notifier Lambda, invoked locally: the relay polls the stand-in queue, with the function's env."""
         if relay.handler != NOTIFIER_HANDLER:
-            raise LocalError(f"Lambda {relay.function_name}: no local relay for handler {relay.handler} "
-                             f"(bench.localaws.relay stands in for {NOTIFIER_HANDLER})")
+            raise LocalError(
+                f"Lambda {relay.function_name}: no local relay for handler {relay.handler} "
+                f"(bench.localaws.relay stands in for {NOTIFIER_HANDLER})"
+            )
         env = {key: os.environ[key] for key in PASS_THROUGH if key in os.environ}
         env |= {**relay.environment, **self.env()}
         log = open(_fresh(self.logs / f"{relay.function_name}.log"), "ab")
         self._stack.callback(log.close)
-        process = subprocess.Popen([sys.executable, "-m", "bench.localaws.relay", "--queue-url", relay.queue_url, "--wait", "1"],
-                                   env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.localaws.relay", "--queue-url", relay.queue_url, "--wait", "1"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self._stack.callback(_stop_process, process)
         return process
 
@@ -196,9 +220,13 @@ class LocalSystem:
         while not self._stop.wait(self.args.feed_seconds):
             try:
                 queue_metrics.publish(sqs, cloudwatch, samplers)
-                queue_metrics.publish_task_counts(cloudwatch, {
-                    (service.cluster.rsplit("/", 1)[-1], service.name): len(service.running())
-                    for service in self.ecs.services})
+                queue_metrics.publish_task_counts(
+                    cloudwatch,
+                    {
+                        (service.cluster.rsplit("/", 1)[-1], service.name): len(service.running())
+                        for service in self.ecs.services
+                    },
+                )
                 metric_math.evaluate_math_alarms(cloudwatch, self.deployment.math_alarms)
             except (BotoCoreError, ClientError) as error:  # the emulator may be going away (Ctrl-C)
                 self.on_event(f"local metrics: round skipped: {error}")
@@ -216,8 +244,12 @@ class LocalSystem:
         """The alerts relayed since the last call (the feeder and the live view both ask): kept in `alerts`, and
         each announced once as an event."""
         with self._alerts_lock:
-            new = [Alert(time.time(), line.removeprefix(RELAYED))
-                   for log in self._relay_logs for line in log.lines() if line.startswith(RELAYED)]
+            new = [
+                Alert(time.time(), line.removeprefix(RELAYED))
+                for log in self._relay_logs
+                for line in log.lines()
+                if line.startswith(RELAYED)
+            ]
             self.alerts.extend(new)
         for alert in new:
             self.on_event(f"alert: {alert.subject}")
@@ -225,20 +257,29 @@ class LocalSystem:
 
     def local_only(self) -> list[str]:
         """What this runtime does that AWS does by itself, for people."""
-        notes = [f"queue metrics and running task counts fed to CloudWatch every {self.args.feed_seconds:g} s "
-                 "(ministack emits none); metric-math alarms evaluated by the local runtime (ministack does not)"]
-        notes += [f"Lambda {r.function_name} invoked by a local process reading {r.queue_url.rsplit('/', 1)[-1]}"
-                  for r in self.deployment.relays]
+        notes = [
+            f"queue metrics and running task counts fed to CloudWatch every {self.args.feed_seconds:g} s "
+            "(ministack emits none); metric-math alarms evaluated by the local runtime (ministack does not)"
+        ]
+        notes += [
+            f"Lambda {r.function_name} invoked by a local process reading {r.queue_url.rsplit('/', 1)[-1]}"
+            for r in self.deployment.relays
+        ]
         if self.muted:
             notes.append(f"{self.muted} muted ({MUTED_ALARM_REASON})")
         if self.args.autoscaling:
-            notes.append("auto-scaling: a LOCAL MODEL of Application Auto Scaling acts on the declared target "
-                         "tracking, guardrail and scheduled actions (moto stores them and never acts)")
+            notes.append(
+                "auto-scaling: a LOCAL MODEL of Application Auto Scaling acts on the declared target "
+                "tracking, guardrail and scheduled actions (moto stores them and never acts)"
+            )
         if self.args.task_startup_seconds:
-            notes.append(f"new tasks start {self.args.task_startup_seconds:g} s after they are wanted (Fargate's "
-                         "provisioning)")
+            notes.append(
+                f"new tasks start {self.args.task_startup_seconds:g} s after they are wanted (Fargate's provisioning)"
+            )
         if self.args.env_overrides:
-            notes.append("task settings overridden: " + ", ".join(f"{k}={v}" for k, v in self.args.env_overrides.items()))
+            notes.append(
+                "task settings overridden: " + ", ".join(f"{k}={v}" for k, v in self.args.env_overrides.items())
+            )
         return notes
 
     def stop(self) -> None:

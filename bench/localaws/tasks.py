@@ -111,8 +111,9 @@ class Task:
         self.env = env
         self.args.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.args.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, env=env, cwd=self.args.cwd, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, env=env, cwd=self.args.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.started_at = time.monotonic()
         return self
 
@@ -127,8 +128,10 @@ class Task:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise TaskError(f"{self.role} exited with code {self.process.returncode} while starting; "
-                                f"see {self.log_path}: {self.last_log_line()}")
+                raise TaskError(
+                    f"{self.role} exited with code {self.process.returncode} while starting; "
+                    f"see {self.log_path}: {self.last_log_line()}"
+                )
             if self.healthy():
                 return
             time.sleep(0.05)
@@ -192,6 +195,7 @@ class Task:
     def __enter__(self) -> Task:
         return self.start() if self.process is None else self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

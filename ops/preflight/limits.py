@@ -28,12 +28,25 @@ def task_vcpu(task_definition: dict[str, Any] | None) -> float:
 def check_maximum(live: Live) -> list[Result]:
     name = "capacity: auto-scaling maximum"
     if live.target is None:
-        return [Result(name, FAIL, f"no scalable target for {live.resource_id}", f">= {live.planned} tasks",
-                       f"{live.pulumi_up} (the program registers the worker service's scalable target)")]
+        return [
+            Result(
+                name,
+                FAIL,
+                f"no scalable target for {live.resource_id}",
+                f">= {live.planned} tasks",
+                f"{live.pulumi_up} (the program registers the worker service's scalable target)",
+            )
+        ]
     maximum = int(live.target["MaxCapacity"])
-    return [Result(name, PASS if maximum >= live.planned else FAIL, f"MaxCapacity {maximum} tasks",
-                   f">= {live.planned} tasks ({plan_text(live.plan)})",
-                   f"pulumi config set maxWorkerTasks {live.planned} -s {live.stack_name} && {live.pulumi_up}")]
+    return [
+        Result(
+            name,
+            PASS if maximum >= live.planned else FAIL,
+            f"MaxCapacity {maximum} tasks",
+            f">= {live.planned} tasks ({plan_text(live.plan)})",
+            f"pulumi config set maxWorkerTasks {live.planned} -s {live.stack_name} && {live.pulumi_up}",
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -50,8 +63,11 @@ def fargate_quota(quotas: Any) -> QuotaValue:
         return QuotaValue(float(found["Quota"]["Value"]), True)
     except ClientError as error:
         info = error.response.get("Error", {})
-        return QuotaValue(FARGATE_VCPU.value, False, f"{error.operation_name}: {info.get('Code', '?')} "
-                                                     f"{info.get('Message', '')}".strip())
+        return QuotaValue(
+            FARGATE_VCPU.value,
+            False,
+            f"{error.operation_name}: {info.get('Code', '?')} {info.get('Message', '')}".strip(),
+        )
     except BotoCoreError as error:
         return QuotaValue(FARGATE_VCPU.value, False, str(error))
 
@@ -60,19 +76,37 @@ def quota_result(needed: float, quota: QuotaValue, detail: str, region: str) -> 
     """PASS/FAIL on the account's quota; a documented default is only a WARN when it fits: it may not be the
     account's (new accounts may start lower)."""
     name, (service_code, quota_code) = "capacity: Fargate vCPU quota", FARGATE_VCPU_CODES
-    look = f"aws service-quotas get-service-quota --service-code {service_code} --quota-code {quota_code} --region {region}"
-    raise_it = (f"aws service-quotas request-service-quota-increase --service-code {service_code} --quota-code "
-                f"{quota_code} --desired-value {math.ceil(needed)} --region {region}")
+    look = (
+        f"aws service-quotas get-service-quota --service-code {service_code} --quota-code {quota_code} "
+        f"--region {region}"
+    )
+    raise_it = (
+        f"aws service-quotas request-service-quota-increase --service-code {service_code} --quota-code "
+        f"{quota_code} --desired-value {math.ceil(needed)} --region {region}"
+    )
     expected = f">= {needed:g} vCPU ({detail})"
     if quota.answered:
-        return Result(name, PASS if needed <= quota.value else FAIL, f"{quota.value:g} vCPU (Service Quotas "
-                      f"{quota_code})", expected, raise_it)
-    source = (f"the Service Quotas API did not answer ({quota.why}); the documented default (ops/cost.py QUOTAS: "
-              f"{FARGATE_VCPU.what}; {FARGATE_VCPU.source}; read {FARGATE_VCPU.as_of})")
+        return Result(
+            name,
+            PASS if needed <= quota.value else FAIL,
+            f"{quota.value:g} vCPU (Service Quotas {quota_code})",
+            expected,
+            raise_it,
+        )
+    source = (
+        f"the Service Quotas API did not answer ({quota.why}); the documented default (ops/cost.py QUOTAS: "
+        f"{FARGATE_VCPU.what}; {FARGATE_VCPU.source}; read {FARGATE_VCPU.as_of})"
+    )
     if needed > quota.value:
         return Result(name, FAIL, f"{quota.value:g} vCPU (documented default)", expected, raise_it, source)
-    return Result(name, WARN, f"{quota.value:g} vCPU (documented default, not this account's)", expected,
-                  f"confirm the account's value: {look}", source)
+    return Result(
+        name,
+        WARN,
+        f"{quota.value:g} vCPU (documented default, not this account's)",
+        expected,
+        f"confirm the account's value: {look}",
+        source,
+    )
 
 
 def check_quota(live: Live) -> list[Result]:
@@ -80,6 +114,8 @@ def check_quota(live: Live) -> list[Result]:
     receiver = task_vcpu(live.task_definitions.get(roles.Role.RECEIVER))
     receivers = int((live.services.get(roles.Role.RECEIVER) or {}).get("desiredCount", 0))
     needed = live.planned * worker + receivers * receiver
-    detail = (f"{live.planned} worker tasks x {worker:g} + {receivers} receiver task(s) x {receiver:g}; other Fargate "
-              "tasks in the region count too")
+    detail = (
+        f"{live.planned} worker tasks x {worker:g} + {receivers} receiver task(s) x {receiver:g}; other Fargate "
+        "tasks in the region count too"
+    )
     return [quota_result(needed, fargate_quota(live.client("service-quotas")), detail, aws.region())]

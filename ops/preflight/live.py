@@ -26,8 +26,10 @@ DIMENSION: Final = "ecs:service:DesiredCount"
 
 
 # The sale's services, checked in this order: each role's ECS service, by the stack output naming it.
-SERVICE_OUTPUTS: Final = {roles.Role.WORKER: output_names.WORKER_SERVICE_NAME,
-                          roles.Role.RECEIVER: output_names.RECEIVER_SERVICE_NAME}
+SERVICE_OUTPUTS: Final = {
+    roles.Role.WORKER: output_names.WORKER_SERVICE_NAME,
+    roles.Role.RECEIVER: output_names.RECEIVER_SERVICE_NAME,
+}
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,10 @@ class Live:
     def read(self) -> None:
         ecs = self.client("ecs")
         names = {role: self.outputs[output] for role, output in SERVICE_OUTPUTS.items()}
-        found = {s["serviceName"]: s for s in ecs.describe_services(cluster=self.cluster,
-                                                                    services=list(names.values()))["services"]}
+        found = {
+            s["serviceName"]: s
+            for s in ecs.describe_services(cluster=self.cluster, services=list(names.values()))["services"]
+        }
         for role, name in names.items():
             service = found.get(name)
             if service is None or service.get("status") != "ACTIVE":
@@ -117,13 +121,17 @@ class Live:
                 continue
             self.services[role] = service
             self.task_definitions[role] = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])[
-                "taskDefinition"]
+                "taskDefinition"
+            ]
         targets = self.client("application-autoscaling").describe_scalable_targets(
-            ServiceNamespace="ecs", ResourceIds=[self.resource_id], ScalableDimension=DIMENSION)["ScalableTargets"]
+            ServiceNamespace="ecs", ResourceIds=[self.resource_id], ScalableDimension=DIMENSION
+        )["ScalableTargets"]
         self.target = targets[0] if targets else None
 
 
 def plan_text(plan: capacity.CapacityPlan) -> str:
     i = plan.inputs
-    return (f"{i.arrival_rate:g}/s x {i.payment_seconds:g} s +{i.safety_margin:.0%} = {plan.recommended_workers} "
-            f"workers, {i.workers_per_task} per task")
+    return (
+        f"{i.arrival_rate:g}/s x {i.payment_seconds:g} s +{i.safety_margin:.0%} = {plan.recommended_workers} "
+        f"workers, {i.workers_per_task} per task"
+    )

@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, replace
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,10 +37,19 @@ from stackconfig.alarm_profiles import ALARM_PROFILES
 from stackconfig.schema import CONFIG_DEFAULTS
 
 REQUIRED_OUTPUTS: Final = (
-    output_names.CLUSTER_NAME, output_names.WORKER_SERVICE_NAME, output_names.RECEIVER_SERVICE_NAME,
-    output_names.QUEUE_URL, output_names.DLQ_URL, output_names.ALARM_PREFIX, output_names.ALARM_PROFILE,
-    output_names.ALERTS_TOPIC_ARN, output_names.ALARM_TOPIC_ARN, output_names.WORKER_COUNT,
-    output_names.PAYMENT_SECONDS, output_names.ACCEPTABLE_LATENCY)
+    output_names.CLUSTER_NAME,
+    output_names.WORKER_SERVICE_NAME,
+    output_names.RECEIVER_SERVICE_NAME,
+    output_names.QUEUE_URL,
+    output_names.DLQ_URL,
+    output_names.ALARM_PREFIX,
+    output_names.ALARM_PROFILE,
+    output_names.ALERTS_TOPIC_ARN,
+    output_names.ALARM_TOPIC_ARN,
+    output_names.WORKER_COUNT,
+    output_names.PAYMENT_SECONDS,
+    output_names.ACCEPTABLE_LATENCY,
+)
 OPTIONAL_OUTPUTS: Final = (output_names.NOTIFIER_FUNCTION_NAME, output_names.SALE_LEAD_SECONDS)
 
 
@@ -64,9 +73,16 @@ def run_checks(live: Live, checks: Iterable[tuple[str, Callable[[Live], list[Res
             results += [r if r.status != PASS else replace(r, fix="") for r in check(live)]
         except ClientError as error:
             info = error.response.get("Error", {})
-            results.append(Result(name, FAIL, f"could not read: {error.operation_name}: {info.get('Code', '?')}",
-                                  "readable with these credentials", "grant the read permission, or run preflight "
-                                  "with a role that has it", str(info.get("Message", ""))))
+            results.append(
+                Result(
+                    name,
+                    FAIL,
+                    f"could not read: {error.operation_name}: {info.get('Code', '?')}",
+                    "readable with these credentials",
+                    "grant the read permission, or run preflight with a role that has it",
+                    str(info.get("Message", "")),
+                )
+            )
     return results
 
 
@@ -87,30 +103,38 @@ def parse_sale(args: argparse.Namespace, now: datetime, lead_seconds: float) -> 
         try:
             zone = ZoneInfo(args.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise stack.OpsError(f"--timezone: unknown time zone {args.timezone!r} (an IANA name such as "
-                                 "Europe/Berlin or UTC)") from None
+            raise stack.OpsError(
+                f"--timezone: unknown time zone {args.timezone!r} (an IANA name such as Europe/Berlin or UTC)"
+            ) from None
     start = None
     if args.sale_start:
         try:
             start = datetime.fromisoformat(args.sale_start)
         except ValueError:
-            raise stack.OpsError(f"--sale-start takes ISO 8601, e.g. 2026-12-05T18:00+01:00, got "
-                                 f"{args.sale_start!r}") from None
+            raise stack.OpsError(
+                f"--sale-start takes ISO 8601, e.g. 2026-12-05T18:00+01:00, got {args.sale_start!r}"
+            ) from None
         if start.tzinfo is None:
             if zone is None:
-                raise stack.OpsError("--sale-start has no UTC offset: add one (2026-12-05T18:00+01:00) or pass "
-                                     "--timezone ZONE")
+                raise stack.OpsError(
+                    "--sale-start has no UTC offset: add one (2026-12-05T18:00+01:00) or pass --timezone ZONE"
+                )
             start = start.replace(tzinfo=zone)
         elif zone is not None and zone.utcoffset(start) != start.utcoffset():
-            raise stack.OpsError(f"--sale-start's offset {start:%z} is not {args.timezone}'s on that day "
-                                 f"({start.astimezone(zone):%z})")
+            raise stack.OpsError(
+                f"--sale-start's offset {start:%z} is not {args.timezone}'s on that day ({start.astimezone(zone):%z})"
+            )
         if start <= now:
             raise stack.OpsError(f"--sale-start {start.isoformat()} is in the past")
     elif args.sale_duration:
         raise stack.OpsError("--sale-duration needs --sale-start")
-    return Sale(rate=args.rate, start=start, zone=zone or (start.tzinfo if start and start.tzinfo else timezone.utc),
-                duration_seconds=parse_duration(args.sale_duration, "--sale-duration") if args.sale_duration else None,
-                lead_seconds=lead_seconds)
+    return Sale(
+        rate=args.rate,
+        start=start,
+        zone=zone or (start.tzinfo if start and start.tzinfo else UTC),
+        duration_seconds=parse_duration(args.sale_duration, "--sale-duration") if args.sale_duration else None,
+        lead_seconds=lead_seconds,
+    )
 
 
 def number_output(outputs: dict[str, Any], key: str, kind: Callable[[Any], Any]) -> Any:
@@ -124,12 +148,15 @@ def render(live: Live, results: list[Result]) -> str:
     counts = {status: sum(r.status == status for r in results) for status in (FAIL, WARN, PASS)}
     sale = live.sale
     when = (f" from {sale.at(sale.start)}" if sale.start else "") + (
-        f" for {capacity.duration(sale.duration_seconds)}" if sale.duration_seconds else "")
+        f" for {capacity.duration(sale.duration_seconds)}" if sale.duration_seconds else ""
+    )
     verdict = "NO-GO" if counts[FAIL] else "GO"
-    lines = [f"Preflight of {live.outputs[output_names.ALARM_PREFIX]} for {sale.rate:g} orders/s{when}"
-             + (" (local system)" if live.local else ""),
-             f"Plan: {plan_text(live.plan)} = {live.planned} worker tasks",
-             ""]
+    lines = [
+        f"Preflight of {live.outputs[output_names.ALARM_PREFIX]} for {sale.rate:g} orders/s{when}"
+        + (" (local system)" if live.local else ""),
+        f"Plan: {plan_text(live.plan)} = {live.planned} worker tasks",
+        "",
+    ]
     width = max(len(r.check) for r in results)
     for r in results:
         lines.append(f"{r.status}  {r.check:<{width}}  {r.measured} | expected: {r.expected}")
@@ -142,55 +169,103 @@ def render(live: Live, results: list[Result]) -> str:
 
 
 def command(args: argparse.Namespace) -> int:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     lead = parse_duration(args.lead_time, "--lead-time") if args.lead_time else None
     sale = parse_sale(args, now, lead or 0.0)  # bad input is refused before anything is read
     local = (output_names.LOCAL_ENDPOINT, output_names.LOCAL_CAVEATS)
-    outputs = stack.resolve_outputs(args, REQUIRED_OUTPUTS + OPTIONAL_OUTPUTS + local, optional=OPTIONAL_OUTPUTS + local)
+    outputs = stack.resolve_outputs(
+        args, REQUIRED_OUTPUTS + OPTIONAL_OUTPUTS + local, optional=OPTIONAL_OUTPUTS + local
+    )
     if lead is None:  # the calendar's own lead time (the config key saleLeadSeconds)
         stacked = output_names.SALE_LEAD_SECONDS in outputs
-        sale = replace(sale, lead_from="the stack's saleLeadSeconds" if stacked else "saleLeadSeconds' default",
-                       lead_seconds=number_output(outputs, output_names.SALE_LEAD_SECONDS, float) if stacked
-                       else float(CONFIG_DEFAULTS.sale_lead_seconds))
-    plan = capacity.plan(capacity.PlanInputs(
-        arrival_rate=args.rate, payment_seconds=number_output(outputs, output_names.PAYMENT_SECONDS, float),
-        sale_seconds=sale.duration_seconds or REPORT_SALE_SECONDS,
-        workers_per_task=number_output(outputs, output_names.WORKER_COUNT, int), safety_margin=args.margin))
+        sale = replace(
+            sale,
+            lead_from="the stack's saleLeadSeconds" if stacked else "saleLeadSeconds' default",
+            lead_seconds=number_output(outputs, output_names.SALE_LEAD_SECONDS, float)
+            if stacked
+            else float(CONFIG_DEFAULTS.sale_lead_seconds),
+        )
+    plan = capacity.plan(
+        capacity.PlanInputs(
+            arrival_rate=args.rate,
+            payment_seconds=number_output(outputs, output_names.PAYMENT_SECONDS, float),
+            sale_seconds=sale.duration_seconds or REPORT_SALE_SECONDS,
+            workers_per_task=number_output(outputs, output_names.WORKER_COUNT, int),
+            safety_margin=args.margin,
+        )
+    )
     prefix = str(outputs[output_names.ALARM_PREFIX])
     if outputs[output_names.ALARM_PROFILE] not in ALARM_PROFILES:
-        raise stack.OpsError(f"stack output `{output_names.ALARM_PROFILE}` must be one of "
-                             f"{', '.join(ALARM_PROFILES)}, got {outputs[output_names.ALARM_PROFILE]!r}")
+        raise stack.OpsError(
+            f"stack output `{output_names.ALARM_PROFILE}` must be one of "
+            f"{', '.join(ALARM_PROFILES)}, got {outputs[output_names.ALARM_PROFILE]!r}"
+        )
     number_output(outputs, output_names.ACCEPTABLE_LATENCY, float)
-    live = Live(outputs=outputs, local=stack.LocalCaveats.of(outputs),
-                source=f"--stack {args.stack}" if args.stack else f"--outputs {args.outputs}" if args.outputs else
-                "--stack STACK", stack_name=args.stack or prefix.split("-", 1)[-1], plan=plan, sale=sale, now=now)
+    live = Live(
+        outputs=outputs,
+        local=stack.LocalCaveats.of(outputs),
+        source=f"--stack {args.stack}"
+        if args.stack
+        else f"--outputs {args.outputs}"
+        if args.outputs
+        else "--stack STACK",
+        stack_name=args.stack or prefix.split("-", 1)[-1],
+        plan=plan,
+        sale=sale,
+        now=now,
+    )
     live.read()
     checks = CHECKS + ((("notifier: invoke", check_notifier),) if args.send_test_alert else ())
     results = run_checks(live, checks)
     failed = any(r.status == FAIL for r in results)
-    stack.emit(args, {"verdict": "NO-GO" if failed else "GO", "local": live.local is not None,
-                      "plan": {"rate": sale.rate, "workers": plan.recommended_workers, "tasks": live.planned},
-                      "sale": {"start": sale.start.isoformat() if sale.start else None, "zone": sale.zone_label,
-                               "duration_seconds": sale.duration_seconds, "lead_seconds": sale.lead_seconds},
-                      "checks": [asdict(r) for r in results]}, render(live, results))
+    stack.emit(
+        args,
+        {
+            "verdict": "NO-GO" if failed else "GO",
+            "local": live.local is not None,
+            "plan": {"rate": sale.rate, "workers": plan.recommended_workers, "tasks": live.planned},
+            "sale": {
+                "start": sale.start.isoformat() if sale.start else None,
+                "zone": sale.zone_label,
+                "duration_seconds": sale.duration_seconds,
+                "lead_seconds": sale.lead_seconds,
+            },
+            "checks": [asdict(r) for r in results],
+        },
+        render(live, results),
+    )
     return 1 if failed else 0
 
 
 def parser() -> argparse.ArgumentParser:
     d = capacity.PlanInputs()
-    p = argparse.ArgumentParser(prog="python -m ops.preflight", description=__doc__.split("\n\n")[0],
-                                epilog="Exit code 1 on any FAIL (NO-GO), 0 otherwise (WARNs included).")
+    p = argparse.ArgumentParser(
+        prog="python -m ops.preflight",
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit code 1 on any FAIL (NO-GO), 0 otherwise (WARNs included).",
+    )
     p.add_argument("--rate", type=float, required=True, help="the sale's expected peak, orders/s")
-    p.add_argument("--sale-start", metavar="T", help="when the sale starts, ISO 8601 (2026-12-05T18:00+01:00, or "
-                                                     "without an offset with --timezone)")
+    p.add_argument(
+        "--sale-start",
+        metavar="T",
+        help="when the sale starts, ISO 8601 (2026-12-05T18:00+01:00, or without an offset with --timezone)",
+    )
     p.add_argument("--sale-duration", metavar="D", help="how long it lasts (90m, 2h): checks the step-down after it")
-    p.add_argument("--timezone", metavar="ZONE", help="the sale's time zone, an IANA name (Europe/Berlin); "
-                                                      "default: --sale-start's UTC offset")
-    p.add_argument("--lead-time", metavar="D", help="how long before the start capacity must be raised (default: "
-                                                    "the stack's saleLeadSeconds, as the calendar raises it)")
+    p.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="the sale's time zone, an IANA name (Europe/Berlin); default: --sale-start's UTC offset",
+    )
+    p.add_argument(
+        "--lead-time",
+        metavar="D",
+        help="how long before the start capacity must be raised (default: "
+        "the stack's saleLeadSeconds, as the calendar raises it)",
+    )
     p.add_argument("--margin", type=float, default=d.safety_margin, help="the planner's safety margin (%(default)s)")
-    p.add_argument("--send-test-alert", action="store_true",
-                   help="also send a clearly marked test alert through the notifier")
+    p.add_argument(
+        "--send-test-alert", action="store_true", help="also send a clearly marked test alert through the notifier"
+    )
     stack.add_output_arguments(p, REQUIRED_OUTPUTS + OPTIONAL_OUTPUTS)
     stack.add_json_argument(p)
     return p

@@ -37,7 +37,8 @@ _IAM = r"[\w+=,.@-]+"
 
 NAME_LIMITS: dict[str, NameLimit] = {
     "aws:lb/loadBalancer:LoadBalancer": NameLimit(
-        "name", 32, _ELB, (*_NO_EDGE_HYPHEN, (r"^internal-", 'cannot begin with "internal-"'))),
+        "name", 32, _ELB, (*_NO_EDGE_HYPHEN, (r"^internal-", 'cannot begin with "internal-"'))
+    ),
     "aws:lb/targetGroup:TargetGroup": NameLimit("name", 32, _ELB, _NO_EDGE_HYPHEN),
     "aws:sqs/queue:Queue": NameLimit("name", 80, r"[0-9A-Za-z_-]+(\.fifo)?"),
     "aws:sns/topic:Topic": NameLimit("name", 256, r"[0-9A-Za-z_-]+(\.fifo)?"),
@@ -53,7 +54,8 @@ NAME_LIMITS: dict[str, NameLimit] = {
     "aws:iam/policy:Policy": NameLimit("name", 128, _IAM),
     "aws:ec2/securityGroup:SecurityGroup": NameLimit("name", forbidden=((r"^sg-", 'cannot begin with "sg-"'),)),
     "aws:ecr/repository:Repository": NameLimit(
-        "name", 256, r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"),
+        "name", 256, r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
+    ),
     "aws:lambda/function:Function": NameLimit("name", 64, r"[0-9A-Za-z_-]+"),
     "aws:appautoscaling/policy:Policy": NameLimit("name"),
     "aws:appautoscaling/scheduledAction:ScheduledAction": NameLimit("name"),

@@ -18,4 +18,19 @@ this package imports every service module, so that each has registered its handl
 """
 
 from bench.localaws.resources import (  # noqa: F401 - imported for their registrations
-    appautoscaling, cloudwatch, dynamodb, ec2, ecr, ecs, elbv2, iam, kms, lambda_, logs, s3, secretsmanager, sns, sqs)
+    appautoscaling,
+    cloudwatch,
+    dynamodb,
+    ec2,
+    ecr,
+    ecs,
+    elbv2,
+    iam,
+    kms,
+    lambda_,
+    logs,
+    s3,
+    secretsmanager,
+    sns,
+    sqs,
+)

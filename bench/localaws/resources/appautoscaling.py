@@ -12,17 +12,24 @@ from bench.localaws.resources.registry import CONTROL, Context, Created, Declare
 @handles("aws:appautoscaling/target:Target", CONTROL)
 def scalable_target(ctx: Context, r: Declared) -> Created:
     found = ctx.client("application-autoscaling").register_scalable_target(
-        ServiceNamespace=r.inputs["serviceNamespace"], ResourceId=r.inputs["resourceId"],
-        ScalableDimension=r.inputs["scalableDimension"], MinCapacity=whole(r.inputs["minCapacity"]),
-        MaxCapacity=whole(r.inputs["maxCapacity"]))
+        ServiceNamespace=r.inputs["serviceNamespace"],
+        ResourceId=r.inputs["resourceId"],
+        ScalableDimension=r.inputs["scalableDimension"],
+        MinCapacity=whole(r.inputs["minCapacity"]),
+        MaxCapacity=whole(r.inputs["maxCapacity"]),
+    )
     return r.inputs["resourceId"], {"arn": found.get("ScalableTargetARN", "")}
 
 
 @handles("aws:appautoscaling/policy:Policy", CONTROL)
 def scaling_policy(ctx: Context, r: Declared) -> Created:
-    arguments: dict[str, Any] = {"PolicyName": r.name, "ServiceNamespace": r.inputs["serviceNamespace"],
-                                 "ResourceId": r.inputs["resourceId"], "ScalableDimension": r.inputs["scalableDimension"],
-                                 "PolicyType": r.inputs.get("policyType", "StepScaling")}
+    arguments: dict[str, Any] = {
+        "PolicyName": r.name,
+        "ServiceNamespace": r.inputs["serviceNamespace"],
+        "ResourceId": r.inputs["resourceId"],
+        "ScalableDimension": r.inputs["scalableDimension"],
+        "PolicyType": r.inputs.get("policyType", "StepScaling"),
+    }
     for key in ("targetTrackingScalingPolicyConfiguration", "stepScalingPolicyConfiguration"):
         if r.inputs.get(key):
             arguments[key[:1].upper() + key[1:]] = pascal(r.inputs[key])
@@ -31,11 +38,15 @@ def scaling_policy(ctx: Context, r: Declared) -> Created:
             if isinstance(step.get(bound), str):
                 step[bound] = float(step[bound])
     found = ctx.client("application-autoscaling").put_scaling_policy(**arguments)
-    return found["PolicyARN"], {"arn": found["PolicyARN"],
-                                "alarmArns": [a["AlarmARN"] for a in found.get("Alarms", [])]}
+    return found["PolicyARN"], {
+        "arn": found["PolicyARN"],
+        "alarmArns": [a["AlarmARN"] for a in found.get("Alarms", [])],
+    }
 
 
-SCHEDULE = re.compile(r"at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\)")
+SCHEDULE = re.compile(
+    r"at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\)"
+)
 
 
 @handles("aws:appautoscaling/scheduledAction:ScheduledAction", CONTROL)
@@ -46,14 +57,19 @@ def scheduled_action(ctx: Context, r: Declared) -> Created:
     if not action:
         raise Invalid("scalableTargetAction needs MinCapacity or MaxCapacity")
     arguments: dict[str, Any] = {
-        "ServiceNamespace": r.inputs["serviceNamespace"], "ScheduledActionName": r.name,
-        "ResourceId": r.inputs["resourceId"], "ScalableDimension": r.inputs["scalableDimension"],
-        "Schedule": r.inputs["schedule"], "ScalableTargetAction": action}
+        "ServiceNamespace": r.inputs["serviceNamespace"],
+        "ScheduledActionName": r.name,
+        "ResourceId": r.inputs["resourceId"],
+        "ScalableDimension": r.inputs["scalableDimension"],
+        "Schedule": r.inputs["schedule"],
+        "ScalableTargetAction": action,
+    }
     if r.inputs.get("timezone"):
         arguments["Timezone"] = r.inputs["timezone"]
     scaling = ctx.client("application-autoscaling")
     scaling.put_scheduled_action(**arguments)
-    found = scaling.describe_scheduled_actions(ServiceNamespace=r.inputs["serviceNamespace"],
-                                               ScheduledActionNames=[r.name])["ScheduledActions"]
+    found = scaling.describe_scheduled_actions(
+        ServiceNamespace=r.inputs["serviceNamespace"], ScheduledActionNames=[r.name]
+    )["ScheduledActions"]
     arn = found[0]["ScheduledActionARN"] if found else ""
     return arn or r.name, {"arn": arn}

@@ -6,12 +6,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bench.localaws.resources.registry import (DATA_PLANE, Context, Created, Declared, Invalid, between, handles,
-                                               json_text, whole)
+from bench.localaws.resources.registry import (
+    DATA_PLANE,
+    Context,
+    Created,
+    Declared,
+    Invalid,
+    between,
+    handles,
+    json_text,
+    whole,
+)
 
-ALARM_OPERATORS = ("GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold",
-                   "LessThanOrEqualToThreshold", "LessThanLowerOrGreaterThanUpperThreshold",
-                   "LessThanLowerThreshold", "GreaterThanUpperThreshold")
+ALARM_OPERATORS = (
+    "GreaterThanOrEqualToThreshold",
+    "GreaterThanThreshold",
+    "LessThanThreshold",
+    "LessThanOrEqualToThreshold",
+    "LessThanLowerOrGreaterThanUpperThreshold",
+    "LessThanLowerThreshold",
+    "GreaterThanUpperThreshold",
+)
 ALARM_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 MISSING_DATA = ("breaching", "notBreaching", "ignore", "missing")
 
@@ -35,9 +50,14 @@ def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
     if metric:
         _period(whole(metric["period"]))
         entry["MetricStat"] = {
-            "Metric": {"Namespace": metric["namespace"], "MetricName": metric["metricName"],
-                       "Dimensions": [{"Name": k, "Value": v} for k, v in (metric.get("dimensions") or {}).items()]},
-            "Period": whole(metric["period"]), "Stat": metric["stat"]}
+            "Metric": {
+                "Namespace": metric["namespace"],
+                "MetricName": metric["metricName"],
+                "Dimensions": [{"Name": k, "Value": v} for k, v in (metric.get("dimensions") or {}).items()],
+            },
+            "Period": whole(metric["period"]),
+            "Stat": metric["stat"],
+        }
     return entry
 
 
@@ -45,18 +65,27 @@ def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
 def metric_alarm(ctx: Context, r: Declared) -> Created:
     i = r.inputs
     if i["comparisonOperator"] not in ALARM_OPERATORS:
-        raise Invalid(f"comparisonOperator must be one of {', '.join(ALARM_OPERATORS)}, got {i['comparisonOperator']!r}")
+        raise Invalid(
+            f"comparisonOperator must be one of {', '.join(ALARM_OPERATORS)}, got {i['comparisonOperator']!r}"
+        )
     if i.get("treatMissingData", "missing") not in MISSING_DATA:
         raise Invalid(f"treatMissingData must be one of {', '.join(MISSING_DATA)}")
     arguments: dict[str, Any] = {
-        "AlarmName": r.name, "ComparisonOperator": i["comparisonOperator"],
-        "EvaluationPeriods": whole(i["evaluationPeriods"]), "TreatMissingData": i.get("treatMissingData", "missing"),
+        "AlarmName": r.name,
+        "ComparisonOperator": i["comparisonOperator"],
+        "EvaluationPeriods": whole(i["evaluationPeriods"]),
+        "TreatMissingData": i.get("treatMissingData", "missing"),
         "ActionsEnabled": bool(i.get("actionsEnabled", True)),
-        "AlarmActions": list(i.get("alarmActions", [])), "OKActions": list(i.get("okActions", [])),
-        "InsufficientDataActions": list(i.get("insufficientDataActions", []))}
+        "AlarmActions": list(i.get("alarmActions", [])),
+        "OKActions": list(i.get("okActions", [])),
+        "InsufficientDataActions": list(i.get("insufficientDataActions", [])),
+    }
     between("evaluationPeriods", arguments["EvaluationPeriods"], 1, 1_000_000)
-    for source, target in (("alarmDescription", "AlarmDescription"), ("threshold", "Threshold"),
-                           ("datapointsToAlarm", "DatapointsToAlarm")):
+    for source, target in (
+        ("alarmDescription", "AlarmDescription"),
+        ("threshold", "Threshold"),
+        ("datapointsToAlarm", "DatapointsToAlarm"),
+    ):
         if i.get(source) is not None:
             arguments[target] = whole(i[source])
     if i.get("metricQueries"):
@@ -68,9 +97,13 @@ def metric_alarm(ctx: Context, r: Declared) -> Created:
         if i.get("statistic") not in ALARM_STATISTICS:
             raise Invalid(f"statistic must be one of {', '.join(ALARM_STATISTICS)}, got {i.get('statistic')!r}")
         _period(whole(i["period"]))
-        arguments |= {"Namespace": i["namespace"], "MetricName": i["metricName"], "Statistic": i["statistic"],
-                      "Period": whole(i["period"]),
-                      "Dimensions": [{"Name": k, "Value": v} for k, v in (i.get("dimensions") or {}).items()]}
+        arguments |= {
+            "Namespace": i["namespace"],
+            "MetricName": i["metricName"],
+            "Statistic": i["statistic"],
+            "Period": whole(i["period"]),
+            "Dimensions": [{"Name": k, "Value": v} for k, v in (i.get("dimensions") or {}).items()],
+        }
     cloudwatch = ctx.client("cloudwatch")
     cloudwatch.put_metric_alarm(**arguments)
     arn = cloudwatch.describe_alarms(AlarmNames=[r.name])["MetricAlarms"][0]["AlarmArn"]

@@ -25,11 +25,13 @@ def default_vpc(ctx: Context, r: Declared) -> Created:
 @handles("aws:ec2/securityGroup:SecurityGroup", CONTROL)
 def security_group(ctx: Context, r: Declared) -> Created:
     ec2 = ctx.client("ec2")
-    group = ec2.create_security_group(GroupName=r.name, Description=r.inputs.get("description", "Managed by Pulumi"),
-                                      VpcId=r.inputs["vpcId"])["GroupId"]
+    group = ec2.create_security_group(
+        GroupName=r.name, Description=r.inputs.get("description", "Managed by Pulumi"), VpcId=r.inputs["vpcId"]
+    )["GroupId"]
     # As Terraform's provider does: without inline egress rules, the default allow-all egress rule is removed.
-    ec2.revoke_security_group_egress(GroupId=group, IpPermissions=[{"IpProtocol": "-1",
-                                                                    "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.revoke_security_group_egress(
+        GroupId=group, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
     owner = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["OwnerId"]
     return group, {"arn": f"arn:aws:ec2:{ctx.region}:{owner}:security-group/{group}", "ownerId": owner}
 
@@ -45,8 +47,11 @@ def _rule_description(text: str) -> str:
 
 def _rule(ctx: Context, r: Declared, egress: bool) -> Created:
     ec2 = ctx.client("ec2")
-    permission: dict[str, Any] = {"IpProtocol": r.inputs["ipProtocol"], "FromPort": whole(r.inputs["fromPort"]),
-                                  "ToPort": whole(r.inputs["toPort"])}
+    permission: dict[str, Any] = {
+        "IpProtocol": r.inputs["ipProtocol"],
+        "FromPort": whole(r.inputs["fromPort"]),
+        "ToPort": whole(r.inputs["toPort"]),
+    }
     described = {"Description": _rule_description(r.inputs["description"])} if r.inputs.get("description") else {}
     if r.inputs.get("cidrIpv4"):
         permission["IpRanges"] = [{"CidrIp": r.inputs["cidrIpv4"], **described}]
@@ -57,8 +62,10 @@ def _rule(ctx: Context, r: Declared, egress: bool) -> Created:
     authorize = ec2.authorize_security_group_egress if egress else ec2.authorize_security_group_ingress
     rule = authorize(GroupId=r.inputs["securityGroupId"], IpPermissions=[permission])["SecurityGroupRules"][0]
     rule_id = rule["SecurityGroupRuleId"]
-    return rule_id, {"securityGroupRuleId": rule_id,
-                     "arn": f"arn:aws:ec2:{ctx.region}:{rule.get('GroupOwnerId', '')}:security-group-rule/{rule_id}"}
+    return rule_id, {
+        "securityGroupRuleId": rule_id,
+        "arn": f"arn:aws:ec2:{ctx.region}:{rule.get('GroupOwnerId', '')}:security-group-rule/{rule_id}",
+    }
 
 
 @handles("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", CONTROL)

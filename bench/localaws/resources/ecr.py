@@ -6,8 +6,17 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from bench.localaws.resources.registry import (CONTROL, Context, Created, Declared, Image, Invalid, Standin, handles,
-                                               json_text)
+from bench.localaws.resources.registry import (
+    CONTROL,
+    Context,
+    Created,
+    Declared,
+    Image,
+    Invalid,
+    Standin,
+    handles,
+    json_text,
+)
 
 IMAGE_TAG_PREFIX = "local-"  # the stand-in image's tag: this, then the build context's digest
 
@@ -22,13 +31,21 @@ def context_digest(context: Path) -> str:
 
 @handles("awsx:ecr:Image", CONTROL)
 def image(ctx: Context, r: Declared) -> Created:
-    context, dockerfile = Path(r.inputs["context"]), Path(r.inputs.get("dockerfile") or Path(r.inputs["context"]) / "Dockerfile")
+    context, dockerfile = (
+        Path(r.inputs["context"]),
+        Path(r.inputs.get("dockerfile") or Path(r.inputs["context"]) / "Dockerfile"),
+    )
     if not dockerfile.is_file():
         raise Invalid(f"no Dockerfile at {dockerfile}")
     uri = f"{r.inputs['repositoryUrl']}:{IMAGE_TAG_PREFIX}{context_digest(context)}"
     ctx.images.append(Image(uri, context, dockerfile))
-    ctx.standins.append(Standin(r.urn, f"image not built (no Docker engine): the local ECS runs {context.name}/ "
-                                       f"with its Dockerfile's ENTRYPOINT, as {uri.rsplit('/', 1)[-1]}"))
+    ctx.standins.append(
+        Standin(
+            r.urn,
+            f"image not built (no Docker engine): the local ECS runs {context.name}/ "
+            f"with its Dockerfile's ENTRYPOINT, as {uri.rsplit('/', 1)[-1]}",
+        )
+    )
     return uri, {"imageUri": uri}
 
 
@@ -36,16 +53,21 @@ def image(ctx: Context, r: Declared) -> Created:
 def repository(ctx: Context, r: Declared) -> Created:
     scanning = r.inputs.get("imageScanningConfiguration") or {}
     found = ctx.client("ecr").create_repository(
-        repositoryName=r.name, imageScanningConfiguration={"scanOnPush": bool(scanning.get("scanOnPush", False))},
-        imageTagMutability=r.inputs.get("imageTagMutability", "MUTABLE"))[
-        "repository"]
-    return r.name, {"arn": found["repositoryArn"], "repositoryUrl": found["repositoryUri"],
-                    "registryId": found["registryId"]}
+        repositoryName=r.name,
+        imageScanningConfiguration={"scanOnPush": bool(scanning.get("scanOnPush", False))},
+        imageTagMutability=r.inputs.get("imageTagMutability", "MUTABLE"),
+    )["repository"]
+    return r.name, {
+        "arn": found["repositoryArn"],
+        "repositoryUrl": found["repositoryUri"],
+        "registryId": found["registryId"],
+    }
 
 
 @handles("aws:ecr/lifecyclePolicy:LifecyclePolicy", CONTROL)
 def lifecycle_policy(ctx: Context, r: Declared) -> Created:
     json_text(r.inputs["policy"], "the lifecycle policy")
-    found = ctx.client("ecr").put_lifecycle_policy(repositoryName=r.inputs["repository"],
-                                                   lifecyclePolicyText=r.inputs["policy"])
+    found = ctx.client("ecr").put_lifecycle_policy(
+        repositoryName=r.inputs["repository"], lifecyclePolicyText=r.inputs["policy"]
+    )
     return r.inputs["repository"], {"registryId": found.get("registryId", "")}

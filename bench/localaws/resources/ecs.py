@@ -31,9 +31,12 @@ def task_definition(ctx: Context, r: Declared) -> Created:
     containers = json_text(r.inputs["containerDefinitions"], "containerDefinitions")
     if not isinstance(containers, list) or not containers:
         raise Invalid("containerDefinitions must be a non-empty JSON list")
-    arguments: dict[str, Any] = {"family": r.name, "containerDefinitions": containers,
-                                 "networkMode": r.inputs.get("networkMode", "bridge"),
-                                 "requiresCompatibilities": list(r.inputs.get("requiresCompatibilities", []))}
+    arguments: dict[str, Any] = {
+        "family": r.name,
+        "containerDefinitions": containers,
+        "networkMode": r.inputs.get("networkMode", "bridge"),
+        "requiresCompatibilities": list(r.inputs.get("requiresCompatibilities", [])),
+    }
     if "FARGATE" in arguments["requiresCompatibilities"]:
         try:
             cpu, memory = int(r.inputs["cpu"]), int(r.inputs["memory"])
@@ -51,24 +54,34 @@ def task_definition(ctx: Context, r: Declared) -> Created:
     if r.inputs.get("volumes"):
         arguments["volumes"] = [dict(v) for v in r.inputs["volumes"]]
     found = ctx.client("ecs").register_task_definition(**arguments)["taskDefinition"]
-    return found["taskDefinitionArn"], {"arn": found["taskDefinitionArn"], "revision": found["revision"],
-                                        "arnWithoutRevision": found["taskDefinitionArn"].rsplit(":", 1)[0]}
+    return found["taskDefinitionArn"], {
+        "arn": found["taskDefinitionArn"],
+        "revision": found["revision"],
+        "arnWithoutRevision": found["taskDefinitionArn"].rsplit(":", 1)[0],
+    }
 
 
 @handles("aws:ecs/service:Service", CONTROL)
 def ecs_service(ctx: Context, r: Declared) -> Created:
     network = r.inputs.get("networkConfiguration") or {}
     arguments: dict[str, Any] = {
-        "cluster": r.inputs["cluster"], "serviceName": r.name, "taskDefinition": r.inputs["taskDefinition"],
-        "desiredCount": whole(r.inputs.get("desiredCount", 0)), "launchType": r.inputs.get("launchType", "EC2"),
+        "cluster": r.inputs["cluster"],
+        "serviceName": r.name,
+        "taskDefinition": r.inputs["taskDefinition"],
+        "desiredCount": whole(r.inputs.get("desiredCount", 0)),
+        "launchType": r.inputs.get("launchType", "EC2"),
         "loadBalancers": [whole(dict(lb)) for lb in r.inputs.get("loadBalancers", [])],
         "propagateTags": r.inputs.get("propagateTags", "NONE"),
         "enableECSManagedTags": bool(r.inputs.get("enableEcsManagedTags", False)),
     }
     if network:
-        arguments["networkConfiguration"] = {"awsvpcConfiguration": {
-            "subnets": list(network.get("subnets", [])), "securityGroups": list(network.get("securityGroups", [])),
-            "assignPublicIp": "ENABLED" if network.get("assignPublicIp") else "DISABLED"}}
+        arguments["networkConfiguration"] = {
+            "awsvpcConfiguration": {
+                "subnets": list(network.get("subnets", [])),
+                "securityGroups": list(network.get("securityGroups", [])),
+                "assignPublicIp": "ENABLED" if network.get("assignPublicIp") else "DISABLED",
+            }
+        }
     if r.inputs.get("healthCheckGracePeriodSeconds") is not None:
         arguments["healthCheckGracePeriodSeconds"] = whole(r.inputs["healthCheckGracePeriodSeconds"])
     if r.inputs.get("deploymentCircuitBreaker"):

@@ -5,38 +5,61 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bench.localaws.resources.registry import (CONTROL, Context, Created, Declared, Invalid, between, handles, pascal,
-                                               whole)
+from bench.localaws.resources.registry import (
+    CONTROL,
+    Context,
+    Created,
+    Declared,
+    Invalid,
+    between,
+    handles,
+    pascal,
+    whole,
+)
 
 
 @handles("aws:lb/loadBalancer:LoadBalancer", CONTROL)
 def load_balancer(ctx: Context, r: Declared) -> Created:
     elbv2 = ctx.client("elbv2")
     lb = elbv2.create_load_balancer(
-        Name=r.name, Subnets=list(r.inputs.get("subnets", [])), SecurityGroups=list(r.inputs.get("securityGroups", [])),
+        Name=r.name,
+        Subnets=list(r.inputs.get("subnets", [])),
+        SecurityGroups=list(r.inputs.get("securityGroups", [])),
         Scheme="internal" if r.inputs.get("internal") else "internet-facing",
-        Type=r.inputs.get("loadBalancerType", "application"))["LoadBalancers"][0]
+        Type=r.inputs.get("loadBalancerType", "application"),
+    )["LoadBalancers"][0]
     arn = lb["LoadBalancerArn"]
     attributes = []
     if r.inputs.get("dropInvalidHeaderFields"):
         attributes.append({"Key": "routing.http.drop_invalid_header_fields.enabled", "Value": "true"})
     logs = r.inputs.get("accessLogs") or {}
     if logs.get("enabled"):
-        attributes += [{"Key": "access_logs.s3.enabled", "Value": "true"},
-                       {"Key": "access_logs.s3.bucket", "Value": logs["bucket"]},
-                       {"Key": "access_logs.s3.prefix", "Value": logs.get("prefix", "")}]
+        attributes += [
+            {"Key": "access_logs.s3.enabled", "Value": "true"},
+            {"Key": "access_logs.s3.bucket", "Value": logs["bucket"]},
+            {"Key": "access_logs.s3.prefix", "Value": logs.get("prefix", "")},
+        ]
     if attributes:
         elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attributes)
-    return arn, {"arn": arn, "arnSuffix": arn.split(":loadbalancer/", 1)[1], "dnsName": lb["DNSName"],
-                 "zoneId": lb["CanonicalHostedZoneId"]}
+    return arn, {
+        "arn": arn,
+        "arnSuffix": arn.split(":loadbalancer/", 1)[1],
+        "dnsName": lb["DNSName"],
+        "zoneId": lb["CanonicalHostedZoneId"],
+    }
 
 
 @handles("aws:lb/targetGroup:TargetGroup", CONTROL)
 def target_group(ctx: Context, r: Declared) -> Created:
     elbv2 = ctx.client("elbv2")
     check = r.inputs.get("healthCheck") or {}
-    arguments: dict[str, Any] = {"Name": r.name, "Protocol": r.inputs["protocol"], "Port": whole(r.inputs["port"]),
-                                 "VpcId": r.inputs["vpcId"], "TargetType": r.inputs.get("targetType", "instance")}
+    arguments: dict[str, Any] = {
+        "Name": r.name,
+        "Protocol": r.inputs["protocol"],
+        "Port": whole(r.inputs["port"]),
+        "VpcId": r.inputs["vpcId"],
+        "TargetType": r.inputs.get("targetType", "instance"),
+    }
     if check.get("path"):
         arguments["HealthCheckPath"] = check["path"]
     if check.get("interval"):
@@ -48,8 +71,9 @@ def target_group(ctx: Context, r: Declared) -> Created:
     if r.inputs.get("deregistrationDelay") is not None:
         delay = whole(r.inputs["deregistrationDelay"])
         between("deregistration_delay", delay, 0, 3600)
-        elbv2.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[
-            {"Key": "deregistration_delay.timeout_seconds", "Value": str(delay)}])
+        elbv2.modify_target_group_attributes(
+            TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(delay)}]
+        )
     return arn, {"arn": arn, "arnSuffix": arn.split(":", 5)[5]}
 
 
@@ -64,8 +88,11 @@ def _listener_action(action: Mapping[str, Any]) -> dict[str, Any]:
 @handles("aws:lb/listener:Listener", CONTROL)
 def listener(ctx: Context, r: Declared) -> Created:
     arguments: dict[str, Any] = {
-        "LoadBalancerArn": r.inputs["loadBalancerArn"], "Protocol": r.inputs.get("protocol", "HTTP"),
-        "Port": whole(r.inputs["port"]), "DefaultActions": [_listener_action(a) for a in r.inputs["defaultActions"]]}
+        "LoadBalancerArn": r.inputs["loadBalancerArn"],
+        "Protocol": r.inputs.get("protocol", "HTTP"),
+        "Port": whole(r.inputs["port"]),
+        "DefaultActions": [_listener_action(a) for a in r.inputs["defaultActions"]],
+    }
     if r.inputs.get("certificateArn"):
         arguments["Certificates"] = [{"CertificateArn": r.inputs["certificateArn"]}]
     if r.inputs.get("sslPolicy"):

@@ -8,8 +8,14 @@ import json
 
 from bench.localaws.resources.registry import CONTROL, Context, Created, Declared, handles, policy_document
 
-PLACEHOLDER_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+PLACEHOLDER_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
 
 @handles("aws:iam/role:Role", CONTROL)

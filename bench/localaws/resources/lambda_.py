@@ -10,8 +10,17 @@ from typing import Any
 
 import pulumi
 
-from bench.localaws.resources.registry import (CONTROL, Context, Created, Declared, Invalid, between, handles, pascal,
-                                               whole)
+from bench.localaws.resources.registry import (
+    CONTROL,
+    Context,
+    Created,
+    Declared,
+    Invalid,
+    between,
+    handles,
+    pascal,
+    whole,
+)
 
 LAMBDA_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13")
 
@@ -33,11 +42,19 @@ def _archive(code: Any) -> bytes:
 def function(ctx: Context, r: Declared) -> Created:
     i = r.inputs
     if i.get("runtime") not in LAMBDA_RUNTIMES:
-        raise Invalid(f"runtime {i.get('runtime')!r} is not a Python runtime Lambda offers ({', '.join(LAMBDA_RUNTIMES)})")
+        raise Invalid(
+            f"runtime {i.get('runtime')!r} is not a Python runtime Lambda offers ({', '.join(LAMBDA_RUNTIMES)})"
+        )
     timeout = whole(i.get("timeout", 3))
     between("timeout", timeout, 1, 900)
-    arguments: dict[str, Any] = {"FunctionName": r.name, "Runtime": i["runtime"], "Role": i["role"],
-                                 "Handler": i["handler"], "Code": {"ZipFile": _archive(i["code"])}, "Timeout": timeout}
+    arguments: dict[str, Any] = {
+        "FunctionName": r.name,
+        "Runtime": i["runtime"],
+        "Role": i["role"],
+        "Handler": i["handler"],
+        "Code": {"ZipFile": _archive(i["code"])},
+        "Timeout": timeout,
+    }
     if i.get("environment"):
         arguments["Environment"] = {"Variables": dict(i["environment"].get("variables") or {})}
     if i.get("loggingConfig"):
@@ -51,8 +68,12 @@ def function(ctx: Context, r: Declared) -> Created:
 @handles("aws:lambda/permission:Permission", CONTROL)
 def lambda_permission(ctx: Context, r: Declared) -> Created:
     statement = r.inputs.get("statementId") or r.logical[-90:] + "-" + hashlib.sha1(r.urn.encode()).hexdigest()[:8]
-    arguments = {"FunctionName": r.inputs["function"], "StatementId": statement, "Action": r.inputs["action"],
-                 "Principal": r.inputs["principal"]}
+    arguments = {
+        "FunctionName": r.inputs["function"],
+        "StatementId": statement,
+        "Action": r.inputs["action"],
+        "Principal": r.inputs["principal"],
+    }
     if r.inputs.get("sourceArn"):
         arguments["SourceArn"] = r.inputs["sourceArn"]
     ctx.client("lambda").add_permission(**arguments)

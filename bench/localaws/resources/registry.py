@@ -88,6 +88,7 @@ def handles(typ: str, plane: str, *, stable: bool = True) -> Callable[[Handler],
     def register(handler: Handler) -> Handler:
         HANDLERS[typ] = Kind(handler, plane, stable)
         return handler
+
     return register
 
 

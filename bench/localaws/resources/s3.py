@@ -11,17 +11,21 @@ def bucket(ctx: Context, r: Declared) -> Created:
     s3 = ctx.client("s3")
     location = {} if ctx.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": ctx.region}}
     s3.create_bucket(Bucket=r.name, **location)
-    return r.name, {"arn": f"arn:aws:s3:::{r.name}", "bucket": r.name,
-                    "bucketDomainName": f"{r.name}.s3.amazonaws.com"}
+    return r.name, {"arn": f"arn:aws:s3:::{r.name}", "bucket": r.name, "bucketDomainName": f"{r.name}.s3.amazonaws.com"}
 
 
 @handles("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", CONTROL)
 def bucket_encryption(ctx: Context, r: Declared) -> Created:
-    rules = [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": by_default["sseAlgorithm"]}
-              | ({"KMSMasterKeyID": by_default["kmsMasterKeyId"]} if by_default.get("kmsMasterKeyId") else {})}
-             for by_default in (rule["applyServerSideEncryptionByDefault"] for rule in r.inputs["rules"])]
-    ctx.client("s3").put_bucket_encryption(Bucket=r.inputs["bucket"],
-                                           ServerSideEncryptionConfiguration={"Rules": rules})
+    rules = [
+        {
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": by_default["sseAlgorithm"]}
+            | ({"KMSMasterKeyID": by_default["kmsMasterKeyId"]} if by_default.get("kmsMasterKeyId") else {})
+        }
+        for by_default in (rule["applyServerSideEncryptionByDefault"] for rule in r.inputs["rules"])
+    ]
+    ctx.client("s3").put_bucket_encryption(
+        Bucket=r.inputs["bucket"], ServerSideEncryptionConfiguration={"Rules": rules}
+    )
     return r.inputs["bucket"], {}
 
 
@@ -35,10 +39,12 @@ def bucket_public_access_block(ctx: Context, r: Declared) -> Created:
 
 @handles("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", CONTROL)
 def bucket_lifecycle(ctx: Context, r: Declared) -> Created:
-    rules = [{("ID" if key == "Id" else key): value for key, value in rule.items()}
-             for rule in pascal(r.inputs["rules"])]
-    ctx.client("s3").put_bucket_lifecycle_configuration(Bucket=r.inputs["bucket"],
-                                                        LifecycleConfiguration={"Rules": rules})
+    rules = [
+        {("ID" if key == "Id" else key): value for key, value in rule.items()} for rule in pascal(r.inputs["rules"])
+    ]
+    ctx.client("s3").put_bucket_lifecycle_configuration(
+        Bucket=r.inputs["bucket"], LifecycleConfiguration={"Rules": rules}
+    )
     return r.inputs["bucket"], {}
 
 

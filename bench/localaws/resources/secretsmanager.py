@@ -16,6 +16,7 @@ def secret(ctx: Context, r: Declared) -> Created:
 
 @handles("aws:secretsmanager/secretVersion:SecretVersion", DATA_PLANE, stable=False)
 def secret_version(ctx: Context, r: Declared) -> Created:
-    found = ctx.client("secretsmanager").put_secret_value(SecretId=r.inputs["secretId"],
-                                                          SecretString=r.inputs["secretString"])
+    found = ctx.client("secretsmanager").put_secret_value(
+        SecretId=r.inputs["secretId"], SecretString=r.inputs["secretString"]
+    )
     return f"{found['ARN']}|{found['VersionId']}", {"arn": found["ARN"], "versionId": found["VersionId"]}

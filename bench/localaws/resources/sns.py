@@ -21,8 +21,13 @@ def subscription(ctx: Context, r: Declared) -> Created:
     if protocol == "lambda":
         return _lambda_subscription(ctx, r)
     attributes = {"RawMessageDelivery": "true"} if r.inputs.get("rawMessageDelivery") else {}
-    arn = sns.subscribe(TopicArn=r.inputs["topic"], Protocol=protocol, Endpoint=r.inputs["endpoint"],
-                        Attributes=attributes, ReturnSubscriptionArn=True)["SubscriptionArn"]
+    arn = sns.subscribe(
+        TopicArn=r.inputs["topic"],
+        Protocol=protocol,
+        Endpoint=r.inputs["endpoint"],
+        Attributes=attributes,
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
     return arn, {"arn": arn}
 
 
@@ -34,14 +39,36 @@ def _lambda_subscription(ctx: Context, r: Declared) -> Created:
     sqs, sns = ctx.client("sqs"), ctx.client("sns")
     url = sqs.create_queue(QueueName=f"{r.logical}-events"[:80])["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-                                                "Action": "sqs:SendMessage", "Resource": arn,
-                                                "Condition": {"ArnEquals": {"aws:SourceArn": r.inputs["topic"]}}}]})})
-    subscription_arn = sns.subscribe(TopicArn=r.inputs["topic"], Protocol="sqs", Endpoint=arn,
-                                     ReturnSubscriptionArn=True)["SubscriptionArn"]
-    ctx.relays.append(Relay(url, function_name, found["Handler"],
-                            dict(found.get("Environment", {}).get("Variables", {}))))
-    ctx.standins.append(Standin(r.urn, f"Lambda {function_name} subscribed through local queue {url.rsplit('/', 1)[-1]}"
-                                       ", relayed by the local runtime"))
+    sqs.set_queue_attributes(
+        QueueUrl=url,
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": r.inputs["topic"]}},
+                        }
+                    ],
+                }
+            )
+        },
+    )
+    subscription_arn = sns.subscribe(
+        TopicArn=r.inputs["topic"], Protocol="sqs", Endpoint=arn, ReturnSubscriptionArn=True
+    )["SubscriptionArn"]
+    ctx.relays.append(
+        Relay(url, function_name, found["Handler"], dict(found.get("Environment", {}).get("Variables", {})))
+    )
+    ctx.standins.append(
+        Standin(
+            r.urn,
+            f"Lambda {function_name} subscribed through local queue {url.rsplit('/', 1)[-1]}"
+            ", relayed by the local runtime",
+        )
+    )
     return subscription_arn, {"arn": subscription_arn}

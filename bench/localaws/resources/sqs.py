@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from bench.localaws.resources.registry import (DATA_PLANE, Context, Created, Declared, Invalid, between, handles,
-                                               json_text, policy_document, whole)
+from bench.localaws.resources.registry import (
+    DATA_PLANE,
+    Context,
+    Created,
+    Declared,
+    Invalid,
+    between,
+    handles,
+    json_text,
+    policy_document,
+    whole,
+)
 
 QUEUE_ATTRIBUTES = {  # Pulumi input -> (SQS attribute, AWS's allowed range)
     "visibilityTimeoutSeconds": ("VisibilityTimeout", 0, 43_200),
