@@ -9,7 +9,8 @@ With a chat webhook configured (Slack- or Teams-style incoming webhook: a JSON P
 also posts each alert there itself: an SNS HTTPS subscription would wait forever for a confirmation that a chat
 webhook never sends. A failed post is logged, never fatal (the e-mail alert is already out).
 
-It ships in a Lambda, so it imports only boto3 and the standard library (`app.contract` and `app.aws` are both).
+It ships in a Lambda, so it imports only boto3 and the standard library (so do the app modules it ships with,
+`components.alerts.NOTIFIER_FILES`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import aws, contract
-from app import alarm_catalogue
+from app import alarm_catalogue, expected_wait
 
 SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters, no line breaks
 WEBHOOK_TIMEOUT_SECONDS = 5  # well inside the Lambda's 10 s
@@ -116,7 +117,7 @@ def render(alarm_message: dict[str, Any],
     statistic = trigger.get("Statistic") or trigger.get("ExtendedStatistic") or "?"
     value = current_value(reason)
     wait = spec is not None and spec.subject is alarm_catalogue.AlarmSubject.EXPECTED_WAIT
-    how = ("waiting orders x payment time / (running worker tasks x workers per task)" if wait
+    how = (expected_wait.FORMULA if wait
            else f"{metric}; {statistic} over {trigger.get('Period', '?')} s")
     unit = " s" if wait else ""
     sizing = advice(value) if wait and value is not None and state == "ALARM" else None

@@ -36,7 +36,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from app import contract
+from app import contract, expected_wait
 from stackconfig.alarm_profiles import ALARM_PROFILES, DEFAULT_ALARM_PROFILE, AlarmThresholds
 
 PROJECT: Final = "flashsale"  # the config namespace: Pulumi.yaml's name
@@ -202,7 +202,8 @@ class StackConfig(BaseModel):
     @property
     def backlog_per_task_target(self) -> float:
         """Queued orders one worker task may hold and still start each within the acceptable latency."""
-        return self.acceptable_latency_seconds / self.payment_seconds * self.worker_count
+        return expected_wait.backlog_per_task_target(self.acceptable_latency_seconds, self.worker_count,
+                                                     self.payment_seconds)
 
 
 CONFIG_DEFAULTS: Final = StackConfig()  # typed: CONFIG_DEFAULTS.worker_count

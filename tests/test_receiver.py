@@ -1,5 +1,5 @@
 """The async receiver (report Part III) as a real process against ministack: 202 then pending -> completed, order
-status with queue estimate, 503 + Retry-After on backend failure (and no pending record left) and on overload,
+status with queue estimate (the expected-wait alarms' figure, on a worker service of 3 tasks), 503 + Retry-After on backend failure (and no pending record left) and on overload,
 orders sent together sharing calls, and a failed entry of a shared call failing only its own order."""
 
 from __future__ import annotations
@@ -16,15 +16,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app import aws
+from app import aws, contract, expected_wait
 from app import settings as app_settings
 from app.orders import Item, Order
 from app.receiver import Backend, BackendUnavailable
 from app.settings import ReceiverSettings
 from app.store import OrderStore
+from bench.localaws import metric_math
 from bench.localaws.emulators import Emulator
+from bench.localaws.system import LocalArgs, LocalSystem
 from bench.localaws.resources import DATA_PLANE
-from tests.helpers import ORDER, System, own_data_plane, payments, post, system  # noqa: F401
+from tests.helpers import ORDER, System, own_data_plane, payments, post, system, wait_for  # noqa: F401
 from stackconfig import output_names
 
 
@@ -37,13 +39,43 @@ def test_async_order_goes_pending_then_completed(system: System) -> None:  # noq
     order_id = body["order_id"]
     pending = httpx.get(f"{receiver.url}/orders/{order_id}").json()
     assert pending["status"] == "pending"
-    assert pending["queue_position"] >= 1 and pending["estimated_completion_seconds"] > 0
+    assert pending["queue_position"] >= 1
     worker = system.start("worker", WORKER_COUNT="5")
     system.wait_status(order_id, "completed")
     done = httpx.get(f"{receiver.url}/orders/{order_id}").json()
     assert done["status"] == "completed" and "queue_position" not in done
     assert payments([worker], order_id) == 1
     assert system.queue_counts() == (0, 0)
+
+
+@pytest.mark.slow
+def test_the_order_status_estimate_is_what_the_expected_wait_alarms_compute(tmp_path: Path) -> None:
+    """3 worker tasks of 1 worker, 4 s a payment: GET /orders/{id}'s expected wait is the deployed alarm's metric
+    math over the queue depth it reports and the tasks ECS says run (the one-task estimate would be 3x as long)."""
+    payment, tasks = 4, 3
+    args = LocalArgs(config={"paymentSeconds": payment, "paymentDeclineRate": 0, "workerCount": 1,
+                             "workerTasks": tasks, "minWorkerTasks": tasks},
+                     directory=tmp_path, console_port=None)
+    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as local:
+        for key, value in local.env().items():
+            monkeypatch.setenv(key, value)
+        outputs = local.outputs
+        workers = local.ecs.service("worker")
+        wait_for(lambda: len(workers.healthy()) == tasks, 60, f"{tasks} healthy worker tasks")
+        url = outputs[output_names.ASYNC_URL]
+        with httpx.Client(base_url=url, timeout=10) as client:
+            order_ids = [client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).json()["order_id"] for _ in range(15)]
+            status = client.get(f"/orders/{order_ids[-1]}").json()
+        (running,) = [s["runningCount"] for s in aws.client("ecs").describe_services(
+            cluster=outputs[output_names.CLUSTER_NAME], services=[outputs[output_names.WORKER_SERVICE_NAME]])["services"]]
+        (queries,) = [q for name, q in local.deployment.math_alarms.items() if name.endswith("-expected-wait-warning")]
+        (expression,) = [q["Expression"] for q in queries if "Expression" in q]
+    assert running == tasks
+    assert status["status"] == "pending" and status["queue_position"] > 1, status
+    alarm = metric_math.evaluate(expression, {expected_wait.WAITING.id: status["queue_position"],
+                                              expected_wait.RUNNING_TASKS.id: running})
+    assert alarm is not None and status["expected_wait_seconds"] == pytest.approx(alarm, abs=1e-3), (status, alarm)
+    assert status["estimated_completion_seconds"] == pytest.approx(alarm + payment, abs=1e-3), status
 
 
 def test_unknown_order_is_404(system: System) -> None:  # noqa: F811
@@ -150,7 +182,8 @@ def test_a_failed_entry_of_a_batch_fails_only_its_own_order(system: System) -> N
     table = outputs[output_names.ORDERS_TABLE]
     settings = ReceiverSettings(table=table, topic_arn=outputs[output_names.TOPIC_ARN],
                                 queue_url=outputs[output_names.QUEUE_URL], worker_count=1, payment_seconds=3,
-                                max_in_flight=64, http=app_settings.http())
+                                worker_cluster=outputs[output_names.CLUSTER_NAME],
+                                worker_service=outputs[output_names.WORKER_SERVICE_NAME], max_in_flight=64, http=app_settings.http())
     item = Item(product_id="PROD-001", quantity=1, price=1.0)
     first, ok = (Order.model_construct(order_id=str(uuid.uuid4()), customer_id=1, items=[item]) for _ in range(2))
     duplicate = Order.model_construct(order_id=str(uuid.uuid4()), customer_id=2, items=[item])

@@ -23,8 +23,9 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app import contract
 from bench.localaws.deployer import Deployment
-from bench.localaws.metric_math import metric_value
+from bench.localaws.metric_math import evaluate, metric_value
 from planning import scaling
 
 POLICY = "aws:appautoscaling/policy:Policy"
@@ -97,8 +98,8 @@ class LocalAutoScaling:
     # --- the scalable target and the service --------------------------------------------------------------------
 
     def limits(self) -> tuple[int, int]:
-        (target,) = self.scaling.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[self.resource_id])[
-            "ScalableTargets"]
+        (target,) = self.scaling.describe_scalable_targets(
+            ServiceNamespace=contract.SCALING_NAMESPACE, ResourceIds=[self.resource_id])["ScalableTargets"]
         return int(target["MinCapacity"]), int(target["MaxCapacity"])
 
     def desired(self) -> int:
@@ -132,8 +133,8 @@ class LocalAutoScaling:
 
     def _scheduled_actions(self) -> None:
         now = datetime.now(timezone.utc)
-        for action in self.scaling.describe_scheduled_actions(ServiceNamespace="ecs", ResourceId=self.resource_id)[
-                "ScheduledActions"]:
+        for action in self.scaling.describe_scheduled_actions(
+                ServiceNamespace=contract.SCALING_NAMESPACE, ResourceId=self.resource_id)["ScheduledActions"]:
             name, schedule = action["ScheduledActionName"], action.get("Schedule", "")
             if name in self.state.done_actions or not schedule.startswith("at("):
                 continue
@@ -144,9 +145,9 @@ class LocalAutoScaling:
             wanted = action.get("ScalableTargetAction", {})
             low, high = self.limits()
             low, high = int(wanted.get("MinCapacity", low)), int(wanted.get("MaxCapacity", high))
-            self.scaling.register_scalable_target(ServiceNamespace="ecs", ResourceId=self.resource_id,
-                                                  ScalableDimension="ecs:service:DesiredCount", MinCapacity=low,
-                                                  MaxCapacity=max(low, high))
+            self.scaling.register_scalable_target(
+                ServiceNamespace=contract.SCALING_NAMESPACE, ResourceId=self.resource_id,
+                ScalableDimension=contract.SCALABLE_DIMENSION, MinCapacity=low, MaxCapacity=max(low, high))
             self.on_event(f"auto-scaling (local model): scheduled action {name}: MinCapacity -> {low}")
             current = self.desired()
             if current < low:
@@ -155,21 +156,20 @@ class LocalAutoScaling:
                 self.set_desired(high, f"scheduled action {name}")
 
     def backlog_per_task(self) -> float | None:
-        """The target-tracking metric, as the policy's metric math defines it (m1 / m2)."""
+        """The target-tracking metric, as the policy's metric math defines it (its returned expression over its
+        metrics); None without data or with no running task."""
         stamp = datetime.now(timezone.utc)
-        values = []
-        for key in ("m1", "m2"):
-            stat = self.queries[key]["metricStat"]
-            metric = stat["metric"]
-            values.append(metric_value(self.cloudwatch, {
+        values = {}
+        for key, query in self.queries.items():
+            if "metricStat" not in query:
+                continue
+            stat, metric = query["metricStat"], query["metricStat"]["metric"]
+            values[key] = metric_value(self.cloudwatch, {
                 "Metric": {"Namespace": metric["namespace"], "MetricName": metric["metricName"],
                            "Dimensions": [{"Name": d["name"], "Value": d["value"]} for d in metric["dimensions"]]},
-                "Period": max(1, round(self.evaluation_seconds)), "Stat": stat["stat"]},
-                stamp))
-        waiting, tasks = values
-        if waiting is None or not tasks:
-            return None
-        return waiting / tasks
+                "Period": max(1, round(self.evaluation_seconds)), "Stat": stat["stat"]}, stamp)
+        (returned,) = [query for query in self.queries.values() if query.get("returnData")]
+        return evaluate(returned["expression"], values)
 
     def _guardrail_alarm(self) -> bool:
         if not self.guardrail_alarm:
