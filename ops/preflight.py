@@ -46,7 +46,6 @@ from app import alarm_catalogue
 PASS: Final = "PASS"
 WARN: Final = "WARN"
 FAIL: Final = "FAIL"
-DIMENSION: Final = "ecs:service:DesiredCount"
 REQUIRED_OUTPUTS: Final = (
     output_names.CLUSTER_NAME, output_names.WORKER_SERVICE_NAME, output_names.RECEIVER_SERVICE_NAME,
     output_names.QUEUE_URL, output_names.DLQ_URL, output_names.ALARM_PREFIX, output_names.ALARM_PROFILE,
@@ -136,7 +135,7 @@ class Live:
 
     @property
     def resource_id(self) -> str:
-        return f"service/{self.cluster}/{self.outputs[output_names.WORKER_SERVICE_NAME]}"
+        return contract.scalable_resource_id(self.cluster, str(self.outputs[output_names.WORKER_SERVICE_NAME]))
 
     @property
     def planned(self) -> int:
@@ -160,7 +159,8 @@ class Live:
             self.task_definitions[role] = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])[
                 "taskDefinition"]
         targets = self.client("application-autoscaling").describe_scalable_targets(
-            ServiceNamespace="ecs", ResourceIds=[self.resource_id], ScalableDimension=DIMENSION)["ScalableTargets"]
+            ServiceNamespace=contract.SCALING_NAMESPACE, ResourceIds=[self.resource_id],
+            ScalableDimension=contract.SCALABLE_DIMENSION)["ScalableTargets"]
         self.target = targets[0] if targets else None
 
 
@@ -296,7 +296,7 @@ def put_action(live: Live, name: str, when: datetime, min_capacity: int) -> str:
     wall = when.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
     maximum = max(min_capacity, int((live.target or {}).get("MaxCapacity", min_capacity)))
     return (f"aws application-autoscaling put-scheduled-action --service-namespace ecs --scalable-dimension "
-            f"{DIMENSION} --resource-id {live.resource_id} --scheduled-action-name {name} --schedule "
+            f"{contract.SCALABLE_DIMENSION} --resource-id {live.resource_id} --scheduled-action-name {name} --schedule "
             f"'at({wall:%Y-%m-%dT%H:%M:%S})' --timezone {zone} --scalable-target-action "
             f"MinCapacity={min_capacity},MaxCapacity={maximum}")
 
@@ -346,7 +346,7 @@ def prescale_result(live: Live, actions: list[Scheduled]) -> Result:
             first = lowered[0]
             return Result(name, FAIL, f"{first.describe()} lowers it at {sale.at(first.fires or end)}, before the sale "
                           "ends", expected, f"aws application-autoscaling delete-scheduled-action --service-namespace "
-                          f"ecs --scalable-dimension {DIMENSION} --resource-id {live.resource_id} "
+                          f"ecs --scalable-dimension {contract.SCALABLE_DIMENSION} --resource-id {live.resource_id} "
                           f"--scheduled-action-name {first.name}")
         if not on_time:
             return Result(name, PASS, f"MinCapacity already {current} tasks (pre-scaled), nothing lowers it before "
@@ -421,7 +421,8 @@ def stepdown_result(live: Live, actions: list[Scheduled]) -> Result:
 
 def check_calendar(live: Live) -> list[Result]:
     found = live.client("application-autoscaling").describe_scheduled_actions(
-        ServiceNamespace="ecs", ResourceId=live.resource_id, ScalableDimension=DIMENSION)["ScheduledActions"]
+        ServiceNamespace=contract.SCALING_NAMESPACE, ResourceId=live.resource_id,
+        ScalableDimension=contract.SCALABLE_DIMENSION)["ScheduledActions"]
     actions = [scheduled(a) for a in found]
     if live.sale.start is not None:
         results = [prescale_result(live, actions)]
