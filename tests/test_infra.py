@@ -13,7 +13,7 @@ import pytest
 import yaml
 from pydantic.alias_generators import to_snake
 
-from app import contract, expected_wait
+from app import contract, expected_wait, healthcheck
 from app.alarm_catalogue import AlarmSubject, System
 from app.roles import ROLES
 from components import cluster, pipeline
@@ -334,7 +334,11 @@ def test_task_definition_is_the_reports_size_and_hardened(run: StackRun, role: s
     tmp = [m for m in container["mountPoints"] if m["containerPath"] == contract.WRITABLE_PATH]
     assert tmp and tmp[0]["sourceVolume"] in {v["name"] for v in td["volumes"]}, f"{td.urn}: no writable /tmp"
     assert container["logConfiguration"]["logDriver"] == "awslogs", td.urn
-    assert container["healthCheck"]["command"][-2:] == ["-m", "app.healthcheck"], f"{td.urn}: no container health check"
+    # The image's HEALTHCHECK says the same (tests/test_image.py); ECS runs only this one.
+    check = healthcheck.HEALTH_CHECK
+    assert container["healthCheck"] == {"command": ["CMD", *check.command], "interval": check.interval_seconds,
+                                        "timeout": check.timeout_seconds, "retries": check.retries,
+                                        "startPeriod": check.start_period_seconds}, f"{td.urn}: container health check"
     assert (ROOT / "app" / "healthcheck.py").is_file()
     exposed = [p["containerPort"] for p in container["portMappings"]]
     assert exposed == ([] if role == "worker" else [contract.CONTAINER_PORT]), f"{td.urn}: ports {exposed}"
