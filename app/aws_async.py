@@ -222,8 +222,9 @@ class AsyncClient:
     """`await call("PublishBatch", TopicArn=..., ...)`: the parsed response, or ClientError / a BotoCoreError.
     For operations sent as a POST to the endpoint's root (the JSON and query protocols: DynamoDB, SNS, SQS...)."""
 
-    def __init__(self, service: str, *, connect_timeout: float = 2.0, read_timeout: float = 5.0,
-                 max_connections: int = 16, retries: int = 1) -> None:
+    def __init__(self, service: str, *, connect_timeout: float = aws.CONNECT_TIMEOUT_SECONDS,
+                 read_timeout: float = aws.READ_TIMEOUT_SECONDS, max_connections: int = 16,
+                 retries: int = aws.RETRIES) -> None:
         sync = aws.client(service)  # resolves endpoint and region as every other client does; never called
         self._model = sync.meta.service_model
         url = sync.meta.endpoint_url.rstrip("/")

@@ -61,6 +61,9 @@ from app.web import (
     read_submission,
 )
 
+# Every AWS call the receiver makes is on a buyer's request path: shorter bounds than app.aws's defaults.
+READ_TIMEOUT_SECONDS = 5.0
+RETRIES = 1
 LOOKUP_CACHE_SECONDS = 1.0  # queue depth and running worker tasks: status polling must not hammer SQS and ECS
 PUBLISH_BATCH = 10  # SNS PublishBatch's maximum entries...
 PUBLISH_BATCH_BYTES = 256 * 1024  # ...and bytes of all its messages together (an order's event is at most ~80 KB)
@@ -116,12 +119,14 @@ class Backend:
     def __init__(self, settings: ReceiverSettings) -> None:
         self.settings = settings
         self.executor = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="aws")
-        self.store = OrderStore(aws.client("dynamodb", read_timeout=5, retries=1,
+        self.store = OrderStore(aws.client("dynamodb", read_timeout=READ_TIMEOUT_SECONDS, retries=RETRIES,
                                            max_pool_connections=settings.max_in_flight), settings.table)
-        self.sqs = aws.client("sqs", read_timeout=5, retries=1)
-        self.ecs = aws.client("ecs", read_timeout=5, retries=1)
-        self.dynamodb = AsyncClient("dynamodb", read_timeout=5, retries=1, max_connections=CALLS_IN_FLIGHT)
-        self.sns = AsyncClient("sns", read_timeout=5, retries=1, max_connections=CALLS_IN_FLIGHT)
+        self.sqs = aws.client("sqs", read_timeout=READ_TIMEOUT_SECONDS, retries=RETRIES)
+        self.ecs = aws.client("ecs", read_timeout=READ_TIMEOUT_SECONDS, retries=RETRIES)
+        self.dynamodb = AsyncClient("dynamodb", read_timeout=READ_TIMEOUT_SECONDS, retries=RETRIES,
+                                    max_connections=CALLS_IN_FLIGHT)
+        self.sns = AsyncClient("sns", read_timeout=READ_TIMEOUT_SECONDS, retries=RETRIES,
+                               max_connections=CALLS_IN_FLIGHT)
         self.records: Batcher[Order, None] = Batcher(self._write_records, max_batch=STATEMENT_BATCH,
                                                      max_calls=CALLS_IN_FLIGHT)
         self.events: Batcher[Order, None] = Batcher(self._publish_events, max_batch=PUBLISH_BATCH,
@@ -226,7 +231,8 @@ def build(settings: ReceiverSettings) -> BufferedBody:
     blocking = backend.blocking
     counters = ReceiverCounters()
 
-    dynamodb = aws.client("dynamodb", read_timeout=5, retries=1, max_pool_connections=settings.max_in_flight)
+    dynamodb = aws.client("dynamodb", read_timeout=READ_TIMEOUT_SECONDS, retries=RETRIES,
+                          max_pool_connections=settings.max_in_flight)
     records = DynamoRecords(dynamodb, settings.table)
     idempotency = Idempotency(records, call=blocking)
 
