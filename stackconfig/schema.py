@@ -221,6 +221,14 @@ def bounds(key: str) -> tuple[float, float] | None:
     return (low, high) if low is not None and high is not None else None
 
 
+def least(key: str) -> int:
+    """A whole-number key's minimum (ValueError for a key without one)."""
+    limits = bounds(key)
+    if limits is None or _FIELDS[key].annotation is not int:
+        raise ValueError(f"{key} has no whole-number minimum")
+    return int(limits[0])
+
+
 # pydantic's error types, as what the key allows.
 _ALLOWED: Final = {
     "int_parsing": "a whole number", "int_from_float": "a whole number", "int_type": "a whole number",
