@@ -21,6 +21,7 @@ Standard library only: the notifier Lambda ships it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -67,3 +68,11 @@ def backlog_per_task_target(acceptable_latency_seconds: float, workers_per_task:
     """Waiting orders per running task at which the expected wait is the acceptable latency: the worker scaling's
     target, so it acts at the wait the alarms measure."""
     return acceptable_latency_seconds * workers_per_task / payment_seconds
+
+
+def tasks_for(wait_seconds: float, running_tasks: int, target_seconds: float) -> int:
+    """Running tasks that bring a wait measured over `running_tasks` (at least one) to `target_seconds`: `seconds`
+    falls in proportion to the running tasks."""
+    if target_seconds <= 0:
+        raise ValueError(f"target wait must be positive, got {target_seconds:g} s")
+    return math.ceil(max(running_tasks, 1) * wait_seconds / target_seconds)

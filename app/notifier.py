@@ -16,7 +16,6 @@ It ships in a Lambda, so it imports only boto3 and the standard library (so do t
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -85,7 +84,7 @@ def tasks_to_add(wait_seconds: float) -> str | None:
     if not found:
         return None
     running = int(found[0]["runningCount"])
-    needed = math.ceil(max(running, 1) * wait_seconds / latency)
+    needed = expected_wait.tasks_for(wait_seconds, running, latency)
     add = max(0, needed - running)
     return (f"{add} ({running} running; {needed} bring the wait to {latency:g} s: "
             f"`python -m ops.prescale --tasks {needed}`)")
