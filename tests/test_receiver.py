@@ -23,6 +23,7 @@ from app.receiver import Backend, BackendUnavailable
 from app.settings import ReceiverSettings
 from app.store import OrderStore
 from bench.localaws import metric_math
+from bench.localaws.console import LiveState
 from bench.localaws.emulators import Emulator
 from bench.localaws.system import LocalArgs, LocalSystem
 from bench.localaws.resources import DATA_PLANE
@@ -51,7 +52,8 @@ def test_async_order_goes_pending_then_completed(system: System) -> None:  # noq
 @pytest.mark.slow
 def test_the_order_status_estimate_is_what_the_expected_wait_alarms_compute(tmp_path: Path) -> None:
     """3 worker tasks of 1 worker, 4 s a payment: GET /orders/{id}'s expected wait is the deployed alarm's metric
-    math over the queue depth it reports and the tasks ECS says run (the one-task estimate would be 3x as long)."""
+    math over the queue depth it reports and the tasks ECS says run (the one-task estimate would be 3x as long), and
+    so is the live view's."""
     payment, tasks = 4, 3
     args = LocalArgs(config={"paymentSeconds": payment, "paymentDeclineRate": 0, "workerCount": 1,
                              "workerTasks": tasks, "minWorkerTasks": tasks},
@@ -68,14 +70,23 @@ def test_the_order_status_estimate_is_what_the_expected_wait_alarms_compute(tmp_
             status = client.get(f"/orders/{order_ids[-1]}").json()
         (running,) = [s["runningCount"] for s in aws.client("ecs").describe_services(
             cluster=outputs[output_names.CLUSTER_NAME], services=[outputs[output_names.WORKER_SERVICE_NAME]])["services"]]
+        live = LiveState(local).state()["expected_wait"]  # the live view's figure
         (queries,) = [q for name, q in local.deployment.math_alarms.items() if name.endswith("-expected-wait-warning")]
         (expression,) = [q["Expression"] for q in queries if "Expression" in q]
+
+    def alarm(waiting: int, running_tasks: int) -> float:
+        value = metric_math.evaluate(expression, {expected_wait.WAITING.id: float(waiting),
+                                                  expected_wait.RUNNING_TASKS.id: float(running_tasks)})
+        assert value is not None
+        return value
+
     assert running == tasks
     assert status["status"] == "pending" and status["queue_position"] > 1, status
-    alarm = metric_math.evaluate(expression, {expected_wait.WAITING.id: status["queue_position"],
-                                              expected_wait.RUNNING_TASKS.id: running})
-    assert alarm is not None and status["expected_wait_seconds"] == pytest.approx(alarm, abs=1e-3), (status, alarm)
-    assert status["estimated_completion_seconds"] == pytest.approx(alarm + payment, abs=1e-3), status
+    wait = alarm(status["queue_position"], running)
+    assert status["expected_wait_seconds"] == pytest.approx(wait, abs=1e-3), (status, wait)
+    assert status["estimated_completion_seconds"] == pytest.approx(wait + payment, abs=1e-3), status
+    assert live["worker_tasks"] == tasks and live["waiting"] > 0, live
+    assert live["seconds"] == pytest.approx(alarm(live["waiting"], live["worker_tasks"]), abs=0.01), live
 
 
 def test_unknown_order_is_404(system: System) -> None:  # noqa: F811
