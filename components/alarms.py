@@ -1,11 +1,12 @@
 """Alarms: the catalogue's alarms (`alarm_catalogue.ALARMS`) as CloudWatch metric alarms, thresholds from the profile.
 
 Creates one alarm per catalogue entry whose subject's system the stack deploys (no async stack, no queue alarms;
-`Watched` guarantees the dimensions of every deployed subject) and whose threshold the profile sets, named `alarm_catalogue.alarm_name(prefix, key)` so `ops.alarms` finds them. The expected-wait
-alarms are metric math over the order queue's waiting messages and the worker service's running tasks
-(`app.expected_wait`, queries from `components.wait_metrics`), with thresholds that are multiples of `acceptableLatencySeconds`: the same
-number the worker auto-scaling aims for, so a page means the scaling has had its chance. Alarm and OK actions
-publish to the alarm topic.
+`Watched` guarantees the dimensions of every deployed subject) and whose threshold the profile sets, named
+`alarm_catalogue.alarm_name(prefix, key)` so `ops.alarms` finds them. The expected-wait alarms are metric math over
+the order queue's waiting messages and the worker service's running tasks (`app.expected_wait`, queries from
+`components.wait_metrics`), with thresholds that are multiples of `acceptableLatencySeconds`: the same number the
+worker auto-scaling aims for, so a page means the scaling has had its chance. Alarm and OK actions publish to the
+alarm topic.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Dashboard: one CloudWatch page with the report's 7.2 graphs for whichever systems the stack deploys.
 
 Queue depth, in-flight and dead-lettered orders, age of the oldest order, the expected wait (the alarms' metric math,
-`components.wait_metrics`), worker CPU/memory, running task counts, and each ALB's requests, 5xx and latency. A line appears when the stack deploys its subject's system, a panel when it has
-a line.
+`components.wait_metrics`), worker CPU/memory, running task counts, and each ALB's requests, 5xx and latency. A
+line appears when the stack deploys its subject's system, a panel when it has a line.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The async receiver (report Part III) as a real process against ministack: 202 then pending -> completed, order
-status with queue estimate (the expected-wait alarms' figure, on a worker service of 3 tasks), 503 + Retry-After on backend failure (and no pending record left) and on overload,
-orders sent together sharing calls, and a failed entry of a shared call failing only its own order."""
+status with queue estimate (the expected-wait alarms' figure, on a worker service of 3 tasks), 503 + Retry-After on
+backend failure (and no pending record left) and on overload, orders sent together sharing calls, and a failed entry
+of a shared call failing only its own order."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def test_the_order_status_estimate_is_what_the_expected_wait_alarms_compute(tmp_
             order_ids = [client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).json()["order_id"] for _ in range(15)]
             status = client.get(f"/orders/{order_ids[-1]}").json()
         (running,) = [s["runningCount"] for s in aws.client("ecs").describe_services(
-            cluster=outputs[output_names.CLUSTER_NAME], services=[outputs[output_names.WORKER_SERVICE_NAME]])["services"]]
+            cluster=outputs[output_names.CLUSTER_NAME],
+            services=[outputs[output_names.WORKER_SERVICE_NAME]])["services"]]
         live = LiveState(local).state()["expected_wait"]  # the live view's figure
         (queries,) = [q for name, q in local.deployment.math_alarms.items() if name.endswith("-expected-wait-warning")]
         (expression,) = [q["Expression"] for q in queries if "Expression" in q]
@@ -194,7 +196,8 @@ def test_a_failed_entry_of_a_batch_fails_only_its_own_order(system: System) -> N
     settings = ReceiverSettings(table=table, topic_arn=outputs[output_names.TOPIC_ARN],
                                 queue_url=outputs[output_names.QUEUE_URL], worker_count=1, payment_seconds=3,
                                 worker_cluster=outputs[output_names.CLUSTER_NAME],
-                                worker_service=outputs[output_names.WORKER_SERVICE_NAME], max_in_flight=64, http=app_settings.http())
+                                worker_service=outputs[output_names.WORKER_SERVICE_NAME], max_in_flight=64,
+                                http=app_settings.http())
     item = Item(product_id="PROD-001", quantity=1, price=1.0)
     first, ok = (Order.model_construct(order_id=str(uuid.uuid4()), customer_id=1, items=[item]) for _ in range(2))
     duplicate = Order.model_construct(order_id=str(uuid.uuid4()), customer_id=2, items=[item])
