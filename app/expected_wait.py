@@ -9,12 +9,12 @@ acceptable latency (`backlog_per_task_target`); the dashboard draws the same que
 view and GET /orders/{id} compute `seconds` from the same four numbers. So the figure a buyer is told is the one the
 alarms page on.
 
-One statistic for both metrics, `STATISTIC` (Average): both are levels (a gauge of messages, a gauge of tasks), not
-counts. On AWS each is published once a minute, so at the alarms' 60 s period every statistic reads the same; they
-part where a period holds several samples (a longer period, the lab's shortened periods, the local runtime's
-per-second feed). There Sum multiplies the level by the number of samples, and Maximum of the queue over Average of
-the tasks divides a peak by a mean; the Average of each is the mean level over the period, which is what the
-formula is about and what one reading (the receiver's, the live view's) estimates.
+One statistic for both metrics, `STATISTIC` (Maximum). Both are levels (a gauge of messages, a gauge of tasks), and
+AWS publishes each once a minute, so at the alarms' 60 s period every statistic reads the same. They part where a
+period holds several samples (a longer period, the lab's shortened ones, the local runtime's sub-second feed):
+Sum multiplies the level by the number of samples; Average spreads a burst over the period (a 15 s burst in a 60 s
+period reads a quarter of its size, and the page comes late or not at all); Maximum reads each gauge at its peak:
+the backlog the alarms exist to catch, over the tasks that paid during the period.
 
 Standard library only: the notifier Lambda ships it.
 """
@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-STATISTIC: Final = "Average"
+STATISTIC: Final = "Maximum"
 LABEL: Final = "expected wait"  # the metric-math alarms' metric name and the expression's label
 FORMULA: Final = "waiting orders x payment time / (running worker tasks x workers per task)"  # for people
 
