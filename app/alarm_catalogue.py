@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from app import expected_wait
+
 
 class System(StrEnum):
     """The two systems a stack may deploy (`deploySync`, `deployAsync`)."""
@@ -21,7 +23,7 @@ class System(StrEnum):
 
 class AlarmSubject(StrEnum):
     """What an alarm or a dashboard line watches: one resource's CloudWatch dimensions, or (EXPECTED_WAIT) metric
-    math over the order queue and the worker service (`expected_wait_expression`). A mistyped member is a type error
+    math over the order queue and the worker service (`app.expected_wait`). A mistyped member is a type error
     (mypy) and an AttributeError at import: it can never make the program drop an alarm."""
 
     QUEUE = "queue"
@@ -67,22 +69,12 @@ class AlarmSpec:
         return f"[{self.severity}] {self.measures}. What to do: {self.action}"
 
 
-EXPECTED_WAIT = "expected wait"  # the metric-math alarms' label and metric name
-
-
-def expected_wait_expression(worker_count: int, payment_seconds: float) -> str:
-    """Seconds a new order waits before a worker starts it: waiting (m1) / payments per second of the running tasks
-    (m2 x workers / payment time). With no running task CloudWatch gets no value (division by zero), and the oldest
-    message alarm is what pages."""
-    return f"m1 * {payment_seconds:g} / (m2 * {worker_count})"
-
-
 ALARMS: Final[tuple[AlarmSpec, ...]] = (
     AlarmSpec(
         key="expected_wait_warning",
         subject=AlarmSubject.EXPECTED_WAIT,
         namespace="",
-        metric_name=EXPECTED_WAIT,
+        metric_name=expected_wait.LABEL,
         severity="WARNING",
         measures="seconds a new order waits before a worker starts it",
         action="Buyers wait longer than the stack's acceptable latency: add worker tasks "
@@ -93,7 +85,7 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
         key="expected_wait_critical",
         subject=AlarmSubject.EXPECTED_WAIT,
         namespace="",
-        metric_name=EXPECTED_WAIT,
+        metric_name=expected_wait.LABEL,
         severity="CRITICAL",
         measures="seconds a new order waits before a worker starts it",
         action="Buyers wait twice the acceptable latency and auto-scaling has not caught up: pre-scale now "

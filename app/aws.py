@@ -6,12 +6,17 @@ boto3 honours `AWS_ENDPOINT_URL`, so the same code talks to AWS or to the local 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Final
 
 import boto3
 from botocore.config import Config
 
 from app import contract
+
+# Every client's bounds, boto3's (`client`) and the receiver's event-loop client's (app.aws_async) alike.
+CONNECT_TIMEOUT_SECONDS: Final = 2.0
+READ_TIMEOUT_SECONDS: Final = 10.0
+RETRIES: Final = 2  # after the first attempt
 
 
 def region() -> str:
@@ -21,9 +26,9 @@ def region() -> str:
 def client(
     service: str,
     *,
-    read_timeout: float = 10.0,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
     max_pool_connections: int = 50,
-    retries: int = 2,
+    retries: int = RETRIES,
     session: boto3.session.Session | None = None,
 ) -> Any:
     """A client with bounded timeouts: a dead backend must surface as an error in seconds, not hang a request.
@@ -33,7 +38,7 @@ def client(
     """
     config = Config(
         region_name=region(),
-        connect_timeout=2,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=read_timeout,
         max_pool_connections=max_pool_connections,
         retries={"total_max_attempts": retries + 1, "mode": "standard"},

@@ -235,10 +235,10 @@ class AsyncClient:
         self,
         service: str,
         *,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 5.0,
+        connect_timeout: float = aws.CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = aws.READ_TIMEOUT_SECONDS,
         max_connections: int = 16,
-        retries: int = 1,
+        retries: int = aws.RETRIES,
     ) -> None:
         sync = aws.client(service)  # resolves endpoint and region as every other client does; never called
         self._model = sync.meta.service_model

@@ -33,8 +33,8 @@ ENV_PAYMENT_DECLINE_RATE: Final = "PAYMENT_DECLINE_RATE"
 ENV_PAYMENT_SLOTS: Final = "PAYMENT_SLOTS"
 ENV_REQUEST_TIMEOUT_SECONDS: Final = "REQUEST_TIMEOUT_SECONDS"
 ENV_ALERTS_TOPIC_ARN: Final = "ALERTS_TOPIC_ARN"  # the alarm notifier publishes readable alerts here
-# The notifier reads the worker service's running tasks to say how many to add for the expected wait to fall back
-# to the acceptable latency.
+# The worker service, whose running tasks (ECS DescribeServices) the expected wait divides by: the receiver's
+# order-status estimate, and the notifier's tasks to add for the wait to fall back to the acceptable latency.
 ENV_WORKER_CLUSTER: Final = "WORKER_CLUSTER"
 ENV_WORKER_SERVICE: Final = "WORKER_SERVICE"
 ENV_ACCEPTABLE_LATENCY: Final = "ACCEPTABLE_LATENCY_SECONDS"
@@ -164,6 +164,18 @@ class OrderRecord:
     def outcome_fields(cls) -> tuple[str, ...]:
         """What the worker's status write sets: the status and the fields with a default."""
         return ("status", *(f.name for f in fields(cls) if f.default is not MISSING))
+
+
+# --- Worker scaling: Application Auto Scaling's scalable target (the program registers it, ops.prescale and
+# ops.preflight act on it) -------------------------------------------------------------------------------------------
+
+SCALING_NAMESPACE: Final = "ecs"
+SCALABLE_DIMENSION: Final = "ecs:service:DesiredCount"  # an ECS service's task count
+
+
+def scalable_resource_id(cluster: str, service: str) -> str:
+    """The scalable target's ResourceId of an ECS service."""
+    return f"service/{cluster}/{service}"
 
 
 # --- The order queue (report 3.1 and 6.5) -------------------------------------------------------------------------

@@ -8,16 +8,41 @@ task is healthy exactly when its container would be.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from app import contract, roles
 
 MAX_HEARTBEAT_AGE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """The container health check: this module as a command, and how often ECS runs it. ECS runs the task
+    definition's (components.fargate renders this) and ignores the image's HEALTHCHECK, which `docker run` uses:
+    app/Dockerfile says `dockerfile_line()` word for word (tests/test_image.py)."""
+
+    command: tuple[str, ...] = ("python", "-m", "app.healthcheck")
+    interval_seconds: int = 30
+    timeout_seconds: int = 5
+    start_period_seconds: int = 15
+    retries: int = 3
+
+    def dockerfile_line(self) -> str:
+        return (
+            f"HEALTHCHECK --interval={self.interval_seconds}s --timeout={self.timeout_seconds}s "
+            f"--start-period={self.start_period_seconds}s --retries={self.retries} CMD {json.dumps(self.command)}"
+        )
+
+
+HEALTH_CHECK: Final = HealthCheck()
 
 
 def check(env: Mapping[str, str] = os.environ, timeout: float = 3.0) -> str | None:

@@ -11,13 +11,13 @@ webhook never sends. A failed post is logged, never fatal (the e-mail alert is a
 webhook URL from the Secrets Manager secret its configuration names (a URL in an environment variable would be
 readable by anyone who may read the function's configuration).
 
-It ships in a Lambda, so it imports only boto3 and the standard library (`app.contract` and `app.aws` are both).
+It ships in a Lambda, so it imports only boto3 and the standard library (so do the app modules it ships with,
+`components.alerts.NOTIFIER_FILES`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app import alarm_catalogue, aws, contract
+from app import alarm_catalogue, aws, contract, expected_wait
 
 SUBJECT_LIMIT = 99  # SNS: ASCII, under 100 characters, no line breaks
 WEBHOOK_TIMEOUT_SECONDS = 5  # well inside the Lambda's 10 s
@@ -89,7 +89,7 @@ def tasks_to_add(wait_seconds: float) -> str | None:
     if not found:
         return None
     running = int(found[0]["runningCount"])
-    needed = math.ceil(max(running, 1) * wait_seconds / latency)
+    needed = expected_wait.tasks_for(wait_seconds, running, latency)
     add = max(0, needed - running)
     return (
         f"{add} ({running} running; {needed} bring the wait to {latency:g} s: "
@@ -125,11 +125,7 @@ def render(alarm_message: dict[str, Any], advice: Callable[[float], str | None] 
     statistic = trigger.get("Statistic") or trigger.get("ExtendedStatistic") or "?"
     value = current_value(reason)
     wait = spec is not None and spec.subject is alarm_catalogue.AlarmSubject.EXPECTED_WAIT
-    how = (
-        "waiting orders x payment time / (running worker tasks x workers per task)"
-        if wait
-        else f"{metric}; {statistic} over {trigger.get('Period', '?')} s"
-    )
+    how = expected_wait.FORMULA if wait else f"{metric}; {statistic} over {trigger.get('Period', '?')} s"
     unit = " s" if wait else ""
     sizing = advice(value) if wait and value is not None and state == "ALARM" else None
     body = "\n".join(

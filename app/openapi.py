@@ -57,6 +57,7 @@ class TimedOut(BaseModel):
 
 ESTIMATE: dict[str, Any] = {  # app.receiver.estimate's fields, added while the order is pending
     "queue_position": (int | None, None),
+    "expected_wait_seconds": (float | None, None),
     "estimated_completion_seconds": (float | None, None),
     "estimated_completion": (str | None, None),
 }

@@ -18,7 +18,10 @@ attribute_not_exists), the events in SNS PublishBatch calls of up to 10. A lone 
 in flight, arrivals group. Each entry succeeds or fails on its own, and so does each order: a failed entry gets its
 order a 503 (and its pending record removed), the others of the same call are answered as usual. The two batched
 calls go over app.aws_async (no thread, under half a boto3 call's CPU); the rare ones (order status, queue depth,
-removing a record, idempotency records) are plain boto3 calls in a thread pool.
+the worker service's running tasks, removing a record, idempotency records) are plain boto3 calls in a thread pool.
+
+A pending order's status carries its estimate: the expected wait (app.expected_wait) from the queue depth and the
+worker service's running tasks, the same figure the expected-wait alarms compute, each read at most once a second.
 
 An order sent with an `Idempotency-Key` runs under app.idempotency (records in the orders table): a retry gets the
 first answer and the same order id, never a second order.
@@ -28,9 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import aws, contract, logs, openapi
+from app import aws, contract, expected_wait, logs, openapi
 from app.aws_async import AsyncClient
 from app.batching import BatchCounters, Batcher
 from app.idempotency import Answer, DynamoRecords, Idempotency
@@ -59,7 +61,10 @@ from app.web import (
     read_submission,
 )
 
-QUEUE_DEPTH_CACHE_SECONDS = 1.0
+# Every AWS call the receiver makes is on a buyer's request path: shorter bounds than app.aws's defaults.
+READ_TIMEOUT_SECONDS = 5.0
+RETRIES = 1
+LOOKUP_CACHE_SECONDS = 1.0  # queue depth and running worker tasks: status polling must not hammer SQS and ECS
 PUBLISH_BATCH = 10  # SNS PublishBatch's maximum entries...
 PUBLISH_BATCH_BYTES = 256 * 1024  # ...and bytes of all its messages together (an order's event is at most ~80 KB)
 CALLS_IN_FLIGHT = 4  # per batched call kind: with the shedding cap of 64 orders, about as many as can be full
@@ -99,6 +104,19 @@ def _batching(counters: BatchCounters) -> dict[str, float]:
     }
 
 
+class Cached:
+    """A number fetched at most once per LOOKUP_CACHE_SECONDS (a race between threads costs one extra call)."""
+
+    def __init__(self, fetch: Callable[[], int]) -> None:
+        self._fetch = fetch
+        self._value: tuple[float, int] | None = None
+
+    def __call__(self) -> int:
+        if self._value is None or time.monotonic() - self._value[0] > LOOKUP_CACHE_SECONDS:
+            self._value = (time.monotonic(), self._fetch())
+        return self._value[1]
+
+
 class Backend:
     """The receiver's AWS side: batched record writes and publishes on the event loop, the rest in a thread pool."""
 
@@ -106,12 +124,22 @@ class Backend:
         self.settings = settings
         self.executor = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="aws")
         self.store = OrderStore(
-            aws.client("dynamodb", read_timeout=5, retries=1, max_pool_connections=settings.max_in_flight),
+            aws.client(
+                "dynamodb",
+                read_timeout=READ_TIMEOUT_SECONDS,
+                retries=RETRIES,
+                max_pool_connections=settings.max_in_flight,
+            ),
             settings.table,
         )
-        self.sqs = aws.client("sqs", read_timeout=5, retries=1)
-        self.dynamodb = AsyncClient("dynamodb", read_timeout=5, retries=1, max_connections=CALLS_IN_FLIGHT)
-        self.sns = AsyncClient("sns", read_timeout=5, retries=1, max_connections=CALLS_IN_FLIGHT)
+        self.sqs = aws.client("sqs", read_timeout=READ_TIMEOUT_SECONDS, retries=RETRIES)
+        self.ecs = aws.client("ecs", read_timeout=READ_TIMEOUT_SECONDS, retries=RETRIES)
+        self.dynamodb = AsyncClient(
+            "dynamodb", read_timeout=READ_TIMEOUT_SECONDS, retries=RETRIES, max_connections=CALLS_IN_FLIGHT
+        )
+        self.sns = AsyncClient(
+            "sns", read_timeout=READ_TIMEOUT_SECONDS, retries=RETRIES, max_connections=CALLS_IN_FLIGHT
+        )
         self.records: Batcher[Order, None] = Batcher(
             self._write_records, max_batch=STATEMENT_BATCH, max_calls=CALLS_IN_FLIGHT
         )
@@ -122,7 +150,8 @@ class Backend:
             weight=_event_bytes,
             max_weight=PUBLISH_BATCH_BYTES,
         )
-        self._depth: tuple[float, int] = (0.0, 0)
+        self.queue_depth = Cached(self._queue_depth)
+        self.running_tasks = Cached(self._running_tasks)
 
     async def blocking(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
@@ -198,25 +227,34 @@ class Backend:
         """How well orders shared calls so far (for /stats)."""
         return {"record_writes": _batching(self.records.counters), "event_publishes": _batching(self.events.counters)}
 
-    def queue_depth(self) -> int:
-        """Orders waiting in the queue, cached for a second so status polling does not hammer SQS."""
-        fetched_at, depth = self._depth
-        if time.monotonic() - fetched_at > QUEUE_DEPTH_CACHE_SECONDS:
-            attributes = self.sqs.get_queue_attributes(
-                QueueUrl=self.settings.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]
-            depth = int(attributes["ApproximateNumberOfMessages"])
-            self._depth = (time.monotonic(), depth)
-        return depth
+    def _queue_depth(self) -> int:
+        """Orders waiting in the queue (what the alarms' WAITING metric counts)."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.settings.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def _running_tasks(self) -> int:
+        """The worker service's tasks in RUNNING (what the alarms' RUNNING_TASKS metric counts); none when the
+        service is gone."""
+        found = self.ecs.describe_services(
+            cluster=self.settings.worker_cluster, services=[self.settings.worker_service]
+        )["services"]
+        return int(found[0]["runningCount"]) if found else 0
 
 
-def estimate(position: int, settings: ReceiverSettings) -> dict[str, Any]:
-    """Report 6.5 item 3: place in the queue and when the order should be done, at num_workers payments at a time."""
-    seconds = math.ceil(position / settings.worker_count) * settings.payment_seconds
+def estimate(waiting: int, running_tasks: int, settings: ReceiverSettings) -> dict[str, Any]:
+    """Report 6.5 item 3: the order's place in the queue and when it should be done: the expected wait before a
+    worker starts it (the alarms' figure), then its own payment. No times while no worker task runs."""
+    wait = expected_wait.seconds(waiting, running_tasks, settings.worker_count, settings.payment_seconds)
+    done = None if wait is None else wait + settings.payment_seconds
     return {
-        "queue_position": position,
-        "estimated_completion_seconds": round(seconds, 3),
-        "estimated_completion": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds)),
+        "queue_position": max(1, waiting),
+        "expected_wait_seconds": None if wait is None else round(wait, 3),
+        "estimated_completion_seconds": None if done is None else round(done, 3),
+        "estimated_completion": None
+        if done is None
+        else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + done)),
     }
 
 
@@ -228,7 +266,9 @@ def build(settings: ReceiverSettings) -> BufferedBody:
     blocking = backend.blocking
     counters = ReceiverCounters()
 
-    dynamodb = aws.client("dynamodb", read_timeout=5, retries=1, max_pool_connections=settings.max_in_flight)
+    dynamodb = aws.client(
+        "dynamodb", read_timeout=READ_TIMEOUT_SECONDS, retries=RETRIES, max_pool_connections=settings.max_in_flight
+    )
     records = DynamoRecords(dynamodb, settings.table)
     idempotency = Idempotency(records, call=blocking)
 
@@ -304,7 +344,7 @@ def build(settings: ReceiverSettings) -> BufferedBody:
                 return error_response(404, "unknown order", order_id=order_id)
             body = record.shown()
             if not record.status.final:
-                body |= estimate(max(1, await blocking(backend.queue_depth)), settings)
+                body |= estimate(await blocking(backend.queue_depth), await blocking(backend.running_tasks), settings)
         except BACKEND_ERRORS:
             return answer_response(UNAVAILABLE)
         return JSONResponse(body)

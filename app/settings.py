@@ -74,8 +74,10 @@ class ReceiverSettings:
     table: str
     topic_arn: str
     queue_url: str
-    worker_count: int  # for /health and the completion estimate
+    worker_count: int  # workers per worker task: for /health and the expected wait
     payment_seconds: float
+    worker_cluster: str  # the worker service, whose running tasks the expected wait divides by
+    worker_service: str
     max_in_flight: int
     http: HttpSettings
 
@@ -127,6 +129,8 @@ def receiver() -> ReceiverSettings:
         queue_url=_required(contract.ENV_QUEUE_URL),
         worker_count=worker_count(),
         payment_seconds=payment().seconds,
+        worker_cluster=_required(contract.ENV_WORKER_CLUSTER),
+        worker_service=_required(contract.ENV_WORKER_SERVICE),
         max_in_flight=_integer(contract.ENV_MAX_IN_FLIGHT, D.max_in_flight, 1, 100_000),
         http=http(),
     )

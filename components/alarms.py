@@ -2,11 +2,11 @@
 
 Creates one alarm per catalogue entry whose subject's system the stack deploys (no async stack, no queue alarms;
 `Watched` guarantees the dimensions of every deployed subject) and whose threshold the profile sets, named
-`alarm_catalogue.alarm_name(prefix, key)` so `ops.alarms` finds them. The expected-wait
-alarms are metric math over the order queue's waiting messages and the worker service's running tasks
-(`alarm_catalogue.expected_wait_expression`), with thresholds that are multiples of `acceptableLatencySeconds`: the same
-number the worker auto-scaling aims for, so a page means the scaling has had its chance. Alarm and OK actions
-publish to the alarm topic.
+`alarm_catalogue.alarm_name(prefix, key)` so `ops.alarms` finds them. The expected-wait alarms are metric math over
+the order queue's waiting messages and the worker service's running tasks (`app.expected_wait`, queries from
+`components.wait_metrics`), with thresholds that are multiples of `acceptableLatencySeconds`: the same number the
+worker auto-scaling aims for, so a page means the scaling has had its chance. Alarm and OK actions publish to the
+alarm topic.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from app import alarm_catalogue
 from app.alarm_catalogue import AlarmSubject
+from components import wait_metrics
 from components.watched import Watched
 from stackconfig.alarm_profiles import AlarmThresholds, alarm_threshold
 
@@ -33,41 +34,6 @@ class AlarmsArgs:
     payment_seconds: float
 
 
-def expected_wait_queries(
-    watched: Watched, worker_count: int, payment_seconds: float, period: int
-) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgsDict]:
-    """m1 waiting orders, m2 running worker tasks (Container Insights), e1 the expected wait in seconds."""
-    waiting: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
-        "id": "m1",
-        "return_data": False,
-        "metric": {
-            "namespace": "AWS/SQS",
-            "metric_name": "ApproximateNumberOfMessagesVisible",
-            "dimensions": dict(watched[AlarmSubject.QUEUE]),
-            "period": period,
-            "stat": "Maximum",
-        },
-    }
-    tasks: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
-        "id": "m2",
-        "return_data": False,
-        "metric": {
-            "namespace": "ECS/ContainerInsights",
-            "metric_name": "RunningTaskCount",
-            "dimensions": dict(watched[AlarmSubject.WORKER_SERVICE]),
-            "period": period,
-            "stat": "Average",
-        },
-    }
-    wait: aws.cloudwatch.MetricAlarmMetricQueryArgsDict = {
-        "id": "e1",
-        "return_data": True,
-        "label": alarm_catalogue.EXPECTED_WAIT,
-        "expression": alarm_catalogue.expected_wait_expression(worker_count, payment_seconds),
-    }
-    return [waiting, tasks, wait]
-
-
 class Alarms(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("flashsale:monitoring:Alarms", name, None, opts)
@@ -78,7 +44,13 @@ class Alarms(pulumi.ComponentResource):
                 continue
             math = spec.subject.metric_math
             queries = (
-                expected_wait_queries(args.watched, args.worker_count, args.payment_seconds, spec.period_seconds)
+                wait_metrics.alarm_queries(
+                    args.watched[AlarmSubject.QUEUE],
+                    args.watched[AlarmSubject.WORKER_SERVICE],
+                    workers_per_task=args.worker_count,
+                    payment_seconds=args.payment_seconds,
+                    period=spec.period_seconds,
+                )
                 if math
                 else None
             )

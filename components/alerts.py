@@ -24,22 +24,21 @@ import pulumi_aws as aws
 from app import contract
 from components.defaults import LOG_RETENTION_DAYS, SNS_MANAGED_KEY
 from components.iam import Grant, inline_policy, service_role
+from components.queue_worker import WorkerServiceRef
 from stackconfig.schema import CONFIG_DEFAULTS
 
 NOTIFIER_RUNTIME = "python3.12"
 NOTIFIER_HANDLER = "app.notifier.handler"
 # The app/ files the notifier imports; boto3 comes with the Lambda runtime.
-NOTIFIER_FILES = ("app/__init__.py", "app/notifier.py", "app/contract.py", "app/alarm_catalogue.py", "app/aws.py")
+NOTIFIER_FILES = (
+    "app/__init__.py",
+    "app/notifier.py",
+    "app/contract.py",
+    "app/alarm_catalogue.py",
+    "app/expected_wait.py",
+    "app/aws.py",
+)
 NOTIFIER_TIMEOUT_SECONDS = 10
-
-
-@dataclass(frozen=True)
-class WorkerServiceRef:
-    """The worker service, for the notifier's "tasks to add" (it reads the running count)."""
-
-    cluster_name: pulumi.Input[str]
-    service_name: pulumi.Input[str]
-    service_arn: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -112,10 +111,9 @@ class Alerts(pulumi.ComponentResource):
         allowed.append(Grant(self.dlq.arn, ("sqs:SendMessage",)))
         environment: dict[str, pulumi.Input[str]] = {contract.ENV_ALERTS_TOPIC_ARN: self.alerts_topic.arn}
         if args.worker_service is not None:
-            allowed.append(Grant(args.worker_service.service_arn, ("ecs:DescribeServices",)))
+            allowed.append(args.worker_service.grant_describe())
             environment |= {
-                contract.ENV_WORKER_CLUSTER: args.worker_service.cluster_name,
-                contract.ENV_WORKER_SERVICE: args.worker_service.service_name,
+                **args.worker_service.environment(),
                 contract.ENV_ACCEPTABLE_LATENCY: str(args.acceptable_latency_seconds),
             }
         if args.webhook_url is not None:

@@ -1,8 +1,8 @@
 """Dashboard: one CloudWatch page with the report's 7.2 graphs for whichever systems the stack deploys.
 
-Queue depth, in-flight and dead-lettered orders, age of the oldest order, worker CPU/memory, running task counts, and
-each ALB's requests, 5xx and latency. A line appears when the stack deploys its subject's system, a panel when it has
-a line.
+Queue depth, in-flight and dead-lettered orders, age of the oldest order, the expected wait (the alarms' metric math,
+`components.wait_metrics`), worker CPU/memory, running task counts, and each ALB's requests, 5xx and latency. A
+line appears when the stack deploys its subject's system, a panel when it has a line.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ import pulumi
 import pulumi_aws as aws
 
 from app.alarm_catalogue import AlarmSubject
+from components import wait_metrics
 from components.watched import Watched
 
 PERIOD_SECONDS = 60
 WIDGET_WIDTH = 12
 WIDGET_HEIGHT = 6
+WAIT_TITLE = "Expected wait (s)"
+WAIT_PANEL_AT = 2  # after the order queue and the age of its oldest order
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,28 @@ class DashboardArgs:
     name: str  # the dashboard's physical name
     region: str
     watched: Watched
+    workers_per_task: int  # for the expected wait
+    payment_seconds: float
 
 
-def widgets(region: str, watched: Watched) -> list[dict[str, Any]]:
+def _widget(title: str, region: str, metrics: list[list[Any]]) -> dict[str, Any]:
+    return {
+        "type": "metric",
+        "width": WIDGET_WIDTH,
+        "height": WIDGET_HEIGHT,
+        "properties": {
+            "title": title,
+            "region": region,
+            "view": "timeSeries",
+            "period": PERIOD_SECONDS,
+            "metrics": metrics,
+        },
+    }
+
+
+def widgets(args: DashboardArgs) -> list[dict[str, Any]]:
     """The dashboard's widgets (with Output values inside, resolved by json_dumps)."""
+    watched = args.watched
     result = []
     for title, lines in PANELS:
         present = [line for line in lines if watched.has(line.subject)]
@@ -108,19 +129,20 @@ def widgets(region: str, watched: Watched) -> list[dict[str, Any]]:
         for line in present:
             dims = [part for name, value in watched[line.subject].items() for part in (name, value)]
             metrics.append([line.namespace, line.metric, *dims, {"stat": line.stat, "label": line.label}])
-        result.append(
-            {
-                "type": "metric",
-                "width": WIDGET_WIDTH,
-                "height": WIDGET_HEIGHT,
-                "properties": {
-                    "title": title,
-                    "region": region,
-                    "view": "timeSeries",
-                    "period": PERIOD_SECONDS,
-                    "metrics": metrics,
-                },
-            }
+        result.append(_widget(title, args.region, metrics))
+    if watched.has(AlarmSubject.EXPECTED_WAIT):
+        result.insert(
+            WAIT_PANEL_AT,
+            _widget(
+                WAIT_TITLE,
+                args.region,
+                wait_metrics.dashboard_metrics(
+                    watched[AlarmSubject.QUEUE],
+                    watched[AlarmSubject.WORKER_SERVICE],
+                    workers_per_task=args.workers_per_task,
+                    payment_seconds=args.payment_seconds,
+                ),
+            ),
         )
     return result
 
@@ -131,7 +153,7 @@ class Dashboard(pulumi.ComponentResource):
         dashboard = aws.cloudwatch.Dashboard(
             f"{name}-page",
             dashboard_name=args.name,
-            dashboard_body=pulumi.Output.json_dumps({"widgets": widgets(args.region, args.watched)}),
+            dashboard_body=pulumi.Output.json_dumps({"widgets": widgets(args)}),
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),  # a set name, as the alarms'
         )
         self.url: pulumi.Output[str] = dashboard.dashboard_name.apply(

@@ -23,7 +23,7 @@ from app.alarm_catalogue import AlarmSubject, System
 from app.roles import Role
 from components.access_logs import AccessLogBucket, AccessLogBucketArgs
 from components.alarms import Alarms, AlarmsArgs
-from components.alerts import Alerts, AlertsArgs, WorkerServiceRef
+from components.alerts import Alerts, AlertsArgs
 from components.cluster import ServiceCluster, ServiceClusterArgs
 from components.dashboard import Dashboard, DashboardArgs
 from components.fargate import Placement, TaskSpec
@@ -85,25 +85,6 @@ def async_system(s: Settings, placement: Placement) -> AsyncSystem:
     for note in notes:
         pulumi.log.info(f"sale calendar: {note}")
     pipeline = OrderPipeline("orders", OrderPipelineArgs())
-    receiver = LoadBalancedService(
-        "receiver",
-        LoadBalancedServiceArgs(
-            placement=placement,
-            task=TaskSpec(
-                role=Role.RECEIVER,
-                desired_count=s.receiver_tasks,
-                environment={
-                    contract.ENV_TOPIC_ARN: pipeline.topic.arn,
-                    contract.ENV_QUEUE_URL: pipeline.queue.url,
-                    contract.ENV_ORDERS_TABLE: pipeline.table.name,
-                    # For /health's num_workers and the order-status estimate (queue position / workers x payment).
-                    contract.ENV_WORKER_COUNT: str(s.worker_count),
-                    contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
-                },
-                grants=(pipeline.grant_publish(), pipeline.grant_write_orders(), pipeline.grant_queue_depth()),
-            ),
-        ),
-    )
     worker = QueueWorkerService(
         "worker",
         QueueWorkerServiceArgs(
@@ -126,6 +107,32 @@ def async_system(s: Settings, placement: Placement) -> AsyncSystem:
             min_tasks=s.min_worker_tasks,
             max_tasks=s.max_worker_tasks,
             sale_schedule=tuple(steps),
+        ),
+    )
+    receiver = LoadBalancedService(
+        "receiver",
+        LoadBalancedServiceArgs(
+            placement=placement,
+            task=TaskSpec(
+                role=Role.RECEIVER,
+                desired_count=s.receiver_tasks,
+                environment={
+                    contract.ENV_TOPIC_ARN: pipeline.topic.arn,
+                    contract.ENV_QUEUE_URL: pipeline.queue.url,
+                    contract.ENV_ORDERS_TABLE: pipeline.table.name,
+                    # For /health's num_workers and the order-status estimate: the expected wait over the worker
+                    # service's running tasks, as the alarms compute it (app.expected_wait).
+                    contract.ENV_WORKER_COUNT: str(s.worker_count),
+                    contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
+                    **worker.ref.environment(),
+                },
+                grants=(
+                    pipeline.grant_publish(),
+                    pipeline.grant_write_orders(),
+                    pipeline.grant_queue_depth(),
+                    worker.ref.grant_describe(),
+                ),
+            ),
         ),
     )
     return AsyncSystem(pipeline=pipeline, receiver=receiver, worker=worker)
@@ -173,10 +180,7 @@ def build() -> Deployment:
             AlarmSubject.RECEIVER_SERVICE: receiver.service.dimensions,
             AlarmSubject.RECEIVER_ALB: receiver.alb_dimensions,
         }
-        # What the alarm notifier needs to say how many worker tasks to add.
-        worker_ref = WorkerServiceRef(
-            cluster_name=cluster.name, service_name=worker.service.service_name, service_arn=worker.service.service.id
-        )
+        worker_ref = worker.ref  # the alarm notifier says how many worker tasks to add
         outputs |= {
             output_names.ASYNC_URL: receiver.url,
             output_names.TOPIC_ARN: pipeline.topic.arn,
@@ -219,6 +223,15 @@ def build() -> Deployment:
             payment_seconds=s.payment_seconds,
         ),
     )
-    dashboard = Dashboard("dashboard", DashboardArgs(name=prefix, region=s.region, watched=watched))
+    dashboard = Dashboard(
+        "dashboard",
+        DashboardArgs(
+            name=prefix,
+            region=s.region,
+            watched=watched,
+            workers_per_task=s.worker_count,
+            payment_seconds=s.payment_seconds,
+        ),
+    )
     outputs[output_names.DASHBOARD_URL] = dashboard.url
     return Deployment(settings=s, cluster=cluster, sync=sync, orders=orders, outputs=outputs)

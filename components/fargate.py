@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from app import contract
+from app import contract, healthcheck
 from app.roles import Role
 from components.access_logs import AccessLogBucket
 from components.cluster import ServiceCluster
@@ -27,7 +27,6 @@ EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecut
 HEALTH_CHECK_GRACE_SECONDS = 60
 TMP_VOLUME = "tmp"
 ECS_TASKS = "ecs-tasks.amazonaws.com"
-HEALTH_CHECK_COMMAND = ["CMD", "python", "-m", "app.healthcheck"]  # app/healthcheck.py, every role
 
 
 @dataclass(frozen=True)
@@ -97,6 +96,7 @@ class FargateService(pulumi.ComponentResource):
             inline_policy(f"{name}-task-policy", task_role, task.grants, child)
             task_role_arn = task_role.arn
 
+        check = healthcheck.HEALTH_CHECK
         environment = {
             contract.ENV_ROLE: task.role,
             contract.ENV_PORT: str(contract.CONTAINER_PORT),
@@ -112,11 +112,11 @@ class FargateService(pulumi.ComponentResource):
             "portMappings": [{"containerPort": contract.CONTAINER_PORT, "protocol": "tcp"}] if args.port else [],
             # ECS ignores the image's HEALTHCHECK; the same command checks /health (web) or the heartbeat (worker).
             "healthCheck": {
-                "command": HEALTH_CHECK_COMMAND,
-                "interval": 30,
-                "timeout": 5,
-                "retries": 3,
-                "startPeriod": 15,
+                "command": ["CMD", *check.command],
+                "interval": check.interval_seconds,
+                "timeout": check.timeout_seconds,
+                "retries": check.retries,
+                "startPeriod": check.start_period_seconds,
             },
             # Set, not left to ECS's default: the worker's drain bound (DRAIN_SECONDS) is derived from it.
             "stopTimeout": contract.STOP_TIMEOUT_SECONDS,

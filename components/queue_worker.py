@@ -17,7 +17,10 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from app import contract
+from components import wait_metrics
 from components.fargate import FargateService, FargateServiceArgs, Placement, TaskSpec
+from components.iam import Grant
 from planning.calendar import ScheduledStep
 
 
@@ -27,6 +30,23 @@ class ScalableTarget(TypedDict):
     service_namespace: pulumi.Input[str]
     scalable_dimension: pulumi.Input[str]
     resource_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class WorkerServiceRef:
+    """The worker service as other roles look it up (DescribeServices' running count): the receiver's order-status
+    estimate and the notifier's "tasks to add" divide by its running tasks."""
+
+    cluster_name: pulumi.Input[str]
+    service_name: pulumi.Input[str]
+    service_arn: pulumi.Input[str]
+
+    def environment(self) -> dict[str, pulumi.Input[str]]:
+        """The variables that name it to the role's code."""
+        return {contract.ENV_WORKER_CLUSTER: self.cluster_name, contract.ENV_WORKER_SERVICE: self.service_name}
+
+    def grant_describe(self) -> Grant:
+        return Grant(self.service_arn, ("ecs:DescribeServices",))
 
 
 @dataclass(frozen=True)
@@ -53,6 +73,11 @@ class QueueWorkerService(pulumi.ComponentResource):
         protection = (args.placement.cluster.grant_task_protection(),) if args.scale_in_protection else ()
         task = replace(args.task, grants=(*args.task.grants, *protection))
         self.service = FargateService(f"{name}-svc", FargateServiceArgs(args.placement, task), opts=child)
+        self.ref = WorkerServiceRef(
+            cluster_name=args.placement.cluster.name,
+            service_name=self.service.service_name,
+            service_arn=self.service.service.id,
+        )
         self._scale_on_backlog(name, args, child)
         self.register_outputs({"service_name": self.service.service_name})
 
@@ -61,9 +86,11 @@ class QueueWorkerService(pulumi.ComponentResource):
         cluster_name = args.placement.cluster.name
         target = aws.appautoscaling.Target(
             f"{name}-scaling",
-            service_namespace="ecs",
-            scalable_dimension="ecs:service:DesiredCount",
-            resource_id=pulumi.Output.concat("service/", cluster_name, "/", self.service.service_name),
+            service_namespace=contract.SCALING_NAMESPACE,
+            scalable_dimension=contract.SCALABLE_DIMENSION,
+            resource_id=pulumi.Output.all(cluster_name, self.service.service_name).apply(
+                lambda names: contract.scalable_resource_id(*names)
+            ),
             min_capacity=args.min_tasks,
             max_capacity=args.max_tasks,
             opts=child,
@@ -82,42 +109,7 @@ class QueueWorkerService(pulumi.ComponentResource):
                 "scale_out_cooldown": args.scale_out_cooldown_seconds,
                 "scale_in_cooldown": args.scale_in_cooldown_seconds,
                 "customized_metric_specification": {
-                    "metrics": [
-                        {
-                            "id": "m1",
-                            "label": "orders waiting",
-                            "return_data": False,
-                            "metric_stat": {
-                                "stat": "Sum",
-                                "metric": {
-                                    "namespace": "AWS/SQS",
-                                    "metric_name": "ApproximateNumberOfMessagesVisible",
-                                    "dimensions": [{"name": "QueueName", "value": args.queue_name}],
-                                },
-                            },
-                        },
-                        {
-                            "id": "m2",
-                            "label": "running worker tasks",
-                            "return_data": False,
-                            "metric_stat": {
-                                "stat": "Average",
-                                "metric": {
-                                    "namespace": "ECS/ContainerInsights",
-                                    "metric_name": "RunningTaskCount",
-                                    "dimensions": [
-                                        {"name": key, "value": value} for key, value in self.service.dimensions.items()
-                                    ],
-                                },
-                            },
-                        },
-                        {
-                            "id": "backlog_per_task",
-                            "label": "orders waiting per task",
-                            "expression": "m1 / m2",
-                            "return_data": True,
-                        },
-                    ]
+                    "metrics": wait_metrics.scaling_metrics({"QueueName": args.queue_name}, self.service.dimensions)
                 },
             },
             opts=child,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app import aws
+from app import aws, contract
 from ops import capacity, stack
 from planning import calendar
 from planning.capacity import PlanInputs, plan
@@ -27,7 +27,6 @@ from stackconfig.schema import CONFIG_DEFAULTS
 SERVICE_OUTPUTS = (output_names.CLUSTER_NAME, output_names.WORKER_SERVICE_NAME)
 # The planner's inputs from the stack; their flags are the planner's own (--workers-per-task, --payment-seconds).
 PLANNER_OUTPUTS = (output_names.WORKER_COUNT, output_names.PAYMENT_SECONDS)
-DIMENSION = "ecs:service:DesiredCount"
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class ServiceState:
 
     @property
     def resource_id(self) -> str:
-        return f"service/{self.cluster}/{self.service}"
+        return contract.scalable_resource_id(self.cluster, self.service)
 
 
 def read_state(ecs: Any, autoscaling: Any, cluster: str, service: str) -> ServiceState:
@@ -50,9 +49,11 @@ def read_state(ecs: Any, autoscaling: Any, cluster: str, service: str) -> Servic
     services = [s for s in found.get("services", []) if s.get("status") == "ACTIVE"]
     if not services:
         raise stack.OpsError(f"ECS service {service!r} not found (or not ACTIVE) in cluster {cluster!r}")
-    resource_id = f"service/{cluster}/{service}"
+    resource_id = contract.scalable_resource_id(cluster, service)
     targets = autoscaling.describe_scalable_targets(
-        ServiceNamespace="ecs", ResourceIds=[resource_id], ScalableDimension=DIMENSION
+        ServiceNamespace=contract.SCALING_NAMESPACE,
+        ResourceIds=[resource_id],
+        ScalableDimension=contract.SCALABLE_DIMENSION,
     )["ScalableTargets"]
     if not targets:
         raise stack.OpsError(
@@ -115,9 +116,9 @@ def wait_stable(ecs: Any, state: ServiceState, tasks: int, timeout: float, poll:
 def apply_step(ecs: Any, autoscaling: Any, state: ServiceState, tasks: int) -> None:
     """MinCapacity first, so that auto-scaling never pulls the service below the new count while it moves."""
     autoscaling.register_scalable_target(
-        ServiceNamespace="ecs",
+        ServiceNamespace=contract.SCALING_NAMESPACE,
         ResourceId=state.resource_id,
-        ScalableDimension=DIMENSION,
+        ScalableDimension=contract.SCALABLE_DIMENSION,
         MinCapacity=tasks,
         MaxCapacity=state.max_capacity,
     )
@@ -161,7 +162,9 @@ def calendar_overrides(autoscaling: Any, resource_id: str) -> list[str]:
     """The scheduled actions still to come on the worker service (the sale calendar): each will set MinCapacity
     again, overriding what prescale sets by hand."""
     found = autoscaling.describe_scheduled_actions(
-        ServiceNamespace="ecs", ResourceId=resource_id, ScalableDimension=DIMENSION
+        ServiceNamespace=contract.SCALING_NAMESPACE,
+        ResourceId=resource_id,
+        ScalableDimension=contract.SCALABLE_DIMENSION,
     )["ScheduledActions"]
     now = datetime.now(UTC)
     notes = []

@@ -36,7 +36,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from app import contract
+from app import contract, expected_wait
 from stackconfig.alarm_profiles import ALARM_PROFILES, DEFAULT_ALARM_PROFILE, AlarmThresholds
 
 PROJECT: Final = "flashsale"  # the config namespace: Pulumi.yaml's name
@@ -221,7 +221,9 @@ class StackConfig(BaseModel):
     @property
     def backlog_per_task_target(self) -> float:
         """Queued orders one worker task may hold and still start each within the acceptable latency."""
-        return self.acceptable_latency_seconds / self.payment_seconds * self.worker_count
+        return expected_wait.backlog_per_task_target(
+            self.acceptable_latency_seconds, self.worker_count, self.payment_seconds
+        )
 
 
 CONFIG_DEFAULTS: Final = StackConfig()  # typed: CONFIG_DEFAULTS.worker_count
@@ -280,6 +282,14 @@ def project_config() -> dict[str, dict[str, Any]]:
             declared["default"] = prop["default"]
         declarations[key] = declared
     return declarations
+
+
+def least(key: str) -> int:
+    """A whole-number key's minimum (ValueError for a key without one)."""
+    limits = bounds(key)
+    if limits is None or _FIELDS[key].annotation is not int:
+        raise ValueError(f"{key} has no whole-number minimum")
+    return int(limits[0])
 
 
 # pydantic's error types, as what the key allows.

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pydantic.alias_generators import to_snake
 
-from app import alarm_catalogue, contract
+from app import alarm_catalogue, contract, expected_wait, healthcheck
 from app.alarm_catalogue import AlarmSubject, System
 from app.roles import ROLES
 from bench.localaws.program import config_strings
@@ -341,7 +341,16 @@ def test_task_definition_is_the_reports_size_and_hardened(run: StackRun, role: s
     assert (image["context"], image["platform"]) == (str(ROOT / "app"), contract.IMAGE_PLATFORM), image.urn
     tmp = [m for m in container["mountPoints"] if m["containerPath"] == contract.WRITABLE_PATH]
     assert tmp and tmp[0]["sourceVolume"] in {v["name"] for v in td["volumes"]}, f"{td.urn}: no writable /tmp"
-    assert container["healthCheck"]["command"][-2:] == ["-m", "app.healthcheck"], f"{td.urn}: no container health check"
+    assert container["logConfiguration"]["logDriver"] == "awslogs", td.urn
+    # The image's HEALTHCHECK says the same (tests/test_image.py); ECS runs only this one.
+    check = healthcheck.HEALTH_CHECK
+    assert container["healthCheck"] == {
+        "command": ["CMD", *check.command],
+        "interval": check.interval_seconds,
+        "timeout": check.timeout_seconds,
+        "retries": check.retries,
+        "startPeriod": check.start_period_seconds,
+    }, f"{td.urn}: container health check"
     assert (ROOT / "app" / "healthcheck.py").is_file()
     exposed = [p["containerPort"] for p in container["portMappings"]]
     assert exposed == ([] if role == "worker" else [contract.CONTAINER_PORT]), f"{td.urn}: ports {exposed}"
@@ -361,9 +370,12 @@ def test_receiver_publishes_to_its_topic(run: StackRun, stack_file: Path) -> Non
     env = environment(td)
     assert env[contract.ENV_TOPIC_ARN] == run.outputs[output_names.TOPIC_ARN], td.urn
     assert env[contract.ENV_ORDERS_TABLE] == run.outputs[output_names.ORDERS_TABLE], td.urn
-    # The receiver reports num_workers and estimates completion times from the workers' settings.
+    # The receiver reports num_workers and estimates the expected wait from the workers' settings and the worker
+    # service's running tasks.
     assert env[contract.ENV_WORKER_COUNT] == str(setting(stack_file, "workerCount")), td.urn
     assert float(env[contract.ENV_PAYMENT_SECONDS]) == setting(stack_file, "paymentSeconds"), td.urn
+    assert env[contract.ENV_WORKER_CLUSTER] == run.outputs[output_names.CLUSTER_NAME], td.urn
+    assert env[contract.ENV_WORKER_SERVICE] == service_of(run, "worker")["name"], td.urn
 
 
 @pytest.mark.parametrize(
@@ -430,6 +442,8 @@ def test_workers_scale_on_backlog_per_task(run: StackRun, stack_file: Path) -> N
     assert visible["dimensions"] == [{"name": "QueueName", "value": run.one(QUEUE, "-orders-queue")["name"]}]
     assert (tasks["namespace"], tasks["metricName"]) == ("ECS/ContainerInsights", "RunningTaskCount")
     assert {"name": "ServiceName", "value": worker["name"]} in tasks["dimensions"], policy.urn
+    # The expected-wait alarms' queries, statistic included: the scaling acts on the backlog the alarms measure.
+    assert {metrics[key]["metricStat"]["stat"] for key in ("m1", "m2")} == {expected_wait.STATISTIC}, policy.urn
 
 
 def test_a_guardrail_adds_tasks_when_the_oldest_order_is_older_than_the_acceptable_latency(
@@ -485,11 +499,13 @@ def test_task_roles_hold_exactly_the_grants_of_their_uses(run: StackRun) -> None
     table = run.one("aws:dynamodb/table:Table", "-orders-table")["arn"]
     # The agent protects a task with the task role's credentials: without this every call is refused on AWS.
     cluster_tasks = f"arn:aws:ecs:us-west-2:123456789012:task/{run.outputs[output_names.CLUSTER_NAME]}/*"
+    worker_service = service_of(run, "worker").name + "-id"  # its running tasks, for the order-status estimate
     expected = {
         "receiver": {
             topic: pipeline.PUBLISH_ACTIONS,
             table: pipeline.WRITE_ORDERS_ACTIONS,
             queue: pipeline.QUEUE_DEPTH_ACTIONS,
+            worker_service: ("ecs:DescribeServices",),
         },
         "worker": {
             queue: pipeline.CONSUME_ACTIONS,
@@ -577,11 +593,10 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
         assert spec.action in alarm["alarmDescription"], alarm.urn
         if spec.subject is AlarmSubject.EXPECTED_WAIT:
             queries = {q["id"]: q for q in alarm["metricQueries"]}
-            assert queries["e1"]["returnData"] and queries["e1"][
-                "expression"
-            ] == alarm_catalogue.expected_wait_expression(
+            assert queries["e1"]["returnData"] and queries["e1"]["expression"] == expected_wait.expression(
                 setting(stack_file, "workerCount"), setting(stack_file, "paymentSeconds")
             ), alarm.urn
+            assert queries["m1"]["metric"]["stat"] == queries["m2"]["metric"]["stat"] == expected_wait.STATISTIC
             assert queries["m1"]["metric"]["dimensions"] == dimensions[AlarmSubject.QUEUE], alarm.urn
             assert queries["m2"]["metric"]["dimensions"] == dimensions[AlarmSubject.WORKER_SERVICE], alarm.urn
             assert queries["m2"]["metric"]["metricName"] == "RunningTaskCount", alarm.urn
@@ -624,6 +639,7 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
         "app/notifier.py",
         "app/contract.py",
         "app/alarm_catalogue.py",
+        "app/expected_wait.py",
         "app/aws.py",
     }, function.urn
     for name, asset in assets.items():
@@ -693,7 +709,7 @@ def test_dashboard_shows_both_systems(run: StackRun) -> None:
         "Receiver ALB latency (s)",
         "Sync ALB requests and 5xx",
     } <= titles
-    metrics = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]}
+    metrics = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"] if len(m) > 1}
     assert {
         "ApproximateNumberOfMessagesVisible",
         "ApproximateNumberOfMessagesNotVisible",
@@ -706,6 +722,22 @@ def test_dashboard_shows_both_systems(run: StackRun) -> None:
         "HTTPCode_Target_5XX_Count",
     } <= metrics
     assert run.one(QUEUE, "-orders-queue")["name"] in dashboard["dashboardBody"]
+
+
+def test_the_dashboard_draws_the_expected_wait_as_the_alarms_compute_it(run: StackRun) -> None:
+    (dashboard,) = run.of_type("aws:cloudwatch/dashboard:Dashboard")
+    (widget,) = [
+        w for w in json.loads(dashboard["dashboardBody"])["widgets"] if w["properties"]["title"] == "Expected wait (s)"
+    ]
+    *terms, (result,) = widget["properties"]["metrics"]
+    (alarm,) = [a for a in run.of_type(ALARM) if a["name"].endswith("-expected-wait-warning")]
+    queries = {q["id"]: q for q in alarm["metricQueries"]}
+    assert result["expression"] == queries["e1"]["expression"], dashboard.urn
+    for *metric, options in terms:
+        query = queries[options["id"]]["metric"]
+        assert metric[:2] == [query["namespace"], query["metricName"]], dashboard.urn
+        assert dict(zip(metric[2::2], metric[3::2], strict=True)) == query["dimensions"], dashboard.urn
+        assert options["stat"] == query["stat"], dashboard.urn
 
 
 # --- Optional systems -----------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The async receiver (report Part III) as a real process against ministack: 202 then pending -> completed, order
-status with queue estimate, 503 + Retry-After on backend failure (and no pending record left) and on overload,
-orders sent together sharing calls, and a failed entry of a shared call failing only its own order."""
+status with queue estimate (the expected-wait alarms' figure, on a worker service of 3 tasks), 503 + Retry-After on
+backend failure (and no pending record left) and on overload, orders sent together sharing calls, and a failed entry
+of a shared call failing only its own order."""
 
 from __future__ import annotations
 
@@ -16,14 +17,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app import aws
+from app import aws, contract, expected_wait
 from app import settings as app_settings
 from app.orders import Item, Order
 from app.receiver import Backend, BackendUnavailable
 from app.settings import ReceiverSettings
 from app.store import OrderStore
+from bench.localaws import metric_math
+from bench.localaws.console import LiveState
 from bench.localaws.emulators import Emulator
 from bench.localaws.resources.registry import DATA_PLANE
+from bench.localaws.system import LocalArgs, LocalSystem
 from stackconfig import output_names
 from tests.helpers import ORDER, System, own_data_plane, payments, post, system, unread_bytes, wait_for  # noqa: F401
 
@@ -37,13 +41,66 @@ def test_async_order_goes_pending_then_completed(system: System) -> None:  # noq
     order_id = body["order_id"]
     pending = httpx.get(f"{receiver.url}/orders/{order_id}").json()
     assert pending["status"] == "pending"
-    assert pending["queue_position"] >= 1 and pending["estimated_completion_seconds"] > 0
+    assert pending["queue_position"] >= 1
     worker = system.start("worker", WORKER_COUNT="5")
     system.wait_status(order_id, "completed")
     done = httpx.get(f"{receiver.url}/orders/{order_id}").json()
     assert done["status"] == "completed" and "queue_position" not in done
     assert payments([worker], order_id) == 1
     assert system.queue_counts() == (0, 0)
+
+
+@pytest.mark.slow
+def test_the_order_status_estimate_is_what_the_expected_wait_alarms_compute(tmp_path: Path) -> None:
+    """3 worker tasks of 1 worker, 4 s a payment: GET /orders/{id}'s expected wait is the deployed alarm's metric
+    math over the queue depth it reports and the tasks ECS says run (the one-task estimate would be 3x as long), and
+    so is the live view's."""
+    payment, tasks = 4, 3
+    args = LocalArgs(
+        config={
+            "paymentSeconds": payment,
+            "paymentDeclineRate": 0,
+            "workerCount": 1,
+            "workerTasks": tasks,
+            "minWorkerTasks": tasks,
+        },
+        directory=tmp_path,
+        console_port=None,
+    )
+    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as local:
+        for key, value in local.env().items():
+            monkeypatch.setenv(key, value)
+        outputs = local.outputs
+        workers = local.ecs.service("worker")
+        wait_for(lambda: len(workers.healthy()) == tasks, 60, f"{tasks} healthy worker tasks")
+        url = outputs[output_names.ASYNC_URL]
+        with httpx.Client(base_url=url, timeout=10) as client:
+            order_ids = [client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).json()["order_id"] for _ in range(15)]
+            status = client.get(f"/orders/{order_ids[-1]}").json()
+        (running,) = [
+            s["runningCount"]
+            for s in aws.client("ecs").describe_services(
+                cluster=outputs[output_names.CLUSTER_NAME], services=[outputs[output_names.WORKER_SERVICE_NAME]]
+            )["services"]
+        ]
+        live = LiveState(local).state()["expected_wait"]  # the live view's figure
+        (queries,) = [q for name, q in local.deployment.math_alarms.items() if name.endswith("-expected-wait-warning")]
+        (expression,) = [q["Expression"] for q in queries if "Expression" in q]
+
+    def alarm(waiting: int, running_tasks: int) -> float:
+        value = metric_math.evaluate(
+            expression, {expected_wait.WAITING.id: float(waiting), expected_wait.RUNNING_TASKS.id: float(running_tasks)}
+        )
+        assert value is not None
+        return value
+
+    assert running == tasks
+    assert status["status"] == "pending" and status["queue_position"] > 1, status
+    wait = alarm(status["queue_position"], running)
+    assert status["expected_wait_seconds"] == pytest.approx(wait, abs=1e-3), (status, wait)
+    assert status["estimated_completion_seconds"] == pytest.approx(wait + payment, abs=1e-3), status
+    assert live["worker_tasks"] == tasks and live["waiting"] > 0, live
+    assert live["seconds"] == pytest.approx(alarm(live["waiting"], live["worker_tasks"]), abs=0.01), live
 
 
 def test_unknown_order_is_404(system: System) -> None:  # noqa: F811
@@ -162,6 +219,8 @@ def test_a_failed_entry_of_a_batch_fails_only_its_own_order(system: System) -> N
         queue_url=outputs[output_names.QUEUE_URL],
         worker_count=1,
         payment_seconds=3,
+        worker_cluster=outputs[output_names.CLUSTER_NAME],
+        worker_service=outputs[output_names.WORKER_SERVICE_NAME],
         max_in_flight=64,
         http=app_settings.http(),
     )

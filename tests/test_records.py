@@ -16,7 +16,7 @@ from app.store import OrderStore, Outcome
 from stackconfig import output_names
 from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
 
-ESTIMATE = {"queue_position", "estimated_completion_seconds", "estimated_completion"}
+ESTIMATE = {"queue_position", "expected_wait_seconds", "estimated_completion_seconds", "estimated_completion"}
 
 
 def _store() -> OrderStore:

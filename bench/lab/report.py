@@ -29,44 +29,26 @@ from bench.lab.watch import Sample  # noqa: E402
 from ops import loadtest  # noqa: E402
 from ops.capacity import report_notes  # noqa: E402
 from planning import capacity  # noqa: E402
-from planning.report import REPORT_ARRIVAL_RATE  # noqa: E402
+from planning.report import REPORT_ASYNC, REPORT_LEVELS, REPORT_SYNC  # noqa: E402
 from stackconfig.alarm_profiles import ALARM_PROFILES  # noqa: E402
+from stackconfig.files import stack_file  # noqa: E402
+from stackconfig.schema import load_stack_file  # noqa: E402
 
-LATENCY_SECONDS = 30  # the flash-sale stack's acceptableLatencySeconds (Pulumi.flashsale.yaml), the lab's SLO
+# The lab's SLO: the flash-sale stack's acceptableLatencySeconds, as its stack file sets it.
+LATENCY_SECONDS = load_stack_file(stack_file("flashsale")).acceptable_latency_seconds
+FLASH_SALE = loadtest.profile("flashsale", "async")  # the report's flash sale (report time)
 
 D = contract.SERVICE_DEFAULTS
-# What the lab report itself measured (its sections 1.4, 1.5, 3.4, 5.2-5.7), to print beside our measurements.
-REPORT_SYNC = {
-    "normal": {
-        "requests": 147,
-        "paid": 147,
-        "accepted": 140,
-        "timeouts": 0,
-        "rate": 4.90,
-        "p50": 3020,
-        "p95": 3090,
-        "max": 3189,
-    },
-    "flashsale": {
-        "requests": 1203,
-        "paid": math.nan,
-        "accepted": 25,
-        "timeouts": 1178,
-        "rate": 20.05,
-        "p50": 9890,
-        "p95": 10098,
-        "max": 10127,
-    },
-}
-REPORT_ASYNC = {"requests": 3614, "accepted": 3614, "rate": 60.23, "p50": 45, "p95": 69, "p99": 81, "max": 89}
-REPORT_LEVELS = {
-    1: (0.33, 20, 3594, 3594, 10782, 5.2, 112),
-    5: (1.67, 100, 3519, 3519, 2111, 18.7, 156),
-    20: (6.67, 400, 3207, 3207, 481, 47.3, 198),
-    100: (33.3, 2000, 1598, 1598, 48, 89.4, 367),
-    200: (66.6, 3612, 0, 87, 0, 97.1, 478),
-}  # rate, processed, queue at end, peak, drain s, CPU %, MB
 RATE_TOLERANCE = 0.10
+
+
+def in_lab_time(args: LabArgs) -> str:
+    """The report's payment and flash sale at the lab's time scale (its progress line and its report say it)."""
+    k = args.time_scale
+    return (
+        f"payment {D.payment_seconds / k:g} s, flash sale {FLASH_SALE.duration_seconds * args.sale_fraction / k:g}"
+        f" s at {FLASH_SALE.rate * k:g} orders/s"
+    )
 
 
 @dataclass(frozen=True)
@@ -290,9 +272,9 @@ def resources(levels: Sequence[LevelResult]) -> list[str]:
         rows.append(
             (
                 str(lv.workers),
-                f"{rep[5]} %" if rep else "-",
+                f"{rep.cpu_percent} %" if rep else "-",
                 f"{_n(lv.measure.cpu_percent, 1)} %",
-                f"{rep[6]} MB" if rep else "-",
+                f"{rep.memory_mb} MB" if rep else "-",
                 f"{_n(lv.measure.rss_mb)} MB",
             )
         )
@@ -374,7 +356,7 @@ def notes(result: LabResult) -> list[str]:
 def part_six(result: LabResult) -> list[str]:
     a = result.args
     runs = result.strategies
-    sale = loadtest.profile("flashsale", "async")
+    sale = FLASH_SALE
     lines = [
         f"The same flash sale ({sale.rate:g} orders/s for {sale.duration_seconds * a.sale_fraction:g} s) on the "
         f"{D.payment_seconds:g} s payments of the normal stack's worker service, under each strategy "
@@ -429,9 +411,8 @@ def markdown(result: LabResult, plots: dict[str, str]) -> str:
         "# The flash-sale lab, measured",
         "",
         f"`python -m bench.lab{' --quick' if a.quick else ''} --time-scale {k:g}` on {datetime.now():%Y-%m-%d %H:%M}. "
-        f"Time scale {k:g}: every duration / {k:g}, every rate x {k:g} (payment {D.payment_seconds / k:g} s, "
-        f"client timeout {D.request_timeout_seconds / k:g} s, flash sale {60 * a.sale_fraction / k:g} s at "
-        f"{REPORT_ARRIVAL_RATE * k:g} orders/s), so workers needed (rate x payment time) and orders per "
+        f"Time scale {k:g}: every duration / {k:g}, every rate x {k:g} ({in_lab_time(a)}, "
+        f"client timeout {D.request_timeout_seconds / k:g} s), so workers needed (rate x payment time) and orders per "
         "test stay the report's. All times and rates below are converted back to the report's time.",
     ]
     if result.quick_changes:
@@ -533,7 +514,7 @@ def write_plots(result: LabResult, directory: Path, prefix: str = "") -> dict[st
         plot_latency(sync_flash, result.levels[0].part, k, directory / f"{prefix}latency.png")
         plots["latency"] = f"{prefix}latency.png"
     if result.strategies:
-        sale = loadtest.profile("flashsale", "async").duration_seconds * result.args.sale_fraction
+        sale = FLASH_SALE.duration_seconds * result.args.sale_fraction
         lab_strategies.plot(result.strategies, sale, directory / f"{prefix}strategies.png")
         plots["strategies"] = f"{prefix}strategies.png"
     return plots

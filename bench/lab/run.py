@@ -59,7 +59,7 @@ STACK = "normal"  # deployed with the flash-sale alarm profile; its syncTaskCoun
 QUICK_SCALE = 2.0
 SAMPLE_SECONDS = 0.25  # queue depth and worker CPU/RSS
 QUIET_SECONDS = 2.0  # notifications: the inbox is read until it stays empty this long
-LAB_LEAD_SECONDS = 60  # the calendar's lead in the lab (wall clock; saleLeadSeconds' minimum)
+LAB_LEAD_SECONDS = schema.least("saleLeadSeconds")  # the calendar's lead in the lab (wall clock): the least allowed
 SALE_MARGIN_SECONDS = 10.0  # wall clock: the scheduled sale starts this long after its tasks should run
 HEALTHY_SECONDS = 30.0  # wall clock: raised tasks still starting at the sale's start may take this long more
 
@@ -188,10 +188,7 @@ class Lab:
         self.args = args
         self.logs = args.results / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        stack.progress(
-            f"lab: time scale {args.time_scale:g} (payment {3 / args.time_scale:g} s, flash sale "
-            f"{60 * args.sale_fraction / args.time_scale:g} s at {60 * args.time_scale:g} orders/s)"
-        )
+        stack.progress(f"lab: time scale {args.time_scale:g} ({lab_report.in_lab_time(args)})")
         self.service, self.stack_inputs = stack_service(args.startup_seconds)
         self.stack = stack_
         self.periods: dict[str, int] = {}
@@ -365,7 +362,7 @@ class Lab:
 
     def _sale(self) -> strategies.SaleLoad:
         """The flash sale, in report time."""
-        flash = loadtest.profile("flashsale", "async")
+        flash = lab_report.FLASH_SALE
         return strategies.SaleLoad(rate=flash.rate, seconds=flash.duration_seconds * self.args.sale_fraction)
 
     def _sale_tasks(self) -> int:

@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app import contract
 from bench.localaws.deployer import Deployment
-from bench.localaws.metric_math import metric_value
+from bench.localaws.metric_math import evaluate, metric_value
 from planning import scaling
 
 POLICY = "aws:appautoscaling/policy:Policy"
@@ -111,9 +112,9 @@ class LocalAutoScaling:
     # --- the scalable target and the service --------------------------------------------------------------------
 
     def limits(self) -> tuple[int, int]:
-        (target,) = self.scaling.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[self.resource_id])[
-            "ScalableTargets"
-        ]
+        (target,) = self.scaling.describe_scalable_targets(
+            ServiceNamespace=contract.SCALING_NAMESPACE, ResourceIds=[self.resource_id]
+        )["ScalableTargets"]
         return int(target["MinCapacity"]), int(target["MaxCapacity"])
 
     def desired(self) -> int:
@@ -150,9 +151,9 @@ class LocalAutoScaling:
 
     def _scheduled_actions(self) -> None:
         now = datetime.now(UTC)
-        for action in self.scaling.describe_scheduled_actions(ServiceNamespace="ecs", ResourceId=self.resource_id)[
-            "ScheduledActions"
-        ]:
+        for action in self.scaling.describe_scheduled_actions(
+            ServiceNamespace=contract.SCALING_NAMESPACE, ResourceId=self.resource_id
+        )["ScheduledActions"]:
             name, schedule = action["ScheduledActionName"], action.get("Schedule", "")
             if name in self.state.done_actions or not schedule.startswith("at("):
                 continue
@@ -163,9 +164,9 @@ class LocalAutoScaling:
             low, high = self.limits()
             low, high = int(wanted.get("MinCapacity", low)), int(wanted.get("MaxCapacity", high))
             self.scaling.register_scalable_target(
-                ServiceNamespace="ecs",
+                ServiceNamespace=contract.SCALING_NAMESPACE,
                 ResourceId=self.resource_id,
-                ScalableDimension="ecs:service:DesiredCount",
+                ScalableDimension=contract.SCALABLE_DIMENSION,
                 MinCapacity=low,
                 MaxCapacity=max(low, high),
             )
@@ -180,31 +181,29 @@ class LocalAutoScaling:
             self.state.done_actions.add(name)
 
     def backlog_per_task(self) -> float | None:
-        """The target-tracking metric, as the policy's metric math defines it (m1 / m2)."""
+        """The target-tracking metric, as the policy's metric math defines it (its returned expression over its
+        metrics); None without data or with no running task."""
         stamp = datetime.now(UTC)
-        values = []
-        for key in ("m1", "m2"):
-            stat = self.queries[key]["metricStat"]
-            metric = stat["metric"]
-            values.append(
-                metric_value(
-                    self.cloudwatch,
-                    {
-                        "Metric": {
-                            "Namespace": metric["namespace"],
-                            "MetricName": metric["metricName"],
-                            "Dimensions": [{"Name": d["name"], "Value": d["value"]} for d in metric["dimensions"]],
-                        },
-                        "Period": max(1, round(self.evaluation_seconds)),
-                        "Stat": stat["stat"],
+        values = {}
+        for key, query in self.queries.items():
+            if "metricStat" not in query:
+                continue
+            stat, metric = query["metricStat"], query["metricStat"]["metric"]
+            values[key] = metric_value(
+                self.cloudwatch,
+                {
+                    "Metric": {
+                        "Namespace": metric["namespace"],
+                        "MetricName": metric["metricName"],
+                        "Dimensions": [{"Name": d["name"], "Value": d["value"]} for d in metric["dimensions"]],
                     },
-                    stamp,
-                )
+                    "Period": max(1, round(self.evaluation_seconds)),
+                    "Stat": stat["stat"],
+                },
+                stamp,
             )
-        waiting, tasks = values
-        if waiting is None or not tasks:
-            return None
-        return waiting / tasks
+        (returned,) = [query for query in self.queries.values() if query.get("returnData")]
+        return evaluate(returned["expression"], values)
 
     def _guardrail_alarm(self) -> bool:
         if not self.guardrail_alarm:

@@ -14,9 +14,8 @@ Where each number comes from (SOURCES; the page shows them too):
   `payment_completed` / `payment_failed` (declined) after the conditional status write committed the payment. They
   count what the order table records, without scanning the table every second;
 - payments in flight: the workers' `processing` lines whose order has no outcome line yet, in running tasks;
-- expected wait: waiting (visible) orders / (running worker tasks x WORKER_COUNT / PAYMENT_SECONDS), the rate the
-  worker service pays at when every slot is busy (the arithmetic of the expected-wait alarms'
-  `alarm_catalogue.expected_wait_expression`, here from the local ECS's processes);
+- expected wait: the expected-wait alarms' formula (`app.expected_wait.seconds`) over the waiting (visible) orders and
+  the worker tasks the local ECS runs, with the service's WORKER_COUNT and PAYMENT_SECONDS;
 - alarms: CloudWatch DescribeAlarms of the stack's alarms; notifications: the alerts the notifier relay published.
 """
 
@@ -38,7 +37,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app import alarm_catalogue, contract, roles
+from app import alarm_catalogue, contract, expected_wait, roles
 from app.notifier import COMPARISONS
 from bench.localaws.deployer import Deployment, Endpoints
 from bench.localaws.ecs import LocalEcs, LocalService
@@ -235,20 +234,20 @@ class LiveState:
         per_task = int(env.get(contract.ENV_WORKER_COUNT, contract.SERVICE_DEFAULTS.worker_count))
         payment = float(env.get(contract.ENV_PAYMENT_SECONDS, contract.SERVICE_DEFAULTS.payment_seconds))
         tasks = sum(task.alive() for task in list(service.tasks))
-        rate = tasks * per_task / payment
         waiting = queue["visible"]
         found = {
             "waiting": waiting,
             "worker_tasks": tasks,
             "workers_per_task": per_task,
             "payment_seconds": payment,
-            "paid_per_second": round(rate, 2),
+            "paid_per_second": round(tasks * per_task / payment, 2),
         }
         if waiting is None:
             return found | {"seconds": None, "why": "queue depth unknown"}
-        if rate == 0:
+        wait = expected_wait.seconds(waiting, tasks, per_task, payment)
+        if wait is None:
             return found | {"seconds": None, "why": "no worker task running"}
-        return found | {"seconds": round(waiting / rate, 2), "why": ""}
+        return found | {"seconds": round(wait, 2), "why": ""}
 
     def _alarms(self, outputs: Mapping[str, Any], errors: list[str]) -> list[dict[str, Any]]:
         prefix = outputs.get(output_names.ALARM_PREFIX)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import boto3
 
-from app import aws, roles
+from app import aws, contract, roles
 from ops import stack
 from planning import capacity
 from stackconfig import output_names
@@ -22,7 +22,6 @@ from stackconfig import output_names
 PASS: Final = "PASS"
 WARN: Final = "WARN"
 FAIL: Final = "FAIL"
-DIMENSION: Final = "ecs:service:DesiredCount"
 
 
 # The sale's services, checked in this order: each role's ECS service, by the stack output naming it.
@@ -97,7 +96,7 @@ class Live:
 
     @property
     def resource_id(self) -> str:
-        return f"service/{self.cluster}/{self.outputs[output_names.WORKER_SERVICE_NAME]}"
+        return contract.scalable_resource_id(self.cluster, str(self.outputs[output_names.WORKER_SERVICE_NAME]))
 
     @property
     def planned(self) -> int:
@@ -124,7 +123,9 @@ class Live:
                 "taskDefinition"
             ]
         targets = self.client("application-autoscaling").describe_scalable_targets(
-            ServiceNamespace="ecs", ResourceIds=[self.resource_id], ScalableDimension=DIMENSION
+            ServiceNamespace=contract.SCALING_NAMESPACE,
+            ResourceIds=[self.resource_id],
+            ScalableDimension=contract.SCALABLE_DIMENSION,
         )["ScalableTargets"]
         self.target = targets[0] if targets else None
 

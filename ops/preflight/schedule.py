@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ops.preflight.live import DIMENSION, FAIL, PASS, WARN, Live, Result, Sale
+from app import contract
+from ops.preflight.live import FAIL, PASS, WARN, Live, Result, Sale
 from planning import calendar, capacity
 from stackconfig.schema import CONFIG_DEFAULTS, SALES_KEY
 
@@ -77,7 +78,7 @@ def put_action(live: Live, name: str, when: datetime, min_capacity: int) -> str:
     maximum = max(min_capacity, int((live.target or {}).get("MaxCapacity", min_capacity)))
     return (
         f"aws application-autoscaling put-scheduled-action --service-namespace ecs --scalable-dimension "
-        f"{DIMENSION} --resource-id {live.resource_id} --scheduled-action-name {name} --schedule "
+        f"{contract.SCALABLE_DIMENSION} --resource-id {live.resource_id} --scheduled-action-name {name} --schedule "
         f"'at({wall:%Y-%m-%dT%H:%M:%S})' --timezone {zone} --scalable-target-action "
         f"MinCapacity={min_capacity},MaxCapacity={maximum}"
     )
@@ -135,7 +136,7 @@ def prescale_result(live: Live, actions: list[Scheduled]) -> Result:
                 f"{first.describe()} lowers it at {sale.at(first.fires or end)}, before the sale ends",
                 expected,
                 f"aws application-autoscaling delete-scheduled-action --service-namespace "
-                f"ecs --scalable-dimension {DIMENSION} --resource-id {live.resource_id} "
+                f"ecs --scalable-dimension {contract.SCALABLE_DIMENSION} --resource-id {live.resource_id} "
                 f"--scheduled-action-name {first.name}",
             )
         if not on_time:
@@ -265,7 +266,9 @@ def stepdown_result(live: Live, actions: list[Scheduled]) -> Result:
 
 def check_calendar(live: Live) -> list[Result]:
     found = live.client("application-autoscaling").describe_scheduled_actions(
-        ServiceNamespace="ecs", ResourceId=live.resource_id, ScalableDimension=DIMENSION
+        ServiceNamespace=contract.SCALING_NAMESPACE,
+        ResourceId=live.resource_id,
+        ScalableDimension=contract.SCALABLE_DIMENSION,
     )["ScheduledActions"]
     actions = [scheduled(a) for a in found]
     if live.sale.start is not None:
