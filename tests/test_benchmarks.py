@@ -3,7 +3,6 @@ measurement that fails is a row that says why, and only our own services' failur
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -16,7 +15,7 @@ import pytest
 
 from app import contract
 from bench.benchmarks import worker
-from bench.benchmarks.__main__ import PEER_LEVELS, PEERS, QUICK, WORKER_LEVELS, measure, report
+from bench.benchmarks.__main__ import PEER_LEVELS, PEERS, QUICK, WORKER_LEVELS, measure, parser, report
 from bench.benchmarks.bed import Bed
 from bench.benchmarks.receiver import failures
 from bench.benchmarks.table import peer_rows, render, render_peers, rows
@@ -187,9 +186,9 @@ REFUSING_PEER = dataclasses.replace(
 
 def _printed(result: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, dict[str, Any], str]:
     """(exit status, the tables, the JSON, stderr) of one result."""
-    status = report(argparse.Namespace(json=False), result)
+    status = report(parser().parse_args([]), result)
     text = capsys.readouterr().out
-    assert report(argparse.Namespace(json=True), result) == status
+    assert report(parser().parse_args(["--json"]), result) == status
     printed = capsys.readouterr()
     return status, text, json.loads(printed.out), printed.err
 

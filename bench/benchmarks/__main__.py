@@ -181,7 +181,7 @@ def command(args: argparse.Namespace) -> int:
     return report(args, result)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -208,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         "the checkout's docs/)",
     )
     stack.add_json_argument(parser)
-    return stack.run(parser, command, argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stack.run(parser(), command, argv)
 
 
 def write_docs(args: argparse.Namespace, result: dict[str, Any]) -> None:
