@@ -19,13 +19,14 @@ DO_NOT_EDIT: Final = "Do not edit by hand: run the command again to refresh it."
 
 
 def commit(root: Path = ROOT) -> str:
-    """The checkout's commit (short), noting uncommitted changes to tracked files: the figures are of that tree."""
+    """The checkout's commit (short), noting uncommitted changes to tracked files: the figures are of that tree.
+    docs/ is left out: the pages and plots the tools write there are the run's output, not its input."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=30
         ).stdout.strip()
         changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"],
             cwd=root,
             capture_output=True,
             text=True,
