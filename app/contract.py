@@ -214,3 +214,15 @@ def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+# --- The buyers' wait, measured: one value per finished order, from acceptance to its final status ---------------
+# The worker writes it as an Embedded Metric Format line in its log (CloudWatch extracts it; no API call per order).
+# Its p95 alarm, the dashboard widget and `ops.report` read it by these names.
+
+WAIT_METRIC_NAMESPACE: Final = "Flashsale"
+WAIT_METRIC_NAME: Final = "BuyerWait"
+WAIT_METRIC_UNIT: Final = "Seconds"
+WAIT_DIMENSION_STACK: Final = "Stack"  # the Pulumi stack's name (ENV_STACK_NAME)
+WAIT_DIMENSION_REGION: Final = "Region"  # the task's AWS_REGION
+ENV_STACK_NAME: Final = "FLASHSALE_STACK"

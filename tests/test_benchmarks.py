@@ -15,7 +15,16 @@ import pytest
 
 from app import contract
 from bench.benchmarks import worker
-from bench.benchmarks.__main__ import PEER_LEVELS, PEERS, QUICK, WORKER_LEVELS, measure, parser, report
+from bench.benchmarks.__main__ import (
+    PEER_LEVELS,
+    PEERS,
+    QUICK,
+    WORKER_LEVELS,
+    invocation,
+    measure,
+    parser,
+    report,
+)
 from bench.benchmarks.bed import Bed
 from bench.benchmarks.receiver import failures
 from bench.benchmarks.table import peer_rows, render, render_peers, rows
@@ -193,6 +202,17 @@ def _printed(result: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tupl
     return status, text, json.loads(printed.out), printed.err
 
 
+def test_levels_pick_the_worker_levels_and_bad_ones_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parser().parse_args(["--levels", "200,1,200"]).levels == (200, 1)
+    assert parser().parse_args([]).levels is None
+    for bad in ("0", "1,x", ""):
+        with pytest.raises(SystemExit) as exit_:
+            parser().parse_args(["--levels", bad])
+        assert exit_.value.code == 2
+        assert "--levels" in capsys.readouterr().err
+    assert invocation(parser().parse_args(["--quick", "--levels", "1,200"])).endswith("--quick --levels 1,200 --docs")
+
+
 def test_a_peer_that_fails_is_a_row_and_the_run_still_reports_and_exits_0(
     ministack: Emulator,
     deployment: Deployment,
@@ -238,11 +258,18 @@ def _sane_load(load: dict[str, Any]) -> None:
     assert 0 <= load["shed_share"] <= 1 and load["failures"] >= 0
 
 
+# The smallest level and the report's task limit, where the peers run too. The 1000-worker levels cost more CPU than
+# the rest together; `make soak` and the docs page run them (`--levels` is the only difference).
+LEVELS = (1, 200)
+CHOSEN_PEER_LEVELS = tuple(n for n in LEVELS if n in PEER_LEVELS)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_quick_run_reports_every_figure(tmp_path: Any) -> None:
+    levels = ",".join(map(str, LEVELS))
     run = subprocess.run(
-        [sys.executable, "-m", "bench.benchmarks", "--quick", "--json", "--logs", str(tmp_path)],
+        [sys.executable, "-m", "bench.benchmarks", "--quick", "--levels", levels, "--json", "--logs", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -253,9 +280,9 @@ def test_quick_run_reports_every_figure(tmp_path: Any) -> None:
     assert result["quick"] is True and result["machine"]["cpus"] >= 1
 
     assert result["backend"]["rate"] > 0 and result["backend"]["orders"] > 0
-    assert [level["workers"] for level in result["worker"]] == list(WORKER_LEVELS)
+    assert [level["workers"] for level in result["worker"]] == list(LEVELS)
     assert [(p["contender"], p["workers"]) for p in result["peers"]] == [
-        (c.name, n) for c in PEERS for n in PEER_LEVELS
+        (c.name, n) for c in PEERS for n in CHOSEN_PEER_LEVELS
     ]
     # A peer may not finish on a loaded machine (the thread port at 1000 workers): that is a result about the peer.
     unfinished = {(p["contender"], p["workers"]): p["error"] for p in result["peers"] if "error" in p}
@@ -285,7 +312,7 @@ def test_quick_run_reports_every_figure(tmp_path: Any) -> None:
     assert all(row["ours"] and row["met"] in (True, False, None) for row in table)
     assert any(row["report"] == "3.6 ms" for row in table)  # the report's Go worker, beside ours
     peer_table = result["peer_table"]
-    assert len(peer_table) == len(peer_rows(result)) == 3 * len(PEER_LEVELS) + len({n for _, n in unfinished})
+    assert len(peer_table) == len(peer_rows(result)) == 3 * len(CHOSEN_PEER_LEVELS) + len({n for _, n in unfinished})
     for row in peer_table:
         workers, _, figure = row["figure"].partition(" workers")
         assert not figure or row["flashsale"].endswith(("ms", "%", "MB")), row

@@ -1,9 +1,9 @@
-"""`python -m bench.benchmarks [--quick] [--receiver-only | --worker-only] [--json]`: run every benchmark against a
-fresh
-local ministack and print the tables (ours against the report's Go system and the goals; flashsale's worker beside
-its peers, Celery and the report's design ported literally, measured in the same run). `--receiver-only` runs the
-backend ceiling and the receiver's loads alone (60/s, capacity, 3x capacity), the same way, in about a third of the
-time; `--worker-only` runs the worker levels and the peers alone.
+"""`python -m bench.benchmarks [--quick] [--receiver-only | --worker-only] [--levels N,...] [--json]`: run every
+benchmark against a fresh local ministack and print the tables (ours against the report's Go system and the goals;
+flashsale's worker beside its peers, Celery and the report's design ported literally, measured in the same run).
+`--receiver-only` runs the backend ceiling and the receiver's loads alone (60/s, capacity, 3x capacity), the same way,
+in about a third of the time; `--worker-only` runs the worker levels and the peers alone; `--levels` picks the worker
+levels (the peers run at those of theirs picked).
 
 Each measurement stands alone: the backend ceiling, each level of flashsale's worker, each peer at each level, and
 the receiver (its loads, one after the other on one process). One that fails (does not drain, crashes, times out,
@@ -174,6 +174,12 @@ def command(args: argparse.Namespace) -> int:
         plan = dataclasses.replace(plan, worker_levels=(), peer_levels=())
     if args.worker_only:
         plan = dataclasses.replace(plan, receiver=False)
+    if args.levels is not None:
+        if args.receiver_only:
+            raise stack.OpsError("--levels picks the worker levels, and --receiver-only runs none")
+        plan = dataclasses.replace(
+            plan, worker_levels=args.levels, peer_levels=tuple(n for n in args.levels if n in plan.peer_levels)
+        )
     try:
         result = {"quick": args.quick} | run_all(plan, logs)
     except (EmulatorError, DeployError) as e:
@@ -197,6 +203,13 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only the worker levels and the peers (no backend ceiling, no receiver)",
     )
+    parser.add_argument(
+        "--levels",
+        type=levels,
+        metavar="N,...",
+        help=f"the worker levels to measure (default {','.join(map(str, WORKER_LEVELS))}); the peers run at those "
+        f"of {','.join(map(str, PEER_LEVELS))} among them",
+    )
     parser.add_argument("--logs", type=Path, help="where service, emulator and Locust logs go (default: a temp dir)")
     parser.add_argument(
         "--docs",
@@ -209,6 +222,19 @@ def parser() -> argparse.ArgumentParser:
     )
     stack.add_json_argument(parser)
     return parser
+
+
+def levels(text: str) -> tuple[int, ...]:
+    """`--levels 1,200`: distinct positive worker counts, in the order given."""
+    try:
+        chosen = tuple(dict.fromkeys(int(part) for part in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected worker counts separated by commas, e.g. 1,200; got {text!r}"
+        ) from None
+    if not chosen or min(chosen) < 1:
+        raise argparse.ArgumentTypeError(f"worker counts must be 1 or more; got {text!r}")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,6 +251,8 @@ def invocation(args: argparse.Namespace) -> str:
     """The command line that reproduces this run's figures, for the header of the docs page."""
     flags = ("quick", "receiver_only", "worker_only")
     options = [f"--{flag.replace('_', '-')}" for flag in flags if getattr(args, flag, False)]
+    if getattr(args, "levels", None):
+        options.append(f"--levels {','.join(map(str, args.levels))}")
     return " ".join(["python -m bench.benchmarks", *options, "--docs"])
 
 
