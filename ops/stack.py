@@ -44,6 +44,7 @@ class LocalCaveats:
     muted_alarms: Mapping[str, str] = field(default_factory=dict)  # alarm key -> why its actions are muted
     rollouts: str = ""  # why ECS deployments are not judged
     email: str = ""  # why a confirmed e-mail subscription proves nothing
+    service_events: str = ""  # why an ECS service shows no events
 
     @classmethod
     def of(cls, outputs: Mapping[str, Any]) -> LocalCaveats | None:
@@ -58,6 +59,7 @@ class LocalCaveats:
             muted_alarms={str(k): str(v) for k, v in dict(muted).items()},
             rollouts=str(said.get(output_names.CAVEAT_ROLLOUTS) or ""),
             email=str(said.get(output_names.CAVEAT_EMAIL) or ""),
+            service_events=str(said.get(output_names.CAVEAT_SERVICE_EVENTS) or ""),
         )
 
 

@@ -41,6 +41,7 @@ from bench.localaws.emulators import (
     DUMMY_CREDENTIALS,
     EMAIL_CONFIRMED_AT_ONCE,
     NO_ROLLOUTS,
+    NO_SERVICE_EVENTS,
     aws_env,
     control_plane_env,
     endpoint_for,
@@ -186,6 +187,7 @@ class Deployment:
             output_names.LOCAL_CAVEATS: {
                 output_names.CAVEAT_ROLLOUTS: NO_ROLLOUTS,
                 output_names.CAVEAT_EMAIL: EMAIL_CONFIRMED_AT_ONCE,
+                output_names.CAVEAT_SERVICE_EVENTS: NO_SERVICE_EVENTS,
             },
         }
 

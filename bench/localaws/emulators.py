@@ -51,6 +51,7 @@ MUTED_ALARM_KEYS = ("dlq_not_empty",)
 MUTED_ALARM_REASON = "ministack ignores alarm dimensions, so it would see the order queue's depth"
 NO_ROLLOUTS = "moto models no ECS rollouts: a service's first deployment stays IN_PROGRESS"
 EMAIL_CONFIRMED_AT_ONCE = "ministack confirms e-mail subscriptions at once and sends no e-mail"
+NO_SERVICE_EVENTS = "moto keeps no ECS service events"
 
 
 class EmulatorError(RuntimeError):
