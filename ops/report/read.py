@@ -83,8 +83,13 @@ class DeadLetters:
 
 
 def dead_letters(sqs: Any, dlq_url: str, window_ids: set[str]) -> DeadLetters:
-    """The DLQ's messages matched to the window's orders (peeked as `ops.dlq list` does: nothing consumed)."""
-    letters = dlq.peek(sqs, dlq_url, DLQ_PEEK_MAX)
+    """The DLQ's messages matched to the window's orders (peeked as `ops.dlq list` does: nothing consumed; not at all
+    when the queue's counts say it is empty, which spares the peek's one-second poll)."""
+    counts = sqs.get_queue_attributes(
+        QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    empty = not any(int(value) for value in counts.values())
+    letters = [] if empty else dlq.peek(sqs, dlq_url, DLQ_PEEK_MAX)
     ids = {d.order_id for d in letters if d.order_id is not None}
     found = frozenset(ids & window_ids)
     return DeadLetters(
