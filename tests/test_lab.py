@@ -143,6 +143,13 @@ def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
         assert usage["task_seconds"] == pytest.approx(sum(run["task_seconds"].values()))
         assert run["cost_usd"] == pytest.approx(recomputed_cost(usage))
 
+    # After Part VI, ops.report on the pre-scaled sale (--quick runs no scheduled one): its figures agree with the
+    # lab's.
+    post = summary["post_sale_report"]
+    assert post["strategy"] == "pre-scaled" and Path(post["report"]).is_file(), post
+    assert {a["figure"] for a in post["agreements"]} >= {"orders accepted", "wait p95 (s)", "worker tasks at the peak"}
+    assert post["agrees"], post["agreements"]
+
     report = (results / "report.md").read_text()
     for heading in (
         "## Part I",
@@ -154,6 +161,7 @@ def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
         "(extrapolated)",
         "Little's law",
         "Wait until paid",
+        "## The post-sale report of a Part VI sale",
     ):
         assert heading in report
     for png in ("queue-depth.png", "latency.png", "strategies.png"):

@@ -21,9 +21,11 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 
 from app import contract  # noqa: E402
 from bench import docs  # noqa: E402
+from bench.lab import post_sale  # noqa: E402
 from bench.lab import strategies as lab_strategies  # noqa: E402
 from bench.lab.analysis import LevelMeasure, LevelWindow, in_queue  # noqa: E402
 from bench.lab.args import LabArgs  # noqa: E402
+from bench.lab.post_sale import PostSale  # noqa: E402
 from bench.lab.strategies import OrderTimes, StrategyRun  # noqa: E402
 from bench.lab.watch import Sample  # noqa: E402
 from ops import loadtest  # noqa: E402
@@ -88,6 +90,7 @@ class LabResult:
     sync_slots: int
     quick_changes: Sequence[str]
     strategies: list[StrategyRun] = field(default_factory=list)  # Part VI
+    post_sale: PostSale | None = None  # ops.report on a Part VI sale, beside the lab's measurements
 
 
 def ratio(measured: float, predicted: float) -> str:
@@ -403,7 +406,8 @@ def part_six(result: LabResult) -> list[str]:
     return lines
 
 
-def markdown(result: LabResult, plots: dict[str, str]) -> str:
+def markdown(result: LabResult, plots: dict[str, str], linked: bool = True) -> str:
+    """The run's report; `linked`: beside the run's files (the docs page links no post-sale report)."""
     a, k = result.args, result.args.time_scale
     by_name = {p.profile.name: p for p in result.parts}
     first = result.levels[0] if result.levels else None
@@ -446,6 +450,9 @@ def markdown(result: LabResult, plots: dict[str, str]) -> str:
     lines += resources(result.levels)
     if result.strategies:
         lines += ["", "## Part VI: scaling strategies for the same flash sale", ""] + part_six(result)
+    if result.post_sale is not None:
+        lines += ["", "## The post-sale report of a Part VI sale", ""]
+        lines += post_sale.markdown(result.post_sale, result.args.results if linked else None)
     lines += ["", "## Alarms and notifications", ""] + alarm_section(result)
     lines += ["", "## Where the report's numbers disagree with each other or with Little's law", ""]
     lines += [f"- {n}" for n in notes(result)]
@@ -537,7 +544,7 @@ def write_docs(result: LabResult, directory: Path, command: str, at_commit: str 
     header naming `command` and the commit, and its plots beside it as lab-*.png; returns their paths by name."""
     directory.mkdir(parents=True, exist_ok=True)
     plots = write_plots(result, directory, prefix="lab-")
-    page = docs.write_page(directory / docs.LAB_PAGE, command, markdown(result, plots), at_commit)
+    page = docs.write_page(directory / docs.LAB_PAGE, command, markdown(result, plots, linked=False), at_commit)
     return {"docs": str(page), **{f"docs {name}": str(directory / p) for name, p in plots.items()}}
 
 
@@ -578,6 +585,7 @@ def summary(result: LabResult) -> dict[str, Any]:
             for lv in result.levels
         ],
         "strategies": [lab_strategies.to_json(run, result.args.prices) for run in result.strategies],
+        "post_sale_report": post_sale.to_json(result.post_sale) if result.post_sale else None,
     }
 
 
@@ -598,5 +606,12 @@ def console(result: LabResult, files: dict[str, str], elapsed: float) -> str:
         )
     count = sum(len(lv.notifications) for lv in result.levels)
     lines += ["", f"{count} alarm notifications captured.", ""]
+    if result.post_sale is not None:
+        post = result.post_sale
+        lines += [
+            f"ops.report on the {post.strategy} sale: {post.path} "
+            + ("(its figures agree with the lab's)" if post.agrees else "(SOME FIGURES DISAGREE with the lab's)"),
+            "",
+        ]
     lines += [f"{name}: {path}" for name, path in files.items()]
     return "\n".join(lines)

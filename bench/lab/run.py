@@ -20,6 +20,7 @@ import contextlib
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -32,10 +33,12 @@ from typing import Any, NoReturn
 
 from app import contract, roles, settings
 from bench import docs
+from bench.lab import post_sale
 from bench.lab import report as lab_report
 from bench.lab import strategies as lab_strategies
 from bench.lab.analysis import LevelWindow, epoch, in_queue, measure_level
 from bench.lab.args import DEFAULT_SCALE, LabArgs
+from bench.lab.post_sale import PostSale
 from bench.lab.report import LATENCY_SECONDS, LabResult, LevelResult, Notification, PartResult
 from bench.lab.strategies import OrderTimes, StrategyRun
 from bench.lab.watch import Watch, WatchArgs
@@ -240,9 +243,11 @@ class Lab:
 
     def run(self) -> LabResult:
         runs: dict[Strategy, StrategyRun] = {}
+        post: PostSale | None = None  # ops.report on the scheduled run's sale, else on the pre-scaled one's
         scheduled = self._calendar_sale() if Strategy.SCHEDULED in self.args.strategies else None
         # Part I runs on the deployment the scheduled strategy uses: the calendar's notice passes meanwhile.
-        with self._deploy(Deployment("sync", autoscaling=scheduled is not None, sale=scheduled)) as deployed:
+        first = Deployment("sync", autoscaling=scheduled is not None, sale=scheduled)
+        with self._deploy(first) as deployed:
             parts = [self._part_one(deployed, name) for name in self.args.profiles]
             sync = deployed.system.ecs.service(roles.Role.SYNC)
             slots = len(sync.tasks) * int(
@@ -250,13 +255,17 @@ class Lab:
             )
             if scheduled is not None:
                 runs[Strategy.SCHEDULED] = self._strategy(deployed, Strategy.SCHEDULED, scheduled)
+                post = self._post_sale(deployed, first, runs[Strategy.SCHEDULED])
         levels = [self._level(workers) for workers in self.args.levels]
         if Strategy.FIXED in self.args.strategies:
             runs[Strategy.FIXED] = self._fixed(levels)
         for strategy in (Strategy.AUTO_SCALED, Strategy.PRE_SCALED):
             if strategy in self.args.strategies:
-                with self._deploy(Deployment(f"strategy-{strategy.value}", autoscaling=True)) as deployed:
+                deployment = Deployment(f"strategy-{strategy.value}", autoscaling=True)
+                with self._deploy(deployment) as deployed:
                     runs[strategy] = self._strategy(deployed, strategy)
+                    if strategy is Strategy.PRE_SCALED and post is None:
+                        post = self._post_sale(deployed, deployment, runs[strategy])
         return LabResult(
             args=self.args,
             parts=parts,
@@ -266,6 +275,29 @@ class Lab:
             sync_slots=slots,
             quick_changes=QUICK_CHANGES if self.args.quick else (),
             strategies=[runs[s] for s in Strategy if s in runs],
+            post_sale=post,
+        )
+
+    def _post_sale(self, deployed: Deployed, deployment: Deployment, run: StrategyRun) -> PostSale:
+        """`python -m ops.report` on this run's sale, as an operator runs it after one (bench.lab.post_sale)."""
+        stack.progress(f"lab: python -m ops.report on the {run.strategy.value} run's sale")
+        k, directory = self.args.time_scale, self.args.results / deployment.name
+        overrides = local_args(self.args, directory, deployment).config
+        stack_file = post_sale.write_stack_file(STACK, overrides, directory)
+        records = self._records(deployed)
+        period = post_sale.period_for(FEED_SECONDS / k)
+        which = ["--sale", deployment.sale.name] if deployment.sale else post_sale.window_args(records)
+        out = self.args.results / "post-sale-report"
+        args = [*which, "--outputs", str(deployed.system.outputs_file), "--stack-file", str(stack_file)]
+        args += ["--period", str(period), "--out", str(out)]
+        report = post_sale.run_report(args)
+        return PostSale(
+            strategy=run.strategy.value,
+            command=shlex.join(["python", "-m", "ops.report", *args]),
+            path=out / "report.md",
+            period=period,
+            verdict=str(report["verdict"]),
+            agreements=tuple(post_sale.compare(run, records, report, k)),
         )
 
     def _load(self, url: str, name: str, endpoint: str, directory: str) -> PartResult:
