@@ -12,6 +12,8 @@ import os
 import pkgutil
 import sys
 
+from botocore.exceptions import CredentialRetrievalError
+
 from app import contract, roles, settings
 
 
@@ -45,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except settings.SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except CredentialRetrievalError as e:  # its clients are made at start: ECS replaces a task that exits
+        print(f"error: no AWS credentials for the {role.name}: {e}", file=sys.stderr)
+        return 1
     from app import http_server
 
     http_server.serve(app, host=args.host, port=args.port, limits=role_settings.http)

@@ -13,10 +13,12 @@ allows). Everything the calls need beyond that comes from botocore: the request'
 parsing (so errors carry the same codes, as ClientError), and the retry rules.
 
 Everything else comes from a boto3 client built once, so the endpoint (AWS_ENDPOINT_URL or the region's), the
-region and the credentials (environment, or the ECS task role, refreshed by botocore before they expire: that
-refresh, a few times an hour, is one blocking call on the event loop) are those every other client of the services
-uses. Retries follow botocore's standard mode (transient errors, throttling, modeled retryable errors; jittered
-exponential backoff), with the attempts given.
+region and the credentials (environment, or the ECS task role) are those every other client of the services uses.
+The task role's credentials expire and botocore fetches them again from the container credentials endpoint, a call
+that can wait ~9 s (2 s timeouts, 3 tries, 1 s sleeps) when the endpoint is slow or down: `TaskCredentials` makes
+that call in a thread, ahead of expiry, while requests keep signing with the credentials they have. Retries follow
+botocore's standard mode (transient errors, throttling, modeled retryable errors; jittered exponential backoff),
+with the attempts given.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import boto3
 import botocore
 import httptools
 from botocore import parsers, serialize
-from botocore.credentials import ReadOnlyCredentials
+from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -227,6 +229,70 @@ class _Pool:
         self._idle.clear()
 
 
+class TaskCredentials:
+    """The signing credentials, fetched and refreshed off the event loop.
+
+    `current()` answers the credentials in hand at once while they are good; once botocore says they are due (its
+    advisory window, 15 minutes before expiry) one refresh runs in a thread and requests keep signing with the old
+    ones meanwhile; a request waits for it only when there are none yet or they are about to expire (botocore's
+    mandatory window). None found, or a refresh failing: looked for again `RETRY_SECONDS` later, never given up."""
+
+    RETRY_SECONDS = 1.0
+    MANDATORY_REFRESH_SECONDS = 10 * 60  # botocore's: credentials this close to expiry must be refreshed first
+    CHECK_SECONDS = 1.0  # how often a request asks botocore whether a refresh is due (a cheap check, not per call)
+
+    def __init__(self) -> None:
+        self._source: Credentials | None = None
+        self._frozen: ReadOnlyCredentials | None = None
+        self._refresh: asyncio.Future[None] | None = None
+        self._check_at = 0.0  # monotonic: when to ask botocore again whether a refresh is due
+        self._retry_at = 0.0  # monotonic: after a failed look, not before this
+
+    async def current(self) -> ReadOnlyCredentials:
+        now = time.monotonic()
+        if self._frozen is not None and now < self._check_at:
+            return self._frozen
+        if self._refresh is None and now >= self._retry_at and self._due():
+            self._refresh = asyncio.ensure_future(asyncio.to_thread(self._load))
+            self._refresh.add_done_callback(self._refreshed)
+        if self._frozen is not None and not self._expiring():
+            return self._frozen
+        if self._refresh is not None:
+            try:
+                await asyncio.shield(self._refresh)
+            except Exception as error:  # noqa: BLE001 - whatever the lookup raised, the call has no credentials
+                raise NoCredentialsError() from error
+        if self._frozen is None:
+            raise NoCredentialsError()
+        return self._frozen
+
+    def _due(self) -> bool:
+        if self._frozen is None or not isinstance(self._source, RefreshableCredentials):
+            return self._frozen is None
+        return bool(self._source.refresh_needed())
+
+    def _expiring(self) -> bool:
+        source = self._source
+        return isinstance(source, RefreshableCredentials) and bool(
+            source.refresh_needed(self.MANDATORY_REFRESH_SECONDS)
+        )
+
+    def _load(self) -> None:
+        """In a thread: find the credentials if there are none yet, and freeze them (botocore refreshes if due)."""
+        if self._source is None:
+            self._source = boto3.session.Session().get_credentials()
+        if self._source is not None:
+            self._frozen = self._source.get_frozen_credentials()
+
+    def _refreshed(self, done: asyncio.Future[None]) -> None:
+        self._refresh = None
+        now = time.monotonic()
+        failed = done.cancelled() or done.exception() is not None or self._frozen is None
+        if failed:
+            self._retry_at = now + self.RETRY_SECONDS
+        self._check_at = now + self.CHECK_SECONDS
+
+
 class AsyncClient:
     """`await call("PublishBatch", TopicArn=..., ...)`: the parsed response, or ClientError / a BotoCoreError.
     For operations sent as a POST to the endpoint's root (the JSON and query protocols: DynamoDB, SNS, SQS...)."""
@@ -250,7 +316,7 @@ class AsyncClient:
         )
         self._signer = SigV4(host, sync.meta.region_name, self._model.signing_name)
         self._request_head = f"POST / HTTP/1.1\r\nUser-Agent: {USER_AGENT}\r\n"
-        self._credentials = boto3.session.Session().get_credentials()
+        self._credentials = TaskCredentials()
         protocol = self._model.protocol
         self._serializer = serialize.create_serializer(protocol, include_validation=False)
         self._parser = parsers.create_parser(protocol)
@@ -309,9 +375,7 @@ class AsyncClient:
 
     async def _send(self, request: tuple[dict[str, str], bytes]) -> _HttpResponse:
         """One attempt, signed afresh (a retry must not reuse a stale date)."""
-        credentials = self._credentials.get_frozen_credentials() if self._credentials else None
-        if credentials is None:
-            raise NoCredentialsError()
+        credentials = await self._credentials.current()
         headers, body = request
         signed = self._signer.headers(credentials, headers, body, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
         head = "".join(f"{name}: {value}\r\n" for name, value in signed.items())

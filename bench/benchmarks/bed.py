@@ -101,4 +101,4 @@ def deployed_task_env(role: str, logs: Path) -> Iterator[dict[str, str]]:
         if not deployment.ok:
             raise DeployError(deployment.summary())
         os.environ.update(deployment.endpoints.env())
-        yield dict(service_of(deployed_services(deployment), role).spec.env)
+        yield service_of(deployed_services(deployment), role).spec.environment()

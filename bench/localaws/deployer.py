@@ -44,6 +44,7 @@ from bench.localaws.emulators import (
     NO_SERVICE_EVENTS,
     aws_env,
     control_plane_env,
+    endpoint_env,
     endpoint_for,
 )
 from bench.localaws.resources.registry import CONTROL, HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
@@ -83,8 +84,12 @@ class Endpoints:
         )
 
     def env(self) -> dict[str, str]:
-        """The environment that points a process's boto3 at these emulators."""
+        """The environment that points a process's boto3 at these emulators, with the emulators' keys."""
         return aws_env(self.data_plane, self.region) | self.control_env()
+
+    def task_env(self) -> dict[str, str]:
+        """The same without keys: a local task gets its role's (bench.localaws.credentials), as on ECS."""
+        return endpoint_env(self.data_plane, self.region) | self.control_env()
 
 
 _CLIENTS: dict[tuple[str, str, str], Any] = {}

@@ -2,9 +2,10 @@
 
 Each service's tasks run its task definition as deployed: the image's ENTRYPOINT (read from the Dockerfile of the
 build context the program built the image from), with the container's environment from the task definition, the
-image's ENV under it, what Fargate adds (AWS_REGION...) and the emulators' endpoints and credentials (standing in for
-the task role). Nothing else of this machine's environment reaches a task, so a setting the program forgets to pass
-is missing locally too. Local-only overrides (the lab's time scale) are explicit and announced.
+image's ENV under it, what Fargate adds (AWS_REGION...), the emulators' endpoints and, in place of keys, a URL and a
+token for the task role's expiring credentials (`bench.localaws.credentials`, as ECS serves them). Nothing else of
+this machine's environment reaches a task, so a setting the program forgets to pass is missing locally too.
+Local-only overrides (the lab's time scale) are explicit and announced.
 
 A reconciliation loop makes the processes follow the control plane (moto's ECS): one process per desired task,
 more or fewer when `desiredCount` changes (`ops.prescale`, auto-scaling), a task that exits is replaced, and a task
@@ -18,6 +19,7 @@ A service with a load balancer gets one local URL (`bench.localaws.proxy`) sprea
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import posixpath
@@ -32,7 +34,9 @@ from typing import Any
 
 from app import contract, roles
 from bench.localaws.agent import Agent
-from bench.localaws.deployer import Deployment
+from bench.localaws.credentials import CredentialsEndpoint
+from bench.localaws.credentials import shared as shared_credentials
+from bench.localaws.deployer import Deployment, Endpoints
 from bench.localaws.proxy import Balancer, Balancers
 from bench.localaws.resources.registry import Image
 from bench.localaws.tasks import DEFAULT_STOP_TIMEOUT, Task, TaskArgs, TaskError
@@ -44,6 +48,7 @@ POLL_SECONDS = 0.5
 START_TIMEOUT_SECONDS = 60.0
 # Of this machine's environment, only what any process needs; the rest would mask settings the program forgot.
 PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT")
+_TASK_NUMBERS = itertools.count(1)  # each task's credentials session, unique in this process
 
 
 class LocalEcsError(RuntimeError):
@@ -120,13 +125,35 @@ class TaskSpec:
     env: dict[str, str]
     cwd: Path
     stop_timeout: float
+    task_role_arn: str | None  # its tasks get this role's credentials, and no others (none without a task role)
+    endpoints: Endpoints  # where the control plane's STS answers, for those credentials
 
-    def task(self, log_path: Path, env: Mapping[str, str] | None = None, port: int = 0) -> Task:
-        """A task of this spec (not started); `env` adds settings on top, for tests and benchmarks."""
+    def environment(
+        self, env: Mapping[str, str] | None = None, *, credentials: CredentialsEndpoint | None = None
+    ) -> dict[str, str]:
+        """A new task's whole environment: the spec's, a fresh grant of the task role's credentials at `credentials`
+        (default: this process's endpoint; none without a task role), and `env` on top (tests and benchmarks)."""
+        granted = {}
+        if self.task_role_arn:
+            task_id = f"{self.role}-{next(_TASK_NUMBERS)}"
+            granted = (credentials or shared_credentials()).grant(
+                task_id, self.task_role_arn, sts_endpoint=self.endpoints.control_plane, region=self.endpoints.region
+            )
+        return {**self.env, **granted, **(env or {})}
+
+    def task(
+        self,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        port: int = 0,
+        *,
+        credentials: CredentialsEndpoint | None = None,
+    ) -> Task:
+        """A task of this spec (not started), with `environment(env, credentials=credentials)`."""
         return Task(
             TaskArgs(
                 role=self.role,
-                env={**self.env, **(env or {})},
+                env=self.environment(env, credentials=credentials),
                 log_path=log_path,
                 command=self.command,
                 cwd=self.cwd,
@@ -157,7 +184,7 @@ def task_spec(deployment: Deployment, task_definition: str, overrides: Mapping[s
     env |= docker.env
     env |= {item["name"]: item["value"] for item in container.get("environment", [])}
     env |= {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE"}
-    env |= deployment.endpoints.env()  # the task role's credentials, in effect
+    env |= deployment.endpoints.task_env()  # no keys: each task is granted its role's (TaskSpec.task)
     env |= dict(overrides or {})
     return TaskSpec(
         task_definition=task_definition,
@@ -166,6 +193,8 @@ def task_spec(deployment: Deployment, task_definition: str, overrides: Mapping[s
         env=env,
         cwd=docker.cwd,
         stop_timeout=float(container.get("stopTimeout", DEFAULT_STOP_TIMEOUT)),
+        task_role_arn=found.get("taskRoleArn"),
+        endpoints=deployment.endpoints,
     )
 
 

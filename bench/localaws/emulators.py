@@ -93,8 +93,13 @@ def port_in_use(port: int) -> bool:
 
 
 def aws_env(endpoint_url: str, region: str = contract.AWS_REGION_DEFAULT) -> dict[str, str]:
-    """Environment for a process whose boto3 calls must reach the emulator at endpoint_url."""
-    return {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint_url, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    """Environment for a process whose boto3 calls must reach the emulator at endpoint_url, with the emulators' keys."""
+    return {**DUMMY_CREDENTIALS, **endpoint_env(endpoint_url, region)}
+
+
+def endpoint_env(endpoint_url: str, region: str = contract.AWS_REGION_DEFAULT) -> dict[str, str]:
+    """Where a process's boto3 calls go, without keys (a local task gets its role's: bench.localaws.credentials)."""
+    return {"AWS_ENDPOINT_URL": endpoint_url, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
 
 
 def control_plane_env(endpoint_url: str) -> dict[str, str]:
