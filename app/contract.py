@@ -25,6 +25,7 @@ AWS_REGION_DEFAULT: Final = "us-west-2"  # the report's region, where no AWS_REG
 ENV_ROLE: Final = "ROLE"  # a name in app.roles.ROLES: which service the image runs
 ENV_PORT: Final = "PORT"
 ENV_ORDERS_TABLE: Final = "ORDERS_TABLE"
+ENV_KEYS_TABLE: Final = "IDEMPOTENCY_TABLE"  # sync service: the Idempotency-Key records every sync task shares
 ENV_TOPIC_ARN: Final = "ORDER_TOPIC_ARN"
 ENV_QUEUE_URL: Final = "ORDER_QUEUE_URL"
 ENV_WORKER_COUNT: Final = "WORKER_COUNT"

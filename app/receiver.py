@@ -53,6 +53,7 @@ from app.shedding import CPU_SATURATED_SHARE, Shedder, ShedPolicy, cpu_budget
 from app.store import STATEMENT_BATCH, OrderStore, statement_errors
 from app.web import (
     EXCEPTION_HANDLERS,
+    UNAVAILABLE,
     BufferedBody,
     Rejected,
     answer_response,
@@ -61,9 +62,9 @@ from app.web import (
     read_submission,
 )
 
-# Every AWS call the receiver makes is on a buyer's request path: shorter bounds than app.aws's defaults.
-READ_TIMEOUT_SECONDS = 5.0
-RETRIES = 1
+# Every AWS call the receiver makes is on a buyer's request path.
+READ_TIMEOUT_SECONDS = aws.REQUEST_PATH_READ_TIMEOUT_SECONDS
+RETRIES = aws.REQUEST_PATH_RETRIES
 LOOKUP_CACHE_SECONDS = 1.0  # queue depth and running worker tasks: status polling must not hammer SQS and ECS
 PUBLISH_BATCH = 10  # SNS PublishBatch's maximum entries...
 PUBLISH_BATCH_BYTES = 256 * 1024  # ...and bytes of all its messages together (an order's event is at most ~80 KB)
@@ -256,9 +257,6 @@ def estimate(waiting: int, running_tasks: int, settings: ReceiverSettings) -> di
         if done is None
         else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + done)),
     }
-
-
-UNAVAILABLE = Answer(503, {"error": "order backend unavailable, retry shortly"}, remember=False, retry_after=True)
 
 
 def build(settings: ReceiverSettings) -> BufferedBody:

@@ -20,6 +20,9 @@ from app.orders import MAX_BODY_BYTES, InvalidOrder, MalformedJson, OrderRequest
 
 RETRY_AFTER_SECONDS = 1
 CLIENT_GONE = 499  # nginx's code for "client closed the request"; the client never sees it
+# A backend the answer depends on failed (the receiver's store or topic, either service's key records): nothing was
+# done, and the client may retry with the same Idempotency-Key.
+UNAVAILABLE = Answer(503, {"error": "order backend unavailable, retry shortly"}, remember=False, retry_after=True)
 
 
 class AsciiJSONResponse(JSONResponse):
