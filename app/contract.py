@@ -102,6 +102,10 @@ class ServiceDefaults:
     body_timeout_seconds: float = 10.0  # the whole body (at most 64 KiB), once the headers are in
     max_connections: int = 1_000  # beyond it the oldest idle connections are closed, else new ones refused (503)
     keep_alive_seconds: float = 75.0  # idle keep-alive; above the ALB's 60 s, or the ALB would race our close
+    # The store's currency: its minor unit's decimal places (ISO 4217: 2 for USD and EUR, 0 for JPY, 3 for KWD), 0..3.
+    # A price must be a whole number of minor units (app.orders). One value for the image, not a stack key: the
+    # OpenAPI documents, the receiver and the worker (which re-checks every queued order) must all agree on it.
+    currency_decimals: int = 2
 
 
 SERVICE_DEFAULTS: Final = ServiceDefaults()

@@ -47,7 +47,7 @@ from app import aws, contract, expected_wait, logs, openapi
 from app.aws_async import AsyncClient
 from app.batching import BatchCounters, Batcher
 from app.idempotency import Answer, DynamoRecords, Idempotency
-from app.orders import Order, is_order_id
+from app.orders import Order, has_control_characters, is_order_id
 from app.settings import ReceiverSettings
 from app.shedding import CPU_SATURATED_SHARE, Shedder, ShedPolicy, cpu_budget
 from app.store import STATEMENT_BATCH, OrderStore, statement_errors
@@ -334,6 +334,8 @@ def build(settings: ReceiverSettings) -> BufferedBody:
 
     async def order_status(request: Request) -> Response:
         order_id = request.path_params["order_id"]
+        if has_control_characters(order_id):
+            return error_response(400, "order id must not contain control characters (U+0000-U+001F, U+007F-U+009F)")
         if not is_order_id(order_id):  # no lookup: over-long keys are a DynamoDB error, `idem#...` not an order
             return error_response(404, "unknown order")
         try:

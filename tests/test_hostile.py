@@ -127,6 +127,30 @@ def test_oversized_customer_ids_get_the_same_422_from_both_services(
     assert set(answers[0].json()["fields"]) == {"customer_id"}
 
 
+# --- Careless clients (issue 24, item 8): sub-cent prices and control characters in identifiers --------------------
+
+CARELESS = {
+    "a price below a cent": b'{"customer_id":1,"items":[{"product_id":"P-1","quantity":1,"price":0.001}]}',
+    "a NUL in a product id": b'{"customer_id":1,"items":[{"product_id":"P\\u0000","quantity":1,"price":1}]}',
+    "a C1 control in a product id": b'{"customer_id":1,"items":[{"product_id":"\\u009bP","quantity":1,"price":1}]}',
+}
+
+
+@pytest.mark.parametrize("body", list(CARELESS.values()), ids=list(CARELESS))
+def test_careless_orders_get_the_same_422_from_both_services(system: System, body: bytes) -> None:  # noqa: F811
+    answers = [post_raw(system.start(role, **SHORT), body) for role in sorted(PATHS)]
+    for response in answers:
+        assert len(assert_json_error(response, 422)["fields"]) == 1
+    assert answers[0].json() == answers[1].json()
+    assert system.orders() == []
+
+
+def test_an_order_id_with_a_control_character_is_400(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver", **SHORT)
+    for order_id in ("%00", "abc%7F", "%C2%85"):
+        assert "control characters" in assert_json_error(httpx.get(f"{receiver.url}/orders/{order_id}"), 400)["error"]
+
+
 # --- 5-6: what is accepted reads back exactly; odd ids are simply unknown -------------------------------------------
 
 
@@ -143,7 +167,7 @@ def test_the_largest_customer_id_reads_back_exactly(system: System) -> None:  # 
     )
 
 
-@pytest.mark.parametrize("order_id", ["x" * 2100, "idem%231%23key", "%00"])
+@pytest.mark.parametrize("order_id", ["x" * 2100, "idem%231%23key", "%C2%A0"])
 def test_any_order_id_that_is_not_ours_is_404(system: System, order_id: str) -> None:  # noqa: F811
     receiver = system.start("receiver", **SHORT)
     assert_json_error(httpx.get(f"{receiver.url}/orders/{order_id}"), 404)
