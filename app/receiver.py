@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import aws, contract, expected_wait, logs, openapi
+from app import aws, contract, expected_wait, logs, openapi, rejections
 from app.aws_async import AsyncClient
 from app.batching import BatchCounters, Batcher
 from app.idempotency import Answer, DynamoRecords, Idempotency
@@ -85,7 +85,6 @@ class BackendUnavailable(Exception):
 @dataclass
 class ReceiverCounters:
     accepted: int = 0
-    rejected: int = 0  # bad input
     shed: int = 0  # 503: too much in flight
     backend_errors: int = 0  # 503: store or topic failed
     replayed: int = 0  # answered from an idempotency record
@@ -308,7 +307,6 @@ def build(settings: ReceiverSettings) -> BufferedBody:
         try:
             submission = await read_submission(request)
         except Rejected as rejected:
-            counters.rejected += 1
             return rejected.response
         if submission.key is None:
             return answer_response(await accept(Order.new(submission.order), False, started))
@@ -358,10 +356,10 @@ def build(settings: ReceiverSettings) -> BufferedBody:
             {
                 "total_orders": counters.accepted + counters.backend_errors,
                 "accepted": counters.accepted,
-                "rejected_invalid": counters.rejected,
                 "shed": counters.shed,
                 "backend_errors": counters.backend_errors,
                 "replayed": counters.replayed,
+                "rejected": rejections.snapshot(),
                 "in_flight": counters.in_flight,
                 "max_in_flight": settings.max_in_flight,
                 "queue_depth": waiting,

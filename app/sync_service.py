@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import aws, contract, logs, openapi
+from app import aws, contract, logs, openapi, rejections
 from app.idempotency import LEASE_SECONDS, Answer, DynamoRecords, Idempotency
 from app.orders import Order
 from app.payment import PaymentProcessor, PaymentResult, PaymentTimeout
@@ -187,6 +187,7 @@ def build(settings: SyncSettings) -> BufferedBody:
                 "timeouts": counters.timed_out,
                 "abandoned": counters.abandoned,
                 "replayed": counters.replayed,
+                "rejected": rejections.snapshot(),
                 "backend_errors": counters.backend_errors,
                 "status_breakdown": {
                     "pending": processor.waiting,

@@ -335,3 +335,45 @@ def test_a_client_hanging_up_mid_upload_is_one_log_line(service: Service) -> Non
     time.sleep(0.2)
     log = service.log_path.read_text()
     assert "Traceback" not in log and log.count("client_disconnected") == 1
+
+
+# --- Every rejection class is counted in /stats (issue 24, item 8) -------------------------------------------------
+
+
+def test_stats_count_every_rejection_class(system: System) -> None:  # noqa: F811
+    """One of each: a duplicate Content-Length, a 1 MiB header, stalled headers, a stalled body, a declared 1 MiB body,
+    a wrong content type, and a connection beyond the cap while none is idle; each answered and counted, on both."""
+    for role in sorted(PATHS):
+        service = system.start(role, **{**SHORT, contract.ENV_MAX_CONNECTIONS: "1"})
+        head = request_head(service, len(ORDER_BYTES))
+        sends = {
+            400: request_head(service, len(ORDER_BYTES), b"Content-Length: %d\r\n" % len(ORDER_BYTES)) + ORDER_BYTES,
+            431: request_head(service, len(ORDER_BYTES), b"X-Big: " + b"a" * (1 << 20) + b"\r\n"),
+            4081: b"POST " + PATHS[role].encode() + b" HTTP/1.1\r\nHost: t",  # headers that stall
+            4082: head + ORDER_BYTES[:30],  # a body that stalls
+            413: request_head(service, 1 << 20),
+            415: request_head(service, len(ORDER_BYTES), b"Connection: close\r\n").replace(b"/json", b"/xml")
+            + ORDER_BYTES,
+        }
+        for expected, raw in sends.items():
+            with connect(service) as sock:
+                try:
+                    sock.sendall(raw)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                assert statuses(read_until_closed(sock, 5)[0]) == [int(str(expected)[:3])], (role, expected)
+        with connect(service) as busy:  # mid-request: not idle, so the next connection is refused
+            busy.sendall(head + ORDER_BYTES[:30])
+            time.sleep(0.1)
+            with connect(service) as refused:
+                assert statuses(read_until_closed(refused, 5)[0]) == [503]
+        rejected = httpx.get(service.url + contract.STATS_PATH).json()["rejected"]  # the busy one hung up
+        assert rejected == {
+            "malformed_http": 1,
+            "headers_too_large": 1,
+            "header_timeout": 1,
+            "body_timeout": 1,
+            "body_too_large": 1,
+            "connections_full": 1,
+            "invalid_input": 1,
+        }, role
