@@ -17,6 +17,9 @@ from app import contract
 CONNECT_TIMEOUT_SECONDS: Final = 2.0
 READ_TIMEOUT_SECONDS: Final = 10.0
 RETRIES: Final = 2  # after the first attempt
+# Calls on a buyer's request path (the receiver's, the sync service's key records): shorter bounds than the defaults.
+REQUEST_PATH_READ_TIMEOUT_SECONDS: Final = 5.0
+REQUEST_PATH_RETRIES: Final = 1
 
 
 def region() -> str:

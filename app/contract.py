@@ -25,6 +25,7 @@ AWS_REGION_DEFAULT: Final = "us-west-2"  # the report's region, where no AWS_REG
 ENV_ROLE: Final = "ROLE"  # a name in app.roles.ROLES: which service the image runs
 ENV_PORT: Final = "PORT"
 ENV_ORDERS_TABLE: Final = "ORDERS_TABLE"
+ENV_KEYS_TABLE: Final = "IDEMPOTENCY_TABLE"  # sync service: the Idempotency-Key records every sync task shares
 ENV_TOPIC_ARN: Final = "ORDER_TOPIC_ARN"
 ENV_QUEUE_URL: Final = "ORDER_QUEUE_URL"
 ENV_WORKER_COUNT: Final = "WORKER_COUNT"
@@ -101,6 +102,10 @@ class ServiceDefaults:
     body_timeout_seconds: float = 10.0  # the whole body (at most 64 KiB), once the headers are in
     max_connections: int = 1_000  # beyond it the oldest idle connections are closed, else new ones refused (503)
     keep_alive_seconds: float = 75.0  # idle keep-alive; above the ALB's 60 s, or the ALB would race our close
+    # The store's currency: its minor unit's decimal places (ISO 4217: 2 for USD and EUR, 0 for JPY, 3 for KWD), 0..3.
+    # A price must be a whole number of minor units (app.orders). One value for the image, not a stack key: the
+    # OpenAPI documents, the receiver and the worker (which re-checks every queued order) must all agree on it.
+    currency_decimals: int = 2
 
 
 SERVICE_DEFAULTS: Final = ServiceDefaults()

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from app import logs
+from app.rejections import Rejection, count
 from app.settings import HttpSettings
 
 MAX_HEADER_BYTES = 16 * 1024  # request line + headers; browsers and the ALB send far less
@@ -103,6 +104,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 f"[HTTP] {len(self.connections)} connections open, none idle: refused a new one",
                 level="warning",
             )
+            count(Rejection.CONNECTIONS_FULL)
             self.transport.write(raw_response(503, "too many connections, retry shortly", retry_after=True))
             self.transport.close()
             return
@@ -123,6 +125,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _header_timeout(self) -> None:
         self._header_timer = None
         if not self.transport.is_closing():
+            count(Rejection.HEADER_TIMEOUT)
             self._fail(
                 raw_response(408, f"request headers not received within {self.limits.header_timeout_seconds:g} s")
             )
@@ -133,6 +136,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._header_bytes += len(data)
         super().data_received(data)
         if self._awaiting_headers and self._header_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
+            count(Rejection.HEADERS_TOO_LARGE)
             self._fail(raw_response(431, f"request headers larger than {MAX_HEADER_BYTES} bytes"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -161,6 +165,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """uvicorn calls this for any parser error; answer the refused request's limit or a JSON 400."""
         answer, self._refusal = self._refusal or raw_response(400, "malformed HTTP request"), None
+        count(Rejection.HEADERS_TOO_LARGE if answer.startswith(STATUS_LINE[431]) else Rejection.MALFORMED_HTTP)
         self._fail(answer)
 
     def _fail(self, answer: bytes) -> None:

@@ -11,10 +11,11 @@ While the first request with a key is still in flight, a second one waits up to 
 same process it waits on the first one itself; across processes it polls the record), then gets 409 + Retry-After.
 
 `Idempotency.submit` runs one submission around the caller's `attempt(order_id, resumed)`; the records live in a
-`Records` store: `DynamoRecords` (the receiver: items `idem#<scope>` in the orders table, beside the orders and keyed
-like them, deleted by DynamoDB TTL on `expires_at`) or `MemoryRecords` (the sync service: per process, bounded).
-A claim is a lease: if the process holding it dies, a retry after `LEASE_SECONDS` resumes the submission with the
-same order id (`resumed=True`), so that it cannot become a second order.
+`Records` store, `DynamoRecords`: items `idem#<scope>` in a table every task of the service sees, deleted by DynamoDB
+TTL on `expires_at` (the receiver's are in the orders table, beside the orders and keyed like them; the sync
+service's in its own key table). Every task sees them, because the load balancer sends a retry to any task.
+A claim is a lease, longer than any attempt: if the process holding it dies, a retry after the lease resumes the
+submission with the same order id (`resumed=True`), so that it cannot become a second order.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import hashlib
 import json
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
@@ -36,7 +36,6 @@ from app import contract, logs
 WAIT_SECONDS = 1.0  # a duplicate waits this long for the first request's answer before 409
 POLL_SECONDS = (0.05, 0.1, 0.2, 0.4)  # across processes: when to look at the record again while it is in flight
 LEASE_SECONDS = 60.0  # longer than any attempt (boto3 timeouts and retries bound one at ~45 s)
-MEMORY_CAPACITY = 100_000  # sync service: records kept per process at most (oldest dropped first)
 RECORD_PREFIX = "idem#"
 
 IN_FLIGHT, DONE = "in_flight", "done"
@@ -109,7 +108,7 @@ class Record:
 
 
 class Records(Protocol):
-    """Where records live. Blocking calls (the DynamoDB one runs in the receiver's thread pool)."""
+    """Where records live. Blocking calls (DynamoRecords' run in the service's thread pool)."""
 
     def put_new(self, record: Record, now: float) -> Record | None:
         """Store `record` unless an unexpired one exists for its scope; returns that one instead."""
@@ -129,12 +128,15 @@ class _Local:
 
 @dataclass
 class Idempotency:
-    """Runs submissions under their keys. `call(function, *args)` runs a Records method (the receiver: in its thread
-    pool); the answer of `attempt(order_id, resumed)` is remembered when final and released otherwise."""
+    """Runs submissions under their keys. `call(function, *args)` runs a Records method (in the service's thread
+    pool); the answer of `attempt(order_id, resumed)` is remembered when final and released otherwise. A claim's
+    lease is `lease_seconds`: a service whose attempts may last longer (the sync service's payment deadline) extends
+    it, or another task would resume a claim whose attempt is still running."""
 
     records: Records
     call: Callable[..., Awaitable[Any]]
     wait_seconds: float = WAIT_SECONDS
+    lease_seconds: float = LEASE_SECONDS
     _local: dict[str, _Local] = field(default_factory=dict)
 
     async def submit(
@@ -177,7 +179,7 @@ class Idempotency:
                 order_id=str(uuid.uuid4()),
                 fingerprint=payload_fingerprint,
                 token=token,
-                lease_until=now + LEASE_SECONDS,
+                lease_until=now + self.lease_seconds,
                 expires_at=now + contract.IDEMPOTENCY_KEEP_SECONDS,
             )
             found: Record | None = await self.call(self.records.put_new, record, now)
@@ -219,41 +221,6 @@ class Idempotency:
                 f"[IDEMPOTENCY] could not update the record of {scope}: {e}",
                 level="warning",
             )
-
-
-async def direct(function: Callable[..., T], *args: Any) -> T:
-    """`Idempotency.call` for a store that does not block (MemoryRecords)."""
-    return function(*args)
-
-
-@dataclass
-class MemoryRecords:
-    """Per process, at most `capacity` records (oldest dropped first), each until its expiry: the sync service's."""
-
-    capacity: int = MEMORY_CAPACITY
-    _records: OrderedDict[str, Record] = field(default_factory=OrderedDict)
-
-    def put_new(self, record: Record, now: float) -> Record | None:
-        found = self._records.get(record.scope)
-        if found is not None and found.expires_at > now:
-            return found
-        self._records[record.scope] = record
-        self._records.move_to_end(record.scope)
-        while len(self._records) > self.capacity:
-            self._records.popitem(last=False)
-        return None
-
-    def put_over(self, record: Record, token: str) -> bool:
-        found = self._records.get(record.scope)
-        if found is None or found.token != token:
-            return False
-        self._records[record.scope] = record
-        return True
-
-    def delete(self, scope: str, token: str) -> None:
-        found = self._records.get(scope)
-        if found is not None and found.token == token:
-            del self._records[scope]
 
 
 KEY = contract.ORDER_KEY

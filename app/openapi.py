@@ -184,6 +184,12 @@ def sync_document() -> dict[str, Any]:
                     "201": _json("payment completed", Paid, REPLAYED),
                     "402": _json("payment declined", Declined, REPLAYED),
                     "504": _json("the payment could not finish within the request timeout", TimedOut),
+                    "503": _json(
+                        "the Idempotency-Key's record could not be read or written (nothing was paid): retry after "
+                        "Retry-After seconds",
+                        Error,
+                        RETRY_AFTER,
+                    ),
                 },
             ),
             contract.HEALTH_PATH: _get("health", _ref(Health)),
@@ -210,6 +216,7 @@ def receiver_document() -> dict[str, Any]:
                     "parameters": [{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {
                         "200": _json("the order", order_status_model()),
+                        "400": _json("the order id contains control characters", Error),
                         "404": _json("unknown order", Error),
                         "503": unavailable,
                     },

@@ -4,8 +4,22 @@ The rules are typed pydantic models, parsed strictly from the JSON bytes (pydant
 its recursion limit, NaN/Infinity, lone surrogates, control characters and invalid UTF-8 are malformed JSON; no type
 coercion, so `true` is no integer and `2.0` no quantity), and the OpenAPI documents' schemas are generated from the
 same models (app/openapi.py). `customer_id` a positive integer up to 2**53 - 1 (the largest integer every JSON reader
-holds exactly, RFC 7493); `items` 1..100 of {product_id: non-empty str <= 64, quantity: int 1..1000, price: number
-0..1,000,000}. Nothing else is accepted, so a rejected request records and publishes nothing.
+holds exactly, RFC 7493); `items` 1..100 of {product_id: 1..64 characters, none a control character, quantity: int
+1..1000, price: number 0..1,000,000 in whole minor units of the store's currency}. Nothing else is accepted, so a
+rejected request records and publishes nothing.
+
+Money. A price is a JSON number in major units (49.99), the API every client already speaks, and must be a whole
+number of the currency's minor unit (`contract.SERVICE_DEFAULTS.currency_decimals`: 2, cents, so 0.001 is refused).
+The check is exact: a JSON number is read as the double nearest to it (as every JSON reader reads it, RFC 7493), and
+the shortest decimal that is that double (`repr`) is the number the client wrote whenever it has at most 15
+significant digits, which a price up to 1,000,000 with at most 3 decimals always has; its decimal places are counted
+on that. Totals are summed in Decimal and rounded to the minor unit, so no binary rounding creeps in (3 x 0.1 is 0.3),
+and stored and sent as numbers whose shortest form is that decimal (at most 100 x 1,000 x 1,000,000 = 10^11 with 3
+decimals: 14 digits). Why not integer minor units on the wire (4999): every client, the load generator and the
+report's examples send major units, and the rule above gives the same guarantee without breaking them. Why not a
+Decimal field: pydantic reads a Decimal from a JSON string too and writes it back as one (`"49.99"`), so the input
+rules (no coercion) and the order event's format would both change; the check and the sum are where exactness
+matters, and they are Decimal.
 """
 
 from __future__ import annotations
@@ -13,9 +27,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from decimal import Decimal
 from typing import Annotated, Any, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from app import contract
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_ITEMS = 100
@@ -24,16 +41,59 @@ MAX_QUANTITY = 1000
 MAX_PRICE = 1_000_000
 MAX_CUSTOMER_ID = 2**53 - 1
 
+CURRENCY_DECIMALS = contract.SERVICE_DEFAULTS.currency_decimals
+MINOR_UNIT = Decimal(1).scaleb(-CURRENCY_DECIMALS)  # 0.01
+# C0 controls, DEL and C1 controls: never part of an identifier a client sends (a NUL in a product id, say, is cut off
+# or refused by the systems an order is handed to, and invisible in every log and console).
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+CONTROL_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"  # the same rule, for the OpenAPI document
 ORDER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # str(uuid4()), as made here
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+def has_control_characters(text: str) -> bool:
+    return CONTROL_CHARACTERS.search(text) is not None
+
+
+def _no_control_characters(text: str) -> str:
+    if has_control_characters(text):
+        raise ValueError("must not contain control characters (U+0000-U+001F, U+007F-U+009F)")
+    return text
+
+
+def exact(price: float) -> Decimal:
+    """The decimal the client wrote (see the module's docstring: the shortest decimal that is the double)."""
+    return Decimal(repr(price))
+
+
+def _whole_minor_units(price: float) -> float:
+    if exact(price).as_tuple().exponent < -CURRENCY_DECIMALS:  # type: ignore[operator]  # finite: checked before
+        raise ValueError(f"must be a whole number of the currency's minor unit (at most {CURRENCY_DECIMALS} decimals)")
+    return price
+
+
+Identifier = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_PRODUCT_ID, json_schema_extra={"pattern": CONTROL_PATTERN}),
+    AfterValidator(_no_control_characters),
+]
+Price = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=MAX_PRICE,
+        description=f"in major units of the store's currency, at most {CURRENCY_DECIMALS} decimals (whole minor units)",
+    ),
+    AfterValidator(_whole_minor_units),
+]
 
 
 class Item(BaseModel):
     model_config = STRICT
 
-    product_id: Annotated[str, Field(min_length=1, max_length=MAX_PRODUCT_ID)]
+    product_id: Identifier
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
-    price: Annotated[float, Field(ge=0, le=MAX_PRICE)]
+    price: Price
 
 
 class OrderRequest(BaseModel):
@@ -56,7 +116,8 @@ class Order(OrderRequest):
 
     @property
     def total(self) -> float:
-        return round(sum(i.quantity * i.price for i in self.items), 2)
+        """Summed in Decimal, in whole minor units; as a number whose shortest form is that decimal."""
+        return float(sum((i.quantity * exact(i.price) for i in self.items), Decimal(0)).quantize(MINOR_UNIT))
 
     def items_json(self) -> str:
         return json.dumps([i.model_dump() for i in self.items], separators=(",", ":"))

@@ -43,16 +43,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import aws, contract, expected_wait, logs, openapi
+from app import aws, contract, expected_wait, logs, openapi, rejections
 from app.aws_async import AsyncClient
 from app.batching import BatchCounters, Batcher
 from app.idempotency import Answer, DynamoRecords, Idempotency
-from app.orders import Order, is_order_id
+from app.orders import Order, has_control_characters, is_order_id
 from app.settings import ReceiverSettings
 from app.shedding import CPU_SATURATED_SHARE, Shedder, ShedPolicy, cpu_budget
 from app.store import STATEMENT_BATCH, OrderStore, statement_errors
 from app.web import (
     EXCEPTION_HANDLERS,
+    UNAVAILABLE,
     BufferedBody,
     Rejected,
     answer_response,
@@ -61,9 +62,9 @@ from app.web import (
     read_submission,
 )
 
-# Every AWS call the receiver makes is on a buyer's request path: shorter bounds than app.aws's defaults.
-READ_TIMEOUT_SECONDS = 5.0
-RETRIES = 1
+# Every AWS call the receiver makes is on a buyer's request path.
+READ_TIMEOUT_SECONDS = aws.REQUEST_PATH_READ_TIMEOUT_SECONDS
+RETRIES = aws.REQUEST_PATH_RETRIES
 LOOKUP_CACHE_SECONDS = 1.0  # queue depth and running worker tasks: status polling must not hammer SQS and ECS
 PUBLISH_BATCH = 10  # SNS PublishBatch's maximum entries...
 PUBLISH_BATCH_BYTES = 256 * 1024  # ...and bytes of all its messages together (an order's event is at most ~80 KB)
@@ -84,7 +85,6 @@ class BackendUnavailable(Exception):
 @dataclass
 class ReceiverCounters:
     accepted: int = 0
-    rejected: int = 0  # bad input
     shed: int = 0  # 503: too much in flight
     backend_errors: int = 0  # 503: store or topic failed
     replayed: int = 0  # answered from an idempotency record
@@ -258,9 +258,6 @@ def estimate(waiting: int, running_tasks: int, settings: ReceiverSettings) -> di
     }
 
 
-UNAVAILABLE = Answer(503, {"error": "order backend unavailable, retry shortly"}, remember=False, retry_after=True)
-
-
 def build(settings: ReceiverSettings) -> BufferedBody:
     backend = Backend(settings)
     blocking = backend.blocking
@@ -310,7 +307,6 @@ def build(settings: ReceiverSettings) -> BufferedBody:
         try:
             submission = await read_submission(request)
         except Rejected as rejected:
-            counters.rejected += 1
             return rejected.response
         if submission.key is None:
             return answer_response(await accept(Order.new(submission.order), False, started))
@@ -336,6 +332,8 @@ def build(settings: ReceiverSettings) -> BufferedBody:
 
     async def order_status(request: Request) -> Response:
         order_id = request.path_params["order_id"]
+        if has_control_characters(order_id):
+            return error_response(400, "order id must not contain control characters (U+0000-U+001F, U+007F-U+009F)")
         if not is_order_id(order_id):  # no lookup: over-long keys are a DynamoDB error, `idem#...` not an order
             return error_response(404, "unknown order")
         try:
@@ -358,10 +356,10 @@ def build(settings: ReceiverSettings) -> BufferedBody:
             {
                 "total_orders": counters.accepted + counters.backend_errors,
                 "accepted": counters.accepted,
-                "rejected_invalid": counters.rejected,
                 "shed": counters.shed,
                 "backend_errors": counters.backend_errors,
                 "replayed": counters.replayed,
+                "rejected": rejections.snapshot(),
                 "in_flight": counters.in_flight,
                 "max_in_flight": settings.max_in_flight,
                 "queue_depth": waiting,

@@ -63,6 +63,7 @@ class HttpSettings:
 
 @dataclass(frozen=True)
 class SyncSettings:
+    keys_table: str  # the Idempotency-Key records, shared by every sync task
     payment: PaymentSettings
     slots: int
     request_timeout_seconds: float
@@ -115,6 +116,7 @@ def http() -> HttpSettings:
 
 def sync() -> SyncSettings:
     return SyncSettings(
+        keys_table=_required(contract.ENV_KEYS_TABLE),
         payment=payment(),
         slots=_integer(contract.ENV_PAYMENT_SLOTS, D.payment_slots, 1, 10_000),
         request_timeout_seconds=_number(contract.ENV_REQUEST_TIMEOUT_SECONDS, D.request_timeout_seconds, 0.001, 3600),

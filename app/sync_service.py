@@ -3,30 +3,42 @@
 The PaymentProcessor's slots are the bottleneck; requests that cannot be paid within REQUEST_TIMEOUT_SECONDS get 504,
 and a client that hangs up stops its payment, so no payment runs for nobody.
 
-An `Idempotency-Key` gets the receiver's semantics (app.idempotency), with the records in this process's memory
-(bounded, 24 h): this service is the report's in-memory system. A retry of a paid (201) or declined (402) order gets
-that answer again and is not charged again; a 504 or an abandoned payment is not remembered, so its retry pays.
+An `Idempotency-Key` gets the receiver's semantics (app.idempotency), with the records in a DynamoDB table that every
+sync task sees (ENV_KEYS_TABLE): the load balancer sends a retry to either task, and records in each process's
+memory let the other task pay it again. A retry of a paid (201) or declined (402) order gets that answer again and
+is not charged again, whichever task it reaches; one that arrives while the first still pays waits up to
+app.idempotency.WAIT_SECONDS for its answer, then gets 409 + Retry-After; a 504 or an abandoned payment is not
+remembered, so its retry pays. A claim outlasts the payment deadline (its lease is the request timeout plus
+app.idempotency.LEASE_SECONDS); if the task holding it dies, a retry after the lease pays under the same order id,
+which is what a real payment gateway is given as its idempotency key. The key records are the service's only AWS
+calls; when they fail, a keyed order gets 503 + Retry-After and is not paid (an order without a key needs none).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app import contract, logs, openapi
-from app.idempotency import Answer, Idempotency, MemoryRecords, direct
+from app import aws, contract, logs, openapi, rejections
+from app.idempotency import LEASE_SECONDS, Answer, DynamoRecords, Idempotency
 from app.orders import Order
 from app.payment import PaymentProcessor, PaymentResult, PaymentTimeout
 from app.settings import SyncSettings
 from app.web import (
     CLIENT_GONE,
     EXCEPTION_HANDLERS,
+    UNAVAILABLE,
     BufferedBody,
     Rejected,
     answer_response,
@@ -43,6 +55,7 @@ class SyncCounters:
     timed_out: int = 0
     abandoned: int = 0
     replayed: int = 0
+    backend_errors: int = 0  # 503: the key records could not be read or written
 
 
 async def _client_gone(request: Request) -> None:
@@ -51,10 +64,28 @@ async def _client_gone(request: Request) -> None:
         pass
 
 
+KEY_THREADS = 16  # key-record calls at once (each a few ms; a request makes one to three)
+
+
 def build(settings: SyncSettings) -> BufferedBody:
     processor = PaymentProcessor(settings=settings.payment, slots=settings.slots)
     counters = SyncCounters()
-    idempotency = Idempotency(MemoryRecords(), call=direct)
+    executor = ThreadPoolExecutor(max_workers=KEY_THREADS, thread_name_prefix="keys")
+
+    async def blocking(function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+
+    dynamodb = aws.client(
+        "dynamodb",
+        read_timeout=aws.REQUEST_PATH_READ_TIMEOUT_SECONDS,
+        retries=aws.REQUEST_PATH_RETRIES,
+        max_pool_connections=KEY_THREADS,
+    )
+    idempotency = Idempotency(
+        DynamoRecords(dynamodb, settings.keys_table),
+        call=blocking,
+        lease_seconds=settings.request_timeout_seconds + LEASE_SECONDS,
+    )
     per_minute = 60 * settings.slots / settings.payment.seconds if settings.payment.seconds else float("inf")
     throughput_limit = f"~{per_minute:g} orders/minute ({settings.payment.seconds:g}s per payment)"
 
@@ -126,13 +157,18 @@ def build(settings: SyncSettings) -> BufferedBody:
             return rejected.response
         if submission.key is None:
             return answer_response(await pay(request, Order.new(submission.order), started))
-        # A resumed claim cannot happen here (the records die with the process), so `resumed` is ignored.
-        answer = await idempotency.submit(
-            submission.key,
-            submission.order.customer_id,
-            submission.fingerprint,
-            lambda order_id, resumed: pay(request, Order.new(submission.order, order_id), started),
-        )
+        # A resumed claim (its task died mid-payment, which charged nothing) pays under the same order id.
+        try:
+            answer = await idempotency.submit(
+                submission.key,
+                submission.order.customer_id,
+                submission.fingerprint,
+                lambda order_id, resumed: pay(request, Order.new(submission.order, order_id), started),
+            )
+        except (BotoCoreError, ClientError) as e:  # the key record could not be read or written: nothing was paid
+            counters.backend_errors += 1
+            logs.event("backend_error", f"[SYNC] idempotency record unavailable: {e}", level="warning")
+            answer = UNAVAILABLE
         if answer.replayed:
             counters.replayed += 1
             logs.event(
@@ -151,6 +187,8 @@ def build(settings: SyncSettings) -> BufferedBody:
                 "timeouts": counters.timed_out,
                 "abandoned": counters.abandoned,
                 "replayed": counters.replayed,
+                "rejected": rejections.snapshot(),
+                "backend_errors": counters.backend_errors,
                 "status_breakdown": {
                     "pending": processor.waiting,
                     "processing": processor.processing,
@@ -161,12 +199,18 @@ def build(settings: SyncSettings) -> BufferedBody:
             }
         )
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        executor.shutdown(wait=True)
+
     app = Starlette(
         routes=[
             Route(contract.SYNC_ORDERS_PATH, create_order, methods=["POST"]),
             Route(contract.STATS_PATH, stats, methods=["GET"]),
             *common_routes({"mode": "synchronous"}, openapi.sync_document()),
         ],
+        lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
     )
     return BufferedBody(app, timeout_seconds=settings.http.body_timeout_seconds)

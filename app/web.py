@@ -17,9 +17,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import contract, logs
 from app.idempotency import Answer, InvalidKey, fingerprint, parse_key
 from app.orders import MAX_BODY_BYTES, InvalidOrder, MalformedJson, OrderRequest, parse_order_json
+from app.rejections import Rejection, count
 
 RETRY_AFTER_SECONDS = 1
 CLIENT_GONE = 499  # nginx's code for "client closed the request"; the client never sees it
+# A backend the answer depends on failed (the receiver's store or topic, either service's key records): nothing was
+# done, and the client may retry with the same Idempotency-Key.
+UNAVAILABLE = Answer(503, {"error": "order backend unavailable, retry shortly"}, remember=False, retry_after=True)
 
 
 class AsciiJSONResponse(JSONResponse):
@@ -31,10 +35,11 @@ class AsciiJSONResponse(JSONResponse):
 
 
 class Rejected(Exception):
-    """The request breaks an input rule; carries the HTTP answer."""
+    """The request breaks an input rule; carries the HTTP answer (and is counted, Rejection.INVALID_INPUT)."""
 
     def __init__(self, code: int, error: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(error)
+        count(Rejection.INVALID_INPUT)
         self.response = error_response(code, error, fields=fields)
 
 
@@ -111,6 +116,7 @@ class BufferedBody:
                         return
                     chunks.append(chunk)
         except TimeoutError:
+            count(Rejection.BODY_TIMEOUT)
             await error_response(408, f"request body not received within {self.timeout_seconds:g} s", close=True)(
                 scope, receive, send
             )
@@ -129,6 +135,7 @@ class BufferedBody:
 
     @staticmethod
     async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+        count(Rejection.BODY_TOO_LARGE)
         await error_response(413, f"body larger than {MAX_BODY_BYTES} bytes", close=True)(scope, receive, send)
 
 

@@ -28,6 +28,7 @@ from components.cluster import ServiceCluster, ServiceClusterArgs
 from components.dashboard import Dashboard, DashboardArgs
 from components.fargate import Placement, TaskSpec
 from components.image import ServiceImage, ServiceImageArgs
+from components.keys import KeyTable, KeyTableArgs
 from components.load_balanced import LoadBalancedService, LoadBalancedServiceArgs
 from components.network import Network, NetworkArgs
 from components.pipeline import OrderPipeline, OrderPipelineArgs
@@ -39,6 +40,14 @@ from stackconfig import output_names
 from stackconfig.files import ROOT
 
 APP_DIR = ROOT / "app"
+
+
+@dataclass(frozen=True)
+class SyncSystem:
+    """The report's Part I: the sync order service, and the Idempotency-Key records its tasks share."""
+
+    service: LoadBalancedService
+    keys: KeyTable
 
 
 @dataclass(frozen=True)
@@ -54,14 +63,16 @@ class AsyncSystem:
 class Deployment:
     settings: Settings
     cluster: ServiceCluster
-    sync: LoadBalancedService | None
+    sync: SyncSystem | None
     orders: AsyncSystem | None
     outputs: dict[str, pulumi.Input[object]]  # stack output name (stackconfig.output_names) -> value
 
 
-def sync_service(s: Settings, placement: Placement) -> LoadBalancedService:
-    """The report's Part I: the sync service calls no AWS API, so its tasks get no task role."""
-    return LoadBalancedService(
+def sync_system(s: Settings, placement: Placement) -> SyncSystem:
+    """The report's Part I. Its only AWS calls are its Idempotency-Key records, in a table every sync task sees (a
+    retry the ALB sends to another task must find the first task's claim)."""
+    keys = KeyTable("sync-keys", KeyTableArgs())
+    service = LoadBalancedService(
         "sync",
         LoadBalancedServiceArgs(
             placement=placement,
@@ -71,10 +82,13 @@ def sync_service(s: Settings, placement: Placement) -> LoadBalancedService:
                 environment={
                     contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
                     contract.ENV_PAYMENT_DECLINE_RATE: str(s.payment_decline_rate),
+                    contract.ENV_KEYS_TABLE: keys.name,
                 },
+                grants=(keys.grant_records(),),
             ),
         ),
     )
+    return SyncSystem(service=service, keys=keys)
 
 
 def async_system(s: Settings, placement: Placement) -> AsyncSystem:
@@ -163,11 +177,14 @@ def build() -> Deployment:
     }
     systems: set[System] = set()
     dimensions: dict[AlarmSubject, Dimensions] = {}  # what alarms and the dashboard watch
-    sync = sync_service(s, placement) if s.deploy_sync else None
+    sync = sync_system(s, placement) if s.deploy_sync else None
     if sync is not None:
         systems.add(System.SYNC)
-        dimensions |= {AlarmSubject.SYNC_ALB: sync.alb_dimensions, AlarmSubject.SYNC_SERVICE: sync.service.dimensions}
-        outputs[output_names.SYNC_URL] = sync.url
+        dimensions |= {
+            AlarmSubject.SYNC_ALB: sync.service.alb_dimensions,
+            AlarmSubject.SYNC_SERVICE: sync.service.service.dimensions,
+        }
+        outputs[output_names.SYNC_URL] = sync.service.url
     orders = async_system(s, placement) if s.deploy_async else None
     worker_ref = None
     if orders is not None:

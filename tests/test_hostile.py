@@ -127,6 +127,30 @@ def test_oversized_customer_ids_get_the_same_422_from_both_services(
     assert set(answers[0].json()["fields"]) == {"customer_id"}
 
 
+# --- Careless clients (issue 24, item 8): sub-cent prices and control characters in identifiers --------------------
+
+CARELESS = {
+    "a price below a cent": b'{"customer_id":1,"items":[{"product_id":"P-1","quantity":1,"price":0.001}]}',
+    "a NUL in a product id": b'{"customer_id":1,"items":[{"product_id":"P\\u0000","quantity":1,"price":1}]}',
+    "a C1 control in a product id": b'{"customer_id":1,"items":[{"product_id":"\\u009bP","quantity":1,"price":1}]}',
+}
+
+
+@pytest.mark.parametrize("body", list(CARELESS.values()), ids=list(CARELESS))
+def test_careless_orders_get_the_same_422_from_both_services(system: System, body: bytes) -> None:  # noqa: F811
+    answers = [post_raw(system.start(role, **SHORT), body) for role in sorted(PATHS)]
+    for response in answers:
+        assert len(assert_json_error(response, 422)["fields"]) == 1
+    assert answers[0].json() == answers[1].json()
+    assert system.orders() == []
+
+
+def test_an_order_id_with_a_control_character_is_400(system: System) -> None:  # noqa: F811
+    receiver = system.start("receiver", **SHORT)
+    for order_id in ("%00", "abc%7F", "%C2%85"):
+        assert "control characters" in assert_json_error(httpx.get(f"{receiver.url}/orders/{order_id}"), 400)["error"]
+
+
 # --- 5-6: what is accepted reads back exactly; odd ids are simply unknown -------------------------------------------
 
 
@@ -143,7 +167,7 @@ def test_the_largest_customer_id_reads_back_exactly(system: System) -> None:  # 
     )
 
 
-@pytest.mark.parametrize("order_id", ["x" * 2100, "idem%231%23key", "%00"])
+@pytest.mark.parametrize("order_id", ["x" * 2100, "idem%231%23key", "%C2%A0"])
 def test_any_order_id_that_is_not_ours_is_404(system: System, order_id: str) -> None:  # noqa: F811
     receiver = system.start("receiver", **SHORT)
     assert_json_error(httpx.get(f"{receiver.url}/orders/{order_id}"), 404)
@@ -311,3 +335,45 @@ def test_a_client_hanging_up_mid_upload_is_one_log_line(service: Service) -> Non
     time.sleep(0.2)
     log = service.log_path.read_text()
     assert "Traceback" not in log and log.count("client_disconnected") == 1
+
+
+# --- Every rejection class is counted in /stats (issue 24, item 8) -------------------------------------------------
+
+
+def test_stats_count_every_rejection_class(system: System) -> None:  # noqa: F811
+    """One of each: a duplicate Content-Length, a 1 MiB header, stalled headers, a stalled body, a declared 1 MiB body,
+    a wrong content type, and a connection beyond the cap while none is idle; each answered and counted, on both."""
+    for role in sorted(PATHS):
+        service = system.start(role, **{**SHORT, contract.ENV_MAX_CONNECTIONS: "1"})
+        head = request_head(service, len(ORDER_BYTES))
+        sends = {
+            400: request_head(service, len(ORDER_BYTES), b"Content-Length: %d\r\n" % len(ORDER_BYTES)) + ORDER_BYTES,
+            431: request_head(service, len(ORDER_BYTES), b"X-Big: " + b"a" * (1 << 20) + b"\r\n"),
+            4081: b"POST " + PATHS[role].encode() + b" HTTP/1.1\r\nHost: t",  # headers that stall
+            4082: head + ORDER_BYTES[:30],  # a body that stalls
+            413: request_head(service, 1 << 20),
+            415: request_head(service, len(ORDER_BYTES), b"Connection: close\r\n").replace(b"/json", b"/xml")
+            + ORDER_BYTES,
+        }
+        for expected, raw in sends.items():
+            with connect(service) as sock:
+                try:
+                    sock.sendall(raw)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                assert statuses(read_until_closed(sock, 5)[0]) == [int(str(expected)[:3])], (role, expected)
+        with connect(service) as busy:  # mid-request: not idle, so the next connection is refused
+            busy.sendall(head + ORDER_BYTES[:30])
+            time.sleep(0.1)
+            with connect(service) as refused:
+                assert statuses(read_until_closed(refused, 5)[0]) == [503]
+        rejected = httpx.get(service.url + contract.STATS_PATH).json()["rejected"]  # the busy one hung up
+        assert rejected == {
+            "malformed_http": 1,
+            "headers_too_large": 1,
+            "header_timeout": 1,
+            "body_timeout": 1,
+            "body_too_large": 1,
+            "connections_full": 1,
+            "invalid_input": 1,
+        }, role

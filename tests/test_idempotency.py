@@ -1,7 +1,8 @@
-"""Idempotent submission (issue 11, defect 11): the same Idempotency-Key and payload get the first answer and the same
-order id, on both services; another payload gets 422; a 503 is not remembered; a second request while the first is
-in flight waits briefly, then gets 409 + Retry-After; records expire by TTL; a claim whose process died is resumed
-under the same order id. Services as processes against ministack; the record store's own rules in-process."""
+"""Idempotent submission (issue 11, defect 11; issue 24, item 7): the same Idempotency-Key and payload get the first
+answer and the same order id, on both services, whichever of a service's tasks the retry reaches; another payload
+gets 422; a 503 is not remembered; a second request while the first is in flight waits briefly, then gets 409 +
+Retry-After; records expire by TTL; a claim whose process died is resumed under the same order id. Services as
+processes against ministack; the submission's own rules in-process."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from app import aws, contract, idempotency
-from app.idempotency import Answer, DynamoRecords, Idempotency, MemoryRecords, Record, direct
+from app.idempotency import Answer, DynamoRecords, Idempotency, Record
 from app.orders import parse_order
 from app.store import OrderStore
 from app.web import Submission
@@ -128,6 +129,40 @@ def test_a_second_request_while_the_first_pays_waits_then_gets_409(system: Syste
     assert httpx.get(sync.url + contract.STATS_PATH).json()["payments_processed"] == 1
 
 
+def test_one_key_sent_to_both_sync_tasks_is_one_order_paid_once(system: System) -> None:  # noqa: F811
+    """Issue 24: the ALB alternates a client's retries between the 2 sync tasks; with the records in each task's
+    memory, 4 sends of one key gave 2 order ids, each paid. Sent to each task's own port: one order, paid once."""
+    tasks = [system.start("sync", PAYMENT_SECONDS="2", PAYMENT_DECLINE_RATE="0") for _ in range(2)]
+    urls = [t.url + contract.SYNC_ORDERS_PATH for t in tasks]
+
+    def stats(n: int) -> dict[str, Any]:
+        return dict(httpx.get(tasks[n].url + contract.STATS_PATH).json())
+
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(submit, urls[0], "both")
+        wait_for(lambda: stats(0)["status_breakdown"]["processing"] == 1, 10, "the first task to be paying")
+        during = submit(urls[1], "both")  # the other task sees the claim: waits, then 409
+        assert during.status_code == 409 and during.headers["Retry-After"] == "1", during.text
+        assert first.result().status_code == 201
+    retries = [submit(urls[n], "both") for n in (1, 0, 1)]
+    assert [r.status_code for r in retries] == [201, 201, 201]
+    assert {r.json()["order_id"] for r in retries} == {first.result().json()["order_id"]}
+    assert all(r.headers[contract.IDEMPOTENCY_REPLAYED_HEADER] == "true" for r in retries)
+    assert [stats(n)["payments_processed"] for n in (0, 1)] == [1, 0]  # paid once, by the first task
+    paid = [e for t in tasks for e in t.events() if e.get("event") == "completed"]
+    assert [e["order_id"] for e in paid] == [first.result().json()["order_id"]]
+
+
+def test_the_sync_service_without_its_key_table_answers_503_for_keyed_orders(system: System) -> None:  # noqa: F811
+    sync = system.start("sync", PAYMENT_SECONDS="0.05", PAYMENT_DECLINE_RATE="0")
+    aws.client("dynamodb").delete_table(TableName=sync.env[contract.ENV_KEYS_TABLE])
+    refused = submit(sync.url + contract.SYNC_ORDERS_PATH, "no-table")
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1", refused.text
+    stats = httpx.get(sync.url + contract.STATS_PATH).json()
+    assert (stats["backend_errors"], stats["total_orders"]) == (1, 0)  # refused before any payment
+    assert httpx.post(sync.url + contract.SYNC_ORDERS_PATH, json=ORDER).status_code == 201  # no key, no record
+
+
 def test_a_duplicate_during_a_backend_stall_waits_for_the_first(system: System, ministack: Emulator) -> None:  # noqa: F811
     """The receiver's in-process wait: the duplicate gets the first request's 202 once the backend is back."""
     receiver = system.start("receiver")
@@ -211,24 +246,37 @@ def test_a_claim_held_by_another_receiver_gets_409_after_polling(system: System)
     assert orders_only(system) == []
 
 
-def test_memory_records_are_bounded_and_expire() -> None:
-    store = MemoryRecords(capacity=3)
-    now = time.time()
+class DictRecords:
+    """Records in a dict, for the submission's rules alone."""
 
-    def record(scope: str, expires_at: float = now + 60) -> Record:
-        return Record(scope, idempotency.DONE, "o", "f", "t", now, expires_at, Answer(201, {}))
+    def __init__(self) -> None:
+        self.records: dict[str, Record] = {}
 
-    for n in range(5):
-        assert store.put_new(record(f"s{n}"), now) is None
-    assert store.put_new(record("s0"), now) is None  # the oldest two were dropped to keep 3
-    assert store.put_new(record("s4"), now) is not None  # the newest is still there
-    store.put_over(record("s4", expires_at=now - 1), "t")
-    assert store.put_new(record("s4"), now) is None  # an expired record counts as absent
+    def put_new(self, record: Record, now: float) -> Record | None:
+        found = self.records.get(record.scope)
+        if found is not None and found.expires_at > now:
+            return found
+        self.records[record.scope] = record
+        return None
+
+    def put_over(self, record: Record, token: str) -> bool:
+        if self.records[record.scope].token != token:
+            return False
+        self.records[record.scope] = record
+        return True
+
+    def delete(self, scope: str, token: str) -> None:
+        if self.records[scope].token == token:
+            del self.records[scope]
+
+
+async def _now(function: Any, *args: Any) -> Any:
+    return function(*args)
 
 
 def test_answers_that_say_try_again_are_not_remembered() -> None:
     async def run() -> list[int]:
-        guard = Idempotency(MemoryRecords(), call=direct)
+        guard = Idempotency(DictRecords(), call=_now)
         answers = iter([Answer(504, {}, remember=False), Answer(201, {"order_id": "x"})])
         attempts = []
 

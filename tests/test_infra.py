@@ -16,7 +16,7 @@ from app import alarm_catalogue, contract, expected_wait, healthcheck
 from app.alarm_catalogue import AlarmSubject, System
 from app.roles import ROLES
 from bench.localaws.program import config_strings
-from components import cluster, pipeline
+from components import cluster, keys, pipeline
 from components.settings import ConfigError
 from components.watched import Watched
 from stackconfig import output_names, schema
@@ -50,6 +50,7 @@ PATTERNS = {
     ],
     "flashsale:messaging:OrderPipeline": [TOPIC, QUEUE, QUEUE, "aws:sqs/queuePolicy:QueuePolicy", SUBSCRIPTION, TABLE],
     "flashsale:compute:ServiceCluster": ["aws:ecs/cluster:Cluster"],
+    "flashsale:storage:KeyTable": [TABLE],
 }
 CERTIFICATE = "arn:aws:acm:us-west-2:123456789012:certificate/0c0ffee0-0000-4000-8000-000000000000"
 LOCAL_ONLY_OUTPUTS = {
@@ -211,6 +212,7 @@ def test_each_pattern_holds_its_parts(run: StackRun) -> None:
         "flashsale:patterns:QueueWorkerService": 1,
         "flashsale:messaging:OrderPipeline": 1,
         "flashsale:compute:ServiceCluster": 1,
+        "flashsale:storage:KeyTable": 1,
     }
     for pattern in instances:
         parts = [
@@ -228,7 +230,7 @@ def test_the_stack_has_one_cluster_three_services_and_its_profiles_alarms(run: S
     assert counts["aws:ecs/cluster:Cluster"] == 1
     assert counts[SERVICE] == counts[TASK_DEFINITION] == counts[FARGATE] == len(ROLES)
     assert counts["aws:lb/loadBalancer:LoadBalancer"] == counts["flashsale:web:PublicEndpoint"] == 2  # web roles
-    assert counts["aws:iam/role:Role"] == len(ROLES) + 2 + 1  # executions, receiver and worker tasks, notifier
+    assert counts["aws:iam/role:Role"] == 2 * len(ROLES) + 1  # every role's execution and task roles, notifier
     assert counts[ALARM] == len(catalogue) + 1  # and the scaling guardrail
 
 
@@ -308,13 +310,20 @@ def test_queue_policy_admits_only_its_topic(run: StackRun) -> None:
         assert condition == run.outputs[output_names.TOPIC_ARN], f"{policy.urn}: admits {condition}"
 
 
-def test_orders_table_is_on_demand(run: StackRun) -> None:
-    (table,) = run.of_type("aws:dynamodb/table:Table")
-    assert table["billingMode"] == "PAY_PER_REQUEST", table.urn
-    assert table["hashKey"] == contract.ORDER_KEY, table.urn
-    # Idempotency records live in this table and expire by TTL.
-    assert table["ttl"] == {"attributeName": contract.IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True}, table.urn
-    assert run.outputs[output_names.ORDERS_TABLE] == table["name"]
+def test_tables_are_on_demand_and_expire_key_records(run: StackRun) -> None:
+    """The orders table (orders, and the receiver's Idempotency-Key records) and the sync service's key table."""
+    tables = {name: run.one(TABLE, name) for name in ("-orders-table", "sync-keys-table")}
+    for table in tables.values():
+        assert table["billingMode"] == "PAY_PER_REQUEST", table.urn
+        assert table["hashKey"] == contract.ORDER_KEY, table.urn
+        assert table["ttl"] == {"attributeName": contract.IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True}, table.urn
+    assert run.outputs[output_names.ORDERS_TABLE] == tables["-orders-table"]["name"]
+
+
+def test_sync_tasks_share_one_key_table(run: StackRun) -> None:
+    """Every sync task gets the same table (a retry the ALB sends to another task finds the first one's record)."""
+    td = task_definition_of(run, "sync")
+    assert environment(td)[contract.ENV_KEYS_TABLE] == run.one(TABLE, "sync-keys-table")["name"], td.urn
 
 
 def test_alarm_topic_key_lets_cloudwatch_publish(run: StackRun) -> None:
@@ -501,6 +510,7 @@ def test_task_roles_hold_exactly_the_grants_of_their_uses(run: StackRun) -> None
     cluster_tasks = f"arn:aws:ecs:us-west-2:123456789012:task/{run.outputs[output_names.CLUSTER_NAME]}/*"
     worker_service = service_of(run, "worker").name + "-id"  # its running tasks, for the order-status estimate
     expected = {
+        "sync": {run.one(TABLE, "sync-keys-table")["arn"]: keys.RECORD_ACTIONS},
         "receiver": {
             topic: pipeline.PUBLISH_ACTIONS,
             table: pipeline.WRITE_ORDERS_ACTIONS,
@@ -515,7 +525,6 @@ def test_task_roles_hold_exactly_the_grants_of_their_uses(run: StackRun) -> None
     }
     for role, grants in expected.items():
         assert role_grants(run, role) == grants, f"{task_definition_of(run, role).urn}: task role grants"
-    assert "taskRoleArn" not in task_definition_of(run, "sync").state, "the sync service needs no AWS access"
 
 
 def test_tasks_admit_only_the_alb(run: StackRun) -> None:

@@ -30,6 +30,11 @@ GOOD_ITEM = {"product_id": "P-1", "quantity": 1, "price": 1.5}
         ({"customer_id": 1, "items": [{**GOOD_ITEM, "price": -0.01}]}, {"items[0].price"}),
         ({"customer_id": 1, "items": [{**GOOD_ITEM, "price": 1_000_000.01}]}, {"items[0].price"}),
         ({"customer_id": 1, "items": [{**GOOD_ITEM, "price": "1"}]}, {"items[0].price"}),
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "price": 0.001}]}, {"items[0].price"}),  # below a cent
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "price": 49.995}]}, {"items[0].price"}),
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "product_id": "P\x00"}]}, {"items[0].product_id"}),  # NUL
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "product_id": "P\x7f"}]}, {"items[0].product_id"}),  # DEL
+        ({"customer_id": 1, "items": [{**GOOD_ITEM, "product_id": "\x85P"}]}, {"items[0].product_id"}),  # C1 NEL
         ({"customer_id": 1, "items": ["P-1"]}, {"items[0]"}),
         ({"customer_id": 1, "items": [GOOD_ITEM], "coupon": "x"}, {"coupon"}),
         (
@@ -63,6 +68,22 @@ def test_limits_themselves_are_accepted() -> None:
 def test_poison_messages_are_recognised(body: str) -> None:
     with pytest.raises(ValueError):
         parse_order_message(body)
+
+
+@pytest.mark.parametrize("price", [0, 0.01, 0.1, 49.99, 999_999.99, 1_000_000])
+def test_prices_in_whole_cents_are_accepted_and_read_back_exactly(price: float) -> None:
+    order = parse_order({"customer_id": 1, "items": [{**GOOD_ITEM, "price": price}]})
+    assert order.items[0].price == price and parse_order_message(order.to_json()) == order
+
+
+def test_totals_are_summed_in_whole_cents() -> None:
+    """3 x 0.1 is 0.30000000000000004 in binary floats; the total is summed in Decimal."""
+    items = [{**GOOD_ITEM, "quantity": 3, "price": 0.1}, {**GOOD_ITEM, "quantity": 1000, "price": 999_999.99}]
+    assert parse_order({"customer_id": 1, "items": items}).total == 999_999_990.3
+
+
+def test_product_ids_keep_other_unicode() -> None:
+    assert parse_order({"customer_id": 1, "items": [{**GOOD_ITEM, "product_id": "café\u00a0№7"}]}).items
 
 
 def test_a_queue_message_round_trips() -> None:
