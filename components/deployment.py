@@ -27,6 +27,7 @@ from components.alerts import Alerts, AlertsArgs
 from components.cluster import ServiceCluster, ServiceClusterArgs
 from components.dashboard import Dashboard, DashboardArgs
 from components.fargate import Placement, TaskSpec
+from components.former_names import with_former_names
 from components.image import ServiceImage, ServiceImageArgs
 from components.load_balanced import LoadBalancedService, LoadBalancedServiceArgs
 from components.network import Network, NetworkArgs
@@ -84,7 +85,7 @@ def async_system(s: Settings, placement: Placement) -> AsyncSystem:
         raise ConfigError(f"{stack_file()}: {error}") from None
     for note in notes:
         pulumi.log.info(f"sale calendar: {note}")
-    pipeline = OrderPipeline("orders", OrderPipelineArgs())
+    pipeline = OrderPipeline("orders", OrderPipelineArgs(protect_data=s.protect_data))
     worker = QueueWorkerService(
         "worker",
         QueueWorkerServiceArgs(
@@ -141,6 +142,8 @@ def async_system(s: Settings, placement: Placement) -> AsyncSystem:
 def build() -> Deployment:
     s = load_settings()
     prefix = stack_prefix()
+    # Before any resource: resources renamed since the first release keep their old URNs as aliases.
+    pulumi.runtime.register_stack_transformation(with_former_names(prefix))
     net = Network("net", NetworkArgs(https=s.https))
     image = ServiceImage("image", ServiceImageArgs(context=APP_DIR))
     cluster = ServiceCluster("ecs", ServiceClusterArgs(region=s.region))

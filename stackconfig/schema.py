@@ -161,6 +161,11 @@ class StackConfig(BaseModel):
         json_schema_extra={"secret": True},
     )
     certificate_arn: str = Field("", description="ACM certificate for HTTPS on the ALBs; HTTP only when empty")
+    protect_data: Flag = Field(
+        True,
+        description="protect the orders table and queues from deletion and replacement; to tear the stack down: "
+        "set false, pulumi up, pulumi destroy",
+    )
     sales: Annotated[tuple[Sale, ...], BeforeValidator(_list("a list of sales"))] = Field(
         (),
         description="the sale calendar: [{name, start, end, rate | tasks, timezone}], ISO 8601 times with a "

@@ -266,7 +266,7 @@ class _Invokes(Mocks):
         raise DeployError(f"the local deployer cannot read existing resources ({args.typ} {args.name})")
 
 
-class LocalMonitor(MockMonitor):
+class LocalMonitor(program.EngineMonitor):
     """The resource monitor of a local deploy: each registration becomes a real resource in the emulators."""
 
     def __init__(self, deployment: Deployment, state: Deployment | None = None) -> None:
@@ -288,12 +288,6 @@ class LocalMonitor(MockMonitor):
         # while another call looks roles up fails that call with a 500 ("dictionary changed size during
         # iteration", seen in a lab run), so the control plane's resources are made one at a time.
         self._control_plane = threading.Lock()
-
-    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802 (the engine's RPC name)
-        """As an engine without alias specs: the SDK then sends each alias as the full URN it stands for."""
-        if request.id == "aliasSpecs":
-            return type("SupportsFeatureResponse", (), {"hasSupport": False})
-        return super().SupportsFeature(request)  # type: ignore[no-untyped-call]
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the engine's RPC name)
         urn = self.make_urn(request.parent, request.type, request.name)
