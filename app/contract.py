@@ -77,9 +77,43 @@ IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expires_at"  # the orders table's TTL attrib
 TASK_CPU_UNITS: Final = 256
 TASK_MEMORY_MB: Final = 512
 # How long ECS waits after SIGTERM before SIGKILL (the container's stopTimeout, set explicitly by the program; Fargate
-# allows up to 120). The worker's drain bound is derived from it, so a draining payment is never SIGKILLed.
+# allows up to 120). The worker's whole shutdown is bounded by it (ShutdownBudget), so a draining payment or a status
+# write is never SIGKILLed.
 STOP_TIMEOUT_SECONDS: Final = 30
-DRAIN_MARGIN_SECONDS: Final = 5  # for releasing what could not finish and exiting
+
+
+@dataclass(frozen=True)
+class ShutdownBudget:
+    """How the worker spends the time between SIGTERM and ECS's SIGKILL, step by step (app.worker `_drain`).
+
+    Every step after SIGTERM has its own bound; each AWS call in it is abandoned at that bound (its messages then
+    come back after their visibility timeout instead of at once, which costs time, never an order). The drain of
+    in-flight payments, status writes included, gets what is left of `stop_timeout_seconds` after the other steps
+    and `exit_seconds`, so the whole sequence (`sequence_seconds`) ends before the SIGKILL by that margin.
+    """
+
+    stop_timeout_seconds: float
+    release_seconds: float = 1.0  # each of the two releases: the unstarted messages, then the unfinished ones
+    receive_grace_seconds: float = 0.5  # for a long poll that is returning messages right now
+    settle_seconds: float = 2.0  # the deletes of finished messages and the background calls still running
+    exit_seconds: float = 1.5  # the interpreter's exit and a loaded host's scheduling, left unspent
+
+    @property
+    def after_drain_seconds(self) -> float:
+        """The steps' bounds other than the drain's (and the exit's)."""
+        return 2 * self.release_seconds + self.receive_grace_seconds + self.settle_seconds
+
+    @property
+    def drain_seconds(self) -> float:
+        """The longest drain of in-flight payments that keeps the sequence within the stop timeout."""
+        return self.stop_timeout_seconds - self.exit_seconds - self.after_drain_seconds
+
+    def sequence_seconds(self, drain_seconds: float) -> float:
+        """The bound of the whole sequence, from SIGTERM to the process's exit, with a drain of `drain_seconds`."""
+        return drain_seconds + self.after_drain_seconds
+
+
+SHUTDOWN: Final = ShutdownBudget(STOP_TIMEOUT_SECONDS)
 IMAGE_PLATFORM: Final = "linux/amd64"
 CONTAINER_UID: Final = 10001  # non-root; the image's files must be readable by it (app/Dockerfile's USER)
 WRITABLE_PATH: Final = "/tmp"  # the only path the services write; the root filesystem is read-only in ECS
@@ -95,7 +129,7 @@ class ServiceDefaults:
     request_timeout_seconds: float = 10.0
     worker_count: int = 1
     max_in_flight: int = 64  # receiver: the cap for a stalled backend; app.shedding lowers it while CPU-bound
-    drain_seconds: float = STOP_TIMEOUT_SECONDS - DRAIN_MARGIN_SECONDS  # worker: SIGTERM waits this for payments
+    drain_seconds: float = SHUTDOWN.drain_seconds  # worker: SIGTERM waits this for payments (and at most this)
     heartbeat_file: str = "/tmp/flashsale-worker.heartbeat"  # /tmp: the root filesystem may be read-only
     # Web roles' HTTP limits: slow or flooding clients must not hold the service (app.http_server).
     header_timeout_seconds: float = 10.0  # request line + headers, from the first byte (or the connection)

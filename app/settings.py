@@ -144,7 +144,8 @@ def worker() -> WorkerSettings:
         queue_url=_required(contract.ENV_QUEUE_URL),
         worker_count=worker_count(),
         payment=payment(),
-        drain_seconds=_number(contract.ENV_DRAIN_SECONDS, D.drain_seconds, 0, 3600),
+        # At most the stop timeout's share for it: a longer drain would be SIGKILLed mid-write.
+        drain_seconds=_number(contract.ENV_DRAIN_SECONDS, D.drain_seconds, 0, contract.SHUTDOWN.drain_seconds),
         heartbeat_file=os.environ.get(contract.ENV_HEARTBEAT_FILE) or D.heartbeat_file,
         agent_uri=os.environ.get(contract.ENV_ECS_AGENT_URI) or None,
     )

@@ -17,8 +17,10 @@ returns after the visibility timeout and SQS dead-letters it after maxReceiveCou
 and made visible again at once, so they reach the DLQ in seconds instead of minutes. Payments that outlive half the
 visibility timeout get their messages' visibility extended.
 
-SIGTERM: stop polling, give in-flight payments DRAIN_SECONDS to finish, make the rest visible again, exit 0. On ECS the
-task is protected from scale-in while it holds orders (app.protection), so scale-in stops idle tasks first.
+SIGTERM: stop polling, give in-flight payments DRAIN_SECONDS to finish, make the rest visible again, exit 0, every
+step within its bound of `contract.SHUTDOWN` (derived from the container's stopTimeout), so the whole sequence ends
+before ECS's SIGKILL however slow AWS answers. On ECS the task is protected from scale-in while it holds orders
+(app.protection), so scale-in stops idle tasks first.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ MAX_BACKOFF_SECONDS = 10.0
 POISON_MEMORY = 10_000
 
 T = TypeVar("T")
-RECEIVE_GRACE_SECONDS = 0.5  # at shutdown, for a poll that is returning messages right now
+SHUTDOWN = contract.SHUTDOWN
 
 
 @dataclass
@@ -207,12 +209,13 @@ class Worker:
         await self._drain(receivers, helpers)
 
     async def _drain(self, receivers: list[asyncio.Task[None]], helpers: list[asyncio.Task[None]]) -> None:
+        """The shutdown sequence; each step within its bound of SHUTDOWN, the drain within DRAIN_SECONDS."""
         self._changed.set()  # wake loops waiting for room so they see the stop
         waiting = [f for f in self._in_flight.values() if not f.paying]
         for flight in waiting:  # not started: another worker may take them now
             if flight.task is not None:
                 flight.task.cancel()
-        await self._release(waiting)
+        await self._bounded("release", self._release(waiting), SHUTDOWN.release_seconds)
         payments = [f.task for f in self._in_flight.values() if f.task is not None and f.paying]
         logs.event(
             "draining",
@@ -225,15 +228,16 @@ class Worker:
         for flight in unfinished:
             if flight.task is not None:
                 flight.task.cancel()
-        await self._release(unfinished)
+        await self._bounded("release", self._release(unfinished), SHUTDOWN.release_seconds)
         # Receives still long-polling get a moment to return what they took (released by their loop); a poll cut
         # off by the exit only delays its messages by one visibility timeout.
-        await asyncio.wait(receivers, timeout=RECEIVE_GRACE_SECONDS)
-        await self._deletes.join()
+        await asyncio.wait(receivers, timeout=SHUTDOWN.receive_grace_seconds)
+        settle_by = time.monotonic() + SHUTDOWN.settle_seconds
+        await self._bounded("delete", self._deletes.join(), SHUTDOWN.settle_seconds)
         for task in [*receivers, *helpers]:
             task.cancel()
         if self._background:
-            await asyncio.wait(self._background, timeout=5)
+            await asyncio.wait(self._background, timeout=max(0.0, settle_by - time.monotonic()))
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._polls.shutdown(wait=False, cancel_futures=True)
         logs.event(
@@ -244,6 +248,19 @@ class Worker:
             failed=self.counters.failed,
             released=len(self.counters.released),
         )
+
+    async def _bounded(self, step: str, work: Awaitable[Any], seconds: float) -> None:
+        """One shutdown step, given up after `seconds` (its AWS call is abandoned in its thread: what it was about
+        comes back after the visibility timeout, as after a crash)."""
+        try:
+            await asyncio.wait_for(work, timeout=seconds)
+        except TimeoutError:
+            logs.event(
+                "shutdown_step_timeout",
+                f"[WORKER-1] Shutdown: {step} not done within {seconds:g}s, given up",
+                level="warning",
+                step=step,
+            )
 
     async def _release(self, flights: list[InFlight]) -> None:
         """Make messages visible again at once (shutdown), so another worker takes them without waiting."""

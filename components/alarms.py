@@ -71,7 +71,11 @@ class Alarms(pulumi.ComponentResource):
                 alarm_actions=[args.topic_arn],
                 ok_actions=[args.topic_arn],
                 # The name is set (ops.alarms finds alarms by it), so a replacement must delete the old alarm first:
-                # created first, the new one would be the old one updated, then deleted with it.
-                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+                # created first, the new one would be the old one updated, then deleted with it. The threshold
+                # belongs to the run time once the alarm exists: `ops.alarms apply --profile` switches profiles live
+                # around a sale, and the next `pulumi up --refresh` must not switch it back mid-sale. So the
+                # profile's threshold is what a new alarm starts with; afterwards `ops.alarms apply` sets it
+                # (docs/runbook/alarms.md), also after a change of `alarmProfile` or `acceptableLatencySeconds`.
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, ignore_changes=["threshold"]),
             )
         self.register_outputs({"alarm_names": [alarm.name for alarm in self.alarms.values()]})

@@ -27,6 +27,7 @@ from components.alerts import Alerts, AlertsArgs
 from components.cluster import ServiceCluster, ServiceClusterArgs
 from components.dashboard import Dashboard, DashboardArgs
 from components.fargate import Placement, TaskSpec
+from components.former_names import with_former_names
 from components.image import ServiceImage, ServiceImageArgs
 from components.keys import KeyTable, KeyTableArgs
 from components.load_balanced import LoadBalancedService, LoadBalancedServiceArgs
@@ -98,7 +99,7 @@ def async_system(s: Settings, placement: Placement) -> AsyncSystem:
         raise ConfigError(f"{stack_file()}: {error}") from None
     for note in notes:
         pulumi.log.info(f"sale calendar: {note}")
-    pipeline = OrderPipeline("orders", OrderPipelineArgs())
+    pipeline = OrderPipeline("orders", OrderPipelineArgs(protect_data=s.protect_data))
     worker = QueueWorkerService(
         "worker",
         QueueWorkerServiceArgs(
@@ -155,6 +156,8 @@ def async_system(s: Settings, placement: Placement) -> AsyncSystem:
 def build() -> Deployment:
     s = load_settings()
     prefix = stack_prefix()
+    # Before any resource: resources renamed since the first release keep their old URNs as aliases.
+    pulumi.runtime.register_stack_transformation(with_former_names(prefix))
     net = Network("net", NetworkArgs(https=s.https))
     image = ServiceImage("image", ServiceImageArgs(context=APP_DIR))
     cluster = ServiceCluster("ecs", ServiceClusterArgs(region=s.region))

@@ -41,6 +41,12 @@ class OrderPipelineArgs:
     # The report's queue (visibility 30 s, retention 4 days, 20 s long polls) and the DLQ it asked for (after 3
     # receives, kept 14 days).
     queue: contract.QueueSettings = contract.ORDER_QUEUE
+    # The orders and the messages behind them: the engine refuses to delete or replace them while this holds
+    # (`protect`), so a refactor that would replace them (a rename without an alias, a property that forces a new
+    # table) fails at `pulumi up` instead of swapping in empty ones. `retain_on_delete` would not do: a replacement
+    # would still point the services at new, empty resources, leaving the data in orphans. Teardown: config
+    # `protectData` false, `pulumi up` (unprotects), then `pulumi destroy` (docs/runbook/teardown.md).
+    protect_data: bool = True
 
 
 class OrderPipeline(pulumi.ComponentResource):
@@ -48,6 +54,7 @@ class OrderPipeline(pulumi.ComponentResource):
         super().__init__("flashsale:messaging:OrderPipeline", name, None, opts)
         q = args.queue
         child = pulumi.ResourceOptions(parent=self)
+        kept = pulumi.ResourceOptions(parent=self, protect=args.protect_data)
         self.topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=SNS_MANAGED_KEY, opts=child)
         # It declares itself a dead-letter queue (allowAll is SQS's default, said explicitly): "byQueue" would name the
         # order queue, which itself names this one.
@@ -56,7 +63,7 @@ class OrderPipeline(pulumi.ComponentResource):
             message_retention_seconds=q.dlq_retention_seconds,
             sqs_managed_sse_enabled=True,
             redrive_allow_policy=json.dumps({"redrivePermission": "allowAll"}),
-            opts=child,
+            opts=kept,
         )
         self.queue = aws.sqs.Queue(
             f"{name}-queue",
@@ -65,7 +72,7 @@ class OrderPipeline(pulumi.ComponentResource):
             receive_wait_time_seconds=q.receive_wait_time_seconds,
             redrive_policy=self.dlq.arn.apply(q.redrive_policy),
             sqs_managed_sse_enabled=True,
-            opts=child,
+            opts=kept,
         )
         aws.sqs.QueuePolicy(
             f"{name}-queue-policy",
@@ -92,7 +99,7 @@ class OrderPipeline(pulumi.ComponentResource):
             point_in_time_recovery={"enabled": True},
             # The receiver's Idempotency-Key records (`idem#...`) expire after 24 h; orders have no such attribute.
             ttl={"attribute_name": contract.IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True},
-            opts=child,
+            opts=kept,
         )
         # What its alarms and dashboard lines watch.
         self.queue_dimensions: dict[str, pulumi.Output[str]] = {"QueueName": self.queue.name}

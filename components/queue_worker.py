@@ -93,7 +93,13 @@ class QueueWorkerService(pulumi.ComponentResource):
             ),
             min_capacity=args.min_tasks,
             max_capacity=args.max_tasks,
-            opts=child,
+            # MinCapacity belongs to the run time once the target exists: ops.prescale raises it before a sale and
+            # the sale calendar's scheduled actions raise and step it down. Declared, it would be put back by the
+            # next `pulumi up --refresh` (the default of many pipelines) in the middle of a pre-scaled sale. So
+            # `minWorkerTasks` is the minimum a new stack starts with; afterwards `ops.prescale --restore
+            # --normal-tasks N` sets it (docs/runbook/prescale.md). MaxCapacity stays the program's (no run-time
+            # command changes it: prescale refuses to go past it).
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["min_capacity"])),
         )
         on_target: ScalableTarget = {
             "service_namespace": target.service_namespace,

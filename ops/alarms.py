@@ -1,7 +1,8 @@
 """Alarm thresholds around a flash sale: apply a profile live, show alarm states, send a test alert.
 
-The alarms are Pulumi resources, so a live change is drift: the next `pulumi up` restores the stack's thresholds.
-`apply` says so and prints the `pulumi config set alarmProfile ...` line that makes the change permanent.
+The alarms are Pulumi resources whose thresholds the program ignores once they exist (`ignore_changes`,
+components/alarms.py): a live change stays through `pulumi up --refresh` until the next `apply`. `apply` says so and
+prints the `pulumi config set alarmProfile ...` line that makes the profile the stack's for alarms created later.
 """
 
 from __future__ import annotations
@@ -130,8 +131,9 @@ def _latency(outputs: dict[str, Any]) -> float | None:
 
 def pulumi_hint(profile: str, stack_name: str | None) -> str:
     return (
-        f"Alarms are Pulumi resources: this live change is drift, and the next `pulumi up` restores the stack's "
-        f"thresholds. To make it permanent: pulumi config set alarmProfile {profile} -s {stack_name or 'STACK'}"
+        f"The stack ignores live thresholds (ignore_changes): `pulumi up` keeps these until the next `apply`. "
+        f"Go back with `apply --profile` of the stack's profile; to make this one the stack's for alarms created "
+        f"later: pulumi config set alarmProfile {profile} -s {stack_name or 'STACK'}"
     )
 
 

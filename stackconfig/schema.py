@@ -128,7 +128,12 @@ class StackConfig(BaseModel):
     sync_task_count: Whole = Field(2, ge=1, le=100, description="sync service tasks (the report ran 2)")
     worker_count: Whole = Field(20, ge=1, le=2000, description="concurrent payments per worker task (WORKER_COUNT)")
     worker_tasks: Whole = Field(1, ge=1, le=100, description="worker tasks at deploy time")
-    min_worker_tasks: Whole = Field(1, ge=1, le=100, description="auto-scaling minimum worker tasks")
+    min_worker_tasks: Whole = Field(
+        1,
+        ge=1,
+        le=100,
+        description="auto-scaling minimum worker tasks of a new stack (then: ops.prescale --restore --normal-tasks)",
+    )
     max_worker_tasks: Whole = Field(
         10, ge=1, le=100, description="auto-scaling maximum worker tasks (the report's 6.5 used 10)"
     )
@@ -144,7 +149,7 @@ class StackConfig(BaseModel):
     )
     alarm_profile: str = Field(
         DEFAULT_ALARM_PROFILE,
-        description="alarm thresholds: " + " | ".join(ALARM_PROFILES),
+        description="alarm thresholds of new alarms (then: ops.alarms apply --profile): " + " | ".join(ALARM_PROFILES),
         json_schema_extra={"enum": list(ALARM_PROFILES)},
     )
     alert_emails: Annotated[tuple[str, ...], BeforeValidator(_list("a list of strings"))] = Field(
@@ -156,6 +161,11 @@ class StackConfig(BaseModel):
         json_schema_extra={"secret": True},
     )
     certificate_arn: str = Field("", description="ACM certificate for HTTPS on the ALBs; HTTP only when empty")
+    protect_data: Flag = Field(
+        True,
+        description="protect the orders table and queues from deletion and replacement; to tear the stack down: "
+        "set false, pulumi up, pulumi destroy",
+    )
     sales: Annotated[tuple[Sale, ...], BeforeValidator(_list("a list of sales"))] = Field(
         (),
         description="the sale calendar: [{name, start, end, rate | tasks, timezone}], ISO 8601 times with a "

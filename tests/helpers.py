@@ -7,6 +7,8 @@ task runs what the deployed task definition says (its environment as the program
 from __future__ import annotations
 
 import contextlib
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ import pytest
 from app import aws, contract
 from bench.localaws.deployer import Deployment, Endpoints, deploy
 from bench.localaws.ecs import LocalService, deployed_services, service_of
-from bench.localaws.emulators import Emulator
+from bench.localaws.emulators import LOOPBACK, Emulator
 from bench.localaws.resources.registry import DATA_PLANE
 from bench.localaws.tasks import Task
 from stackconfig import output_names
@@ -144,3 +146,55 @@ def system(
     yield running
     for task in running.tasks:
         task.stop(timeout=10)
+
+
+class StallingProxy:
+    """A TCP relay to 127.0.0.1:`port` that can stall: from `stall()` on, every byte either way is held, as by an AWS
+    endpoint that stops answering (connections stay open, calls hang until their client gives up)."""
+
+    def __init__(self, port: int) -> None:
+        self._target = port
+        self._server = socket.create_server((LOOPBACK, 0))
+        self.url = f"http://{LOOPBACK}:{self._server.getsockname()[1]}"
+        self._stalled = threading.Event()
+        self._closed = threading.Event()
+        self._held: list[bytes] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stall(self) -> None:
+        self._stalled.set()
+
+    def holds(self, marker: bytes) -> bool:
+        """Whether a call carrying `marker` (e.g. its X-Amz-Target) is held."""
+        with self._lock:
+            return any(marker in chunk for chunk in self._held)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((LOOPBACK, self._target))
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if self._stalled.is_set():
+                    with self._lock:
+                        self._held.append(chunk)
+                    self._closed.wait()
+                    return
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, target):
+                end.close()

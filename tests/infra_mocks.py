@@ -133,3 +133,34 @@ def run_program(stack: str, config: Mapping[str, Any], secret_keys: Iterable[str
             Declared(urn, typ, name, dict(registered.state), options.get((typ, name)), registered.id or "")
         )
     return run
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A resource as the engine would see it registered: its URN (the engine's), its aliases as URNs, protect."""
+
+    urn: str
+    aliases: tuple[str, ...]
+    protect: bool
+
+    @property
+    def typ(self) -> str:
+        return self.urn.split("::")[2].split("$")[-1]
+
+
+class _Recorder(program.EngineMonitor):
+    def __init__(self) -> None:
+        super().__init__(AwsMocks())
+        self.registered: dict[str, Registered] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the engine's RPC name)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        self.registered[response.urn] = Registered(response.urn, tuple(request.aliasURNs), bool(request.protect))
+        return response
+
+
+def registrations(stack: str, config: Mapping[str, Any]) -> dict[str, Registered]:
+    """Every resource the program registers for `stack`, by its engine URN (the root stack left out)."""
+    monitor = _Recorder()
+    program.run(stack, config, monitor)
+    return {urn: r for urn, r in monitor.registered.items() if r.typ != program.ROOT_STACK_TYPE}

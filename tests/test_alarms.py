@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from app import alarm_catalogue, aws
+from bench.localaws.deployer import deploy
 from stackconfig import output_names
 from stackconfig.alarm_profiles import ALARM_PROFILES, alarm_threshold
 from stackconfig.files import ROOT
+from tests.conftest import TEST_CONFIG
 from tests.helpers import System, system  # noqa: F401  (the fixture)
 
 
@@ -98,6 +100,22 @@ def thresholds(prefix: str) -> dict[str, float]:
     return {a["AlarmName"]: a["Threshold"] for a in alarms}
 
 
+def test_a_refresh_and_up_keeps_a_profile_applied_live(wiring: AlarmWiring, system: System) -> None:  # noqa: F811
+    """The program ignores thresholds once alarms exist: `pulumi up --refresh` mid-sale leaves `apply`'s alone."""
+    done = alarms_cli(
+        wiring.env, "apply", "--profile", "flashsale", "--alarm-prefix", wiring.prefix, *wiring.latency_flag
+    )
+    assert done.returncode == 0, done.stderr
+    applied = thresholds(wiring.prefix)
+    assert applied != {  # the normal stack's own thresholds: what a `pulumi up` without ignore_changes puts back
+        alarm_catalogue.alarm_name(wiring.prefix, s.key): alarm_threshold(ALARM_PROFILES["normal"], s, wiring.latency)
+        for s in alarm_catalogue.ALARMS
+    }
+    again = deploy("normal", system.deployment.endpoints, overrides=TEST_CONFIG, state=system.deployment)
+    assert thresholds(wiring.prefix) == applied
+    assert again.ok and again.updated == [] and again.deleted == [], again.summary()
+
+
 def test_the_deployed_alarms_are_the_catalogue_on_the_stack_resources(wiring: AlarmWiring) -> None:
     cloudwatch = aws.client("cloudwatch")
     found = cloudwatch.describe_alarms(AlarmNamePrefix=f"{wiring.prefix}-")["MetricAlarms"]
@@ -117,7 +135,7 @@ def test_apply_flashsale_then_normal_round_trips_thresholds_and_keeps_actions(wi
     done = alarms_cli(wiring.env, "apply", "--profile", "flashsale", "--alarm-prefix", prefix, *wiring.latency_flag)
     assert done.returncode == 0, done.stderr
     assert "pulumi config set alarmProfile flashsale -s STACK" in done.stdout
-    assert "next `pulumi up` restores" in done.stdout
+    assert "`pulumi up` keeps these until the next `apply`" in done.stdout
     flash, normal = ALARM_PROFILES["flashsale"], ALARM_PROFILES["normal"]
     latency = wiring.latency
     assert thresholds(prefix) == {  # the normal stack's raw-depth alarms are not in the flash-sale profile: kept

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from app import alarm_catalogue, contract
+from app.settings import SettingsError
+from app.settings import worker as worker_settings
 from stackconfig.alarm_profiles import ALARM_KEYS, ALARM_PROFILES
 
 
@@ -40,3 +44,25 @@ def test_queue_policy_admits_only_its_topic() -> None:
     (statement,) = contract.queue_policy("arn:q", "arn:t")["Statement"]
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": "arn:t"}}
     assert statement["Resource"] == "arn:q" and statement["Action"] == "sqs:SendMessage"
+
+
+def test_the_worker_shutdown_fits_the_stop_timeout() -> None:
+    """Every step's bound comes from the stop timeout once: the default drain leaves the other steps and the exit
+    margin, and the whole sequence ends before the SIGKILL."""
+    budget = contract.SHUTDOWN
+    assert budget.stop_timeout_seconds == contract.STOP_TIMEOUT_SECONDS
+    assert contract.SERVICE_DEFAULTS.drain_seconds == budget.drain_seconds > 0
+    longest = budget.sequence_seconds(budget.drain_seconds)
+    assert longest == budget.drain_seconds + 2 * budget.release_seconds + budget.receive_grace_seconds + (
+        budget.settle_seconds
+    )
+    assert longest + budget.exit_seconds == contract.STOP_TIMEOUT_SECONDS
+    assert budget.exit_seconds >= 1  # the interpreter's exit on a loaded host
+
+
+def test_a_drain_longer_than_the_stop_timeout_allows_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(contract.ENV_ORDERS_TABLE, "orders")
+    monkeypatch.setenv(contract.ENV_QUEUE_URL, "http://queue")
+    monkeypatch.setenv(contract.ENV_DRAIN_SECONDS, str(contract.SHUTDOWN.drain_seconds + 0.5))
+    with pytest.raises(SettingsError, match=f"DRAIN_SECONDS must be within 0..{contract.SHUTDOWN.drain_seconds:g}"):
+        worker_settings()

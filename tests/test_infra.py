@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic.alias_generators import to_snake
+from pydantic.alias_generators import to_camel, to_snake
 
 from app import alarm_catalogue, contract, expected_wait, healthcheck
 from app.alarm_catalogue import AlarmSubject, System
@@ -402,6 +402,22 @@ def test_services_leave_desired_count_to_scaling_and_roll_back(
     network = service["networkConfiguration"]
     tasks_sg = run.one("aws:ec2/securityGroup:SecurityGroup", "-net-tasks")
     assert network["securityGroups"] == [tasks_sg.name + "-id"], f"{service.urn}: not in the tasks security group"
+
+
+def ignored(resource: Declared) -> set[str]:
+    """The properties a resource's `ignore_changes` names, in Pulumi's spelling (the SDK translates snake_case)."""
+    return {to_camel(name) for name in (resource.opts.ignore_changes or [])} if resource.opts else set()
+
+
+def test_what_the_run_time_changes_is_ignored(run: StackRun) -> None:
+    """ops.prescale and the sale calendar own MinCapacity, ops.alarms apply the thresholds: a refresh-and-up in a
+    sale must not put them back (tests/test_prescale.py and tests/test_alarms.py run one on the emulators)."""
+    (target,) = run.of_type("aws:appautoscaling/target:Target")
+    assert "minCapacity" in ignored(target), f"{target.urn}: pulumi up --refresh would undo ops.prescale"
+    assert "maxCapacity" not in ignored(target), f"{target.urn}: maxWorkerTasks would no longer apply"
+    for alarm in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+        if alarm["name"].startswith(run.outputs[output_names.ALARM_PREFIX] + "-"):  # the catalogue's
+            assert "threshold" in ignored(alarm), f"{alarm.urn}: pulumi up --refresh would undo ops.alarms apply"
 
 
 @pytest.mark.parametrize("role", ["sync", "receiver"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app import aws
-from bench.localaws.deployer import Endpoints, deploy
+from bench.localaws.deployer import Deployment, Endpoints, deploy
 from stackconfig import output_names
 from stackconfig.files import ROOT
 from stackconfig.schema import CONFIG_DEFAULTS
@@ -27,6 +27,13 @@ class Ecs:
     env: dict[str, str]
     cluster: str
     service_name: str
+    deployment: Deployment
+
+    def max_capacity(self) -> int:
+        targets = aws.client("application-autoscaling").describe_scalable_targets(
+            ServiceNamespace="ecs", ResourceIds=[self.resource_id]
+        )["ScalableTargets"]
+        return int(targets[0]["MaxCapacity"])
 
     def service(self) -> dict[str, int]:
         found = aws.client("ecs").describe_services(cluster=self.cluster, services=[self.service_name])["services"][0]
@@ -66,7 +73,8 @@ class Ecs:
 def ecs(aws_env: dict[str, str], endpoints: Endpoints) -> Ecs:
     deployed = deploy("normal", endpoints, overrides=TEST_CONFIG)
     assert deployed.ok, deployed.summary()
-    return Ecs(aws_env, deployed.outputs[output_names.CLUSTER_NAME], deployed.outputs[output_names.WORKER_SERVICE_NAME])
+    outputs = deployed.outputs
+    return Ecs(aws_env, outputs[output_names.CLUSTER_NAME], outputs[output_names.WORKER_SERVICE_NAME], deployed)
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(ecs: Ecs) -> None:
@@ -97,6 +105,25 @@ def test_restore_steps_down_gradually_to_the_normal_level(ecs: Ecs) -> None:
     ]
     assert ecs.service() == {"desired": 1, "running": 1}
     assert ecs.min_capacity() == 1
+
+
+SCALABLE_TARGET = "aws:appautoscaling/target:Target"
+
+
+def test_a_refresh_and_up_after_prescale_keeps_the_raised_minimum(ecs: Ecs, endpoints: Endpoints) -> None:
+    """`pulumi up --refresh` during a pre-scaled sale: the program ignores MinCapacity (ignore_changes), so the
+    refreshed state's value stands, even when another change (a new maxWorkerTasks) updates the target."""
+    assert ecs.prescale("--tasks", "6").returncode == 0
+    again = deploy("normal", endpoints, overrides=TEST_CONFIG, state=ecs.deployment)
+    assert again.ok and not again.deleted, again.summary()
+    assert ecs.min_capacity() == 6 and ecs.service() == {"desired": 6, "running": 6}
+    assert again.updated == []  # nothing to do: MinCapacity 6 is the refreshed state's, and ignored
+
+    raised = deploy("normal", endpoints, overrides=TEST_CONFIG | {"maxWorkerTasks": MAX_TASKS + 2}, state=again)
+    assert raised.ok, raised.summary()
+    assert [r.typ for r in raised.resources if r.urn in raised.updated] == [SCALABLE_TARGET]
+    assert (ecs.min_capacity(), ecs.max_capacity()) == (6, MAX_TASKS + 2)
+    assert ecs.service() == {"desired": 6, "running": 6}
 
 
 def test_refuses_more_tasks_than_max_capacity(ecs: Ecs) -> None:

@@ -36,6 +36,7 @@ PUBLISHED_DEFAULTS = {
     "alertEmails": (),
     "alertWebhookUrl": None,
     "certificateArn": "",
+    "protectData": True,  # new: on, so a stack that never set it is protected
     "sales": (),
     "saleLeadSeconds": 300,
 }

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
-from app import aws
+from app import aws, contract
 from app.worker import receive_loops
 from stackconfig import output_names
-from tests.helpers import ORDER, System, payments, post, system, wait_for  # noqa: F401
+from tests.helpers import ORDER, StallingProxy, System, payments, post, system, wait_for  # noqa: F401
 
 
 def _events(service, event: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -103,3 +105,30 @@ def test_sigterm_releases_payments_that_cannot_finish_in_time(system: System) ->
     system.start("worker", PAYMENT_SECONDS="0.1", WORKER_COUNT="2")
     for order_id in order_ids:
         system.wait_status(order_id, "completed")
+
+
+def test_sigterm_exits_within_the_stop_timeout_while_aws_stops_answering(system: System) -> None:  # noqa: F811
+    """The worst case of a shutdown: a payment whose status write hangs, and every call after SIGTERM hanging too
+    (releases, deletes, the background write). Each step is given up at its bound, so the process exits within the
+    sequence's bound derived from the stop timeout (contract.SHUTDOWN), before ECS would SIGKILL it."""
+    drain = 1.0
+    proxy = StallingProxy(int(urlsplit(system.deployment.endpoints.data_plane).port or 0))
+    try:
+        receiver = system.start("receiver")
+        worker = system.start(
+            "worker", PAYMENT_SECONDS="1", WORKER_COUNT="2", DRAIN_SECONDS=str(drain), AWS_ENDPOINT_URL=proxy.url
+        )
+        order_id = post(receiver, "/orders/async").json()["order_id"]
+        wait_for(lambda: _events(worker, "processing"), 10, "a payment in flight")
+        proxy.stall()
+        wait_for(lambda: proxy.holds(b"BatchExecuteStatement"), 10, "the payment's status write held")
+        started = time.monotonic()
+        code = worker.stop(timeout=contract.STOP_TIMEOUT_SECONDS)  # then SIGKILL, as ECS would
+        took = time.monotonic() - started
+    finally:
+        proxy.close()
+    assert code == 0, f"SIGKILLed after {took:.1f}s"
+    bound = contract.SHUTDOWN.sequence_seconds(drain)
+    assert took <= bound + contract.SHUTDOWN.exit_seconds, f"exit took {took:.1f}s, the sequence's bound is {bound:g}s"
+    assert {e["step"] for e in _events(worker, "shutdown_step_timeout")} >= {"release"}
+    assert system.order(order_id)["status"] == "pending"  # type: ignore[index]  # its write never landed: paid again later

@@ -12,11 +12,19 @@ rejected one are not created, as the engine would skip them. The stack outputs a
 
 The same deployment can be applied again to a reset data-plane emulator (`Deployment.reapply`): tests use it to
 get fresh queues and tables with the same names between tests without running the program again.
+
+A deploy over a previous one (`deploy(..., state=previous)`) is `pulumi up --refresh` on a stack that exists: each
+resource already in the state (by URN, or by one of its `aliases`) is refreshed first (its live values read back, for
+the types whose values change at run time: `REFRESHERS`), then its properties in `ignore_changes` take the refreshed
+state's value, as the engine does, and only a resource whose inputs then differ is updated (its handler called again
+with its old physical name); the rest are left alone. Resources of the state the program no longer declares are
+listed as what `pulumi up` would delete (`Deployment.deleted`; not deleted here).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import threading
@@ -24,9 +32,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
+import pulumi
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pulumi.runtime import rpc
@@ -47,7 +56,17 @@ from bench.localaws.emulators import (
     endpoint_env,
     endpoint_for,
 )
-from bench.localaws.resources.registry import CONTROL, HANDLERS, Context, Declared, Image, Invalid, Relay, Standin
+from bench.localaws.resources.registry import (
+    CONTROL,
+    HANDLERS,
+    REFRESHERS,
+    Context,
+    Declared,
+    Image,
+    Invalid,
+    Relay,
+    Standin,
+)
 from stackconfig import files, output_names, schema
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
@@ -56,6 +75,9 @@ ELB_SERVICE_ACCOUNT = "aws:elb/getServiceAccount:getServiceAccount"
 # The Elastic Load Balancing accounts that write access logs (AWS's "Enable access logs for your Application Load
 # Balancer"), for the regions the stacks are deployed in.
 ELB_ACCOUNTS = {"us-east-1": "127311923021", "us-west-2": "797873946194"}
+
+
+T = TypeVar("T")
 
 
 class DeployError(RuntimeError):
@@ -153,6 +175,8 @@ class Deployment:
     images: list[Image] = field(default_factory=list)
     math_alarms: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # metric-math alarm -> its queries
     outputs: dict[str, Any] = field(default_factory=dict)
+    updated: list[str] = field(default_factory=list)  # over a previous deploy: URNs whose handler ran again
+    deleted: list[str] = field(default_factory=list)  # over a previous deploy: URNs `pulumi up` would delete
 
     @property
     def ok(self) -> bool:
@@ -198,13 +222,15 @@ class Deployment:
 
     def summary(self) -> str:
         lines = [
-            f"stack {self.stack}: {len(self.resources)} resources created, "
+            f"stack {self.stack}: {len(self.resources)} resources in the stack, "
             f"{len(self.rejections)} rejected, {len(self.skipped)} not created"
         ]
         lines += [f"  {count:3} {typ}" for typ, count in sorted(self.counts().items())]
         lines += [f"  stand-in: {s.what}" for s in self.standins]
         lines += [f"  REJECTED {r}" for r in self.rejections]
         lines += [f"  not created (depends on a rejected resource): {urn}" for urn in self.skipped]
+        lines += [f"  updated: {urn}" for urn in self.updated]
+        lines += [f"  `pulumi up` would delete: {urn}" for urn in self.deleted]
         return "\n".join(lines)
 
 
@@ -247,12 +273,14 @@ class _Invokes(Mocks):
         raise DeployError(f"the local deployer cannot read existing resources ({args.typ} {args.name})")
 
 
-class LocalMonitor(MockMonitor):
+class LocalMonitor(program.EngineMonitor):
     """The resource monitor of a local deploy: each registration becomes a real resource in the emulators."""
 
-    def __init__(self, deployment: Deployment) -> None:
+    def __init__(self, deployment: Deployment, state: Deployment | None = None) -> None:
         super().__init__(_Invokes(deployment.endpoints))
         self.deployment = deployment
+        self.state = {r.urn: r for r in state.resources} if state else {}
+        self.claimed: set[str] = set()  # URNs of the state that a declared resource took over (its own or an alias)
         self._context = Context(
             client=deployment.endpoints.client,
             region=deployment.endpoints.region,
@@ -300,6 +328,11 @@ class LocalMonitor(MockMonitor):
                 deployment.skipped.append(urn)
         if blocked:
             return None
+        old = next((self.state[u] for u in (urn, *request.aliasURNs) if u in self.state), None)
+        if old is not None:
+            with self._lock:
+                self.claimed.add(old.urn)
+            return self._update(urn, request, inputs, old)
         try:
             prop, name = naming.physical_name(request.type, request.name, inputs.get(_name_input(request.type)))
             declared = Declared(urn=urn, typ=request.type, logical=request.name, name=name or "", inputs=inputs)
@@ -324,6 +357,42 @@ class LocalMonitor(MockMonitor):
             deployment.resources.append(DeployedResource(urn, declared, created_id, state))
         return created_id, state
 
+    def _update(
+        self, urn: str, request: Any, inputs: dict[str, Any], old: DeployedResource
+    ) -> tuple[str, dict[str, Any]] | None:
+        """Refresh `old`, keep its ignored properties, and call its handler again only if the inputs changed."""
+        deployment = self.deployment
+        try:
+            reader = REFRESHERS.get(old.typ)
+            live = reader(self._context, old.declared) if reader else {}
+            olds = {**old.declared.inputs, **live}
+            ignored = set(request.ignoreChanges)
+            if nested := sorted(p for p in ignored if "." in p or "[" in p):
+                raise Invalid(f"the local deployer ignores top-level properties only, not {nested}")
+            news = {**inputs, **{key: olds[key] for key in ignored if key in olds}}
+            declared = Declared(urn=urn, typ=old.typ, logical=request.name, name=old.declared.name, inputs=news)
+            if _comparable(news) == _comparable(olds):
+                created_id, outputs = old.id, {**old.outputs, **live}
+            else:
+                kind = HANDLERS[old.typ]
+                if kind.plane == CONTROL:
+                    with self._control_plane:
+                        created_id, outputs = kind.handler(self._context, declared)
+                else:
+                    created_id, outputs = kind.handler(self._context, declared)
+                with self._lock:
+                    deployment.updated.append(urn)
+        except Exception as error:  # noqa: BLE001 - as a failed create: this resource's rejection
+            with self._lock:
+                self._failed.add(urn)
+                deployment.rejections.append(Rejection(urn, aws_error(error)))
+            return None
+        prop = _name_input(old.typ)
+        state = {**news, **({prop: old.declared.name} if old.declared.name else {}), **outputs}
+        with self._lock:
+            deployment.resources.append(DeployedResource(urn, declared, created_id, state))
+        return created_id, state
+
 
 def _name_input(typ: str) -> str:
     rule = naming.RULES.get(typ)
@@ -337,25 +406,57 @@ def deploy(
     overrides: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
     run_program: Callable[[], None] = program.run_main,
+    state: Deployment | None = None,
 ) -> Deployment:
     """Run the program for `stack` (its stack file's config, or `config` as given, with `overrides` by key, e.g.
-    {"workerCount": 200}) against the emulators. Raises DeployError when the program itself fails; rejections are in
-    the result."""
+    {"workerCount": 200}) against the emulators; over `state`, a previous deploy of the stack, as `pulumi up
+    --refresh` (see the module's docstring). Raises DeployError when the program itself fails; rejections are in the
+    result."""
     config = with_overrides(dict(config) if config is not None else load_config(stack), overrides or {})
     region = str(config.get(REGION_KEY) or contract.AWS_REGION_DEFAULT)
     # A secret key can only come from `overrides` or `config` here (stack-file ciphertext is refused): it is handed
     # to the program as the engine hands a decrypted secret.
     secret_keys = [key for key in (f"{schema.PROJECT}:{k}" for k in schema.SECRET_KEYS) if key in config]
     deployment = Deployment(stack=stack, endpoints=Endpoints(endpoints.data_plane, endpoints.control_plane, region))
+    if state is not None:  # what the handlers of resources left alone told the previous deploy still holds
+        deployment.standins, deployment.relays = list(state.standins), list(state.relays)
+        deployment.images, deployment.math_alarms = list(state.images), dict(state.math_alarms)
+    monitor = LocalMonitor(deployment, state)
     try:
-        deployment.outputs = program.run(
-            stack, config, LocalMonitor(deployment), program=run_program, secret_keys=secret_keys
-        )
+        deployment.outputs = program.run(stack, config, monitor, program=run_program, secret_keys=secret_keys)
     except DeployError:
         raise
     except Exception as error:  # the program's own failure (a config error names the file and the key)
         raise DeployError(str(error)) from error
+    if state is not None:
+        kept = monitor.claimed | set(deployment.skipped) | {r.urn for r in deployment.rejections}
+        deployment.deleted = sorted({r.urn for r in state.resources} - kept)
+        deployment.standins = _distinct(deployment.standins)
+        deployment.relays = _distinct(deployment.relays)
+        deployment.images = _distinct(deployment.images)
     return deployment
+
+
+def _comparable(value: Any) -> Any:
+    """Inputs as the engine diffs them: assets and archives by their content, the rest by value."""
+    if isinstance(value, pulumi.FileAsset):
+        return ("asset", hashlib.sha256(Path(value.path).read_bytes()).hexdigest())
+    if isinstance(value, pulumi.AssetArchive):
+        return ("archive", {path: _comparable(asset) for path, asset in value.assets.items()})
+    if isinstance(value, Mapping):
+        return {key: _comparable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_comparable(item) for item in value]
+    return value
+
+
+def _distinct(items: list[T]) -> list[T]:
+    """Each entry once (a resource updated in place tells again what it told when it was created)."""
+    kept: list[T] = []
+    for item in items:
+        if item not in kept:
+            kept.append(item)
+    return kept
 
 
 def load_config(stack: str) -> dict[str, Any]:

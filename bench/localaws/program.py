@@ -16,9 +16,38 @@ from typing import Any
 import pulumi
 import pulumi.runtime.settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.proto import resource_pb2
 
 from stackconfig import schema
 from stackconfig.files import MAIN
+
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+class EngineMonitor(MockMonitor):
+    """A mock monitor that names resources as the Pulumi engine does, so URNs and aliases are the real ones.
+
+    MockMonitor's URNs keep only the parent's own type and put the root stack's type in front of top-level
+    resources; the engine keeps the parent's whole type chain and leaves the root stack out
+    (`urn:pulumi:STACK::PROJECT::flashsale:patterns:QueueWorkerService$flashsale:patterns:FargateService$aws:...`).
+    It also answers as an engine without alias specs, so the SDK sends each of a resource's aliases as the full URN
+    it stands for (`aliasURNs`, with the aliases its parents' aliases imply), as `pulumi up` would match them.
+    """
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        parent_type = parent.split("::")[2] if parent else ""
+        qualified = f"{parent_type}${type_}" if parent_type and parent_type != ROOT_STACK_TYPE else type_
+        return "::".join([f"urn:pulumi:{pulumi.get_stack()}", pulumi.get_project(), qualified, name])
+
+    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802 (the engine's RPC name)
+        if request.id == "aliasSpecs":
+            return type("SupportsFeatureResponse", (), {"hasSupport": False})
+        return super().SupportsFeature(request)  # type: ignore[no-untyped-call]
+
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 (the engine's RPC name)
+        info = super().GetDeploymentInfo(request)  # type: ignore[no-untyped-call]
+        kept = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS]
+        return resource_pb2.DeploymentInfo(supportedFeatures=kept)
 
 
 def config_strings(config: Mapping[str, Any]) -> dict[str, str]:

@@ -6,7 +6,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bench.localaws.resources.registry import CONTROL, Context, Created, Declared, Invalid, handles, pascal, whole
+from bench.localaws.resources.registry import (
+    CONTROL,
+    Context,
+    Created,
+    Declared,
+    Invalid,
+    handles,
+    pascal,
+    refreshes,
+    whole,
+)
 
 
 @handles("aws:appautoscaling/target:Target", CONTROL)
@@ -19,6 +29,17 @@ def scalable_target(ctx: Context, r: Declared) -> Created:
         MaxCapacity=whole(r.inputs["maxCapacity"]),
     )
     return r.inputs["resourceId"], {"arn": found.get("ScalableTargetARN", "")}
+
+
+@refreshes("aws:appautoscaling/target:Target")
+def read_scalable_target(ctx: Context, r: Declared) -> dict[str, Any]:
+    """MinCapacity and MaxCapacity as they are now: ops.prescale and the sale calendar's actions change them."""
+    found = ctx.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace=r.inputs["serviceNamespace"],
+        ResourceIds=[r.inputs["resourceId"]],
+        ScalableDimension=r.inputs["scalableDimension"],
+    )["ScalableTargets"]
+    return {"minCapacity": found[0]["MinCapacity"], "maxCapacity": found[0]["MaxCapacity"]} if found else {}
 
 
 @handles("aws:appautoscaling/policy:Policy", CONTROL)

@@ -15,6 +15,7 @@ from bench.localaws.resources.registry import (
     between,
     handles,
     json_text,
+    refreshes,
     whole,
 )
 
@@ -108,6 +109,13 @@ def metric_alarm(ctx: Context, r: Declared) -> Created:
     cloudwatch.put_metric_alarm(**arguments)
     arn = cloudwatch.describe_alarms(AlarmNames=[r.name])["MetricAlarms"][0]["AlarmArn"]
     return r.name, {"arn": arn}
+
+
+@refreshes("aws:cloudwatch/metricAlarm:MetricAlarm")
+def read_metric_alarm(ctx: Context, r: Declared) -> dict[str, Any]:
+    """The threshold as it is now: `ops.alarms apply` changes it during a sale."""
+    found = ctx.client("cloudwatch").describe_alarms(AlarmNames=[r.name])["MetricAlarms"]
+    return {"threshold": found[0]["Threshold"]} if found else {}
 
 
 @handles("aws:cloudwatch/dashboard:Dashboard", DATA_PLANE)

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.localaws.resources.registry import CONTROL, Context, Created, Declared, Invalid, handles, json_text, whole
+from bench.localaws.resources.registry import (
+    CONTROL,
+    Context,
+    Created,
+    Declared,
+    Invalid,
+    handles,
+    json_text,
+    refreshes,
+    whole,
+)
 
 # Fargate's CPU units -> the memory sizes (MiB) allowed with them (AWS: "Task CPU and memory", Amazon ECS docs).
 FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
@@ -88,3 +98,10 @@ def ecs_service(ctx: Context, r: Declared) -> Created:
         arguments["deploymentConfiguration"] = {"deploymentCircuitBreaker": dict(r.inputs["deploymentCircuitBreaker"])}
     arn = ctx.client("ecs").create_service(**arguments)["service"]["serviceArn"]
     return arn, {"arn": arn}
+
+
+@refreshes("aws:ecs/service:Service")
+def read_ecs_service(ctx: Context, r: Declared) -> dict[str, Any]:
+    """The desired count as it is now: auto-scaling and ops.prescale change it."""
+    found = ctx.client("ecs").describe_services(cluster=r.inputs["cluster"], services=[r.name])["services"]
+    return {"desiredCount": found[0]["desiredCount"]} if found else {}

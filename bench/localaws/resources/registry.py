@@ -1,7 +1,8 @@
 """What every handler shares, and how each registers: the resource as the engine hands it to the provider
 (`Declared`), what the deploy keeps and must tell (`Context`: clients by AWS service, stand-ins, relays, images,
 metric-math alarms), `Invalid` for an input AWS would refuse, and `handles`, which puts a handler in `HANDLERS` with
-the emulator it writes to. Then the input shapes: Pulumi's camelCase keys and float numbers as the AWS APIs take them.
+the emulator it writes to, and `refreshes`, which puts in `REFRESHERS` how a type's live values are read back.
+Then the input shapes: Pulumi's camelCase keys and float numbers as the AWS APIs take them.
 """
 
 from __future__ import annotations
@@ -83,11 +84,26 @@ class Kind:
 
 HANDLERS: dict[str, Kind] = {}
 
+# A refresh reads back what AWS holds now, as the inputs the program would declare for it (Pulumi's camelCase).
+Reader = Callable[[Context, Declared], dict[str, Any]]
+REFRESHERS: dict[str, Reader] = {}
+
 
 def handles(typ: str, plane: str, *, stable: bool = True) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         HANDLERS[typ] = Kind(handler, plane, stable)
         return handler
+
+    return register
+
+
+def refreshes(typ: str) -> Callable[[Reader], Reader]:
+    """Register how `pulumi refresh` reads a type's live values back: the types whose properties change at run time
+    (the operator commands, the sale calendar, auto-scaling), so a deploy over a previous one sees what they did."""
+
+    def register(reader: Reader) -> Reader:
+        REFRESHERS[typ] = reader
+        return reader
 
     return register
 
