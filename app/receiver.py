@@ -16,9 +16,12 @@ Orders that arrive together share AWS calls (app.batching): the records go in as
 BatchExecuteStatement (an INSERT never overwrites, so each is as conditional as a PutItem with
 attribute_not_exists), the events in SNS PublishBatch calls of up to 10. A lone order is sent at once; while calls are
 in flight, arrivals group. Each entry succeeds or fails on its own, and so does each order: a failed entry gets its
-order a 503 (and its pending record removed), the others of the same call are answered as usual. The two batched
-calls go over app.aws_async (no thread, under half a boto3 call's CPU); the rare ones (order status, queue depth,
-the worker service's running tasks, removing a record, idempotency records) are plain boto3 calls in a thread pool.
+order a 503 (and its pending record removed), the others of the same call are answered as usual. An INSERT that finds
+its order id taken (`DuplicateItem`) after a retry is its own first attempt, whose answer was lost (the id is a uuid
+made for this order): once the record is checked to be this order, the order goes on to its publish and its 202.
+The two batched calls go over app.aws_async (no thread, under half a boto3 call's CPU); the rare ones (order status,
+queue depth, the worker service's running tasks, removing a record, checking a duplicate, idempotency records) are
+plain boto3 calls in a thread pool.
 
 A pending order's status carries its estimate: the expected wait (app.expected_wait) from the queue depth and the
 worker service's running tasks, the same figure the expected-wait alarms compute, each read at most once a second.
@@ -73,6 +76,15 @@ CALLS_IN_FLIGHT = 4  # per batched call kind: with the shedding cap of 64 orders
 
 class EntryFailed(Exception):
     """One entry of a batched call failed (the others of the call stand)."""
+
+
+class Duplicate(EntryFailed):
+    """An order's INSERT found its order id taken (PartiQL's `DuplicateItem`, the same code and message on DynamoDB
+    and ministack). The id is a fresh uuid the receiver just made, so the record there is this INSERT's own earlier
+    attempt, whose answer was lost and which the client retried (`_accept` checks that it holds this order)."""
+
+
+DUPLICATE_ITEM = "DuplicateItem"  # BatchStatementError's code for an INSERT of a key that exists
 
 
 BACKEND_ERRORS = (BotoCoreError, ClientError, EntryFailed)
@@ -170,6 +182,12 @@ class Backend:
     async def _accept(self, order: Order) -> None:
         try:
             await self.records.submit(order)
+        except Duplicate as e:
+            # A retried INSERT whose first attempt landed: the order is recorded, so it goes on to its publish (a
+            # 503 here would leave that record pending with no event behind it, and a client retrying without a key
+            # would make a second order). A record of another order under this id is refused as before.
+            if not await self.blocking(self._landed_earlier, order):
+                raise BackendUnavailable(f"order store: {e}") from e
         except BACKEND_ERRORS as e:
             raise BackendUnavailable(f"order store: {e}") from e
         try:
@@ -191,9 +209,17 @@ class Backend:
             Statements=[self.store.pending_insert(o.order_id, o.customer_id, o.items_json(), o.total) for o in orders],
         )
         return [
-            None if error is None else EntryFailed(f"{error.get('Code')}: {error.get('Message', '')}")
+            None
+            if error is None
+            else (Duplicate if error.get("Code") == DUPLICATE_ITEM else EntryFailed)(
+                f"{error.get('Code')}: {error.get('Message', '')}"
+            )
             for error in statement_errors(response)
         ]
+
+    def _landed_earlier(self, order: Order) -> bool:
+        """Whether the record under the order's id is this order (an earlier attempt of its INSERT)."""
+        return self.store.holds(order.order_id, order.customer_id, order.items_json(), order.total)
 
     async def _publish_events(self, orders: list[Order]) -> list[None | EntryFailed]:
         response = await self.sns.call(

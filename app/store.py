@@ -157,6 +157,16 @@ class OrderStore:
             "Parameters": [write(value) for write, value in zip(self._pending_writers, values, strict=True)],
         }
 
+    def holds(self, order_id: str, customer_id: int, items_json: str, total: float) -> bool:
+        """Whether the order id's record is this order (its customer, items and total; not its time, which each
+        attempt of a write takes anew): how a retried write recognises its own first attempt."""
+        record = self.get(order_id)
+        if record is None:
+            return False
+        mine = self.item(self.pending(order_id, customer_id, items_json, total))
+        theirs = self.item(record)
+        return all(theirs.get(name) == mine[name] for name in self._pending if name not in ("status", "created_at"))
+
     def remove_pending(self, order_id: str) -> bool:
         """Delete a record still pending (its publish failed); False when a worker has already taken it on."""
         try:

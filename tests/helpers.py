@@ -198,3 +198,58 @@ class StallingProxy:
         finally:
             for end in (source, target):
                 end.close()
+
+
+class AnswerDroppingProxy:
+    """A TCP relay to 127.0.0.1:`port` that loses the answer to the first request carrying `marker`: the request
+    reaches the emulator (which acts on it), its answer is read and thrown away and the connection closed, as when a
+    network path drops after AWS did the work. The caller sees a closed connection and retries."""
+
+    def __init__(self, port: int, marker: bytes) -> None:
+        self._target = port
+        self._marker = marker
+        self._server = socket.create_server((LOOPBACK, 0))
+        self.url = f"http://{LOOPBACK}:{self._server.getsockname()[1]}"
+        self.dropped = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((LOOPBACK, self._target))
+            doomed = threading.Event()  # this connection's next answer is to be lost
+            threading.Thread(target=self._requests, args=(client, upstream, doomed), daemon=True).start()
+            threading.Thread(target=self._answers, args=(upstream, client, doomed), daemon=True).start()
+
+    def _requests(self, client: socket.socket, upstream: socket.socket, doomed: threading.Event) -> None:
+        try:
+            while chunk := client.recv(65536):
+                if self._marker in chunk:
+                    with self._lock:
+                        if self.dropped == 0:
+                            self.dropped = 1
+                            doomed.set()
+                upstream.sendall(chunk)
+        except OSError:
+            pass
+
+    def _answers(self, upstream: socket.socket, client: socket.socket, doomed: threading.Event) -> None:
+        try:
+            while chunk := upstream.recv(65536):
+                if doomed.is_set():  # the emulator has answered, so it acted: lose the answer
+                    break
+                client.sendall(chunk)
+        except OSError:
+            pass
+        finally:  # shut down first: a close alone sends no FIN while the other thread is in recv()
+            for end in (client, upstream):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+                end.close()

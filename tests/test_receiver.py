@@ -13,6 +13,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -29,7 +30,17 @@ from bench.localaws.emulators import Emulator
 from bench.localaws.resources.registry import DATA_PLANE
 from bench.localaws.system import LocalArgs, LocalSystem
 from stackconfig import output_names
-from tests.helpers import ORDER, System, own_data_plane, payments, post, system, unread_bytes, wait_for  # noqa: F401
+from tests.helpers import (  # noqa: F401
+    ORDER,
+    AnswerDroppingProxy,
+    System,
+    own_data_plane,
+    payments,
+    post,
+    system,
+    unread_bytes,
+    wait_for,
+)
 
 
 def test_async_order_goes_pending_then_completed(system: System) -> None:  # noqa: F811
@@ -164,6 +175,30 @@ def test_too_many_in_flight_sheds_with_503_at_once(system: System, ministack: Em
             os.kill(ministack.process.pid, signal.SIGCONT)
         assert held.result().status_code in (202, 503)
     assert httpx.get(receiver.url + "/stats").json()["shed"] == 1
+
+
+def test_an_insert_whose_answer_was_lost_is_retried_and_its_order_accepted_and_paid_once(
+    system: System,  # noqa: F811
+) -> None:
+    """Issue 24 item 6, case 1: the receiver's INSERT lands, its answer is lost, the retry finds the order id taken
+    (DuplicateItem). That record is the receiver's own first attempt: 202, the event goes out, the order is paid
+    once. (The code before answered 503 and left the record pending with no event behind it, for ever.)"""
+    port = int(urlsplit(system.deployment.endpoints.data_plane).port or 0)
+    proxy = AnswerDroppingProxy(port, b"INSERT INTO")
+    try:
+        receiver = system.start("receiver", AWS_ENDPOINT_URL_DYNAMODB=proxy.url)
+        accepted = post(receiver, "/orders/async")
+        assert proxy.dropped == 1, "the INSERT's answer was not lost: nothing was tested"
+        assert accepted.status_code == 202, accepted.text
+        order_id = accepted.json()["order_id"]
+        worker = system.start("worker", PAYMENT_SECONDS="0.1", PAYMENT_DECLINE_RATE="0")
+        system.wait_status(order_id, "completed")
+    finally:
+        proxy.close()
+    assert accepted.json()["duration"] < 1  # the retry followed the closed connection at once, no read timeout
+    wait_for(lambda: payments([worker], order_id) == 1, 10, "the payment's log line")
+    assert [o["order_id"] for o in system.orders()] == [order_id]
+    wait_for(lambda: system.queue_counts() == (0, 0), 10, "the order's message deleted")
 
 
 def test_health_and_schema(system: System) -> None:  # noqa: F811
