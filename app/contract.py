@@ -1,14 +1,15 @@
 """The services' contract with the Pulumi program that deploys them: what a task is given and what it serves.
 
 Defined here, once: environment variable names, HTTP paths, service defaults, the container's limits, the order
-record and its statuses, the order queue's settings. The other shared facts have homes by audience: the alarm
-catalogue and its runbook text in `app.alarm_catalogue` (the notifier Lambda renders it), the stack output names the
-operator commands read in `stackconfig.output_names`, the stack's config keys and the alarm threshold profiles in
-`stackconfig/`, the lab report's figures in `planning/report.py`. The role registry is app/roles.py: its entries
+record and its statuses, the order queue's settings and the age past which a pending order is an orphan. The other
+shared facts have homes by audience: the alarm catalogue and its runbook text in `app.alarm_catalogue` (the
+notifier Lambda renders it), the stack output names the operator commands read in `stackconfig.output_names`, the
+stack's config keys and the alarm threshold profiles in `stackconfig/`, the lab report's figures in
+`planning/report.py`. The role registry is app/roles.py: its entries
 name the service modules, which the Lambda does not ship.
 
 This module imports nothing but the standard library, so the service image (`app/` is its build context), the
-notifier Lambda, `components/` and `ops/` can all import it.
+notifier and sweeper Lambdas, `components/` and `ops/` can all import it.
 """
 
 from __future__ import annotations
@@ -236,6 +237,33 @@ class QueueSettings:
 
 
 ORDER_QUEUE: Final = QueueSettings()
+
+
+# --- Orphaned orders: pending records no message will ever finish (app.sweeper) ------------------------------------
+
+
+def orphan_after_seconds(queue: QueueSettings, resend_window_seconds: float) -> int:
+    """How old a pending record must be before no message for its order can still exist: then nothing will ever
+    finish it, and the sweeper closes it.
+
+    An order's event is sent when the receiver accepts it, or again by a retry with its Idempotency-Key, which can
+    resume it for `resend_window_seconds` (the key's record's life). A message then lives at most the longer of the
+    queue's retention and the DLQ's (SQS keeps a message's original enqueue time when it moves it to the DLQ, and the
+    DLQ's retention counts from there), plus one visibility timeout for a worker that received it just before it
+    expired. A tighter bound would need the receiver to mark each record once its event is out: a second write on
+    every order's hot path, for the rare receiver that stops between its two calls; not worth it."""
+    longest_message = max(queue.message_retention_seconds, queue.dlq_retention_seconds)
+    return int(resend_window_seconds) + longest_message + queue.visibility_timeout_seconds
+
+
+ORPHAN_AFTER_SECONDS: Final = orphan_after_seconds(ORDER_QUEUE, IDEMPOTENCY_KEEP_SECONDS)
+# The reason a swept order shows (GET /orders/{id}): it was never paid and no message for it is left.
+ORPHAN_REASON: Final = (
+    "never published: the receiver stopped before its event went out; "
+    f"closed unpaid after {ORPHAN_AFTER_SECONDS // 86_400} days"
+)
+SWEEP_EVERY_SECONDS: Final = 86_400  # an orphan is closed within this of the bound (the local runtime's clock too)
+SWEEP_SCHEDULE: Final = f"rate({SWEEP_EVERY_SECONDS // 60} minutes)"  # the EventBridge rule's schedule expression
 
 
 def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 import time
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from enum import Enum
 from types import NoneType
@@ -106,7 +106,9 @@ class OrderStore:
         # Quoted names: `status`, `duration` and friends are reserved words. A PartiQL UPDATE never creates an item.
         sets = " ".join(f'SET "{name}"=?' for name in self._outcome)
         not_final = ", ".join("?" for _ in NOT_FINAL)
-        self._finish_statement = f'UPDATE "{table}" {sets} WHERE "{KEY}"=? AND "status" IN [{not_final}]'
+        still_open = f'WHERE "{KEY}"=? AND "status" IN [{not_final}]'
+        self._finish_statement = f'UPDATE "{table}" {sets} {still_open}'
+        self._close_statement = f'UPDATE "{table}" SET "status"=? SET "reason"=? SET "finished_at"=? {still_open}'
         # A PartiQL INSERT never overwrites: a key that exists fails that statement alone (DuplicateItem).
         values = ", ".join(f"'{name}': ?" for name in self._pending)
         self._insert_statement = f'INSERT INTO "{table}" VALUE {{{values}}}'
@@ -228,12 +230,60 @@ class OrderStore:
                 for order_id, outcome in finished
             ]
         )
-        results: list[bool | WriteFailed] = []
-        for error in statement_errors(response):
-            if error is None:
-                results.append(True)
-            elif error.get("Code") == "ConditionalCheckFailed":
-                results.append(False)
-            else:
-                results.append(WriteFailed(f"{error.get('Code')}: {error.get('Message', '')}"))
-        return results
+        return _written(response)
+
+    def pending_before(self, cutoff: float) -> Iterator[str]:
+        """The ids of the orders still pending that were recorded before `cutoff` (epoch seconds): a Scan with a
+        filter, page by page (app.sweeper says why not an index). Eventually consistent: whatever it finds is closed
+        by a conditional write, which reads the record as it is."""
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "#s = :pending AND #c < :cutoff",
+            "ProjectionExpression": "#k",
+            "ExpressionAttributeNames": {"#s": "status", "#c": "created_at", "#k": KEY},
+            "ExpressionAttributeValues": {
+                ":pending": {"S": OrderStatus.PENDING.value},
+                ":cutoff": self._attributes["created_at"].write(cutoff),
+            },
+        }
+        while True:
+            page = self._db.scan(**arguments)
+            yield from (item[KEY]["S"] for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def close_many(self, order_ids: Sequence[str], reason: str) -> list[bool | WriteFailed]:
+        """Close orders that were never paid as failed with `reason`, up to STATEMENT_BATCH a call, each only if it is
+        still pending (the status write's own condition: a payment committed meanwhile wins): True closed, False no
+        longer pending, WriteFailed any other error."""
+        now = _now()
+        response = self._db.batch_execute_statement(
+            Statements=[
+                {
+                    "Statement": self._close_statement,
+                    "Parameters": [
+                        {"S": OrderStatus.FAILED.value},
+                        {"S": reason},
+                        self._attributes["finished_at"].write(now),
+                        {"S": order_id},
+                        *({"S": status.value} for status in NOT_FINAL),
+                    ],
+                }
+                for order_id in order_ids
+            ]
+        )
+        return _written(response)
+
+
+def _written(response: dict[str, Any]) -> list[bool | WriteFailed]:
+    """Each conditional write's result: True written, False its condition failed, WriteFailed any other error."""
+    results: list[bool | WriteFailed] = []
+    for error in statement_errors(response):
+        if error is None:
+            results.append(True)
+        elif error.get("Code") == "ConditionalCheckFailed":
+            results.append(False)
+        else:
+            results.append(WriteFailed(f"{error.get('Code')}: {error.get('Message', '')}"))
+    return results

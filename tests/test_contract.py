@@ -66,3 +66,18 @@ def test_a_drain_longer_than_the_stop_timeout_allows_is_refused(monkeypatch: pyt
     monkeypatch.setenv(contract.ENV_DRAIN_SECONDS, str(contract.SHUTDOWN.drain_seconds + 0.5))
     with pytest.raises(SettingsError, match=f"DRAIN_SECONDS must be within 0..{contract.SHUTDOWN.drain_seconds:g}"):
         worker_settings()
+
+
+def test_an_orphan_is_a_pending_record_older_than_any_message_for_it_can_live() -> None:
+    """The sweeper's bound: the last send of an order's event (a keyed retry can resend it for the key's life), then
+    the longest a message lives (the DLQ keeps a message's first enqueue time, so the longer retention of the two),
+    then one visibility timeout for a worker that took it at the last moment."""
+    queue = contract.QueueSettings(visibility_timeout_seconds=7, message_retention_seconds=99, dlq_retention_seconds=4)
+    assert contract.orphan_after_seconds(queue, resend_window_seconds=1000) == 1000 + 99 + 7
+    dlq_longer = contract.QueueSettings(visibility_timeout_seconds=7, message_retention_seconds=40)
+    assert contract.orphan_after_seconds(dlq_longer, 0) == dlq_longer.dlq_retention_seconds + 7
+    q = contract.ORDER_QUEUE
+    assert contract.ORPHAN_AFTER_SECONDS == contract.IDEMPOTENCY_KEEP_SECONDS + q.dlq_retention_seconds + 30
+    assert contract.ORPHAN_AFTER_SECONDS > contract.IDEMPOTENCY_KEEP_SECONDS + q.message_retention_seconds
+    assert f"{contract.ORPHAN_AFTER_SECONDS // 86_400} days" in contract.ORPHAN_REASON
+    assert contract.SWEEP_SCHEDULE == "rate(1440 minutes)"  # EventBridge's form of SWEEP_EVERY_SECONDS (a day)
