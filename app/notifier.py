@@ -12,7 +12,7 @@ webhook URL from the Secrets Manager secret its configuration names (a URL in an
 readable by anyone who may read the function's configuration).
 
 It ships in a Lambda, so it imports only boto3 and the standard library (so do the app modules it ships with,
-`components.alerts.NOTIFIER_FILES`).
+`components.alerts.NOTIFIER`).
 """
 
 from __future__ import annotations

@@ -8,12 +8,12 @@ cannot confirm an SNS HTTPS subscription). The webhook URL lives in a Secrets Ma
 configuration: the function holds only the secret's ARN and reads the URL when it runs. SNS invokes the function
 asynchronously, so an alarm it fails to relay (after Lambda's own retries) lands in the notifier's dead-letter queue
 instead of vanishing. The Lambda's role may only publish to the alerts topic, write its own log group, send to its
-dead-letter queue, read the webhook secret and read the worker service (to say how many tasks to add).
+dead-letter queue, read the webhook secret and read the worker service (to say how many tasks to add). The function,
+its log group, role, DLQ and policy are made as every app function is (components.functions).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,23 +22,26 @@ import pulumi
 import pulumi_aws as aws
 
 from app import contract
-from components.defaults import LOG_RETENTION_DAYS, SNS_MANAGED_KEY
-from components.iam import Grant, inline_policy, service_role
+from components.defaults import SNS_MANAGED_KEY
+from components.functions import AppCode, app_function
+from components.iam import Grant
 from components.queue_worker import WorkerServiceRef
 from stackconfig.schema import CONFIG_DEFAULTS
 
-NOTIFIER_RUNTIME = "python3.12"
 NOTIFIER_HANDLER = "app.notifier.handler"
-# The app/ files the notifier imports; boto3 comes with the Lambda runtime.
-NOTIFIER_FILES = (
-    "app/__init__.py",
-    "app/notifier.py",
-    "app/contract.py",
-    "app/alarm_catalogue.py",
-    "app/expected_wait.py",
-    "app/aws.py",
+NOTIFIER = AppCode(
+    handler=NOTIFIER_HANDLER,
+    # The app/ files the notifier imports; boto3 comes with the Lambda runtime.
+    files=(
+        "app/__init__.py",
+        "app/notifier.py",
+        "app/contract.py",
+        "app/alarm_catalogue.py",
+        "app/expected_wait.py",
+        "app/aws.py",
+    ),
+    timeout_seconds=10,
 )
-NOTIFIER_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -94,24 +97,10 @@ class Alerts(pulumi.ComponentResource):
             aws.sns.TopicSubscription(
                 f"{name}-email-{email}", topic=self.alerts_topic.arn, protocol="email", endpoint=email, opts=child
             )
-        logs = aws.cloudwatch.LogGroup(f"{name}-notifier-logs", retention_in_days=LOG_RETENTION_DAYS, opts=child)
-        role = service_role(f"{name}-notifier-role", "lambda.amazonaws.com", child)
-        allowed = [
-            Grant(self.alerts_topic.arn, ("sns:Publish",)),
-            Grant(pulumi.Output.concat(logs.arn, ":log-stream:*"), ("logs:CreateLogStream", "logs:PutLogEvents")),
-        ]
-        # A dead-letter queue only: nothing may redrive into it (it is a function's, not a queue's).
-        self.dlq = aws.sqs.Queue(
-            f"{name}-notifier-dlq",
-            message_retention_seconds=contract.ORDER_QUEUE.dlq_retention_seconds,  # kept as long as the orders' DLQ
-            sqs_managed_sse_enabled=True,
-            redrive_allow_policy=json.dumps({"redrivePermission": "denyAll"}),
-            opts=child,
-        )
-        allowed.append(Grant(self.dlq.arn, ("sqs:SendMessage",)))
+        grants = [Grant(self.alerts_topic.arn, ("sns:Publish",))]
         environment: dict[str, pulumi.Input[str]] = {contract.ENV_ALERTS_TOPIC_ARN: self.alerts_topic.arn}
         if args.worker_service is not None:
-            allowed.append(args.worker_service.grant_describe())
+            grants.append(args.worker_service.grant_describe())
             environment |= {
                 **args.worker_service.environment(),
                 contract.ENV_ACCEPTABLE_LATENCY: str(args.acceptable_latency_seconds),
@@ -123,22 +112,17 @@ class Alerts(pulumi.ComponentResource):
             aws.secretsmanager.SecretVersion(
                 f"{name}-webhook-url", secret_id=webhook.id, secret_string=args.webhook_url, opts=child
             )
-            allowed.append(Grant(webhook.arn, ("secretsmanager:GetSecretValue",)))
+            grants.append(Grant(webhook.arn, ("secretsmanager:GetSecretValue",)))
             environment[contract.ENV_ALERT_WEBHOOK_SECRET_ARN] = webhook.arn
-        inline_policy(f"{name}-notifier-policy", role, allowed, child)
-        code = pulumi.AssetArchive({path: pulumi.FileAsset(args.source_root / path) for path in NOTIFIER_FILES})
-        self.notifier = aws.lambda_.Function(
+        made = app_function(
             f"{name}-notifier",
-            runtime=NOTIFIER_RUNTIME,
-            handler=NOTIFIER_HANDLER,
-            role=role.arn,
-            code=code,
-            timeout=NOTIFIER_TIMEOUT_SECONDS,
-            environment={"variables": environment},
-            dead_letter_config={"target_arn": self.dlq.arn},
-            logging_config={"log_format": "Text", "log_group": logs.name},
+            NOTIFIER,
+            source_root=args.source_root,
+            grants=grants,
+            environment=environment,
             opts=child,
         )
+        self.notifier, self.dlq = made.function, made.dlq
         aws.lambda_.Permission(
             f"{name}-notifier-invoke",
             action="lambda:InvokeFunction",

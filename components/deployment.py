@@ -35,6 +35,7 @@ from components.network import Network, NetworkArgs
 from components.pipeline import OrderPipeline, OrderPipelineArgs
 from components.queue_worker import QueueWorkerService, QueueWorkerServiceArgs
 from components.settings import ConfigError, Settings, load_settings, stack_file, stack_prefix
+from components.sweeper import OrphanSweeper, OrphanSweeperArgs
 from components.watched import Dimensions, Watched
 from planning import calendar
 from stackconfig import output_names
@@ -214,6 +215,11 @@ def build() -> Deployment:
             output_names.ACCEPTABLE_LATENCY: s.acceptable_latency_seconds,
             output_names.SALE_LEAD_SECONDS: s.sale_lead_seconds,
         }
+        sweeper = OrphanSweeper(
+            "sweeper",
+            OrphanSweeperArgs(source_root=ROOT, table_name=pipeline.table.name, grant=pipeline.grant_sweep_orders()),
+        )
+        outputs[output_names.SWEEPER_FUNCTION_NAME] = sweeper.function_name
 
     alerts = Alerts(
         "alerts",

@@ -34,6 +34,9 @@ CONSUME_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessage
 # A receive batch is checked in one BatchGetItem; status writes go in batches (PartiQL BatchExecuteStatement of
 # conditional UPDATEs, which IAM authorises as PartiQLUpdate).
 SETTLE_ORDERS_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:PartiQLUpdate")
+# The orphan sweeper (app.sweeper): a filtered Scan for old pending orders, then conditional PartiQL UPDATEs in
+# BatchExecuteStatement (PartiQLUpdate, as above).
+SWEEP_ORDERS_ACTIONS = ("dynamodb:Scan", "dynamodb:PartiQLUpdate")
 
 
 @dataclass(frozen=True)
@@ -132,3 +135,7 @@ class OrderPipeline(pulumi.ComponentResource):
     def grant_settle_orders(self) -> Grant:
         """Read a batch of order records and write their payment outcome."""
         return Grant(self.table.arn, SETTLE_ORDERS_ACTIONS)
+
+    def grant_sweep_orders(self) -> Grant:
+        """Find old pending orders and close them (the orphan sweeper)."""
+        return Grant(self.table.arn, SWEEP_ORDERS_ACTIONS)

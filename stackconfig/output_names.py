@@ -23,6 +23,7 @@ DASHBOARD_URL: Final = "dashboardUrl"
 ALARM_PREFIX: Final = "alarmPrefix"
 ALARM_PROFILE: Final = "alarmProfile"  # the profile whose thresholds the stack's alarms were deployed with
 NOTIFIER_FUNCTION_NAME: Final = "notifierFunctionName"  # the Lambda that turns alarms into readable alerts
+SWEEPER_FUNCTION_NAME: Final = "sweeperFunctionName"  # the Lambda that closes orphaned pending orders (daily)
 WORKER_COUNT: Final = "workerCount"
 PAYMENT_SECONDS: Final = "paymentSeconds"
 SALE_LEAD_SECONDS: Final = "saleLeadSeconds"  # how long before a sale the calendar raises the workers

@@ -1,4 +1,4 @@
-"""The service image and the notifier Lambda, checked without a Docker engine: what they ship and what the Dockerfile
+"""The service image and the Lambdas, checked without a Docker engine: what they ship and what the Dockerfile
 says.
 
 No image can be built here, so these read app/Dockerfile, app/.dockerignore and the modules' imports: the build
@@ -15,8 +15,12 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from app import contract, healthcheck
-from components.alerts import NOTIFIER_FILES, NOTIFIER_HANDLER
+from components.alerts import NOTIFIER
+from components.functions import AppCode
+from components.sweeper import SWEEPER
 from stackconfig.files import ROOT
 
 APP = ROOT / "app"
@@ -93,22 +97,23 @@ def test_the_build_context_holds_exactly_what_the_image_runs() -> None:
     )
 
 
-def test_the_notifier_lambda_ships_exactly_what_its_handler_imports() -> None:
-    module = NOTIFIER_HANDLER.rsplit(".", 1)[0].removeprefix("app.")
+@pytest.mark.parametrize("code", [NOTIFIER, SWEEPER], ids=lambda c: c.handler)
+def test_each_lambda_ships_exactly_what_its_handler_imports(code: AppCode) -> None:
+    module = code.handler.rsplit(".", 1)[0].removeprefix("app.")
     needed = {f"app/{name}" for name in _closure(module)}
-    assert set(NOTIFIER_FILES) == needed, (
-        f"NOTIFIER_FILES lacks {sorted(needed - set(NOTIFIER_FILES))}, ships "
-        f"{sorted(set(NOTIFIER_FILES) - needed)} it does not import"
+    assert set(code.files) == needed, (
+        f"{code.handler}: its files lack {sorted(needed - set(code.files))}, ship "
+        f"{sorted(set(code.files) - needed)} it does not import"
     )
-    outside = set().union(*(_top_level_imports(APP.parent / f) for f in NOTIFIER_FILES)) - set(sys.stdlib_module_names)
+    outside = set().union(*(_top_level_imports(APP.parent / f) for f in code.files)) - set(sys.stdlib_module_names)
     assert outside <= {"app"} | LAMBDA_RUNTIME_PACKAGES, f"the Lambda runtime has no {sorted(outside)}"
 
 
-def test_app_holds_only_what_the_image_or_the_lambda_imports() -> None:
-    module = NOTIFIER_HANDLER.rsplit(".", 1)[0].removeprefix("app.")
-    used = _closure(*IMAGE_ENTRY_POINTS) | _closure(module)
+def test_app_holds_only_what_the_image_or_the_lambdas_import() -> None:
+    handlers = [code.handler.rsplit(".", 1)[0].removeprefix("app.") for code in (NOTIFIER, SWEEPER)]
+    used = _closure(*IMAGE_ENTRY_POINTS) | _closure(*handlers)
     unused = {p.name for p in APP.glob("*.py")} - used
-    assert not unused, f"app/ holds {sorted(unused)}, which neither the services nor the notifier import"
+    assert not unused, f"app/ holds {sorted(unused)}, which neither the services nor the Lambdas import"
 
 
 def test_the_build_context_holds_everything_the_services_import() -> None:

@@ -38,6 +38,8 @@ ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TABLE = "aws:dynamodb/table:Table"
 FARGATE = "flashsale:fargate:FargateService"
 SCALING_POLICY = "aws:appautoscaling/policy:Policy"
+FUNCTION = "aws:lambda/function:Function"
+PERMISSION = "aws:lambda/permission:Permission"
 # What each pattern holds itself (its direct children), as aws-ecs-patterns cut them.
 PATTERNS = {
     "flashsale:patterns:LoadBalancedService": ["flashsale:web:PublicEndpoint", FARGATE],
@@ -230,7 +232,7 @@ def test_the_stack_has_one_cluster_three_services_and_its_profiles_alarms(run: S
     assert counts["aws:ecs/cluster:Cluster"] == 1
     assert counts[SERVICE] == counts[TASK_DEFINITION] == counts[FARGATE] == len(ROLES)
     assert counts["aws:lb/loadBalancer:LoadBalancer"] == counts["flashsale:web:PublicEndpoint"] == 2  # web roles
-    assert counts["aws:iam/role:Role"] == 2 * len(ROLES) + 1  # every role's execution and task roles, notifier
+    assert counts["aws:iam/role:Role"] == 2 * len(ROLES) + 2  # every role's execution and task roles, 2 functions
     assert counts[ALARM] == len(catalogue) + 1  # and the scaling guardrail
 
 
@@ -265,8 +267,9 @@ def test_outputs_are_the_ones_ops_reads(run: StackRun, stack_file: Path) -> None
     services = {s["name"]: s for s in run.of_type(SERVICE)}
     assert services[run.outputs[output_names.RECEIVER_SERVICE_NAME]].name.startswith("receiver-")
     assert services[run.outputs[output_names.WORKER_SERVICE_NAME]].name.startswith("worker-")
-    (function,) = run.of_type("aws:lambda/function:Function")
+    function = run.one(FUNCTION, "-notifier")
     assert run.outputs[output_names.NOTIFIER_FUNCTION_NAME] == function["name"]
+    assert run.outputs[output_names.SWEEPER_FUNCTION_NAME] == run.one(FUNCTION, "-sweeper-fn")["name"]
     assert run.outputs[output_names.SYNC_URL].startswith("http://")
     assert "#dashboards:name=" in run.outputs[output_names.DASHBOARD_URL]
 
@@ -647,7 +650,7 @@ def test_the_reports_alarm_levels_are_in_the_normal_stack() -> None:
 
 
 def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> None:
-    (function,) = run.of_type("aws:lambda/function:Function")
+    function = run.one(FUNCTION, "-notifier")
     alarm_topic = run.outputs[output_names.ALARM_TOPIC_ARN]
     alerts_topic = run.outputs[output_names.ALERTS_TOPIC_ARN]
     assert function["runtime"] == "python3.12" and function["handler"] == "app.notifier.handler", function.urn
@@ -675,7 +678,7 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
     assert [
         s for s in subs if s["protocol"] == "lambda" and s["topic"] == alarm_topic and s["endpoint"] == function["arn"]
     ]
-    (permission,) = run.of_type("aws:lambda/permission:Permission")
+    permission = run.one(PERMISSION, "-notifier-invoke")
     assert (permission["principal"], permission["sourceArn"]) == ("sns.amazonaws.com", alarm_topic), permission.urn
     emails = sorted(s["endpoint"] for s in subs if s["protocol"] == "email" and s["topic"] == alerts_topic)
     assert emails == sorted(setting(stack_file, "alertEmails"))
@@ -696,6 +699,42 @@ def test_notifier_turns_alarms_into_alerts(run: StackRun, stack_file: Path) -> N
     }
 
 
+def test_the_orphan_sweeper_runs_daily_on_the_orders_table_with_exactly_its_calls(run: StackRun) -> None:
+    """Issue 24 item 6: a scheduled Lambda closes orders pending past the orphan bound (app.sweeper)."""
+    function = run.one(FUNCTION, "-sweeper-fn")
+    table = run.one(TABLE, "-orders-table")
+    assert function["handler"] == "app.sweeper.handler" and function["runtime"] == "python3.12", function.urn
+    assert function["environment"]["variables"] == {contract.ENV_ORDERS_TABLE: table["name"]}, function.urn
+    assets = function["code"].assets
+    assert {"app/sweeper.py", "app/store.py", "app/contract.py"} <= set(assets), function.urn
+    assert all(Path(a.path) == ROOT / name and Path(a.path).is_file() for name, a in assets.items()), function.urn
+    dlq = run.one(QUEUE, "-sweeper-fn-dlq")
+    assert function["deadLetterConfig"] == {"targetArn": dlq["arn"]}, function.urn
+    logs = run.one("aws:cloudwatch/logGroup:LogGroup", "-sweeper-fn-logs")
+    assert function["loggingConfig"]["logGroup"] == logs["name"] and logs["retentionInDays"] > 0, function.urn
+    rule = run.one("aws:cloudwatch/eventRule:EventRule", "-sweeper-schedule")
+    assert rule["scheduleExpression"] == contract.SWEEP_SCHEDULE, rule.urn
+    target = run.one("aws:cloudwatch/eventTarget:EventTarget", "-sweeper-target")
+    assert (target["rule"], target["arn"]) == (rule["name"], function["arn"]), target.urn
+    permission = run.one(PERMISSION, "-sweeper-invoke")
+    assert (permission["principal"], permission["sourceArn"], permission["function"]) == (
+        "events.amazonaws.com",
+        rule["arn"],
+        function["name"],
+    ), permission.urn
+    grants = {
+        st["Resource"]: tuple(st["Action"])
+        for p, st in statements(run)
+        if p["role"] == run.by_arn(function["role"]).name + "-id"
+    }
+    (log_streams,) = [r for r in grants if "log-stream" in r]
+    assert grants == {
+        table["arn"]: ("dynamodb:Scan", "dynamodb:PartiQLUpdate"),
+        log_streams: ("logs:CreateLogStream", "logs:PutLogEvents"),
+        dlq["arn"]: ("sqs:SendMessage",),
+    }, function.urn
+
+
 def test_alert_emails_subscribe_and_the_notifier_posts_to_the_secret_webhook() -> None:
     url = "https://hooks.example.com/services/T0/B0/XYZ"
     config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {
@@ -708,7 +747,7 @@ def test_alert_emails_subscribe_and_the_notifier_posts_to_the_secret_webhook() -
     emails = {s["endpoint"] for s in subs if s["protocol"] == "email"}
     assert emails == {"oncall@example.com", "lead@example.com"}
     assert [s for s in subs if s["protocol"] in ("http", "https")] == [], "a chat webhook cannot confirm SNS"
-    (function,) = run.of_type("aws:lambda/function:Function")
+    function = run.one(FUNCTION, "-notifier")
     (secret,) = run.of_type("aws:secretsmanager/secret:Secret")
     (version,) = run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
     assert version["secretId"] == secret.name + "-id", version.urn
@@ -783,5 +822,6 @@ def test_deploy_async_false_builds_only_the_sync_system() -> None:
     config = read_stack_file(ROOT / "Pulumi.normal.yaml") | {"flashsale:deployAsync": False}
     run = run_program("normal", config)
     assert [q.name for q in run.of_type(QUEUE)] == ["alerts-notifier-dlq"] and run.of_type(ALARM) == []
+    assert [f.name for f in run.of_type(FUNCTION)] == ["alerts-notifier"]  # no orders, no orphan sweeper
     assert [environment(td)[contract.ENV_ROLE] for td in run.of_type(TASK_DEFINITION)] == ["sync"]
     assert output_names.QUEUE_URL not in run.outputs and output_names.SYNC_URL in run.outputs
