@@ -4,16 +4,26 @@ pending order with its message waiting is left alone; a worker that pays an orde
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import httpx
+import pytest
 
 from app import aws, contract
 from app.contract import OrderStatus
 from app.store import OrderStore, Outcome
 from app.sweeper import sweep
+from bench.localaws.resources.events import rate_seconds
+from bench.localaws.resources.registry import Invalid
+from bench.localaws.scheduled import SCHEDULED
+from components.sweeper import SWEEPER_HANDLER
 from stackconfig import output_names
+from stackconfig.files import ROOT
 from tests.helpers import System, payments, post, system, wait_for  # noqa: F401
 
 
@@ -85,3 +95,40 @@ def test_a_worker_paying_while_the_sweeper_runs_wins_and_its_status_stands(syste
     record = store.get(order_id)
     assert record is not None and record.status is OrderStatus.COMPLETED and record.worker == "WORKER-1"
     assert record.reason == ""  # the sweeper's reason was not written over the payment
+
+
+def test_the_deployed_schedule_runs_the_sweeper_locally_with_its_deployed_environment(system: System) -> None:  # noqa: F811
+    """What the local system starts for the EventBridge rule (moto never fires it): the function's handler, with the
+    function's environment as deployed, on the rule's period; here once."""
+    (schedule,) = system.deployment.schedules
+    assert (schedule.handler, schedule.every_seconds) == (SWEEPER_HANDLER, contract.SWEEP_EVERY_SECONDS)
+    store, table = _store(system), system.outputs[output_names.ORDERS_TABLE]
+    order_id = "40000000-0000-4000-8000-000000000000"
+    _orphan(store, table, order_id, contract.ORPHAN_AFTER_SECONDS + 1)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.localaws.scheduled", "--handler", schedule.handler, "--once"],
+        env={**os.environ, **system.aws_env, **schedule.environment},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [e["order_id"] for e in events if e["event"] == "orphan_closed"] == [order_id]
+    (run,) = [line for line in done.stdout.splitlines() if line.startswith(SCHEDULED)]
+    assert json.loads(run.split(" ", 2)[2])["closed"] == 1
+    assert system.order(order_id)["reason"] == contract.ORPHAN_REASON  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"), [("rate(1440 minutes)", 86_400), ("rate(1 day)", 86_400), ("rate(2 hours)", 7_200)]
+)
+def test_rate_expressions_read_as_eventbridge_reads_them(expression: str, seconds: int) -> None:
+    assert rate_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize("expression", ["rate(1 days)", "rate(2 hour)", "rate(0 minutes)", "cron(0 3 * * ? *)"])
+def test_rate_expressions_eventbridge_refuses_and_cron_which_is_not_modelled_are_refused(expression: str) -> None:
+    with pytest.raises(Invalid):
+        rate_seconds(expression)

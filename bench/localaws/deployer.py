@@ -65,6 +65,7 @@ from bench.localaws.resources.registry import (
     Image,
     Invalid,
     Relay,
+    Schedule,
     Standin,
 )
 from stackconfig import files, output_names, schema
@@ -174,6 +175,7 @@ class Deployment:
     relays: list[Relay] = field(default_factory=list)
     images: list[Image] = field(default_factory=list)
     math_alarms: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # metric-math alarm -> its queries
+    schedules: list[Schedule] = field(default_factory=list)  # scheduled Lambdas, run by the local runtime
     outputs: dict[str, Any] = field(default_factory=dict)
     updated: list[str] = field(default_factory=list)  # over a previous deploy: URNs whose handler ran again
     deleted: list[str] = field(default_factory=list)  # over a previous deploy: URNs `pulumi up` would delete
@@ -288,6 +290,7 @@ class LocalMonitor(program.EngineMonitor):
             relays=deployment.relays,
             images=deployment.images,
             math_alarms=deployment.math_alarms,
+            schedules=deployment.schedules,
         )
         self._failed: set[str] = set()
         self._lock = threading.Lock()
@@ -421,6 +424,7 @@ def deploy(
     if state is not None:  # what the handlers of resources left alone told the previous deploy still holds
         deployment.standins, deployment.relays = list(state.standins), list(state.relays)
         deployment.images, deployment.math_alarms = list(state.images), dict(state.math_alarms)
+        deployment.schedules = list(state.schedules)
     monitor = LocalMonitor(deployment, state)
     try:
         deployment.outputs = program.run(stack, config, monitor, program=run_program, secret_keys=secret_keys)
@@ -434,6 +438,7 @@ def deploy(
         deployment.standins = _distinct(deployment.standins)
         deployment.relays = _distinct(deployment.relays)
         deployment.images = _distinct(deployment.images)
+        deployment.schedules = _distinct(deployment.schedules)
     return deployment
 
 

@@ -40,6 +40,7 @@ CONTROL_PLANE = {
     "ecr": "ECR",
     "sts": "STS",
     "s3": "S3",
+    "events": "EVENTBRIDGE",
 }
 # moto loads AWS managed policies (AmazonECSTaskExecutionRolePolicy...) only when asked: the program attaches one.
 MOTO_ENV = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}

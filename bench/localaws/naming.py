@@ -97,6 +97,8 @@ RULES: dict[str, NameRule] = {
     ),
     # aws_lambda_function: function_name, AutoName 64; lambda/validate.go validFunctionName (plain names)
     "aws:lambda/function:Function": NameRule("name", autoname_cap=64, max_length=64, pattern=r"[0-9A-Za-z_-]+"),
+    # aws_cloudwatch_event_rule: AutoName 64; events/validate.go validateEventRuleName: 64 of [0-9A-Za-z_.-]
+    "aws:cloudwatch/eventRule:EventRule": NameRule("name", autoname_cap=64, max_length=64, pattern=r"[0-9A-Za-z_.-]+"),
     # aws_s3_bucket: AutoName("bucket", 63, "-") (lowercased); s3/bucket.go validBucketName: 3..63 of a-z 0-9 . -
     "aws:s3/bucket:Bucket": NameRule(
         "bucket", autoname_cap=63, max_length=63, pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"

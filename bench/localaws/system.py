@@ -9,6 +9,8 @@ itself and the emulators do not (LOCAL ONLY, each said when it starts):
   (`bench.localaws.metric_math`);
 - invoke the alarm notifier: a process running the notifier's module with the Lambda's environment as deployed,
   reading the queue that stands in for the Lambda's subscription;
+- run the scheduled Lambdas (the orphan sweeper): a process calling the function's handler with its environment as
+  deployed, at start and then on the rule's period (`bench.localaws.scheduled`);
 - mute the DLQ alarm's actions: ministack evaluates alarms over every series of a metric name whatever their
   dimensions, so it would see the order queue's depth (on AWS it watches only the DLQ).
 It writes the stack outputs (`pulumi stack output --json`, the URLs pointing at the local load balancers) plus the
@@ -44,7 +46,7 @@ from bench.localaws.ecs_api import EcsApi
 from bench.localaws.emulators import MUTED_ALARM_KEYS, MUTED_ALARM_REASON, Emulator
 from bench.localaws.logtail import LogTail
 from bench.localaws.relay import RELAYED, Alert
-from bench.localaws.resources.registry import Relay
+from bench.localaws.resources.registry import Relay, Schedule
 from components.alerts import NOTIFIER_HANDLER
 from stackconfig import output_names
 from stackconfig.files import ROOT
@@ -108,6 +110,7 @@ class LocalSystem:
         self.muted: str | None = None
         self.autoscaling: LocalAutoScaling | None = None
         self.relays: list[subprocess.Popen[bytes]] = []
+        self.scheduled: list[subprocess.Popen[bytes]] = []
         self.alerts: deque[Alert] = deque(maxlen=ALERTS_KEPT)
         self._relay_logs: list[LogTail] = []
         self._alerts_lock = threading.Lock()
@@ -166,6 +169,7 @@ class LocalSystem:
             }
         self.outputs_file.write_text(json.dumps(self.outputs, indent=2, default=str) + "\n")
         self.relays = [self._relay(relay) for relay in self.deployment.relays]
+        self.scheduled = [self._scheduled(schedule) for schedule in self.deployment.schedules]
         self._relay_logs = [LogTail(self.logs / f"{relay.function_name}.log") for relay in self.deployment.relays]
         feeder = threading.Thread(target=self._feed, name="local-metrics", daemon=True)
         feeder.start()
@@ -204,6 +208,24 @@ class LocalSystem:
         self._stack.callback(log.close)
         process = subprocess.Popen(
             [sys.executable, "-m", "bench.localaws.relay", "--queue-url", relay.queue_url, "--wait", "1"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._stack.callback(_stop_process, process)
+        return process
+
+    def _scheduled(self, schedule: Schedule) -> subprocess.Popen[bytes]:
+        """A Lambda an EventBridge schedule runs, run locally: its handler at start, then once per period."""
+        env = {key: os.environ[key] for key in PASS_THROUGH if key in os.environ}
+        env |= {**schedule.environment, **self.env()}
+        log = open(_fresh(self.logs / f"{schedule.function_name}.log"), "ab")
+        self._stack.callback(log.close)
+        command = ["--handler", schedule.handler, "--every", str(schedule.every_seconds)]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.localaws.scheduled", *command],
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -264,6 +286,11 @@ class LocalSystem:
         notes += [
             f"Lambda {r.function_name} invoked by a local process reading {r.queue_url.rsplit('/', 1)[-1]}"
             for r in self.deployment.relays
+        ]
+        notes += [
+            f"Lambda {s.function_name} run by a local process at start and every {s.every_seconds} s "
+            "(moto never fires EventBridge schedules)"
+            for s in self.deployment.schedules
         ]
         if self.muted:
             notes.append(f"{self.muted} muted ({MUTED_ALARM_REASON})")

@@ -57,6 +57,7 @@ NAME_LIMITS: dict[str, NameLimit] = {
         "name", 256, r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
     ),
     "aws:lambda/function:Function": NameLimit("name", 64, r"[0-9A-Za-z_-]+"),
+    "aws:cloudwatch/eventRule:EventRule": NameLimit("name", 64, r"[0-9A-Za-z_.-]+"),
     "aws:appautoscaling/policy:Policy": NameLimit("name"),
     "aws:appautoscaling/scheduledAction:ScheduledAction": NameLimit("name"),
     "aws:s3/bucket:Bucket": NameLimit("bucket", 63, r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),

@@ -11,7 +11,8 @@ refuses and Terraform's provider does not check at preview either, the handler c
 Two awsx components exist only on AWS and get honest stand-ins (`Standin`): the default-VPC lookup (`ec2`) answers
 with moto's default VPC, and the image build (`ecr`; no Docker engine here) answers with a tag naming the build
 context's content; the local ECS runs that context's ENTRYPOINT. A Lambda subscribed to a topic (`sns`) becomes a
-local queue subscribed to it, which the local runtime's relay reads to invoke the function's handler.
+local queue subscribed to it, which the local runtime's relay reads to invoke the function's handler; a Lambda that a
+scheduled EventBridge rule targets (`events`) is run by the local runtime on the rule's period.
 
 What the handlers share (`Declared`, `Context`, the registry `HANDLERS`, the input shapes) is `registry`. Importing
 this package imports every service module, so that each has registered its handlers before the deployer looks one up.
@@ -25,6 +26,7 @@ from bench.localaws.resources import (  # noqa: F401 - imported for their regist
     ecr,
     ecs,
     elbv2,
+    events,
     iam,
     kms,
     lambda_,

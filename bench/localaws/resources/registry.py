@@ -1,8 +1,8 @@
 """What every handler shares, and how each registers: the resource as the engine hands it to the provider
 (`Declared`), what the deploy keeps and must tell (`Context`: clients by AWS service, stand-ins, relays, images,
-metric-math alarms), `Invalid` for an input AWS would refuse, and `handles`, which puts a handler in `HANDLERS` with
-the emulator it writes to, and `refreshes`, which puts in `REFRESHERS` how a type's live values are read back.
-Then the input shapes: Pulumi's camelCase keys and float numbers as the AWS APIs take them.
+metric-math alarms, schedules), `Invalid` for an input AWS would refuse, and `handles`, which puts a handler in
+`HANDLERS` with the emulator it writes to, and `refreshes`, which puts in `REFRESHERS` how a type's live values are
+read back. Then the input shapes: Pulumi's camelCase keys and float numbers as the AWS APIs take them.
 """
 
 from __future__ import annotations
@@ -51,6 +51,17 @@ class Relay:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A Lambda function an EventBridge schedule runs, stood in for by the local runtime calling its handler's module
+    on the same period (bench.localaws.sweeps)."""
+
+    function_name: str
+    handler: str
+    environment: Mapping[str, str]
+    every_seconds: int
+
+
+@dataclass(frozen=True)
 class Image:
     """The image the program built, as the local ECS runs it: the build context and its Dockerfile."""
 
@@ -69,6 +80,7 @@ class Context:
     relays: list[Relay] = field(default_factory=list)
     images: list[Image] = field(default_factory=list)
     math_alarms: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # name -> PutMetricAlarm Metrics
+    schedules: list[Schedule] = field(default_factory=list)
 
 
 Created = tuple[str, dict[str, Any]]  # (the provider's id, outputs beyond the inputs)
