@@ -4,7 +4,8 @@ terminating pipe to the emulator's plain HTTP port (local-only: ministack and mo
 The tasks reach the data plane at `https://localhost:PORT` with `AWS_CA_BUNDLE` naming this CA, so their boto3
 clients and the receiver's event-loop client check the certificate and the hostname as they would on AWS: a client
 that connects by another name (`127.0.0.1`) is refused. The CA (trustme) lives for the process; its certificate is
-written to a temporary file for the tasks.
+written to a temporary file for the tasks. The fronts the tasks use run in processes of their own: a busy test or lab
+process must not delay the tasks' calls (a worker extending a message's visibility has a second to do it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import shutil
 import ssl
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -32,12 +36,11 @@ class TlsFront:
 
     port: int
 
-    def __init__(self, upstream: str, ca: trustme.CA) -> None:
+    def __init__(self, upstream: str, context: ssl.SSLContext) -> None:
         parts = urlsplit(upstream)
         self.upstream = upstream
         self._upstream = (parts.hostname or LOOPBACK, int(parts.port or 80))
-        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert(HOSTNAME).configure_cert(self._context)
+        self._context = context
         self.connections = 0  # accepted so far
         self._open: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
@@ -118,35 +121,73 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
+class FrontProcess:
+    """A TlsFront in a process of its own (`python -m bench.localaws.tls`), so that the tasks' calls are not
+    slowed by whatever the process that started it is doing; it exits when that process does (its stdin closes)."""
+
+    def __init__(self, upstream: str, cert: Path, key: Path) -> None:
+        self.upstream = upstream
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.localaws.tls", upstream, str(cert), str(key)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        said = self._process.stdout.readline()
+        if not said.strip().isdigit():
+            self._process.kill()
+            raise RuntimeError(f"the TLS front for {upstream} did not start: {said!r}")
+        self.port = int(said)
+
+    @property
+    def url(self) -> str:
+        return f"https://{HOSTNAME}:{self.port}"
+
+    def close(self) -> None:
+        self._process.terminate()
+        self._process.wait(5)
+
+
 class LocalCa:
     """This process's CA and its fronts, one per upstream, made when first asked for."""
 
     def __init__(self) -> None:
         self._ca = trustme.CA()
+        self._server = self._ca.issue_cert(HOSTNAME)
         self._lock = threading.Lock()
-        self._fronts: dict[str, TlsFront] = {}
-        bundle = tempfile.NamedTemporaryFile(prefix="flashsale-local-ca-", suffix=".pem", delete=False)  # noqa: SIM115
-        with bundle:
-            bundle.write(self._ca.cert_pem.bytes())
-        self.bundle = Path(bundle.name)
-        atexit.register(self.bundle.unlink, missing_ok=True)
+        self._fronts: dict[str, FrontProcess] = {}
+        self._files = Path(tempfile.mkdtemp(prefix="flashsale-local-ca-"))
+        atexit.register(shutil.rmtree, self._files, ignore_errors=True)
+        self.bundle = self._files / "ca.pem"
+        self.bundle.write_bytes(self._ca.cert_pem.bytes())
+        self._cert, self._key = self._files / "localhost.pem", self._files / "localhost.key"
+        self._cert.write_bytes(b"".join(blob.bytes() for blob in self._server.cert_chain_pems))
+        self._key.write_bytes(self._server.private_key_pem.bytes())
 
-    def front(self, upstream: str) -> TlsFront:
-        """The front of `upstream`, shared by every task of this process."""
+    def front(self, upstream: str) -> FrontProcess:
+        """The front of `upstream`, shared by every task this process starts."""
         with self._lock:
             if upstream not in self._fronts:
-                self._fronts[upstream] = self.new_front(upstream)
+                self._fronts[upstream] = FrontProcess(upstream, self._cert, self._key)
             return self._fronts[upstream]
 
     def new_front(self, upstream: str) -> TlsFront:
-        """A front of its own (the caller closes it), for a test that breaks its connections."""
-        return TlsFront(upstream, self._ca)
+        """A front in this process, of its own (the caller closes it): for a test that counts or breaks its
+        connections."""
+        return TlsFront(upstream, server_context(self._cert, self._key))
 
     def client_context(self) -> ssl.SSLContext:
         """A client context trusting this CA (for tests that talk to a front themselves)."""
         context = ssl.create_default_context()
         self._ca.configure_trust(context)
         return context
+
+
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 _SHARED: LocalCa | None = None
@@ -159,3 +200,17 @@ def shared() -> LocalCa:
         if _SHARED is None:
             _SHARED = LocalCa()
         return _SHARED
+
+
+def main(argv: list[str]) -> int:
+    """`python -m bench.localaws.tls UPSTREAM CERT KEY`: serve a front, print its port, stop when stdin closes."""
+    upstream, cert, key = argv
+    front = TlsFront(upstream, server_context(Path(cert), Path(key)))
+    print(front.port, flush=True)
+    sys.stdin.read()  # until the process that started this one closes the pipe or exits
+    front.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
