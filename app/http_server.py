@@ -9,7 +9,10 @@ httptools costs the least CPU per request, and none of them had all of these).
   and close, counted on the bytes received, so unfinished headers cannot grow memory either;
 - pipelining that cannot lose an answer: a malformed request behind one still being answered gets its 400 after
   that answer, not instead of it (uvicorn would close the connection under the first request's 202);
-- a response sent before its request's body was read closes the connection (the rest of the body is not read);
+- a response sent before its request was read to its end (413, 400, 431, or any early answer) ends the connection
+  with a lingering close, as nginx does: FIN after the answer, then what the client still sends is read and
+  discarded, bounded in time and bytes (SERVICE_DEFAULTS.linger_*), then close. Closing at once with unread bytes
+  resets the connection, and a reset makes a client still sending (or a proxy in front) lose the answer;
 - at most `max_connections` connections: beyond it the longest-idle ones (between requests or still waiting for
   headers) are closed, and when none is idle the new connection gets 503 + Retry-After.
 The body deadline and the body size limit live in app.web.BufferedBody. Error answers are JSON, like the app's.
@@ -17,6 +20,7 @@ The body deadline and the body size limit live in app.web.BufferedBody. Error an
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import time
@@ -28,12 +32,16 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from app import logs
+from app.contract import SERVICE_DEFAULTS
 from app.rejections import Rejection, count
 from app.settings import HttpSettings
 
 MAX_HEADER_BYTES = 16 * 1024  # request line + headers; browsers and the ALB send far less
 MAX_HEADERS = 100
 GRACEFUL_SHUTDOWN_SECONDS = 10
+LINGER_SECONDS = SERVICE_DEFAULTS.linger_seconds
+LINGER_IDLE_SECONDS = SERVICE_DEFAULTS.linger_idle_seconds
+LINGER_MAX_BYTES = SERVICE_DEFAULTS.linger_max_bytes
 
 
 class _Refused(Exception):
@@ -54,6 +62,24 @@ def raw_response(status: int, error: str, *, retry_after: bool = False) -> bytes
     )
 
 
+class _CycleTransport(asyncio.Transport):
+    """What a request's cycle writes to and closes: the connection, except that the cycle's close (after an answer
+    with `connection: close`, or an app error) goes through the protocol, which lingers if the request is unread."""
+
+    def __init__(self, protocol: GuardedHttpToolsProtocol) -> None:
+        super().__init__()
+        self._protocol = protocol
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._protocol.transport.write(data)
+
+    def is_closing(self) -> bool:
+        return self._protocol.transport.is_closing()
+
+    def close(self) -> None:
+        self._protocol.close_after_answer()
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the limits above; `limits` is set by `protocol_for`."""
 
@@ -68,6 +94,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._deferred: bytes | None = None  # an error answer waiting for the answer in progress
         self._refusal: bytes | None = None  # the answer for the request a parser callback refused
         self.idle_since = time.monotonic()
+        self._last_data = 0.0  # loop time of the last bytes received
+        self._lingering = False
+        self._lingered = 0  # bytes discarded while lingering
+        self._linger_until = 0.0
+        self._linger_timer: TimerHandle | None = None
+        self._cycle_transport = _CycleTransport(self)
 
     # --- connection -----------------------------------------------------------------------------------------------
 
@@ -79,6 +111,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         super().connection_lost(exc)
 
     def _idle(self) -> bool:
@@ -95,7 +129,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 and c._idle()
                 and not c.transport.is_closing()
             ),
-            key=lambda c: c.idle_since,
+            key=lambda c: c.idle_since,  # lingering connections first: their idle_since is 0
         )
         excess = len(self.connections) - self.limits.max_connections
         if not idle:
@@ -131,6 +165,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             )
 
     def data_received(self, data: bytes) -> None:
+        self._last_data = self.loop.time()
+        if self._lingering:
+            self._lingered += len(data)
+            if self._lingered > LINGER_MAX_BYTES:
+                self.transport.close()
+            return
         if self._awaiting_headers:
             self._arm_header_timer()  # a keep-alive connection's next request starts its deadline here
             self._header_bytes += len(data)
@@ -155,6 +195,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = self._header_count = 0
         self._disarm_header_timer()
         super().on_headers_complete()
+        if self.cycle is not None:
+            self.cycle.transport = self._cycle_transport
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -173,19 +215,54 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm_header_timer()
         if self._idle():
             self.transport.write(answer)
-            self.transport.close()
+            self.close_after_answer()
         else:
             self._deferred = answer
             self.flow.pause_reading()
 
     def on_response_complete(self) -> None:
+        if self._lingering:
+            return  # the connection ends here: nothing behind this request is served
         super().on_response_complete()
         self.idle_since = time.monotonic()
         if self._deferred is not None:
             self.transport.write(self._deferred)
-            self.transport.close()
+            self.close_after_answer()
         elif self.cycle.response_complete and self.cycle.more_body and not self.transport.is_closing():
-            self.transport.close()  # answered before the body was read: the rest of it is not worth reading
+            self.close_after_answer()  # answered before the body was read: the rest of it is not worth reading
+
+    # --- lingering close ------------------------------------------------------------------------------------------
+
+    def close_after_answer(self) -> None:
+        """Close once the answer is sent. If the request was not read to its end and the client sent something
+        within LINGER_IDLE_SECONDS, it may still be sending: closing now with its bytes unread would reset the
+        connection, and the reset can cost the client (or a proxy) the answer. So linger: FIN after the answer (the
+        client reads it, then EOF), discard what arrives, and close at the client's EOF, after LINGER_IDLE_SECONDS
+        without data, after LINGER_SECONDS in all, or past LINGER_MAX_BYTES."""
+        if self._lingering or self.transport.is_closing():
+            return
+        unread = not self._awaiting_headers or self._header_bytes > 0
+        now = self.loop.time()
+        if not unread or now - self._last_data >= LINGER_IDLE_SECONDS:
+            self.transport.close()
+            return
+        self._lingering = True
+        self._disarm_header_timer()
+        self._unset_keepalive_if_required()
+        self.idle_since = 0.0  # the first closed when connections are full
+        self._linger_until = now + LINGER_SECONDS
+        self.transport.write_eof()  # shutdown(SHUT_WR) once the answer is flushed
+        self.flow.resume_reading()
+        self._linger_timer = self.loop.call_later(LINGER_IDLE_SECONDS, self._linger_check)
+
+    def _linger_check(self) -> None:
+        due = min(self._last_data + LINGER_IDLE_SECONDS, self._linger_until)
+        now = self.loop.time()
+        if now >= due:
+            self._linger_timer = None
+            self.transport.close()
+        else:
+            self._linger_timer = self.loop.call_later(due - now, self._linger_check)
 
 
 def protocol_for(limits: HttpSettings) -> type[GuardedHttpToolsProtocol]:
