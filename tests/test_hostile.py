@@ -381,6 +381,16 @@ def test_stats_count_every_rejection_class(system: System) -> None:  # noqa: F81
         }, role
 
 
+def test_a_chunk_declaring_2_to_the_52_bytes_gets_413_at_once(service: Service) -> None:
+    """A chunk header declaring 2^52 bytes, then a few of them: 413 as soon as the chunk header is read (before, the
+    connection was held until the body deadline's 408)."""
+    head = request_head(service, 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+    with connect(service) as sock:
+        sock.sendall(head + b"%x\r\n" % (1 << 52) + ITEM)
+        data, took = read_until_closed(sock, 5)
+    assert statuses(data) == [413] and b'"error"' in data and took < TIMEOUT, (data[:200], took)
+
+
 # --- A body over the limit: the 413 reaches a client still sending (issue 24, item 8) ------------------------------
 
 HUGE = 64 << 20  # far more than the socket buffers on either side hold
