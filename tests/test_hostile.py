@@ -491,3 +491,17 @@ def test_lingering_after_a_413_is_bounded(service: Service) -> None:
         sock.sendall(request_head(service, HUGE) + b"x" * 65536)
         data, took = read_until_closed(sock, 5)
         assert statuses(data) == [413] and took < LINGER_IDLE_SECONDS + 1, took
+
+
+def test_a_lingering_connection_is_the_first_closed_when_connections_are_full(system: System) -> None:  # noqa: F811
+    """With room for one connection, one lingering after its 413 (its client still sending) does not refuse the
+    next: it is closed to make room (a guard, not a fix: lingering must not let clients hold the cap)."""
+    service = system.start("receiver", **{**SHORT, contract.ENV_MAX_CONNECTIONS: "1"})
+    with connect(service) as lingering:
+        lingering.sendall(request_head(service, HUGE) + b"x" * 65536)
+        lingering.settimeout(5)
+        assert statuses(lingering.recv(65536)) == [413]
+        lingering.sendall(b"x" * 65536)  # still sending: the service lingers
+        assert httpx.get(service.url + contract.HEALTH_PATH, timeout=5).status_code == 200
+        data, _ = read_until_closed(lingering, 5)
+        assert data == b""
