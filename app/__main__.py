@@ -15,6 +15,7 @@ import sys
 from botocore.exceptions import CredentialRetrievalError
 
 from app import contract, roles, settings
+from app.aws_async import UnsupportedProxy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except CredentialRetrievalError as e:  # its clients are made at start: ECS replaces a task that exits
         print(f"error: no AWS credentials for the {role.name}: {e}", file=sys.stderr)
         return 1
+    except UnsupportedProxy as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     from app import http_server
 
     http_server.serve(app, host=args.host, port=args.port, limits=role_settings.http)

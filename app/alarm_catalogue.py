@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from app import expected_wait
+from app import contract, expected_wait
 
 
 class System(StrEnum):
@@ -22,9 +22,10 @@ class System(StrEnum):
 
 
 class AlarmSubject(StrEnum):
-    """What an alarm or a dashboard line watches: one resource's CloudWatch dimensions, or (EXPECTED_WAIT) metric
-    math over the order queue and the worker service (`app.expected_wait`). A mistyped member is a type error
-    (mypy) and an AttributeError at import: it can never make the program drop an alarm."""
+    """What an alarm or a dashboard line watches: one resource's CloudWatch dimensions, the buyers' wait metric of
+    the stack (BUYER_WAIT: its Stack and Region dimensions, `app.contract.WAIT_*`), or (EXPECTED_WAIT) metric math over
+    the order queue and the worker service (`app.expected_wait`). A mistyped member is a type error (mypy) and an
+    AttributeError at import: it can never make the program drop an alarm."""
 
     QUEUE = "queue"
     DLQ = "dlq"
@@ -34,6 +35,7 @@ class AlarmSubject(StrEnum):
     SYNC_SERVICE = "sync_service"
     SYNC_ALB = "sync_alb"
     EXPECTED_WAIT = "expected_wait"
+    BUYER_WAIT = "buyer_wait"  # the worker's own metric: each finished order's wait from acceptance
 
     @property
     def system(self) -> System:
@@ -61,12 +63,23 @@ class AlarmSpec:
     comparison: str = "GreaterThanThreshold"
     period_seconds: int = 60
     evaluation_periods: int = 1
-    per_latency: bool = False  # the profile's number is a multiple of acceptableLatencySeconds
+    per_latency: bool = False  # the profile's number is a multiple of acceptableLatencySeconds (a value in seconds)
+
+    @property
+    def percentile(self) -> bool:
+        """The statistic is a percentile (`p95`): CloudWatch takes it as the alarm's ExtendedStatistic."""
+        return is_percentile(self.statistic)
 
     @property
     def description(self) -> str:
         """The alarm's description, read in the console and in raw alarm messages: what it measures, what to do."""
         return f"[{self.severity}] {self.measures}. What to do: {self.action}"
+
+
+def is_percentile(statistic: str) -> bool:
+    """`p0`..`p100`, with decimals (`p99.9`): CloudWatch's percentile statistics."""
+    number = statistic[1:]
+    return statistic[:1] == "p" and number.replace(".", "", 1).isdigit() and 0 <= float(number) <= 100
 
 
 ALARMS: Final[tuple[AlarmSpec, ...]] = (
@@ -90,6 +103,20 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
         measures="seconds a new order waits before a worker starts it",
         action="Buyers wait twice the acceptable latency and auto-scaling has not caught up: pre-scale now "
         "(`python -m ops.prescale --tasks N`; the alert says how many) and check worker health and the DLQ.",
+        per_latency=True,
+    ),
+    AlarmSpec(
+        key="buyer_wait_p95",
+        subject=AlarmSubject.BUYER_WAIT,
+        namespace=contract.WAIT_METRIC_NAMESPACE,
+        metric_name=contract.WAIT_METRIC_NAME,
+        statistic="p95",
+        severity="WARNING",
+        measures="seconds the slowest 5 % of the orders finished in the period waited, from acceptance to paid or "
+        "declined",
+        action="Buyers did wait longer than the stack's acceptable latency. If the expected-wait alarms fire too, add "
+        "worker tasks (`python -m ops.prescale --tasks N`); if they do not, the time is lost elsewhere: check the "
+        "worker's payment durations and errors in its logs, redeliveries and the DLQ (`python -m ops.dlq list`).",
         per_latency=True,
     ),
     AlarmSpec(

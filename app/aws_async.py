@@ -34,6 +34,7 @@ from urllib.parse import urlencode, urlsplit
 
 import boto3
 import botocore
+import botocore.session
 import httptools
 from botocore import parsers, serialize
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
@@ -50,6 +51,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.httpsession import get_cert_path
 from botocore.model import OperationModel
 from botocore.retries.standard import ExponentialBackoff, RetryContext, StandardRetryConditions
+from botocore.utils import get_environ_proxies
 
 from app import aws
 
@@ -175,25 +177,55 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+class UnsupportedProxy(RuntimeError):
+    """A proxy from the environment applies to an endpoint this client would reach directly."""
+
+
+def tls_context(url: str) -> ssl.SSLContext | None:
+    """For an https URL, certificate and hostname checks against the CA bundle boto3 uses (AWS_CA_BUNDLE or the
+    `ca_bundle` setting, else botocore's bundle); None for http."""
+    if urlsplit(url).scheme != "https":
+        return None
+    bundle = botocore.session.get_session().get_config_variable("ca_bundle")
+    return ssl.create_default_context(cafile=bundle or get_cert_path(True))
+
+
+def refuse_proxies(url: str) -> None:
+    """This client connects directly; where HTTPS_PROXY/HTTP_PROXY (minus NO_PROXY) would send boto3's calls to `url`
+    through a proxy, it refuses to start rather than go around it."""
+    proxy = get_environ_proxies(url).get(urlsplit(url).scheme)
+    if proxy:
+        raise UnsupportedProxy(
+            f"a proxy ({proxy}) applies to {url}, and the event-loop client does not go through proxies: "
+            f"add the endpoint's host to NO_PROXY (or reach it through a VPC endpoint)"
+        )
+
+
 class _Pool:
-    """Keep-alive connections to one endpoint, at most `size` requests (so connections) at once."""
+    """Keep-alive connections to one endpoint, at most `size` requests (so connections) at once. A connection idle
+    longer than IDLE_SECONDS is closed rather than reused: NAT gateways drop idle flows after 350 s without telling
+    either end, and a request sent on a dropped flow waits for its read timeout."""
+
+    IDLE_SECONDS = 50.0
 
     def __init__(self, url: str, *, size: int, connect_timeout: float, read_timeout: float) -> None:
         parts = urlsplit(url)
         self.url = url
         self._host, self._port = parts.hostname or "", parts.port or DEFAULT_PORTS[parts.scheme]
-        self._tls = ssl.create_default_context(cafile=get_cert_path(True)) if parts.scheme == "https" else None
+        self._tls = tls_context(url)
         self._slots = asyncio.Semaphore(size)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._idle: list[_Connection] = []
+        self._idle: list[tuple[_Connection, float]] = []  # with when each went idle (monotonic)
 
     async def _connection(self) -> _Connection:
-        """The most recently used open connection, or a new one."""
+        """The most recently used open connection not idle too long, or a new one."""
+        stale_before = time.monotonic() - self.IDLE_SECONDS
         while self._idle:
-            connection = self._idle.pop()
-            if not connection.closed:
+            connection, idle_since = self._idle.pop()
+            if not connection.closed and idle_since >= stale_before:
                 return connection
+            connection.close()
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, connection = await asyncio.get_running_loop().create_connection(
@@ -218,13 +250,13 @@ class _Pool:
                 raise ConnectionClosedError(endpoint_url=self.url, error=e) from e
             finally:  # a connection whose answer did not come whole (timeout, cancellation, error) is not reused
                 if reuse and not connection.closed:
-                    self._idle.append(connection)
+                    self._idle.append((connection, time.monotonic()))
                 else:
                     connection.close()
         return status, headers, body
 
     def close(self) -> None:
-        for connection in self._idle:
+        for connection, _ in self._idle:
             connection.close()
         self._idle.clear()
 
@@ -309,6 +341,7 @@ class AsyncClient:
         sync = aws.client(service)  # resolves endpoint and region as every other client does; never called
         self._model = sync.meta.service_model
         url = sync.meta.endpoint_url.rstrip("/")
+        refuse_proxies(url)
         self._url = url
         parts = urlsplit(url)
         host = (parts.hostname or "") + (

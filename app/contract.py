@@ -137,6 +137,13 @@ class ServiceDefaults:
     body_timeout_seconds: float = 10.0  # the whole body (at most 64 KiB), once the headers are in
     max_connections: int = 1_000  # beyond it the oldest idle connections are closed, else new ones refused (503)
     keep_alive_seconds: float = 75.0  # idle keep-alive; above the ALB's 60 s, or the ALB would race our close
+    # Lingering close (nginx's lingering_time / lingering_timeout): after an answer sent before its request was read
+    # to the end (413, 400, 431), stop writing and read and discard what the client is still sending, so that closing
+    # with unread bytes does not reset the connection (a reset makes the client, or the ALB, lose the answer). Bounded
+    # in bytes and time; a lingering connection counts against max_connections and is the first closed to make room.
+    linger_seconds: float = 10.0  # at most this long in all
+    linger_idle_seconds: float = 1.0  # ends once nothing has arrived for this long (or at once if nothing had)
+    linger_max_bytes: int = 8 << 20  # ends once this much was discarded: covers what is in flight, and a 1 MiB body
     # The store's currency: its minor unit's decimal places (ISO 4217: 2 for USD and EUR, 0 for JPY, 3 for KWD), 0..3.
     # A price must be a whole number of minor units (app.orders). One value for the image, not a stack key: the
     # OpenAPI documents, the receiver and the worker (which re-checks every queued order) must all agree on it.

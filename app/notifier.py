@@ -122,11 +122,14 @@ def render(alarm_message: dict[str, Any], advice: Callable[[float], str | None] 
         f", {dimensions}" if dimensions else ""
     )
     comparison = COMPARISONS.get(str(trigger.get("ComparisonOperator")), str(trigger.get("ComparisonOperator", "")))
-    statistic = trigger.get("Statistic") or trigger.get("ExtendedStatistic") or "?"
+    # A percentile alarm's statistic is its ExtendedStatistic; ministack's message has only a default Statistic
+    # (Average) for it, so for a catalogue percentile alarm the catalogue's statistic wins over a basic one.
+    basic = spec.statistic if spec is not None and spec.percentile else trigger.get("Statistic")
+    statistic = trigger.get("ExtendedStatistic") or basic or "?"
     value = current_value(reason)
     wait = spec is not None and spec.subject is alarm_catalogue.AlarmSubject.EXPECTED_WAIT
     how = expected_wait.FORMULA if wait else f"{metric}; {statistic} over {trigger.get('Period', '?')} s"
-    unit = " s" if wait else ""
+    unit = " s" if spec is not None and spec.per_latency else ""  # thresholds in acceptable latencies are seconds
     sizing = advice(value) if wait and value is not None and state == "ALARM" else None
     body = "\n".join(
         [

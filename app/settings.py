@@ -92,6 +92,9 @@ class WorkerSettings:
     drain_seconds: float
     heartbeat_file: str
     agent_uri: str | None  # ECS's agent endpoint (task protection); None outside ECS
+    # The stack the task belongs to: the buyers' wait metric's Stack dimension. None (a worker run outside a stack,
+    # or a measurement without it): no wait metric in the payment lines.
+    stack_name: str | None
 
 
 def payment() -> PaymentSettings:
@@ -148,6 +151,7 @@ def worker() -> WorkerSettings:
         drain_seconds=_number(contract.ENV_DRAIN_SECONDS, D.drain_seconds, 0, contract.SHUTDOWN.drain_seconds),
         heartbeat_file=os.environ.get(contract.ENV_HEARTBEAT_FILE) or D.heartbeat_file,
         agent_uri=os.environ.get(contract.ENV_ECS_AGENT_URI) or None,
+        stack_name=os.environ.get(contract.ENV_STACK_NAME) or None,
     )
 
 

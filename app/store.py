@@ -31,7 +31,8 @@ def _conditional_failed(error: ClientError) -> bool:
     return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
-def _now() -> float:
+def now() -> float:
+    """The store's clock for `created_at` and `finished_at`: epoch seconds to the millisecond."""
     return round(time.time(), 3)
 
 
@@ -121,7 +122,7 @@ class OrderStore:
             customer_id=customer_id,
             items=items_json,
             total=total,
-            created_at=_now(),
+            created_at=now(),
         )
 
     def item(self, record: OrderRecord) -> dict[str, dict[str, str]]:
@@ -214,18 +215,21 @@ class OrderStore:
             *({"S": status.value} for status in NOT_FINAL),
         ]
 
-    def finish_many(self, finished: Sequence[tuple[str, Outcome]]) -> list[bool | WriteFailed]:
+    def finish_many(
+        self, finished: Sequence[tuple[str, Outcome]], finished_at: float | None = None
+    ) -> list[bool | WriteFailed]:
         """The one status write per order, up to STATEMENT_BATCH of them in one PartiQL BatchExecuteStatement (a call
         costs the worker ~1 ms of CPU, whatever its size). Each statement has its own condition, pending ->
         completed|failed only if the order exists and is not final, and succeeds or fails on its own: True written,
         False the condition failed (already final, a redelivery, or never accepted), WriteFailed any other error.
+        Every order of the call gets `finished_at` (default: now; the worker passes it, to measure the buyer's wait).
         """
-        now = _now()
+        at = now() if finished_at is None else finished_at
         response = self._db.batch_execute_statement(
             Statements=[
                 {
                     "Statement": self._finish_statement,
-                    "Parameters": self._finish_parameters(order_id, outcome, now),
+                    "Parameters": self._finish_parameters(order_id, outcome, at),
                 }
                 for order_id, outcome in finished
             ]
@@ -257,7 +261,7 @@ class OrderStore:
         """Close orders that were never paid as failed with `reason`, up to STATEMENT_BATCH a call, each only if it is
         still pending (the status write's own condition: a payment committed meanwhile wins): True closed, False no
         longer pending, WriteFailed any other error."""
-        now = _now()
+        at = now()
         response = self._db.batch_execute_statement(
             Statements=[
                 {
@@ -265,7 +269,7 @@ class OrderStore:
                     "Parameters": [
                         {"S": OrderStatus.FAILED.value},
                         {"S": reason},
-                        self._attributes["finished_at"].write(now),
+                        self._attributes["finished_at"].write(at),
                         {"S": order_id},
                         *({"S": status.value} for status in NOT_FINAL),
                     ],

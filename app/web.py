@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import contract, logs
+from app.http_server import DECLARED_BODY_BYTES
 from app.idempotency import Answer, InvalidKey, fingerprint, parse_key
 from app.orders import MAX_BODY_BYTES, InvalidOrder, MalformedJson, OrderRequest, parse_order_json
 from app.rejections import Rejection, count
@@ -78,11 +79,17 @@ async def http_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {HTTPException: http_error}
 
 
+def _declared_too_large(scope: Scope) -> bool:
+    """The server read chunk headers declaring more than MAX_BODY_BYTES (app.http_server._follow_chunks)."""
+    extensions: dict[str, Any] | None = scope.get("extensions")
+    return extensions is not None and extensions.get(DECLARED_BODY_BYTES, 0) > MAX_BODY_BYTES
+
+
 class BufferedBody:
     """Pure ASGI, ahead of everything: reads a request's whole body (at most MAX_BODY_BYTES, within
     `timeout_seconds`) before the app sees the request. So a stalled upload never reaches the app (nor the receiver's
-    in-flight cap), gets 408 when its time is up, 413 when too large, and a client that hangs up mid-upload is one
-    log line, not a traceback."""
+    in-flight cap), gets 408 when its time is up, 413 when too large (declared by Content-Length or by chunk headers, or
+    sent), and a client that hangs up mid-upload is one log line, not a traceback."""
 
     def __init__(self, app: ASGIApp, *, timeout_seconds: float) -> None:
         self.app = app
@@ -111,7 +118,7 @@ class BufferedBody:
                         return
                     chunk, more = message.get("body", b""), message.get("more_body", False)
                     size += len(chunk)
-                    if size > MAX_BODY_BYTES:
+                    if size > MAX_BODY_BYTES or _declared_too_large(scope):
                         await self._too_large(scope, receive, send)
                         return
                     chunks.append(chunk)

@@ -21,6 +21,12 @@ SIGTERM: stop polling, give in-flight payments DRAIN_SECONDS to finish, make the
 step within its bound of `contract.SHUTDOWN` (derived from the container's stopTimeout), so the whole sequence ends
 before ECS's SIGKILL however slow AWS answers. On ECS the task is protected from scale-in while it holds orders
 (app.protection), so scale-in stops idle tasks first.
+
+The buyers' wait: every payment line (`payment_completed`, `payment_failed`) of an order whose final status this
+worker wrote carries the order's wait, from its acceptance (the record's `created_at`) to its final status (the
+status write's `finished_at`), as a CloudWatch metric in the Embedded Metric Format (`wait_metric`): CloudWatch Logs
+extracts it from the log line, so the metric costs no API call and no second line. Its p95 alarm and dashboard
+widget read it (`app.contract.WAIT_METRIC_*`).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from app.payment import charge
 from app.protection import TaskProtection, expiry_minutes
 from app.settings import WorkerSettings
 from app.store import STATEMENT_BATCH, OrderStore, Outcome, WriteFailed
+from app.store import now as store_now
 
 BATCH = contract.ORDER_QUEUE.receive_batch_size
 WAIT_SECONDS = contract.ORDER_QUEUE.receive_wait_time_seconds
@@ -75,11 +82,12 @@ class InFlight:
 
 @dataclass(frozen=True)
 class Write:
-    """One status write waiting for its batch; `written` gets finish_many's answer for it."""
+    """One status write waiting for its batch; `written` gets its `finished_at` when written, None when the order
+    was already final or unknown (finish_many's False)."""
 
     order_id: str
     outcome: Outcome
-    written: asyncio.Future[bool]
+    written: asyncio.Future[float | None]
 
 
 @dataclass
@@ -104,6 +112,24 @@ def _parse(body: str) -> Order | str:
 def backoff(failures: int) -> float:
     """Full jitter: workers that failed together do not retry together."""
     return random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures))
+
+
+def wait_metric(stack_name: str | None) -> logs.EmbeddedMetric | None:
+    """The buyers' wait metric of this task's stack in its region (`AWS_REGION`, which ECS sets in every task); None
+    without a stack name."""
+    if not stack_name:
+        return None
+    return logs.EmbeddedMetric(
+        namespace=contract.WAIT_METRIC_NAMESPACE,
+        name=contract.WAIT_METRIC_NAME,
+        unit=contract.WAIT_METRIC_UNIT,
+        dimensions={contract.WAIT_DIMENSION_STACK: stack_name, contract.WAIT_DIMENSION_REGION: aws.region()},
+    )
+
+
+def buyer_wait(created_at: float, finished_at: float) -> float:
+    """Seconds from acceptance to the final status (never negative: the two times come from two tasks' clocks)."""
+    return round(max(0.0, finished_at - created_at), 3)
 
 
 def receive_loops(worker_count: int) -> int:
@@ -142,6 +168,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._visibility = float(contract.ORDER_QUEUE.visibility_timeout_seconds)
         self._background: set[asyncio.Task[Any]] = set()
+        self._wait_metric = wait_metric(settings.stack_name)
         self.counters = WorkerCounters()
 
     async def _blocking(self, function: Any, pool: ThreadPoolExecutor | None = None, **kwargs: Any) -> Any:
@@ -188,10 +215,12 @@ class Worker:
         logs.event(
             "starting",
             f"[WORKER-1] Starting worker ({self.settings.worker_count} concurrent payments, "
-            f"{self._loops} receive loops, {ahead} messages prefetched)",
+            f"{self._loops} receive loops, {ahead} messages prefetched; "
+            f"buyer wait metric {'on' if self._wait_metric else 'off (no ' + contract.ENV_STACK_NAME + ')'})",
             workers=self.settings.worker_count,
             loops=self._loops,
             prefetch=ahead,
+            wait_metric=None if self._wait_metric is None else self._wait_metric.dimensions,
         )
         receivers = [asyncio.create_task(self._receive_loop()) for _ in range(self._loops)]
         helpers = [
@@ -390,10 +419,10 @@ class Worker:
                 status=state,
             )
             return True
-        await self._pay(order, flight)
+        await self._pay(order, flight, record.created_at)
         return True
 
-    async def _pay(self, order: Order, flight: InFlight) -> None:
+    async def _pay(self, order: Order, flight: InFlight, created_at: float) -> None:
         """One payment in one slot (`[WORKER-n]`); the slot is free again as soon as the payment's time is up."""
         await self._slots.acquire()
         flight.paying = True
@@ -411,8 +440,8 @@ class Worker:
         status = OrderStatus.COMPLETED if result.approved else OrderStatus.FAILED
         # The conditional status write commits the charge, keyed by the order id (the idempotency key a real
         # gateway takes): a worker killed before it made no charge, and a second delivery cannot commit another.
-        written = await self._record(order.order_id, Outcome(status, name, result.seconds, result.reason))
-        if not written:
+        finished_at = await self._record(order.order_id, Outcome(status, name, result.seconds, result.reason))
+        if finished_at is None:
             logs.event(
                 "duplicate_payment",
                 f"[{name}] Order {order.order_id} was already final or unknown: this payment is void",
@@ -421,6 +450,7 @@ class Worker:
             )
             return
         verb = "COMPLETED" if result.approved else "DECLINED"
+        metric = self._wait_metric
         logs.event(
             f"payment_{status}",
             f"[{name}] Order {order.order_id} payment {verb} in {result.seconds:.2f}s",
@@ -428,15 +458,17 @@ class Worker:
             worker=name,
             seconds=round(result.seconds, 3),
             reason=result.reason,
+            **({} if metric is None else metric.members(buyer_wait(created_at, finished_at), finished_at)),
         )
         if result.approved:
             self.counters.completed += 1
         else:
             self.counters.failed += 1
 
-    async def _record(self, order_id: str, outcome: Outcome) -> bool:
+    async def _record(self, order_id: str, outcome: Outcome) -> float | None:
         """The status write, retried with backoff for up to one visibility timeout: the payment is made, and giving
-        up would leave the message to be redelivered and paid a second time."""
+        up would leave the message to be redelivered and paid a second time. Returns the `finished_at` written, None
+        when the order was already final or unknown."""
         deadline = time.monotonic() + self._visibility
         failures = 0
         while True:
@@ -490,8 +522,11 @@ class Worker:
             self._spawn(send(batch))
 
     async def _write(self, batch: list[Write]) -> None:
+        finished_at = store_now()
         try:
-            results = await self._blocking(self._store.finish_many, finished=[(w.order_id, w.outcome) for w in batch])
+            results = await self._blocking(
+                self._store.finish_many, finished=[(w.order_id, w.outcome) for w in batch], finished_at=finished_at
+            )
         except (BotoCoreError, ClientError) as e:
             results = [e] * len(batch)
         for write, result in zip(batch, results, strict=False):
@@ -500,7 +535,7 @@ class Worker:
             if isinstance(result, Exception):
                 write.written.set_exception(result)
             else:
-                write.written.set_result(result)
+                write.written.set_result(finished_at if result else None)
 
     async def _delete(self, batch: list[InFlight]) -> None:
         try:

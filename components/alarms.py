@@ -5,8 +5,16 @@ Creates one alarm per catalogue entry whose subject's system the stack deploys (
 `alarm_catalogue.alarm_name(prefix, key)` so `ops.alarms` finds them. The expected-wait alarms are metric math over
 the order queue's waiting messages and the worker service's running tasks (`app.expected_wait`, queries from
 `components.wait_metrics`), with thresholds that are multiples of `acceptableLatencySeconds`: the same number the
-worker auto-scaling aims for, so a page means the scaling has had its chance. Alarm and OK actions publish to the
+worker auto-scaling aims for, so a page means the scaling has had its chance. The buyers' wait alarm watches the p95
+of the waits the worker measured (its Embedded Metric Format lines, `app.worker`) against the acceptable latency:
+what the buyers did wait, where the expected wait says what a new order will. Alarm and OK actions publish to the
 alarm topic.
+
+Missing data: no datapoint in a period means, for the queue and service metrics, that nothing happened, and for
+the buyers' wait that no order was finished: no buyer waited, and the alarm clears after the sale's drain
+(`notBreaching`). Workers that finish nothing while orders wait leave the wait metric silent; the expected-wait and
+oldest-message alarms, which read the queue, page on them. A percentile over few orders is evaluated all the same
+(`evaluate`): at night, one buyer waiting minutes is one buyer too many.
 """
 
 from __future__ import annotations
@@ -21,6 +29,9 @@ from app.alarm_catalogue import AlarmSubject
 from components import wait_metrics
 from components.watched import Watched
 from stackconfig.alarm_profiles import AlarmThresholds, alarm_threshold
+
+TREAT_MISSING_DATA = "notBreaching"  # see the module docstring
+LOW_SAMPLE_PERCENTILES = "evaluate"
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class Alarms(pulumi.ComponentResource):
             if threshold is None or not args.watched.has(spec.subject):  # not in the profile, or its system
                 continue
             math = spec.subject.metric_math
+            percentile = not math and spec.percentile
             queries = (
                 wait_metrics.alarm_queries(
                     args.watched[AlarmSubject.QUEUE],
@@ -62,12 +74,15 @@ class Alarms(pulumi.ComponentResource):
                 namespace=None if math else spec.namespace,  # a single metric's fields: unset for metric math
                 metric_name=None if math else spec.metric_name,
                 dimensions=None if math else dict(args.watched[spec.subject]),
-                statistic=None if math else spec.statistic,
+                # A percentile is the alarm's extended statistic (CloudWatch refuses both statistics at once).
+                statistic=None if math or percentile else spec.statistic,
+                extended_statistic=spec.statistic if percentile else None,
+                evaluate_low_sample_count_percentiles=LOW_SAMPLE_PERCENTILES if percentile else None,
                 period=None if math else spec.period_seconds,
                 evaluation_periods=spec.evaluation_periods,
                 threshold=threshold,
                 comparison_operator=spec.comparison,
-                treat_missing_data="notBreaching",
+                treat_missing_data=TREAT_MISSING_DATA,
                 alarm_actions=[args.topic_arn],
                 ok_actions=[args.topic_arn],
                 # The name is set (ops.alarms finds alarms by it), so a replacement must delete the old alarm first:

@@ -1,8 +1,9 @@
 """Dashboard: one CloudWatch page with the report's 7.2 graphs for whichever systems the stack deploys.
 
 Queue depth, in-flight and dead-lettered orders, age of the oldest order, the expected wait (the alarms' metric math,
-`components.wait_metrics`), worker CPU/memory, running task counts, and each ALB's requests, 5xx and latency. A
-line appears when the stack deploys its subject's system, a panel when it has a line.
+`components.wait_metrics`), the buyers' wait as the workers measured it (p50, p95 and p99 beside the acceptable
+latency, the p95 alarm's threshold at 1x), worker CPU/memory, running task counts, and each ALB's requests, 5xx and
+latency. A line appears when the stack deploys its subject's system, a panel when it has a line.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from app import contract
 from app.alarm_catalogue import AlarmSubject
 from components import wait_metrics
 from components.watched import Watched
@@ -22,6 +24,8 @@ WIDGET_WIDTH = 12
 WIDGET_HEIGHT = 6
 WAIT_TITLE = "Expected wait (s)"
 WAIT_PANEL_AT = 2  # after the order queue and the age of its oldest order
+BUYER_WAIT_TITLE = "Buyers' wait, acceptance to paid (s)"
+BUYER_WAIT_PERCENTILES = ("p50", "p95", "p99")
 
 
 @dataclass(frozen=True)
@@ -100,21 +104,37 @@ class DashboardArgs:
     watched: Watched
     workers_per_task: int  # for the expected wait
     payment_seconds: float
+    acceptable_latency_seconds: float  # drawn beside the buyers' wait
 
 
-def _widget(title: str, region: str, metrics: list[list[Any]]) -> dict[str, Any]:
-    return {
-        "type": "metric",
-        "width": WIDGET_WIDTH,
-        "height": WIDGET_HEIGHT,
-        "properties": {
-            "title": title,
-            "region": region,
-            "view": "timeSeries",
-            "period": PERIOD_SECONDS,
-            "metrics": metrics,
-        },
+def _widget(
+    title: str, region: str, metrics: list[list[Any]], lines: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A graph; `lines` are horizontal annotations ({label, value})."""
+    properties: dict[str, Any] = {
+        "title": title,
+        "region": region,
+        "view": "timeSeries",
+        "period": PERIOD_SECONDS,
+        "metrics": metrics,
     }
+    if lines:
+        properties["annotations"] = {"horizontal": lines}
+    return {"type": "metric", "width": WIDGET_WIDTH, "height": WIDGET_HEIGHT, "properties": properties}
+
+
+def buyer_wait_widget(args: DashboardArgs) -> dict[str, Any]:
+    """The waits the workers measured (`app.contract.WAIT_METRIC_*`), p50/p95/p99, and the acceptable latency."""
+    dims = [part for item in args.watched[AlarmSubject.BUYER_WAIT].items() for part in item]
+    return _widget(
+        BUYER_WAIT_TITLE,
+        args.region,
+        [
+            [contract.WAIT_METRIC_NAMESPACE, contract.WAIT_METRIC_NAME, *dims, {"stat": stat, "label": stat}]
+            for stat in BUYER_WAIT_PERCENTILES
+        ],
+        [{"label": "acceptable latency", "value": args.acceptable_latency_seconds}],
+    )
 
 
 def widgets(args: DashboardArgs) -> list[dict[str, Any]]:
@@ -130,6 +150,9 @@ def widgets(args: DashboardArgs) -> list[dict[str, Any]]:
             dims = [part for name, value in watched[line.subject].items() for part in (name, value)]
             metrics.append([line.namespace, line.metric, *dims, {"stat": line.stat, "label": line.label}])
         result.append(_widget(title, args.region, metrics))
+    if watched.has(AlarmSubject.BUYER_WAIT):
+        result.insert(WAIT_PANEL_AT, buyer_wait_widget(args))
+    # The expected wait goes before the buyers' wait: what a new order will wait, then what the buyers did.
     if watched.has(AlarmSubject.EXPECTED_WAIT):
         result.insert(
             WAIT_PANEL_AT,

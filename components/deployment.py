@@ -114,6 +114,8 @@ def async_system(s: Settings, placement: Placement) -> AsyncSystem:
                     contract.ENV_WORKER_COUNT: str(s.worker_count),
                     contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
                     contract.ENV_PAYMENT_DECLINE_RATE: str(s.payment_decline_rate),
+                    # The buyers' wait metric's Stack dimension (its Region is the task's AWS_REGION, set by ECS).
+                    contract.ENV_STACK_NAME: pulumi.get_stack(),
                 },
                 grants=(pipeline.grant_consume(), pipeline.grant_settle_orders()),
             ),
@@ -200,6 +202,11 @@ def build() -> Deployment:
             AlarmSubject.WORKER_SERVICE: worker.service.dimensions,
             AlarmSubject.RECEIVER_SERVICE: receiver.service.dimensions,
             AlarmSubject.RECEIVER_ALB: receiver.alb_dimensions,
+            # What the workers write into their payment lines (app.worker.wait_metric): this stack, in its region.
+            AlarmSubject.BUYER_WAIT: {
+                contract.WAIT_DIMENSION_STACK: pulumi.get_stack(),
+                contract.WAIT_DIMENSION_REGION: s.region,
+            },
         }
         worker_ref = worker.ref  # the alarm notifier says how many worker tasks to add
         outputs |= {
@@ -257,6 +264,7 @@ def build() -> Deployment:
             watched=watched,
             workers_per_task=s.worker_count,
             payment_seconds=s.payment_seconds,
+            acceptable_latency_seconds=s.acceptable_latency_seconds,
         ),
     )
     outputs[output_names.DASHBOARD_URL] = dashboard.url

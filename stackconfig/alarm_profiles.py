@@ -19,6 +19,7 @@ class AlarmThresholds:
 
     expected_wait_warning: float  # x acceptableLatencySeconds: the wait buyers feel, the primary page
     expected_wait_critical: float  # likewise
+    buyer_wait_p95: float  # x acceptableLatencySeconds: the p95 of the waits the buyers did have
     oldest_message_age: float  # seconds
     dlq_not_empty: float  # messages; the alarm fires above this
     worker_cpu_high: float  # percent
@@ -29,11 +30,13 @@ class AlarmThresholds:
 
 ALARM_PROFILES: Final[dict[str, AlarmThresholds]] = {
     # Buyers feel wait time, not queue depth: the pages are on expected wait, at the stack's acceptable latency and
-    # twice it; the report's production recommendation (6.3: warn at 1,000 waiting, critical at 5,000, oldest message
-    # 30 min) is kept as secondary alarms.
+    # twice it, and on the p95 of the waits the buyers did have, at the acceptable latency; the report's production
+    # recommendation (6.3: warn at 1,000 waiting, critical at 5,000, oldest message 30 min) is kept as secondary
+    # alarms.
     "normal": AlarmThresholds(
         expected_wait_warning=1.0,
         expected_wait_critical=2.0,
+        buyer_wait_p95=1.0,
         oldest_message_age=1_800,
         dlq_not_empty=0,
         worker_cpu_high=90,
@@ -46,6 +49,7 @@ ALARM_PROFILES: Final[dict[str, AlarmThresholds]] = {
     "flashsale": AlarmThresholds(
         expected_wait_warning=1.0,
         expected_wait_critical=2.0,
+        buyer_wait_p95=1.0,
         oldest_message_age=300,
         dlq_not_empty=0,
         worker_cpu_high=90,

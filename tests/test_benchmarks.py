@@ -24,6 +24,7 @@ from bench.benchmarks.__main__ import (
     measure,
     parser,
     report,
+    unfinished_ours,
 )
 from bench.benchmarks.bed import Bed
 from bench.benchmarks.receiver import failures
@@ -56,6 +57,7 @@ LEVEL_FIELDS = (
     "drain_seconds",
     "efficiency",
     "cpu_ms_per_order",
+    "log_bytes_per_order",
     "peak_rss_mb",
     "emulator_cpu_share",
 )
@@ -89,6 +91,7 @@ def _level(contender: str, workers: int, **overrides: Any) -> dict[str, Any]:
         "drain_seconds": 6.1,
         "efficiency": 0.98,
         "cpu_ms_per_order": 1.5,
+        "log_bytes_per_order": 700.0,
         "peak_rss_mb": 60.0,
         "emulator_cpu_share": 0.3,
     } | overrides
@@ -97,6 +100,10 @@ def _level(contender: str, workers: int, **overrides: Any) -> dict[str, Any]:
 def _result(**worker_overrides: Any) -> dict[str, Any]:
     return {
         "worker": [_level("flashsale", n, **worker_overrides) for n in WORKER_LEVELS],
+        "worker_no_wait_metric": [
+            _level("flashsale-no-wait-metric", n, cpu_ms_per_order=1.4, log_bytes_per_order=520.0)
+            for n in WORKER_LEVELS
+        ],
         "peers": [
             _level(peer.name, n, cpu_ms_per_order=4.5, efficiency=0.49, peak_rss_mb=90.0)
             for peer in PEERS
@@ -120,6 +127,17 @@ def test_the_table_marks_each_missed_goal_and_only_those() -> None:
         "worker 200: processed rate / (workers / payment time)",
         "worker 1000: processed rate / (workers / payment time)",
     }
+
+
+def test_the_wait_metric_row_puts_its_cost_beside_the_same_worker_without_it() -> None:
+    result = _result()
+    table = {row.figure: row for row in rows(result)}
+    row = table["worker 200: with the wait metric / without (CPU, log per order)"]
+    assert (row.ours, row.met) == ("1.50 / 1.40 ms, 700 / 520 B", None)
+    result["worker_no_wait_metric"][0] = {"contender": "flashsale-no-wait-metric", "workers": 1, "error": "exited"}
+    table = {row.figure: row for row in rows(result)}
+    assert table["worker 1: with the wait metric / without (CPU, log per order)"].ours == "did not finish: exited"
+    assert unfinished_ours(result) == ["worker without the wait metric at 1 workers"]
 
 
 def test_the_receiver_goals_are_issue_12s() -> None:
@@ -246,7 +264,8 @@ def test_a_failure_of_our_own_worker_fails_the_run_after_reporting(
     assert data["table"] == [
         {"figure": "worker 1", "report": "-", "ours": f"did not finish: {why}", "goal": "-", "met": False}
     ]
-    assert "did not finish" in text and "flashsale's worker at 1 workers did not finish" in err
+    assert "did not finish" in text
+    assert "flashsale's worker at 1 workers, worker without the wait metric at 1 workers did not finish" in err
 
 
 def _sane_load(load: dict[str, Any]) -> None:
@@ -281,12 +300,15 @@ def test_quick_run_reports_every_figure(tmp_path: Any) -> None:
 
     assert result["backend"]["rate"] > 0 and result["backend"]["orders"] > 0
     assert [level["workers"] for level in result["worker"]] == list(LEVELS)
+    assert [level["workers"] for level in result["worker_no_wait_metric"]] == list(LEVELS)
+    for on, off in zip(result["worker"], result["worker_no_wait_metric"], strict=True):
+        assert on["log_bytes_per_order"] > off["log_bytes_per_order"] > 0  # the EMF members, and only with it
     assert [(p["contender"], p["workers"]) for p in result["peers"]] == [
         (c.name, n) for c in PEERS for n in CHOSEN_PEER_LEVELS
     ]
     # A peer may not finish on a loaded machine (the thread port at 1000 workers): that is a result about the peer.
     unfinished = {(p["contender"], p["workers"]): p["error"] for p in result["peers"] if "error" in p}
-    for level in result["worker"] + [p for p in result["peers"] if "error" not in p]:
+    for level in result["worker"] + result["worker_no_wait_metric"] + [p for p in result["peers"] if "error" not in p]:
         assert set(LEVEL_FIELDS) <= set(level)
         assert level["orders"] == QUICK.worker_rounds * level["workers"]
         # Each slot pays `rounds` times in a row, so the drain cannot beat the ideal (log stamps are to the ms).

@@ -16,8 +16,10 @@ import psutil
 import pytest
 
 from app import contract
+from app.http_server import LINGER_IDLE_SECONDS, LINGER_MAX_BYTES
 from app.idempotency import RECORD_PREFIX
 from app.orders import MAX_CUSTOMER_ID
+from bench.localaws.proxy import Balancer, Balancers
 from bench.localaws.tasks import Task as Service
 from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
 
@@ -377,3 +379,129 @@ def test_stats_count_every_rejection_class(system: System) -> None:  # noqa: F81
             "connections_full": 1,
             "invalid_input": 1,
         }, role
+
+
+def test_a_chunk_declaring_2_to_the_52_bytes_gets_413_at_once(service: Service) -> None:
+    """A chunk header declaring 2^52 bytes, then a few of them: 413 as soon as the chunk header is read (before, the
+    connection was held until the body deadline's 408)."""
+    head = request_head(service, 0).replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
+    with connect(service) as sock:
+        sock.sendall(head + b"%x\r\n" % (1 << 52) + ITEM)
+        data, took = read_until_closed(sock, 5)
+    assert statuses(data) == [413] and b'"error"' in data and took < TIMEOUT, (data[:200], took)
+
+
+# --- A body over the limit: the 413 reaches a client still sending (issue 24, item 8) ------------------------------
+
+HUGE = 64 << 20  # far more than the socket buffers on either side hold
+
+
+def send_and_read(address: tuple[str, int], head: bytes, size: int = HUGE) -> tuple[bytes, str]:
+    """Send `head`, then `size` bytes of body as fast as the connection takes them, reading what comes back meanwhile
+    (as browsers and curl do) and sending no more once the server has half-closed. Returns what was read and how the
+    connection ended: "eof" (the server closed cleanly) or "reset"."""
+    body = memoryview(b"x" * (1 << 20))
+    received = b""
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(head)
+        sock.setblocking(False)
+        sent, deadline = 0, time.monotonic() + 30
+        while time.monotonic() < deadline:
+            sending = sent < size
+            readable, writable, _ = select.select([sock], [sock] if sending else [], [], 1)
+            try:
+                if readable:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return received, "eof"
+                    received += chunk
+                if writable and sending:
+                    sent += sock.send(body[: min(len(body), size - sent)])
+            except BlockingIOError:
+                continue
+            except OSError:
+                return received, "reset"
+    raise AssertionError(f"still open after 30 s; received {received[:200]!r}")
+
+
+def send_all_then_read(address: tuple[str, int], head: bytes, size: int = HUGE) -> bytes:
+    """A client that reads only once it has sent the whole body (or sending failed), as httpx does."""
+    with socket.create_connection(address, timeout=10) as sock:
+        try:
+            sock.sendall(head)
+            for _ in range(size >> 20):
+                sock.sendall(b"x" * (1 << 20))
+        except OSError:
+            pass
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except OSError:
+            pass
+        return received
+
+
+def assert_whole_413(data: bytes) -> None:
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert statuses(head) == [413], data[:300]
+    length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+    assert length and len(body) == int(length[1]) and json.loads(body)["error"], data[:300]
+
+
+def test_a_client_still_sending_a_huge_body_reads_the_413_then_a_clean_end(service: Service) -> None:
+    """The service half-closes after its 413 and reads what the client still sends (lingering close): the client
+    reads the whole answer and an EOF. Before, it closed with 64 MiB on the way and reset the connection."""
+    data, end = send_and_read(("127.0.0.1", service.port), request_head(service, HUGE))
+    assert_whole_413(data)
+    assert end == "eof"
+
+
+def test_a_client_still_sending_a_huge_body_reads_the_413_through_the_balancer(service: Service) -> None:
+    """Through the local balancer, for a client that reads while it sends and one that sends everything first.
+    Before, the balancer dropped the 413 it had received when the task then reset the connection, and reset the
+    client itself: most attempts read nothing, from 1 MiB bodies up."""
+    balancers = Balancers()
+    try:
+        balancer = balancers.add(Balancer("hostile"))
+        balancer.set_targets([service.port])
+        address = ("127.0.0.1", balancer.port)
+        for size in (1 << 20, HUGE):
+            for _ in range(3):
+                assert_whole_413(send_and_read(address, request_head(service, size), size)[0])
+                assert_whole_413(send_all_then_read(address, request_head(service, size), size))
+    finally:
+        balancers.close()
+
+
+def test_lingering_after_a_413_is_bounded(service: Service) -> None:
+    """A client that keeps sending after its 413 is cut off once LINGER_MAX_BYTES were discarded; one that goes
+    quiet without closing is closed LINGER_IDLE_SECONDS after its last byte. Either way the 413 was sent first."""
+    with connect(service) as sock:
+        sock.sendall(request_head(service, HUGE))
+        sent, cut_off = 0, False
+        try:
+            while sent < HUGE:
+                sock.sendall(b"x" * (1 << 20))
+                sent += 1 << 20
+        except OSError:
+            cut_off = True
+        assert cut_off and sent <= LINGER_MAX_BYTES + (16 << 20), sent  # plus what the socket buffers held
+    with connect(service) as sock:
+        sock.sendall(request_head(service, HUGE) + b"x" * 65536)
+        data, took = read_until_closed(sock, 5)
+        assert statuses(data) == [413] and took < LINGER_IDLE_SECONDS + 1, took
+
+
+def test_a_lingering_connection_is_the_first_closed_when_connections_are_full(system: System) -> None:  # noqa: F811
+    """With room for one connection, one lingering after its 413 (its client still sending) does not refuse the
+    next: it is closed to make room (a guard, not a fix: lingering must not let clients hold the cap)."""
+    service = system.start("receiver", **{**SHORT, contract.ENV_MAX_CONNECTIONS: "1"})
+    with connect(service) as lingering:
+        lingering.sendall(request_head(service, HUGE) + b"x" * 65536)
+        lingering.settimeout(5)
+        assert statuses(lingering.recv(65536)) == [413]
+        lingering.sendall(b"x" * 65536)  # still sending: the service lingers
+        assert httpx.get(service.url + contract.HEALTH_PATH, timeout=5).status_code == 200
+        data, _ = read_until_closed(lingering, 5)
+        assert data == b""

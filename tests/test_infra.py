@@ -81,6 +81,12 @@ def setting(stack_file: Path, key: str) -> Any:
     return getattr(config, to_snake(key))
 
 
+def wait_dimensions(run: StackRun, stack_file: Path) -> dict[str, str]:
+    """The buyers' wait metric's dimensions on this stack: its name, and the region its stack file deploys to."""
+    region = read_stack_file(stack_file)["aws:region"]
+    return {contract.WAIT_DIMENSION_STACK: run.stack, contract.WAIT_DIMENSION_REGION: region}
+
+
 def containers(task_definition: Declared) -> list[dict[str, Any]]:
     return list(json.loads(task_definition["containerDefinitions"]))
 
@@ -242,10 +248,11 @@ def test_a_deployed_subject_without_dimensions_fails_instead_of_dropping_its_ala
         AlarmSubject.WORKER_SERVICE: {"ServiceName": "w"},
         AlarmSubject.RECEIVER_SERVICE: {"ServiceName": "r"},
         AlarmSubject.RECEIVER_ALB: {"LoadBalancer": "a"},
+        AlarmSubject.BUYER_WAIT: {contract.WAIT_DIMENSION_STACK: "s", contract.WAIT_DIMENSION_REGION: "r"},
     }
     with pytest.raises(ValueError, match=r"missing \['dlq'\]"):
         Watched(systems=frozenset({System.ASYNC}), dimensions=dims)
-    with pytest.raises(ValueError, match=r"not deployed \['queue', 'receiver_alb'"):
+    with pytest.raises(ValueError, match=r"not deployed \['buyer_wait', 'queue', 'receiver_alb'"):
         Watched(
             systems=frozenset({System.SYNC}),
             dimensions=dims
@@ -609,6 +616,8 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
         AlarmSubject.RECEIVER_ALB: {
             "LoadBalancer": run.one("aws:lb/loadBalancer:LoadBalancer", "-receiver-web-alb")["arnSuffix"]
         },
+        # What the worker writes into its payment lines: its task's stack and region (test_the_worker_is_told_...).
+        AlarmSubject.BUYER_WAIT: wait_dimensions(run, stack_file),
     }
     expected = [s for s in alarm_catalogue.ALARMS if getattr(thresholds, s.key) is not None]
     assert sorted(alarms) == sorted(alarm_catalogue.alarm_name(prefix.rstrip("-"), s.key) for s in expected)
@@ -630,9 +639,34 @@ def test_every_catalogue_alarm_watches_its_metric_with_the_profile_threshold(run
             assert queries["m2"]["metric"]["metricName"] == "RunningTaskCount", alarm.urn
             continue
         assert (alarm["namespace"], alarm["metricName"]) == (spec.namespace, spec.metric_name), alarm.urn
-        assert alarm["statistic"] == spec.statistic, alarm.urn
+        statistic = "extendedStatistic" if spec.percentile else "statistic"
+        assert alarm[statistic] == spec.statistic and len({"statistic", "extendedStatistic"} & set(alarm.state)) == 1, (
+            f"{alarm.urn}: {statistic}"
+        )
+        assert alarm["treatMissingData"] == "notBreaching", alarm.urn
         assert alarm["period"] == spec.period_seconds, alarm.urn
         assert alarm["dimensions"] == dimensions[spec.subject], f"{alarm.urn}: watches {alarm['dimensions']}"
+
+
+def test_the_buyers_wait_alarm_is_the_p95_of_the_workers_metric_at_the_acceptable_latency(
+    run: StackRun, stack_file: Path
+) -> None:
+    (alarm,) = [a for a in run.of_type(ALARM) if a["name"] == f"flashsale-{run.stack}-buyer-wait-p95"]
+    assert (alarm["namespace"], alarm["metricName"]) == (contract.WAIT_METRIC_NAMESPACE, contract.WAIT_METRIC_NAME)
+    assert alarm["extendedStatistic"] == "p95" and "statistic" not in alarm.state, alarm.urn
+    assert alarm["threshold"] == setting(stack_file, "acceptableLatencySeconds"), alarm.urn  # the scaling's aim
+    assert alarm["comparisonOperator"] == "GreaterThanThreshold", alarm.urn
+    assert alarm["evaluateLowSampleCountPercentiles"] == "evaluate", alarm.urn
+    # No finished order, no wait: the alarm clears after the drain (queue-reading alarms page on stuck workers).
+    assert alarm["treatMissingData"] == "notBreaching", alarm.urn
+    assert alarm["dimensions"] == wait_dimensions(run, stack_file), alarm.urn
+
+
+def test_the_worker_is_told_its_stack_for_the_wait_metric(run: StackRun) -> None:
+    worker = task_definition_of(run, "worker")
+    assert environment(worker)[contract.ENV_STACK_NAME] == run.stack, worker.urn
+    others = [td for td in run.of_type(TASK_DEFINITION) if td is not worker]
+    assert all(contract.ENV_STACK_NAME not in environment(td) for td in others), "only the worker writes the metric"
 
 
 def test_the_reports_alarm_levels_are_in_the_normal_stack() -> None:
@@ -802,6 +836,22 @@ def test_the_dashboard_draws_the_expected_wait_as_the_alarms_compute_it(run: Sta
         assert metric[:2] == [query["namespace"], query["metricName"]], dashboard.urn
         assert dict(zip(metric[2::2], metric[3::2], strict=True)) == query["dimensions"], dashboard.urn
         assert options["stat"] == query["stat"], dashboard.urn
+
+
+def test_the_dashboard_draws_the_buyers_wait_percentiles_beside_the_acceptable_latency(
+    run: StackRun, stack_file: Path
+) -> None:
+    (dashboard,) = run.of_type("aws:cloudwatch/dashboard:Dashboard")
+    widgets = json.loads(dashboard["dashboardBody"])["widgets"]
+    (widget,) = [w for w in widgets if w["properties"]["title"] == "Buyers' wait, acceptance to paid (s)"]
+    (alarm,) = [a for a in run.of_type(ALARM) if a["name"].endswith("-buyer-wait-p95")]
+    lines = widget["properties"]["metrics"]
+    assert [line[-1]["stat"] for line in lines] == ["p50", "p95", "p99"], dashboard.urn
+    for *metric, _ in lines:
+        assert metric[:2] == [alarm["namespace"], alarm["metricName"]], dashboard.urn
+        assert dict(zip(metric[2::2], metric[3::2], strict=True)) == alarm["dimensions"], dashboard.urn
+    (line,) = widget["properties"]["annotations"]["horizontal"]
+    assert line["value"] == setting(stack_file, "acceptableLatencySeconds") == alarm["threshold"], dashboard.urn
 
 
 # --- Optional systems -----------------------------------------------------------------------------------------------

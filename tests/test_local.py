@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -27,6 +28,7 @@ import pytest
 from app import alarm_catalogue, aws, contract
 from bench.localaws.system import LocalArgs, LocalSystem
 from bench.localaws.tasks import Task
+from ops import alarms
 from stackconfig import output_names
 from stackconfig.files import ROOT
 from tests.helpers import ORDER, wait_for
@@ -313,3 +315,60 @@ def test_the_alarm_loop_pages_on_expected_wait_with_the_tasks_to_add(local_syste
     [body] = wait_for(relayed, 90, "the expected-wait page")
     assert "Threshold:        > 5 s" in body and "(1 running;" in body
     assert re.search(r"Tasks to add:     [1-9]\d* \(1 running; \d+ bring the wait to 5 s", body), body
+
+
+def test_the_buyers_wait_alarm_fires_in_an_underprovisioned_sale_and_clears_after_the_drain(
+    local_system: LocalSystem,
+) -> None:
+    """The worker's EMF lines become the metric (the local extractor standing in for CloudWatch Logs), the deployed
+    p95 alarm fires while one task pays a burst that waits longer than the acceptable latency, and clears once the
+    queue has drained and its window holds no finished order; the notifier relays both."""
+    outputs = local_system.outputs
+    name = alarm_catalogue.alarm_name(outputs[output_names.ALARM_PREFIX], "buyer_wait_p95")
+    cloudwatch = aws.client("cloudwatch")
+
+    def alarm() -> dict[str, Any]:
+        return dict(cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0])
+
+    # The period scaled down as the lab's time scale does (ops.alarms.shorten_periods): 60 s / 6.
+    alarms.reput(cloudwatch, alarm(), Period=10)
+    try:
+        # An earlier test's burst may have fired it: start from a quiet system.
+        wait_for(lambda: local_system.ecs.service("worker").healthy(), 30, "a worker task")
+        wait_for(lambda: alarm()["StateValue"] != "ALARM", 60, "the alarm to be quiet before the sale")
+        inbox = subscribed_queue(outputs[output_names.ALERTS_TOPIC_ARN], "wait-inbox", raw=False)
+        assert len(local_system.ecs.service("worker").running()) == 1  # 20 workers at 0.5 s: 40 orders/s
+        # 600 orders at once: the last ones wait ~15 s, three times the 5 s acceptable latency.
+        with (
+            httpx.Client(base_url=outputs[output_names.ASYNC_URL], timeout=10) as client,
+            ThreadPoolExecutor(8) as pool,
+        ):
+            answers = list(
+                pool.map(lambda _: client.post(contract.ASYNC_ORDERS_PATH, json=ORDER).status_code, range(600))
+            )
+        assert answers.count(202) >= 500
+        sqs = aws.client("sqs")
+        seen: list[tuple[str, str]] = []
+
+        def relayed(prefix: str) -> list[str]:
+            for m in sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                envelope = json.loads(m["Body"])
+                seen.append((envelope.get("Subject", ""), envelope["Message"]))
+            return [body for subject, body in seen if subject.startswith(prefix)]
+
+        [page] = wait_for(lambda: relayed(f"[WARNING] ALARM: {name}"), 60, "the buyers' wait page")
+        assert "Flashsale BuyerWait, Stack=normal, Region=us-west-2; p95 over 10 s" in page, page
+        assert "Threshold:        > 5 s" in page
+        value = re.search(r"Current value:    ([0-9.]+) s", page)
+        assert value and float(value.group(1)) > 5, page
+        [resolved] = wait_for(lambda: relayed(f"[RESOLVED] {name} is OK again"), 90, "the all-clear")
+        # After the drain: every order paid, the queue empty, and the alarm cleared for want of finished orders.
+        counts = sqs.get_queue_attributes(
+            QueueUrl=outputs[output_names.QUEUE_URL],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        assert counts == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+        assert "missing data treated as notBreaching" in resolved, resolved
+        assert local_system.emf.extracted >= 500 and local_system.emf.rejected == 0
+    finally:
+        alarms.reput(cloudwatch, alarm(), Period=alarms.SPECS["buyer_wait_p95"].period_seconds)

@@ -66,6 +66,33 @@ def test_render_recovery_and_unknown_alarms() -> None:
     assert "CloudWatch console" in body
 
 
+def test_render_the_buyers_wait_p95_as_ministack_sends_it() -> None:
+    """ministack's message of a percentile alarm has a default basic Statistic and no ExtendedStatistic: the page
+    still says p95, and the wait in seconds."""
+    message: dict[str, Any] = {
+        "AlarmName": "flashsale-flashsale-buyer-wait-p95",
+        "NewStateValue": "ALARM",
+        "OldStateValue": "OK",
+        "NewStateReason": "Threshold Crossed: p95 41.5 GreaterThanThreshold 30.0",
+        "Trigger": {
+            "MetricName": "BuyerWait",
+            "Namespace": "Flashsale",
+            "Statistic": "Average",
+            "Period": 60,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 30.0,
+            "Dimensions": [{"Name": "Stack", "Value": "flashsale"}, {"Name": "Region", "Value": "us-west-2"}],
+        },
+    }
+    subject, body = render(message)
+    assert subject.startswith("[WARNING] ALARM: flashsale-flashsale-buyer-wait-p95: seconds the slowest 5 %")
+    assert "Flashsale BuyerWait, Stack=flashsale, Region=us-west-2; p95 over 60 s" in body
+    assert "Current value:    41.50 s" in body and "Threshold:        > 30 s" in body
+    assert "ops.prescale" in body and "ops.dlq" in body  # the catalogue's what-to-do
+    aws_message = message | {"Trigger": message["Trigger"] | {"ExtendedStatistic": "p95", "Statistic": None}}
+    assert "; p95 over 60 s" in render(aws_message)[1]
+
+
 def test_first_ok_is_not_worth_a_message() -> None:
     assert not should_notify(AWS_ALARM | {"NewStateValue": "OK", "OldStateValue": "INSUFFICIENT_DATA"})
     assert should_notify(AWS_ALARM)

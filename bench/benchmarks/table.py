@@ -73,6 +73,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 _at_most(level["cpu_ms_per_order"], GOAL_WORKER_CPU_MS),
             )
         )
+        out += _wait_metric_rows(result, level)
         out.append(
             Row(
                 f"worker {n}: processed rate / (workers / payment time)",
@@ -93,6 +94,28 @@ def rows(result: dict[str, Any]) -> list[Row]:
             )
         )
     return out + (_receiver_rows(result) if "receiver" in result else [])
+
+
+def _wait_metric_rows(result: dict[str, Any], on: dict[str, Any]) -> list[Row]:
+    """What the buyers' wait metric costs at one level: CPU and log bytes per order with it (as deployed) beside
+    without it, measured in the same run; no goal (issue 22 asks for the figures)."""
+    n = on["workers"]
+    off = next((level for level in result.get("worker_no_wait_metric", []) if level["workers"] == n), None)
+    if off is None:
+        return []
+    figure = f"worker {n}: with the wait metric / without (CPU, log per order)"
+    if "error" in off:
+        return [Row(figure, "-", unfinished(off), "-", None)]
+    return [
+        Row(
+            figure,
+            "-",
+            f"{on['cpu_ms_per_order']:.2f} / {off['cpu_ms_per_order']:.2f} ms, "
+            f"{on['log_bytes_per_order']:.0f} / {off['log_bytes_per_order']:.0f} B",
+            "-",
+            None,
+        )
+    ]
 
 
 def _receiver_rows(result: dict[str, Any]) -> list[Row]:

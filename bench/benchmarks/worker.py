@@ -6,15 +6,20 @@ For each level the pending records are pre-loaded (BatchWriteItem) and the order
 thread port: SendMessageBatch to the order queue; Celery: its own client, `apply_async`) while the worker process
 idles on its long poll, so what is timed is the worker alone draining `rounds x workers` orders: ideally
 `rounds x payment_seconds` from its first `processing` line to its last payment line.
+
+flashsale's worker is measured twice at each level: as deployed, its payment lines carrying the buyers' wait metric
+(Embedded Metric Format, `app.worker`), and without it (FLASHSALE_STACK empty: the worker then writes no metric), so
+the metric's cost is the difference: CPU per order, and the log bytes per order that CloudWatch Logs would ingest
+(the worker's log file over the orders).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app import aws, contract
@@ -44,6 +49,7 @@ class WorkerLevel:
     drain_seconds: float  # first `processing` line to last payment line, from the worker's own log
     efficiency: float  # processed rate / (workers / payment_seconds)
     cpu_ms_per_order: float
+    log_bytes_per_order: float  # the worker's whole log over the orders: what the awslogs driver would ship
     peak_rss_mb: float
     emulator_cpu_share: float  # of one core, during the drain: near 1.0 means the emulator, not the worker, limits
 
@@ -106,6 +112,7 @@ class Contender:
     name: str
     command: Callable[[int], tuple[str, ...]]  # the process for `workers` concurrent payments; () = flashsale's
     feed: Callable[[str, list[Order]], str]  # (order queue URL, orders) -> the URL of the queue that drains
+    settings: Mapping[str, str] = field(default_factory=dict)  # on top of the deployed task's
 
 
 def _stack_queue_feed(queue_url: str, orders: list[Order]) -> str:
@@ -114,6 +121,10 @@ def _stack_queue_feed(queue_url: str, orders: list[Order]) -> str:
 
 
 FLASHSALE = Contender("flashsale", lambda workers: (), _stack_queue_feed)
+# The same worker without the buyers' wait metric: a worker that is told no stack writes none.
+FLASHSALE_NO_WAIT_METRIC = Contender(
+    "flashsale-no-wait-metric", lambda workers: (), _stack_queue_feed, {contract.ENV_STACK_NAME: ""}
+)
 CELERY = Contender(
     "celery",
     lambda workers: (
@@ -153,7 +164,11 @@ def run_level(
         "worker",
         name,
         contender.command(workers),
-        **{contract.ENV_WORKER_COUNT: str(workers), contract.ENV_PAYMENT_SECONDS: str(payment_seconds)},
+        **{
+            **contender.settings,
+            contract.ENV_WORKER_COUNT: str(workers),
+            contract.ENV_PAYMENT_SECONDS: str(payment_seconds),
+        },
     ) as worker:
         cpu_before, emulator_before, wall_before = cpu_seconds(worker.pid), bed.emulator_cpu(), time.monotonic()
         queue_url = contender.feed(outputs[output_names.QUEUE_URL], orders)
@@ -201,6 +216,7 @@ def _level(
         drain_seconds=round(drain, 3),
         efficiency=round(ideal / drain, 4),
         cpu_ms_per_order=round(1000 * cpu / orders, 3),
+        log_bytes_per_order=round(worker.log_path.stat().st_size / orders, 1),
         peak_rss_mb=round(peak, 1),
         emulator_cpu_share=round(emulator_share, 2),
     )

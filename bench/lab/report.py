@@ -300,7 +300,9 @@ def alarm_section(result: LabResult) -> list[str]:
         f"The stack deployed with `alarmProfile=flashsale`: the pages are on the expected wait of a new order "
         f"(warning above {flash.expected_wait_warning:g} x, critical above {flash.expected_wait_critical:g} x "
         f"the acceptable latency of the flash-sale stack, {LATENCY_SECONDS} s in report time, a config key "
-        f"scaled by {k:g} like every duration). Alarm periods divided by {k:g} "
+        f"scaled by {k:g} like every duration) and on the p95 of the waits the buyers had (above "
+        f"{flash.buyer_wait_p95:g} x; the workers' Embedded Metric Format lines, which the local runtime extracts "
+        f"as CloudWatch Logs would, `bench.localaws.emf`). Alarm periods divided by {k:g} "
         "(`ops.alarms.shorten_periods`): "
         + ", ".join(sorted({f"{v} s" for v in result.periods.values()}))
         + f"; the local runtime's metrics feeder (`bench.localaws.queue_metrics`) ran every "
@@ -343,7 +345,9 @@ def notes(result: LabResult) -> list[str]:
         f"Time scale {k:g}: ministack evaluates a single-metric alarm at every PutMetricData over the points of the "
         f"last period x evaluation periods (wall clock), ignoring the metric's dimensions; it does not evaluate "
         f"metric math, so the local runtime evaluates the expected-wait alarms itself from the same metrics "
-        f"(`bench.localaws.metric_math`). The catalogue's 60 s periods are divided by {k:g} here, so an alarm fires "
+        f"(`bench.localaws.metric_math`), and it leaves an alarm as it was when its window holds no point, so the "
+        f"local runtime applies the missing-data rule to the buyers' wait alarm (`bench.localaws.emf`). The "
+        f"catalogue's 60 s periods are divided by {k:g} here, so an alarm fires "
         f"within one feeder period of its number crossing the threshold and clears one (scaled) period after the "
         f"queue empties: the same report-time behaviour as 60 s on AWS.",
         "Because ministack ignores dimensions, the DLQ alarm would see the order queue's depth; the lab disables "

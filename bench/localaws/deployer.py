@@ -44,7 +44,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from app import contract
-from bench.localaws import naming, program
+from bench.localaws import naming, program, tls
 from bench.localaws.emulators import (
     CONTROL_PLANE,
     DUMMY_CREDENTIALS,
@@ -111,8 +111,16 @@ class Endpoints:
         return aws_env(self.data_plane, self.region) | self.control_env()
 
     def task_env(self) -> dict[str, str]:
-        """The same without keys: a local task gets its role's (bench.localaws.credentials), as on ECS."""
-        return endpoint_env(self.data_plane, self.region) | self.control_env()
+        """What a local task is given, as on ECS: no keys (it gets its role's, bench.localaws.credentials) and every
+        endpoint over HTTPS with certificate and hostname checks (bench.localaws.tls), the local CA as its bundle."""
+        ca = tls.shared()
+        https = Endpoints(
+            ca.front(self.data_plane).url,
+            ca.front(self.control_plane).url,
+            self.region,
+            ca.front(self.ecs_api).url if self.ecs_api else None,
+        )
+        return endpoint_env(https.data_plane, self.region) | https.control_env() | {"AWS_CA_BUNDLE": str(ca.bundle)}
 
 
 _CLIENTS: dict[tuple[str, str, str], Any] = {}

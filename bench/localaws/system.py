@@ -7,6 +7,9 @@ itself and the emulators do not (LOCAL ONLY, each said when it starts):
   processes) to CloudWatch, so the real alarms evaluate (`bench.localaws.queue_metrics`);
 - evaluate the alarms defined by metric math (the expected-wait pages), which ministack never evaluates
   (`bench.localaws.metric_math`);
+- extract the metrics in the tasks' Embedded Metric Format log lines (the buyers' wait), as CloudWatch Logs does and
+  ministack does not, and apply the missing-data rule to the alarms on them, which ministack skips
+  (`bench.localaws.emf`);
 - invoke the alarm notifier: a process running the notifier's module with the Lambda's environment as deployed,
   reading the queue that stands in for the Lambda's subscription;
 - run the scheduled Lambdas (the orphan sweeper): a process calling the function's handler with its environment as
@@ -37,7 +40,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import alarm_catalogue
-from bench.localaws import metric_math, queue_metrics
+from bench.localaws import emf, metric_math, queue_metrics
 from bench.localaws.autoscaling import LocalAutoScaling
 from bench.localaws.console import Console
 from bench.localaws.deployer import Deployment, Endpoints, deploy
@@ -115,6 +118,7 @@ class LocalSystem:
         self._relay_logs: list[LogTail] = []
         self._alerts_lock = threading.Lock()
         self.console: Console | None = None
+        self.emf = emf.EmfExtractor()
 
     @property
     def endpoints(self) -> Endpoints:
@@ -250,6 +254,8 @@ class LocalSystem:
                     },
                 )
                 metric_math.evaluate_math_alarms(cloudwatch, self.deployment.math_alarms)
+                self.emf.publish(cloudwatch, [log for service in self.ecs.services for log in list(service.logs)])
+                emf.apply_missing_data(cloudwatch, self.emf.namespaces)
             except (BotoCoreError, ClientError) as error:  # the emulator may be going away (Ctrl-C)
                 self.on_event(f"local metrics: round skipped: {error}")
             self.read_alerts()
@@ -281,7 +287,9 @@ class LocalSystem:
         """What this runtime does that AWS does by itself, for people."""
         notes = [
             f"queue metrics and running task counts fed to CloudWatch every {self.args.feed_seconds:g} s "
-            "(ministack emits none); metric-math alarms evaluated by the local runtime (ministack does not)"
+            "(ministack emits none); metric-math alarms evaluated by the local runtime (ministack does not)",
+            "metrics in the tasks' Embedded Metric Format log lines extracted by the local runtime, and the "
+            "missing-data rule applied to their alarms (ministack does neither)",
         ]
         notes += [
             f"Lambda {r.function_name} invoked by a local process reading {r.queue_url.rsplit('/', 1)[-1]}"

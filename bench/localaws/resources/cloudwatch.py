@@ -1,11 +1,12 @@
-"""CloudWatch handlers: metric alarms (operators, statistics, periods and missing-data treatments checked as AWS does;
-metric-math alarms kept in the context for the local runtime to evaluate) and dashboards."""
+"""CloudWatch handlers: metric alarms (operators, statistics or percentiles, periods and missing-data treatments
+checked as AWS does; metric-math alarms kept in the context for the local runtime to evaluate) and dashboards."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from app.alarm_catalogue import is_percentile
 from bench.localaws.resources.registry import (
     DATA_PLANE,
     Context,
@@ -30,6 +31,7 @@ ALARM_OPERATORS = (
 )
 ALARM_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 MISSING_DATA = ("breaching", "notBreaching", "ignore", "missing")
+LOW_SAMPLE_PERCENTILES = ("evaluate", "ignore")
 
 
 def _period(value: int) -> None:
@@ -60,6 +62,27 @@ def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
             "Stat": metric["stat"],
         }
     return entry
+
+
+def _statistic(i: Mapping[str, Any]) -> dict[str, str]:
+    """A single-metric alarm's statistic: a basic one, or a percentile (ExtendedStatistic, with its low-sample-count
+    rule); exactly one of the two, as PutMetricAlarm requires."""
+    basic, extended = i.get("statistic"), i.get("extendedStatistic")
+    if (basic is None) == (extended is None):
+        raise Invalid("set exactly one of statistic and extendedStatistic")
+    if basic is not None:
+        if basic not in ALARM_STATISTICS:
+            raise Invalid(f"statistic must be one of {', '.join(ALARM_STATISTICS)}, got {basic!r}")
+        return {"Statistic": basic}
+    if not isinstance(extended, str) or not is_percentile(extended):
+        raise Invalid(f"extendedStatistic must be a percentile p0..p100 (e.g. p95), got {extended!r}")
+    arguments = {"ExtendedStatistic": extended}
+    low = i.get("evaluateLowSampleCountPercentiles")
+    if low is not None:
+        if low not in LOW_SAMPLE_PERCENTILES:
+            raise Invalid(f"evaluateLowSampleCountPercentiles must be one of {', '.join(LOW_SAMPLE_PERCENTILES)}")
+        arguments["EvaluateLowSampleCountPercentile"] = str(low)
+    return arguments
 
 
 @handles("aws:cloudwatch/metricAlarm:MetricAlarm", DATA_PLANE)
@@ -95,13 +118,11 @@ def metric_alarm(ctx: Context, r: Declared) -> Created:
         # their definitions as deployed (bench.localaws.metric_math).
         ctx.math_alarms[r.name] = arguments["Metrics"]
     else:
-        if i.get("statistic") not in ALARM_STATISTICS:
-            raise Invalid(f"statistic must be one of {', '.join(ALARM_STATISTICS)}, got {i.get('statistic')!r}")
+        arguments |= _statistic(i)
         _period(whole(i["period"]))
         arguments |= {
             "Namespace": i["namespace"],
             "MetricName": i["metricName"],
-            "Statistic": i["statistic"],
             "Period": whole(i["period"]),
             "Dimensions": [{"Name": k, "Value": v} for k, v in (i.get("dimensions") or {}).items()],
         }
