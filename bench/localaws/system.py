@@ -206,30 +206,25 @@ class LocalSystem:
                 f"Lambda {relay.function_name}: no local relay for handler {relay.handler} "
                 f"(bench.localaws.relay stands in for {NOTIFIER_HANDLER})"
             )
-        env = {key: os.environ[key] for key in PASS_THROUGH if key in os.environ}
-        env |= {**relay.environment, **self.env()}
-        log = open(_fresh(self.logs / f"{relay.function_name}.log"), "ab")
-        self._stack.callback(log.close)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.localaws.relay", "--queue-url", relay.queue_url, "--wait", "1"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self._stack.callback(_stop_process, process)
-        return process
+        command = ["bench.localaws.relay", "--queue-url", relay.queue_url, "--wait", "1"]
+        return self._function_process(relay.function_name, relay.environment, command)
 
     def _scheduled(self, schedule: Schedule) -> subprocess.Popen[bytes]:
         """A Lambda an EventBridge schedule runs, run locally: its handler at start, then once per period."""
+        command = ["bench.localaws.scheduled", "--handler", schedule.handler, "--every", str(schedule.every_seconds)]
+        return self._function_process(schedule.function_name, schedule.environment, command)
+
+    def _function_process(
+        self, function_name: str, environment: Mapping[str, str], module_and_args: list[str]
+    ) -> subprocess.Popen[bytes]:
+        """A local process standing in for a Lambda: `python -m MODULE ARGS` with the function's environment as
+        deployed and the emulators' endpoints, logging to LOGS/<function name>.log; stopped with the system."""
         env = {key: os.environ[key] for key in PASS_THROUGH if key in os.environ}
-        env |= {**schedule.environment, **self.env()}
-        log = open(_fresh(self.logs / f"{schedule.function_name}.log"), "ab")
+        env |= {**environment, **self.env()}
+        log = open(_fresh(self.logs / f"{function_name}.log"), "ab")
         self._stack.callback(log.close)
-        command = ["--handler", schedule.handler, "--every", str(schedule.every_seconds)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.localaws.scheduled", *command],
+            [sys.executable, "-m", *module_and_args],
             env=env,
             cwd=ROOT,
             stdout=log,
