@@ -209,7 +209,8 @@ def test_the_wait_alarm_fires_on_slow_waits_and_clears_when_no_order_finishes(sy
     alarm = _wait_alarm(system)
     slow = alarm["Threshold"] * 3
     dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
-    metadata = {"Timestamp": int(datetime.now(UTC).timestamp() * 1000), "CloudWatchMetrics": [DIRECTIVE]}
+    stamp = int(datetime.now(UTC).timestamp() * 1000)
+    metadata = {"Timestamp": stamp, "CloudWatchMetrics": [DIRECTIVE]}
     lines = [json.dumps(_emf(_aws=metadata, BuyerWait=slow, **dimensions))] * 20
     log = system.logs / "worker-emf.log"
     log.write_text("\n".join([*lines, '{"_aws": "broken"}', "not json"]) + "\n")
@@ -218,7 +219,7 @@ def test_the_wait_alarm_fires_on_slow_waits_and_clears_when_no_order_finishes(sy
     assert wait_for(lambda: _wait_alarm(system)["StateValue"] == "ALARM", 5, "the p95 alarm")
     # At the datapoints' time the window holds them: ministack's call, no missing-data transition. (Asked at the wall
     # clock's time instead, a loaded machine may already be past the 2 s window.)
-    written = datetime.fromtimestamp(metadata["Timestamp"] / 1000, UTC)
+    written = datetime.fromtimestamp(stamp / 1000, UTC)
     assert emf.apply_missing_data(cloudwatch, extractor.namespaces, now=written) == []
     name = alarm["AlarmName"]
     wait_for(lambda: emf.apply_missing_data(cloudwatch, extractor.namespaces) == [name], 5, "the window to empty")
