@@ -9,6 +9,7 @@ resets before answering. All balancers share one event loop in one background th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from bench.localaws.emulators import LOOPBACK
 
 CHUNK = 64 * 1024
+LINGER_SECONDS = 10.0  # the most a closing connection keeps reading what its client still sends
 _NO_TARGET_BODY = b'{"error":"no healthy task behind the load balancer"}'
 NO_TARGET = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
@@ -57,17 +59,42 @@ class Balancer:
                 task_reader, task_writer = await asyncio.open_connection(LOOPBACK, port)
             except OSError:
                 continue
-            await asyncio.gather(_pipe(client_reader, task_writer), _pipe(task_reader, client_writer))
+            upload = asyncio.create_task(_upload(client_reader, task_writer))
+            await _pipe(task_reader, client_writer)  # the task's answers, until it closes; then the client's EOF
+            # A lingering close: what the client still sends is read and dropped (by `upload`) for a while before
+            # the connection closes, or the client's unread bytes would reset it and destroy the answer on its way.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(upload, LINGER_SECONDS)
+            await _close(client_writer)
             return
         client_writer.write(NO_TARGET)
         await _close(client_writer)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The task's bytes to the client until the task closes; the client then gets an EOF (a half-close)."""
     try:
         while data := await reader.read(CHUNK):
             writer.write(data)
             await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    with contextlib.suppress(ConnectionError, OSError):
+        if writer.can_write_eof():
+            writer.write_eof()
+
+
+async def _upload(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The client's bytes to the task until the client closes; once the task has gone, they are dropped."""
+    try:
+        while data := await reader.read(CHUNK):
+            if writer.is_closing():
+                continue
+            try:
+                writer.write(data)
+                await writer.drain()
+            except (ConnectionError, OSError):
+                writer.close()
     except (ConnectionError, OSError):
         pass
     finally:
