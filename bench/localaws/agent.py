@@ -12,10 +12,11 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from bench.localaws.emulators import LOOPBACK
+from bench.localaws.jsonhttp import JsonHandler
 
 STATE_SUFFIX = "/task-protection/v1/state"
 MAX_EXPIRES_MINUTES = 2880  # the agent's maximum (48 h)
@@ -32,7 +33,7 @@ class Agent:
         self.calls: dict[str, int] = {}
         agent = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_PUT(self) -> None:  # noqa: N802 (http.server's name)
                 task_id = agent._task_id(self.path)
                 try:
@@ -42,30 +43,19 @@ class Agent:
                     if not 1 <= minutes <= MAX_EXPIRES_MINUTES:
                         raise ValueError(f"ExpiresInMinutes must be 1..{MAX_EXPIRES_MINUTES}")
                 except (KeyError, TypeError, ValueError) as error:
-                    self._answer(400, {"failure": {"Arn": task_id, "Reason": "InvalidParameter", "Detail": str(error)}})
+                    self.answer(400, {"failure": {"Arn": task_id, "Reason": "InvalidParameter", "Detail": str(error)}})
                     return
                 if task_id is None:
-                    self._answer(404, {"failure": {"Reason": "TASK_NOT_FOUND"}})
+                    self.answer(404, {"failure": {"Reason": "TASK_NOT_FOUND"}})
                     return
-                self._answer(200, {"protection": agent.set(task_id, enabled, minutes)})
+                self.answer(200, {"protection": agent.set(task_id, enabled, minutes)})
 
             def do_GET(self) -> None:  # noqa: N802
                 task_id = agent._task_id(self.path)
                 if task_id is None:
-                    self._answer(404, {"failure": {"Reason": "TASK_NOT_FOUND"}})
+                    self.answer(404, {"failure": {"Reason": "TASK_NOT_FOUND"}})
                     return
-                self._answer(200, {"protection": agent.describe(task_id)})
-
-            def _answer(self, code: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: tasks log their own calls
-                return
+                self.answer(200, {"protection": agent.describe(task_id)})
 
         self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-ecs-agent", daemon=True)

@@ -16,20 +16,20 @@ a real one can be, for the tests that show a service unaffected.
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Final
 
 import boto3
 from botocore.config import Config
 
 from bench.localaws.emulators import DUMMY_CREDENTIALS, LOOPBACK
+from bench.localaws.jsonhttp import JsonHandler
 
 ENV_FULL_URI: Final = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
 ENV_AUTHORIZATION_TOKEN: Final = "AWS_CONTAINER_AUTHORIZATION_TOKEN"
@@ -71,21 +71,12 @@ class CredentialsEndpoint:
         self._grants: dict[str, Grant] = {}  # token -> grant
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 arrived = time.monotonic()
                 if endpoint.delay_seconds:
                     time.sleep(endpoint.delay_seconds)
-                code, body = endpoint.answer(self.path, self.headers.get("Authorization", ""), arrived)
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: the tasks log their calls
-                return
+                self.answer(*endpoint.answer(self.path, self.headers.get("Authorization", ""), arrived))
 
         self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self._server.daemon_threads = True
