@@ -15,7 +15,8 @@ from botocore.exceptions import BotoCoreError
 
 from app.aws_async import AsyncClient, UnsupportedProxy, _Pool
 from bench.localaws import tls
-from bench.localaws.ecs import LocalService
+from bench.localaws.deployer import Deployment
+from bench.localaws.ecs import LocalService, deployed_services
 from bench.localaws.emulators import Emulator
 from tests.helpers import System, system, wait_for  # noqa: F401
 
@@ -51,6 +52,17 @@ def test_every_task_reaches_aws_over_https_with_the_local_ca(services: list[Loca
         endpoints = {key: value for key, value in env.items() if key.startswith("AWS_ENDPOINT_URL")}
         assert endpoints and all(url.startswith(f"https://{tls.HOSTNAME}:") for url in endpoints.values()), endpoints
         assert "BEGIN CERTIFICATE" in Path(env["AWS_CA_BUNDLE"]).read_text()
+
+
+def test_a_task_asked_for_plain_http_reaches_the_emulators_own_ports_without_a_bundle(deployment: Deployment) -> None:
+    """The receiver benchmark's plain-HTTP row: the same tasks, without the fronts."""
+    ours = deployment.endpoints
+    plain = {ours.data_plane, ours.control_plane, ours.ecs_api}
+    for service in deployed_services(deployment, https=False):
+        env = service.spec.environment()
+        endpoints = {key: value for key, value in env.items() if key.startswith("AWS_ENDPOINT_URL")}
+        assert endpoints and set(endpoints.values()) <= plain, endpoints
+        assert "AWS_CA_BUNDLE" not in env
 
 
 def test_the_certificate_and_the_hostname_are_checked(front: tls.TlsFront, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,9 +1,9 @@
 """`python -m bench.benchmarks [--quick] [--receiver-only | --worker-only] [--levels N,...] [--json]`: run every
 benchmark against a fresh local ministack and print the tables (ours against the report's Go system and the goals;
 flashsale's worker beside its peers, Celery and the report's design ported literally, measured in the same run).
-`--receiver-only` runs the backend ceiling and the receiver's loads alone (60/s, capacity, 3x capacity), the same way,
-in about a third of the time; `--worker-only` runs the worker levels and the peers alone; `--levels` picks the worker
-levels (the peers run at those of theirs picked).
+`--receiver-only` runs the backend ceiling and the receiver's loads alone (60/s over plain HTTP and over TLS,
+capacity, 3x capacity), the same way, in about a third of the time; `--worker-only` runs the worker levels and the
+peers alone; `--levels` picks the worker levels (the peers run at those of theirs picked).
 
 Each measurement stands alone: the backend ceiling, each level of flashsale's worker, each peer at each level, and
 the receiver (its loads, one after the other on one process). One that fails (does not drain, crashes, times out,
@@ -108,7 +108,9 @@ def measure(bed: Bed, plan: Plan, peers: tuple[worker.Contender, ...] = PEERS) -
                 "error": "not run: its capacity search is sized from the backend ceiling, which did not finish"
             }
         else:
-            stack.progress("receiver: the report's 60 orders/s, then its capacity, then 3x that")
+            stack.progress(
+                "receiver: the report's 60 orders/s over plain HTTP, then over TLS, then its capacity, then 3x that"
+            )
             receivers = attempt(
                 "receiver", {}, lambda: receiver.run(bed, seconds=plan.receiver_seconds, ceiling_rate=ceiling["rate"])
             )

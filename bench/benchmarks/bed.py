@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,11 +79,21 @@ class Bed:
             raise RuntimeError("the emulator is not running")
         return cpu_seconds(self.emulator.process.pid)
 
-    def service(self, role: str, name: str, command: tuple[str, ...] = (), **settings: str) -> Task:
+    def service(
+        self,
+        role: str,
+        name: str,
+        command: tuple[str, ...] = (),
+        settings: Mapping[str, str] | None = None,
+        *,
+        https: bool = True,
+    ) -> Task:
         """A started task (stop it, or use it as a context manager) with these settings on top of the deployed ones;
         `command` runs another program in the task's place (a benchmark's peer worker, which must touch
-        $HEARTBEAT_FILE when ready, as the worker does)."""
-        spec = service_of(self.services, role).spec
+        $HEARTBEAT_FILE when ready, as the worker does); `https=False` points it at the emulators' own plain HTTP
+        ports, without the TLS fronts (to tell what TLS costs it)."""
+        services = self.services if https else deployed_services(self.deployment, https=False)
+        spec = service_of(services, role).spec
         if command:
             spec = dataclasses.replace(spec, command=command)
         return spec.task(self.logs / f"{name}.log", settings).start()

@@ -1,5 +1,7 @@
 """Receiver benchmarks: CPU per accepted order and accept latency at the report's 60 orders/s, its capacity, and
-its behaviour when offered three times that capacity.
+its behaviour when offered three times that capacity. The tasks reach AWS over HTTPS (bench.localaws.tls), as on
+AWS; the 60/s load is also run on a receiver reaching the emulators over plain HTTP, so that what TLS costs the
+receiver is the difference.
 
 Load comes from ops.loadtest (Locust in its own process, open loop). CPU is the receiver process's own accounting
 (psutil) across the load, after a short warm-up so that lazy start-up work is not charged to the orders.
@@ -59,6 +61,7 @@ class ReceiverLoad:
 @dataclass(frozen=True)
 class ReceiverBench:
     report_rate: ReceiverLoad  # the report's 60 orders/s
+    report_rate_plain_http: ReceiverLoad  # the same, on a receiver whose AWS endpoints are plain HTTP (no TLS)
     capacity: ReceiverLoad  # offered more than it can take (see capacity()): accepted_rate is its capacity
     overload: ReceiverLoad  # offered 3x that capacity
     retry_after: bool  # every 503 of a burst beyond MAX_IN_FLIGHT carries Retry-After
@@ -141,14 +144,29 @@ def capacity(receiver: Task, seconds: float, ceiling_rate: float, logs: Path) ->
         rate = min(2 * rate, 2 * ceiling_rate)
 
 
+def _at_report_rate(receiver: Task, seconds: float, results: Path) -> ReceiverLoad:
+    """The warm-up orders, then `seconds` at the report's rate."""
+    asyncio.run(_burst(receiver.url, WARM_UP_ORDERS))
+    return _load(receiver, REPORT_ARRIVAL_RATE, seconds, results)
+
+
 def run(bed: Bed, *, seconds: float, ceiling_rate: float) -> ReceiverBench:
-    """`seconds` at the report's rate; each capacity and overload run takes half that."""
+    """`seconds` at the report's rate over plain HTTP, then as much over TLS on a receiver of its own, which then
+    takes the capacity and overload runs (half that each). The plain run comes first, on the fresh emulator, so
+    that the two 60/s runs find it alike (the capacity runs leave it full)."""
     bed.fresh()
     max_in_flight = contract.SERVICE_DEFAULTS.max_in_flight
+    with bed.service("receiver", "receiver-plain-http", https=False) as plain:
+        report_rate_plain_http = _at_report_rate(plain, seconds, bed.logs / "load-60-plain-http")
     with bed.service("receiver", "receiver") as receiver:
-        asyncio.run(_burst(receiver.url, WARM_UP_ORDERS))
-        report_rate = _load(receiver, REPORT_ARRIVAL_RATE, seconds, bed.logs / "load-60")
+        report_rate = _at_report_rate(receiver, seconds, bed.logs / "load-60")
         capacity_load = capacity(receiver, seconds / 2, ceiling_rate, bed.logs)
         overload = _load(receiver, 3 * capacity_load.accepted_rate, seconds / 2, bed.logs / "load-overload")
         retry_after = retry_after_on_shed(receiver, max_in_flight)
-    return ReceiverBench(report_rate=report_rate, capacity=capacity_load, overload=overload, retry_after=retry_after)
+    return ReceiverBench(
+        report_rate=report_rate,
+        report_rate_plain_http=report_rate_plain_http,
+        capacity=capacity_load,
+        overload=overload,
+        retry_after=retry_after,
+    )

@@ -132,16 +132,26 @@ def _receiver_rows(result: dict[str, Any]) -> list[Row]:
     )
     if "error" in bench:
         return [Row("receiver", "-", unfinished(bench), "-", False), ceiling_row]
-    at60, capacity, overload = (bench[k] for k in ("report_rate", "capacity", "overload"))
+    at60, plain, capacity, overload = (
+        bench[k] for k in ("report_rate", "report_rate_plain_http", "capacity", "overload")
+    )
     latency = REPORT_ACCEPT_LATENCY_MS
     capacity_goal = min(GOAL_CAPACITY_RATE, GOAL_CAPACITY_SHARE * ceiling["rate"])
     return [
         Row(
-            "receiver: CPU per accepted order (60/s)",
+            "receiver: CPU per accepted order (60/s, TLS)",
             "-",
             f"{at60['cpu_ms_per_accepted']:.2f} ms",
             f"<= {GOAL_RECEIVER_CPU_MS:g} ms",
             _at_most(at60["cpu_ms_per_accepted"], GOAL_RECEIVER_CPU_MS),
+        ),
+        # The goal is for the receiver as deployed, over TLS; this row tells how much of it TLS takes.
+        Row(
+            "receiver: CPU per accepted order (60/s, plain HTTP)",
+            "-",
+            f"{plain['cpu_ms_per_accepted']:.2f} ms",
+            "-",
+            None,
         ),
         Row(
             "receiver: CPU per accepted order (capacity)",

@@ -164,7 +164,7 @@ def run_level(
         "worker",
         name,
         contender.command(workers),
-        **{
+        {
             **contender.settings,
             contract.ENV_WORKER_COUNT: str(workers),
             contract.ENV_PAYMENT_SECONDS: str(payment_seconds),

@@ -51,7 +51,6 @@ from bench.localaws.emulators import (
     EMAIL_CONFIRMED_AT_ONCE,
     NO_ROLLOUTS,
     NO_SERVICE_EVENTS,
-    aws_env,
     control_plane_env,
     endpoint_env,
     endpoint_for,
@@ -108,19 +107,27 @@ class Endpoints:
 
     def env(self) -> dict[str, str]:
         """The environment that points a process's boto3 at these emulators, with the emulators' keys."""
-        return aws_env(self.data_plane, self.region) | self.control_env()
+        return DUMMY_CREDENTIALS | self.keyless_env()
 
-    def task_env(self) -> dict[str, str]:
+    def task_env(self, *, https: bool = True) -> dict[str, str]:
         """What a local task is given, as on ECS: no keys (it gets its role's, bench.localaws.credentials) and every
-        endpoint over HTTPS with certificate and hostname checks (bench.localaws.tls), the local CA as its bundle."""
+        endpoint over HTTPS with certificate and hostname checks (bench.localaws.tls), the local CA as its bundle.
+        `https=False`: the emulators' own plain HTTP ports and no bundle, for the benchmark that tells what TLS costs
+        a task."""
+        if not https:
+            return self.keyless_env()
         ca = tls.shared()
-        https = Endpoints(
+        fronts = Endpoints(
             ca.front(self.data_plane).url,
             ca.front(self.control_plane).url,
             self.region,
             ca.front(self.ecs_api).url if self.ecs_api else None,
         )
-        return endpoint_env(https.data_plane, self.region) | https.control_env() | {"AWS_CA_BUNDLE": str(ca.bundle)}
+        return fronts.keyless_env() | {"AWS_CA_BUNDLE": str(ca.bundle)}
+
+    def keyless_env(self) -> dict[str, str]:
+        """Every endpoint of these, without keys."""
+        return endpoint_env(self.data_plane, self.region) | self.control_env()
 
 
 _CLIENTS: dict[tuple[str, str, str], Any] = {}

@@ -163,8 +163,11 @@ class TaskSpec:
         )
 
 
-def task_spec(deployment: Deployment, task_definition: str, overrides: Mapping[str, str] | None = None) -> TaskSpec:
-    """What a task of `task_definition` runs, read back from the control plane as the program deployed it."""
+def task_spec(
+    deployment: Deployment, task_definition: str, overrides: Mapping[str, str] | None = None, *, https: bool = True
+) -> TaskSpec:
+    """What a task of `task_definition` runs, read back from the control plane as the program deployed it
+    (`https=False`: reaching the emulators over plain HTTP, `Endpoints.task_env`)."""
     found = deployment.endpoints.client("ecs").describe_task_definition(taskDefinition=task_definition)[
         "taskDefinition"
     ]
@@ -184,7 +187,7 @@ def task_spec(deployment: Deployment, task_definition: str, overrides: Mapping[s
     env |= docker.env
     env |= {item["name"]: item["value"] for item in container.get("environment", [])}
     env |= {"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE"}
-    env |= deployment.endpoints.task_env()  # no keys: each task is granted its role's (TaskSpec.task)
+    env |= deployment.endpoints.task_env(https=https)  # no keys: each task is granted its role's (TaskSpec.task)
     env |= dict(overrides or {})
     return TaskSpec(
         task_definition=task_definition,
@@ -234,8 +237,10 @@ class LocalService:
         return [task for task in self.running() if task.healthy()]
 
 
-def deployed_services(deployment: Deployment, overrides: Mapping[str, str] | None = None) -> list[LocalService]:
-    """Every ECS service the deployment created, with what its tasks run."""
+def deployed_services(
+    deployment: Deployment, overrides: Mapping[str, str] | None = None, *, https: bool = True
+) -> list[LocalService]:
+    """Every ECS service the deployment created, with what its tasks run (`https`: see `task_spec`)."""
     services = []
     for resource in deployment.of_type(SERVICE):
         declared = resource.outputs
@@ -243,7 +248,7 @@ def deployed_services(deployment: Deployment, overrides: Mapping[str, str] | Non
             LocalService(
                 cluster=declared["cluster"],
                 name=declared["name"],
-                spec=task_spec(deployment, declared["taskDefinition"], overrides),
+                spec=task_spec(deployment, declared["taskDefinition"], overrides, https=https),
                 target_groups=tuple(lb["targetGroupArn"] for lb in declared.get("loadBalancers", [])),
             )
         )
