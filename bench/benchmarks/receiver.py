@@ -1,7 +1,7 @@
 """Receiver benchmarks: CPU per accepted order and accept latency at the report's 60 orders/s, its capacity, and
-its behaviour when offered three times that capacity. The tasks reach AWS over HTTPS (bench.localaws.tls), as on
-AWS; the 60/s load is also run on a receiver reaching the emulators over plain HTTP, so that what TLS costs the
-receiver is the difference.
+its behaviour when offered three times that capacity. The receiver reaches the emulators over HTTPS
+(bench.localaws.tls), as a task reaches AWS; the 60/s load is also run on a receiver reaching them over plain HTTP,
+so that what TLS costs the receiver is the difference.
 
 Load comes from ops.loadtest (Locust in its own process, open loop). CPU is the receiver process's own accounting
 (psutil) across the load, after a short warm-up so that lazy start-up work is not charged to the orders.
