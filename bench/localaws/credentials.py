@@ -28,6 +28,7 @@ from typing import Any, Final
 import boto3
 from botocore.config import Config
 
+from bench.localaws import iam_gate
 from bench.localaws.emulators import DUMMY_CREDENTIALS, LOOPBACK
 from bench.localaws.jsonhttp import JsonHandler
 
@@ -113,6 +114,7 @@ class CredentialsEndpoint:
         assumed = _sts(grant.sts_endpoint, grant.region).assume_role(
             RoleArn=grant.role_arn, RoleSessionName=grant.task_id[:64], DurationSeconds=STS_DURATION_SECONDS
         )["Credentials"]
+        iam_gate.ledger().record_key(assumed["AccessKeyId"], grant.role_arn)  # before the task can use the key
         expires = datetime.now(UTC) + timedelta(seconds=BOTOCORE_ADVISORY_REFRESH_SECONDS + self.lifetime_seconds)
         return 200, {
             "AccessKeyId": assumed["AccessKeyId"],

@@ -111,14 +111,15 @@ class Endpoints:
         return aws_env(self.data_plane, self.region) | self.control_env()
 
     def task_env(self) -> dict[str, str]:
-        """What a local task is given, as on ECS: no keys (it gets its role's, bench.localaws.credentials) and every
-        endpoint over HTTPS with certificate and hostname checks (bench.localaws.tls), the local CA as its bundle."""
-        ca = tls.shared()
+        """What a local task is given, as on ECS: no keys (it gets its role's, bench.localaws.credentials), every
+        endpoint over HTTPS with certificate and hostname checks (bench.localaws.tls), the local CA as its bundle, and
+        IAM enforced on each call (bench.localaws.iam_gate)."""
+        ca, iam = tls.shared(), self.control_plane  # every call a task makes is authorized by its role's policies
         https = Endpoints(
-            ca.front(self.data_plane).url,
-            ca.front(self.control_plane).url,
+            ca.front(self.data_plane, iam).url,
+            ca.front(self.control_plane, iam).url,
             self.region,
-            ca.front(self.ecs_api).url if self.ecs_api else None,
+            ca.front(self.ecs_api, iam).url if self.ecs_api else None,
         )
         return endpoint_env(https.data_plane, self.region) | https.control_env() | {"AWS_CA_BUNDLE": str(ca.bundle)}
 

@@ -31,16 +31,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import alarm_catalogue
-from bench.localaws import emf, metric_math, queue_metrics
+from bench.localaws import emf, iam_gate, metric_math, queue_metrics
 from bench.localaws.autoscaling import LocalAutoScaling
 from bench.localaws.console import Console
 from bench.localaws.deployer import Deployment, Endpoints, deploy
@@ -119,6 +119,7 @@ class LocalSystem:
         self._alerts_lock = threading.Lock()
         self.console: Console | None = None
         self.emf = emf.EmfExtractor()
+        self.iam = iam_gate.Account([], [])  # what the tasks did with IAM, once the system stopped
 
     @property
     def endpoints(self) -> Endpoints:
@@ -151,6 +152,9 @@ class LocalSystem:
         )
         if not self.deployment.ok:
             raise LocalError(f"the program does not deploy:\n{self.deployment.summary()}")
+        # Registered before anything that runs tasks, so it runs after they stopped: every call they made is in.
+        seen_before = iam_gate.ledger().seen()
+        self._stack.callback(self._account_iam, seen_before)
         ecs_api = EcsApi(control.endpoint_url, self._task_counts).start()
         self._stack.callback(ecs_api.stop)
         self.deployment.endpoints = replace(self.deployment.endpoints, ecs_api=ecs_api.url)
@@ -311,6 +315,14 @@ class LocalSystem:
                 "task settings overridden: " + ", ".join(f"{k}={v}" for k, v in self.args.env_overrides.items())
             )
         return notes
+
+    def _account_iam(self, seen_before: Counter[tuple[str, str, str, bool]]) -> None:
+        """IAM as the tasks met it: written to iam.json; a refused call fails the system's run (LocalError)."""
+        usage = iam_gate.ledger().usage_since(seen_before)
+        self.iam = iam_gate.Account.of(usage, iam_gate.Policies(self.endpoints.control_plane))
+        (self.args.directory.resolve() / "iam.json").write_text(json.dumps(asdict(self.iam), indent=2) + "\n")
+        if self.iam.refused:
+            raise LocalError("IAM refused calls the services made:\n  " + "\n  ".join(self.iam.refused))
 
     def stop(self) -> None:
         self._stop.set()
