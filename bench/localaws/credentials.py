@@ -129,6 +129,19 @@ class CredentialsEndpoint:
         self._server.server_close()
 
 
+def lambda_environment(role_arn: str, *, sts_endpoint: str, region: str) -> dict[str, str]:
+    """What Lambda gives a function's process: its execution role's temporary keys in the environment."""
+    assumed = _sts(sts_endpoint, region).assume_role(
+        RoleArn=role_arn, RoleSessionName="local-lambda", DurationSeconds=STS_DURATION_SECONDS
+    )["Credentials"]
+    iam_gate.ledger().record_key(assumed["AccessKeyId"], role_arn)  # before the function can use the key
+    return {
+        "AWS_ACCESS_KEY_ID": assumed["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": assumed["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": assumed["SessionToken"],
+    }
+
+
 _STS: dict[tuple[str, str], Any] = {}
 _SHARED: CredentialsEndpoint | None = None
 _SHARED_LOCK = threading.Lock()

@@ -43,6 +43,7 @@ from app import alarm_catalogue
 from bench.localaws import emf, iam_gate, metric_math, queue_metrics
 from bench.localaws.autoscaling import LocalAutoScaling
 from bench.localaws.console import Console
+from bench.localaws.credentials import lambda_environment
 from bench.localaws.deployer import Deployment, Endpoints, deploy
 from bench.localaws.ecs import PASS_THROUGH, LocalEcs
 from bench.localaws.ecs_api import EcsApi
@@ -211,20 +212,23 @@ class LocalSystem:
                 f"(bench.localaws.relay stands in for {NOTIFIER_HANDLER})"
             )
         command = ["bench.localaws.relay", "--queue-url", relay.queue_url, "--wait", "1"]
-        return self._function_process(relay.function_name, relay.environment, command)
+        command += ["--stand-in-endpoint", self.endpoints.data_plane]  # the queue is the local stand-in's, not its own
+        return self._function_process(relay.function_name, relay.role_arn, relay.environment, command)
 
     def _scheduled(self, schedule: Schedule) -> subprocess.Popen[bytes]:
         """A Lambda an EventBridge schedule runs, run locally: its handler at start, then once per period."""
         command = ["bench.localaws.scheduled", "--handler", schedule.handler, "--every", str(schedule.every_seconds)]
-        return self._function_process(schedule.function_name, schedule.environment, command)
+        return self._function_process(schedule.function_name, schedule.role_arn, schedule.environment, command)
 
     def _function_process(
-        self, function_name: str, environment: Mapping[str, str], module_and_args: list[str]
+        self, function_name: str, role_arn: str, environment: Mapping[str, str], module_and_args: list[str]
     ) -> subprocess.Popen[bytes]:
         """A local process standing in for a Lambda: `python -m MODULE ARGS` with the function's environment as
-        deployed and the emulators' endpoints, logging to LOGS/<function name>.log; stopped with the system."""
+        deployed, its role's keys (as Lambda gives them) and the endpoints a task gets (HTTPS, IAM enforced), logging
+        to LOGS/<function name>.log; stopped with the system."""
         env = {key: os.environ[key] for key in PASS_THROUGH if key in os.environ}
-        env |= {**environment, **self.env()}
+        env |= {**environment, **self.endpoints.task_env()}
+        env |= lambda_environment(role_arn, sts_endpoint=self.endpoints.control_plane, region=self.endpoints.region)
         log = open(_fresh(self.logs / f"{function_name}.log"), "ab")
         self._stack.callback(log.close)
         process = subprocess.Popen(
