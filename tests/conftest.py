@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bench.localaws import iam_gate
 from bench.localaws.deployer import Deployment, Endpoints, deploy
 from bench.localaws.ecs import LocalService, deployed_services
 from bench.localaws.emulators import Emulator
@@ -85,3 +86,34 @@ def aws_env(ministack: Emulator, endpoints: Endpoints, monkeypatch: pytest.Monke
     for key, value in endpoints.env().items():
         monkeypatch.setenv(key, value)
     return dict(os.environ)
+
+
+class IamRefusals:
+    """The calls the local IAM gate refused during one test (bench.localaws.iam_gate). A test that means to provoke
+    refusals asks for this fixture and calls `expected()`; in any other test a refusal fails it."""
+
+    def __init__(self) -> None:
+        self._ledger = iam_gate.ledger()
+        self._before = self._ledger.seen()
+        self._expected = False
+
+    def now(self) -> list[iam_gate.Denial]:
+        return self._ledger.usage_since(self._before).denials
+
+    def expected(self) -> list[iam_gate.Denial]:
+        """The refusals so far, taken by the test: they no longer fail it."""
+        self._expected = True
+        return self.now()
+
+    def unexpected(self) -> list[iam_gate.Denial]:
+        return [] if self._expected else self.now()
+
+
+@pytest.fixture(autouse=True)
+def iam_refusals() -> Iterator[IamRefusals]:
+    """Every call a task made in the test was allowed by its role's policies as deployed; a refusal fails the test
+    with the role, the action and the resource."""
+    refusals = IamRefusals()
+    yield refusals
+    unexpected = refusals.unexpected()
+    assert not unexpected, "IAM refused calls the services made:\n" + "\n".join(map(str, unexpected))

@@ -91,6 +91,7 @@ class LabResult:
     quick_changes: Sequence[str]
     strategies: list[StrategyRun] = field(default_factory=list)  # Part VI
     post_sale: PostSale | None = None  # ops.report on a Part VI sale, beside the lab's measurements
+    iam_unused: list[str] = field(default_factory=list)  # grants no deployment's calls used (bench.localaws.iam_gate)
 
 
 def ratio(measured: float, predicted: float) -> str:
@@ -590,6 +591,7 @@ def summary(result: LabResult) -> dict[str, Any]:
         ],
         "strategies": [lab_strategies.to_json(run, result.args.prices) for run in result.strategies],
         "post_sale_report": post_sale.to_json(result.post_sale) if result.post_sale else None,
+        "iam": {"refused": [], "unused_grants": result.iam_unused},  # a refused call fails the lab before this
     }
 
 
@@ -617,5 +619,10 @@ def console(result: LabResult, files: dict[str, str], elapsed: float) -> str:
             + ("(its figures agree with the lab's)" if post.agrees else "(SOME FIGURES DISAGREE with the lab's)"),
             "",
         ]
+    lines += [
+        "IAM: every call the services made was allowed by its role's policies as deployed; "
+        + (f"grants no part used: {'; '.join(result.iam_unused)}" if result.iam_unused else "every grant was used"),
+        "",
+    ]
     lines += [f"{name}: {path}" for name, path in files.items()]
     return "\n".join(lines)

@@ -42,7 +42,7 @@ from bench.lab.post_sale import PostSale
 from bench.lab.report import LATENCY_SECONDS, LabResult, LevelResult, Notification, PartResult
 from bench.lab.strategies import OrderTimes, StrategyRun
 from bench.lab.watch import Watch, WatchArgs
-from bench.localaws import metric_math
+from bench.localaws import iam_gate, metric_math
 from bench.localaws.autoscaling import declared_scaling
 from bench.localaws.console import ConsoleError
 from bench.localaws.deployer import DeployError
@@ -195,6 +195,7 @@ class Lab:
         self.service, self.stack_inputs = stack_service(args.startup_seconds)
         self.stack = stack_
         self.periods: dict[str, int] = {}
+        self.iam: list[iam_gate.Account] = []  # each deployment's, once it stopped
         # One pair of emulators for every deployment of the lab (starting them costs seconds each time).
         self.emulators = (
             stack_.enter_context(Emulator("ministack", log_path=self.logs / "ministack.log")),
@@ -230,6 +231,7 @@ class Lab:
                 alarms.reput(cloudwatch, guardrail, Period=max(1, round(guardrail["Period"] / self.args.time_scale)))
             self.periods = periods
             yield Deployed(system=system, periods=periods, inbox=self._inbox(system))
+        self.iam.append(system.iam)  # once stopped: a refused call has failed the lab already (LocalError)
 
     def _inbox(self, system: LocalSystem) -> str:
         """A queue subscribed to the alerts topic: what a person's mailbox would receive (SNS envelope: subject)."""
@@ -276,6 +278,7 @@ class Lab:
             quick_changes=QUICK_CHANGES if self.args.quick else (),
             strategies=[runs[s] for s in Strategy if s in runs],
             post_sale=post,
+            iam_unused=sorted(set.intersection(*(set(account.unused) for account in self.iam))) if self.iam else [],
         )
 
     def _post_sale(self, deployed: Deployed, deployment: Deployment, run: StrategyRun) -> PostSale:

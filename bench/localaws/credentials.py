@@ -28,6 +28,7 @@ from typing import Any, Final
 import boto3
 from botocore.config import Config
 
+from bench.localaws import iam_gate
 from bench.localaws.emulators import DUMMY_CREDENTIALS, LOOPBACK
 from bench.localaws.jsonhttp import JsonHandler
 
@@ -113,6 +114,7 @@ class CredentialsEndpoint:
         assumed = _sts(grant.sts_endpoint, grant.region).assume_role(
             RoleArn=grant.role_arn, RoleSessionName=grant.task_id[:64], DurationSeconds=STS_DURATION_SECONDS
         )["Credentials"]
+        iam_gate.ledger().record_key(assumed["AccessKeyId"], grant.role_arn)  # before the task can use the key
         expires = datetime.now(UTC) + timedelta(seconds=BOTOCORE_ADVISORY_REFRESH_SECONDS + self.lifetime_seconds)
         return 200, {
             "AccessKeyId": assumed["AccessKeyId"],
@@ -125,6 +127,19 @@ class CredentialsEndpoint:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def lambda_environment(role_arn: str, *, sts_endpoint: str, region: str) -> dict[str, str]:
+    """What Lambda gives a function's process: its execution role's temporary keys in the environment."""
+    assumed = _sts(sts_endpoint, region).assume_role(
+        RoleArn=role_arn, RoleSessionName="local-lambda", DurationSeconds=STS_DURATION_SECONDS
+    )["Credentials"]
+    iam_gate.ledger().record_key(assumed["AccessKeyId"], role_arn)  # before the function can use the key
+    return {
+        "AWS_ACCESS_KEY_ID": assumed["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": assumed["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": assumed["SessionToken"],
+    }
 
 
 _STS: dict[tuple[str, str], Any] = {}

@@ -110,18 +110,18 @@ class Endpoints:
         return DUMMY_CREDENTIALS | self.keyless_env()
 
     def task_env(self, *, https: bool = True) -> dict[str, str]:
-        """What a local task is given, as on ECS: no keys (it gets its role's, bench.localaws.credentials) and every
-        endpoint over HTTPS with certificate and hostname checks (bench.localaws.tls), the local CA as its bundle.
-        `https=False`: the emulators' own plain HTTP ports and no bundle, for the benchmark that tells what TLS costs
-        a task."""
+        """What a local task is given, as on ECS: no keys (it gets its role's, bench.localaws.credentials), every
+        endpoint over HTTPS with certificate and hostname checks (bench.localaws.tls), the local CA as its bundle, and
+        IAM enforced on each call (bench.localaws.iam_gate). `https=False`: the emulators' own plain HTTP ports and no
+        bundle (and so no IAM gate), for the benchmark that tells what TLS costs a task."""
         if not https:
             return self.keyless_env()
-        ca = tls.shared()
+        ca, iam = tls.shared(), self.control_plane  # every call a task makes is authorized by its role's policies
         fronts = Endpoints(
-            ca.front(self.data_plane).url,
-            ca.front(self.control_plane).url,
+            ca.front(self.data_plane, iam).url,
+            ca.front(self.control_plane, iam).url,
             self.region,
-            ca.front(self.ecs_api).url if self.ecs_api else None,
+            ca.front(self.ecs_api, iam).url if self.ecs_api else None,
         )
         return fronts.keyless_env() | {"AWS_CA_BUNDLE": str(ca.bundle)}
 

@@ -15,10 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import aws, contract
 from app.notifier import forward, webhook_url_of
+from bench.localaws.emulators import DUMMY_CREDENTIALS
 
 RELAYED = "relayed: "  # the log line for an alert the relay published
 
@@ -43,6 +46,21 @@ def relay(sqs: Any, sns: Any, queue_url: str, topic_arn: str, wait_seconds: int,
     return len(messages)
 
 
+def stand_in_queue(endpoint: str | None, read_timeout: int) -> Any:
+    """The SQS client that reads the stand-in queue: at `endpoint` with the emulators' keys, else from the
+    environment."""
+    if endpoint is None:
+        return aws.client("sqs", read_timeout=read_timeout)
+    return boto3.session.Session().client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name=os.environ.get("AWS_REGION", contract.AWS_REGION_DEFAULT),
+        config=Config(read_timeout=read_timeout),
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench.localaws.relay",
@@ -64,6 +82,11 @@ def parser() -> argparse.ArgumentParser:
         default=os.environ.get(contract.ENV_ALERT_WEBHOOK_URL),
         help=f"also post each alert to this chat webhook (default: ${contract.ENV_ALERT_WEBHOOK_URL})",
     )
+    p.add_argument(
+        "--stand-in-endpoint",
+        help="read the queue here with the emulators' own keys: it stands in for SNS invoking the function, which "
+        "the function's role is not granted (default: the environment's endpoint and keys)",
+    )
     p.add_argument("--once", action="store_true", help="relay what is waiting, then exit")
     p.add_argument(
         "--wait",
@@ -79,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.queue_url or not args.alerts_topic_arn:
         p.error("--queue-url and --alerts-topic-arn (or their environment variables) are required")
-    sqs, sns = aws.client("sqs", read_timeout=args.wait + 10), aws.client("sns")
+    sqs, sns = stand_in_queue(args.stand_in_endpoint, args.wait + 10), aws.client("sns")
     # The deployed function's configuration names the secret (the local system hands it on): read the URL as it does.
     try:
         webhook_url = args.webhook_url or webhook_url_of(os.environ.get(contract.ENV_ALERT_WEBHOOK_SECRET_ARN))

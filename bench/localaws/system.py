@@ -31,18 +31,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import alarm_catalogue
-from bench.localaws import emf, metric_math, queue_metrics
+from bench.localaws import emf, iam_gate, metric_math, queue_metrics
 from bench.localaws.autoscaling import LocalAutoScaling
 from bench.localaws.console import Console
+from bench.localaws.credentials import lambda_environment
 from bench.localaws.deployer import Deployment, Endpoints, deploy
 from bench.localaws.ecs import PASS_THROUGH, LocalEcs
 from bench.localaws.ecs_api import EcsApi
@@ -119,6 +120,7 @@ class LocalSystem:
         self._alerts_lock = threading.Lock()
         self.console: Console | None = None
         self.emf = emf.EmfExtractor()
+        self.iam = iam_gate.Account([], [])  # what the tasks did with IAM, once the system stopped
 
     @property
     def endpoints(self) -> Endpoints:
@@ -151,6 +153,9 @@ class LocalSystem:
         )
         if not self.deployment.ok:
             raise LocalError(f"the program does not deploy:\n{self.deployment.summary()}")
+        # Registered before anything that runs tasks, so it runs after they stopped: every call they made is in.
+        seen_before = iam_gate.ledger().seen()
+        self._stack.callback(self._account_iam, seen_before)
         ecs_api = EcsApi(control.endpoint_url, self._task_counts).start()
         self._stack.callback(ecs_api.stop)
         self.deployment.endpoints = replace(self.deployment.endpoints, ecs_api=ecs_api.url)
@@ -207,20 +212,23 @@ class LocalSystem:
                 f"(bench.localaws.relay stands in for {NOTIFIER_HANDLER})"
             )
         command = ["bench.localaws.relay", "--queue-url", relay.queue_url, "--wait", "1"]
-        return self._function_process(relay.function_name, relay.environment, command)
+        command += ["--stand-in-endpoint", self.endpoints.data_plane]  # the queue is the local stand-in's, not its own
+        return self._function_process(relay.function_name, relay.role_arn, relay.environment, command)
 
     def _scheduled(self, schedule: Schedule) -> subprocess.Popen[bytes]:
         """A Lambda an EventBridge schedule runs, run locally: its handler at start, then once per period."""
         command = ["bench.localaws.scheduled", "--handler", schedule.handler, "--every", str(schedule.every_seconds)]
-        return self._function_process(schedule.function_name, schedule.environment, command)
+        return self._function_process(schedule.function_name, schedule.role_arn, schedule.environment, command)
 
     def _function_process(
-        self, function_name: str, environment: Mapping[str, str], module_and_args: list[str]
+        self, function_name: str, role_arn: str, environment: Mapping[str, str], module_and_args: list[str]
     ) -> subprocess.Popen[bytes]:
         """A local process standing in for a Lambda: `python -m MODULE ARGS` with the function's environment as
-        deployed and the emulators' endpoints, logging to LOGS/<function name>.log; stopped with the system."""
+        deployed, its role's keys (as Lambda gives them) and the endpoints a task gets (HTTPS, IAM enforced), logging
+        to LOGS/<function name>.log; stopped with the system."""
         env = {key: os.environ[key] for key in PASS_THROUGH if key in os.environ}
-        env |= {**environment, **self.env()}
+        env |= {**environment, **self.endpoints.task_env()}
+        env |= lambda_environment(role_arn, sts_endpoint=self.endpoints.control_plane, region=self.endpoints.region)
         log = open(_fresh(self.logs / f"{function_name}.log"), "ab")
         self._stack.callback(log.close)
         process = subprocess.Popen(
@@ -311,6 +319,14 @@ class LocalSystem:
                 "task settings overridden: " + ", ".join(f"{k}={v}" for k, v in self.args.env_overrides.items())
             )
         return notes
+
+    def _account_iam(self, seen_before: Counter[tuple[str, str, str, bool]]) -> None:
+        """IAM as the tasks met it: written to iam.json; a refused call fails the system's run (LocalError)."""
+        usage = iam_gate.ledger().usage_since(seen_before)
+        self.iam = iam_gate.Account.of(usage, iam_gate.Policies(self.endpoints.control_plane))
+        (self.args.directory.resolve() / "iam.json").write_text(json.dumps(asdict(self.iam), indent=2) + "\n")
+        if self.iam.refused:
+            raise LocalError("IAM refused calls the services made:\n  " + "\n  ".join(self.iam.refused))
 
     def stop(self) -> None:
         self._stop.set()

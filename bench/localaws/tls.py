@@ -10,9 +10,13 @@ process must not delay the tasks' calls (a worker extending a message's visibili
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import atexit
 import contextlib
+import html
+import json
+import os
 import shutil
 import ssl
 import subprocess
@@ -25,10 +29,12 @@ from urllib.parse import urlsplit
 
 import trustme
 
+from bench.localaws import iam_gate
 from bench.localaws.emulators import LOOPBACK
 
 HOSTNAME: Final = "localhost"  # the one name the certificate is for
 CHUNK = 64 * 1024
+GATE_FLUSH_SECONDS: Final = 0.5  # how often a gated front writes its record of calls (at once after a refusal)
 
 
 class TlsFront:
@@ -36,11 +42,12 @@ class TlsFront:
 
     port: int
 
-    def __init__(self, upstream: str, context: ssl.SSLContext) -> None:
+    def __init__(self, upstream: str, context: ssl.SSLContext, gate: iam_gate.Gate | None = None) -> None:
         parts = urlsplit(upstream)
         self.upstream = upstream
         self._upstream = (parts.hostname or LOOPBACK, int(parts.port or 80))
         self._context = context
+        self._gate = gate  # when given, every request must pass it (bench.localaws.iam_gate) before it goes on
         self.connections = 0  # accepted so far
         self._open: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
@@ -62,6 +69,8 @@ class TlsFront:
 
         async def start() -> None:
             self._server = await asyncio.start_server(self._pipe, LOOPBACK, 0, ssl=self._context)
+            if self._gate is not None:
+                self._loop.create_task(_flush_every(self._gate, GATE_FLUSH_SECONDS))
             self._ready.set()
 
         self._loop.run_until_complete(start())
@@ -76,9 +85,12 @@ class TlsFront:
             return
         self._open.add(client_writer)
         try:
-            await asyncio.gather(
-                _copy(client_reader, upstream_writer), _copy(upstream_reader, client_writer), return_exceptions=True
+            requests = (
+                _copy(client_reader, upstream_writer)
+                if self._gate is None
+                else _gated(self._gate, client_reader, upstream_writer, client_writer)
             )
+            await asyncio.gather(requests, _copy(upstream_reader, client_writer), return_exceptions=True)
         finally:
             self._open.discard(client_writer)
 
@@ -105,6 +117,8 @@ class TlsFront:
         asyncio.run_coroutine_threadsafe(shut(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if self._gate is not None:
+            self._gate.flush()
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -121,14 +135,90 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
+async def _gated(
+    gate: iam_gate.Gate, reader: asyncio.StreamReader, upstream: asyncio.StreamWriter, client: asyncio.StreamWriter
+) -> None:
+    """Requests from the client, each forwarded only if the gate lets it through; a refused one is answered here.
+    The SDKs send one request and wait for its answer before the next (no pipelining), so an answer written here
+    never overtakes the upstream's answer to an earlier request."""
+    try:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return  # the client closed between requests
+            request_line, *lines = head.decode("latin-1").split("\r\n")
+            headers = {n.strip().lower(): v.strip() for n, _, v in (line.partition(":") for line in lines if line)}
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                client.write(_answer(411, "LengthRequired", "the local IAM gate reads bodies by Content-Length", {}))
+                return
+            body = await reader.readexactly(int(headers.get("content-length") or 0))
+            method, target, _ = request_line.split(" ", 2)
+            refusal = await _refusal(gate, iam_gate.Request(method, target, headers, body))
+            if refusal is None:
+                upstream.write(head + body)
+                await upstream.drain()
+            else:
+                client.write(_answer(*refusal, headers))
+                await client.drain()
+    except (OSError, ssl.SSLError, ValueError, asyncio.LimitOverrunError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        with contextlib.suppress(OSError, ssl.SSLError, RuntimeError):
+            upstream.close()
+
+
+async def _refusal(gate: iam_gate.Gate, request: iam_gate.Request) -> tuple[int, str, str] | None:
+    """What AWS would answer instead of serving `request` (None: serve it)."""
+    try:
+        role = gate.identify(request)
+    except iam_gate.Unmapped:
+        return 403, "MissingAuthenticationTokenException", "Missing Authentication Token"
+    except PermissionError as unknown:
+        return gate.unknown_key(str(unknown)).refusal
+    if role is None:
+        return None
+    policies = gate.policies.fresh(role)
+    if policies is None:
+        policies = await asyncio.to_thread(gate.policies.read, role)
+    return gate.decide(request, role, policies).refusal
+
+
+def _answer(status: int, code: str, message: str, request_headers: dict[str, str]) -> bytes:
+    """An error as the service's protocol carries it: JSON for JSON protocols, the query protocols' XML otherwise."""
+    if "x-amz-target" in request_headers:
+        content_type = request_headers.get("content-type", "application/x-amz-json-1.0")
+        body = json.dumps({"__type": code, "message": message}).encode()
+    else:
+        content_type = "text/xml"
+        query_code = "AuthorizationError" if code == "AccessDeniedException" else code
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{query_code}</Code>"
+            f"<Message>{html.escape(message)}</Message></Error><RequestId>local-iam-gate</RequestId></ErrorResponse>"
+        ).encode()
+    reason = {400: "Bad Request", 403: "Forbidden", 411: "Length Required"}.get(status, "Error")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nx-amzn-ErrorType: {code}\r\n"
+        f"x-amzn-RequestId: local-iam-gate\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _flush_every(gate: iam_gate.Gate, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        gate.flush()
+
+
 class FrontProcess:
     """A TlsFront in a process of its own (`python -m bench.localaws.tls`), so that the tasks' calls are not
     slowed by whatever the process that started it is doing; it exits when that process does (its stdin closes)."""
 
-    def __init__(self, upstream: str, cert: Path, key: Path) -> None:
+    def __init__(self, upstream: str, cert: Path, key: Path, iam: str | None = None) -> None:
         self.upstream = upstream
+        gated = ["--iam", iam, "--ledger", str(iam_gate.ledger().directory)] if iam else []
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.localaws.tls", upstream, str(cert), str(key)],
+            [sys.executable, "-m", "bench.localaws.tls", upstream, str(cert), str(key), *gated],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -165,11 +255,12 @@ class LocalCa:
         self._cert.write_bytes(b"".join(blob.bytes() for blob in self._server.cert_chain_pems))
         self._key.write_bytes(self._server.private_key_pem.bytes())
 
-    def front(self, upstream: str) -> FrontProcess:
-        """The front of `upstream`, shared by every task this process starts."""
+    def front(self, upstream: str, iam: str | None = None) -> FrontProcess:
+        """The front of `upstream`, shared by every task this process starts; with `iam` (the control plane whose
+        IAM holds the roles' policies), every call through it is authorized as AWS would (bench.localaws.iam_gate)."""
         with self._lock:
             if upstream not in self._fronts:
-                self._fronts[upstream] = FrontProcess(upstream, self._cert, self._key)
+                self._fronts[upstream] = FrontProcess(upstream, self._cert, self._key, iam)
             return self._fronts[upstream]
 
     def new_front(self, upstream: str) -> TlsFront:
@@ -203,9 +294,23 @@ def shared() -> LocalCa:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m bench.localaws.tls UPSTREAM CERT KEY`: serve a front, print its port, stop when stdin closes."""
-    upstream, cert, key = argv
-    front = TlsFront(upstream, server_context(Path(cert), Path(key)))
+    """`python -m bench.localaws.tls UPSTREAM CERT KEY [--iam URL --ledger DIR]`: serve a front, print its port, stop
+    when stdin closes."""
+    p = argparse.ArgumentParser(prog="python -m bench.localaws.tls", description="Local system: one TLS front.")
+    p.add_argument("upstream", help="the emulator's plain HTTP endpoint")
+    p.add_argument("cert", type=Path, help="the server certificate chain (PEM)")
+    p.add_argument("key", type=Path, help="its private key (PEM)")
+    p.add_argument("--iam", help="authorize every call against the roles' policies in this control plane's IAM")
+    p.add_argument("--ledger", type=Path, help="the process's IAM ledger directory (keys in, calls out)")
+    args = p.parse_args(argv)
+    gate = None
+    if args.iam:
+        if args.ledger is None:
+            p.error("--iam needs --ledger")
+        ledger = iam_gate.Ledger(args.ledger)
+        snapshot = args.ledger / f"front-{os.getpid()}{iam_gate.SNAPSHOT_SUFFIX}"
+        gate = iam_gate.Gate(ledger, iam_gate.Policies(args.iam), snapshot, iam_gate.upstream_account(args.upstream))
+    front = TlsFront(args.upstream, server_context(args.cert, args.key), gate)
     print(front.port, flush=True)
     sys.stdin.read()  # until the process that started this one closes the pipe or exits
     front.close()

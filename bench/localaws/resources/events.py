@@ -52,7 +52,13 @@ def target(ctx: Context, r: Declared) -> Created:
         found = ctx.client("lambda").get_function(FunctionName=function_name)["Configuration"]
         every = rate_seconds(expression)
         ctx.schedules.append(
-            Schedule(function_name, found["Handler"], dict(found.get("Environment", {}).get("Variables", {})), every)
+            Schedule(
+                function_name,
+                found["Handler"],
+                dict(found.get("Environment", {}).get("Variables", {})),
+                every,
+                found["Role"],
+            )
         )
         ctx.standins.append(
             Standin(r.urn, f"Lambda {function_name} run every {every} s ({expression}) by the local runtime")

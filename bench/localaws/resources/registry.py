@@ -48,17 +48,19 @@ class Relay:
     function_name: str
     handler: str
     environment: Mapping[str, str]
+    role_arn: str  # the function's execution role: the local stand-in runs with its credentials
 
 
 @dataclass(frozen=True)
 class Schedule:
     """A Lambda function an EventBridge schedule runs, stood in for by the local runtime calling its handler's module
-    on the same period (bench.localaws.sweeps)."""
+    on the same period (bench.localaws.scheduled)."""
 
     function_name: str
     handler: str
     environment: Mapping[str, str]
     every_seconds: int
+    role_arn: str  # the function's execution role: the local stand-in runs with its credentials
 
 
 @dataclass(frozen=True)

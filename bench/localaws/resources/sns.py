@@ -62,7 +62,9 @@ def _lambda_subscription(ctx: Context, r: Declared) -> Created:
         TopicArn=r.inputs["topic"], Protocol="sqs", Endpoint=arn, ReturnSubscriptionArn=True
     )["SubscriptionArn"]
     ctx.relays.append(
-        Relay(url, function_name, found["Handler"], dict(found.get("Environment", {}).get("Variables", {})))
+        Relay(
+            url, function_name, found["Handler"], dict(found.get("Environment", {}).get("Variables", {})), found["Role"]
+        )
     )
     ctx.standins.append(
         Standin(
