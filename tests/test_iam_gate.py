@@ -5,14 +5,32 @@ from a task role's policy as deployed, refused with the role, the action and the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
+from botocore.exceptions import ClientError
 
 from app import aws
-from bench.localaws.iam_gate import Call, Request, Unmapped, allowed, calls_of, grants, logical, used
+from bench.localaws import tls
+from bench.localaws.emulators import DUMMY_CREDENTIALS, Emulator
+from bench.localaws.iam_gate import (
+    SNAPSHOT_SUFFIX,
+    Call,
+    Gate,
+    Ledger,
+    Policies,
+    Request,
+    Unmapped,
+    allowed,
+    calls_of,
+    grants,
+    logical,
+    upstream_account,
+    used,
+)
 from stackconfig import output_names
 from tests.conftest import IamRefusals
 from tests.helpers import System, post, system, wait_for  # noqa: F401
@@ -22,6 +40,10 @@ REGION = "us-west-2"
 TABLE = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders"
 QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/orders-queue"
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:orders-topic"
+DUMMY_KEYS = {
+    "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+    "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+}
 
 
 def policy(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -234,3 +256,62 @@ def test_a_permission_removed_from_a_task_role_is_refused_naming_role_action_and
 def receiver_definition(system: System) -> str:
     (service,) = [s for s in system.services if s.spec.role == "receiver"]
     return service.spec.task_definition
+
+
+# --- the gate in a front, as the SDK meets it -------------------------------------------------------------------------
+
+
+def test_through_a_gated_front_the_sdk_meets_awss_refusals(
+    ministack: Emulator, moto: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role allowed to publish to one topic: that publish goes through; another topic, a table read and an unknown
+    key are refused, each with the error code boto3 reads from AWS (query and JSON protocols alike)."""
+    control = boto3.session.Session().client("iam", endpoint_url=moto.endpoint_url, region_name=REGION, **DUMMY_KEYS)
+    sns = boto3.session.Session().client("sns", endpoint_url=ministack.endpoint_url, region_name=REGION, **DUMMY_KEYS)
+    allowed_topic = sns.create_topic(Name="gate-allowed")["TopicArn"]
+    other_topic = sns.create_topic(Name="gate-other")["TopicArn"]
+    role = control.create_role(RoleName="gate-test", AssumeRolePolicyDocument=json.dumps(policy()))["Role"]["Arn"]
+    grant = policy({"Effect": "Allow", "Action": "sns:Publish", "Resource": allowed_topic})
+    control.put_role_policy(RoleName="gate-test", PolicyName="publish", PolicyDocument=json.dumps(grant))
+    ledger = Ledger(tmp_path / "ledger")
+    ledger.record_key("ASIAGATETEST00000001", role)
+    ca, account = tls.shared(), upstream_account(ministack.endpoint_url)
+    gate = Gate(ledger, Policies(moto.endpoint_url), tmp_path / "ledger" / f"front{SNAPSHOT_SUFFIX}", account)
+    front = ca.new_front(ministack.endpoint_url, gate)
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(ca.bundle))
+    try:
+
+        def client(service: str, key: str = "ASIAGATETEST00000001") -> Any:
+            return boto3.session.Session().client(
+                service,
+                endpoint_url=front.url,
+                region_name=REGION,
+                aws_access_key_id=key,
+                aws_secret_access_key="s",
+                aws_session_token="t",
+            )
+
+        assert client("sns").publish(TopicArn=allowed_topic, Message="m")["MessageId"]
+        with pytest.raises(ClientError) as refused:
+            client("sns").publish(TopicArn=other_topic, Message="m")
+        assert refused.value.response["Error"]["Code"] == "AuthorizationError"
+        assert (
+            "sns:Publish" in str(refused.value)
+            and other_topic in str(refused.value)
+            and "gate-test" in str(refused.value)
+        )
+        with pytest.raises(ClientError) as refused:
+            client("dynamodb").get_item(TableName="orders", Key={"id": {"S": "1"}})
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+        with pytest.raises(ClientError) as refused:
+            client("sqs", key="ASIAUNKNOWNKEY000001").list_queues()
+        assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+        refusals = ledger.usage_since().denials
+        assert [(d.action, d.resource) for d in refusals if d.role_arn == role] == [
+            ("dynamodb:GetItem", f"arn:aws:dynamodb:{REGION}:{account}:table/orders"),
+            ("sns:Publish", other_topic),
+        ]
+    finally:
+        front.close()
+        control.delete_role_policy(RoleName="gate-test", PolicyName="publish")
+        control.delete_role(RoleName="gate-test")

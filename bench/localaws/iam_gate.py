@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
@@ -464,12 +464,12 @@ def _document(document: str | dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The gate's answer: None refusal means forward the request."""
+class Refusal(NamedTuple):
+    """What AWS answers instead of serving a request."""
 
-    role_arn: str | None
-    refusal: tuple[int, str, str] | None  # (HTTP status, error code, message) as AWS would answer
+    status: int
+    code: str
+    message: str
 
 
 class Gate:
@@ -496,34 +496,30 @@ class Gate:
             self._roles[key] = role
         return self._roles[key]
 
-    def decide(self, request: Request, role_arn: str, policies: Sequence[Mapping[str, Any]]) -> Verdict:
+    def decide(self, request: Request, role_arn: str, policies: Sequence[Mapping[str, Any]]) -> Refusal | None:
+        """None if `policies` (the role's) allow every call the request makes, else AWS's refusal of the first."""
         account = self.account or role_arn.split(":")[4]
         try:
             calls = calls_of(request, account)
         except Unmapped as error:
             self._count(role_arn, "unmapped", str(error), ok=False)
-            return Verdict(role_arn, (400, "AccessDeniedException", f"local IAM gate: {error}"))
+            return Refusal(400, "AccessDeniedException", f"local IAM gate: {error}")
         for call in calls:
             ok = call.action in FREE_ACTIONS or allowed(policies, call)
             self._count(role_arn, call.action, call.resource, ok=ok)
             if not ok:
                 who = role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/")
-                return Verdict(
-                    role_arn,
-                    (
-                        403 if request.headers.get("x-amz-target") is None else 400,
-                        "AccessDeniedException",
-                        f"User: {who} is not authorized to perform: {call.action} on resource: {call.resource} "
-                        f"because no identity-based policy allows the {call.action} action",
-                    ),
+                return Refusal(
+                    403 if request.headers.get("x-amz-target") is None else 400,
+                    "AccessDeniedException",
+                    f"User: {who} is not authorized to perform: {call.action} on resource: {call.resource} "
+                    f"because no identity-based policy allows the {call.action} action",
                 )
-        return Verdict(role_arn, None)
+        return None
 
-    def unknown_key(self, key: str) -> Verdict:
+    def unknown_key(self, key: str) -> Refusal:
         self._count("unknown", "sts:key", key, ok=False)
-        return Verdict(
-            None, (403, "UnrecognizedClientException", "The security token included in the request is invalid")
-        )
+        return Refusal(403, "UnrecognizedClientException", "The security token included in the request is invalid")
 
     def _count(self, role_arn: str, action: str, resource: str, *, ok: bool) -> None:
         self._calls[role_arn, action, resource, ok] += 1

@@ -168,20 +168,20 @@ async def _gated(
             upstream.close()
 
 
-async def _refusal(gate: iam_gate.Gate, request: iam_gate.Request) -> tuple[int, str, str] | None:
+async def _refusal(gate: iam_gate.Gate, request: iam_gate.Request) -> iam_gate.Refusal | None:
     """What AWS would answer instead of serving `request` (None: serve it)."""
     try:
         role = gate.identify(request)
     except iam_gate.Unmapped:
-        return 403, "MissingAuthenticationTokenException", "Missing Authentication Token"
+        return iam_gate.Refusal(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
     except PermissionError as unknown:
-        return gate.unknown_key(str(unknown)).refusal
+        return gate.unknown_key(str(unknown))
     if role is None:
         return None
     policies = gate.policies.fresh(role)
     if policies is None:
         policies = await asyncio.to_thread(gate.policies.read, role)
-    return gate.decide(request, role, policies).refusal
+    return gate.decide(request, role, policies)
 
 
 def _answer(status: int, code: str, message: str, request_headers: dict[str, str]) -> bytes:
@@ -263,10 +263,10 @@ class LocalCa:
                 self._fronts[upstream] = FrontProcess(upstream, self._cert, self._key, iam)
             return self._fronts[upstream]
 
-    def new_front(self, upstream: str) -> TlsFront:
+    def new_front(self, upstream: str, gate: iam_gate.Gate | None = None) -> TlsFront:
         """A front in this process, of its own (the caller closes it): for a test that counts or breaks its
-        connections."""
-        return TlsFront(upstream, server_context(self._cert, self._key))
+        connections, or watches its IAM gate."""
+        return TlsFront(upstream, server_context(self._cert, self._key), gate)
 
     def client_context(self) -> ssl.SSLContext:
         """A client context trusting this CA (for tests that talk to a front themselves)."""
