@@ -274,6 +274,11 @@ class StackConfig(BaseModel):
                 for key, value in (("hostedZoneId", self.hosted_zone_id), ("ordersDomain", self.orders_domain))
                 if not value
             ]
+            if self.certificate_arn:
+                raise ValueError(
+                    "certificateArn is one region's ACM certificate: with two or more regions each region's ALB "
+                    "needs its own, not supported yet (docs/multi-region.md); leave it empty"
+                )
             if missing:
                 raise ValueError(
                     f"regions lists two or more regions: set {' and '.join(missing)} (the latency "
