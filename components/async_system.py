@@ -38,13 +38,14 @@ def async_system(
     *,
     tag: str = "",
     parent: pulumi.Resource | None = None,
+    provider: pulumi.ProviderResource | None = None,
     replica_regions: tuple[str, ...] = (),
     replica_of: TableReplica | None = None,
 ) -> AsyncSystem:
     """The report's Part III in one region. The primary's (no `tag`, no `parent`) is the stack's, as it always was;
-    a regional copy's logical names start with `tag` (`use2-`) and its components sit under `parent`, whose
-    provider they inherit. `replica_regions`: the primary's table is a global table with these replicas;
-    `replica_of`: a regional copy uses its region's replica."""
+    a regional copy's logical names start with `tag` (`use2-`) and its components sit under `parent`, with the
+    region's `provider` (their children inherit it). `replica_regions`: the primary's table is a global table with
+    these replicas; `replica_of`: a regional copy uses its region's replica."""
     try:
         steps, notes = calendar.schedule(s.sales, s.calendar_inputs(), datetime.now(UTC))
     except calendar.CalendarError as error:
@@ -54,7 +55,7 @@ def async_system(
     pipeline = OrderPipeline(
         f"{tag}orders",
         OrderPipelineArgs(protect_data=s.protect_data, replica_regions=replica_regions, replica_of=replica_of),
-        opts=_under(parent),
+        opts=_under(parent, provider),
     )
     worker = QueueWorkerService(
         f"{tag}worker",
@@ -81,7 +82,7 @@ def async_system(
             max_tasks=s.max_worker_tasks,
             sale_schedule=tuple(steps),
         ),
-        opts=_under(parent),
+        opts=_under(parent, provider),
     )
     receiver = LoadBalancedService(
         f"{tag}receiver",
@@ -108,14 +109,16 @@ def async_system(
                 ),
             ),
         ),
-        opts=_under(parent),
+        opts=_under(parent, provider),
     )
     return AsyncSystem(pipeline=pipeline, receiver=receiver, worker=worker)
 
 
-def _under(parent: pulumi.Resource | None) -> pulumi.ResourceOptions | None:
+def _under(parent: pulumi.Resource | None, provider: pulumi.ProviderResource | None) -> pulumi.ResourceOptions | None:
     """A component's options: none at the top of the stack (the primary's, as they always were)."""
-    return None if parent is None else pulumi.ResourceOptions(parent=parent)
+    if parent is None and provider is None:
+        return None
+    return pulumi.ResourceOptions(parent=parent, provider=provider)
 
 
 def async_dimensions(orders: AsyncSystem, region: str) -> dict[AlarmSubject, Dimensions]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 
 from app import contract
 from app.alarm_catalogue import AlarmSubject, System
@@ -214,13 +213,11 @@ def build() -> Deployment:
 
 
 def regional_copy(s: Settings, region: str, prefix: str, primary: AsyncSystem) -> RegionalCopy:
-    """Another region's copy of the async system, on its replica of the primary's orders table, with an explicit
-    provider for that region (one stack, one provider per region: docs/multi-region.md)."""
-    code = short_name(region)
-    provider = aws.Provider(f"aws-{code}", region=region)
+    """Another region's copy of the async system, on its replica of the primary's orders table, with its own
+    explicit provider for that region (one stack, one provider per region: docs/multi-region.md)."""
     table = primary.pipeline
     return RegionalCopy(
-        code,
+        short_name(region),
         RegionalCopyArgs(
             settings=s,
             region=region,
@@ -228,7 +225,6 @@ def regional_copy(s: Settings, region: str, prefix: str, primary: AsyncSystem) -
             table=TableReplica(name=table.table_name, arn=table.table_arn.apply(lambda arn: replica_arn(arn, region))),
             prefix=prefix,
         ),
-        opts=pulumi.ResourceOptions(provider=provider),
     )
 
 

@@ -1,6 +1,7 @@
 """RegionalCopy: the async system in one more region, with two or more regions (docs/multi-region.md).
 
-Creates, under one component that carries the region's explicit AWS provider (every child inherits it): the region's
+Creates the region's explicit AWS provider (`<name>-aws`) and, under it (each child component is given it and its
+children inherit it), the region's
 network (default VPC, security groups), image repository and build, ECS cluster, ALB access-log bucket, the async
 system (order topic, queue and DLQ, receiver behind its ALB, workers; `components.async_system`) on the region's
 replica of the primary's global orders table, and its own alerts (alarm topic, notifier, alerts topic: CloudWatch
@@ -19,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from app.alarm_catalogue import System
 from components.access_logs import AccessLogBucket, AccessLogBucketArgs
@@ -38,7 +40,7 @@ from stackconfig.files import ROOT
 @dataclass(frozen=True)
 class RegionalCopyArgs:
     settings: Settings
-    region: str  # the provider's (opts.provider), said again for ARNs, dimensions and the dashboard
+    region: str  # of its provider, and of the ARNs, dimensions and dashboard lines it makes
     table: TableReplica  # the region's replica of the primary's orders table
     prefix: str  # flashsale-<stack>: alarm names and task families, as the primary's
 
@@ -47,9 +49,10 @@ class RegionalCopy(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegionalCopyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("flashsale:regions:RegionalCopy", name, None, opts)
         s, region = args.settings, args.region
+        self.provider = aws.Provider(f"{name}-aws", region=region, opts=pulumi.ResourceOptions(parent=self))
 
         def child() -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self)
+            return pulumi.ResourceOptions(parent=self, provider=self.provider)
 
         net = Network(f"{name}-net", NetworkArgs(https=s.https), opts=child())
         image = ServiceImage(f"{name}-image", ServiceImageArgs(context=ROOT / "app"), opts=child())
@@ -68,7 +71,9 @@ class RegionalCopy(pulumi.ComponentResource):
         )
         self.region = region
         self.cluster = cluster
-        self.orders: AsyncSystem = async_system(s, placement, tag=f"{name}-", parent=self, replica_of=args.table)
+        self.orders: AsyncSystem = async_system(
+            s, placement, tag=f"{name}-", parent=self, provider=self.provider, replica_of=args.table
+        )
         self.watched = Watched(systems=frozenset({System.ASYNC}), dimensions=async_dimensions(self.orders, region))
         alerts = Alerts(
             f"{name}-alerts",
