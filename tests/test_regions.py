@@ -16,12 +16,13 @@ from app.alarm_catalogue import System
 from app.roles import Role
 from components import pipeline, routing
 from components.settings import ConfigError
+from stackconfig import output_names
 from stackconfig.alarm_profiles import ALARM_PROFILES
 from stackconfig.files import ROOT
 from stackconfig.regions import KNOWN_REGIONS, short_name
 from stackconfig.schema import read_stack_file
 from tests.infra_mocks import ALB_ZONES, PROVIDER, Declared, StackRun, run_program
-from tests.test_infra import ALARM, QUEUE, SERVICE, TABLE, TASK_DEFINITION, environment
+from tests.test_infra import ALARM, MULTI_REGION_OUTPUTS, QUEUE, SERVICE, TABLE, TASK_DEFINITION, environment
 
 PRIMARY, SECOND, THIRD = "us-west-2", "us-east-2", "eu-west-1"
 ZONE, DOMAIN = "Z0123456789ABCDEFGHIJ", "orders.example.com"
@@ -73,6 +74,14 @@ def grants_of(run: StackRun, task_definition: Declared) -> set[str]:
     role_id = run.by_arn(task_definition["taskRoleArn"]).name + "-id"
     policies = [p for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if p["role"] == role_id]
     return {st["Resource"] for p in policies for st in json.loads(p["policy"])["Statement"]}
+
+
+def alb_of(run: StackRun, region: str) -> Declared:
+    """A region's receiver ALB (the mocks' DNS name says its region)."""
+    (alb,) = [
+        a for a in run.of_type(ALB) if a.name.endswith("receiver-web-alb") and a["dnsName"].split(".")[1] == region
+    ]
+    return alb
 
 
 def task_definitions(run: StackRun, role: Role) -> dict[str, Any]:
@@ -193,9 +202,7 @@ def test_route53_health_checks_each_regions_receiver_and_latency_records_route_t
     records = {r["setIdentifier"]: r for r in two.of_type(RECORD)}
     assert set(checks) == set(records) == {PRIMARY, SECOND}
     for region in (PRIMARY, SECOND):
-        (alb,) = [
-            a for a in two.of_type(ALB) if a.name.endswith("receiver-web-alb") and a["dnsName"].split(".")[1] == region
-        ]
+        alb = alb_of(two, region)
         check, record = checks[region], records[region]
         assert (check["type"], check["fqdn"], check["port"], check["resourcePath"]) == (
             "HTTP",
@@ -211,8 +218,9 @@ def test_route53_health_checks_each_regions_receiver_and_latency_records_route_t
         assert record["aliases"] == [
             {"name": alb["dnsName"], "zoneId": ALB_ZONES[region], "evaluateTargetHealth": True}
         ]
-    assert two.outputs["ordersDomainUrl"] == f"http://{DOMAIN}"
-    assert set(two.outputs["regionalAsyncUrls"]) == {SECOND}
+    assert two.outputs[output_names.ORDERS_DOMAIN_URL] == f"http://{DOMAIN}"
+    assert two.outputs[output_names.REGIONAL_ASYNC_URLS] == {SECOND: f"http://{alb_of(two, SECOND)['dnsName']}"}
+    assert MULTI_REGION_OUTPUTS <= set(two.outputs)
 
 
 def test_replication_latency_is_alarmed_from_each_region_to_each_other(two: StackRun) -> None:
