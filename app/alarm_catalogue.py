@@ -186,3 +186,52 @@ ALARMS: Final[tuple[AlarmSpec, ...]] = (
 def alarm_name(prefix: str, key: str) -> str:
     """Physical alarm name, shared by the Pulumi program, `ops.alarms` and the notifier."""
     return f"{prefix}-{key.replace('_', '-')}"
+
+
+@dataclass(frozen=True)
+class ReplicationAlarmSpec:
+    """The orders table's replication lag to one other region, with two or more regions (docs/multi-region.md).
+
+    Not one of ALARMS: those are per system and their thresholds per profile (`ops.alarms apply` switches them around
+    a sale); this one exists only on a global table, once per (source, receiving) region pair, in the source region
+    where DynamoDB publishes it, and its threshold does not change with a sale: it is here, in one place."""
+
+    key: str  # the alarm name's suffix, before the receiving region's short name
+    namespace: str
+    metric_name: str
+    statistic: str
+    threshold_milliseconds: float
+    period_seconds: int
+    evaluation_periods: int
+    comparison: str
+    severity: str
+    measures: str
+    action: str
+
+    @property
+    def description(self) -> str:
+        return f"[{self.severity}] {self.measures}. What to do: {self.action}"
+
+
+# Replication usually lags by under a second, with no SLA (DynamoDB global tables); ten times that for five minutes is
+# no blip. It matters for a failover: an evacuated region's last orders reach the others only after the lag, and the
+# runbook waits ~10x the recent maximum lag before another region takes over its orders.
+REPLICATION_LATENCY: Final = ReplicationAlarmSpec(
+    key="replication_latency",
+    namespace="AWS/DynamoDB",
+    metric_name="ReplicationLatency",
+    statistic="Average",
+    threshold_milliseconds=10_000,
+    period_seconds=60,
+    evaluation_periods=5,
+    comparison="GreaterThanOrEqualToThreshold",
+    severity="warning",
+    measures="milliseconds an order written in this region takes to reach the receiving region's replica",
+    action="Check the receiving region's health and DynamoDB's status there; before moving a region's orders to "
+    "another, wait for the lag to fall (docs/multi-region.md).",
+)
+
+
+def replication_alarm_name(prefix: str, receiving_short_name: str) -> str:
+    """`flashsale-<stack>-replication-latency-use2`: in the source region, one per receiving region."""
+    return alarm_name(prefix, f"{REPLICATION_LATENCY.key}_{receiving_short_name}")

@@ -27,8 +27,9 @@ import pulumi_aws as aws
 from app import alarm_catalogue
 from app.alarm_catalogue import AlarmSubject
 from components import wait_metrics
-from components.watched import Watched
+from components.watched import Replication, Watched
 from stackconfig.alarm_profiles import AlarmThresholds, alarm_threshold
+from stackconfig.regions import short_name
 
 TREAT_MISSING_DATA = "notBreaching"  # see the module docstring
 LOW_SAMPLE_PERCENTILES = "evaluate"
@@ -43,6 +44,7 @@ class AlarmsArgs:
     acceptable_latency_seconds: float
     worker_count: int
     payment_seconds: float
+    replication: Replication | None = None  # a global table's lag from this region (two or more regions)
 
 
 class Alarms(pulumi.ComponentResource):
@@ -93,4 +95,30 @@ class Alarms(pulumi.ComponentResource):
                 # (docs/runbook/alarms.md), also after a change of `alarmProfile` or `acceptableLatencySeconds`.
                 opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True, ignore_changes=["threshold"]),
             )
+        if args.replication is not None:
+            self._replication_alarms(name, args, args.replication)
         self.register_outputs({"alarm_names": [alarm.name for alarm in self.alarms.values()]})
+
+    def _replication_alarms(self, name: str, args: AlarmsArgs, replication: Replication) -> None:
+        """One `ReplicationLatency` alarm per receiving region (alarm_catalogue.REPLICATION_LATENCY)."""
+        spec = alarm_catalogue.REPLICATION_LATENCY
+        for region in replication.receiving_regions:
+            code = short_name(region)
+            self.alarms[f"{spec.key}_{code}"] = aws.cloudwatch.MetricAlarm(
+                f"{name}-replication-{code}",
+                name=alarm_catalogue.replication_alarm_name(args.prefix, code),
+                alarm_description=spec.description,
+                namespace=spec.namespace,
+                metric_name=spec.metric_name,
+                dimensions={"TableName": replication.table_name, "ReceivingRegion": region},
+                statistic=spec.statistic,
+                period=spec.period_seconds,
+                evaluation_periods=spec.evaluation_periods,
+                threshold=spec.threshold_milliseconds,
+                comparison_operator=spec.comparison,
+                # No writes, no replication and no datapoint: nothing is lagging.
+                treat_missing_data=TREAT_MISSING_DATA,
+                alarm_actions=[args.topic_arn],
+                ok_actions=[args.topic_arn],
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),  # a set name, as above
+            )

@@ -4,20 +4,25 @@ Queue depth, in-flight and dead-lettered orders, age of the oldest order, the ex
 `components.wait_metrics`), the buyers' wait as the workers measured it (p50, p95 and p99 beside the acceptable
 latency, the p95 alarm's threshold at 1x), worker CPU/memory, running task counts, and each ALB's requests, 5xx and
 latency. A line appears when the stack deploys its subject's system, a panel when it has a line.
+
+With two or more regions (docs/multi-region.md) the page shows every region: the primary's panels, then each other
+region's copy of the async system, each panel titled with its region and drawn from that region's metrics, and the
+orders table's replication lag between every pair of regions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from app import contract
+from app import alarm_catalogue, contract
 from app.alarm_catalogue import AlarmSubject
 from components import wait_metrics
-from components.watched import Watched
+from components.watched import Replication, Watched
 
 PERIOD_SECONDS = 60
 WIDGET_WIDTH = 12
@@ -26,6 +31,7 @@ WAIT_TITLE = "Expected wait (s)"
 WAIT_PANEL_AT = 2  # after the order queue and the age of its oldest order
 BUYER_WAIT_TITLE = "Buyers' wait, acceptance to paid (s)"
 BUYER_WAIT_PERCENTILES = ("p50", "p95", "p99")
+REPLICATION_TITLE = "Orders table replication lag (ms)"
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,9 @@ class DashboardArgs:
     workers_per_task: int  # for the expected wait
     payment_seconds: float
     acceptable_latency_seconds: float  # drawn beside the buyers' wait
+    # Two or more regions: each other region's copy of the async system, and the global table's replication.
+    other_regions: Sequence[tuple[str, Watched]] = ()
+    replication: Sequence[Replication] = ()
 
 
 def _widget(
@@ -170,13 +179,52 @@ def widgets(args: DashboardArgs) -> list[dict[str, Any]]:
     return result
 
 
+def _in_region(widget: dict[str, Any], region: str) -> dict[str, Any]:
+    """A widget titled with its region."""
+    properties = widget["properties"]
+    return {**widget, "properties": {**properties, "title": f"{region}: {properties['title']}"}}
+
+
+def replication_widget(region: str, replication: Sequence[Replication]) -> dict[str, Any]:
+    """`ReplicationLatency` of every (source, receiving) pair, each read in its source region."""
+    spec = alarm_catalogue.REPLICATION_LATENCY
+    metrics: list[list[Any]] = [
+        [
+            spec.namespace,
+            spec.metric_name,
+            "TableName",
+            watch.table_name,
+            "ReceivingRegion",
+            receiving,
+            {"stat": spec.statistic, "region": watch.source_region, "label": f"{watch.source_region} -> {receiving}"},
+        ]
+        for watch in replication
+        for receiving in watch.receiving_regions
+    ]
+    return _widget(REPLICATION_TITLE, region, metrics, [{"label": "alarm", "value": spec.threshold_milliseconds}])
+
+
+def page(args: DashboardArgs) -> list[dict[str, Any]]:
+    """The page: one region's widgets, or with other regions every region's, titled, and the replication lag."""
+    if not args.other_regions:
+        return widgets(args)
+    views = [
+        (args.region, args),
+        *((region, replace(args, region=region, watched=watched)) for region, watched in args.other_regions),
+    ]
+    result = [_in_region(widget, region) for region, view in views for widget in widgets(view)]
+    if args.replication:
+        result.append(replication_widget(args.region, args.replication))
+    return result
+
+
 class Dashboard(pulumi.ComponentResource):
     def __init__(self, name: str, args: DashboardArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("flashsale:monitoring:Dashboard", name, None, opts)
         dashboard = aws.cloudwatch.Dashboard(
             f"{name}-page",
             dashboard_name=args.name,
-            dashboard_body=pulumi.Output.json_dumps({"widgets": widgets(args)}),
+            dashboard_body=pulumi.Output.json_dumps({"widgets": page(args)}),
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),  # a set name, as the alarms'
         )
         self.url: pulumi.Output[str] = dashboard.dashboard_name.apply(

@@ -9,12 +9,18 @@ Logical names are short and name the role (`sync`, `receiver-web`...): the stack
 autonamed physical names inherit the logical name plus 7 random characters, so an ALB or target group (32
 characters at most on AWS) fits whatever the project and stack are called. Only names that people or the ops
 commands look up carry the stack prefix (`flashsale-<stack>`): alarm names, the dashboard, task definition families.
+
+Regions (docs/multi-region.md): with one (the default), the stack is what it always was. With two or more, the stack's
+own region (`aws:region`, the first of `regions`) is the primary and keeps every resource it had, under the same
+URNs; its orders table becomes a global table with a replica in each other region; each other region gets a copy of
+the async system (`components.region.RegionalCopy`, under that region's explicit provider); `ordersDomain` routes
+buyers to the nearest healthy region (`components.routing`); the dashboard draws every region. The sync service and
+the orphan sweeper stay in the primary.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pulumi
 
@@ -24,6 +30,7 @@ from app.roles import Role
 from components.access_logs import AccessLogBucket, AccessLogBucketArgs
 from components.alarms import Alarms, AlarmsArgs
 from components.alerts import Alerts, AlertsArgs
+from components.async_system import AsyncSystem, async_dimensions, async_system
 from components.cluster import ServiceCluster, ServiceClusterArgs
 from components.dashboard import Dashboard, DashboardArgs
 from components.fargate import Placement, TaskSpec
@@ -32,14 +39,15 @@ from components.image import ServiceImage, ServiceImageArgs
 from components.keys import KeyTable, KeyTableArgs
 from components.load_balanced import LoadBalancedService, LoadBalancedServiceArgs
 from components.network import Network, NetworkArgs
-from components.pipeline import OrderPipeline, OrderPipelineArgs
-from components.queue_worker import QueueWorkerService, QueueWorkerServiceArgs
-from components.settings import ConfigError, Settings, load_settings, stack_file, stack_prefix
+from components.pipeline import TableReplica, replica_arn
+from components.region import RegionalCopy, RegionalCopyArgs
+from components.routing import LatencyRouting, LatencyRoutingArgs, RegionalEndpoint
+from components.settings import Settings, load_settings, stack_prefix
 from components.sweeper import OrphanSweeper, OrphanSweeperArgs
-from components.watched import Dimensions, Watched
-from planning import calendar
+from components.watched import Dimensions, Replication, Watched
 from stackconfig import output_names
 from stackconfig.files import ROOT
+from stackconfig.regions import short_name
 
 APP_DIR = ROOT / "app"
 
@@ -53,21 +61,13 @@ class SyncSystem:
 
 
 @dataclass(frozen=True)
-class AsyncSystem:
-    """The report's Part III: receiver -> order pipeline -> workers."""
-
-    pipeline: OrderPipeline
-    receiver: LoadBalancedService
-    worker: QueueWorkerService
-
-
-@dataclass(frozen=True)
 class Deployment:
     settings: Settings
     cluster: ServiceCluster
     sync: SyncSystem | None
     orders: AsyncSystem | None
     outputs: dict[str, pulumi.Input[object]]  # stack output name (stackconfig.output_names) -> value
+    regional: tuple[RegionalCopy, ...] = ()  # two or more regions: the other regions' copies of the async system
 
 
 def sync_system(s: Settings, placement: Placement) -> SyncSystem:
@@ -91,69 +91,6 @@ def sync_system(s: Settings, placement: Placement) -> SyncSystem:
         ),
     )
     return SyncSystem(service=service, keys=keys)
-
-
-def async_system(s: Settings, placement: Placement) -> AsyncSystem:
-    try:
-        steps, notes = calendar.schedule(s.sales, s.calendar_inputs(), datetime.now(UTC))
-    except calendar.CalendarError as error:
-        raise ConfigError(f"{stack_file()}: {error}") from None
-    for note in notes:
-        pulumi.log.info(f"sale calendar: {note}")
-    pipeline = OrderPipeline("orders", OrderPipelineArgs(protect_data=s.protect_data))
-    worker = QueueWorkerService(
-        "worker",
-        QueueWorkerServiceArgs(
-            placement=placement,
-            task=TaskSpec(
-                role=Role.WORKER,
-                desired_count=s.worker_tasks,
-                environment={
-                    contract.ENV_QUEUE_URL: pipeline.queue.url,
-                    contract.ENV_ORDERS_TABLE: pipeline.table.name,
-                    contract.ENV_WORKER_COUNT: str(s.worker_count),
-                    contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
-                    contract.ENV_PAYMENT_DECLINE_RATE: str(s.payment_decline_rate),
-                    # The buyers' wait metric's Stack dimension (its Region is the task's AWS_REGION, set by ECS).
-                    contract.ENV_STACK_NAME: pulumi.get_stack(),
-                },
-                grants=(pipeline.grant_consume(), pipeline.grant_settle_orders()),
-            ),
-            queue_name=pipeline.queue.name,
-            backlog_per_task_target=s.backlog_per_task_target,
-            acceptable_latency_seconds=s.acceptable_latency_seconds,
-            min_tasks=s.min_worker_tasks,
-            max_tasks=s.max_worker_tasks,
-            sale_schedule=tuple(steps),
-        ),
-    )
-    receiver = LoadBalancedService(
-        "receiver",
-        LoadBalancedServiceArgs(
-            placement=placement,
-            task=TaskSpec(
-                role=Role.RECEIVER,
-                desired_count=s.receiver_tasks,
-                environment={
-                    contract.ENV_TOPIC_ARN: pipeline.topic.arn,
-                    contract.ENV_QUEUE_URL: pipeline.queue.url,
-                    contract.ENV_ORDERS_TABLE: pipeline.table.name,
-                    # For /health's num_workers and the order-status estimate: the expected wait over the worker
-                    # service's running tasks, as the alarms compute it (app.expected_wait).
-                    contract.ENV_WORKER_COUNT: str(s.worker_count),
-                    contract.ENV_PAYMENT_SECONDS: str(s.payment_seconds),
-                    **worker.ref.environment(),
-                },
-                grants=(
-                    pipeline.grant_publish(),
-                    pipeline.grant_write_orders(),
-                    pipeline.grant_queue_depth(),
-                    worker.ref.grant_describe(),
-                ),
-            ),
-        ),
-    )
-    return AsyncSystem(pipeline=pipeline, receiver=receiver, worker=worker)
 
 
 def build() -> Deployment:
@@ -191,30 +128,23 @@ def build() -> Deployment:
             AlarmSubject.SYNC_SERVICE: sync.service.service.dimensions,
         }
         outputs[output_names.SYNC_URL] = sync.service.url
-    orders = async_system(s, placement) if s.deploy_async else None
+    # Two or more regions: the primary's orders table is a global table with a replica in each other region.
+    others = s.regions[1:]
+    orders = async_system(s, placement, replica_regions=others) if s.deploy_async else None
     worker_ref = None
+    regional: tuple[RegionalCopy, ...] = ()
+    replication: Replication | None = None
     if orders is not None:
         pipeline, receiver, worker = orders.pipeline, orders.receiver, orders.worker
         systems.add(System.ASYNC)
-        dimensions |= {
-            AlarmSubject.QUEUE: pipeline.queue_dimensions,
-            AlarmSubject.DLQ: pipeline.dlq_dimensions,
-            AlarmSubject.WORKER_SERVICE: worker.service.dimensions,
-            AlarmSubject.RECEIVER_SERVICE: receiver.service.dimensions,
-            AlarmSubject.RECEIVER_ALB: receiver.alb_dimensions,
-            # What the workers write into their payment lines (app.worker.wait_metric): this stack, in its region.
-            AlarmSubject.BUYER_WAIT: {
-                contract.WAIT_DIMENSION_STACK: pulumi.get_stack(),
-                contract.WAIT_DIMENSION_REGION: s.region,
-            },
-        }
+        dimensions |= async_dimensions(orders, s.region)
         worker_ref = worker.ref  # the alarm notifier says how many worker tasks to add
         outputs |= {
             output_names.ASYNC_URL: receiver.url,
             output_names.TOPIC_ARN: pipeline.topic.arn,
             output_names.QUEUE_URL: pipeline.queue.url,
             output_names.DLQ_URL: pipeline.dlq.url,
-            output_names.ORDERS_TABLE: pipeline.table.name,
+            output_names.ORDERS_TABLE: pipeline.table_name,
             output_names.WORKER_SERVICE_NAME: worker.service.service_name,
             output_names.RECEIVER_SERVICE_NAME: receiver.service.service_name,
             output_names.WORKER_COUNT: s.worker_count,
@@ -224,9 +154,17 @@ def build() -> Deployment:
         }
         sweeper = OrphanSweeper(
             "sweeper",
-            OrphanSweeperArgs(source_root=ROOT, table_name=pipeline.table.name, grant=pipeline.grant_sweep_orders()),
+            OrphanSweeperArgs(source_root=ROOT, table_name=pipeline.table_name, grant=pipeline.grant_sweep_orders()),
         )
         outputs[output_names.SWEEPER_FUNCTION_NAME] = sweeper.function_name
+        if s.multi_region:
+            regional = tuple(regional_copy(s, region, prefix, orders) for region in others)
+            replication = Replication(table_name=pipeline.table_name, source_region=s.region, receiving_regions=others)
+            routing = latency_routing(s, orders, regional)
+            outputs |= {
+                output_names.ORDERS_DOMAIN_URL: routing.url,
+                output_names.REGIONAL_ASYNC_URLS: {copy.region: copy.url for copy in regional},
+            }
 
     alerts = Alerts(
         "alerts",
@@ -254,6 +192,7 @@ def build() -> Deployment:
             acceptable_latency_seconds=s.acceptable_latency_seconds,
             worker_count=s.worker_count,
             payment_seconds=s.payment_seconds,
+            replication=replication,
         ),
     )
     dashboard = Dashboard(
@@ -265,7 +204,42 @@ def build() -> Deployment:
             workers_per_task=s.worker_count,
             payment_seconds=s.payment_seconds,
             acceptable_latency_seconds=s.acceptable_latency_seconds,
+            other_regions=[(copy.region, copy.watched) for copy in regional],
+            replication=[replication, *(copy.replication for copy in regional)] if replication else [],
         ),
     )
     outputs[output_names.DASHBOARD_URL] = dashboard.url
-    return Deployment(settings=s, cluster=cluster, sync=sync, orders=orders, outputs=outputs)
+    return Deployment(settings=s, cluster=cluster, sync=sync, orders=orders, outputs=outputs, regional=regional)
+
+
+def regional_copy(s: Settings, region: str, prefix: str, primary: AsyncSystem) -> RegionalCopy:
+    """Another region's copy of the async system, on its replica of the primary's orders table, with its own
+    explicit provider for that region (one stack, one provider per region: docs/multi-region.md)."""
+    table = primary.pipeline
+    return RegionalCopy(
+        short_name(region),
+        RegionalCopyArgs(
+            settings=s,
+            region=region,
+            # A global table's replica has the table's name; its ARN names its region.
+            table=TableReplica(name=table.table_name, arn=table.table_arn.apply(lambda arn: replica_arn(arn, region))),
+            prefix=prefix,
+        ),
+    )
+
+
+def latency_routing(s: Settings, primary: AsyncSystem, regional: tuple[RegionalCopy, ...]) -> LatencyRouting:
+    """`ordersDomain`: each region's receiver ALB, health-checked, the nearest healthy one answering."""
+    receivers = [(s.region, primary.receiver), *((copy.region, copy.orders.receiver) for copy in regional)]
+    return LatencyRouting(
+        "dns",
+        LatencyRoutingArgs(
+            hosted_zone_id=s.hosted_zone_id,
+            domain=s.orders_domain,
+            endpoints=[
+                RegionalEndpoint(region, receiver.endpoint.alb.dns_name, receiver.endpoint.alb.zone_id)
+                for region, receiver in receivers
+            ],
+            https=s.https,
+        ),
+    )

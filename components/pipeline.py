@@ -37,6 +37,23 @@ SETTLE_ORDERS_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:PartiQLUpdate")
 # The orphan sweeper (app.sweeper): a filtered Scan for old pending orders, then conditional PartiQL UPDATEs in
 # BatchExecuteStatement (PartiQLUpdate, as above).
 SWEEP_ORDERS_ACTIONS = ("dynamodb:Scan", "dynamodb:PartiQLUpdate")
+GLOBAL_TABLE_STREAM = "NEW_AND_OLD_IMAGES"  # what replication needs (DynamoDB developer guide, global tables)
+
+
+@dataclass(frozen=True)
+class TableReplica:
+    """The orders table as one region's copy of the async system sees it: a replica of the primary's global table
+    (same name, the ARN in that region), which the primary's pipeline owns."""
+
+    name: pulumi.Input[str]
+    arn: pulumi.Input[str]
+
+
+def replica_arn(table_arn: str, region: str) -> str:
+    """A global table's ARN in another region: `arn:aws:dynamodb:REGION:ACCOUNT:table/NAME`."""
+    parts = table_arn.split(":")
+    parts[3] = region
+    return ":".join(parts)
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,12 @@ class OrderPipelineArgs:
     # would still point the services at new, empty resources, leaving the data in orphans. Teardown: config
     # `protectData` false, `pulumi up` (unprotects), then `pulumi destroy` (docs/runbook/teardown.md).
     protect_data: bool = True
+    # Multi-region (docs/multi-region.md). The owner's table becomes a global table with a replica in each of these
+    # regions (DynamoDB global tables version 2019.11.21, which need the stream with new and old images); empty: a
+    # regional table, as before.
+    replica_regions: tuple[str, ...] = ()
+    # A regional copy's pipeline: no table of its own, its region's replica of the owner's.
+    replica_of: TableReplica | None = None
 
 
 class OrderPipeline(pulumi.ComponentResource):
@@ -93,17 +116,33 @@ class OrderPipeline(pulumi.ComponentResource):
             raw_message_delivery=True,
             opts=child,
         )  # raw: the message is the order's JSON
-        self.table = aws.dynamodb.Table(
-            f"{name}-table",
-            billing_mode="PAY_PER_REQUEST",
-            hash_key=contract.ORDER_KEY,
-            attributes=[{"name": contract.ORDER_KEY, "type": "S"}],
-            server_side_encryption={"enabled": True},
-            point_in_time_recovery={"enabled": True},
-            # The receiver's Idempotency-Key records (`idem#...`) expire after 24 h; orders have no such attribute.
-            ttl={"attribute_name": contract.IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True},
-            opts=kept,
-        )
+        self.table: aws.dynamodb.Table | None = None
+        if args.replica_of is None:
+            self.table = aws.dynamodb.Table(
+                f"{name}-table",
+                billing_mode="PAY_PER_REQUEST",
+                hash_key=contract.ORDER_KEY,
+                attributes=[{"name": contract.ORDER_KEY, "type": "S"}],
+                server_side_encryption={"enabled": True},
+                point_in_time_recovery={"enabled": True},
+                # The receiver's Idempotency-Key records (`idem#...`) expire after 24 h; orders have no such attribute.
+                ttl={"attribute_name": contract.IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": True},
+                # A global table: its replicas, and the stream replication reads (unset for a regional table).
+                stream_enabled=True if args.replica_regions else None,
+                stream_view_type=GLOBAL_TABLE_STREAM if args.replica_regions else None,
+                replicas=[
+                    # Each replica keeps its own point-in-time recovery; SSE with the AWS managed key, as the owner's.
+                    {"region_name": region, "point_in_time_recovery": True}
+                    for region in args.replica_regions
+                ]
+                or None,
+                opts=kept,
+            )
+            self.table_name: pulumi.Output[str] = self.table.name
+            self.table_arn: pulumi.Output[str] = self.table.arn
+        else:
+            self.table_name = pulumi.Output.from_input(args.replica_of.name)
+            self.table_arn = pulumi.Output.from_input(args.replica_of.arn)
         # What its alarms and dashboard lines watch.
         self.queue_dimensions: dict[str, pulumi.Output[str]] = {"QueueName": self.queue.name}
         self.dlq_dimensions: dict[str, pulumi.Output[str]] = {"QueueName": self.dlq.name}
@@ -112,7 +151,7 @@ class OrderPipeline(pulumi.ComponentResource):
                 "topic_arn": self.topic.arn,
                 "queue_url": self.queue.url,
                 "dlq_url": self.dlq.url,
-                "table_name": self.table.name,
+                "table_name": self.table_name,
             }
         )
 
@@ -122,7 +161,7 @@ class OrderPipeline(pulumi.ComponentResource):
 
     def grant_write_orders(self) -> Grant:
         """Record accepted orders and idempotency records; read an order's status."""
-        return Grant(self.table.arn, WRITE_ORDERS_ACTIONS)
+        return Grant(self.table_arn, WRITE_ORDERS_ACTIONS)
 
     def grant_queue_depth(self) -> Grant:
         """Read the queue's depth (the order-status estimate)."""
@@ -134,8 +173,8 @@ class OrderPipeline(pulumi.ComponentResource):
 
     def grant_settle_orders(self) -> Grant:
         """Read a batch of order records and write their payment outcome."""
-        return Grant(self.table.arn, SETTLE_ORDERS_ACTIONS)
+        return Grant(self.table_arn, SETTLE_ORDERS_ACTIONS)
 
     def grant_sweep_orders(self) -> Grant:
         """Find old pending orders and close them (the orphan sweeper)."""
-        return Grant(self.table.arn, SWEEP_ORDERS_ACTIONS)
+        return Grant(self.table_arn, SWEEP_ORDERS_ACTIONS)

@@ -37,3 +37,13 @@ class Watched:
 
     def __getitem__(self, subject: AlarmSubject) -> Dimensions:
         return self.dimensions[subject]
+
+
+@dataclass(frozen=True)
+class Replication:
+    """A global table's replication out of one region (its `ReplicationLatency`, published in that region) to each
+    of the others."""
+
+    table_name: pulumi.Input[str]
+    source_region: str
+    receiving_regions: tuple[str, ...]

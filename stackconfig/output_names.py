@@ -28,6 +28,10 @@ WORKER_COUNT: Final = "workerCount"
 PAYMENT_SECONDS: Final = "paymentSeconds"
 SALE_LEAD_SECONDS: Final = "saleLeadSeconds"  # how long before a sale the calendar raises the workers
 ACCEPTABLE_LATENCY: Final = "acceptableLatencySeconds"  # the expected-wait alarms' thresholds are multiples
+# Two or more regions only (docs/multi-region.md): the latency-routed name, and each other region's receiver
+# (asyncUrl stays the primary region's).
+ORDERS_DOMAIN_URL: Final = "ordersDomainUrl"
+REGIONAL_ASYNC_URLS: Final = "regionalAsyncUrls"  # {region: receiver URL}
 # Local runtime only (bench.localaws.deployer): where the emulators answer, so ops commands reading a local outputs
 # file reach
 # them without exporting anything.

@@ -38,11 +38,13 @@ from pydantic.alias_generators import to_camel
 
 from app import contract, expected_wait
 from stackconfig.alarm_profiles import ALARM_PROFILES, DEFAULT_ALARM_PROFILE, AlarmThresholds
+from stackconfig.regions import KNOWN_REGIONS, MAX_REGIONS
 
 PROJECT: Final = "flashsale"  # the config namespace: Pulumi.yaml's name
 REGION_KEY: Final = "aws:region"
 SECURE: Final = "secure"  # a stack file's encrypted value: {"secure": ciphertext}
 SALES_KEY: Final = "sales"
+REGIONS_KEY: Final = "regions"
 
 
 class ConfigError(ValueError):
@@ -177,6 +179,22 @@ class StackConfig(BaseModel):
         300, ge=60, le=86_400, description="how long before a sale's start the calendar raises the worker service"
     )
 
+    # Multi-region (docs/multi-region.md): empty or one region is today's single-region stack, unchanged.
+    regions: Annotated[tuple[str, ...], BeforeValidator(_list("a list of AWS regions"))] = Field(
+        (),
+        description="AWS regions of the async system, the stack's aws:region (the primary) first; two or more: "
+        "a copy of the async system per region, the orders table a global table, latency DNS records "
+        "(ordersDomain in hostedZoneId); empty: aws:region only",
+    )
+    hosted_zone_id: str = Field(
+        "", description="Route 53 hosted zone of ordersDomain (required with two or more regions)"
+    )
+    orders_domain: str = Field(
+        "",
+        description="the name buyers call with two or more regions: latency records to each region's receiver ALB, "
+        "health-checked on /health",
+    )
+
     @field_validator("alarm_profile")
     @classmethod
     def _known_profile(cls, value: str) -> str:
@@ -199,6 +217,33 @@ class StackConfig(BaseModel):
             raise ValueError(f"must be an ACM certificate ARN, got {value!r}")
         return value
 
+    @field_validator("regions")
+    @classmethod
+    def _known_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, region in enumerate(value):
+            if region not in KNOWN_REGIONS:
+                raise ValueError(f"[{index}]: {region!r} is not a known region ({', '.join(KNOWN_REGIONS)})")
+            if value.index(region) != index:
+                raise ValueError(f"[{index}]: {region!r} is listed twice")
+        if len(value) > MAX_REGIONS:
+            raise ValueError(f"may list at most {MAX_REGIONS} regions, got {len(value)}")
+        return value
+
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value and not re.fullmatch(r"Z[A-Z0-9]{1,31}", value):
+            raise ValueError(f"must be a Route 53 hosted zone id (Z...), got {value!r}")
+        return value
+
+    @field_validator("orders_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        label = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+        if value and (len(value) > 253 or not re.fullmatch(rf"{label}(\.{label})+", value)):
+            raise ValueError(f"must be a DNS name in lower case (orders.example.com), got {value!r}")
+        return value
+
     @field_validator("sales")
     @classmethod
     def _unique_names(cls, value: tuple[Sale, ...]) -> tuple[Sale, ...]:
@@ -218,7 +263,33 @@ class StackConfig(BaseModel):
             )
         if not (self.deploy_sync or self.deploy_async):
             raise ValueError("deployAsync and deploySync are both false: nothing to deploy")
+        if self.multi_region:
+            if not self.deploy_async:
+                raise ValueError(
+                    "regions lists two or more regions, but deployAsync is false: only the async "
+                    "system has regional copies"
+                )
+            missing = [
+                key
+                for key, value in (("hostedZoneId", self.hosted_zone_id), ("ordersDomain", self.orders_domain))
+                if not value
+            ]
+            if self.certificate_arn:
+                raise ValueError(
+                    "certificateArn is one region's ACM certificate: with two or more regions each region's ALB "
+                    "needs its own, not supported yet (docs/multi-region.md); leave it empty"
+                )
+            if missing:
+                raise ValueError(
+                    f"regions lists two or more regions: set {' and '.join(missing)} (the latency "
+                    "records that route buyers to the nearest healthy region)"
+                )
         return self
+
+    @property
+    def multi_region(self) -> bool:
+        """Two or more regions: regional copies, a global table, latency routing."""
+        return len(self.regions) >= 2
 
     @property
     def https(self) -> bool:
@@ -375,9 +446,24 @@ def from_config(
     except ValidationError as error:
         problems += [_problem(item) for item in error.errors()]
     else:
+        problems += _primary_problems(parsed, config.get(REGION_KEY))
         if not problems:
             return parsed
     raise ConfigError("\n".join(f"{source}: {problem}" for problem in problems))
+
+
+def _primary_problems(parsed: StackConfig, region: Any) -> list[str]:
+    """The stack's own region (`aws:region`, where its default provider deploys) is the primary: first of `regions`.
+    No `aws:region`: `region_of` says so."""
+    if not parsed.regions or not isinstance(region, str) or not region or parsed.regions[0] == region:
+        return []
+    if region in parsed.regions:
+        return [
+            f"{REGIONS_KEY}: the primary region {region} ({REGION_KEY}) must come first, got {list(parsed.regions)}"
+        ]
+    return [
+        f"{REGIONS_KEY} must start with the stack's {REGION_KEY} {region} (the primary), got {list(parsed.regions)}"
+    ]
 
 
 def region_of(config: Mapping[str, Any], *, source: str) -> str:

@@ -23,25 +23,33 @@ from stackconfig.files import stack_files
 
 ACCOUNT = "123456789012"
 REGION = "us-west-2"
+PROVIDER = "pulumi:providers:aws"
 ELB_ACCOUNT = "797873946194"  # the region's load balancer log-delivery account
 STACK_FILES = stack_files()
+# The ALBs' canonical hosted zones (Elastic Load Balancing endpoints and quotas, AWS General Reference).
+ALB_ZONES = {"us-west-2": "Z1H1FL5HABSF5", "us-east-2": "Z3AADJGX6KTTL2", "eu-west-1": "Z32O12XQLNTSW2"}
 
 
-def _computed(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+def _computed(typ: str, name: str, inputs: Mapping[str, Any], region: str = REGION) -> dict[str, Any]:
+    """The fields AWS computes, in the region of the resource's provider (the stack's, unless it has another)."""
     physical = inputs.get("name") or f"{name}-1a2b3c"
     service, _, kind = typ.partition(":")[2].partition("/")
-    arn = f"arn:aws:{service}:{REGION}:{ACCOUNT}:{kind.split(':')[0]}/{physical}"
+    arn = f"arn:aws:{service}:{region}:{ACCOUNT}:{kind.split(':')[0]}/{physical}"
     fields: dict[str, Any] = {"arn": arn, "name": physical}
     if typ == "awsx:ec2:DefaultVpc":
         fields |= {"vpcId": "vpc-0default", "publicSubnetIds": ["subnet-0a", "subnet-0b"], "privateSubnetIds": []}
     elif typ == "awsx:ecr:Image":
-        fields |= {"imageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/flashsale@sha256:0123"}
+        fields |= {"imageUri": f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/flashsale@sha256:0123"}
     elif typ == "aws:ecr/repository:Repository":
-        fields |= {"repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{physical}"}
+        fields |= {"repositoryUrl": f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{physical}"}
     elif typ == "aws:sqs/queue:Queue":
-        fields |= {"url": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{physical}"}
+        fields |= {"url": f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{physical}"}
     elif typ == "aws:lb/loadBalancer:LoadBalancer":
-        fields |= {"dnsName": f"{physical}.{REGION}.elb.amazonaws.com", "arnSuffix": f"app/{physical}/0123"}
+        fields |= {
+            "dnsName": f"{physical}.{region}.elb.amazonaws.com",
+            "arnSuffix": f"app/{physical}/0123",
+            "zoneId": ALB_ZONES.get(region, "Z0ALBZONE0"),
+        }
     elif typ == "aws:lb/targetGroup:TargetGroup":
         fields |= {"arnSuffix": f"targetgroup/{physical}/0123"}
     elif typ == "aws:s3/bucket:Bucket":
@@ -52,8 +60,16 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class AwsMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.provider_regions: dict[str, str] = {}  # an explicit AWS provider's id -> its region
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", {**_computed(args.typ, args.name, args.inputs), **args.inputs}
+        resource_id = f"{args.name}-id"
+        if args.typ == PROVIDER:
+            self.provider_regions[resource_id] = args.inputs.get("region", REGION)
+        # A provider reference is `URN::ID`; resources of the default provider are in the stack's region.
+        region = self.provider_regions.get((args.provider or "").rpartition("::")[2], REGION)
+        return resource_id, {**_computed(args.typ, args.name, args.inputs, region), **args.inputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":

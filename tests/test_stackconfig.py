@@ -39,6 +39,10 @@ PUBLISHED_DEFAULTS = {
     "protectData": True,  # new: on, so a stack that never set it is protected
     "sales": (),
     "saleLeadSeconds": 300,
+    # new: multi-region (docs/multi-region.md); the defaults keep a stack in its aws:region alone, as before
+    "regions": (),
+    "hostedZoneId": "",
+    "ordersDomain": "",
 }
 
 
