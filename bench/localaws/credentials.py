@@ -25,11 +25,10 @@ from datetime import UTC, datetime, timedelta
 from http.server import ThreadingHTTPServer
 from typing import Any, Final
 
-import boto3
 from botocore.config import Config
 
 from bench.localaws import iam_gate
-from bench.localaws.emulators import DUMMY_CREDENTIALS, LOOPBACK
+from bench.localaws.emulators import LOOPBACK, emulator_client
 from bench.localaws.jsonhttp import JsonHandler
 
 ENV_FULL_URI: Final = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
@@ -151,14 +150,8 @@ def _sts(endpoint_url: str, region: str) -> Any:
     """The control plane's STS, called with the emulators' own keys (the endpoint is the AWS side, not a task)."""
     with _SHARED_LOCK:
         if (endpoint_url, region) not in _STS:
-            _STS[endpoint_url, region] = boto3.session.Session().client(
-                "sts",
-                endpoint_url=endpoint_url,
-                region_name=region,
-                config=Config(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 2}),
-                aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            )
+            config = Config(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 2})
+            _STS[endpoint_url, region] = emulator_client("sts", endpoint_url, region, config)
         return _STS[endpoint_url, region]
 
 

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 import pulumi
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -52,6 +51,7 @@ from bench.localaws.emulators import (
     NO_ROLLOUTS,
     NO_SERVICE_EVENTS,
     control_plane_env,
+    emulator_client,
     endpoint_env,
     endpoint_for,
 )
@@ -145,13 +145,7 @@ def _client(service: str, endpoint_url: str, region: str) -> Any:
                 max_pool_connections=20,
                 retries={"total_max_attempts": 2, "mode": "standard"},
             )
-            _CLIENTS[key] = boto3.session.Session().client(
-                service,
-                endpoint_url=endpoint_url,
-                config=config,
-                aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            )
+            _CLIENTS[key] = emulator_client(service, endpoint_url, region, config)
         return _CLIENTS[key]
 
 

@@ -21,11 +21,30 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+import boto3
+from botocore.config import Config
 
 from app import contract
 
 LOOPBACK = "127.0.0.1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+def emulator_client(service: str, endpoint_url: str, region: str, config: Config) -> Any:
+    """A boto3 client signing with the emulators' own keys: the AWS side of the local system (deploying, handing out
+    credentials, reading policies, standing in for an invocation), never a task's calls, which the IAM gate checks."""
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=config,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 # The services ministack needs to serve for this project; the rest stay unloaded (faster start, fewer ports).
 MINISTACK_SERVICES = "sns,sqs,dynamodb,monitoring,sts,logs,secretsmanager"
 # boto3 service name -> the suffix of its AWS_ENDPOINT_URL_<SERVICE> variable, for the services moto serves.

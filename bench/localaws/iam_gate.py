@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bench.localaws.emulators import DUMMY_CREDENTIALS
+from bench.localaws.emulators import DUMMY_CREDENTIALS, emulator_client
 
 POLICY_TTL_SECONDS: Final = 2.0  # a role's policies are read again this long after they were read
 FREE_ACTIONS: Final = frozenset({"sts:GetCallerIdentity"})  # AWS authorizes these for any principal
@@ -423,13 +422,8 @@ class Policies:
     """Each role's policies as deployed, read back from the control plane's IAM and kept POLICY_TTL_SECONDS."""
 
     def __init__(self, iam_endpoint: str, region: str = "us-east-1") -> None:
-        self._iam = boto3.session.Session().client(
-            "iam",
-            endpoint_url=iam_endpoint,
-            region_name=region,
-            config=Config(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 3}),
-            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        self._iam = emulator_client(
+            "iam", iam_endpoint, region, Config(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 3})
         )
         self._lock = threading.Lock()
         self._read: dict[str, tuple[float, list[dict[str, Any]]]] = {}
@@ -537,13 +531,8 @@ class Gate:
 def upstream_account(endpoint: str) -> str | None:
     """The account an emulator keeps its resources in (each emulator has its own), from its STS; None if it has none
     (the local ECS API facade): the ARNs of a call are built in that account, as AWS builds them in the caller's."""
-    sts = boto3.session.Session().client(
-        "sts",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 2}),
-        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    sts = emulator_client(
+        "sts", endpoint, "us-east-1", Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 2})
     )
     try:
         account: str = sts.get_caller_identity()["Account"]

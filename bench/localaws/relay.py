@@ -15,13 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app import aws, contract
 from app.notifier import forward, webhook_url_of
-from bench.localaws.emulators import DUMMY_CREDENTIALS
+from bench.localaws.emulators import emulator_client
 
 RELAYED = "relayed: "  # the log line for an alert the relay published
 
@@ -51,14 +50,8 @@ def stand_in_queue(endpoint: str | None, read_timeout: int) -> Any:
     environment."""
     if endpoint is None:
         return aws.client("sqs", read_timeout=read_timeout)
-    return boto3.session.Session().client(
-        "sqs",
-        endpoint_url=endpoint,
-        region_name=os.environ.get("AWS_REGION", contract.AWS_REGION_DEFAULT),
-        config=Config(read_timeout=read_timeout),
-        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    region = os.environ.get("AWS_REGION", contract.AWS_REGION_DEFAULT)
+    return emulator_client("sqs", endpoint, region, Config(read_timeout=read_timeout))
 
 
 def parser() -> argparse.ArgumentParser:
