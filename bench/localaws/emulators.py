@@ -46,7 +46,7 @@ def emulator_client(service: str, endpoint_url: str, region: str, config: Config
 
 
 # The services ministack needs to serve for this project; the rest stay unloaded (faster start, fewer ports).
-MINISTACK_SERVICES = "sns,sqs,dynamodb,monitoring,sts,logs,secretsmanager"
+MINISTACK_SERVICES = "sns,sqs,dynamodb,dynamodbstreams,monitoring,sts,logs,secretsmanager"
 # boto3 service name -> the suffix of its AWS_ENDPOINT_URL_<SERVICE> variable, for the services moto serves.
 CONTROL_PLANE = {
     "ecs": "ECS",
@@ -60,6 +60,7 @@ CONTROL_PLANE = {
     "sts": "STS",
     "s3": "S3",
     "events": "EVENTBRIDGE",
+    "route53": "ROUTE_53",  # global: one moto serves every region's records and health checks
 }
 # moto loads AWS managed policies (AmazonECSTaskExecutionRolePolicy...) only when asked: the program attaches one.
 MOTO_ENV = {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}

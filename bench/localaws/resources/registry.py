@@ -74,7 +74,8 @@ class Image:
 
 @dataclass
 class Context:
-    """What handlers share: clients by AWS service, and what the deploy must tell."""
+    """What handlers share: clients by AWS service (in the region of the resource's provider), and what the deploy
+    must tell."""
 
     client: Callable[[str], Any]
     region: str
@@ -83,6 +84,19 @@ class Context:
     images: list[Image] = field(default_factory=list)
     math_alarms: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # name -> PutMetricAlarm Metrics
     schedules: list[Schedule] = field(default_factory=list)
+    # Every region the deploy has emulators for -> its clients by service (a global table's replica is created in
+    # its region's data plane; a latency record's alias target is looked up in the ALB's region).
+    regions: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
+
+    def client_in(self, region: str, service: str) -> Any:
+        """A client of `service` in `region`'s emulators; a region the deploy has none for is refused."""
+        if region == self.region:
+            return self.client(service)
+        if region not in self.regions:
+            raise Invalid(
+                f"the local deployer has no emulators for region {region} (it has {', '.join(sorted(self.regions))})"
+            )
+        return self.regions[region](service)
 
 
 Created = tuple[str, dict[str, Any]]  # (the provider's id, outputs beyond the inputs)
