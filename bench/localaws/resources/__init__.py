@@ -31,6 +31,7 @@ from bench.localaws.resources import (  # noqa: F401 - imported for their regist
     kms,
     lambda_,
     logs,
+    route53,
     s3,
     secretsmanager,
     sns,
