@@ -19,6 +19,16 @@ the types whose values change at run time: `REFRESHERS`), then its properties in
 state's value, as the engine does, and only a resource whose inputs then differ is updated (its handler called again
 with its old physical name); the rest are left alone. Resources of the state the program no longer declares are
 listed as what `pulumi up` would delete (`Deployment.deleted`; not deleted here).
+
+Several regions (the `regions` config, docs/multi-region.md): each region has its own emulator set, and each resource
+goes to the one of its provider's region. The program gives each extra region an explicit `aws.Provider(region=...)`;
+the engine hands a resource's provider as a reference (`URN::ID`, in `RegisterResource.provider`, or
+`providers["aws"]` for a remote component), so the deployer accepts each provider resource (nothing to create: an
+id, its inputs echoed) and remembers its region, and a resource without one is the default provider's, in
+`aws:region`. `deploy(..., regions={region: Endpoints})` gives the other regions' emulators; one moto can serve
+them all (its backends are per region, and Route 53 is global there as on AWS), while each region needs its own
+ministack (ministack keeps one set of queues and tables whatever the request's region), which is also what a test
+of a region's loss needs: stopping region A's data plane leaves B's untouched.
 """
 
 from __future__ import annotations
@@ -28,9 +38,10 @@ import hashlib
 import json
 import sys
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,10 +82,17 @@ from stackconfig import files, output_names, schema
 
 CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 REGION_KEY = "aws:region"
+PROVIDER_TYPE = "pulumi:providers:aws"
 ELB_SERVICE_ACCOUNT = "aws:elb/getServiceAccount:getServiceAccount"
 # The Elastic Load Balancing accounts that write access logs (AWS's "Enable access logs for your Application Load
 # Balancer"), for the regions the stacks are deployed in.
-ELB_ACCOUNTS = {"us-east-1": "127311923021", "us-west-2": "797873946194"}
+ELB_ACCOUNTS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "eu-west-1": "156460612806",
+}
 
 
 T = TypeVar("T")
@@ -164,6 +182,7 @@ class DeployedResource:
     declared: Declared
     id: str
     outputs: dict[str, Any]
+    region: str = ""  # of its provider, when not the stack's (aws:region)
 
     @property
     def typ(self) -> str:
@@ -175,7 +194,9 @@ class Deployment:
     """What one deploy created, refused and stood in for, and the stack's outputs."""
 
     stack: str
-    endpoints: Endpoints
+    endpoints: Endpoints  # the stack's region (aws:region), the default provider's
+    regional: dict[str, Endpoints] = field(default_factory=dict)  # every other region's emulators, by region
+    providers: dict[str, str] = field(default_factory=dict)  # explicit AWS provider's reference (URN::ID) -> region
     resources: list[DeployedResource] = field(default_factory=list)
     components: list[str] = field(default_factory=list)  # URNs of component resources (nothing to create)
     rejections: list[Rejection] = field(default_factory=list)
@@ -200,15 +221,43 @@ class Deployment:
     def of_type(self, typ: str) -> list[DeployedResource]:
         return [r for r in self.resources if r.typ == typ]
 
+    def endpoints_in(self, region: str) -> Endpoints:
+        """The emulators of `region` ("": the stack's)."""
+        if not region or region == self.endpoints.region:
+            return self.endpoints
+        return self.regional[region]
+
+    def in_region(self, region: str) -> list[DeployedResource]:
+        """The resources created in `region`'s emulators."""
+        return [r for r in self.resources if (r.region or self.endpoints.region) == region]
+
+    def context(self, region: str = "") -> Context:
+        """What a handler of a resource in `region` is given, with every region's clients."""
+        endpoints = self.endpoints_in(region)
+        return Context(
+            client=endpoints.client,
+            region=endpoints.region,
+            standins=self.standins,
+            relays=self.relays,
+            images=self.images,
+            math_alarms=self.math_alarms,
+            schedules=self.schedules,
+            regions={e.region: e.client for e in (self.endpoints, *self.regional.values())},
+        )
+
     def reapply(self, plane: str) -> None:
-        """Create this deployment's resources of `plane` again, with the same names and inputs, on an emulator that
-        was reset; their ids and ARNs must come out as before (else later resources would point nowhere)."""
-        ctx = Context(client=self.endpoints.client, region=self.endpoints.region)
+        """Create this deployment's resources of `plane` again, with the same names and inputs, on emulators that
+        were reset (every region's); their ids and ARNs must come out as before (else later resources would point
+        nowhere)."""
+        contexts = {
+            region: replace(self.context(region), standins=[], relays=[], images=[], math_alarms={}, schedules=[])
+            for region in {r.region for r in self.resources}
+        }
         for resource in self.resources:
             kind = HANDLERS[resource.typ]
             if kind.plane != plane:
                 continue
-            created_id, outputs = kind.handler(ctx, resource.declared)
+            created_id, outputs = kind.handler(contexts[resource.region], resource.declared)
             for key in ("arn", "url") if kind.stable else ():
                 if key in resource.outputs and outputs.get(key) != resource.outputs[key]:
                     raise DeployError(
@@ -237,6 +286,11 @@ class Deployment:
             f"{len(self.rejections)} rejected, {len(self.skipped)} not created"
         ]
         lines += [f"  {count:3} {typ}" for typ, count in sorted(self.counts().items())]
+        if self.regional:
+            lines += [
+                f"  region {region}: {len(self.in_region(region))} resources"
+                for region in (self.endpoints.region, *self.regional)
+            ]
         lines += [f"  stand-in: {s.what}" for s in self.standins]
         lines += [f"  REJECTED {r}" for r in self.rejections]
         lines += [f"  not created (depends on a rejected resource): {urn}" for urn in self.skipped]
@@ -256,14 +310,15 @@ def aws_error(error: Exception) -> str:
 
 
 class _Invokes(Mocks):
-    """Provider functions the program calls (data sources), answered by the emulators."""
+    """Provider functions the program calls (data sources), answered by the emulators of the provider's region."""
 
-    def __init__(self, endpoints: Endpoints) -> None:
-        self.endpoints = endpoints
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        endpoints = self.deployment.endpoints_in(self.deployment.providers.get(args.provider or "", ""))
         if args.token == CALLER_IDENTITY:
-            found = self.endpoints.client("sts").get_caller_identity()
+            found = endpoints.client("sts").get_caller_identity()
             return {
                 "accountId": found["Account"],
                 "arn": found["Arn"],
@@ -271,7 +326,7 @@ class _Invokes(Mocks):
                 "id": found["Account"],
             }, []
         if args.token == ELB_SERVICE_ACCOUNT:
-            region = args.args.get("region") or self.endpoints.region
+            region = args.args.get("region") or endpoints.region
             if region not in ELB_ACCOUNTS:
                 raise DeployError(
                     f"the local deployer knows the load balancer log account of {sorted(ELB_ACCOUNTS)} "
@@ -288,19 +343,11 @@ class LocalMonitor(program.EngineMonitor):
     """The resource monitor of a local deploy: each registration becomes a real resource in the emulators."""
 
     def __init__(self, deployment: Deployment, state: Deployment | None = None) -> None:
-        super().__init__(_Invokes(deployment.endpoints))
+        super().__init__(_Invokes(deployment))
         self.deployment = deployment
         self.state = {r.urn: r for r in state.resources} if state else {}
         self.claimed: set[str] = set()  # URNs of the state that a declared resource took over (its own or an alias)
-        self._context = Context(
-            client=deployment.endpoints.client,
-            region=deployment.endpoints.region,
-            standins=deployment.standins,
-            relays=deployment.relays,
-            images=deployment.images,
-            math_alarms=deployment.math_alarms,
-            schedules=deployment.schedules,
-        )
+        self._contexts = {region: deployment.context(region) for region in ("", *deployment.regional)}
         self._failed: set[str] = set()
         self._lock = threading.Lock()
         # The engine registers resources from several threads. moto's backends are not thread-safe: a role created
@@ -332,6 +379,8 @@ class LocalMonitor(program.EngineMonitor):
             with self._lock:
                 deployment.components.append(urn)
             return "", {}
+        if request.type == PROVIDER_TYPE:
+            return self._provider(urn, inputs)
         depends = set(request.dependencies) | {u for deps in request.propertyDependencies.values() for u in deps.urns}
         with self._lock:
             blocked = bool(depends & self._failed)
@@ -340,11 +389,19 @@ class LocalMonitor(program.EngineMonitor):
                 deployment.skipped.append(urn)
         if blocked:
             return None
+        try:
+            region = self._region_of(request)
+        except Invalid as error:
+            with self._lock:
+                self._failed.add(urn)
+                deployment.rejections.append(Rejection(urn, aws_error(error)))
+            return None
+        context = self._contexts[region]
         old = next((self.state[u] for u in (urn, *request.aliasURNs) if u in self.state), None)
         if old is not None:
             with self._lock:
                 self.claimed.add(old.urn)
-            return self._update(urn, request, inputs, old)
+            return self._update(urn, request, inputs, old, context)
         try:
             prop, name = naming.physical_name(request.type, request.name, inputs.get(_name_input(request.type)))
             declared = Declared(urn=urn, typ=request.type, logical=request.name, name=name or "", inputs=inputs)
@@ -356,9 +413,9 @@ class LocalMonitor(program.EngineMonitor):
                 )
             if kind.plane == CONTROL:
                 with self._control_plane:
-                    created_id, outputs = kind.handler(self._context, declared)
+                    created_id, outputs = kind.handler(context, declared)
             else:
-                created_id, outputs = kind.handler(self._context, declared)
+                created_id, outputs = kind.handler(context, declared)
         except Exception as error:  # noqa: BLE001 - any failure to create is this resource's rejection
             with self._lock:
                 self._failed.add(urn)
@@ -366,17 +423,45 @@ class LocalMonitor(program.EngineMonitor):
             return None
         state = {**inputs, **({prop: name} if prop else {}), **outputs}
         with self._lock:
-            deployment.resources.append(DeployedResource(urn, declared, created_id, state))
+            deployment.resources.append(DeployedResource(urn, declared, created_id, state, region))
         return created_id, state
 
+    def _provider(self, urn: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """An explicit AWS provider: nothing to create in the emulators; its reference is remembered with its region,
+        which must be one the deploy has emulators for. Its id is stable, as the engine keeps a provider's id from
+        one `pulumi up` to the next."""
+        region = str(inputs.get("region") or self.deployment.endpoints.region)
+        provider_id = str(uuid.uuid5(uuid.NAMESPACE_URL, urn))
+        with self._lock:
+            self.deployment.providers[f"{urn}::{provider_id}"] = region
+        return provider_id, dict(inputs)
+
+    def _region_of(self, request: Any) -> str:
+        """The region of a resource's provider, "" for the default provider's (the stack's): its emulators."""
+        reference = request.provider or dict(request.providers).get("aws", "")
+        if not reference:
+            return ""
+        with self._lock:
+            region = self.deployment.providers.get(reference)
+        if region is None:
+            raise Invalid(f"the local deployer knows no provider {reference}")
+        if region == self.deployment.endpoints.region:
+            return ""
+        if region not in self.deployment.regional:
+            raise Invalid(
+                f"the local deployer has no emulators for region {region}: deploy(..., regions={{{region!r}: "
+                "Endpoints(...)}})"
+            )
+        return region
+
     def _update(
-        self, urn: str, request: Any, inputs: dict[str, Any], old: DeployedResource
+        self, urn: str, request: Any, inputs: dict[str, Any], old: DeployedResource, context: Context
     ) -> tuple[str, dict[str, Any]] | None:
         """Refresh `old`, keep its ignored properties, and call its handler again only if the inputs changed."""
         deployment = self.deployment
         try:
             reader = REFRESHERS.get(old.typ)
-            live = reader(self._context, old.declared) if reader else {}
+            live = reader(context, old.declared) if reader else {}
             olds = {**old.declared.inputs, **live}
             ignored = set(request.ignoreChanges)
             if nested := sorted(p for p in ignored if "." in p or "[" in p):
@@ -389,9 +474,9 @@ class LocalMonitor(program.EngineMonitor):
                 kind = HANDLERS[old.typ]
                 if kind.plane == CONTROL:
                     with self._control_plane:
-                        created_id, outputs = kind.handler(self._context, declared)
+                        created_id, outputs = kind.handler(context, declared)
                 else:
-                    created_id, outputs = kind.handler(self._context, declared)
+                    created_id, outputs = kind.handler(context, declared)
                 with self._lock:
                     deployment.updated.append(urn)
         except Exception as error:  # noqa: BLE001 - as a failed create: this resource's rejection
@@ -402,7 +487,7 @@ class LocalMonitor(program.EngineMonitor):
         prop = _name_input(old.typ)
         state = {**news, **({prop: old.declared.name} if old.declared.name else {}), **outputs}
         with self._lock:
-            deployment.resources.append(DeployedResource(urn, declared, created_id, state))
+            deployment.resources.append(DeployedResource(urn, declared, created_id, state, old.region))
         return created_id, state
 
 
@@ -419,17 +504,29 @@ def deploy(
     config: Mapping[str, Any] | None = None,
     run_program: Callable[[], None] = program.run_main,
     state: Deployment | None = None,
+    regions: Mapping[str, Endpoints] | None = None,
 ) -> Deployment:
     """Run the program for `stack` (its stack file's config, or `config` as given, with `overrides` by key, e.g.
     {"workerCount": 200}) against the emulators; over `state`, a previous deploy of the stack, as `pulumi up
-    --refresh` (see the module's docstring). Raises DeployError when the program itself fails; rejections are in the
-    result."""
+    --refresh` (see the module's docstring). `regions`: the emulators of each region other than the stack's
+    (`aws:region`, whose are `endpoints`), one per region of the `regions` config. Raises DeployError when the
+    program itself fails or a configured region has no emulators; rejections are in the result."""
     config = with_overrides(dict(config) if config is not None else load_config(stack), overrides or {})
     region = str(config.get(REGION_KEY) or contract.AWS_REGION_DEFAULT)
     # A secret key can only come from `overrides` or `config` here (stack-file ciphertext is refused): it is handed
     # to the program as the engine hands a decrypted secret.
     secret_keys = [key for key in (f"{schema.PROJECT}:{k}" for k in schema.SECRET_KEYS) if key in config]
-    deployment = Deployment(stack=stack, endpoints=Endpoints(endpoints.data_plane, endpoints.control_plane, region))
+    regional = {name: replace(e, region=name) for name, e in (regions or {}).items() if name != region}
+    configured = config.get(f"{schema.PROJECT}:regions") or []
+    if isinstance(configured, str):
+        configured = json.loads(configured)
+    if missing := [name for name in configured if name != region and name not in regional]:
+        raise DeployError(
+            f"the stack's regions {missing} have no emulators: deploy(..., regions={{REGION: Endpoints}})"
+        )
+    deployment = Deployment(
+        stack=stack, endpoints=Endpoints(endpoints.data_plane, endpoints.control_plane, region), regional=regional
+    )
     if state is not None:  # what the handlers of resources left alone told the previous deploy still holds
         deployment.standins, deployment.relays = list(state.standins), list(state.relays)
         deployment.images, deployment.math_alarms = list(state.images), dict(state.math_alarms)
@@ -533,6 +630,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data-plane", metavar="URL", help="a running ministack (default: start one)")
     parser.add_argument("--control-plane", metavar="URL", help="a running moto server (default: start one)")
+    parser.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="REGION=URL",
+        help="a running ministack for one more region of the `regions` config (repeatable); its control plane is "
+        "the same moto, and hostedZoneId must name a zone that exists there",
+    )
     parser.add_argument("--outputs", type=Path, help="write the stack outputs as JSON to this file")
     parser.add_argument("--json", action="store_true", help="print the deployment as JSON")
     args = parser.parse_args(argv)
@@ -545,7 +650,18 @@ def main(argv: list[str] | None = None) -> int:
         if not control_plane:
             started.append(Emulator("moto").start())
             control_plane = started[-1].endpoint_url
-        deployment = deploy(args.stack, Endpoints(data_plane, control_plane), overrides=parse_overrides(args.config))
+        regional = {}
+        for pair in args.region:
+            name, sep, url = pair.partition("=")
+            if not sep or not url:
+                raise DeployError(f"--region takes REGION=URL, got {pair!r}")
+            regional[name] = Endpoints(url, control_plane, name)
+        deployment = deploy(
+            args.stack,
+            Endpoints(data_plane, control_plane),
+            overrides=parse_overrides(args.config),
+            regions=regional,
+        )
     except (DeployError, EmulatorError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
