@@ -177,3 +177,10 @@ def test_the_data_plane_can_be_applied_again_with_the_same_names(
     assert sqs.list_queues().get("QueueUrls", []) == []  # `aws_env` reset ministack
     deployment.reapply(DATA_PLANE)
     assert deployment.outputs[output_names.QUEUE_URL] in sqs.list_queues()["QueueUrls"]
+
+
+def test_one_region_has_no_explicit_provider_and_everything_in_the_stacks_region(deployment: Deployment) -> None:
+    assert not deployment.regional and not deployment.providers
+    assert {r.region for r in deployment.resources} == {""}
+    assert not [r for r in deployment.resources if r.typ.startswith("aws:route53/")]
+    assert not [t for t in deployment.of_type("aws:dynamodb/table:Table") if "streamArn" in t.outputs]
