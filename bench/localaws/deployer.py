@@ -25,10 +25,11 @@ goes to the one of its provider's region. The program gives each extra region an
 the engine hands a resource's provider as a reference (`URN::ID`, in `RegisterResource.provider`, or
 `providers["aws"]` for a remote component), so the deployer accepts each provider resource (nothing to create: an
 id, its inputs echoed) and remembers its region, and a resource without one is the default provider's, in
-`aws:region`. `deploy(..., regions={region: Endpoints})` gives the other regions' emulators; one moto can serve
-them all (its backends are per region, and Route 53 is global there as on AWS), while each region needs its own
-ministack (ministack keeps one set of queues and tables whatever the request's region), which is also what a test
-of a region's loss needs: stopping region A's data plane leaves B's untouched.
+`aws:region`. `deploy(..., regions={region: Endpoints})` gives the other regions' emulators: one ministack per
+region, so that a region's loss can be staged by stopping its data plane alone (ministack does keep its queues,
+topics and tables per request region, but its queue URLs carry no region: two regions' queues of the same name would
+have one URL), and one moto for all of them (its backends are per region, and Route 53 is global there as on AWS; the
+control plane is not what the failure tests take down).
 """
 
 from __future__ import annotations
