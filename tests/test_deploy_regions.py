@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from bench.localaws.deployer import DeployError, Deployment, Endpoints, deploy
 from bench.localaws.emulators import Emulator
-from bench.localaws.resources import route53
+from bench.localaws.resources import dynamodb, route53
 from bench.localaws.resources.registry import DATA_PLANE, Invalid
 from bench.localaws.resources.route53 import create_hosted_zone
 from stackconfig import output_names
@@ -203,3 +203,44 @@ def test_both_data_planes_can_be_applied_again_with_the_same_names(
                 endpoints.client("sqs").get_queue_url(QueueName=queue.outputs["name"])["QueueUrl"]
                 == queue.outputs["url"]
             )
+
+
+def test_a_record_in_a_zone_that_does_not_exist_is_the_records_rejection(
+    moto: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The whole deploy, on fresh data planes: only the two latency records are refused, each naming its URN."""
+    logs = tmp_path_factory.mktemp("missing-zone")
+    with (
+        Emulator("ministack", log_path=logs / "a.log") as a,
+        Emulator("ministack", log_path=logs / "b.log") as b,
+    ):
+        deployment = deploy(
+            "normal",
+            Endpoints(a.endpoint_url, moto.endpoint_url),
+            overrides=two_regions("ZNOSUCHZONE0000000000"),
+            regions={SECOND: Endpoints(b.endpoint_url, moto.endpoint_url)},
+        )
+    assert not deployment.skipped
+    assert sorted(r.urn.rpartition("::")[2] for r in deployment.rejections) == ["dns-use2", "dns-usw2"]
+    assert all(
+        "NoSuchHostedZone" in r.message and "LatencyRouting$aws:route53/record:Record" in r.urn
+        for r in deployment.rejections
+    ), deployment.summary()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"streamViewType": "NEW_IMAGE"}, "needs its stream enabled with NEW_AND_OLD_IMAGES"),
+        ({"replicas": [{"regionName": PRIMARY}]}, "cannot be in the table's own region"),
+        ({"replicas": [{"regionName": SECOND}, {"regionName": SECOND}]}, "each replica must be in its own region"),
+        ({"replicas": [{"regionName": "eu-west-1"}]}, "no emulators for region eu-west-1"),
+    ],
+)
+def test_a_global_table_aws_would_refuse_is_refused(
+    deployment: Deployment, change: dict[str, Any], message: str
+) -> None:
+    (table,) = [t for t in deployment.of_type(TABLE) if t.outputs.get("replicas")]
+    declared = replace(table.declared, name="flashsale-refused", inputs={**table.declared.inputs, **change})
+    with pytest.raises(Invalid, match=message):
+        dynamodb.table(deployment.context(), declared)

@@ -24,17 +24,16 @@ def table(ctx: Context, r: Declared) -> Created:
     arguments = _create_arguments(r)
     if replicas:
         _check_global(ctx, r, replicas)
-    outputs = _create(ctx.client("dynamodb"), r.name, arguments, r.inputs)
+    # Each replica's region's data plane, found before anything is created (a region without one is refused).
+    elsewhere = [ctx.client_in(replica["regionName"], "dynamodb") for replica in replicas]
+    dynamodb = ctx.client("dynamodb")
+    outputs = _create(dynamodb, r.name, arguments, r.inputs)
+    for replica in replicas:
+        dynamodb.update_table(TableName=r.name, ReplicaUpdates=[{"Create": {"RegionName": replica["regionName"]}}])
     if replicas:
-        dynamodb = ctx.client("dynamodb")
-        for replica in replicas:
-            dynamodb.update_table(TableName=r.name, ReplicaUpdates=[{"Create": {"RegionName": replica["regionName"]}}])
         outputs["replicas"] = [
-            {
-                **replica,
-                **_create(ctx.client_in(replica["regionName"], "dynamodb"), r.name, arguments, _replica(r, replica)),
-            }
-            for replica in replicas
+            {**replica, **_create(client, r.name, arguments, _replica(r, replica))}
+            for replica, client in zip(replicas, elsewhere, strict=True)
         ]
     return r.name, outputs
 
