@@ -26,6 +26,7 @@ import psutil
 import pytest
 
 from app import alarm_catalogue, aws, contract
+from bench.localaws.emulators import Emulator
 from bench.localaws.system import LocalArgs, LocalSystem
 from bench.localaws.tasks import Task
 from ops import alarms
@@ -134,7 +135,9 @@ def test_a_taken_port_is_refused_with_one_line(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+def local_system(
+    tmp_path_factory: pytest.TempPathFactory, emulators: tuple[Emulator, Emulator]
+) -> Iterator[LocalSystem]:
     args = LocalArgs(
         config={
             "paymentSeconds": 0.5,
@@ -146,7 +149,7 @@ def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSyst
         directory=tmp_path_factory.mktemp("local"),
         feed_seconds=0.2,
     )
-    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as system:
+    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args, emulators=emulators) as system:
         for key, value in system.env().items():
             monkeypatch.setenv(key, value)
         yield system
