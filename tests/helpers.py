@@ -7,6 +7,7 @@ task runs what the deployed task definition says (its environment as the program
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -146,6 +147,26 @@ def system(
     yield running
     for task in running.tasks:
         task.stop(timeout=10)
+
+
+@contextlib.contextmanager
+def module_system(
+    deployment: Deployment, services: list[LocalService], ministack: Emulator, logs: Path
+) -> Iterator[System]:
+    """A System for a whole module, for tests that only send the services requests and read the answers (nothing of
+    theirs outlives their request): the tasks they need are started once, a start per test was most of their time.
+    Its data plane is fresh when it begins; a `system` test of the module resets it again, under the same names."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        ministack.reset()
+        for key, value in deployment.endpoints.env().items():
+            monkeypatch.setenv(key, value)
+        deployment.reapply(DATA_PLANE)
+        shared = System(deployment=deployment, aws_env=dict(os.environ), logs=logs, services=services)
+        try:
+            yield shared
+        finally:
+            for task in shared.tasks:
+                task.stop(timeout=10)
 
 
 class StallingProxy:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from app import aws, contract
+from bench.localaws.emulators import Emulator
 from bench.localaws.system import LocalArgs, LocalSystem
 from planning import scaling
 from stackconfig import output_names
@@ -23,7 +24,9 @@ STARTUP = 2.0
 
 
 @pytest.fixture(scope="module")
-def scaled_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+def scaled_system(
+    tmp_path_factory: pytest.TempPathFactory, emulators: tuple[Emulator, Emulator]
+) -> Iterator[LocalSystem]:
     # 2 workers of 0.5 s per task: target tracking aims at 1 s / 0.5 s x 2 = 4 waiting orders per task.
     args = LocalArgs(
         config={
@@ -39,7 +42,7 @@ def scaled_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSys
         time_scale=SCALE,
         task_startup_seconds=STARTUP,
     )
-    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as system:
+    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args, emulators=emulators) as system:
         for key, value in system.env().items():
             monkeypatch.setenv(key, value)
         yield system

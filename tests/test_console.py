@@ -23,6 +23,7 @@ from selenium.webdriver.common.by import By
 
 from app import alarm_catalogue, aws, contract
 from bench.browser import chromium, rgb
+from bench.localaws.emulators import Emulator
 from bench.localaws.system import LocalArgs, LocalSystem
 from stackconfig import output_names
 from stackconfig.alarm_profiles import ALARM_PROFILES
@@ -34,7 +35,9 @@ ALARM_RED = (198, 40, 40)  # console.css --alarm
 
 
 @pytest.fixture(scope="module")
-def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+def local_system(
+    tmp_path_factory: pytest.TempPathFactory, emulators: tuple[Emulator, Emulator]
+) -> Iterator[LocalSystem]:
     args = LocalArgs(
         config={
             "paymentSeconds": 0.5,
@@ -46,7 +49,7 @@ def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSyst
         directory=tmp_path_factory.mktemp("console"),
         feed_seconds=0.2,
     )
-    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as system:
+    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args, emulators=emulators) as system:
         for key, value in system.env().items():
             monkeypatch.setenv(key, value)
         yield system

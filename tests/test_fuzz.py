@@ -5,7 +5,6 @@ document (status code, content type, headers, body schema). Bounded: MAX_EXAMPLE
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,10 +22,10 @@ from schemathesis.specs.openapi.checks import (
 
 from app import contract, openapi
 from bench.localaws.deployer import Deployment
-from bench.localaws.ecs import LocalService, service_of
+from bench.localaws.ecs import LocalService
 from bench.localaws.emulators import Emulator
-from bench.localaws.resources.registry import DATA_PLANE
 from bench.localaws.tasks import Task
+from tests.helpers import module_system
 
 pytestmark = pytest.mark.slow
 
@@ -47,19 +46,8 @@ def tasks(
     ministack: Emulator, deployment: Deployment, services: list[LocalService], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Task]]:
     """The sync service and the receiver as deployed, started once for the module on a fresh data plane."""
-    logs: Path = tmp_path_factory.mktemp("fuzz")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        ministack.reset()
-        for key, value in deployment.endpoints.env().items():
-            monkeypatch.setenv(key, value)
-        deployment.reapply(DATA_PLANE)
-        started = {
-            role: service_of(services, role).spec.task(logs / f"{role}.log", FUZZ_SETTINGS).start()
-            for role in ("sync", "receiver")
-        }
-        yield started
-        for task in started.values():
-            task.stop(timeout=10)
+    with module_system(deployment, services, ministack, tmp_path_factory.mktemp("fuzz")) as shared:
+        yield {role: shared.start(role, **FUZZ_SETTINGS) for role in ("sync", "receiver")}
 
 
 # The documents are loaded in-process at import (schemathesis' lazy `from_fixture` loader breaks on pytest 9: it sets

@@ -9,6 +9,7 @@ import re
 import select
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,9 +20,12 @@ from app import contract
 from app.http_server import LINGER_IDLE_SECONDS, LINGER_MAX_BYTES
 from app.idempotency import RECORD_PREFIX
 from app.orders import MAX_CUSTOMER_ID
+from bench.localaws.deployer import Deployment
+from bench.localaws.ecs import LocalService
+from bench.localaws.emulators import Emulator
 from bench.localaws.proxy import Balancer, Balancers
 from bench.localaws.tasks import Task as Service
-from tests.helpers import ORDER, System, system, wait_for  # noqa: F401
+from tests.helpers import ORDER, System, module_system, system, wait_for  # noqa: F401
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}
 TIMEOUT = 0.5  # the HTTP header and body timeouts these tests run with (the services' defaults are 10 s)
@@ -37,6 +41,28 @@ ORDER_BYTES = json.dumps(ORDER, separators=(",", ":")).encode()
 @pytest.fixture(params=sorted(PATHS))
 def service(request: pytest.FixtureRequest, system: System) -> Service:  # noqa: F811
     return system.start(request.param, **SHORT)
+
+
+@pytest.fixture(scope="module")
+def shared(
+    ministack: Emulator, deployment: Deployment, services: list[LocalService], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    """Both services, started once for the tests that send a request and read its answer (no stall, flood, count
+    or connection of theirs outlives the test)."""
+    with module_system(deployment, services, ministack, tmp_path_factory.mktemp("hostile")) as started:
+        for role in sorted(PATHS):
+            started.start(role, **SHORT)
+        yield started
+
+
+def answering(shared: System, role: str) -> Service:
+    return next(task for task in shared.tasks if task.role == role)
+
+
+@pytest.fixture(params=sorted(PATHS))
+def either(request: pytest.FixtureRequest, shared: System) -> Service:
+    """Each of the shared services in turn."""
+    return answering(shared, request.param)
 
 
 def post_raw(service: Service, body: bytes, **headers: str) -> httpx.Response:
@@ -96,20 +122,20 @@ NESTED = {
 
 
 @pytest.mark.parametrize("body", list(NESTED.values()), ids=list(NESTED))
-def test_deep_nesting_is_malformed_json_not_a_500(service: Service, system: System, body: bytes) -> None:  # noqa: F811
-    assert "malformed JSON" in assert_json_error(post_raw(service, body), 400)["error"]
-    assert system.orders() == []
+def test_deep_nesting_is_malformed_json_not_a_500(either: Service, shared: System, body: bytes) -> None:
+    assert "malformed JSON" in assert_json_error(post_raw(either, body), 400)["error"]
+    assert shared.orders() == []
 
 
-def test_a_huge_integer_price_is_invalid_not_a_500(service: Service, system: System) -> None:  # noqa: F811
+def test_a_huge_integer_price_is_invalid_not_a_500(either: Service, shared: System) -> None:
     body = b'{"customer_id":1,"items":[{"product_id":"P-1","quantity":1,"price":1' + b"0" * 400 + b"}]}"
-    assert set(assert_json_error(post_raw(service, body), 422)["fields"]) == {"items[0].price"}
-    assert system.orders() == []
+    assert set(assert_json_error(post_raw(either, body), 422)["fields"]) == {"items[0].price"}
+    assert shared.orders() == []
 
 
-def test_a_lone_surrogate_in_an_unknown_key_gets_a_json_error(service: Service) -> None:
+def test_a_lone_surrogate_in_an_unknown_key_gets_a_json_error(either: Service) -> None:
     body = b'{"customer_id":1,"items":[' + ITEM + b'],"\\ud800":1}'
-    response = post_raw(service, body)
+    response = post_raw(either, body)
     assert_json_error(response, 400)
     response.content.decode("ascii")  # the error renders (as escaped ASCII) instead of failing to encode
 
@@ -117,12 +143,9 @@ def test_a_lone_surrogate_in_an_unknown_key_gets_a_json_error(service: Service) 
 @pytest.mark.parametrize(
     "customer_id", [b"123456789012345678901234567890123456789", b"1" + b"0" * 400, str(MAX_CUSTOMER_ID + 1).encode()]
 )
-def test_oversized_customer_ids_get_the_same_422_from_both_services(
-    system: System,  # noqa: F811
-    customer_id: bytes,
-) -> None:
+def test_oversized_customer_ids_get_the_same_422_from_both_services(shared: System, customer_id: bytes) -> None:
     body = b'{"customer_id":' + customer_id + b',"items":[' + ITEM + b"]}"
-    answers = [post_raw(system.start(role, **SHORT), body) for role in sorted(PATHS)]
+    answers = [post_raw(answering(shared, role), body) for role in sorted(PATHS)]
     for response in answers:
         assert_json_error(response, 422)
     assert answers[0].json() == answers[1].json()  # the same answer, field messages included
@@ -139,16 +162,16 @@ CARELESS = {
 
 
 @pytest.mark.parametrize("body", list(CARELESS.values()), ids=list(CARELESS))
-def test_careless_orders_get_the_same_422_from_both_services(system: System, body: bytes) -> None:  # noqa: F811
-    answers = [post_raw(system.start(role, **SHORT), body) for role in sorted(PATHS)]
+def test_careless_orders_get_the_same_422_from_both_services(shared: System, body: bytes) -> None:
+    answers = [post_raw(answering(shared, role), body) for role in sorted(PATHS)]
     for response in answers:
         assert len(assert_json_error(response, 422)["fields"]) == 1
     assert answers[0].json() == answers[1].json()
-    assert system.orders() == []
+    assert shared.orders() == []
 
 
-def test_an_order_id_with_a_control_character_is_400(system: System) -> None:  # noqa: F811
-    receiver = system.start("receiver", **SHORT)
+def test_an_order_id_with_a_control_character_is_400(shared: System) -> None:
+    receiver = answering(shared, "receiver")
     for order_id in ("%00", "abc%7F", "%C2%85"):
         assert "control characters" in assert_json_error(httpx.get(f"{receiver.url}/orders/{order_id}"), 400)["error"]
 
@@ -170,8 +193,8 @@ def test_the_largest_customer_id_reads_back_exactly(system: System) -> None:  # 
 
 
 @pytest.mark.parametrize("order_id", ["x" * 2100, "idem%231%23key", "%C2%A0"])
-def test_any_order_id_that_is_not_ours_is_404(system: System, order_id: str) -> None:  # noqa: F811
-    receiver = system.start("receiver", **SHORT)
+def test_any_order_id_that_is_not_ours_is_404(shared: System, order_id: str) -> None:
+    receiver = answering(shared, "receiver")
     assert_json_error(httpx.get(f"{receiver.url}/orders/{order_id}"), 404)
 
 
@@ -289,15 +312,15 @@ def test_idle_connections_beyond_the_cap_are_closed_oldest_first(system: System)
     [b"X-Big: " + b"a" * (1 << 20) + b"\r\n", b"".join(b"X-H%d: v\r\n" % i for i in range(10_000))],
     ids=["1 MiB header", "10,000 headers"],
 )
-def test_oversized_headers_get_431(service: Service, system: System, headers: bytes) -> None:  # noqa: F811
-    with connect(service) as sock:
+def test_oversized_headers_get_431(either: Service, shared: System, headers: bytes) -> None:
+    with connect(either) as sock:
         try:
-            sock.sendall(request_head(service, len(ORDER_BYTES), headers) + ORDER_BYTES)
+            sock.sendall(request_head(either, len(ORDER_BYTES), headers) + ORDER_BYTES)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed before the flood was sent: the answer is still there to read
         data, _ = read_until_closed(sock, 5)
     assert statuses(data) == [431] and b'"error"' in data
-    assert system.orders() == []
+    assert shared.orders() == []
 
 
 def test_unfinished_header_floods_do_not_grow_memory(service: Service) -> None:
@@ -322,9 +345,9 @@ def test_unfinished_header_floods_do_not_grow_memory(service: Service) -> None:
 # --- 12 and disconnects: JSON for router errors; a hang-up is one log line -------------------------------------------
 
 
-def test_router_404_and_405_are_json(service: Service) -> None:
-    assert_json_error(httpx.get(service.url + "/no-such-path"), 404)
-    not_allowed = httpx.put(service.url + PATHS[service.role], json=ORDER)
+def test_router_404_and_405_are_json(either: Service) -> None:
+    assert_json_error(httpx.get(either.url + "/no-such-path"), 404)
+    not_allowed = httpx.put(either.url + PATHS[either.role], json=ORDER)
     assert_json_error(not_allowed, 405)
     assert not_allowed.headers["allow"] == "POST"
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app import alarm_catalogue, contract
-from bench.localaws.emulators import MUTED_ALARM_KEYS, NO_ROLLOUTS
+from bench.localaws.emulators import MUTED_ALARM_KEYS, NO_ROLLOUTS, Emulator
 from bench.localaws.system import LocalArgs, LocalSystem
 from ops import alarms, stack
 from ops.preflight.limits import FARGATE_VCPU, QuotaValue, quota_result
@@ -280,13 +280,13 @@ class Local:
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+def local(tmp_path_factory: pytest.TempPathFactory, emulators: tuple[Emulator, Emulator]) -> Iterator[Local]:
     args = LocalArgs(
         config={"paymentSeconds": PAYMENT_SECONDS, "paymentDeclineRate": 0, "alertEmails": [EMAIL], "sales": CALENDAR},
         directory=tmp_path_factory.mktemp("preflight"),
         feed_seconds=60,
     )
-    with LocalSystem(args) as system:
+    with LocalSystem(args, emulators=emulators) as system:
         yield Local(system)
 
 

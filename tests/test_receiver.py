@@ -62,7 +62,9 @@ def test_async_order_goes_pending_then_completed(system: System) -> None:  # noq
 
 
 @pytest.mark.slow
-def test_the_order_status_estimate_is_what_the_expected_wait_alarms_compute(tmp_path: Path) -> None:
+def test_the_order_status_estimate_is_what_the_expected_wait_alarms_compute(
+    tmp_path: Path, emulators: tuple[Emulator, Emulator]
+) -> None:
     """3 worker tasks of 1 worker, 4 s a payment: GET /orders/{id}'s expected wait is the deployed alarm's metric
     math over the queue depth it reports and the tasks ECS says run (the one-task estimate would be 3x as long), and
     so is the live view's."""
@@ -78,7 +80,7 @@ def test_the_order_status_estimate_is_what_the_expected_wait_alarms_compute(tmp_
         directory=tmp_path,
         console_port=None,
     )
-    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as local:
+    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args, emulators=emulators) as local:
         for key, value in local.env().items():
             monkeypatch.setenv(key, value)
         outputs = local.outputs

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from app import aws, contract
-from bench.localaws.emulators import free_port
+from bench.localaws.emulators import Emulator, free_port
 from bench.localaws.system import LocalArgs, LocalSystem
 from ops.report import read
 from ops.report.run import REQUIRED_OUTPUTS
@@ -120,7 +120,9 @@ def test_one_period_holds_the_whole_window() -> None:
 
 
 @pytest.fixture(scope="module")
-def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+def local_system(
+    tmp_path_factory: pytest.TempPathFactory, emulators: tuple[Emulator, Emulator]
+) -> Iterator[LocalSystem]:
     args = LocalArgs(
         config={
             "paymentSeconds": 0.3,
@@ -132,7 +134,7 @@ def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSyst
         feed_seconds=0.2,
         console_port=None,
     )
-    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args) as system:
+    with pytest.MonkeyPatch.context() as monkeypatch, LocalSystem(args, emulators=emulators) as system:
         for key, value in system.env().items():
             monkeypatch.setenv(key, value)
         yield system
