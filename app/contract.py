@@ -33,6 +33,9 @@ ENV_WORKER_COUNT: Final = "WORKER_COUNT"
 ENV_PAYMENT_SECONDS: Final = "PAYMENT_SECONDS"
 ENV_PAYMENT_DECLINE_RATE: Final = "PAYMENT_DECLINE_RATE"
 ENV_PAYMENT_SLOTS: Final = "PAYMENT_SLOTS"
+# A payment gateway every task calls (app.payment.RemoteGateway; locally bench.localaws.gateway, the simulator as one
+# service, whose ledger two regions' workers share, as a real gateway's). Unset: each task's in-process simulator.
+ENV_PAYMENT_GATEWAY_URL: Final = "PAYMENT_GATEWAY_URL"
 ENV_REQUEST_TIMEOUT_SECONDS: Final = "REQUEST_TIMEOUT_SECONDS"
 ENV_ALERTS_TOPIC_ARN: Final = "ALERTS_TOPIC_ARN"  # the alarm notifier publishes readable alerts here
 # The worker service, whose running tasks (ECS DescribeServices) the expected wait divides by: the receiver's

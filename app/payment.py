@@ -10,7 +10,8 @@ make a replay rare.
 
 The simulator's ledger lives in its process (the last LEDGER_KEYS keys): it dedups the charges of one task, a
 redelivery to it or a duplicate message paid concurrently. A real gateway is one service every task and region
-calls; the simulator stands in for it only within a task.
+calls: with PAYMENT_GATEWAY_URL set, tasks call one (`RemoteGateway`; locally bench.localaws.gateway serves the
+simulator so, and its ledger is then shared like a real gateway's).
 
 `PaymentProcessor` adds the report's bottleneck: a fixed number of slots (default 1), like the Go version's buffered
 channel.
@@ -19,17 +20,22 @@ channel.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from urllib.parse import quote, urlsplit
 
+from app.aws_async import Pool
 from app.settings import PaymentSettings
 
 DECLINE_REASON = "card declined by the payment gateway"
 # Keys the simulator remembers: far more than one task charges within a message's redeliveries (minutes), and at
 # ~0.3 KB a key, ~15 MB of a task's 512 MB.
 LEDGER_KEYS = 50_000
+CHARGES_PATH = "/charges"  # a shared gateway's: POST /charges/{key} {"payer": ...} -> the PaymentResult as JSON
+CONNECT_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,42 @@ class Gateway:
         )
 
 
+class GatewayError(Exception):
+    """The shared gateway answered with an error: the payment's outcome is unknown (a retry under its key is safe)."""
+
+
+class RemoteGateway:
+    """A gateway every task calls at `url` (its ledger is that service's): `Gateway.charge` over HTTP, on the event
+    loop (app.aws_async's keep-alive connections, at most `connections` at once, one per payment slot)."""
+
+    def __init__(self, settings: PaymentSettings, url: str, connections: int) -> None:
+        self._pool = Pool(
+            url,
+            size=connections,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=settings.seconds + CONNECT_TIMEOUT_SECONDS,
+        )
+        self._host = urlsplit(url).netloc
+
+    async def charge(self, key: str, payer: str) -> PaymentResult:
+        body = json.dumps({"payer": payer}).encode()
+        head = (
+            f"POST {CHARGES_PATH}/{quote(key, safe='')} HTTP/1.1\r\nHost: {self._host}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        status, _, answer = await self._pool.send(head.encode() + body)
+        if status != 200:
+            raise GatewayError(f"payment gateway answered {status}: {answer[:200]!r}")
+        return PaymentResult(**json.loads(answer))
+
+
+def gateway(settings: PaymentSettings, connections: int) -> Gateway | RemoteGateway:
+    """The shared gateway when the task is given one (PAYMENT_GATEWAY_URL), else the in-process simulator."""
+    if settings.gateway_url:
+        return RemoteGateway(settings, settings.gateway_url, connections)
+    return Gateway(settings)
+
+
 class PaymentProcessor:
     """At most `slots` payments at a time; callers wait for a slot, in arrival order."""
 
@@ -103,7 +145,7 @@ class PaymentProcessor:
         self.settings = settings
         self.slots = slots
         self._slots = asyncio.Semaphore(slots)
-        self._gateway = Gateway(settings)
+        self._gateway = gateway(settings, slots)
         self.waiting = 0
         self.processing = 0
 

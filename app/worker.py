@@ -56,7 +56,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app import aws, contract, logs
 from app.contract import OrderRecord, OrderStatus
 from app.orders import Order, parse_order_message
-from app.payment import Gateway, PaymentResult
+from app.payment import PaymentResult, gateway
 from app.protection import TaskProtection, expiry_minutes
 from app.settings import WorkerSettings
 from app.store import STATEMENT_BATCH, OrderStore, Outcome, WriteFailed
@@ -172,7 +172,7 @@ class Worker:
         self._store = OrderStore(
             aws.client("dynamodb", read_timeout=5, max_pool_connections=CALL_THREADS), settings.table
         )
-        self._gateway = Gateway(settings.payment)
+        self._gateway = gateway(settings.payment, settings.worker_count)
         self._loops = loops
         self._slots = asyncio.Semaphore(settings.worker_count)
         self._room = settings.worker_count  # messages it may hold: the slots plus the prefetch (set in run())

@@ -20,6 +20,7 @@ from app.payment import Gateway, PaymentResult
 from app.settings import PaymentSettings
 from app.store import OrderStore
 from app.worker import final_outcome, receive_loops
+from bench.localaws import gateway
 from stackconfig import output_names
 from tests.helpers import ORDER, StallingProxy, System, payments, post, system, wait_for  # noqa: F401
 
@@ -191,6 +192,18 @@ def _order_event(system: System, order_id: str) -> None:  # noqa: F811
     aws.client("sqs").send_message(QueueUrl=system.outputs[output_names.QUEUE_URL], MessageBody=body)
 
 
+def _pending_again(system: System, order_id: str) -> None:  # noqa: F811
+    """A paid order's record pending again: its final write lost (to another region's later pending write, under the
+    global table's last-writer-wins)."""
+    aws.client("dynamodb").update_item(
+        TableName=system.outputs[output_names.ORDERS_TABLE],
+        Key={contract.ORDER_KEY: {"S": order_id}},
+        UpdateExpression="SET #s = :pending REMOVE finished_at, #d, reason, worker",
+        ExpressionAttributeNames={"#s": "status", "#d": "duration"},
+        ExpressionAttributeValues={":pending": {"S": "pending"}},
+    )
+
+
 def test_a_redelivery_after_a_lost_status_write_is_not_charged_again(system: System) -> None:  # noqa: F811
     """The order is paid and final; then its record is pending again (its status write lost: a pending write of
     another region that won the global table's last-writer-wins, or a write that never landed) and its message comes
@@ -200,13 +213,7 @@ def test_a_redelivery_after_a_lost_status_write_is_not_charged_again(system: Sys
     worker = system.start("worker", PAYMENT_SECONDS="0.05")
     order_id = post(receiver, "/orders/async").json()["order_id"]
     paid = system.wait_status(order_id, "completed")
-    aws.client("dynamodb").update_item(
-        TableName=system.outputs[output_names.ORDERS_TABLE],
-        Key={contract.ORDER_KEY: {"S": order_id}},
-        UpdateExpression="SET #s = :pending REMOVE finished_at, #d, reason, worker",
-        ExpressionAttributeNames={"#s": "status", "#d": "duration"},
-        ExpressionAttributeValues={":pending": {"S": "pending"}},
-    )
+    _pending_again(system, order_id)
     _order_event(system, order_id)
     wait_for(lambda: _events(worker, "payment_replayed") or payments([worker], order_id) > 1, 10, "the second payment")
     assert payments([worker], order_id) == 1  # answered from the ledger, not charged again
@@ -237,3 +244,27 @@ def test_a_worker_pays_only_its_own_regions_orders(system: System, home: str | N
         assert left["home_region"] == home and system.order(order.order_id)["status"] == "pending"  # type: ignore[index]
         assert not _events(worker, "processing")
     wait_for(lambda: system.queue_counts() == (0, 0), 5, "the message to be deleted")
+
+
+def test_workers_sharing_a_gateway_never_charge_an_order_twice(system: System) -> None:  # noqa: F811
+    """Two worker tasks (two regions' workers) charge through one gateway (bench.localaws.gateway, as a real
+    gateway is one service for every region). The first pays the order and stops; the record is pending again (its
+    final write lost to another region's pending write) and the message comes again, to the second task, whose own
+    ledger is empty: the shared gateway answers from its ledger, and the record ends as the first payment wrote it."""
+    # ministack, like SQS, may hand the message to the stopped task's last long poll: it comes back after 2 s.
+    _short_visibility(system, 2)
+    shared = gateway.serve(PaymentSettings(seconds=0.05, decline_rate=0))
+    try:
+        receiver = system.start("receiver")
+        first = system.start("worker", PAYMENT_GATEWAY_URL=shared.url)
+        order_id = post(receiver, "/orders/async").json()["order_id"]
+        paid = system.wait_status(order_id, "completed")
+        assert first.stop(timeout=10) == 0
+        _pending_again(system, order_id)
+        _order_event(system, order_id)
+        second = system.start("worker", PAYMENT_GATEWAY_URL=shared.url)
+        wait_for(lambda: _events(second, "payment_replayed") or payments([second], order_id), 10, "the second payment")
+        assert payments(system.tasks, order_id) == 1  # charged by the first task only
+        assert system.wait_status(order_id, "completed") == paid
+    finally:
+        shared.stop()
