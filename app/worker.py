@@ -511,8 +511,8 @@ class Worker:
 
     async def _record(self, order_id: str, outcome: Outcome) -> bool:
         """The status write, retried with backoff for up to one visibility timeout: the payment is made, and giving
-        up would leave the message to be redelivered (and the charge replayed). False when the order was already final
-        or unknown."""
+        up would leave the message to be redelivered and paid again (answered from the gateway's ledger if the same
+        ledger sees it). False when the order was already final or unknown."""
         deadline = time.monotonic() + self._visibility
         failures = 0
         while True:
