@@ -201,7 +201,7 @@ def refuse_proxies(url: str) -> None:
         )
 
 
-class _Pool:
+class Pool:
     """Keep-alive connections to one endpoint, at most `size` requests (so connections) at once. A connection idle
     longer than IDLE_SECONDS is closed rather than reused: NAT gateways drop idle flows after 350 s without telling
     either end, and a request sent on a dropped flow waits for its read timeout."""
@@ -361,7 +361,7 @@ class AsyncClient:
             "connect_timeout": connect_timeout,
             "read_timeout": read_timeout,
         }
-        self._pool: _Pool | None = None  # made on the event loop, at the first call
+        self._pool: Pool | None = None  # made on the event loop, at the first call
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -413,7 +413,7 @@ class AsyncClient:
         signed = self._signer.headers(credentials, headers, body, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
         head = "".join(f"{name}: {value}\r\n" for name, value in signed.items())
         if self._pool is None:
-            self._pool = _Pool(self._url, **self._pool_settings)  # type: ignore[arg-type]
+            self._pool = Pool(self._url, **self._pool_settings)  # type: ignore[arg-type]
         status, raw_headers, content = await self._pool.send(
             f"{self._request_head}{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
         )

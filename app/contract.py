@@ -33,6 +33,9 @@ ENV_WORKER_COUNT: Final = "WORKER_COUNT"
 ENV_PAYMENT_SECONDS: Final = "PAYMENT_SECONDS"
 ENV_PAYMENT_DECLINE_RATE: Final = "PAYMENT_DECLINE_RATE"
 ENV_PAYMENT_SLOTS: Final = "PAYMENT_SLOTS"
+# A payment gateway every task calls (app.payment.RemoteGateway; locally bench.localaws.gateway, the simulator as one
+# service, whose ledger two regions' workers share, as a real gateway's). Unset: each task's in-process simulator.
+ENV_PAYMENT_GATEWAY_URL: Final = "PAYMENT_GATEWAY_URL"
 ENV_REQUEST_TIMEOUT_SECONDS: Final = "REQUEST_TIMEOUT_SECONDS"
 ENV_ALERTS_TOPIC_ARN: Final = "ALERTS_TOPIC_ARN"  # the alarm notifier publishes readable alerts here
 # The worker service, whose running tasks (ECS DescribeServices) the expected wait divides by: the receiver's
@@ -173,15 +176,23 @@ class OrderStatus(StrEnum):
 
 
 INTERNAL: Final = "internal"  # OrderRecord field metadata: kept in the record, not shown by GET /orders/{id}
+# OrderRecord field metadata: written by the receiver with the pending record although optional, because records of an
+# older version lack it (a rolling deployment's workers must still read them).
+AT_ACCEPTANCE: Final = "at_acceptance"
 
 
 @dataclass(frozen=True)
 class OrderRecord:
     """One order's item in the orders table, attribute for attribute: the one definition of the record that the store
     writes and reads, the worker checks, GET /orders/{id} shows and the OpenAPI document describes. Each field's type
-    gives its DynamoDB type (str -> S, int and float -> N). The receiver writes the fields without a default (status
-    pending); the worker's status write sets the status and every field with a default. GET /orders/{id} shows every
-    field not marked INTERNAL that is set and not empty (a completed order's reason is "")."""
+    gives its DynamoDB type (str -> S, int and float -> N). The receiver writes the fields without a default and those
+    marked AT_ACCEPTANCE (status pending); the worker's status write sets the status and every other field with a
+    default. GET /orders/{id} shows every field not marked INTERNAL that is set and not empty (a completed order's
+    reason is "").
+
+    The status write's fields are a pure function of the payment gateway's answer for the order id (app.worker
+    `final_outcome`): with the orders table a global table (last writer wins), two regions that both write an order's
+    final status write the same record, so whichever write wins, nothing of it is lost (docs/multi-region.md)."""
 
     order_id: str
     status: OrderStatus
@@ -189,10 +200,13 @@ class OrderRecord:
     items: str = field(metadata={INTERNAL: True})  # the order's items as JSON, as the order event carries them
     total: float
     created_at: float  # epoch seconds, when the receiver recorded it
-    finished_at: float | None = None  # epoch seconds, when the worker's status write committed the payment
-    duration: float | None = None  # seconds the payment took
+    # The AWS region whose receiver accepted the order (its task's AWS_REGION): only that region's workers pay it.
+    # None in records from before home regions, which are the one region's.
+    home_region: str | None = field(default=None, metadata={AT_ACCEPTANCE: True})
+    finished_at: float | None = None  # epoch seconds, when the payment gateway decided the payment
+    duration: float | None = None  # seconds the payment took in the gateway
     reason: str | None = None  # why a payment failed ("" when it completed)
-    worker: str | None = None  # the payment slot that paid it (WORKER-n)
+    worker: str | None = None  # the payment slot that made the charge (WORKER-n), as the gateway recorded it
 
     def shown(self) -> dict[str, Any]:
         """The record as GET /orders/{id} answers it."""
@@ -204,13 +218,14 @@ class OrderRecord:
 
     @classmethod
     def pending_fields(cls) -> tuple[str, ...]:
-        """What the receiver writes: the fields without a default."""
-        return tuple(f.name for f in fields(cls) if f.default is MISSING)
+        """What the receiver writes: the fields without a default and those marked AT_ACCEPTANCE."""
+        return tuple(f.name for f in fields(cls) if f.default is MISSING or f.metadata.get(AT_ACCEPTANCE))
 
     @classmethod
     def outcome_fields(cls) -> tuple[str, ...]:
-        """What the worker's status write sets: the status and the fields with a default."""
-        return ("status", *(f.name for f in fields(cls) if f.default is not MISSING))
+        """What the worker's status write sets: the status and the other fields with a default."""
+        pending = cls.pending_fields()
+        return ("status", *(f.name for f in fields(cls) if f.name not in pending))
 
 
 # --- Worker scaling: Application Auto Scaling's scalable target (the program registers it, ops.prescale and

@@ -16,6 +16,11 @@ TTL on `expires_at` (the receiver's are in the orders table, beside the orders a
 service's in its own key table). Every task sees them, because the load balancer sends a retry to any task.
 A claim is a lease, longer than any attempt: if the process holding it dies, a retry after the lease resumes the
 submission with the same order id (`resumed=True`), so that it cannot become a second order.
+
+A key's order id is derived from its scope and payload (`order_id`), not drawn at random: a retry that reaches another
+region, whose replica of the orders table has not yet received this region's records, names the same order, and the
+payment gateway, which dedups on the order id, charges it once (docs/multi-region.md). A retry after the key's record
+expired names that order too: it is found recorded, and not charged again.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ LEASE_SECONDS = 60.0  # longer than any attempt (boto3 timeouts and retries boun
 RECORD_PREFIX = "idem#"
 
 IN_FLIGHT, DONE = "in_flight", "done"
+# The namespace of keyed order ids (UUID5). Fixed for good: another value would give a retry of an order accepted
+# before the change another order id, and another charge.
+ORDER_ID_NAMESPACE = uuid.UUID("6f1d2c3e-5b0a-4e8f-9c47-2a7d1e6b3f90")
 T = TypeVar("T")
 
 
@@ -60,6 +68,15 @@ def parse_key(value: str) -> str:
     if not all(" " <= c <= "~" for c in value) or '"' in value or "\\" in value:
         raise InvalidKey(f"{contract.IDEMPOTENCY_KEY_HEADER} must be printable ASCII without quotes or backslashes")
     return value
+
+
+def order_id(scope: str, payload_fingerprint: str) -> str:
+    """The order id of a key's order: the same for the same `<customer_id>#<key>` and payload in every task of every
+    region (a UUID5, so it looks like any order id). The payload is part of it so that an order id always names one
+    payload: two payloads under one key in two regions within the replication lag (where the key's record cannot
+    refuse the second with 422) are two orders, each charged for what it records, not one charge under a record the
+    last writer chose; and a key reused with another payload after its record expired is a new order, as before."""
+    return str(uuid.uuid5(ORDER_ID_NAMESPACE, f"{scope}#{payload_fingerprint}"))
 
 
 def fingerprint(canonical_payload: str) -> str:
@@ -176,7 +193,7 @@ class Idempotency:
             record = Record(
                 scope=scope,
                 state=IN_FLIGHT,
-                order_id=str(uuid.uuid4()),
+                order_id=order_id(scope, payload_fingerprint),
                 fingerprint=payload_fingerprint,
                 token=token,
                 lease_until=now + self.lease_seconds,

@@ -47,7 +47,8 @@ MINOR_UNIT = Decimal(1).scaleb(-CURRENCY_DECIMALS)  # 0.01
 # or refused by the systems an order is handed to, and invisible in every log and console).
 CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 CONTROL_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"  # the same rule, for the OpenAPI document
-ORDER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # str(uuid4()), as made here
+# A UUID as made here: uuid4, or app.idempotency's uuid5 of a key.
+ORDER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
 

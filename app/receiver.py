@@ -17,8 +17,9 @@ BatchExecuteStatement (an INSERT never overwrites, so each is as conditional as 
 attribute_not_exists), the events in SNS PublishBatch calls of up to 10. A lone order is sent at once; while calls are
 in flight, arrivals group. Each entry succeeds or fails on its own, and so does each order: a failed entry gets its
 order a 503 (and its pending record removed), the others of the same call are answered as usual. An INSERT that finds
-its order id taken (`DuplicateItem`) after a retry is its own first attempt, whose answer was lost (the id is a uuid
-made for this order): once the record is checked to be this order, the order goes on to its publish and its 202.
+its order id taken (`DuplicateItem`) is its own first attempt, whose answer was lost, or, for an order id derived from
+an Idempotency-Key, the key's order recorded before (by another region, or before the key's record expired): once the
+record is checked to be this order, the order goes on to its publish and its 202.
 The two batched calls go over app.aws_async (no thread, under half a boto3 call's CPU); the rare ones (order status,
 queue depth, the worker service's running tasks, removing a record, checking a duplicate, idempotency records) are
 plain boto3 calls in a thread pool.
@@ -27,7 +28,7 @@ A pending order's status carries its estimate: the expected wait (app.expected_w
 worker service's running tasks, the same figure the expected-wait alarms compute, each read at most once a second.
 
 An order sent with an `Idempotency-Key` runs under app.idempotency (records in the orders table): a retry gets the
-first answer and the same order id, never a second order.
+first answer and the same order id, never a second order. Each record names its home region, this task's.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ class EntryFailed(Exception):
 
 class Duplicate(EntryFailed):
     """An order's INSERT found its order id taken (PartiQL's `DuplicateItem`, the same code and message on DynamoDB
-    and ministack). The id is a fresh uuid the receiver just made, so the record there is this INSERT's own earlier
-    attempt, whose answer was lost and which the client retried (`_accept` checks that it holds this order)."""
+    and ministack). The record there is this INSERT's own earlier attempt, whose answer was lost, or the order of the
+    same Idempotency-Key recorded before (`_accept` checks that it holds this order)."""
 
 
 DUPLICATE_ITEM = "DuplicateItem"  # BatchStatementError's code for an INSERT of a key that exists
@@ -183,9 +184,10 @@ class Backend:
         try:
             await self.records.submit(order)
         except Duplicate as e:
-            # A retried INSERT whose first attempt landed: the order is recorded, so it goes on to its publish (a
-            # 503 here would leave that record pending with no event behind it, and a client retrying without a key
-            # would make a second order). A record of another order under this id is refused as before.
+            # A retried INSERT whose first attempt landed, or the key's order recorded before: the order is recorded,
+            # so it goes on to its publish (a 503 here would leave that record pending with no event behind it, and a
+            # client retrying without a key would make a second order). A record of another order under this id is
+            # refused as before.
             if not await self.blocking(self._landed_earlier, order):
                 raise BackendUnavailable(f"order store: {e}") from e
         except BACKEND_ERRORS as e:

@@ -49,6 +49,7 @@ def _required(name: str) -> str:
 class PaymentSettings:
     seconds: float
     decline_rate: float
+    gateway_url: str | None = None  # a shared gateway's; None: the in-process simulator
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def payment() -> PaymentSettings:
     return PaymentSettings(
         seconds=_number(contract.ENV_PAYMENT_SECONDS, D.payment_seconds, 0, 3600),
         decline_rate=_number(contract.ENV_PAYMENT_DECLINE_RATE, D.payment_decline_rate, 0, 1),
+        gateway_url=os.environ.get(contract.ENV_PAYMENT_GATEWAY_URL) or None,
     )
 
 

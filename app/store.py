@@ -19,12 +19,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from app import contract
+from app import aws, contract
 from app.contract import OrderRecord, OrderStatus
 
 KEY = contract.ORDER_KEY
 STATEMENT_BATCH = 25  # BatchExecuteStatement's maximum
 NOT_FINAL = tuple(status for status in OrderStatus if not status.final)  # what the status write may change
+ACCEPTANCE_ONLY = ("status", "created_at", "home_region")  # pending fields that say when and where, not what
 
 
 def _conditional_failed(error: ClientError) -> bool:
@@ -79,12 +80,12 @@ def statement_errors(response: dict[str, Any]) -> list[dict[str, str] | None]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A payment's outcome: the status write's values (field names are OrderRecord's; finished_at is the write's
-    time)."""
+    """A payment's outcome: the status write's values (field names are OrderRecord's)."""
 
     status: OrderStatus  # completed | failed
     worker: str
     duration: float
+    finished_at: float
     reason: str = ""
 
 
@@ -93,9 +94,13 @@ class WriteFailed(Exception):
 
 
 class OrderStore:
+    """The orders table's replica in this task's region (`aws.region()`), which is the home region of the orders it
+    records."""
+
     def __init__(self, dynamodb: Any, table: str) -> None:
         self._db = dynamodb
         self._table = table
+        self.region = aws.region()
         self._record = contract.OrderRecord
         self._attributes = attributes(self._record)
         self._pending = self._record.pending_fields()
@@ -123,6 +128,7 @@ class OrderStore:
             items=items_json,
             total=total,
             created_at=now(),
+            home_region=self.region,
         )
 
     def item(self, record: OrderRecord) -> dict[str, dict[str, str]]:
@@ -162,13 +168,14 @@ class OrderStore:
 
     def holds(self, order_id: str, customer_id: int, items_json: str, total: float) -> bool:
         """Whether the order id's record is this order (its customer, items and total; not its time, which each
-        attempt of a write takes anew): how a retried write recognises its own first attempt."""
+        attempt of a write takes anew, nor its home region: a retry with an Idempotency-Key may land in another
+        region): how a retried write recognises its own first attempt, or its key's order."""
         record = self.get(order_id)
         if record is None:
             return False
         mine = self.item(self.pending(order_id, customer_id, items_json, total))
         theirs = self.item(record)
-        return all(theirs.get(name) == mine[name] for name in self._pending if name not in ("status", "created_at"))
+        return all(theirs.get(name) == mine[name] for name in self._pending if name not in ACCEPTANCE_ONLY)
 
     def remove_pending(self, order_id: str) -> bool:
         """Delete a record still pending (its publish failed); False when a worker has already taken it on."""
@@ -207,29 +214,25 @@ class OrderStore:
             keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
         return found
 
-    def _finish_parameters(self, order_id: str, outcome: Outcome, finished_at: float) -> list[dict[str, str]]:
-        values = vars(outcome) | {"finished_at": finished_at}  # Outcome's fields are the record's
+    def _finish_parameters(self, order_id: str, outcome: Outcome) -> list[dict[str, str]]:
+        values = vars(outcome)  # Outcome's fields are the record's
         return [
             *(write(values[name]) for name, write in self._outcome_writers),
             {"S": order_id},
             *({"S": status.value} for status in NOT_FINAL),
         ]
 
-    def finish_many(
-        self, finished: Sequence[tuple[str, Outcome]], finished_at: float | None = None
-    ) -> list[bool | WriteFailed]:
+    def finish_many(self, finished: Sequence[tuple[str, Outcome]]) -> list[bool | WriteFailed]:
         """The one status write per order, up to STATEMENT_BATCH of them in one PartiQL BatchExecuteStatement (a call
         costs the worker ~1 ms of CPU, whatever its size). Each statement has its own condition, pending ->
         completed|failed only if the order exists and is not final, and succeeds or fails on its own: True written,
         False the condition failed (already final, a redelivery, or never accepted), WriteFailed any other error.
-        Every order of the call gets `finished_at` (default: now; the worker passes it, to measure the buyer's wait).
         """
-        at = now() if finished_at is None else finished_at
         response = self._db.batch_execute_statement(
             Statements=[
                 {
                     "Statement": self._finish_statement,
-                    "Parameters": self._finish_parameters(order_id, outcome, at),
+                    "Parameters": self._finish_parameters(order_id, outcome),
                 }
                 for order_id, outcome in finished
             ]

@@ -96,7 +96,8 @@ def build(settings: SyncSettings) -> BufferedBody:
             f"[SYNC] Order {order.order_id} received, starting payment verification...",
             order_id=order.order_id,
         )
-        payment = asyncio.create_task(processor.verify(deadline=started + settings.request_timeout_seconds))
+        deadline = started + settings.request_timeout_seconds
+        payment = asyncio.create_task(processor.verify(order.order_id, deadline=deadline))
         hang_up = asyncio.create_task(_client_gone(request))
         await asyncio.wait((payment, hang_up), return_when=asyncio.FIRST_COMPLETED)
         hang_up.cancel()

@@ -9,13 +9,18 @@ batched. A slot is freed as soon as its payment's time is up: the status write, 
 the next payment. Status writes go out up to 25 in one PartiQL BatchExecuteStatement (each statement keeps its own
 condition), finished messages are deleted in batches of 10: a boto3 call costs ~1 ms of CPU whatever its size.
 
-Delivery is at least once, so every message is checked against the store before paying (an order already final,
-or never accepted, is not paid) and the one status write is conditional (only a non-final order becomes
-completed|failed): a redelivered or duplicated order is never paid twice. A decline is a business outcome: status
-`failed`, message deleted. Any other error leaves the message: it
-returns after the visibility timeout and SQS dead-letters it after maxReceiveCount. Poison messages are logged once
-and made visible again at once, so they reach the DLQ in seconds instead of minutes. Payments that outlive half the
-visibility timeout get their messages' visibility extended.
+Delivery is at least once, so every message is checked against the store before paying (an order already final, or never
+accepted, is not paid), the payment gateway is given the order id as its idempotency key (a key it charged before gets
+that charge's answer, not a second charge: app.payment) and the one status write is conditional (only a non-final order
+becomes completed|failed): a redelivered or duplicated order is never paid twice. The status write is a pure function of
+the gateway's answer (`final_outcome`), so a second write of it (after a replay, or another region's write of the same
+order) writes the same record. A worker pays only its own region's orders: a record whose `home_region` is another
+region's is left to that region (`not_home`; it cannot come from this region's queue unless the same Idempotency-Key
+reached both regions, and then that region has its own message for it). A decline is a business outcome: status
+`failed`, message deleted. Any other error leaves the message: it returns after the visibility timeout and SQS
+dead-letters it after maxReceiveCount. Poison messages are logged once and made visible again at once, so they reach the
+DLQ in seconds instead of minutes. Payments that outlive half the visibility timeout get their messages' visibility
+extended.
 
 SIGTERM: stop polling, give in-flight payments DRAIN_SECONDS to finish, make the rest visible again, exit 0, every
 step within its bound of `contract.SHUTDOWN` (derived from the container's stopTimeout), so the whole sequence ends
@@ -24,7 +29,8 @@ before ECS's SIGKILL however slow AWS answers. On ECS the task is protected from
 
 The buyers' wait: every payment line (`payment_completed`, `payment_failed`) of an order whose final status this
 worker wrote carries the order's wait, from its acceptance (the record's `created_at`) to its final status (the
-status write's `finished_at`), as a CloudWatch metric in the Embedded Metric Format (`wait_metric`): CloudWatch Logs
+status write's `finished_at`, when the gateway decided; a replayed charge's line, `payment_replayed`, carries none:
+the charge's own line did), as a CloudWatch metric in the Embedded Metric Format (`wait_metric`): CloudWatch Logs
 extracts it from the log line, so the metric costs no API call and no second line. Its p95 alarm and dashboard
 widget read it (`app.contract.WAIT_METRIC_*`).
 """
@@ -50,11 +56,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from app import aws, contract, logs
 from app.contract import OrderRecord, OrderStatus
 from app.orders import Order, parse_order_message
-from app.payment import charge
+from app.payment import PaymentResult, gateway
 from app.protection import TaskProtection, expiry_minutes
 from app.settings import WorkerSettings
 from app.store import STATEMENT_BATCH, OrderStore, Outcome, WriteFailed
-from app.store import now as store_now
 
 BATCH = contract.ORDER_QUEUE.receive_batch_size
 WAIT_SECONDS = contract.ORDER_QUEUE.receive_wait_time_seconds
@@ -82,12 +87,12 @@ class InFlight:
 
 @dataclass(frozen=True)
 class Write:
-    """One status write waiting for its batch; `written` gets its `finished_at` when written, None when the order
-    was already final or unknown (finish_many's False)."""
+    """One status write waiting for its batch; `written` gets True when written, False when the order was already
+    final or unknown (finish_many's False)."""
 
     order_id: str
     outcome: Outcome
-    written: asyncio.Future[float | None]
+    written: asyncio.Future[bool]
 
 
 @dataclass
@@ -95,7 +100,8 @@ class WorkerCounters:
     received: int = 0
     completed: int = 0
     failed: int = 0
-    skipped: int = 0  # redeliveries of orders already final
+    skipped: int = 0  # redeliveries of orders already final, and orders of another home region
+    replayed: int = 0  # payments the gateway answered from its ledger (the order id was charged before)
     errors: int = 0
     poison: int = 0
     released: list[str] = field(default_factory=list)  # message ids made visible again at shutdown
@@ -107,6 +113,19 @@ def _parse(body: str) -> Order | str:
         return parse_order_message(body)
     except ValueError as e:
         return str(e)
+
+
+def final_outcome(result: PaymentResult) -> Outcome:
+    """The status write of a payment: a pure function of the gateway's answer for the order id, which is the same
+    every time the key is charged. So whichever of two writes of an order's final status wins (a redelivery after a
+    lost write, or two regions' writes meeting in the global table, last writer wins), the record is the same."""
+    return Outcome(
+        status=OrderStatus.COMPLETED if result.approved else OrderStatus.FAILED,
+        worker=result.payer,
+        duration=result.seconds,
+        finished_at=result.charged_at,
+        reason=result.reason,
+    )
 
 
 def backoff(failures: int) -> float:
@@ -153,6 +172,7 @@ class Worker:
         self._store = OrderStore(
             aws.client("dynamodb", read_timeout=5, max_pool_connections=CALL_THREADS), settings.table
         )
+        self._gateway = gateway(settings.payment, settings.worker_count)
         self._loops = loops
         self._slots = asyncio.Semaphore(settings.worker_count)
         self._room = settings.worker_count  # messages it may hold: the slots plus the prefetch (set in run())
@@ -419,6 +439,16 @@ class Worker:
                 status=state,
             )
             return True
+        if record.home_region not in (None, self._store.region):
+            self.counters.skipped += 1
+            logs.event(
+                "not_home",
+                f"[WORKER-1] Order {order.order_id} belongs to {record.home_region}: left to its workers",
+                level="warning",
+                order_id=order.order_id,
+                home_region=record.home_region,
+            )
+            return True
         await self._pay(order, flight, record.created_at)
         return True
 
@@ -433,15 +463,25 @@ class Worker:
             logs.event(
                 "processing", f"[{name}] Processing order {order.order_id}", order_id=order.order_id, worker=name
             )
-            result = await charge(self.settings.payment)
+            result = await self._gateway.charge(order.order_id, name)
         finally:
             self._idle_ids.append(label)
             self._slots.release()
-        status = OrderStatus.COMPLETED if result.approved else OrderStatus.FAILED
-        # The conditional status write commits the charge, keyed by the order id (the idempotency key a real
-        # gateway takes): a worker killed before it made no charge, and a second delivery cannot commit another.
-        finished_at = await self._record(order.order_id, Outcome(status, name, result.seconds, result.reason))
-        if finished_at is None:
+        outcome = final_outcome(result)
+        status = outcome.status
+        written = await self._record(order.order_id, outcome)
+        if result.replayed:
+            self.counters.replayed += 1
+            logs.event(
+                "payment_replayed",
+                f"[{name}] Order {order.order_id} was charged before ({status}): not charged again",
+                order_id=order.order_id,
+                worker=name,
+                status=status,
+                written=written,
+            )
+            return
+        if not written:
             logs.event(
                 "duplicate_payment",
                 f"[{name}] Order {order.order_id} was already final or unknown: this payment is void",
@@ -458,17 +498,21 @@ class Worker:
             worker=name,
             seconds=round(result.seconds, 3),
             reason=result.reason,
-            **({} if metric is None else metric.members(buyer_wait(created_at, finished_at), finished_at)),
+            **(
+                {}
+                if metric is None
+                else metric.members(buyer_wait(created_at, outcome.finished_at), outcome.finished_at)
+            ),
         )
         if result.approved:
             self.counters.completed += 1
         else:
             self.counters.failed += 1
 
-    async def _record(self, order_id: str, outcome: Outcome) -> float | None:
+    async def _record(self, order_id: str, outcome: Outcome) -> bool:
         """The status write, retried with backoff for up to one visibility timeout: the payment is made, and giving
-        up would leave the message to be redelivered and paid a second time. Returns the `finished_at` written, None
-        when the order was already final or unknown."""
+        up would leave the message to be redelivered and paid again (answered from the gateway's ledger if the same
+        ledger sees it). False when the order was already final or unknown."""
         deadline = time.monotonic() + self._visibility
         failures = 0
         while True:
@@ -522,11 +566,8 @@ class Worker:
             self._spawn(send(batch))
 
     async def _write(self, batch: list[Write]) -> None:
-        finished_at = store_now()
         try:
-            results = await self._blocking(
-                self._store.finish_many, finished=[(w.order_id, w.outcome) for w in batch], finished_at=finished_at
-            )
+            results = await self._blocking(self._store.finish_many, finished=[(w.order_id, w.outcome) for w in batch])
         except (BotoCoreError, ClientError) as e:
             results = [e] * len(batch)
         for write, result in zip(batch, results, strict=False):
@@ -535,7 +576,7 @@ class Worker:
             if isinstance(result, Exception):
                 write.written.set_exception(result)
             else:
-                write.written.set_result(finished_at if result else None)
+                write.written.set_result(result)
 
     async def _delete(self, batch: list[InFlight]) -> None:
         try:

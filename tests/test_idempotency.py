@@ -25,7 +25,7 @@ from app.store import OrderStore
 from app.web import Submission
 from bench.localaws.emulators import Emulator
 from stackconfig import output_names
-from tests.helpers import CUSTOMER_ID, ORDER, System, system, unread_bytes, wait_for  # noqa: F401
+from tests.helpers import CUSTOMER_ID, ORDER, System, payments, system, unread_bytes, wait_for  # noqa: F401
 
 PATHS = {"sync": contract.SYNC_ORDERS_PATH, "receiver": contract.ASYNC_ORDERS_PATH}
 KEY = contract.IDEMPOTENCY_KEY_HEADER
@@ -292,3 +292,34 @@ def test_answers_that_say_try_again_are_not_remembered() -> None:
         assert loop.run_until_complete(run()) == [504, 201, 201, 2]
     finally:
         loop.close()
+
+
+def test_a_retry_in_another_region_names_the_same_order_and_is_not_charged_again(system: System) -> None:  # noqa: F811
+    """Issue 21 item 2: the key's first request is accepted and paid in one region; its retry reaches a receiver
+    (another task: the other region's) whose replica has none of the first region's records yet (global tables
+    replicate in about a second), so nothing there remembers the key. The order id is derived from the key, so the
+    retry names the same order; the gateway, given that id as its idempotency key, answers from its ledger instead of
+    charging again; and the status write, a function of that answer, writes the same final record. One worker task
+    pays for both regions here: the simulator's ledger is per process (a gateway shared by two regions' workers is
+    item 4's, with two local regions)."""
+    first_region, other_region = system.start("receiver"), system.start("receiver")
+    worker = system.start("worker", PAYMENT_SECONDS="0.05")
+    first = submit(first_region.url + contract.ASYNC_ORDERS_PATH, "cross-region")
+    order_id = first.json()["order_id"]
+    paid = system.wait_status(order_id, "completed")
+    dynamodb, table = aws.client("dynamodb"), system.outputs[output_names.ORDERS_TABLE]
+    for key in (order_id, f"{idempotency.RECORD_PREFIX}{CUSTOMER_ID}#cross-region"):  # not replicated yet
+        dynamodb.delete_item(TableName=table, Key={contract.ORDER_KEY: {"S": key}})
+    again = submit(other_region.url + contract.ASYNC_ORDERS_PATH, "cross-region")
+    assert again.status_code == 202 and contract.IDEMPOTENCY_REPLAYED_HEADER not in again.headers
+    assert again.json()["order_id"] == order_id
+
+    def replays() -> list[dict[str, Any]]:
+        return [e for e in worker.events() if e.get("event") == "payment_replayed"]
+
+    replayed = wait_for(lambda: replays() or payments([worker], order_id) > 1, 10, "the second payment")
+    assert payments([worker], order_id) == 1  # charged once, the second time answered from the ledger
+    assert replayed[0]["order_id"] == order_id and replayed[0]["written"] is True
+    repaid = system.wait_status(order_id, "completed")
+    repaid.pop("created_at"), paid.pop("created_at")  # each region's receiver recorded its own acceptance
+    assert repaid == paid  # the same final record

@@ -51,7 +51,7 @@ def test_async_order_goes_pending_then_completed(system: System) -> None:  # noq
     assert body["status"] == "pending" and body["message"] and body["duration"] < 1
     order_id = body["order_id"]
     pending = httpx.get(f"{receiver.url}/orders/{order_id}").json()
-    assert pending["status"] == "pending"
+    assert pending["status"] == "pending" and pending["home_region"] == aws.region()  # the receiver's region
     assert pending["queue_position"] >= 1
     worker = system.start("worker", WORKER_COUNT="5")
     system.wait_status(order_id, "completed")

@@ -38,7 +38,7 @@ def _status_schema() -> dict:  # type: ignore[type-arg]
 def test_the_store_and_the_document_have_the_record_fields() -> None:
     names = [f.name for f in fields(OrderRecord)]
     store = _store()
-    assert _inserted(store) == ["order_id", "status", "customer_id", "items", "total", "created_at"]
+    assert _inserted(store) == ["order_id", "status", "customer_id", "items", "total", "created_at", "home_region"]
     assert _inserted(store) + _updated(store)[1:] == names  # the worker sets the status and the rest
     schema = _status_schema()
     assert list(schema["properties"])[: len(names) - 1] == [n for n in names if n != "items"]  # items: INTERNAL
@@ -93,7 +93,7 @@ def test_a_record_goes_to_an_item_and_back_unchanged() -> None:
 def test_the_status_write_sets_the_outcome_only_while_pending() -> None:
     statement = _store()._finish_statement
     assert statement.endswith('WHERE "order_id"=? AND "status" IN [?]')
-    parameters = _store()._finish_parameters("o", Outcome(OrderStatus.FAILED, "WORKER-2", 0.12345, "declined"), 9.5)
+    parameters = _store()._finish_parameters("o", Outcome(OrderStatus.FAILED, "WORKER-2", 0.12345, 9.5, "declined"))
     assert parameters == [
         {"S": "failed"},
         {"N": "9.5"},

@@ -81,7 +81,8 @@ class WorkerPaysFirst(OrderStore):
 
     def pending_before(self, cutoff: float) -> Iterator[str]:
         for order_id in super().pending_before(cutoff):
-            assert self.finish_many([(order_id, Outcome(OrderStatus.COMPLETED, "WORKER-1", 0.1))]) == [True]
+            paid = Outcome(OrderStatus.COMPLETED, "WORKER-1", 0.1, time.time())
+            assert self.finish_many([(order_id, paid)]) == [True]
             yield order_id
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import BotoCoreError
 
-from app.aws_async import AsyncClient, UnsupportedProxy, _Pool
+from app.aws_async import AsyncClient, Pool, UnsupportedProxy
 from bench.localaws import tls
 from bench.localaws.deployer import Deployment
 from bench.localaws.ecs import LocalService, deployed_services
@@ -105,7 +105,7 @@ def test_idle_connections_are_reused_only_within_the_idle_bound(
     calls(AsyncClient("sqs"), 3)
     assert front.connections == 1  # kept alive
 
-    monkeypatch.setattr(_Pool, "IDLE_SECONDS", 0.0)  # every idle connection is past the bound
+    monkeypatch.setattr(Pool, "IDLE_SECONDS", 0.0)  # every idle connection is past the bound
     calls(AsyncClient("sqs"), 3)
     assert front.connections == 1 + 3
 

@@ -1,16 +1,26 @@
-"""The worker as a real process against ministack: crash and redelivery, no double payment, poison messages to the
-DLQ, visibility extension for long payments, and a clean SIGTERM drain."""
+"""The worker as a real process against ministack: crash and redelivery, no double payment (the gateway's ledger of
+order ids included), orders of another home region left alone, poison messages to the DLQ, visibility extension for
+long payments, and a clean SIGTERM drain."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import pytest
+
 from app import aws, contract
-from app.worker import receive_loops
+from app.orders import parse_order
+from app.payment import Gateway, PaymentResult
+from app.settings import PaymentSettings
+from app.store import OrderStore
+from app.worker import final_outcome, receive_loops
+from bench.localaws import gateway
 from stackconfig import output_names
 from tests.helpers import ORDER, StallingProxy, System, payments, post, system, wait_for  # noqa: F401
 
@@ -23,6 +33,48 @@ def _short_visibility(system: System, seconds: int) -> None:
     aws.client("sqs").set_queue_attributes(
         QueueUrl=system.outputs[output_names.QUEUE_URL], Attributes={"VisibilityTimeout": str(seconds)}
     )
+
+
+T = TypeVar("T")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    loop = asyncio.new_event_loop()  # not asyncio.run: a later in-process deploy needs the main thread's loop
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
+def test_the_gateway_charges_a_key_once_even_concurrently() -> None:
+    """Its ledger: a key charged, or being charged, gets that charge's answer; only another key is another charge
+    (what an order paid without its id as the key would get)."""
+    gateway = Gateway(PaymentSettings(seconds=0.05, decline_rate=0.5))
+
+    async def charges() -> list[PaymentResult]:
+        together = await asyncio.gather(*(gateway.charge("order-1", f"WORKER-{n}") for n in (1, 2)))
+        return [*together, await gateway.charge("order-1", "WORKER-3"), await gateway.charge("order-2", "WORKER-4")]
+
+    first, concurrent, later, other = _run(charges())
+    assert [r.replayed for r in (first, concurrent, later, other)] == [False, True, True, False]
+    assert final_outcome(concurrent) == final_outcome(later) == final_outcome(first)  # the same record, every time
+    assert first.payer == "WORKER-1" and other.payer == "WORKER-4"
+
+
+def test_a_charge_given_up_before_it_charged_leaves_the_key_to_the_next() -> None:
+    gateway = Gateway(PaymentSettings(seconds=0.2, decline_rate=0))
+
+    async def charges() -> tuple[PaymentResult, PaymentResult]:
+        abandoned = asyncio.create_task(gateway.charge("order-1", "WORKER-1"))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.create_task(gateway.charge("order-1", "WORKER-2"))  # waits for the first's answer
+        await asyncio.sleep(0.05)
+        abandoned.cancel()  # a worker's shutdown: nothing was charged
+        return await waiting, await gateway.charge("order-1", "WORKER-3")
+
+    charged, replayed = _run(charges())
+    assert (charged.payer, charged.replayed) == ("WORKER-2", False)
+    assert (replayed.payer, replayed.replayed) == ("WORKER-2", True)
 
 
 def test_receive_loops_scale_with_workers_but_stay_few() -> None:
@@ -132,3 +184,87 @@ def test_sigterm_exits_within_the_stop_timeout_while_aws_stops_answering(system:
     assert took <= bound + contract.SHUTDOWN.exit_seconds, f"exit took {took:.1f}s, the sequence's bound is {bound:g}s"
     assert {e["step"] for e in _events(worker, "shutdown_step_timeout")} >= {"release"}
     assert system.order(order_id)["status"] == "pending"  # type: ignore[index]  # its write never landed: paid again later
+
+
+def _order_event(system: System, order_id: str) -> None:  # noqa: F811
+    """The order's event in the queue again: a redelivery, or a duplicate as SNS may send."""
+    body = json.dumps({"order_id": order_id, **ORDER})
+    aws.client("sqs").send_message(QueueUrl=system.outputs[output_names.QUEUE_URL], MessageBody=body)
+
+
+def _pending_again(system: System, order_id: str) -> None:  # noqa: F811
+    """A paid order's record pending again: its final write lost (to another region's later pending write, under the
+    global table's last-writer-wins)."""
+    aws.client("dynamodb").update_item(
+        TableName=system.outputs[output_names.ORDERS_TABLE],
+        Key={contract.ORDER_KEY: {"S": order_id}},
+        UpdateExpression="SET #s = :pending REMOVE finished_at, #d, reason, worker",
+        ExpressionAttributeNames={"#s": "status", "#d": "duration"},
+        ExpressionAttributeValues={":pending": {"S": "pending"}},
+    )
+
+
+def test_a_redelivery_after_a_lost_status_write_is_not_charged_again(system: System) -> None:  # noqa: F811
+    """The order is paid and final; then its record is pending again (its status write lost: a pending write of
+    another region that won the global table's last-writer-wins, or a write that never landed) and its message comes
+    again. The store's check and the conditional write both let it through; the gateway's ledger, keyed by the order
+    id, alone stops the second charge, and the status write it makes is the first one's."""
+    receiver = system.start("receiver")
+    worker = system.start("worker", PAYMENT_SECONDS="0.05")
+    order_id = post(receiver, "/orders/async").json()["order_id"]
+    paid = system.wait_status(order_id, "completed")
+    _pending_again(system, order_id)
+    _order_event(system, order_id)
+    wait_for(lambda: _events(worker, "payment_replayed") or payments([worker], order_id) > 1, 10, "the second payment")
+    assert payments([worker], order_id) == 1  # answered from the ledger, not charged again
+    assert system.wait_status(order_id, "completed") == paid  # the same final record
+    wait_for(lambda: system.queue_counts() == (0, 0), 5, "the message to be deleted")
+
+
+@pytest.mark.parametrize("home", ["us-east-2", None], ids=["another region's", "no home region (older record)"])
+def test_a_worker_pays_only_its_own_regions_orders(system: System, home: str | None) -> None:  # noqa: F811
+    """A record whose home region is another is that region's to pay (left pending, the message deleted); a record
+    from before home regions is this region's."""
+    worker = system.start("worker", PAYMENT_SECONDS="0.05")
+    order = parse_order(ORDER)
+    store = OrderStore(aws.client("dynamodb"), system.outputs[output_names.ORDERS_TABLE])
+    pending = store.pending(order.order_id, order.customer_id, order.items_json(), order.total)
+    item = store.item(pending)
+    if home is None:
+        del item["home_region"]
+    else:
+        item["home_region"] = {"S": home}
+    aws.client("dynamodb").put_item(TableName=system.outputs[output_names.ORDERS_TABLE], Item=item)
+    _order_event(system, order.order_id)
+    if home is None:
+        system.wait_status(order.order_id, "completed")
+        assert payments([worker], order.order_id) == 1
+    else:
+        (left,) = wait_for(lambda: _events(worker, "not_home"), 10, "the order left to its region")
+        assert left["home_region"] == home and system.order(order.order_id)["status"] == "pending"  # type: ignore[index]
+        assert not _events(worker, "processing")
+    wait_for(lambda: system.queue_counts() == (0, 0), 5, "the message to be deleted")
+
+
+def test_workers_sharing_a_gateway_never_charge_an_order_twice(system: System) -> None:  # noqa: F811
+    """Two worker tasks (two regions' workers) charge through one gateway (bench.localaws.gateway, as a real
+    gateway is one service for every region). The first pays the order and stops; the record is pending again (its
+    final write lost to another region's pending write) and the message comes again, to the second task, whose own
+    ledger is empty: the shared gateway answers from its ledger, and the record ends as the first payment wrote it."""
+    # ministack, like SQS, may hand the message to the stopped task's last long poll: it comes back after 2 s.
+    _short_visibility(system, 2)
+    shared = gateway.serve(PaymentSettings(seconds=0.05, decline_rate=0))
+    try:
+        receiver = system.start("receiver")
+        first = system.start("worker", PAYMENT_GATEWAY_URL=shared.url)
+        order_id = post(receiver, "/orders/async").json()["order_id"]
+        paid = system.wait_status(order_id, "completed")
+        assert first.stop(timeout=10) == 0
+        _pending_again(system, order_id)
+        _order_event(system, order_id)
+        second = system.start("worker", PAYMENT_GATEWAY_URL=shared.url)
+        wait_for(lambda: _events(second, "payment_replayed") or payments([second], order_id), 10, "the second payment")
+        assert payments(system.tasks, order_id) == 1  # charged by the first task only
+        assert system.wait_status(order_id, "completed") == paid
+    finally:
+        shared.stop()

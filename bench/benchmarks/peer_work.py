@@ -17,7 +17,7 @@ from app.contract import OrderStatus
 from app.orders import parse_order_message
 from app.payment import DECLINE_REASON
 from app.settings import PaymentSettings
-from app.store import OrderStore, Outcome, WriteFailed
+from app.store import OrderStore, Outcome, WriteFailed, now
 
 
 def pay_order(body: str, worker: str, store: OrderStore, payment: PaymentSettings) -> bool:
@@ -35,7 +35,7 @@ def pay_order(body: str, worker: str, store: OrderStore, payment: PaymentSetting
     time.sleep(payment.seconds)
     approved = random.random() >= payment.decline_rate
     status = OrderStatus.COMPLETED if approved else OrderStatus.FAILED
-    outcome = Outcome(status, worker, time.monotonic() - started, "" if approved else DECLINE_REASON)
+    outcome = Outcome(status, worker, time.monotonic() - started, now(), "" if approved else DECLINE_REASON)
     (written,) = store.finish_many([(order.order_id, outcome)])
     if isinstance(written, WriteFailed):
         raise written

@@ -54,7 +54,7 @@ NOTIFICATIONS_SHOWN = 10
 # Event lines the view counts (app/receiver.py, app/worker.py) -> the total they add to.
 COUNTED = {"accepted": "accepted", "payment_completed": "paid", "payment_failed": "failed"}
 PAYMENT_STARTED = "processing"
-PAYMENT_ENDED = ("payment_completed", "payment_failed", "duplicate_payment")
+PAYMENT_ENDED = ("payment_completed", "payment_failed", "duplicate_payment", "payment_replayed")
 SOURCES = {
     "queue": "SQS GetQueueAttributes: visible = waiting, in flight = received by a worker and not yet deleted",
     "tasks": "the local ECS's processes (running = alive, healthy = at its last round); desired = the ECS service",
