@@ -419,7 +419,9 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 class Policies:
-    """Each role's policies as deployed, read back from the control plane's IAM and kept POLICY_TTL_SECONDS."""
+    """Each role's policies as deployed, read back from the control plane's IAM. A read older than
+    POLICY_TTL_SECONDS is still used while one thread reads them again: only a role's first call waits for IAM (a call
+    that waited for every re-read timed out a client's 50 ms budget)."""
 
     def __init__(self, iam_endpoint: str, region: str = "us-east-1") -> None:
         self._iam = emulator_client(
@@ -427,12 +429,27 @@ class Policies:
         )
         self._lock = threading.Lock()
         self._read: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._rereading: set[str] = set()
 
-    def fresh(self, role_arn: str) -> list[dict[str, Any]] | None:
-        """The role's policies if read within the TTL, else None (read them with `read`)."""
+    def known(self, role_arn: str) -> list[dict[str, Any]] | None:
+        """The role's policies as last read (None: never read; read them with `read`), read again in the background
+        once they are older than the TTL."""
         with self._lock:
             found = self._read.get(role_arn)
-        return found[1] if found and time.monotonic() - found[0] < POLICY_TTL_SECONDS else None
+            stale = found is not None and time.monotonic() - found[0] >= POLICY_TTL_SECONDS
+            if stale and role_arn not in self._rereading:
+                self._rereading.add(role_arn)
+                threading.Thread(target=self._reread, args=(role_arn,), name="iam-policies", daemon=True).start()
+        return found[1] if found else None
+
+    def _reread(self, role_arn: str) -> None:
+        try:
+            self.read(role_arn)
+        except (BotoCoreError, ClientError):
+            pass  # kept as last read; the next call past the TTL tries again
+        finally:
+            with self._lock:
+                self._rereading.discard(role_arn)
 
     def read(self, role_arn: str) -> list[dict[str, Any]]:
         """Inline and attached policies of the role (blocking: call it off the front's event loop)."""

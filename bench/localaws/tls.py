@@ -178,7 +178,7 @@ async def _refusal(gate: iam_gate.Gate, request: iam_gate.Request) -> iam_gate.R
         return gate.unknown_key(str(unknown))
     if role is None:
         return None
-    policies = gate.policies.fresh(role)
+    policies = gate.policies.known(role)
     if policies is None:
         policies = await asyncio.to_thread(gate.policies.read, role)
     return gate.decide(request, role, policies)
