@@ -621,7 +621,8 @@ def console(result: LabResult, files: dict[str, str], elapsed: float) -> str:
         ]
     lines += [
         "IAM: every call the services made was allowed by its role's policies as deployed; "
-        + (f"grants no part used: {'; '.join(result.iam_unused)}" if result.iam_unused else "every grant was used"),
+        + (f"grants no part used ({len(result.iam_unused)}):" if result.iam_unused else "every grant was used."),
+        *(f"  {grant}" for grant in result.iam_unused),
         "",
     ]
     lines += [f"{name}: {path}" for name, path in files.items()]

@@ -378,10 +378,10 @@ class Usage:
     def allowed_calls(self, role_arn: str) -> list[Call]:
         return [Call(a, res) for (r, a, res, ok) in self.calls if ok and r == role_arn]
 
-    def unused(self, policies: Policies) -> dict[str, list[Call]]:
-        """Per role that made calls: the grants of its policies that none of them used."""
+    def unused(self, policies: Policies, roles: Iterable[str]) -> dict[str, list[Call]]:
+        """Per role of `roles`: the grants of its policies that none of its calls used."""
         found = {}
-        for role in self.roles:
+        for role in sorted(set(roles)):
             calls = self.allowed_calls(role)
             idle = [g for g in grants(policies.read(role)) if not used(g, calls)]
             if idle:
@@ -398,10 +398,12 @@ class Account:
     unused: list[str]
 
     @staticmethod
-    def of(usage: Usage, policies: Policies) -> Account:
+    def of(usage: Usage, policies: Policies, roles: Iterable[str]) -> Account:
+        """`roles`: every role the system's tasks and functions run as (a role that made no call has every grant
+        unused)."""
         unused = [
             f"{logical(role.rsplit('/', 1)[-1])}: {grant.action} on {logical(grant.resource)}"
-            for role, idle in usage.unused(policies).items()
+            for role, idle in usage.unused(policies, roles).items()
             for grant in idle
         ]
         return Account([str(d) for d in usage.denials], sorted(unused))

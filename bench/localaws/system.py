@@ -323,7 +323,11 @@ class LocalSystem:
     def _account_iam(self, seen_before: Counter[tuple[str, str, str, bool]]) -> None:
         """IAM as the tasks met it: written to iam.json; a refused call fails the system's run (LocalError)."""
         usage = iam_gate.ledger().usage_since(seen_before)
-        self.iam = iam_gate.Account.of(usage, iam_gate.Policies(self.endpoints.control_plane))
+        ecs: LocalEcs | None = getattr(self, "ecs", None)  # None when the start failed before the local ECS was made
+        roles = [s.spec.task_role_arn for s in (ecs.services if ecs else []) if s.spec.task_role_arn]
+        roles += [relay.role_arn for relay in self.deployment.relays]
+        roles += [schedule.role_arn for schedule in self.deployment.schedules]
+        self.iam = iam_gate.Account.of(usage, iam_gate.Policies(self.endpoints.control_plane), roles)
         (self.args.directory.resolve() / "iam.json").write_text(json.dumps(asdict(self.iam), indent=2) + "\n")
         if self.iam.refused:
             raise LocalError("IAM refused calls the services made:\n  " + "\n  ".join(self.iam.refused))
