@@ -27,7 +27,9 @@ def pay_order(body: str, worker: str, store: OrderStore, payment: PaymentSetting
         order = parse_order_message(body)
     except ValueError:
         return False
-    record = store.get(order.order_id)
+    record = store.get_many([order.order_id]).get(order.order_id)  # the worker's one read, BatchGetItem (its grant)
+    if isinstance(record, ValueError):
+        return False
     if record is None or record.status.final:
         return True
     logs.event("processing", f"[{worker}] Processing order {order.order_id}", order_id=order.order_id, worker=worker)

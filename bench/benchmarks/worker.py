@@ -113,6 +113,7 @@ class Contender:
     command: Callable[[int], tuple[str, ...]]  # the process for `workers` concurrent payments; () = flashsale's
     feed: Callable[[str, list[Order]], str]  # (order queue URL, orders) -> the URL of the queue that drains
     settings: Mapping[str, str] = field(default_factory=dict)  # on top of the deployed task's
+    https: bool = True  # reaches AWS as the tasks do (TLS fronts, the role's credentials, IAM enforced)
 
 
 def _stack_queue_feed(queue_url: str, orders: list[Order]) -> str:
@@ -145,6 +146,9 @@ CELERY = Contender(
         "--without-mingle",
     ),
     lambda queue_url, orders: _celery_feed(orders),
+    # kombu's SQS transport takes its keys from the broker URL and speaks plain HTTP to the endpoint: Celery runs on
+    # the emulator's own port with the emulator's keys, outside the TLS fronts and the IAM gate (no TLS cost).
+    https=False,
 )
 REPORT_THREADS = Contender(
     "report-threads", lambda workers: (sys.executable, "-m", "bench.benchmarks.thread_peer"), _stack_queue_feed
@@ -169,6 +173,7 @@ def run_level(
             contract.ENV_WORKER_COUNT: str(workers),
             contract.ENV_PAYMENT_SECONDS: str(payment_seconds),
         },
+        https=contender.https,
     ) as worker:
         cpu_before, emulator_before, wall_before = cpu_seconds(worker.pid), bed.emulator_cpu(), time.monotonic()
         queue_url = contender.feed(outputs[output_names.QUEUE_URL], orders)
