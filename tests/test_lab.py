@@ -149,6 +149,11 @@ def test_quick_lab_reproduces_the_reports_story(tmp_path: Path) -> None:
     assert post["strategy"] == "pre-scaled" and Path(post["report"]).is_file(), post
     assert {a["figure"] for a in post["agreements"]} >= {"orders accepted", "wait p95 (s)", "worker tasks at the peak"}
     assert post["agrees"], post["agreements"]
+    # IAM was enforced on every call (a refused one would have failed the lab); the grants no part used are listed:
+    # those only the Lambda service uses for a function (its logs) among them, and none the worker pays orders with.
+    unused = summary["iam"]["unused_grants"]
+    assert any(g.startswith("alerts-notifier-role: logs:PutLogEvents") for g in unused), unused
+    assert not any(g.startswith("worker-svc-task-role: dynamodb:PartiQLUpdate") for g in unused), unused
 
     report = (results / "report.md").read_text()
     for heading in (
